@@ -1,0 +1,43 @@
+use crate::cfn::sqs;
+use crate::cfn::{Expr, Template};
+
+use super::Role;
+
+/// An SQS queue for failed deliveries: encrypted with SQS-managed keys, 14 days' retention.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Queue {
+    id: String,
+}
+
+impl Queue {
+    pub fn new(id: &str) -> Queue {
+        Queue { id: id.to_owned() }
+    }
+
+    pub fn logical_id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn arn(&self) -> Expr {
+        Expr::get_att(&self.id, "Arn")
+    }
+
+    pub fn url(&self) -> Expr {
+        Expr::r#ref(&self.id)
+    }
+
+    pub fn grant_send(&self, role: &mut Role) {
+        role.allow(&["sqs:SendMessage"], [self.arn()]);
+    }
+
+    pub fn add_to(&self, t: &mut Template) {
+        t.add(
+            &self.id,
+            &sqs::Queue {
+                queue_name: None,
+                sqs_managed_sse_enabled: true,
+                message_retention_period: 14 * 24 * 3600,
+            },
+        );
+    }
+}

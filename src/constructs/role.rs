@@ -1,0 +1,99 @@
+use crate::cfn::iam::{self, PolicyDocument, Principal, Statement};
+use crate::cfn::{Expr, ResourceOptions, Template, Value};
+
+/// An IAM role assumed by one AWS service, with one inline least-privilege policy that grants
+/// add statements to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Role {
+    id: String,
+    service: String,
+    description: Option<String>,
+    path: Option<String>,
+    statements: Vec<Statement>,
+}
+
+impl Role {
+    pub fn for_service(id: &str, service: &str) -> Role {
+        Role {
+            id: id.to_owned(),
+            service: service.to_owned(),
+            description: None,
+            path: None,
+            statements: Vec::new(),
+        }
+    }
+
+    pub fn description(mut self, d: &str) -> Role {
+        self.description = Some(d.to_owned());
+        self
+    }
+
+    /// An IAM path such as `/silos/`, so that policies can scope to the roles under it.
+    pub fn path(mut self, path: &str) -> Role {
+        self.path = Some(path.to_owned());
+        self
+    }
+
+    pub fn logical_id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn arn(&self) -> Expr {
+        Expr::get_att(&self.id, "Arn")
+    }
+
+    pub fn statements(&self) -> &[Statement] {
+        &self.statements
+    }
+
+    /// Allows exactly `actions` on exactly `resources`.
+    pub fn allow<R: Into<Value<String>>>(
+        &mut self,
+        actions: &[&str],
+        resources: impl IntoIterator<Item = R>,
+    ) {
+        self.add_statement(Statement::allow(actions, resources));
+    }
+
+    pub fn add_statement(&mut self, statement: Statement) {
+        if !self.statements.contains(&statement) {
+            self.statements.push(statement);
+        }
+    }
+
+    /// Allows passing `role` to `service` (and only to it).
+    pub fn grant_pass_role(&mut self, role: &Role, service: &str) {
+        self.add_statement(
+            Statement::allow(&["iam:PassRole"], [role.arn()]).condition(
+                "StringEquals",
+                "iam:PassedToService",
+                service,
+            ),
+        );
+    }
+
+    pub fn add_to<'t>(&self, t: &'t mut Template) -> ResourceOptions<'t> {
+        let policies = if self.statements.is_empty() {
+            Vec::new()
+        } else {
+            vec![iam::role::Policy {
+                policy_name: "least-privilege".to_owned(),
+                policy_document: PolicyDocument::new(self.statements.clone()),
+            }]
+        };
+        t.add(
+            &self.id,
+            &iam::Role {
+                assume_role_policy_document: PolicyDocument::new(vec![Statement::assume_role(
+                    Principal::service(&self.service),
+                )]),
+                description: self.description.clone(),
+                path: self.path.clone(),
+                role_name: None,
+                max_session_duration: None,
+                managed_policy_arns: Vec::new(),
+                policies,
+            },
+        )
+    }
+}

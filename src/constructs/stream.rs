@@ -1,0 +1,81 @@
+use crate::cfn::lambda::{EventSourceMapping, event_source_mapping as esm};
+use crate::cfn::{Expr, Template};
+
+use super::{Function, Queue, Table};
+
+/// A Lambda function subscribed to a table's stream: filtered, reporting batch item failures,
+/// bisecting failing batches, and sending what still fails to an on-failure queue.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamSubscription {
+    id: String,
+    stream_arn: Expr,
+    function: Expr,
+    filters: Vec<String>,
+    batch_size: u32,
+    max_retries: i32,
+    dlq: Queue,
+}
+
+impl StreamSubscription {
+    /// Subscribes `function` to `table`'s stream, granting it the stream reads and the
+    /// on-failure queue writes it needs.
+    pub fn new(id: &str, table: &Table, function: &mut Function) -> StreamSubscription {
+        let dlq = Queue::new(&format!("{id}FailureQueue"));
+        table.grant_stream_read(function.role_mut());
+        dlq.grant_send(function.role_mut());
+        StreamSubscription {
+            id: id.to_owned(),
+            stream_arn: table.stream_arn(),
+            function: function.name(),
+            filters: Vec::new(),
+            batch_size: 10,
+            max_retries: 5,
+            dlq,
+        }
+    }
+
+    /// Only records matching this event-filter pattern reach the function.
+    pub fn filter(mut self, pattern: serde_json::Value) -> StreamSubscription {
+        self.filters.push(pattern.to_string());
+        self
+    }
+
+    pub fn batch_size(mut self, n: u32) -> StreamSubscription {
+        self.batch_size = n;
+        self
+    }
+
+    pub fn failure_queue(&self) -> &Queue {
+        &self.dlq
+    }
+
+    pub fn add_to(&self, t: &mut Template) {
+        self.dlq.add_to(t);
+        t.add(
+            &self.id,
+            &EventSourceMapping {
+                event_source_arn: self.stream_arn.clone().into(),
+                function_name: self.function.clone().into(),
+                starting_position: esm::StartingPosition::TrimHorizon,
+                batch_size: self.batch_size,
+                maximum_batching_window_in_seconds: None,
+                maximum_retry_attempts: self.max_retries,
+                maximum_record_age_in_seconds: Some(3600),
+                bisect_batch_on_function_error: true,
+                filter_criteria: (!self.filters.is_empty()).then(|| esm::FilterCriteria {
+                    filters: self
+                        .filters
+                        .iter()
+                        .map(|p| esm::Filter { pattern: p.clone() })
+                        .collect(),
+                }),
+                function_response_types: vec![esm::FunctionResponseType::ReportBatchItemFailures],
+                destination_config: Some(esm::DestinationConfig {
+                    on_failure: esm::OnFailure {
+                        destination: self.dlq.arn().into(),
+                    },
+                }),
+            },
+        );
+    }
+}

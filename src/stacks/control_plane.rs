@@ -1,0 +1,319 @@
+use serde_json::json;
+
+use crate::cfn::dynamodb::table::StreamViewType;
+use crate::cfn::{Delivery, Expr, Output, Parameter, Template};
+use crate::constructs::{
+    self, BucketRef, Code, EventRule, Function, HttpApi, Method, Queue, Role, StreamSubscription,
+    Table,
+};
+
+use super::{ArtifactParameters, CONTROL_PLANE_ARTIFACT, Config, Kind, Stack, Target};
+
+/// The key of the catalog pointer in the artifacts bucket. The runtime reads the catalog
+/// through it.
+pub const CATALOG_POINTER_KEY: &str = "catalog/current.json";
+
+const SYNC_NO_DLQ: &str = "Invoked synchronously by API Gateway: errors return to the caller and there are no asynchronous events to keep";
+
+/// `{prefix}-control-plane`: the tenants table, the provisioning role and, on AWS, the HTTP API,
+/// one function per route, the provisioner on the table stream and the stack-events handler.
+pub fn control_plane(config: &Config, target: Target) -> Stack {
+    let prefix = config.prefix();
+    let id = match target {
+        Target::Aws => "control-plane",
+        Target::Local => "control-plane-local",
+    };
+    let mut t = Template::new(id);
+    t.description(&match target {
+        Target::Aws => format!("silos control plane for prefix {prefix}: tenants API, provisioner and stack-events handler"),
+        Target::Local => format!("silos control plane for prefix {prefix}, local variant: the state resources only; silos local runs the API and processors in-process"),
+    });
+
+    let tenants = Table::new("TenantsTable", "tenantId").stream(StreamViewType::NewImage);
+    let provisioning = provisioning_role(config);
+    tenants.add_to(&mut t);
+    provisioning.add_to(&mut t);
+    t.output(
+        "TenantsTableName",
+        Output::new("The tenants table", tenants.name()),
+    );
+    t.output(
+        "ProvisioningRoleArn",
+        Output::new(
+            "The role CloudFormation assumes to create and delete tenant stacks",
+            provisioning.arn(),
+        ),
+    );
+
+    let mut artifacts = Vec::new();
+    if target == Target::Aws {
+        let bucket = BucketRef::from_name(t.parameter(
+            "ArtifactsBucket",
+            Parameter::string("The artifacts bucket of the toolkit stack").length(3, 63),
+        ));
+        let code_key = t.parameter(
+            "ControlPlaneCodeKey",
+            Parameter::string("The key of the control plane's Lambda zip in the artifacts bucket")
+                .length(1, 1024),
+        );
+        artifacts.push(ArtifactParameters {
+            artifact: CONTROL_PLANE_ARTIFACT.name,
+            bucket_parameter: "ArtifactsBucket",
+            key_parameter: "ControlPlaneCodeKey",
+        });
+        aws_compute(config, &mut t, &tenants, &provisioning, &bucket, code_key);
+        t.output(
+            "ArtifactsBucketName",
+            Output::new("The artifacts bucket this control plane reads", bucket.name()),
+        );
+    }
+
+    Stack {
+        id: id.to_owned(),
+        stack_name: Some(format!("{prefix}-control-plane")),
+        kind: Kind::ControlPlane,
+        target: Some(target),
+        delivery: Delivery::Url,
+        template: t,
+        artifacts,
+    }
+}
+
+/// The role CloudFormation assumes for tenant stacks. It can create and delete exactly what a
+/// tenant stack holds, named under the tenant prefix, and nothing else.
+fn provisioning_role(config: &Config) -> Role {
+    let prefix = config.prefix();
+    let tenant = config.tenant_stack_prefix();
+    let mut role = Role::for_service("ProvisioningRole", "cloudformation.amazonaws.com")
+        .description("Assumed by CloudFormation to create, update and delete tenant stacks");
+    role.allow(
+        &[
+            "dynamodb:CreateTable",
+            "dynamodb:DeleteTable",
+            "dynamodb:DescribeContinuousBackups",
+            "dynamodb:DescribeTable",
+            "dynamodb:DescribeTimeToLive",
+            "dynamodb:ListTagsOfResource",
+            "dynamodb:TagResource",
+            "dynamodb:UntagResource",
+            "dynamodb:UpdateContinuousBackups",
+            "dynamodb:UpdateTable",
+        ],
+        [constructs::arn("dynamodb", &format!("table/{tenant}*"))],
+    );
+    role.allow(
+        &[
+            "lambda:CreateFunction",
+            "lambda:DeleteFunction",
+            "lambda:GetFunction",
+            "lambda:GetFunctionConfiguration",
+            "lambda:ListTags",
+            "lambda:TagResource",
+            "lambda:UntagResource",
+            "lambda:UpdateFunctionCode",
+            "lambda:UpdateFunctionConfiguration",
+        ],
+        [constructs::arn("lambda", &format!("function:{tenant}*"))],
+    );
+    let tenant_roles = Expr::sub(format!(
+        "arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role{}*",
+        config.tenant_role_path()
+    ));
+    role.allow(
+        &[
+            "iam:CreateRole",
+            "iam:DeleteRole",
+            "iam:DeleteRolePolicy",
+            "iam:GetRole",
+            "iam:GetRolePolicy",
+            "iam:PutRolePolicy",
+            "iam:TagRole",
+            "iam:UntagRole",
+        ],
+        [tenant_roles.clone()],
+    );
+    role.add_statement(
+        crate::cfn::iam::Statement::allow(&["iam:PassRole"], [tenant_roles]).condition(
+            "StringEquals",
+            "iam:PassedToService",
+            "lambda.amazonaws.com",
+        ),
+    );
+    role.allow(
+        &[
+            "logs:CreateLogGroup",
+            "logs:DeleteLogGroup",
+            "logs:DeleteRetentionPolicy",
+            "logs:ListTagsForResource",
+            "logs:PutRetentionPolicy",
+            "logs:TagResource",
+            "logs:UntagResource",
+        ],
+        [constructs::arn(
+            "logs",
+            &format!("log-group:/aws/lambda/{tenant}*"),
+        )],
+    );
+    // DescribeLogGroups is authorized on the account's log-group space, not on one group.
+    role.allow(
+        &["logs:DescribeLogGroups"],
+        [constructs::arn("logs", "log-group:*")],
+    );
+    // Lambda reads a tenant function's zip with the caller's credentials: this role's.
+    role.allow(
+        &["s3:GetObject"],
+        [Expr::sub_with(
+            "arn:${AWS::Partition}:s3:::${Bucket}/lambda/*",
+            [(
+                "Bucket",
+                Expr::import_value(Expr::lit(format!("{prefix}-artifacts-bucket"))),
+            )],
+        )],
+    );
+    role
+}
+
+/// The API, the functions and the event plumbing, which only exist on AWS.
+fn aws_compute(
+    config: &Config,
+    t: &mut Template,
+    tenants: &Table,
+    provisioning: &Role,
+    bucket: &BucketRef,
+    code_key: Expr,
+) {
+    let prefix = config.prefix();
+    let code = Code {
+        bucket: bucket.name(),
+        key: code_key.into(),
+    };
+    let tenant_stacks = constructs::arn(
+        "cloudformation",
+        &format!("stack/{}*/*", config.tenant_stack_prefix()),
+    );
+    let function = |id: &str, handler: &str, description: &str| {
+        Function::new(id, code.clone())
+            .description(description)
+            .env("SILOS_HANDLER", handler)
+            .env("SILOS_PREFIX", prefix)
+            .env("TENANTS_TABLE", tenants.name())
+            .env("ARTIFACTS_BUCKET", bucket.name())
+            .env("CATALOG_KEY", CATALOG_POINTER_KEY)
+    };
+
+    // One function per route, each with only the calls its route makes.
+    let mut list = function("ListTenants", "api", "GET /tenants").without_dead_letter_queue(SYNC_NO_DLQ);
+    tenants.grant(list.role_mut(), &["dynamodb:Scan"]);
+
+    let mut get = function("GetTenant", "api", "GET /tenants/{tenantId}").without_dead_letter_queue(SYNC_NO_DLQ);
+    tenants.grant(get.role_mut(), &["dynamodb:GetItem"]);
+
+    let mut onboarding = function("Onboarding", "api", "POST /onboarding").without_dead_letter_queue(SYNC_NO_DLQ);
+    // A tenant and its name lock are written in one transaction.
+    tenants.grant(onboarding.role_mut(), &["dynamodb:ConditionCheckItem", "dynamodb:PutItem"]);
+    bucket.grant_read(onboarding.role_mut(), "catalog/*");
+
+    let mut delete = function("Delete", "api", "POST /delete").without_dead_letter_queue(SYNC_NO_DLQ);
+    tenants.grant(
+        delete.role_mut(),
+        &["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:UpdateItem"],
+    );
+    delete
+        .role_mut()
+        .allow(&["cloudformation:DeleteStack", "cloudformation:DescribeStacks"], [tenant_stacks.clone()]);
+
+    let mut info = function("TenantInfo", "api", "POST /tenant-info").without_dead_letter_queue(SYNC_NO_DLQ);
+    tenants.grant(info.role_mut(), &["dynamodb:GetItem"]);
+    info.role_mut()
+        .allow(&["cloudformation:ListStackResources"], [tenant_stacks.clone()]);
+
+    let provisioner_calls = |f: &mut Function| {
+        tenants.grant(f.role_mut(), &["dynamodb:GetItem", "dynamodb:UpdateItem"]);
+        f.role_mut().allow(
+            &[
+                "cloudformation:CreateStack",
+                "cloudformation:DeleteStack",
+                "cloudformation:DescribeStacks",
+            ],
+            [tenant_stacks.clone()],
+        );
+        f.role_mut()
+            .grant_pass_role(provisioning, "cloudformation.amazonaws.com");
+        // CloudFormation reads TemplateURL with the caller's credentials.
+        bucket.grant_read(f.role_mut(), "templates/*");
+        bucket.grant_read(f.role_mut(), "catalog/*");
+    };
+    let mut retry = function("Retry", "api", "POST /retry")
+        .without_dead_letter_queue(SYNC_NO_DLQ)
+        .env("PROVISIONING_ROLE_ARN", provisioning.arn());
+    provisioner_calls(&mut retry);
+
+    let mut provisioner = function(
+        "Provisioner",
+        "provisioner",
+        "Creates tenant stacks for new tenants from the table stream",
+    )
+    .timeout(120)
+    .env("PROVISIONING_ROLE_ARN", provisioning.arn())
+    .without_dead_letter_queue(
+        "Invoked by a stream event source mapping, whose on-failure destination keeps failed records",
+    );
+    provisioner_calls(&mut provisioner);
+    let subscription = StreamSubscription::new("ProvisionerSubscription", tenants, &mut provisioner)
+        .filter(json!({
+            "eventName": ["INSERT"],
+            "dynamodb": {"NewImage": {"status": {"S": ["initiated"]}}}
+        }));
+
+    let events_dlq = Queue::new("StackEventsDeadLetterQueue");
+    let mut stack_events = function(
+        "StackEvents",
+        "stack-events",
+        "Moves tenants through their statuses on tenant stack status changes",
+    )
+    .dead_letter_queue(&events_dlq);
+    // Reaching `deleted` frees the tenant's name: an update and a lock delete in one transaction.
+    tenants.grant(
+        stack_events.role_mut(),
+        &["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:UpdateItem"],
+    );
+    let rule = EventRule::pattern(
+        "StackStatusRule",
+        "Tenant stack status changes, and no other stack's",
+        json!({
+            "source": ["aws.cloudformation"],
+            "detail-type": ["CloudFormation Stack Status Change"],
+            "detail": {"stack-id": [{"prefix": constructs::arn(
+                "cloudformation",
+                &format!("stack/{}", config.tenant_stack_prefix()),
+            )}]}
+        }),
+    )
+    .target(&stack_events);
+
+    let mut api = HttpApi::new("Api", format!("{prefix}-control-plane"))
+        .description("silos tenant API; every route requires SigV4 (AWS_IAM) authorization");
+    api.route(Method::Get, "/tenants", &list);
+    api.route(Method::Get, "/tenants/{tenantId}", &get);
+    api.route(Method::Post, "/onboarding", &onboarding);
+    api.route(Method::Post, "/delete", &delete);
+    api.route(Method::Post, "/tenant-info", &info);
+    api.route(Method::Post, "/retry", &retry);
+
+    for f in [&list, &get, &onboarding, &delete, &info, &retry, &provisioner, &stack_events] {
+        f.add_to(t);
+    }
+    subscription.add_to(t);
+    events_dlq.add_to(t);
+    rule.add_to(t);
+    api.add_to(t);
+
+    t.output("ApiUrl", Output::new("The tenant API's URL", api.url()));
+    t.output(
+        "ProvisionerFailureQueueUrl",
+        Output::new(
+            "Stream records the provisioner could not process",
+            subscription.failure_queue().url(),
+        ),
+    );
+}

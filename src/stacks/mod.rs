@@ -1,0 +1,165 @@
+//! The product's stacks: the toolkit (artifacts bucket), the control plane (in an AWS and a
+//! local variant) and the tenant stacks that blueprints instantiate.
+
+mod control_plane;
+mod tenant_silo;
+mod toolkit;
+
+use serde::Serialize;
+
+use crate::cfn::{Delivery, Template};
+
+pub use control_plane::control_plane;
+pub use tenant_silo::tenant_silo;
+pub use toolkit::toolkit;
+
+/// Settings that shape every stack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    prefix: String,
+}
+
+/// Where the control plane runs, which decides what its template holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// Everything: API, functions, stream subscription, event rule.
+    Aws,
+    /// Only the state an emulator can host (table, provisioning role). The API and the
+    /// processors run in-process under `silos local`.
+    Local,
+}
+
+/// What happens to a tenant's data table when the tenant is offboarded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TenantData {
+    /// Kept (`DeletionPolicy: RetainExceptOnCreate`): deleting a stack never deletes data.
+    #[default]
+    Retain,
+    /// Deleted with the stack.
+    Delete,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Toolkit,
+    ControlPlane,
+    Tenant,
+}
+
+/// A Lambda artifact deploy must build and publish.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Artifact {
+    pub name: &'static str,
+    /// The binary that becomes the zip's `bootstrap`.
+    pub binary: &'static str,
+    pub description: &'static str,
+}
+
+pub const CONTROL_PLANE_ARTIFACT: Artifact = Artifact {
+    name: "control-plane",
+    binary: "silos-lambda",
+    description: "The control plane's API, provisioner and stack-events handler",
+};
+
+pub const TENANT_ARTIFACT: Artifact = Artifact {
+    name: "tenant-function",
+    binary: "silos-tenant-handler",
+    description: "The function inside each tenant silo",
+};
+
+/// A stack parameter whose value comes from a published artifact: its bucket and key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArtifactParameters {
+    pub artifact: &'static str,
+    pub bucket_parameter: &'static str,
+    pub key_parameter: &'static str,
+}
+
+/// A synthesized stack and what deploy needs to know about it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stack {
+    /// The name in `out/` and the manifest: `toolkit`, `control-plane`, `tenant-silo`, ...
+    pub id: String,
+    /// The deployed stack name, or None for tenant stacks (blueprints name those).
+    pub stack_name: Option<String>,
+    pub kind: Kind,
+    pub target: Option<Target>,
+    pub delivery: Delivery,
+    pub template: Template,
+    /// Parameters the platform fills from artifacts, never a user or a blueprint.
+    pub artifacts: Vec<ArtifactParameters>,
+}
+
+impl Stack {
+    /// Names of parameters the platform supplies (the "system parameters" of a tenant stack).
+    pub fn system_parameters(&self) -> Vec<&'static str> {
+        self.artifacts
+            .iter()
+            .flat_map(|a| [a.bucket_parameter, a.key_parameter])
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid prefix {0:?}: use 1 to 20 lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen"
+)]
+pub struct InvalidPrefix(pub String);
+
+impl Config {
+    pub fn new(prefix: &str) -> Result<Config, InvalidPrefix> {
+        let ok = (1..=20).contains(&prefix.len())
+            && prefix.starts_with(|c: char| c.is_ascii_lowercase())
+            && !prefix.ends_with('-')
+            && prefix
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if ok {
+            Ok(Config {
+                prefix: prefix.to_owned(),
+            })
+        } else {
+            Err(InvalidPrefix(prefix.to_owned()))
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The prefix every tenant stack name starts with: `{prefix}-tenant-`.
+    pub fn tenant_stack_prefix(&self) -> String {
+        format!("{}-tenant-", self.prefix)
+    }
+
+    /// The IAM path of tenant roles, which the provisioning role is scoped to.
+    pub fn tenant_role_path(&self) -> String {
+        format!("/{}/tenant/", self.prefix)
+    }
+}
+
+/// The names of the tenant stacks blueprints may use.
+pub const TENANT_STACKS: &[&str] = &["tenant-silo"];
+
+/// A tenant stack by the name a blueprint uses, with the blueprint's data policy.
+pub fn tenant_stack(name: &str, config: &Config, data: TenantData) -> Option<Stack> {
+    match name {
+        "tenant-silo" => Some(tenant_silo(config, data)),
+        _ => None,
+    }
+}
+
+/// Every fixed stack of the app: toolkit, control plane (AWS and local), tenant silo.
+pub fn app(config: &Config) -> Vec<Stack> {
+    vec![
+        toolkit(config),
+        control_plane(config, Target::Aws),
+        control_plane(config, Target::Local),
+        tenant_silo(config, TenantData::Retain),
+    ]
+}
