@@ -4,3 +4,6 @@
 pub mod cfn;
 pub mod constructs;
 pub mod stacks;
+pub mod blueprint;
+pub mod synth;
+pub mod cli;

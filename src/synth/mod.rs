@@ -1,0 +1,339 @@
+//! The app → `out/`: every stack's template, `manifest.json` and the blueprint catalog
+//! (`catalog.json`). Everything is checked before anything is written, and output is
+//! byte-for-byte deterministic.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::blueprint::{self, Blueprint, StackParameters};
+use crate::cfn::{self, Delivery, Warning};
+use crate::stacks::{
+    self, Artifact, ArtifactParameters, CONTROL_PLANE_ARTIFACT, Config, Kind, Stack,
+    TENANT_ARTIFACT, Target, TenantData,
+};
+
+pub use crate::stacks::Stack as SynthStack;
+
+/// The catalog pointer: the one fixed key through which everyone finds the current catalog.
+pub const CATALOG_POINTER_KEY: &str = "catalog/current.json";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Json,
+    Yaml,
+}
+
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Yaml => "yaml",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Template(#[from] cfn::Errors),
+    #[error(transparent)]
+    Size(#[from] cfn::Error),
+    #[error(transparent)]
+    Blueprint(#[from] blueprint::Error),
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// One file of the synth output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct File {
+    pub name: String,
+    pub contents: String,
+}
+
+/// The result of synth, not yet written.
+#[derive(Debug)]
+pub struct Output {
+    pub files: Vec<File>,
+    pub manifest: Manifest,
+    /// The deployment types of the catalog.
+    pub deployment_types: Vec<String>,
+    pub warnings: Vec<Warning>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    pub version: u32,
+    pub prefix: String,
+    pub format: Format,
+    pub stacks: Vec<StackEntry>,
+    pub artifacts: Vec<Artifact>,
+    pub catalog: CatalogEntry,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StackEntry {
+    pub id: String,
+    pub stack_name: Option<String>,
+    pub kind: Kind,
+    pub target: Option<Target>,
+    pub delivery: Delivery,
+    pub template: String,
+    pub sha256: String,
+    pub bytes: usize,
+    pub resources: usize,
+    pub parameters: Vec<ParameterEntry>,
+    pub outputs: Vec<String>,
+    pub artifacts: Vec<ArtifactParameters>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParameterEntry {
+    pub name: String,
+    /// Supplied by the platform from an artifact, not by a user or a blueprint.
+    pub system: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogEntry {
+    pub file: String,
+    pub sha256: String,
+    /// The content-addressed key deploy publishes the catalog under.
+    pub key: String,
+    pub pointer_key: &'static str,
+}
+
+/// `catalog.json`: each deployment type's blueprint, template and system parameters.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Catalog {
+    pub version: u32,
+    pub prefix: String,
+    pub deployment_types: BTreeMap<String, CatalogType>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogType {
+    pub description: String,
+    pub stack: String,
+    pub template: String,
+    pub template_sha256: String,
+    /// The content-addressed key of the template in the artifacts bucket.
+    pub template_key: String,
+    pub blueprint: Blueprint,
+    /// Parameter name → where the platform takes its value from.
+    pub system_parameters: BTreeMap<String, SystemParameter>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "source")]
+pub enum SystemParameter {
+    /// The artifacts bucket's name.
+    ArtifactsBucket,
+    /// The key of a published artifact.
+    ArtifactKey { artifact: &'static str },
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut s = String::with_capacity(64);
+    for b in digest {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// Renders, validates and checks one stack: (file name, contents, warnings).
+pub fn render_stack(stack: &Stack, format: Format) -> Result<(File, Vec<Warning>), Error> {
+    let report = stack.template.validate()?;
+    let contents = match format {
+        Format::Json => stack.template.to_json(),
+        Format::Yaml => stack.template.to_yaml()?,
+    };
+    cfn::check_size(&stack.id, contents.len(), stack.delivery)?;
+    Ok((
+        File {
+            name: format!("{}.{}", stack.id, format.extension()),
+            contents,
+        },
+        report.warnings,
+    ))
+}
+
+/// Synthesizes every stack and blueprint, checking all of them. Writes nothing.
+pub fn synth(config: &Config, blueprints_dir: &Path, format: Format) -> Result<Output, Error> {
+    let mut app = stacks::app(config);
+    let blueprints = blueprint::load_dir(blueprints_dir)?;
+
+    // Each blueprint against its stack, in the variant its data policy asks for.
+    let mut uses = Vec::new();
+    for bp in &blueprints {
+        let data = match bp.tenant_data {
+            blueprint::TenantData::Retain => TenantData::Retain,
+            blueprint::TenantData::Delete => TenantData::Delete,
+        };
+        let stack = stacks::tenant_stack(&bp.stack, config, data);
+        let names: Vec<String> = stack
+            .as_ref()
+            .map(|s| s.template.parameters.keys().cloned().collect())
+            .unwrap_or_default();
+        let system = stack.as_ref().map(Stack::system_parameters).unwrap_or_default();
+        let params = stack.as_ref().map(|_| StackParameters {
+            all: &names,
+            system: &system,
+        });
+        bp.check(config.prefix(), params, stacks::TENANT_STACKS)?;
+        if let Some(stack) = stack {
+            uses.push(stack.id.clone());
+            if !app.iter().any(|s| s.id == stack.id) {
+                app.push(stack);
+            }
+        }
+    }
+
+    let mut files = Vec::new();
+    let mut warnings = Vec::new();
+    let mut entries = Vec::new();
+    for stack in &app {
+        let (file, w) = render_stack(stack, format)?;
+        warnings.extend(w);
+        let system = stack.system_parameters();
+        entries.push(StackEntry {
+            id: stack.id.clone(),
+            stack_name: stack.stack_name.clone(),
+            kind: stack.kind,
+            target: stack.target,
+            delivery: stack.delivery,
+            template: file.name.clone(),
+            sha256: sha256_hex(file.contents.as_bytes()),
+            bytes: file.contents.len(),
+            resources: stack.template.resources.len(),
+            parameters: stack
+                .template
+                .parameters
+                .keys()
+                .map(|p| ParameterEntry {
+                    name: p.clone(),
+                    system: system.contains(&p.as_str()),
+                })
+                .collect(),
+            outputs: stack.template.outputs.keys().cloned().collect(),
+            artifacts: stack.artifacts.clone(),
+        });
+        files.push(file);
+    }
+
+    let mut deployment_types = BTreeMap::new();
+    for (bp, stack_id) in blueprints.iter().zip(&uses) {
+        let Some((stack, entry)) = app
+            .iter()
+            .zip(&entries)
+            .find(|(s, _)| &s.id == stack_id)
+        else {
+            continue;
+        };
+        let system_parameters = stack
+            .artifacts
+            .iter()
+            .flat_map(|a| {
+                [
+                    (a.bucket_parameter.to_owned(), SystemParameter::ArtifactsBucket),
+                    (
+                        a.key_parameter.to_owned(),
+                        SystemParameter::ArtifactKey {
+                            artifact: a.artifact,
+                        },
+                    ),
+                ]
+            })
+            .collect();
+        deployment_types.insert(
+            bp.deployment_type.clone(),
+            CatalogType {
+                description: bp.description.clone(),
+                stack: stack.id.clone(),
+                template: entry.template.clone(),
+                template_sha256: entry.sha256.clone(),
+                template_key: format!(
+                    "templates/{}/{}.{}",
+                    stack.id,
+                    entry.sha256,
+                    format.extension()
+                ),
+                blueprint: bp.clone(),
+                system_parameters,
+            },
+        );
+    }
+    let catalog = Catalog {
+        version: 1,
+        prefix: config.prefix().to_owned(),
+        deployment_types,
+    };
+    let catalog_json = to_json(&catalog);
+    let catalog_sha = sha256_hex(catalog_json.as_bytes());
+    files.push(File {
+        name: "catalog.json".to_owned(),
+        contents: catalog_json,
+    });
+
+    let manifest = Manifest {
+        version: 1,
+        prefix: config.prefix().to_owned(),
+        format,
+        stacks: entries,
+        artifacts: vec![CONTROL_PLANE_ARTIFACT, TENANT_ARTIFACT],
+        catalog: CatalogEntry {
+            file: "catalog.json".to_owned(),
+            key: format!("catalog/{catalog_sha}.json"),
+            sha256: catalog_sha,
+            pointer_key: CATALOG_POINTER_KEY,
+        },
+    };
+    files.push(File {
+        name: "manifest.json".to_owned(),
+        contents: to_json(&manifest),
+    });
+    Ok(Output {
+        files,
+        manifest,
+        deployment_types: blueprints.iter().map(|b| b.deployment_type.clone()).collect(),
+        warnings,
+    })
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    // Manifest and catalog have string keys only: serialization cannot fail.
+    let mut s = serde_json::to_string_pretty(value).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// Writes the output into `dir`, each file atomically (a temporary file, then a rename), so a
+/// reader never sees half a template.
+pub fn write(dir: &Path, output: &Output) -> Result<(), Error> {
+    let err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| Error::Write { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(err(dir))?;
+    for file in &output.files {
+        let path = dir.join(&file.name);
+        let tmp = dir.join(format!(".{}.tmp", file.name));
+        std::fs::write(&tmp, &file.contents).map_err(err(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(err(&path))?;
+    }
+    Ok(())
+}
