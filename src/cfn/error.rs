@@ -10,7 +10,7 @@ pub enum Error {
         id: String,
         reason: &'static str,
     },
-    #[error("stack {stack}: logical ID {id} is used twice: by a {first} and by a {second}")]
+    #[error("stack {stack}: logical ID {id} is used twice: first by {first}, then by {second}")]
     DuplicateLogicalId {
         stack: String,
         id: String,
@@ -24,7 +24,7 @@ pub enum Error {
         target: String,
     },
     #[error(
-        "stack {stack}: {from} reads attribute {attribute} of {target}, but a {type_name} has no such attribute (it has: {known})"
+        "stack {stack}: {from} reads attribute {attribute} of {target}, but {type_name} has no such attribute (it has: {known})"
     )]
     UnknownAttribute {
         stack: String,

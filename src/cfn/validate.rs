@@ -376,3 +376,6 @@ fn successors<'a>(edges: &BTreeMap<&'a str, BTreeSet<&'a str>>, n: &str) -> Vec<
     // Reversed so that popping visits successors in sorted order: cycles are reported stably.
     edges.get(n).map(|s| s.iter().rev().copied().collect()).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests;

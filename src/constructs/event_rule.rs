@@ -41,7 +41,7 @@ impl EventRule {
     }
 
     pub fn target(mut self, function: &Function) -> EventRule {
-        self.target = Some((function.logical_id().to_owned(), function.arn()));
+        self.target = Some((function.logical_id(), function.arn()));
         self
     }
 

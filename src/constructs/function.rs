@@ -13,8 +13,8 @@ pub struct Code {
     pub key: Value<String>,
 }
 
-/// A Lambda function on `provided.al2023` with its own role (which starts with nothing but
-/// writing to its own log group) and its own log group with a retention.
+/// A Lambda function on `provided.al2023` (`{id}Function`) with its own role (`{id}Role`) (which starts with nothing but
+/// writing to its own log group) and its own log group with a retention (`{id}LogGroup`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Function {
     id: String,
@@ -145,16 +145,17 @@ impl Function {
         self
     }
 
-    pub fn logical_id(&self) -> &str {
-        &self.id
+    /// The function resource's logical ID, `{id}Function`.
+    pub fn logical_id(&self) -> String {
+        format!("{}Function", self.id)
     }
 
     pub fn arn(&self) -> Expr {
-        Expr::get_att(&self.id, "Arn")
+        Expr::get_att(self.logical_id(), "Arn")
     }
 
     pub fn name(&self) -> Expr {
-        Expr::r#ref(&self.id)
+        Expr::r#ref(self.logical_id())
     }
 
     pub fn role(&self) -> &Role {
@@ -191,7 +192,7 @@ impl Function {
             "CKV_AWS_158",
             "Log data is encrypted at rest by CloudWatch Logs; a customer-managed KMS key is an opt-in",
         );
-        let options = t.add(&self.id, &self.props);
+        let options = t.add(&self.logical_id(), &self.props);
         self.skips.apply(options);
     }
 }

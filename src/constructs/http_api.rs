@@ -94,7 +94,7 @@ impl HttpApi {
         self.routes.push(Route {
             method,
             path: path.to_owned(),
-            function_id: function.logical_id().to_owned(),
+            function_id: function.logical_id(),
             function_arn: function.arn(),
         });
     }

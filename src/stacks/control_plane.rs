@@ -29,8 +29,12 @@ pub fn control_plane(config: &Config, target: Target) -> Stack {
         Target::Local => format!("silos control plane for prefix {prefix}, local variant: the state resources only; silos local runs the API and processors in-process"),
     });
 
+    let bucket = BucketRef::from_name(t.parameter(
+        "ArtifactsBucket",
+        Parameter::string("The artifacts bucket of the toolkit stack").length(3, 63),
+    ));
     let tenants = Table::new("TenantsTable", "tenantId").stream(StreamViewType::NewImage);
-    let provisioning = provisioning_role(config);
+    let provisioning = provisioning_role(config, &bucket);
     tenants.add_to(&mut t);
     provisioning.add_to(&mut t);
     t.output(
@@ -47,10 +51,6 @@ pub fn control_plane(config: &Config, target: Target) -> Stack {
 
     let mut artifacts = Vec::new();
     if target == Target::Aws {
-        let bucket = BucketRef::from_name(t.parameter(
-            "ArtifactsBucket",
-            Parameter::string("The artifacts bucket of the toolkit stack").length(3, 63),
-        ));
         let code_key = t.parameter(
             "ControlPlaneCodeKey",
             Parameter::string("The key of the control plane's Lambda zip in the artifacts bucket")
@@ -81,8 +81,7 @@ pub fn control_plane(config: &Config, target: Target) -> Stack {
 
 /// The role CloudFormation assumes for tenant stacks. It can create and delete exactly what a
 /// tenant stack holds, named under the tenant prefix, and nothing else.
-fn provisioning_role(config: &Config) -> Role {
-    let prefix = config.prefix();
+fn provisioning_role(config: &Config, bucket: &BucketRef) -> Role {
     let tenant = config.tenant_stack_prefix();
     let mut role = Role::for_service("ProvisioningRole", "cloudformation.amazonaws.com")
         .description("Assumed by CloudFormation to create, update and delete tenant stacks");
@@ -160,16 +159,7 @@ fn provisioning_role(config: &Config) -> Role {
         [constructs::arn("logs", "log-group:*")],
     );
     // Lambda reads a tenant function's zip with the caller's credentials: this role's.
-    role.allow(
-        &["s3:GetObject"],
-        [Expr::sub_with(
-            "arn:${AWS::Partition}:s3:::${Bucket}/lambda/*",
-            [(
-                "Bucket",
-                Expr::import_value(Expr::lit(format!("{prefix}-artifacts-bucket"))),
-            )],
-        )],
-    );
+    bucket.grant_read(&mut role, "lambda/*");
     role
 }
 

@@ -45,7 +45,7 @@ pub fn tenant_silo(config: &Config, data: TenantData) -> Stack {
             TenantData::Delete => RemovalPolicy::Delete,
         });
     let mut function = Function::new(
-        "TenantFunction",
+        "Tenant",
         Code {
             bucket: bucket.into(),
             key: key.into(),
