@@ -1,9 +1,13 @@
 //! silos: a typed CloudFormation DSL, a deployer and a multi-tenant control plane for the
 //! Serverless Silos architecture. See ARCHITECTURE.md for the map.
 
+// Errors carry their context (stack, logical IDs, file and line) by design, and are returned
+// only on cold paths: their size costs nothing that matters.
+#![allow(clippy::result_large_err)]
+
+pub mod blueprint;
 pub mod cfn;
+pub mod cli;
 pub mod constructs;
 pub mod stacks;
-pub mod blueprint;
 pub mod synth;
-pub mod cli;

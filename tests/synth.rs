@@ -26,7 +26,12 @@ fn templates(output: &Output) -> Vec<(String, Value)> {
         .manifest
         .stacks
         .iter()
-        .map(|s| (s.id.clone(), serde_json::from_str(file(output, &s.template)).unwrap()))
+        .map(|s| {
+            (
+                s.id.clone(),
+                serde_json::from_str(file(output, &s.template)).unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -52,8 +57,21 @@ fn synth_is_byte_for_byte_deterministic() {
 #[test]
 fn the_manifest_describes_every_file_it_lists() {
     let output = synth(Format::Yaml);
-    let names: Vec<&str> = output.manifest.stacks.iter().map(|s| s.id.as_str()).collect();
-    assert_eq!(names, ["toolkit", "control-plane", "control-plane-local", "tenant-silo"]);
+    let names: Vec<&str> = output
+        .manifest
+        .stacks
+        .iter()
+        .map(|s| s.id.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "toolkit",
+            "control-plane",
+            "control-plane-local",
+            "tenant-silo"
+        ]
+    );
     for s in &output.manifest.stacks {
         let contents = file(&output, &s.template);
         assert!(s.template.ends_with(".yaml"));
@@ -64,20 +82,34 @@ fn the_manifest_describes_every_file_it_lists() {
     assert_eq!(toolkit.stack_name.as_deref(), Some("silos-toolkit"));
     assert!(toolkit.bytes <= silos::cfn::MAX_BODY_BYTES);
     let catalog = file(&output, "catalog.json");
-    assert_eq!(output.manifest.catalog.sha256, synth::sha256_hex(catalog.as_bytes()));
+    assert_eq!(
+        output.manifest.catalog.sha256,
+        synth::sha256_hex(catalog.as_bytes())
+    );
     assert_eq!(
         output.manifest.catalog.key,
         format!("catalog/{}.json", output.manifest.catalog.sha256)
     );
     let catalog: Value = serde_json::from_str(catalog).unwrap();
     let silo = &catalog["deploymentTypes"]["silo"];
-    let tenant = output.manifest.stacks.iter().find(|s| s.id == "tenant-silo").unwrap();
+    let tenant = output
+        .manifest
+        .stacks
+        .iter()
+        .find(|s| s.id == "tenant-silo")
+        .unwrap();
     assert_eq!(
         silo["templateKey"],
         format!("templates/tenant-silo/{}.yaml", tenant.sha256)
     );
-    assert_eq!(silo["systemParameters"]["CodeKey"]["artifact"], "tenant-function");
-    assert_eq!(silo["systemParameters"]["CodeBucket"]["source"], "artifactsBucket");
+    assert_eq!(
+        silo["systemParameters"]["CodeKey"]["artifact"],
+        "tenant-function"
+    );
+    assert_eq!(
+        silo["systemParameters"]["CodeBucket"]["source"],
+        "artifactsBucket"
+    );
 }
 
 /// Every `Allow` statement of every role in a template, as (role, actions, resources).
@@ -93,7 +125,11 @@ fn allows(template: &Value) -> Vec<(String, Vec<String>, Vec<Value>)> {
                         .iter()
                         .map(|a| a.as_str().unwrap().to_owned())
                         .collect();
-                    out.push((id.clone(), actions, st["Resource"].as_array().unwrap().clone()));
+                    out.push((
+                        id.clone(),
+                        actions,
+                        st["Resource"].as_array().unwrap().clone(),
+                    ));
                 }
             }
         }
@@ -109,7 +145,10 @@ fn no_statement_anywhere_allows_a_wildcard_action_or_resource() {
                 assert!(!a.contains('*'), "{stack} {role} allows {a}");
             }
             for r in &resources {
-                assert_ne!(r, "*", "{stack} {role} allows {actions:?} on every resource");
+                assert_ne!(
+                    r, "*",
+                    "{stack} {role} allows {actions:?} on every resource"
+                );
             }
         }
     }
@@ -129,7 +168,7 @@ fn the_tenant_function_reaches_only_its_own_table() {
         assert_eq!(role, "TenantRole");
         for a in &actions {
             if a.starts_with("dynamodb:") {
-                assert_eq!(resources, [own_table.clone()], "{a}");
+                assert_eq!(resources, std::slice::from_ref(&own_table), "{a}");
             } else {
                 assert!(a.starts_with("logs:"), "unexpected action {a}");
             }
@@ -153,10 +192,12 @@ fn only_the_provisioning_functions_may_pass_the_provisioning_role() {
                 // CloudFormation passes tenant roles to Lambda, under the tenant path only.
                 assert_eq!(
                     resources,
-                    [serde_json::json!({"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/silos/tenant/*"})]
+                    [
+                        serde_json::json!({"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/silos/tenant/*"})
+                    ]
                 );
             } else {
-                assert_eq!(resources, [provisioning.clone()], "{role}");
+                assert_eq!(resources, std::slice::from_ref(&provisioning), "{role}");
                 passers.push(role);
             }
         }

@@ -97,7 +97,9 @@ pub enum ErrorKind {
     Parse(String),
     #[error("no blueprints (*.yaml) in this directory")]
     Empty,
-    #[error("deploymentType {0:?} must be 1 to 32 lowercase letters, digits and hyphens, starting with a letter")]
+    #[error(
+        "deploymentType {0:?} must be 1 to 32 lowercase letters, digits and hyphens, starting with a letter"
+    )]
     InvalidDeploymentType(String),
     #[error("deploymentType {found:?} does not match the file name; name the file {found}.yaml")]
     FileNameMismatch { found: String },
@@ -162,7 +164,10 @@ impl Blueprint {
             return Err(err(Some(dt_line), ErrorKind::InvalidDeploymentType(dt)));
         }
         if path.file_stem().and_then(|s| s.to_str()) != Some(dt.as_str()) {
-            return Err(err(Some(dt_line), ErrorKind::FileNameMismatch { found: dt }));
+            return Err(err(
+                Some(dt_line),
+                ErrorKind::FileNameMismatch { found: dt },
+            ));
         }
         let mut lines = Lines {
             deployment_type: dt_line,
@@ -304,7 +309,13 @@ impl Blueprint {
             let line = self.lines.tag.get(k).copied();
             let value = render(&format!("tags.{k}"), line.unwrap_or(0), v)?;
             if let Err(reason) = check_tag(k, &value) {
-                return Err(self.error(line, ErrorKind::InvalidTag { key: k.clone(), reason }));
+                return Err(self.error(
+                    line,
+                    ErrorKind::InvalidTag {
+                        key: k.clone(),
+                        reason,
+                    },
+                ));
             }
             tags.insert(k.clone(), value);
         }
@@ -342,7 +353,10 @@ pub fn check_stack_name(name: &str, prefix: &str, tenant_id: &str) -> Result<(),
     if !name.starts_with(|c: char| c.is_ascii_alphabetic())
         || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
     {
-        return Err("is not a valid stack name (letters, digits and hyphens, starting with a letter)".to_owned());
+        return Err(
+            "is not a valid stack name (letters, digits and hyphens, starting with a letter)"
+                .to_owned(),
+        );
     }
     if !name.starts_with(&expected) {
         return Err(format!("does not start with {expected:?}"));
@@ -361,7 +375,10 @@ fn check_tag(key: &str, value: &str) -> Result<(), String> {
         return Err("the aws: prefix is reserved".to_owned());
     }
     if value.len() > 256 {
-        return Err(format!("the value is {} characters; at most 256", value.len()));
+        return Err(format!(
+            "the value is {} characters; at most 256",
+            value.len()
+        ));
     }
     Ok(())
 }

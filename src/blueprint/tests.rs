@@ -36,9 +36,15 @@ fn a_good_blueprint_renders_for_the_sample_tenant() {
     check(GOOD, "");
     let b = Blueprint::parse(Path::new("silo.yaml"), GOOD).unwrap();
     let r = b.render("silos", &Tenant::sample("silo")).unwrap();
-    assert_eq!(r.stack_name, "silos-tenant-00000000-0000-4000-8000-000000000000");
+    assert_eq!(
+        r.stack_name,
+        "silos-tenant-00000000-0000-4000-8000-000000000000"
+    );
     assert_eq!(r.parameters["TenantName"], "Sample Tenant");
-    assert_eq!(r.tags["silos:tenant-id"], "00000000-0000-4000-8000-000000000000");
+    assert_eq!(
+        r.tags["silos:tenant-id"],
+        "00000000-0000-4000-8000-000000000000"
+    );
 }
 
 #[test]
@@ -87,11 +93,18 @@ fn errors_name_the_file_the_line_and_the_reason() {
 
 #[test]
 fn yaml_mistakes_name_the_line() {
-    let e = Blueprint::parse(Path::new("b/silo.yaml"), &GOOD.replace("description: test", "description: test\ncolour: red"))
-        .unwrap_err();
+    let e = Blueprint::parse(
+        Path::new("b/silo.yaml"),
+        &GOOD.replace("description: test", "description: test\ncolour: red"),
+    )
+    .unwrap_err();
     assert_eq!(e.line, Some(3), "{e}");
     assert!(e.to_string().contains("colour"), "{e}");
-    let e = Blueprint::parse(Path::new("b/silo.yaml"), "deploymentType: silo\nstack: [unclosed\n").unwrap_err();
+    let e = Blueprint::parse(
+        Path::new("b/silo.yaml"),
+        "deploymentType: silo\nstack: [unclosed\n",
+    )
+    .unwrap_err();
     assert!(e.line.is_some(), "{e}");
     assert!(matches!(e.kind, ErrorKind::Parse(_)));
 }
@@ -111,5 +124,9 @@ fn stack_names_are_checked() {
     assert!(check_stack_name(&format!("silos-tenant-{id}"), "silos", id).is_ok());
     assert!(check_stack_name(&format!("silos-tenant-{id}-x_y"), "silos", id).is_err());
     let long = format!("silos-tenant-{id}-{}", "a".repeat(20));
-    assert!(check_stack_name(&long, "silos", id).unwrap_err().contains("at most 64"));
+    assert!(
+        check_stack_name(&long, "silos", id)
+            .unwrap_err()
+            .contains("at most 64")
+    );
 }

@@ -115,7 +115,7 @@ impl Expr {
     pub fn equals(a: Expr, b: Expr) -> Expr {
         Expr::Equals(Box::new(a), Box::new(b))
     }
-    pub fn not(condition: Expr) -> Expr {
+    pub fn not_(condition: Expr) -> Expr {
         Expr::Not(Box::new(condition))
     }
     pub fn import_value(name: Expr) -> Expr {
@@ -231,10 +231,16 @@ mod tests {
         check(Expr::r#ref("Table"), json!({"Ref": "Table"}));
         check(Expr::region(), json!({"Ref": "AWS::Region"}));
         check(Expr::no_value(), json!({"Ref": "AWS::NoValue"}));
-        check(Expr::get_att("Table", "Arn"), json!({"Fn::GetAtt": ["Table", "Arn"]}));
+        check(
+            Expr::get_att("Table", "Arn"),
+            json!({"Fn::GetAtt": ["Table", "Arn"]}),
+        );
         check(Expr::sub("${Api}.x"), json!({"Fn::Sub": "${Api}.x"}));
         check(
-            Expr::sub_with("${A}-${B}", [("A", Expr::r#ref("P")), ("B", Expr::lit("b"))]),
+            Expr::sub_with(
+                "${A}-${B}",
+                [("A", Expr::r#ref("P")), ("B", Expr::lit("b"))],
+            ),
             json!({"Fn::Sub": ["${A}-${B}", {"A": {"Ref": "P"}, "B": "b"}]}),
         );
         check(
@@ -250,11 +256,14 @@ mod tests {
             json!({"Fn::If": ["IsProd", "a", {"Ref": "AWS::NoValue"}]}),
         );
         check(
-            Expr::not(Expr::equals(Expr::r#ref("Env"), Expr::lit("prod"))),
+            Expr::not_(Expr::equals(Expr::r#ref("Env"), Expr::lit("prod"))),
             json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "Env"}, "prod"]}]}),
         );
         check(
-            Expr::And(vec![Expr::Condition("A".into()), Expr::Condition("B".into())]),
+            Expr::And(vec![
+                Expr::Condition("A".into()),
+                Expr::Condition("B".into()),
+            ]),
             json!({"Fn::And": [{"Condition": "A"}, {"Condition": "B"}]}),
         );
         check(

@@ -81,7 +81,10 @@ impl<'a> Walk<'a> {
             Json::Array(items) => items.iter().for_each(|i| self.value(i)),
             Json::Object(map) => {
                 if map.len() == 1 {
-                    let (k, arg) = map.iter().next().map_or(("", &Json::Null), |(k, a)| (k.as_str(), a));
+                    let (k, arg) = map
+                        .iter()
+                        .next()
+                        .map_or(("", &Json::Null), |(k, a)| (k.as_str(), a));
                     if self.intrinsic(k, arg) {
                         return;
                     }
@@ -92,7 +95,9 @@ impl<'a> Walk<'a> {
                     for key in ["Action", "NotAction"] {
                         let actions = match map.get(key) {
                             Some(Json::String(a)) => vec![a.as_str()],
-                            Some(Json::Array(list)) => list.iter().filter_map(Json::as_str).collect(),
+                            Some(Json::Array(list)) => {
+                                list.iter().filter_map(Json::as_str).collect()
+                            }
                             _ => Vec::new(),
                         };
                         for a in actions {
@@ -227,8 +232,14 @@ impl Template {
             }
             walks.push((Some(id.as_str()), w));
         }
-        let outputs = self.outputs.iter().map(|(id, o)| (id, serde_json::to_value(o)));
-        let conditions = self.conditions.iter().map(|(id, c)| (id, serde_json::to_value(c)));
+        let outputs = self
+            .outputs
+            .iter()
+            .map(|(id, o)| (id, serde_json::to_value(o)));
+        let conditions = self
+            .conditions
+            .iter()
+            .map(|(id, c)| (id, serde_json::to_value(c)));
         let mut rendered = Vec::new();
         for (id, value) in outputs.chain(conditions) {
             match value {
@@ -268,24 +279,26 @@ impl Template {
                             errors.push(missing(target));
                         }
                     }
-                    Found::GetAtt(target, attribute) => match self.resources.get_key_value(target) {
-                        None => errors.push(missing(target)),
-                        Some((key, entry)) => {
-                            if !entry.attributes.contains(&attribute.as_str()) {
-                                errors.push(Error::UnknownAttribute {
-                                    stack: stack.to_owned(),
-                                    from: from.clone(),
-                                    target: target.clone(),
-                                    attribute: attribute.clone(),
-                                    type_name: entry.type_name.to_owned(),
-                                    known: entry.attributes.join(", "),
-                                });
-                            }
-                            if let Some(r) = resource {
-                                edges.entry(r).or_default().insert(key);
+                    Found::GetAtt(target, attribute) => {
+                        match self.resources.get_key_value(target) {
+                            None => errors.push(missing(target)),
+                            Some((key, entry)) => {
+                                if !entry.attributes.contains(&attribute.as_str()) {
+                                    errors.push(Error::UnknownAttribute {
+                                        stack: stack.to_owned(),
+                                        from: from.clone(),
+                                        target: target.clone(),
+                                        attribute: attribute.clone(),
+                                        type_name: entry.type_name.to_owned(),
+                                        known: entry.attributes.join(", "),
+                                    });
+                                }
+                                if let Some(r) = resource {
+                                    edges.entry(r).or_default().insert(key);
+                                }
                             }
                         }
-                    },
+                    }
                     Found::Condition(c) => {
                         if !self.conditions.contains_key(c) {
                             errors.push(Error::UnknownCondition {
@@ -374,7 +387,10 @@ fn find_cycle<'a>(edges: &BTreeMap<&'a str, BTreeSet<&'a str>>) -> Option<Vec<St
 
 fn successors<'a>(edges: &BTreeMap<&'a str, BTreeSet<&'a str>>, n: &str) -> Vec<&'a str> {
     // Reversed so that popping visits successors in sorted order: cycles are reported stably.
-    edges.get(n).map(|s| s.iter().rev().copied().collect()).unwrap_or_default()
+    edges
+        .get(n)
+        .map(|s| s.iter().rev().copied().collect())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

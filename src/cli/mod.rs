@@ -10,7 +10,11 @@ use crate::stacks::Config;
 use crate::synth::{self, Format};
 
 #[derive(Debug, Parser)]
-#[command(name = "silos", version, about = "Serverless Silos: synthesize, deploy and run a multi-tenant control plane")]
+#[command(
+    name = "silos",
+    version,
+    about = "Serverless Silos: synthesize, deploy and run a multi-tenant control plane"
+)]
 pub struct Cli {
     /// Prefix of every stack and tenant stack name.
     #[arg(long, global = true, default_value = "silos", env = "SILOS_PREFIX")]

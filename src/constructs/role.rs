@@ -63,13 +63,11 @@ impl Role {
 
     /// Allows passing `role` to `service` (and only to it).
     pub fn grant_pass_role(&mut self, role: &Role, service: &str) {
-        self.add_statement(
-            Statement::allow(&["iam:PassRole"], [role.arn()]).condition(
-                "StringEquals",
-                "iam:PassedToService",
-                service,
-            ),
-        );
+        self.add_statement(Statement::allow(&["iam:PassRole"], [role.arn()]).condition(
+            "StringEquals",
+            "iam:PassedToService",
+            service,
+        ));
     }
 
     pub fn add_to<'t>(&self, t: &'t mut Template) -> ResourceOptions<'t> {

@@ -58,10 +58,12 @@ impl Table {
             .iter()
             .any(|a| a.attribute_name == name)
         {
-            self.props.attribute_definitions.push(table::AttributeDefinition {
-                attribute_name: name.to_owned(),
-                attribute_type: table::AttributeType::S,
-            });
+            self.props
+                .attribute_definitions
+                .push(table::AttributeDefinition {
+                    attribute_name: name.to_owned(),
+                    attribute_type: table::AttributeType::S,
+                });
         }
     }
 
@@ -95,14 +97,16 @@ impl Table {
                 key_type: table::KeyType::Range,
             });
         }
-        self.props.global_secondary_indexes.push(table::GlobalSecondaryIndex {
-            index_name: name.to_owned(),
-            key_schema,
-            projection: table::Projection {
-                projection_type: table::ProjectionType::All,
-                non_key_attributes: Vec::new(),
-            },
-        });
+        self.props
+            .global_secondary_indexes
+            .push(table::GlobalSecondaryIndex {
+                index_name: name.to_owned(),
+                key_schema,
+                projection: table::Projection {
+                    projection_type: table::ProjectionType::All,
+                    non_key_attributes: Vec::new(),
+                },
+            });
         self
     }
 
@@ -144,7 +148,12 @@ impl Table {
     pub fn grant_read_data(&self, role: &mut Role) {
         self.grant(
             role,
-            &["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"],
+            &[
+                "dynamodb:BatchGetItem",
+                "dynamodb:GetItem",
+                "dynamodb:Query",
+                "dynamodb:Scan",
+            ],
         );
     }
 

@@ -64,7 +64,10 @@ pub fn control_plane(config: &Config, target: Target) -> Stack {
         aws_compute(config, &mut t, &tenants, &provisioning, &bucket, code_key);
         t.output(
             "ArtifactsBucketName",
-            Output::new("The artifacts bucket this control plane reads", bucket.name()),
+            Output::new(
+                "The artifacts bucket this control plane reads",
+                bucket.name(),
+            ),
         );
     }
 
@@ -192,30 +195,48 @@ fn aws_compute(
     };
 
     // One function per route, each with only the calls its route makes.
-    let mut list = function("ListTenants", "api", "GET /tenants").without_dead_letter_queue(SYNC_NO_DLQ);
+    let mut list =
+        function("ListTenants", "api", "GET /tenants").without_dead_letter_queue(SYNC_NO_DLQ);
     tenants.grant(list.role_mut(), &["dynamodb:Scan"]);
 
-    let mut get = function("GetTenant", "api", "GET /tenants/{tenantId}").without_dead_letter_queue(SYNC_NO_DLQ);
+    let mut get = function("GetTenant", "api", "GET /tenants/{tenantId}")
+        .without_dead_letter_queue(SYNC_NO_DLQ);
     tenants.grant(get.role_mut(), &["dynamodb:GetItem"]);
 
-    let mut onboarding = function("Onboarding", "api", "POST /onboarding").without_dead_letter_queue(SYNC_NO_DLQ);
+    let mut onboarding =
+        function("Onboarding", "api", "POST /onboarding").without_dead_letter_queue(SYNC_NO_DLQ);
     // A tenant and its name lock are written in one transaction.
-    tenants.grant(onboarding.role_mut(), &["dynamodb:ConditionCheckItem", "dynamodb:PutItem"]);
+    tenants.grant(
+        onboarding.role_mut(),
+        &["dynamodb:ConditionCheckItem", "dynamodb:PutItem"],
+    );
     bucket.grant_read(onboarding.role_mut(), "catalog/*");
 
-    let mut delete = function("Delete", "api", "POST /delete").without_dead_letter_queue(SYNC_NO_DLQ);
+    let mut delete =
+        function("Delete", "api", "POST /delete").without_dead_letter_queue(SYNC_NO_DLQ);
     tenants.grant(
         delete.role_mut(),
-        &["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:UpdateItem"],
+        &[
+            "dynamodb:DeleteItem",
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+        ],
     );
-    delete
-        .role_mut()
-        .allow(&["cloudformation:DeleteStack", "cloudformation:DescribeStacks"], [tenant_stacks.clone()]);
+    delete.role_mut().allow(
+        &[
+            "cloudformation:DeleteStack",
+            "cloudformation:DescribeStacks",
+        ],
+        [tenant_stacks.clone()],
+    );
 
-    let mut info = function("TenantInfo", "api", "POST /tenant-info").without_dead_letter_queue(SYNC_NO_DLQ);
+    let mut info =
+        function("TenantInfo", "api", "POST /tenant-info").without_dead_letter_queue(SYNC_NO_DLQ);
     tenants.grant(info.role_mut(), &["dynamodb:GetItem"]);
-    info.role_mut()
-        .allow(&["cloudformation:ListStackResources"], [tenant_stacks.clone()]);
+    info.role_mut().allow(
+        &["cloudformation:ListStackResources"],
+        [tenant_stacks.clone()],
+    );
 
     let provisioner_calls = |f: &mut Function| {
         tenants.grant(f.role_mut(), &["dynamodb:GetItem", "dynamodb:UpdateItem"]);
@@ -249,11 +270,13 @@ fn aws_compute(
         "Invoked by a stream event source mapping, whose on-failure destination keeps failed records",
     );
     provisioner_calls(&mut provisioner);
-    let subscription = StreamSubscription::new("ProvisionerSubscription", tenants, &mut provisioner)
-        .filter(json!({
-            "eventName": ["INSERT"],
-            "dynamodb": {"NewImage": {"status": {"S": ["initiated"]}}}
-        }));
+    let subscription =
+        StreamSubscription::new("ProvisionerSubscription", tenants, &mut provisioner).filter(
+            json!({
+                "eventName": ["INSERT"],
+                "dynamodb": {"NewImage": {"status": {"S": ["initiated"]}}}
+            }),
+        );
 
     let events_dlq = Queue::new("StackEventsDeadLetterQueue");
     let mut stack_events = function(
@@ -265,7 +288,11 @@ fn aws_compute(
     // Reaching `deleted` frees the tenant's name: an update and a lock delete in one transaction.
     tenants.grant(
         stack_events.role_mut(),
-        &["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:UpdateItem"],
+        &[
+            "dynamodb:DeleteItem",
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+        ],
     );
     let rule = EventRule::pattern(
         "StackStatusRule",
@@ -290,7 +317,16 @@ fn aws_compute(
     api.route(Method::Post, "/tenant-info", &info);
     api.route(Method::Post, "/retry", &retry);
 
-    for f in [&list, &get, &onboarding, &delete, &info, &retry, &provisioner, &stack_events] {
+    for f in [
+        &list,
+        &get,
+        &onboarding,
+        &delete,
+        &info,
+        &retry,
+        &provisioner,
+        &stack_events,
+    ] {
         f.add_to(t);
     }
     subscription.add_to(t);

@@ -66,7 +66,10 @@ pub fn tenant_silo(config: &Config, data: TenantData) -> Stack {
 
     table.add_to(&mut t);
     function.add_to(&mut t);
-    t.output("TenantTableName", Output::new("The tenant's table", table.name()));
+    t.output(
+        "TenantTableName",
+        Output::new("The tenant's table", table.name()),
+    );
     t.output(
         "TenantFunctionName",
         Output::new("The tenant's function", function.name()),

@@ -23,7 +23,10 @@ pub fn toolkit(config: &Config) -> Stack {
     );
     t.output(
         "AccessLogsBucketName",
-        Output::new("The bucket that receives the artifacts bucket's access logs", logs.name()),
+        Output::new(
+            "The bucket that receives the artifacts bucket's access logs",
+            logs.name(),
+        ),
     );
     Stack {
         id: "toolkit".to_owned(),

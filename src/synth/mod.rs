@@ -189,7 +189,10 @@ pub fn synth(config: &Config, blueprints_dir: &Path, format: Format) -> Result<O
             .as_ref()
             .map(|s| s.template.parameters.keys().cloned().collect())
             .unwrap_or_default();
-        let system = stack.as_ref().map(Stack::system_parameters).unwrap_or_default();
+        let system = stack
+            .as_ref()
+            .map(Stack::system_parameters)
+            .unwrap_or_default();
         let params = stack.as_ref().map(|_| StackParameters {
             all: &names,
             system: &system,
@@ -237,11 +240,7 @@ pub fn synth(config: &Config, blueprints_dir: &Path, format: Format) -> Result<O
 
     let mut deployment_types = BTreeMap::new();
     for (bp, stack_id) in blueprints.iter().zip(&uses) {
-        let Some((stack, entry)) = app
-            .iter()
-            .zip(&entries)
-            .find(|(s, _)| &s.id == stack_id)
-        else {
+        let Some((stack, entry)) = app.iter().zip(&entries).find(|(s, _)| &s.id == stack_id) else {
             continue;
         };
         let system_parameters = stack
@@ -249,7 +248,10 @@ pub fn synth(config: &Config, blueprints_dir: &Path, format: Format) -> Result<O
             .iter()
             .flat_map(|a| {
                 [
-                    (a.bucket_parameter.to_owned(), SystemParameter::ArtifactsBucket),
+                    (
+                        a.bucket_parameter.to_owned(),
+                        SystemParameter::ArtifactsBucket,
+                    ),
                     (
                         a.key_parameter.to_owned(),
                         SystemParameter::ArtifactKey {
@@ -309,7 +311,10 @@ pub fn synth(config: &Config, blueprints_dir: &Path, format: Format) -> Result<O
     Ok(Output {
         files,
         manifest,
-        deployment_types: blueprints.iter().map(|b| b.deployment_type.clone()).collect(),
+        deployment_types: blueprints
+            .iter()
+            .map(|b| b.deployment_type.clone())
+            .collect(),
         warnings,
     })
 }

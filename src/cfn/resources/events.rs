@@ -59,4 +59,3 @@ pub mod rule {
         pub maximum_event_age_in_seconds: u32,
     }
 }
-

@@ -159,7 +159,12 @@ impl Statement {
         self
     }
 
-    pub fn condition(mut self, operator: &str, key: &str, value: impl Into<Value<String>>) -> Statement {
+    pub fn condition(
+        mut self,
+        operator: &str,
+        key: &str,
+        value: impl Into<Value<String>>,
+    ) -> Statement {
         self.condition
             .entry(operator.to_owned())
             .or_default()

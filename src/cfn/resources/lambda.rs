@@ -1,6 +1,5 @@
 //! `AWS::Lambda::*`.
 
-
 use serde::Serialize;
 
 use crate::cfn::resources::Tag;
@@ -207,4 +206,3 @@ pub mod event_source_mapping {
         pub destination: Value<String>,
     }
 }
-

@@ -39,7 +39,10 @@ fn a_valid_template_passes() {
             let p = t.parameter("Env", Parameter::string("env"));
             t.condition("IsProd", Expr::equals(p.clone(), Expr::lit("prod")));
             t.add("A", &named_queue(Expr::if_("IsProd", p, Expr::no_value())));
-            t.add("B", &named_queue(Expr::sub("${A.QueueName}-b-${AWS::Region}-${!Literal}")));
+            t.add(
+                "B",
+                &named_queue(Expr::sub("${A.QueueName}-b-${AWS::Region}-${!Literal}")),
+            );
             t.output("Out", Output::new("o", Expr::get_att("B", "Arn")));
         },
         &[],
@@ -100,7 +103,9 @@ fn unknown_attributes_are_rejected() {
             t.add("A", &queue());
             t.add("B", &named_queue(Expr::get_att("A", "StreamArn")));
         },
-        &["stack test: B.Properties.QueueName reads attribute StreamArn of A, but AWS::SQS::Queue has no such attribute (it has: Arn, QueueName, QueueUrl)"],
+        &[
+            "stack test: B.Properties.QueueName reads attribute StreamArn of A, but AWS::SQS::Queue has no such attribute (it has: Arn, QueueName, QueueUrl)",
+        ],
     );
 }
 
@@ -108,7 +113,10 @@ fn unknown_attributes_are_rejected() {
 fn unknown_conditions_are_rejected() {
     check(
         |t| {
-            t.add("A", &named_queue(Expr::if_("Nope", Expr::lit("a"), Expr::lit("b"))));
+            t.add(
+                "A",
+                &named_queue(Expr::if_("Nope", Expr::lit("a"), Expr::lit("b"))),
+            );
         },
         &["stack test: A.Properties.QueueName uses condition Nope, which is not defined"],
     );
@@ -149,14 +157,18 @@ fn logical_ids_are_validated_and_collisions_name_both() {
                 },
             );
         },
-        &["stack test: logical ID Thing is used twice: first by AWS::SQS::Queue, then by AWS::Logs::LogGroup"],
+        &[
+            "stack test: logical ID Thing is used twice: first by AWS::SQS::Queue, then by AWS::Logs::LogGroup",
+        ],
     );
     check(
         |t| {
             t.parameter("Thing", Parameter::string("p"));
             t.add("Thing", &named_queue(Expr::r#ref("Thing")));
         },
-        &["stack test: logical ID Thing is used twice: first by parameter, then by AWS::SQS::Queue"],
+        &[
+            "stack test: logical ID Thing is used twice: first by parameter, then by AWS::SQS::Queue",
+        ],
     );
 }
 
@@ -187,15 +199,23 @@ fn wildcard_actions_in_allow_statements_are_rejected() {
     check(
         |t| {
             t.add("Q", &queue());
-            t.add("P", &policy(Statement::allow(&["sqs:*"], [Expr::get_att("Q", "Arn")])));
+            t.add(
+                "P",
+                &policy(Statement::allow(&["sqs:*"], [Expr::get_att("Q", "Arn")])),
+            );
         },
-        &["stack test: P.Properties.PolicyDocument.Statement allows the wildcard action \"Action sqs:*\"; name exact actions"],
+        &[
+            "stack test: P.Properties.PolicyDocument.Statement allows the wildcard action \"Action sqs:*\"; name exact actions",
+        ],
     );
     // A Deny narrows access: the TLS-only idiom `Deny s3:*` is fine.
     check(
         |t| {
             t.add("Q", &queue());
-            t.add("P", &policy(Statement::deny(&["sqs:*"], [Expr::get_att("Q", "Arn")])));
+            t.add(
+                "P",
+                &policy(Statement::deny(&["sqs:*"], [Expr::get_att("Q", "Arn")])),
+            );
         },
         &[],
     );
@@ -226,7 +246,9 @@ fn limits_are_enforced() {
     );
     assert!(check_size("s", 51_200, Delivery::Body).is_ok());
     assert_eq!(
-        check_size("s", 51_201, Delivery::Body).unwrap_err().to_string(),
+        check_size("s", 51_201, Delivery::Body)
+            .unwrap_err()
+            .to_string(),
         "stack s: the template is 51201 bytes, over the 51200-byte limit for a template passed as TemplateBody"
     );
     assert!(check_size("s", 51_201, Delivery::Url).is_ok());
@@ -278,6 +300,9 @@ fn yaml_quotes_ambiguous_scalars() {
     let mut t = Template::new("test");
     t.add("Q", &named_queue(Expr::lit("yes")));
     let yaml = t.to_yaml().unwrap();
-    assert!(yaml.contains("AWSTemplateFormatVersion: \"2010-09-09\""), "{yaml}");
+    assert!(
+        yaml.contains("AWSTemplateFormatVersion: \"2010-09-09\""),
+        "{yaml}"
+    );
     assert!(yaml.contains("QueueName: \"yes\""), "{yaml}");
 }

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The one test command. Needs only Rust (cargo, cargo-nextest) and Python 3.11 with pip: it
+# installs the pinned Python tools into .venv, then runs formatting, lints, every test, and
+# cfn-lint and checkov on every synthesized template.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=.venv
+stamp="$venv/.requirements-$(sha256sum requirements-dev.txt | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  echo "==> installing pinned Python tools into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r requirements-dev.txt
+  touch "$stamp"
+fi
+
+echo "==> cargo fmt --check"
+cargo fmt --check
+echo "==> cargo clippy"
+cargo clippy --locked --all-targets --quiet -- -D warnings
+echo "==> tests"
+cargo nextest run --locked --no-fail-fast
+
+echo "==> cfn-lint and checkov on every synthesized template"
+synth_dir=$(mktemp -d)
+trap 'rm -rf "$synth_dir"' EXIT
+for format in json yaml; do
+  cargo run --locked --quiet -- synth --quiet --format "$format" --out "$synth_dir/$format"
+done
+"$venv/bin/python" scripts/validate-templates.py "$venv" "$synth_dir/json" "$synth_dir/yaml"
+echo "==> all checks passed"
