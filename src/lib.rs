@@ -9,5 +9,6 @@ pub mod blueprint;
 pub mod cfn;
 pub mod cli;
 pub mod constructs;
+pub mod control_plane;
 pub mod stacks;
 pub mod synth;

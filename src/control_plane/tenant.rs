@@ -1,0 +1,275 @@
+//! The tenant record (the API's JSON shape), its statuses, the moves between them, and how
+//! CloudFormation stack statuses map onto them (DESIGN.md sections 2, 3 and 10).
+
+use serde::{Deserialize, Serialize};
+
+/// A tenant's status. Every change is a conditional write naming the expected current status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Initiated,
+    Provisioning,
+    Running,
+    Updating,
+    Deleting,
+    Deleted,
+    Failed,
+}
+
+impl Status {
+    pub const ALL: [Status; 7] = [
+        Status::Initiated,
+        Status::Provisioning,
+        Status::Running,
+        Status::Updating,
+        Status::Deleting,
+        Status::Deleted,
+        Status::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Initiated => "initiated",
+            Status::Provisioning => "provisioning",
+            Status::Running => "running",
+            Status::Updating => "updating",
+            Status::Deleting => "deleting",
+            Status::Deleted => "deleted",
+            Status::Failed => "failed",
+        }
+    }
+
+    /// The table of allowed moves. Anything else (such as `deleted` → `running`, from a late
+    /// event) is refused, so out-of-order events never move a tenant backwards.
+    pub fn can_move_to(self, next: Status) -> bool {
+        use Status::*;
+        matches!(
+            (self, next),
+            (Initiated, Provisioning | Failed | Deleted)
+                | (Provisioning, Running | Failed | Deleting)
+                | (Running, Updating | Deleting | Failed)
+                | (Updating, Running | Failed | Deleting)
+                | (Deleting, Deleted | Failed)
+                // Retry re-provisions; delete offboards, straight to `deleted` with no stack.
+                | (Failed, Provisioning | Deleting | Deleted)
+        )
+    }
+
+    /// A status no event moves a tenant out of.
+    pub fn is_terminal(self) -> bool {
+        Status::ALL.iter().all(|next| !self.can_move_to(*next))
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a CloudFormation stack status means for the stack's tenant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StackTransition {
+    pub status: Status,
+    /// Keep the stack's status reason as the tenant's `statusReason` (failures, and an update
+    /// that rolled back).
+    pub keep_reason: bool,
+}
+
+/// The explicit mapping of DESIGN.md section 10. Statuses not listed (CREATE_IN_PROGRESS,
+/// cleanup phases, imports, ...) change nothing: `None`.
+pub fn stack_transition(stack_status: &str) -> Option<StackTransition> {
+    let (status, keep_reason) = match stack_status {
+        "CREATE_COMPLETE" => (Status::Running, false),
+        "CREATE_FAILED" | "ROLLBACK_IN_PROGRESS" | "ROLLBACK_COMPLETE" | "ROLLBACK_FAILED" => {
+            (Status::Failed, true)
+        }
+        "UPDATE_IN_PROGRESS" => (Status::Updating, false),
+        "UPDATE_COMPLETE" => (Status::Running, false),
+        "UPDATE_ROLLBACK_COMPLETE" => (Status::Running, true),
+        "UPDATE_ROLLBACK_FAILED" => (Status::Failed, true),
+        "DELETE_IN_PROGRESS" => (Status::Deleting, false),
+        "DELETE_COMPLETE" => (Status::Deleted, false),
+        "DELETE_FAILED" => (Status::Failed, true),
+        _ => return None,
+    };
+    Some(StackTransition {
+        status,
+        keep_reason,
+    })
+}
+
+/// What a stack status event does to a tenant in `current`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventOutcome {
+    /// Move to this status (a conditional write naming `current`).
+    Move(StackTransition),
+    /// Already there: nothing to write (a repeated event).
+    AlreadyThere,
+    /// Not an allowed move, or not a status that matters: ignore, and log.
+    Ignore,
+}
+
+pub fn apply_stack_status(current: Status, stack_status: &str) -> EventOutcome {
+    match stack_transition(stack_status) {
+        None => EventOutcome::Ignore,
+        Some(t) if t.status == current => EventOutcome::AlreadyThere,
+        Some(t) if current.can_move_to(t.status) => EventOutcome::Move(t),
+        Some(_) => EventOutcome::Ignore,
+    }
+}
+
+/// Why a tenant name was refused (a 400).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("tenantName is empty")]
+    Empty,
+    #[error("tenantName is {0} characters long; the limit is 64")]
+    TooLong(usize),
+    #[error("tenantName may hold only letters, digits, spaces, '-', '_' and '.'; found {0:?}")]
+    BadCharacter(char),
+    #[error("tenantName needs at least one letter or digit")]
+    NoAlphanumeric,
+}
+
+/// A valid tenant name and the safe name derived from it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantName {
+    pub name: String,
+    /// Lowercase ASCII letters and digits only: safe inside a stack name, and the key names are
+    /// unique on ("Acme Corp" and "acme corp" collide).
+    pub safe_name: String,
+}
+
+impl TenantName {
+    /// Trims surrounding whitespace, then requires 1 to 64 characters from ASCII letters,
+    /// digits, space, `-`, `_` and `.`, with at least one letter or digit.
+    pub fn parse(raw: &str) -> Result<TenantName, NameError> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err(NameError::Empty);
+        }
+        let count = name.chars().count();
+        if count > 64 {
+            return Err(NameError::TooLong(count));
+        }
+        if let Some(c) = name
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.')))
+        {
+            return Err(NameError::BadCharacter(c));
+        }
+        let safe_name = safe_name(name);
+        if safe_name.is_empty() {
+            return Err(NameError::NoAlphanumeric);
+        }
+        Ok(TenantName {
+            name: name.to_owned(),
+            safe_name,
+        })
+    }
+}
+
+/// Lowercase ASCII letters and digits of `name`, in order: `"Acme Corp"` → `"acmecorp"`.
+pub fn safe_name(name: &str) -> String {
+    name.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// Seconds since the epoch with millisecond precision. Stored as a DynamoDB number, rendered
+/// as a string (`"1700000000.123"`), as the reference architecture's API does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp {
+    pub millis: u64,
+}
+
+impl Timestamp {
+    pub fn now() -> Timestamp {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        Timestamp { millis }
+    }
+}
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{:03}", self.millis / 1000, self.millis % 1000)
+    }
+}
+
+impl std::str::FromStr for Timestamp {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Timestamp, String> {
+        let bad = || format!("not a timestamp: {s:?}");
+        let (secs, frac) = s.split_once('.').unwrap_or((s, "0"));
+        if frac.is_empty() || frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let secs: u64 = secs.parse().map_err(|_| bad())?;
+        let frac: u64 = format!("{frac:0<3}").parse().map_err(|_| bad())?;
+        secs.checked_mul(1000)
+            .and_then(|m| m.checked_add(frac))
+            .map(|millis| Timestamp { millis })
+            .ok_or_else(bad)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The tenant record, and the JSON shape the API returns. Field names are the reference
+/// architecture's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tenant {
+    pub tenant_id: String,
+    pub tenant_name: String,
+    pub tenant_safe_name: String,
+    pub deployment_type: String,
+    pub status: Status,
+    pub created: Timestamp,
+    pub stack_name: Option<String>,
+    pub stack_id: Option<String>,
+    pub status_reason: Option<String>,
+    pub status_changed_at: Timestamp,
+}
+
+impl Tenant {
+    /// A new tenant in `initiated`, with no stack yet.
+    pub fn new(
+        tenant_id: String,
+        name: TenantName,
+        deployment_type: &str,
+        now: Timestamp,
+    ) -> Tenant {
+        Tenant {
+            tenant_id,
+            tenant_name: name.name,
+            tenant_safe_name: name.safe_name,
+            deployment_type: deployment_type.to_owned(),
+            status: Status::Initiated,
+            created: now,
+            stack_name: None,
+            stack_id: None,
+            status_reason: None,
+            status_changed_at: now,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
