@@ -5,6 +5,7 @@
 // only on cold paths: their size costs nothing that matters.
 #![allow(clippy::result_large_err)]
 
+pub mod aws;
 pub mod blueprint;
 pub mod cfn;
 pub mod cli;

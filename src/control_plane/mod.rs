@@ -2,4 +2,5 @@
 //! the provisioner and the stack-events handler share. Uses `blueprint` and (later) `aws`;
 //! never `cfn`, `constructs` or `deploy`.
 
+pub mod store;
 pub mod tenant;

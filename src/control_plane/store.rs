@@ -1,0 +1,372 @@
+//! The tenants table on DynamoDB. A tenant and its name lock are written in one transaction, so
+//! names are unique without a query-then-put race. Every status change is a conditional update
+//! that names the expected current status.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+
+use super::tenant::{Status, Tenant, Timestamp};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The key prefix of name-lock items. Tenant ids are UUIDs, so they never collide with it.
+const LOCK_PREFIX: &str = "name#";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("a tenant named like {0:?} already exists")]
+    NameTaken(String),
+    #[error("tenant {id} is not {expected}")]
+    WrongStatus { id: String, expected: Status },
+    #[error("tenant {0} has an unreadable record: {1}")]
+    Corrupt(String, String),
+    #[error("DynamoDB {operation} failed: {message}")]
+    Aws {
+        operation: &'static str,
+        message: String,
+    },
+}
+
+fn aws<E: std::error::Error + 'static, R: std::fmt::Debug>(
+    operation: &'static str,
+) -> impl FnOnce(SdkError<E, R>) -> Error {
+    move |e| Error::Aws {
+        operation,
+        message: aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string(),
+    }
+}
+
+/// What a transition writes besides the status.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub stack_name: Option<String>,
+    pub stack_id: Option<String>,
+    /// `Some(None)` clears the reason.
+    pub status_reason: Option<Option<String>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: Client,
+    table: String,
+    page_size: Option<i32>,
+}
+
+impl Store {
+    pub fn new(client: Client, table: &str) -> Store {
+        Store {
+            client,
+            table: table.to_owned(),
+            page_size: None,
+        }
+    }
+
+    /// Caps the items per Scan page (to exercise pagination).
+    pub fn with_page_size(mut self, n: i32) -> Store {
+        self.page_size = Some(n);
+        self
+    }
+
+    fn key(id: &str) -> Item {
+        HashMap::from([("tenantId".to_owned(), AttributeValue::S(id.to_owned()))])
+    }
+
+    /// Writes a new tenant and its name lock in one transaction. Fails with `NameTaken` if the
+    /// safe name is held, and writes nothing then.
+    pub async fn create(&self, tenant: &Tenant) -> Result<(), Error> {
+        let put = |item: Item| {
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(tenantId)")
+                .build()
+                .map_err(|e| Error::Aws {
+                    operation: "TransactWriteItems",
+                    message: e.to_string(),
+                })
+        };
+        let lock = HashMap::from([
+            (
+                "tenantId".to_owned(),
+                AttributeValue::S(format!("{LOCK_PREFIX}{}", tenant.tenant_safe_name)),
+            ),
+            ("kind".to_owned(), AttributeValue::S("name-lock".to_owned())),
+            (
+                "owner".to_owned(),
+                AttributeValue::S(tenant.tenant_id.clone()),
+            ),
+        ]);
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(put(to_item(tenant))?)
+                    .build(),
+            )
+            .transact_items(TransactWriteItem::builder().put(put(lock)?).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let cancelled = e
+                    .as_service_error()
+                    .is_some_and(|s| s.is_transaction_canceled_exception());
+                if cancelled {
+                    Err(Error::NameTaken(tenant.tenant_safe_name.clone()))
+                } else {
+                    Err(aws("TransactWriteItems")(e))
+                }
+            }
+        }
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<Tenant>, Error> {
+        if id.starts_with(LOCK_PREFIX) {
+            return Ok(None);
+        }
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(aws("GetItem"))?;
+        out.item.map(|i| from_item(&i)).transpose()
+    }
+
+    /// Every tenant, across all pages of the table. Name locks are left out.
+    pub async fn list(&self) -> Result<Vec<Tenant>, Error> {
+        let mut tenants = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .set_limit(self.page_size)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(aws("Scan"))?;
+            for item in out.items() {
+                if item.get("kind").is_none() {
+                    tenants.push(from_item(item)?);
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        tenants.sort_by(|a, b| (a.created, &a.tenant_id).cmp(&(b.created, &b.tenant_id)));
+        Ok(tenants)
+    }
+
+    /// Moves tenant `id` from `from` to `to`, if it is in `from`. Returns the updated tenant.
+    pub async fn transition(
+        &self,
+        id: &str,
+        from: Status,
+        to: Status,
+        changes: &Changes,
+    ) -> Result<Tenant, Error> {
+        let (expression, names, values) = update_expression(from, to, changes);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id)))
+            .update_expression(expression)
+            .condition_expression("#status = :from")
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => from_item(&out.attributes.unwrap_or_default()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(Error::WrongStatus {
+                    id: id.to_owned(),
+                    expected: from,
+                })
+            }
+            Err(e) => Err(aws("UpdateItem")(e)),
+        }
+    }
+
+    /// Moves tenant `id` from `from` to `deleted` and frees its name, in one transaction.
+    pub async fn mark_deleted(
+        &self,
+        tenant: &Tenant,
+        from: Status,
+        reason: Option<String>,
+    ) -> Result<(), Error> {
+        let changes = Changes {
+            status_reason: Some(reason),
+            ..Changes::default()
+        };
+        let (expression, names, values) = update_expression(from, Status::Deleted, &changes);
+        let build_err = |e: aws_sdk_dynamodb::error::BuildError| Error::Aws {
+            operation: "TransactWriteItems",
+            message: e.to_string(),
+        };
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&tenant.tenant_id)))
+            .update_expression(expression)
+            .condition_expression("#status = :from")
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(build_err)?;
+        let unlock = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&format!(
+                "{LOCK_PREFIX}{}",
+                tenant.tenant_safe_name
+            ))))
+            .condition_expression("attribute_not_exists(tenantId) OR #owner = :owner")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":owner", AttributeValue::S(tenant.tenant_id.clone()))
+            .build()
+            .map_err(build_err)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(TransactWriteItem::builder().delete(unlock).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
+            {
+                Err(Error::WrongStatus {
+                    id: tenant.tenant_id.clone(),
+                    expected: from,
+                })
+            }
+            Err(e) => Err(aws("TransactWriteItems")(e)),
+        }
+    }
+}
+
+fn update_expression(
+    from: Status,
+    to: Status,
+    changes: &Changes,
+) -> (String, HashMap<String, String>, Item) {
+    let mut sets = vec!["#status = :to", "statusChangedAt = :now"];
+    let mut removes = Vec::new();
+    let names = HashMap::from([("#status".to_owned(), "status".to_owned())]);
+    let mut values: Item = HashMap::from([
+        (
+            ":from".to_owned(),
+            AttributeValue::S(from.as_str().to_owned()),
+        ),
+        (":to".to_owned(), AttributeValue::S(to.as_str().to_owned())),
+        (
+            ":now".to_owned(),
+            AttributeValue::N(Timestamp::now().to_string()),
+        ),
+    ]);
+    if let Some(name) = &changes.stack_name {
+        sets.push("stackName = :stackName");
+        values.insert(":stackName".to_owned(), AttributeValue::S(name.clone()));
+    }
+    if let Some(id) = &changes.stack_id {
+        sets.push("stackId = :stackId");
+        values.insert(":stackId".to_owned(), AttributeValue::S(id.clone()));
+    }
+    match &changes.status_reason {
+        Some(Some(reason)) => {
+            sets.push("statusReason = :reason");
+            values.insert(":reason".to_owned(), AttributeValue::S(reason.clone()));
+        }
+        Some(None) => removes.push("statusReason"),
+        None => {}
+    }
+    let mut expression = format!("SET {}", sets.join(", "));
+    if !removes.is_empty() {
+        expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+    }
+    (expression, names, values)
+}
+
+fn to_item(t: &Tenant) -> Item {
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    let mut item = HashMap::from([
+        ("tenantId".to_owned(), s(&t.tenant_id)),
+        ("tenantName".to_owned(), s(&t.tenant_name)),
+        ("tenantSafeName".to_owned(), s(&t.tenant_safe_name)),
+        ("deploymentType".to_owned(), s(&t.deployment_type)),
+        ("status".to_owned(), s(t.status.as_str())),
+        (
+            "created".to_owned(),
+            AttributeValue::N(t.created.to_string()),
+        ),
+        (
+            "statusChangedAt".to_owned(),
+            AttributeValue::N(t.status_changed_at.to_string()),
+        ),
+    ]);
+    for (k, v) in [
+        ("stackName", &t.stack_name),
+        ("stackId", &t.stack_id),
+        ("statusReason", &t.status_reason),
+    ] {
+        if let Some(v) = v {
+            item.insert(k.to_owned(), s(v));
+        }
+    }
+    item
+}
+
+fn from_item(item: &Item) -> Result<Tenant, Error> {
+    let id = item
+        .get("tenantId")
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default();
+    let corrupt = |what: &str| Error::Corrupt(id.clone(), what.to_owned());
+    let s = |k: &str| -> Result<String, Error> {
+        item.get(k)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .ok_or_else(|| corrupt(&format!("{k} is missing or not a string")))
+    };
+    let opt = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+    let n = |k: &str| -> Result<Timestamp, Error> {
+        item.get(k)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| corrupt(&format!("{k} is missing or not a timestamp")))
+    };
+    let status: Status = serde_json::from_value(serde_json::Value::String(s("status")?))
+        .map_err(|_| corrupt("status is unknown"))?;
+    Ok(Tenant {
+        tenant_id: s("tenantId")?,
+        tenant_name: s("tenantName")?,
+        tenant_safe_name: s("tenantSafeName")?,
+        deployment_type: s("deploymentType")?,
+        status,
+        created: n("created")?,
+        stack_name: opt("stackName"),
+        stack_id: opt("stackId"),
+        status_reason: opt("statusReason"),
+        status_changed_at: n("statusChangedAt")?,
+    })
+}
