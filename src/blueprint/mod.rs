@@ -17,8 +17,9 @@ pub enum TenantData {
     Delete,
 }
 
-/// A loaded blueprint, with the source lines of its fields for error messages.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// A loaded blueprint, with the source lines of its fields for error messages. It serializes
+/// into the catalog, and the runtime reads it back from there.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Blueprint {
     #[serde(skip)]
@@ -29,6 +30,7 @@ pub struct Blueprint {
     pub stack_name: String,
     pub parameters: BTreeMap<String, String>,
     pub tags: BTreeMap<String, String>,
+    #[serde(default)]
     pub tenant_data: TenantData,
     #[serde(skip)]
     lines: Lines,

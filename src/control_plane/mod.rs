@@ -1,6 +1,151 @@
-//! The control plane runtime. So far: the tenant model and its status machine, which the API,
-//! the provisioner and the stack-events handler share. Uses `blueprint` and (later) `aws`;
-//! never `cfn`, `constructs` or `deploy`.
+//! The control plane runtime: the tenant model and its status machine, the DynamoDB store, the
+//! published catalog, provisioning, the stack-events handler and the API router. One
+//! [`ControlPlane`] value serves every host (Lambda, `silos local`, tests). Uses `blueprint` and
+//! the AWS SDK; never `cfn`, `constructs` or `deploy`.
 
+pub mod api;
+pub mod catalog;
+mod offboarding;
+mod provisioner;
+pub mod stack_events;
 pub mod store;
 pub mod tenant;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tenant::Status;
+
+/// What the runtime needs to know, from the environment the control-plane template sets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub prefix: String,
+    pub tenants_table: String,
+    pub artifacts_bucket: String,
+    pub catalog_key: String,
+    pub region: String,
+    /// The role CloudFormation assumes for tenant stacks. Only provisioning needs it.
+    pub provisioning_role_arn: Option<String>,
+    /// How long provisioning waits for a dead stack to be deleted before re-creating it.
+    pub stack_wait: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("missing environment variable {0}: the control-plane template sets it")]
+pub struct MissingVariable(pub &'static str);
+
+impl Settings {
+    /// Reads the settings from the environment; a missing variable is a clear error.
+    pub fn from_env() -> Result<Settings, MissingVariable> {
+        let var = |name: &'static str| std::env::var(name).map_err(|_| MissingVariable(name));
+        Ok(Settings {
+            prefix: var("SILOS_PREFIX")?,
+            tenants_table: var("TENANTS_TABLE")?,
+            artifacts_bucket: var("ARTIFACTS_BUCKET")?,
+            catalog_key: var("CATALOG_KEY")?,
+            region: var("AWS_REGION")?,
+            provisioning_role_arn: std::env::var("PROVISIONING_ROLE_ARN").ok(),
+            stack_wait: Duration::from_secs(600),
+        })
+    }
+}
+
+/// Everything that can go wrong in the control plane, mapped to HTTP statuses in one place
+/// ([`api`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error("tenant {0} not found")]
+    NotFound(String),
+    #[error("tenant {id} is {status}: {operation} needs it to be {needs}")]
+    WrongStatus {
+        id: String,
+        status: Status,
+        operation: &'static str,
+        needs: &'static str,
+    },
+    #[error("tenant {0} has no stack")]
+    NoStack(String),
+    #[error("tenantName {given:?} does not match tenant {id}")]
+    NameMismatch { id: String, given: String },
+    #[error("unknown deploymentType {given:?}; known: {}", known.join(", "))]
+    UnknownDeploymentType { given: String, known: Vec<String> },
+    #[error(transparent)]
+    Catalog(#[from] catalog::Error),
+    #[error("blueprint for {0}: {1}")]
+    Blueprint(String, String),
+    #[error("CloudFormation {operation} failed: {message}")]
+    CloudFormation {
+        operation: &'static str,
+        message: String,
+    },
+    #[error("stack {0} was not deleted in time")]
+    Timeout(String),
+}
+
+pub(crate) fn cfn_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
+    operation: &'static str,
+) -> impl FnOnce(aws_sdk_cloudformation::error::SdkError<E, R>) -> Error {
+    move |e| Error::CloudFormation {
+        operation,
+        message: aws_sdk_cloudformation::error::DisplayErrorContext(&e).to_string(),
+    }
+}
+
+/// The control plane: shared, cheap to clone.
+#[derive(Clone)]
+pub struct ControlPlane {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: store::Store,
+    cfn: aws_sdk_cloudformation::Client,
+    s3: aws_sdk_s3::Client,
+    settings: Settings,
+}
+
+impl ControlPlane {
+    pub fn new(config: &aws_config::SdkConfig, settings: Settings) -> ControlPlane {
+        let dynamodb = aws_sdk_dynamodb::Client::new(config);
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(config)
+                .force_path_style(true)
+                .build(),
+        );
+        ControlPlane {
+            inner: Arc::new(Inner {
+                store: store::Store::new(dynamodb, &settings.tenants_table),
+                cfn: aws_sdk_cloudformation::Client::new(config),
+                s3,
+                settings,
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &store::Store {
+        &self.inner.store
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    pub(crate) fn cfn(&self) -> &aws_sdk_cloudformation::Client {
+        &self.inner.cfn
+    }
+
+    pub async fn catalog(&self) -> Result<catalog::Catalog, Error> {
+        let s = &self.inner.settings;
+        Ok(catalog::load(&self.inner.s3, &s.artifacts_bucket, &s.catalog_key).await?)
+    }
+
+    /// The tenant, or `NotFound`.
+    pub async fn tenant(&self, id: &str) -> Result<tenant::Tenant, Error> {
+        self.store()
+            .get(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(id.to_owned()))
+    }
+}

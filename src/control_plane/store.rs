@@ -46,6 +46,8 @@ pub struct Changes {
     pub stack_id: Option<String>,
     /// `Some(None)` clears the reason.
     pub status_reason: Option<Option<String>>,
+    /// Counts a new provisioning attempt.
+    pub new_attempt: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -205,6 +207,44 @@ impl Store {
         }
     }
 
+    /// Records the stack id of a tenant still in `expected`.
+    pub async fn record_stack(
+        &self,
+        id: &str,
+        expected: Status,
+        stack_id: &str,
+    ) -> Result<Tenant, Error> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id)))
+            .update_expression("SET stackId = :stackId")
+            .condition_expression("#status = :expected")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":stackId", AttributeValue::S(stack_id.to_owned()))
+            .expression_attribute_values(
+                ":expected",
+                AttributeValue::S(expected.as_str().to_owned()),
+            )
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => from_item(&out.attributes.unwrap_or_default()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(Error::WrongStatus {
+                    id: id.to_owned(),
+                    expected,
+                })
+            }
+            Err(e) => Err(aws("UpdateItem")(e)),
+        }
+    }
+
     /// Moves tenant `id` from `from` to `deleted` and frees its name, in one transaction.
     pub async fn mark_deleted(
         &self,
@@ -291,6 +331,11 @@ fn update_expression(
         sets.push("stackId = :stackId");
         values.insert(":stackId".to_owned(), AttributeValue::S(id.clone()));
     }
+    if changes.new_attempt {
+        sets.push("attempt = if_not_exists(attempt, :zero) + :one");
+        values.insert(":zero".to_owned(), AttributeValue::N("0".to_owned()));
+        values.insert(":one".to_owned(), AttributeValue::N("1".to_owned()));
+    }
     match &changes.status_reason {
         Some(Some(reason)) => {
             sets.push("statusReason = :reason");
@@ -321,6 +366,10 @@ fn to_item(t: &Tenant) -> Item {
         (
             "statusChangedAt".to_owned(),
             AttributeValue::N(t.status_changed_at.to_string()),
+        ),
+        (
+            "attempt".to_owned(),
+            AttributeValue::N(t.attempt.to_string()),
         ),
     ]);
     for (k, v) in [
@@ -368,5 +417,10 @@ fn from_item(item: &Item) -> Result<Tenant, Error> {
         stack_id: opt("stackId"),
         status_reason: opt("statusReason"),
         status_changed_at: n("statusChangedAt")?,
+        attempt: item
+            .get("attempt")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
     })
 }

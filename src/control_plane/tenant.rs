@@ -246,6 +246,10 @@ pub struct Tenant {
     pub stack_id: Option<String>,
     pub status_reason: Option<String>,
     pub status_changed_at: Timestamp,
+    /// How many times provisioning started; numbers the CreateStack client request token.
+    /// Internal: not part of the API's shape.
+    #[serde(skip)]
+    pub attempt: u32,
 }
 
 impl Tenant {
@@ -267,6 +271,7 @@ impl Tenant {
             stack_id: None,
             status_reason: None,
             status_changed_at: now,
+            attempt: 0,
         }
     }
 }

@@ -1,0 +1,100 @@
+//! Offboarding and stack inspection: `POST /delete` and `POST /tenant-info`.
+
+use serde_json::{Value, json};
+
+use super::store::Changes;
+use super::tenant::{Status, Tenant};
+use super::{ControlPlane, Error, cfn_error};
+
+impl ControlPlane {
+    /// Starts offboarding: a tenant with no stack goes straight to `deleted` (freeing its
+    /// name); one with a stack moves to `deleting`, then DeleteStack runs and the stack's
+    /// DELETE_COMPLETE event finishes the job.
+    pub async fn offboard(&self, tenant: Tenant) -> Result<Tenant, Error> {
+        let id = tenant.tenant_id.clone();
+        let from = tenant.status;
+        let Some(stack_id) = tenant.stack_id.clone() else {
+            if !from.can_move_to(Status::Deleted) {
+                return Err(Error::WrongStatus {
+                    id,
+                    status: from,
+                    operation: "delete",
+                    needs: "initiated or failed when it has no stack",
+                });
+            }
+            self.store().mark_deleted(&tenant, from, None).await?;
+            return self.tenant(&id).await;
+        };
+        if !from.can_move_to(Status::Deleting) {
+            return Err(Error::WrongStatus {
+                id,
+                status: from,
+                operation: "delete",
+                needs: "provisioning, running, updating or failed",
+            });
+        }
+        let deleting = self
+            .store()
+            .transition(&id, from, Status::Deleting, &Changes::default())
+            .await?;
+        if let Err(e) = self
+            .cfn()
+            .delete_stack()
+            .stack_name(&stack_id)
+            .client_request_token(format!("silos-delete-{id}-{}", deleting.attempt))
+            .send()
+            .await
+        {
+            let e = cfn_error("DeleteStack")(e);
+            let changes = Changes {
+                status_reason: Some(Some(e.to_string())),
+                ..Changes::default()
+            };
+            self.store()
+                .transition(&id, Status::Deleting, Status::Failed, &changes)
+                .await?;
+            return Err(e);
+        }
+        Ok(deleting)
+    }
+
+    /// The tenant stack's resources, in the contract's shape. Drift is `NOT_CHECKED` unless
+    /// CloudFormation says otherwise.
+    pub async fn stack_resources(&self, tenant: &Tenant) -> Result<Vec<Value>, Error> {
+        let stack = tenant
+            .stack_id
+            .clone()
+            .ok_or_else(|| Error::NoStack(tenant.tenant_id.clone()))?;
+        let mut resources = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .cfn()
+                .list_stack_resources()
+                .stack_name(&stack)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(cfn_error("ListStackResources"))?;
+            for r in out.stack_resource_summaries() {
+                let drift = r
+                    .drift_information()
+                    .and_then(|d| d.stack_resource_drift_status())
+                    .map_or("NOT_CHECKED", |s| s.as_str());
+                resources.push(json!({
+                    "LogicalResourceId": r.logical_resource_id(),
+                    "PhysicalResourceId": r.physical_resource_id(),
+                    "ResourceType": r.resource_type(),
+                    "LastUpdatedTimestamp": r.last_updated_timestamp().map(|t| t.to_string()),
+                    "ResourceStatus": r.resource_status().map(|s| s.as_str()),
+                    "DriftInformation": {"StackResourceDriftStatus": drift},
+                }));
+            }
+            match out.next_token {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => break,
+            }
+        }
+        Ok(resources)
+    }
+}

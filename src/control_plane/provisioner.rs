@@ -1,0 +1,317 @@
+//! Provisioning: render a tenant's blueprint and create its stack with a TemplateURL. Idempotent
+//! under redelivery: the status move `initiated` → `provisioning` is conditional, and a tenant
+//! in `provisioning` with no stack id calls CreateStack again, where AlreadyExists counts as
+//! success.
+
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus, Tag};
+
+use super::store::{self, Changes};
+use super::tenant::{Status, Tenant};
+use super::{ControlPlane, Error, cfn_error};
+use crate::blueprint;
+
+/// What provisioning will create: the rendered stack name, parameters, tags and template URL.
+struct Plan {
+    stack_name: String,
+    parameters: Vec<Parameter>,
+    tags: Vec<Tag>,
+    template_url: String,
+}
+
+impl ControlPlane {
+    /// Provisions `tenant`: from `initiated` (a new tenant), `failed` (a retry), or
+    /// `provisioning` without a stack (a redelivery after a crash). Returns the tenant as it
+    /// ends up: `provisioning` with a stack id, or `failed` with the reason. A transient error
+    /// (the catalog cannot be read) is returned, so the caller retries.
+    pub async fn provision(&self, tenant: Tenant) -> Result<Tenant, Error> {
+        let id = tenant.tenant_id.clone();
+        let from = tenant.status;
+        match from {
+            Status::Provisioning if tenant.stack_id.is_some() => return Ok(tenant),
+            Status::Provisioning | Status::Initiated | Status::Failed => {}
+            status => {
+                return Err(Error::WrongStatus {
+                    id,
+                    status,
+                    operation: "provisioning",
+                    needs: "initiated or failed",
+                });
+            }
+        }
+        let plan = match self.plan(&tenant).await {
+            Ok(plan) => plan,
+            Err(e @ (Error::UnknownDeploymentType { .. } | Error::Blueprint(..)))
+                if from != Status::Failed =>
+            {
+                return self.fail(&id, from, &e).await;
+            }
+            Err(e) => return Err(e),
+        };
+        let tenant = if from == Status::Provisioning {
+            tenant
+        } else {
+            let changes = Changes {
+                stack_name: Some(plan.stack_name.clone()),
+                status_reason: Some(None),
+                new_attempt: true,
+                ..Changes::default()
+            };
+            match self
+                .store()
+                .transition(&id, from, Status::Provisioning, &changes)
+                .await
+            {
+                Ok(t) => t,
+                // Someone else moved it first (a concurrent redelivery): go on only if it is
+                // still ours to finish.
+                Err(store::Error::WrongStatus { .. }) => {
+                    let now = self.tenant(&id).await?;
+                    if now.status == Status::Provisioning && now.stack_id.is_none() {
+                        now
+                    } else {
+                        return Ok(now);
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        match self.create_stack(&tenant, plan).await {
+            Ok(stack_id) => Ok(self
+                .store()
+                .record_stack(&id, Status::Provisioning, &stack_id)
+                .await?),
+            Err(e) => self.fail(&id, Status::Provisioning, &e).await,
+        }
+    }
+
+    /// Moves a tenant to `failed` with `error` as the reason.
+    async fn fail(&self, id: &str, from: Status, error: &Error) -> Result<Tenant, Error> {
+        let changes = Changes {
+            status_reason: Some(Some(error.to_string())),
+            ..Changes::default()
+        };
+        Ok(self
+            .store()
+            .transition(id, from, Status::Failed, &changes)
+            .await?)
+    }
+
+    /// Reads the catalog and renders the tenant's blueprint.
+    async fn plan(&self, tenant: &Tenant) -> Result<Plan, Error> {
+        let settings = self.settings();
+        let catalog = self.catalog().await?;
+        let entry = catalog
+            .deployment_types
+            .get(&tenant.deployment_type)
+            .ok_or_else(|| Error::UnknownDeploymentType {
+                given: tenant.deployment_type.clone(),
+                known: catalog.deployment_types.keys().cloned().collect(),
+            })?;
+        let rendered = entry
+            .blueprint
+            .render(
+                &settings.prefix,
+                &blueprint::Tenant {
+                    id: tenant.tenant_id.clone(),
+                    name: tenant.tenant_name.clone(),
+                    safe_name: tenant.tenant_safe_name.clone(),
+                    deployment_type: tenant.deployment_type.clone(),
+                },
+            )
+            .map_err(|e| Error::Blueprint(tenant.deployment_type.clone(), e.kind.to_string()))?;
+        let mut parameters = Vec::new();
+        for (k, v) in &rendered.parameters {
+            parameters.push(
+                Parameter::builder()
+                    .parameter_key(k)
+                    .parameter_value(v)
+                    .build(),
+            );
+        }
+        for (k, p) in &entry.system_parameters {
+            let value = p.value.clone().ok_or_else(|| {
+                Error::Blueprint(
+                    tenant.deployment_type.clone(),
+                    format!("the published catalog has no value for system parameter {k}"),
+                )
+            })?;
+            parameters.push(
+                Parameter::builder()
+                    .parameter_key(k)
+                    .parameter_value(value)
+                    .build(),
+            );
+        }
+        let tags = rendered
+            .tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect();
+        Ok(Plan {
+            stack_name: rendered.stack_name,
+            parameters,
+            tags,
+            // Only `https://BUCKET.s3.REGION.amazonaws.com/KEY` is accepted by both AWS and
+            // the emulator.
+            template_url: format!(
+                "https://{}.s3.{}.amazonaws.com/{}",
+                settings.artifacts_bucket, settings.region, entry.template_key
+            ),
+        })
+    }
+
+    /// Calls CreateStack. Returns the stack id.
+    async fn create_stack(&self, tenant: &Tenant, plan: Plan) -> Result<String, Error> {
+        // A retry after a failed create first clears the dead stack.
+        if tenant.attempt > 1 {
+            self.delete_dead_stack(&plan.stack_name).await?;
+        }
+        let result = self
+            .cfn()
+            .create_stack()
+            .stack_name(&plan.stack_name)
+            .template_url(plan.template_url)
+            .set_parameters(Some(plan.parameters))
+            .set_tags(Some(plan.tags))
+            .set_role_arn(self.settings().provisioning_role_arn.clone())
+            .capabilities(Capability::CapabilityIam)
+            .client_request_token(format!(
+                "silos-provision-{}-{}",
+                tenant.tenant_id,
+                tenant.attempt.max(1)
+            ))
+            .send()
+            .await;
+        match result {
+            Ok(out) => out.stack_id.ok_or_else(|| Error::CloudFormation {
+                operation: "CreateStack",
+                message: "no stack id in the response".to_owned(),
+            }),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_already_exists_exception()) =>
+            {
+                // A redelivery after CreateStack went through: the stack is ours.
+                self.stack_id(&plan.stack_name)
+                    .await?
+                    .ok_or_else(|| Error::CloudFormation {
+                        operation: "DescribeStacks",
+                        message: format!("{} exists but cannot be described", plan.stack_name),
+                    })
+            }
+            Err(e) => Err(cfn_error("CreateStack")(e)),
+        }
+    }
+
+    /// The id and status of a live stack named `name`, if there is one.
+    async fn describe(&self, name: &str) -> Result<Option<(String, StackStatus)>, Error> {
+        match self.cfn().describe_stacks().stack_name(name).send().await {
+            Ok(out) => Ok(out
+                .stacks()
+                .first()
+                .and_then(|s| Some((s.stack_id.clone()?, s.stack_status.clone()?)))),
+            // DescribeStacks answers a missing stack with a ValidationError.
+            Err(e)
+                if e.as_service_error().is_some_and(|s| {
+                    s.meta()
+                        .message()
+                        .is_some_and(|m| m.contains("does not exist"))
+                }) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(cfn_error("DescribeStacks")(e)),
+        }
+    }
+
+    async fn stack_id(&self, name: &str) -> Result<Option<String>, Error> {
+        Ok(self.describe(name).await?.map(|(id, _)| id))
+    }
+
+    /// Deletes a stack a failed create left behind (ROLLBACK_COMPLETE and the like), and waits
+    /// until it is gone.
+    async fn delete_dead_stack(&self, name: &str) -> Result<(), Error> {
+        let dead = |s: &StackStatus| {
+            matches!(
+                s,
+                StackStatus::RollbackComplete
+                    | StackStatus::RollbackFailed
+                    | StackStatus::CreateFailed
+                    | StackStatus::DeleteFailed
+            )
+        };
+        match self.describe(name).await? {
+            Some((_, status)) if dead(&status) => {}
+            _ => return Ok(()),
+        }
+        self.cfn()
+            .delete_stack()
+            .stack_name(name)
+            .send()
+            .await
+            .map_err(cfn_error("DeleteStack"))?;
+        let deadline = Instant::now() + self.settings().stack_wait;
+        loop {
+            match self.describe(name).await? {
+                None | Some((_, StackStatus::DeleteComplete)) => return Ok(()),
+                Some(_) if Instant::now() >= deadline => {
+                    return Err(Error::Timeout(name.to_owned()));
+                }
+                Some(_) => tokio::time::sleep(Duration::from_secs(2)).await,
+            }
+        }
+    }
+
+    /// The provisioner's Lambda handler: provisions the tenant of each INSERT of an `initiated`
+    /// tenant, in order. On the first record it cannot process, it reports that record and the
+    /// ones after it as batch item failures, so they are delivered again.
+    pub async fn handle_stream(&self, event: StreamEvent) -> DynamoDbEventResponse {
+        let mut failures = Vec::new();
+        for record in event.records {
+            let sequence = record.change.sequence_number.clone();
+            if !failures.is_empty() {
+                failures.push(sequence);
+                continue;
+            }
+            if record.event_name != "INSERT" {
+                continue;
+            }
+            let image = &record.change.new_image;
+            let s = |k: &str| match image.get(k) {
+                Some(serde_dynamo::AttributeValue::S(v)) => Some(v.clone()),
+                _ => None,
+            };
+            // Name locks and anything not `initiated` never trigger provisioning.
+            if image.get("kind").is_some() || s("status").as_deref() != Some("initiated") {
+                continue;
+            }
+            let Some(id) = s("tenantId") else { continue };
+            let result = match self.store().get(&id).await {
+                Ok(Some(t)) => self.provision(t).await.map(|_| ()),
+                Ok(None) => Ok(()),
+                Err(e) => Err(e.into()),
+            };
+            match result {
+                Ok(()) | Err(Error::WrongStatus { .. }) => {}
+                Err(e) => {
+                    tracing::error!(tenant = %id, error = %e, "provisioning failed; the record will be retried");
+                    failures.push(sequence);
+                }
+            }
+        }
+        let mut response = DynamoDbEventResponse::default();
+        response.batch_item_failures = failures
+            .into_iter()
+            .map(|item_identifier| {
+                let mut f = DynamoDbBatchItemFailure::default();
+                f.item_identifier = item_identifier;
+                f
+            })
+            .collect();
+        response
+    }
+}

@@ -1,0 +1,154 @@
+//! The stack-events handler: "CloudFormation Stack Status Change" events, mapped onto tenants by
+//! the explicit table of [`super::tenant::stack_transition`]. An event applies only to the tenant
+//! whose stack id it carries, so events from an older stack of the same name change nothing.
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use serde::{Deserialize, Serialize};
+
+use super::store::{self, Changes};
+use super::tenant::{EventOutcome, Status, apply_stack_status};
+use super::{ControlPlane, Error};
+
+/// The `detail` of a stack status change event.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StackStatusDetail {
+    #[serde(rename = "stack-id")]
+    pub stack_id: String,
+    #[serde(rename = "status-details")]
+    pub status_details: StatusDetails,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusDetails {
+    pub status: String,
+    #[serde(rename = "status-reason", default)]
+    pub status_reason: String,
+}
+
+pub type StackStatusEvent = EventBridgeEvent<StackStatusDetail>;
+
+/// What handling an event did, for logs and tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Handled {
+    /// Not a tenant stack of this control plane.
+    NotATenantStack,
+    /// A tenant stack whose tenant is unknown.
+    UnknownTenant(String),
+    /// The event's stack is not the tenant's current stack.
+    OtherStack(String),
+    /// Not a status that matters, or not an allowed move (logged).
+    Ignored {
+        tenant: String,
+        from: Status,
+        stack_status: String,
+    },
+    /// The tenant already had that status.
+    AlreadyThere(String),
+    Moved {
+        tenant: String,
+        from: Status,
+        to: Status,
+    },
+}
+
+/// `arn:…:stack/{name}/{uuid}` → `name`.
+fn stack_name(stack_id: &str) -> Option<&str> {
+    stack_id.split(":stack/").nth(1)?.split('/').next()
+}
+
+/// The first UUID in a stack name: the tenant id, by the blueprint rules.
+fn tenant_id(name: &str) -> Option<&str> {
+    (0..name.len().saturating_sub(35)).find_map(|i| {
+        let candidate = name.get(i..i + 36)?;
+        uuid::Uuid::parse_str(candidate).ok().map(|_| candidate)
+    })
+}
+
+impl ControlPlane {
+    pub async fn handle_stack_event(&self, event: &StackStatusEvent) -> Result<Handled, Error> {
+        let detail = &event.detail;
+        let prefix = format!("{}-tenant-", self.settings().prefix);
+        let Some(name) = stack_name(&detail.stack_id).filter(|n| n.starts_with(&prefix)) else {
+            return Ok(Handled::NotATenantStack);
+        };
+        let Some(id) = tenant_id(name) else {
+            return Ok(Handled::NotATenantStack);
+        };
+        let Some(tenant) = self.store().get(id).await? else {
+            return Ok(Handled::UnknownTenant(id.to_owned()));
+        };
+        match &tenant.stack_id {
+            Some(current) if current != &detail.stack_id => {
+                return Ok(Handled::OtherStack(id.to_owned()));
+            }
+            // The stack id is recorded right after CreateStack returns, and an event can beat
+            // it; the stack name is recorded before CreateStack.
+            None if tenant.stack_name.as_deref() != Some(name) => {
+                return Ok(Handled::OtherStack(id.to_owned()));
+            }
+            _ => {}
+        }
+        let from = tenant.status;
+        let status = &detail.status_details.status;
+        let t = match apply_stack_status(from, status) {
+            EventOutcome::Move(t) => t,
+            EventOutcome::AlreadyThere => return Ok(Handled::AlreadyThere(id.to_owned())),
+            EventOutcome::Ignore => {
+                tracing::info!(tenant = id, %from, stack_status = %status, "stack event ignored");
+                return Ok(Handled::Ignored {
+                    tenant: id.to_owned(),
+                    from,
+                    stack_status: status.clone(),
+                });
+            }
+        };
+        let reason = (t.keep_reason && !detail.status_details.status_reason.is_empty())
+            .then(|| format!("{status}: {}", detail.status_details.status_reason));
+        let result = if t.status == Status::Deleted {
+            self.store().mark_deleted(&tenant, from, reason).await
+        } else {
+            let changes = Changes {
+                stack_id: tenant.stack_id.is_none().then(|| detail.stack_id.clone()),
+                status_reason: if t.keep_reason { Some(reason) } else { None },
+                ..Changes::default()
+            };
+            self.store()
+                .transition(id, from, t.status, &changes)
+                .await
+                .map(|_| ())
+        };
+        match result {
+            Ok(()) => Ok(Handled::Moved {
+                tenant: id.to_owned(),
+                from,
+                to: t.status,
+            }),
+            // It moved under us: the event is retried against the new status.
+            Err(store::Error::WrongStatus { .. }) => Err(Error::WrongStatus {
+                id: id.to_owned(),
+                status: from,
+                operation: "a stack status change",
+                needs: "unchanged while the event applied",
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stack_names_and_tenant_ids_are_read_from_stack_ids() {
+        let arn = "arn:aws:cloudformation:us-east-1:111122223333:stack/silos-tenant-7f3c2a9e-5b1d-4e8a-9c6f-2d4b8a1e3f70/5e2b1c40-8d3a-11f0-9a7e-0affd3c4b2e1";
+        let name = stack_name(arn).unwrap();
+        assert_eq!(name, "silos-tenant-7f3c2a9e-5b1d-4e8a-9c6f-2d4b8a1e3f70");
+        assert_eq!(
+            tenant_id(name),
+            Some("7f3c2a9e-5b1d-4e8a-9c6f-2d4b8a1e3f70")
+        );
+        assert_eq!(stack_name("not an arn"), None);
+        assert_eq!(tenant_id("silos-tenant-acme"), None);
+    }
+}

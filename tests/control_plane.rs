@@ -1,0 +1,554 @@
+//! The control plane end to end against the serialized moto emulator: the real local
+//! control-plane template deployed by CloudFormation, the synthesized tenant template and
+//! catalog published to S3, the API router, the provisioner fed stream records and the
+//! stack-events handler fed events of the real shape (tests/fixtures).
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+use aws_sdk_cloudformation::types::Parameter;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::{Value, json};
+use silos::control_plane::stack_events::{Handled, StackStatusEvent};
+use silos::control_plane::tenant::Status;
+use silos::control_plane::{ControlPlane, Settings, api};
+use silos::stacks::Config;
+use silos::synth::{self, Format};
+use tower::ServiceExt;
+
+const BUCKET: &str = "silos-artifacts";
+const TENANT_CODE_KEY: &str = "lambda/tenant-function/placeholder.zip";
+
+struct Env {
+    _moto: common::Moto,
+    cp: ControlPlane,
+    cfn: aws_sdk_cloudformation::Client,
+    s3: aws_sdk_s3::Client,
+    template_key: String,
+}
+
+/// Deploys control-plane-local into the emulator and publishes the tenant template, a
+/// placeholder tenant zip (the emulator never runs it) and the catalog.
+async fn env() -> Env {
+    let moto = common::Moto::start();
+    let config = moto.sdk_config();
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    let cfn = aws_sdk_cloudformation::Client::new(&config);
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+
+    let out = synth::synth(
+        &Config::new("silos").unwrap(),
+        Path::new("blueprints"),
+        Format::Json,
+    )
+    .unwrap();
+    let file = |name: &str| &out.files.iter().find(|f| f.name == name).unwrap().contents;
+    cfn.create_stack()
+        .stack_name("silos-control-plane")
+        .template_body(file("control-plane-local.json"))
+        .parameters(
+            Parameter::builder()
+                .parameter_key("ArtifactsBucket")
+                .parameter_value(BUCKET)
+                .build(),
+        )
+        .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityIam)
+        .send()
+        .await
+        .unwrap();
+    let stack = cfn
+        .describe_stacks()
+        .stack_name("silos-control-plane")
+        .send()
+        .await
+        .unwrap();
+    let output = |key: &str| {
+        stack.stacks()[0]
+            .outputs()
+            .iter()
+            .find(|o| o.output_key() == Some(key))
+            .and_then(|o| o.output_value())
+            .unwrap_or_else(|| panic!("no output {key}"))
+            .to_owned()
+    };
+
+    // Publish as deploy does: template by content hash, system parameter values filled in,
+    // the catalog by content hash, and the pointer.
+    let mut catalog: Value = serde_json::from_str(file("catalog.json")).unwrap();
+    let silo = &mut catalog["deploymentTypes"]["silo"];
+    let template_key = silo["templateKey"].as_str().unwrap().to_owned();
+    silo["systemParameters"]["CodeBucket"]["value"] = json!(BUCKET);
+    silo["systemParameters"]["CodeKey"]["value"] = json!(TENANT_CODE_KEY);
+    let put = |key: String, body: Vec<u8>| {
+        let s3 = s3.clone();
+        async move {
+            s3.put_object()
+                .bucket(BUCKET)
+                .key(key)
+                .body(body.into())
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    put(
+        template_key.clone(),
+        file("tenant-silo.json").as_bytes().to_vec(),
+    )
+    .await;
+    // An empty zip archive: the emulator stores it and never runs it.
+    let mut empty_zip = b"PK\x05\x06".to_vec();
+    empty_zip.extend([0u8; 18]);
+    put(TENANT_CODE_KEY.to_owned(), empty_zip).await;
+    put(
+        "catalog/test.json".to_owned(),
+        catalog.to_string().into_bytes(),
+    )
+    .await;
+    put(
+        "catalog/current.json".to_owned(),
+        json!({"key": "catalog/test.json"}).to_string().into_bytes(),
+    )
+    .await;
+
+    let cp = ControlPlane::new(
+        &config,
+        Settings {
+            prefix: "silos".into(),
+            tenants_table: output("TenantsTableName"),
+            artifacts_bucket: BUCKET.into(),
+            catalog_key: "catalog/current.json".into(),
+            region: "us-east-1".into(),
+            provisioning_role_arn: Some(output("ProvisioningRoleArn")),
+            stack_wait: Duration::from_secs(30),
+        },
+    );
+    Env {
+        _moto: moto,
+        cp,
+        cfn,
+        s3,
+        template_key,
+    }
+}
+
+impl Env {
+    async fn call(&self, method: &str, path: &str, body: impl Into<Body>) -> (StatusCode, Value) {
+        let response = api::router(self.cp.clone())
+            .oneshot(
+                Request::builder()
+                    .method(method)
+                    .uri(path)
+                    .body(body.into())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            panic!(
+                "{method} {path}: non-JSON body {:?}",
+                String::from_utf8_lossy(&bytes)
+            )
+        });
+        (status, value)
+    }
+
+    async fn onboard(&self, name: &str) -> Value {
+        let (status, body) = self
+            .call(
+                "POST",
+                "/onboarding",
+                json!({"tenantName": name, "deploymentType": "silo"}).to_string(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    async fn tenant(&self, id: &str) -> Value {
+        let (status, body) = self
+            .call("GET", &format!("/tenants/{id}"), Body::empty())
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// The stream record of the fixture, for this tenant.
+    fn insert_record(&self, tenant: &Value) -> StreamEvent {
+        let mut event: Value = fixture("dynamodb-stream-insert.json");
+        let image = &mut event["Records"][0]["dynamodb"];
+        image["Keys"]["tenantId"]["S"] = tenant["tenantId"].clone();
+        image["NewImage"]["tenantId"]["S"] = tenant["tenantId"].clone();
+        image["NewImage"]["tenantName"]["S"] = tenant["tenantName"].clone();
+        serde_json::from_value(event).unwrap()
+    }
+
+    /// A stack status event of the fixture `name`, for `stack_id`.
+    async fn stack_event(&self, name: &str, stack_id: &str) -> Handled {
+        let mut event: Value = fixture(name);
+        event["detail"]["stack-id"] = json!(stack_id);
+        event["resources"] = json!([stack_id]);
+        let event: StackStatusEvent = serde_json::from_value(event).unwrap();
+        self.cp.handle_stack_event(&event).await.unwrap()
+    }
+
+    async fn stacks_named(&self, name: &str) -> usize {
+        let out = self.cfn.list_stacks().send().await.unwrap();
+        out.stack_summaries()
+            .iter()
+            .filter(|s| s.stack_name() == Some(name))
+            .filter(|s| {
+                s.stack_status()
+                    .is_some_and(|st| st.as_str() != "DELETE_COMPLETE")
+            })
+            .count()
+    }
+}
+
+fn fixture(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn error_code(body: &Value) -> &str {
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error body: {body}"))
+}
+
+#[tokio::test]
+async fn every_route_answers_by_the_contract_and_bad_requests_leave_nothing_behind() {
+    let env = env().await;
+    let acme = env.onboard("  Acme Corp ").await;
+    assert_eq!(acme["tenantName"], "Acme Corp");
+    assert_eq!(acme["tenantSafeName"], "acmecorp");
+    assert_eq!(acme["status"], "initiated");
+    assert_eq!(acme["stackName"], Value::Null);
+    assert!(uuid::Uuid::parse_str(acme["tenantId"].as_str().unwrap()).is_ok());
+    assert!(acme["created"].as_str().unwrap().contains('.'));
+    let id = acme["tenantId"].as_str().unwrap();
+
+    let onboarding = |body: String| env.call("POST", "/onboarding", body);
+    let cases: Vec<(String, StatusCode, &str)> = vec![
+        (
+            json!({"tenantName": "acme corp", "deploymentType": "silo"}).to_string(),
+            StatusCode::CONFLICT,
+            "TenantNameTaken",
+        ),
+        (
+            json!({"tenantName": "Globex", "deploymentType": "pool"}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "UnknownDeploymentType",
+        ),
+        (
+            json!({"tenantName": "{{ 7*7 }}", "deploymentType": "silo"}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "InvalidTenantName",
+        ),
+        (
+            json!({"tenantName": "x".repeat(65), "deploymentType": "silo"}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "InvalidTenantName",
+        ),
+        (
+            json!({"tenantName": "Globex"}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "InvalidBody",
+        ),
+        (
+            json!({"tenantName": 7, "deploymentType": "silo"}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "InvalidBody",
+        ),
+        (
+            json!({"tenantName": "Globex", "deploymentType": "silo", "admin": true}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "InvalidBody",
+        ),
+        (
+            "{not json".to_owned(),
+            StatusCode::BAD_REQUEST,
+            "InvalidBody",
+        ),
+        ("[".repeat(100_000), StatusCode::BAD_REQUEST, "BodyTooLarge"),
+        (
+            format!("{}{}", "[".repeat(5_000), "]".repeat(5_000)),
+            StatusCode::BAD_REQUEST,
+            "InvalidBody",
+        ),
+        (
+            json!({"tenantName": "a".repeat(17 * 1024), "deploymentType": "silo"}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "BodyTooLarge",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let (got, reply) = onboarding(body).await;
+        assert_eq!((got, error_code(&reply)), (status, code), "{reply}");
+    }
+    let (_, unknown) =
+        onboarding(json!({"tenantName": "Globex", "deploymentType": "pool"}).to_string()).await;
+    assert!(
+        unknown["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("known: silo"),
+        "{unknown}"
+    );
+
+    // Nothing was written by any of them.
+    let (status, all) = env.call("GET", "/tenants", Body::empty()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(all.as_array().unwrap().len(), 1, "{all}");
+    assert_eq!(all[0], acme);
+
+    assert_eq!(env.tenant(id).await, acme);
+    let (status, body) = env
+        .call(
+            "GET",
+            "/tenants/00000000-0000-4000-8000-000000000001",
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::NOT_FOUND, "TenantNotFound")
+    );
+    let (status, body) = env
+        .call("GET", "/tenants/name%23acmecorp", Body::empty())
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "InvalidTenantId")
+    );
+
+    let tenant_body = json!({"tenantId": id}).to_string();
+    let (status, body) = env.call("POST", "/tenant-info", tenant_body.clone()).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::CONFLICT, "NoStack")
+    );
+    let (status, body) = env.call("POST", "/retry", tenant_body.clone()).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::CONFLICT, "WrongStatus")
+    );
+    let (status, body) = env
+        .call(
+            "POST",
+            "/delete",
+            json!({"tenantId": id, "tenantName": "Globex"}).to_string(),
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::CONFLICT, "TenantNameMismatch")
+    );
+    let (status, body) = env.call("POST", "/nope", Body::empty()).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::NOT_FOUND, "NoSuchRoute")
+    );
+
+    // A tenant with no stack goes straight to deleted, and its name is free again.
+    let (status, body) = env
+        .call(
+            "POST",
+            "/delete",
+            json!({"tenantId": id, "tenantName": "Acme Corp"}).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["status"], "deleted");
+    env.onboard("ACME corp").await;
+}
+
+#[tokio::test]
+async fn the_whole_lifecycle_with_redelivery_and_a_late_event() {
+    let env = env().await;
+    let acme = env.onboard("Acme Corp").await;
+    let id = acme["tenantId"].as_str().unwrap().to_owned();
+    let stack_name = format!("silos-tenant-{id}");
+
+    // The stream record, delivered twice: one stack, one move.
+    let record = env.insert_record(&acme);
+    let response = env.cp.handle_stream(record.clone()).await;
+    assert!(response.batch_item_failures.is_empty());
+    let provisioning = env.tenant(&id).await;
+    assert_eq!(provisioning["status"], "provisioning", "{provisioning}");
+    assert_eq!(provisioning["stackName"], stack_name.as_str());
+    let stack_id = provisioning["stackId"].as_str().unwrap().to_owned();
+    let response = env.cp.handle_stream(record).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(env.stacks_named(&stack_name).await, 1);
+    assert_eq!(env.tenant(&id).await, provisioning);
+
+    // An event for another stack, or another tenant stack id, changes nothing.
+    let other = env
+        .stack_event(
+            "eventbridge-stack-other-stack.json",
+            "arn:aws:cloudformation:us-east-1:123456789012:stack/unrelated-app/x",
+        )
+        .await;
+    assert_eq!(other, Handled::NotATenantStack);
+    let old = stack_id.replace(&stack_id[stack_id.len() - 6..], "000000");
+    assert_eq!(
+        env.stack_event("eventbridge-stack-create-complete.json", &old)
+            .await,
+        Handled::OtherStack(id.clone())
+    );
+
+    assert_eq!(
+        env.stack_event("eventbridge-stack-create-complete.json", &stack_id)
+            .await,
+        Handled::Moved {
+            tenant: id.clone(),
+            from: Status::Provisioning,
+            to: Status::Running
+        }
+    );
+    assert_eq!(env.tenant(&id).await["status"], "running");
+
+    let (status, resources) = env
+        .call("POST", "/tenant-info", json!({"tenantId": id}).to_string())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{resources}");
+    let types: Vec<&str> = resources
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["ResourceType"].as_str().unwrap())
+        .collect();
+    assert!(types.contains(&"AWS::DynamoDB::Table"), "{types:?}");
+    assert!(types.contains(&"AWS::Lambda::Function"), "{types:?}");
+    assert_eq!(
+        resources[0]["DriftInformation"]["StackResourceDriftStatus"],
+        "NOT_CHECKED"
+    );
+
+    let (status, deleting) = env
+        .call("POST", "/delete", json!({"tenantId": id}).to_string())
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{deleting}");
+    assert_eq!(deleting["status"], "deleting");
+    env.stack_event("eventbridge-stack-delete-in-progress.json", &stack_id)
+        .await;
+    assert_eq!(
+        env.stack_event("eventbridge-stack-delete-complete.json", &stack_id)
+            .await,
+        Handled::Moved {
+            tenant: id.clone(),
+            from: Status::Deleting,
+            to: Status::Deleted
+        }
+    );
+    assert_eq!(env.stacks_named(&stack_name).await, 0, "the stack is gone");
+
+    // A late CREATE_COMPLETE does not resurrect the tenant.
+    let late = env
+        .stack_event("eventbridge-stack-create-complete.json", &stack_id)
+        .await;
+    assert!(
+        matches!(
+            late,
+            Handled::Ignored {
+                from: Status::Deleted,
+                ..
+            }
+        ),
+        "{late:?}"
+    );
+    assert_eq!(env.tenant(&id).await["status"], "deleted");
+    // Its name is free.
+    env.onboard("acme corp").await;
+}
+
+#[tokio::test]
+async fn failures_are_recorded_and_retry_provisions_again() {
+    let env = env().await;
+
+    // A failure the emulator can produce: the tenant template is missing from the bucket.
+    let template = env
+        .s3
+        .get_object()
+        .bucket(BUCKET)
+        .key(&env.template_key)
+        .send()
+        .await
+        .unwrap();
+    let template = template.body.collect().await.unwrap().into_bytes();
+    env.s3
+        .delete_object()
+        .bucket(BUCKET)
+        .key(&env.template_key)
+        .send()
+        .await
+        .unwrap();
+    let globex = env.onboard("Globex").await;
+    let id = globex["tenantId"].as_str().unwrap().to_owned();
+    let response = env.cp.handle_stream(env.insert_record(&globex)).await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "a recorded failure is not retried"
+    );
+    let failed = env.tenant(&id).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert!(
+        failed["statusReason"]
+            .as_str()
+            .unwrap()
+            .contains("CreateStack"),
+        "{failed}"
+    );
+
+    // Restored, a retry goes through.
+    env.s3
+        .put_object()
+        .bucket(BUCKET)
+        .key(&env.template_key)
+        .body(template.into())
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = env
+        .call("POST", "/retry", json!({"tenantId": id}).to_string())
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["status"], "provisioning");
+    assert_eq!(body["statusReason"], Value::Null);
+    let stack_id = body["stackId"].as_str().unwrap().to_owned();
+
+    // A failed create (the shape AWS sends; the emulator never fails a stack) → failed with
+    // the reason, then retry → provisioning again.
+    env.stack_event("eventbridge-stack-create-failed.json", &stack_id)
+        .await;
+    let failed = env.tenant(&id).await;
+    assert_eq!(failed["status"], "failed");
+    assert!(
+        failed["statusReason"]
+            .as_str()
+            .unwrap()
+            .starts_with("CREATE_FAILED: "),
+        "{failed}"
+    );
+    let (status, body) = env
+        .call("POST", "/retry", json!({"tenantId": id}).to_string())
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["status"], "provisioning");
+    assert_eq!(env.stacks_named(&format!("silos-tenant-{id}")).await, 1);
+}
