@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command. Needs only Rust (cargo, cargo-nextest) and Python 3.11 with pip: it
-# installs the pinned Python tools into .venv, then runs formatting, lints, every test, and
-# cfn-lint and checkov on every synthesized template.
+# installs the pinned Python tools into .venv (cfn-lint, checkov, moto, cargo-lambda, zig), then
+# runs formatting and lints, builds the Lambda zip, runs every test (the AWS ones against the
+# project's serialized moto launcher), and cfn-lint and checkov on every synthesized template.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,8 @@ echo "==> cargo fmt --check"
 cargo fmt --check
 echo "==> cargo clippy"
 cargo clippy --locked --all-targets --quiet -- -D warnings
+echo "==> the Lambda zip (cargo-lambda, zig from .venv)"
+PATH="$PWD/$venv/bin:$PATH" cargo lambda build --release --output-format zip --bin silos-lambda --x86-64 --quiet
 echo "==> tests"
 cargo nextest run --locked --no-fail-fast
 

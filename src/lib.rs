@@ -11,5 +11,6 @@ pub mod cfn;
 pub mod cli;
 pub mod constructs;
 pub mod control_plane;
+pub mod lambda;
 pub mod stacks;
 pub mod synth;

@@ -5,230 +5,13 @@
 
 mod common;
 
-use std::path::Path;
-use std::time::Duration;
-
-use aws_lambda_events::event::dynamodb::Event as StreamEvent;
-use aws_sdk_cloudformation::types::Parameter;
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use serde_json::{Value, json};
-use silos::control_plane::stack_events::{Handled, StackStatusEvent};
+use silos::control_plane::stack_events::Handled;
 use silos::control_plane::tenant::Status;
-use silos::control_plane::{ControlPlane, Settings, api};
-use silos::stacks::Config;
-use silos::synth::{self, Format};
-use tower::ServiceExt;
 
-const BUCKET: &str = "silos-artifacts";
-const TENANT_CODE_KEY: &str = "lambda/tenant-function/placeholder.zip";
-
-struct Env {
-    _moto: common::Moto,
-    cp: ControlPlane,
-    cfn: aws_sdk_cloudformation::Client,
-    s3: aws_sdk_s3::Client,
-    template_key: String,
-}
-
-/// Deploys control-plane-local into the emulator and publishes the tenant template, a
-/// placeholder tenant zip (the emulator never runs it) and the catalog.
-async fn env() -> Env {
-    let moto = common::Moto::start();
-    let config = moto.sdk_config();
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
-    let cfn = aws_sdk_cloudformation::Client::new(&config);
-    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
-
-    let out = synth::synth(
-        &Config::new("silos").unwrap(),
-        Path::new("blueprints"),
-        Format::Json,
-    )
-    .unwrap();
-    let file = |name: &str| &out.files.iter().find(|f| f.name == name).unwrap().contents;
-    cfn.create_stack()
-        .stack_name("silos-control-plane")
-        .template_body(file("control-plane-local.json"))
-        .parameters(
-            Parameter::builder()
-                .parameter_key("ArtifactsBucket")
-                .parameter_value(BUCKET)
-                .build(),
-        )
-        .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityIam)
-        .send()
-        .await
-        .unwrap();
-    let stack = cfn
-        .describe_stacks()
-        .stack_name("silos-control-plane")
-        .send()
-        .await
-        .unwrap();
-    let output = |key: &str| {
-        stack.stacks()[0]
-            .outputs()
-            .iter()
-            .find(|o| o.output_key() == Some(key))
-            .and_then(|o| o.output_value())
-            .unwrap_or_else(|| panic!("no output {key}"))
-            .to_owned()
-    };
-
-    // Publish as deploy does: template by content hash, system parameter values filled in,
-    // the catalog by content hash, and the pointer.
-    let mut catalog: Value = serde_json::from_str(file("catalog.json")).unwrap();
-    let silo = &mut catalog["deploymentTypes"]["silo"];
-    let template_key = silo["templateKey"].as_str().unwrap().to_owned();
-    silo["systemParameters"]["CodeBucket"]["value"] = json!(BUCKET);
-    silo["systemParameters"]["CodeKey"]["value"] = json!(TENANT_CODE_KEY);
-    let put = |key: String, body: Vec<u8>| {
-        let s3 = s3.clone();
-        async move {
-            s3.put_object()
-                .bucket(BUCKET)
-                .key(key)
-                .body(body.into())
-                .send()
-                .await
-                .unwrap();
-        }
-    };
-    put(
-        template_key.clone(),
-        file("tenant-silo.json").as_bytes().to_vec(),
-    )
-    .await;
-    // An empty zip archive: the emulator stores it and never runs it.
-    let mut empty_zip = b"PK\x05\x06".to_vec();
-    empty_zip.extend([0u8; 18]);
-    put(TENANT_CODE_KEY.to_owned(), empty_zip).await;
-    put(
-        "catalog/test.json".to_owned(),
-        catalog.to_string().into_bytes(),
-    )
-    .await;
-    put(
-        "catalog/current.json".to_owned(),
-        json!({"key": "catalog/test.json"}).to_string().into_bytes(),
-    )
-    .await;
-
-    let cp = ControlPlane::new(
-        &config,
-        Settings {
-            prefix: "silos".into(),
-            tenants_table: output("TenantsTableName"),
-            artifacts_bucket: BUCKET.into(),
-            catalog_key: "catalog/current.json".into(),
-            region: "us-east-1".into(),
-            provisioning_role_arn: Some(output("ProvisioningRoleArn")),
-            stack_wait: Duration::from_secs(30),
-        },
-    );
-    Env {
-        _moto: moto,
-        cp,
-        cfn,
-        s3,
-        template_key,
-    }
-}
-
-impl Env {
-    async fn call(&self, method: &str, path: &str, body: impl Into<Body>) -> (StatusCode, Value) {
-        let response = api::router(self.cp.clone())
-            .oneshot(
-                Request::builder()
-                    .method(method)
-                    .uri(path)
-                    .body(body.into())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-            panic!(
-                "{method} {path}: non-JSON body {:?}",
-                String::from_utf8_lossy(&bytes)
-            )
-        });
-        (status, value)
-    }
-
-    async fn onboard(&self, name: &str) -> Value {
-        let (status, body) = self
-            .call(
-                "POST",
-                "/onboarding",
-                json!({"tenantName": name, "deploymentType": "silo"}).to_string(),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body
-    }
-
-    async fn tenant(&self, id: &str) -> Value {
-        let (status, body) = self
-            .call("GET", &format!("/tenants/{id}"), Body::empty())
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body
-    }
-
-    /// The stream record of the fixture, for this tenant.
-    fn insert_record(&self, tenant: &Value) -> StreamEvent {
-        let mut event: Value = fixture("dynamodb-stream-insert.json");
-        let image = &mut event["Records"][0]["dynamodb"];
-        image["Keys"]["tenantId"]["S"] = tenant["tenantId"].clone();
-        image["NewImage"]["tenantId"]["S"] = tenant["tenantId"].clone();
-        image["NewImage"]["tenantName"]["S"] = tenant["tenantName"].clone();
-        serde_json::from_value(event).unwrap()
-    }
-
-    /// A stack status event of the fixture `name`, for `stack_id`.
-    async fn stack_event(&self, name: &str, stack_id: &str) -> Handled {
-        let mut event: Value = fixture(name);
-        event["detail"]["stack-id"] = json!(stack_id);
-        event["resources"] = json!([stack_id]);
-        let event: StackStatusEvent = serde_json::from_value(event).unwrap();
-        self.cp.handle_stack_event(&event).await.unwrap()
-    }
-
-    async fn stacks_named(&self, name: &str) -> usize {
-        let out = self.cfn.list_stacks().send().await.unwrap();
-        out.stack_summaries()
-            .iter()
-            .filter(|s| s.stack_name() == Some(name))
-            .filter(|s| {
-                s.stack_status()
-                    .is_some_and(|st| st.as_str() != "DELETE_COMPLETE")
-            })
-            .count()
-    }
-}
-
-fn fixture(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
-fn error_code(body: &Value) -> &str {
-    body["error"]["code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("not an error body: {body}"))
-}
+use common::env::{BUCKET, env, error_code};
 
 #[tokio::test]
 async fn every_route_answers_by_the_contract_and_bad_requests_leave_nothing_behind() {
@@ -551,4 +334,43 @@ async fn failures_are_recorded_and_retry_provisions_again() {
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body["status"], "provisioning");
     assert_eq!(env.stacks_named(&format!("silos-tenant-{id}")).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_onboardings_of_one_name_give_one_201_and_nineteen_409s() {
+    let env = std::sync::Arc::new(env().await);
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let env = env.clone();
+            // The same safe name, written differently.
+            let name = if i % 2 == 0 { "Initech" } else { " initech " };
+            tokio::spawn(async move {
+                env.call(
+                    "POST",
+                    "/onboarding",
+                    json!({"tenantName": name, "deploymentType": "silo"}).to_string(),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        if status != StatusCode::CREATED {
+            assert_eq!(error_code(&body), "TenantNameTaken", "{body}");
+        }
+        statuses.push(status);
+    }
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let conflicts = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((created, conflicts), (1, 19));
+    let (_, all) = env.call("GET", "/tenants", Body::empty()).await;
+    assert_eq!(all.as_array().unwrap().len(), 1, "{all}");
 }

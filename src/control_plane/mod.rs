@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use tenant::Status;
 
-/// What the runtime needs to know, from the environment the control-plane template sets.
+/// What the runtime needs to know. On Lambda it comes from the environment the control-plane
+/// template sets (`crate::lambda::configure`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
     pub prefix: String,
@@ -33,22 +34,6 @@ pub struct Settings {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("missing environment variable {0}: the control-plane template sets it")]
 pub struct MissingVariable(pub &'static str);
-
-impl Settings {
-    /// Reads the settings from the environment; a missing variable is a clear error.
-    pub fn from_env() -> Result<Settings, MissingVariable> {
-        let var = |name: &'static str| std::env::var(name).map_err(|_| MissingVariable(name));
-        Ok(Settings {
-            prefix: var("SILOS_PREFIX")?,
-            tenants_table: var("TENANTS_TABLE")?,
-            artifacts_bucket: var("ARTIFACTS_BUCKET")?,
-            catalog_key: var("CATALOG_KEY")?,
-            region: var("AWS_REGION")?,
-            provisioning_role_arn: std::env::var("PROVISIONING_ROLE_ARN").ok(),
-            stack_wait: Duration::from_secs(600),
-        })
-    }
-}
 
 /// Everything that can go wrong in the control plane, mapped to HTTP statuses in one place
 /// ([`api`]).
@@ -108,16 +93,30 @@ struct Inner {
 
 impl ControlPlane {
     pub fn new(config: &aws_config::SdkConfig, settings: Settings) -> ControlPlane {
-        let dynamodb = aws_sdk_dynamodb::Client::new(config);
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(config)
                 .force_path_style(true)
                 .build(),
         );
+        ControlPlane::from_clients(
+            aws_sdk_dynamodb::Client::new(config),
+            aws_sdk_cloudformation::Client::new(config),
+            s3,
+            settings,
+        )
+    }
+
+    /// From clients configured by the caller (with interceptors, say).
+    pub fn from_clients(
+        dynamodb: aws_sdk_dynamodb::Client,
+        cfn: aws_sdk_cloudformation::Client,
+        s3: aws_sdk_s3::Client,
+        settings: Settings,
+    ) -> ControlPlane {
         ControlPlane {
             inner: Arc::new(Inner {
                 store: store::Store::new(dynamodb, &settings.tenants_table),
-                cfn: aws_sdk_cloudformation::Client::new(config),
+                cfn,
                 s3,
                 settings,
             }),

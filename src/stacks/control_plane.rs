@@ -205,11 +205,8 @@ fn aws_compute(
 
     let mut onboarding =
         function("Onboarding", "api", "POST /onboarding").without_dead_letter_queue(SYNC_NO_DLQ);
-    // A tenant and its name lock are written in one transaction.
-    tenants.grant(
-        onboarding.role_mut(),
-        &["dynamodb:ConditionCheckItem", "dynamodb:PutItem"],
-    );
+    // A tenant and its name lock: two conditional Puts in one transaction.
+    tenants.grant(onboarding.role_mut(), &["dynamodb:PutItem"]);
     bucket.grant_read(onboarding.role_mut(), "catalog/*");
 
     let mut delete =
@@ -222,13 +219,9 @@ fn aws_compute(
             "dynamodb:UpdateItem",
         ],
     );
-    delete.role_mut().allow(
-        &[
-            "cloudformation:DeleteStack",
-            "cloudformation:DescribeStacks",
-        ],
-        [tenant_stacks.clone()],
-    );
+    delete
+        .role_mut()
+        .allow(&["cloudformation:DeleteStack"], [tenant_stacks.clone()]);
 
     let mut info =
         function("TenantInfo", "api", "POST /tenant-info").without_dead_letter_queue(SYNC_NO_DLQ);
@@ -238,16 +231,11 @@ fn aws_compute(
         [tenant_stacks.clone()],
     );
 
-    let provisioner_calls = |f: &mut Function| {
+    // DescribeStacks: after AlreadyExists (a redelivery), and around a dead stack (a retry).
+    // DeleteStack: only a retry clears a stack a failed create left behind.
+    let provisioner_calls = |f: &mut Function, cfn_actions: &[&str]| {
         tenants.grant(f.role_mut(), &["dynamodb:GetItem", "dynamodb:UpdateItem"]);
-        f.role_mut().allow(
-            &[
-                "cloudformation:CreateStack",
-                "cloudformation:DeleteStack",
-                "cloudformation:DescribeStacks",
-            ],
-            [tenant_stacks.clone()],
-        );
+        f.role_mut().allow(cfn_actions, [tenant_stacks.clone()]);
         f.role_mut()
             .grant_pass_role(provisioning, "cloudformation.amazonaws.com");
         // CloudFormation reads TemplateURL with the caller's credentials.
@@ -257,7 +245,14 @@ fn aws_compute(
     let mut retry = function("Retry", "api", "POST /retry")
         .without_dead_letter_queue(SYNC_NO_DLQ)
         .env("PROVISIONING_ROLE_ARN", provisioning.arn());
-    provisioner_calls(&mut retry);
+    provisioner_calls(
+        &mut retry,
+        &[
+            "cloudformation:CreateStack",
+            "cloudformation:DeleteStack",
+            "cloudformation:DescribeStacks",
+        ],
+    );
 
     let mut provisioner = function(
         "Provisioner",
@@ -269,7 +264,13 @@ fn aws_compute(
     .without_dead_letter_queue(
         "Invoked by a stream event source mapping, whose on-failure destination keeps failed records",
     );
-    provisioner_calls(&mut provisioner);
+    provisioner_calls(
+        &mut provisioner,
+        &[
+            "cloudformation:CreateStack",
+            "cloudformation:DescribeStacks",
+        ],
+    );
     let subscription =
         StreamSubscription::new("ProvisionerSubscription", tenants, &mut provisioner).filter(
             json!({

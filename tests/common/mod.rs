@@ -3,6 +3,10 @@
 
 #![allow(dead_code)]
 
+pub mod env;
+pub mod lambda_zip;
+pub mod recorder;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

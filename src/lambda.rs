@@ -1,0 +1,100 @@
+//! The Lambda host: the same [`ControlPlane`] as `silos local`, served through `lambda_http`
+//! (the API router) or `lambda_runtime` (the provisioner and the stack-events handler). The
+//! handler and every setting come from the environment the control-plane template sets; a
+//! missing variable is a clear startup error.
+
+use std::collections::BTreeSet;
+
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+use lambda_runtime::{LambdaEvent, service_fn};
+
+use crate::control_plane::stack_events::StackStatusEvent;
+use crate::control_plane::{ControlPlane, MissingVariable, Settings, api};
+
+/// Which handler this function runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handler {
+    Api,
+    Provisioner,
+    StackEvents,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Missing(#[from] MissingVariable),
+    #[error("SILOS_HANDLER is {0:?}; expected api, provisioner or stack-events")]
+    UnknownHandler(String),
+    #[error("the Lambda runtime stopped: {0}")]
+    Runtime(String),
+}
+
+/// The handler and settings from `lookup` (the environment). Records every variable it reads,
+/// so a test can check the template sets exactly these.
+pub fn configure(
+    lookup: impl Fn(&str) -> Option<String>,
+    read: &mut BTreeSet<String>,
+) -> Result<(Handler, Settings), Error> {
+    let mut var = |name: &'static str| {
+        read.insert(name.to_owned());
+        lookup(name)
+    };
+    let handler = match var("SILOS_HANDLER")
+        .ok_or(MissingVariable("SILOS_HANDLER"))?
+        .as_str()
+    {
+        "api" => Handler::Api,
+        "provisioner" => Handler::Provisioner,
+        "stack-events" => Handler::StackEvents,
+        other => return Err(Error::UnknownHandler(other.to_owned())),
+    };
+    let mut required = |name: &'static str| var(name).ok_or(MissingVariable(name));
+    let settings = Settings {
+        prefix: required("SILOS_PREFIX")?,
+        tenants_table: required("TENANTS_TABLE")?,
+        artifacts_bucket: required("ARTIFACTS_BUCKET")?,
+        catalog_key: required("CATALOG_KEY")?,
+        region: required("AWS_REGION")?,
+        provisioning_role_arn: var("PROVISIONING_ROLE_ARN"),
+        stack_wait: std::time::Duration::from_secs(600),
+    };
+    Ok((handler, settings))
+}
+
+pub async fn run() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .without_time()
+        .init();
+    let (handler, settings) = configure(|k| std::env::var(k).ok(), &mut BTreeSet::new())?;
+    let config = crate::aws::load(&crate::aws::Options::default()).await;
+    let cp = ControlPlane::new(&config, settings);
+    let result = match handler {
+        Handler::Api => lambda_http::run(api::router(cp)).await,
+        Handler::Provisioner => {
+            lambda_runtime::run(service_fn(|event: LambdaEvent<StreamEvent>| {
+                let cp = cp.clone();
+                async move { Ok::<_, lambda_runtime::Error>(cp.handle_stream(event.payload).await) }
+            }))
+            .await
+        }
+        Handler::StackEvents => {
+            lambda_runtime::run(service_fn(|event: LambdaEvent<StackStatusEvent>| {
+                let cp = cp.clone();
+                async move {
+                    // An error makes EventBridge retry, then the dead-letter queue keeps it.
+                    let handled = cp.handle_stack_event(&event.payload).await?;
+                    tracing::info!(?handled, "stack event");
+                    Ok::<_, lambda_runtime::Error>(())
+                }
+            }))
+            .await
+        }
+    };
+    result.map_err(|e| Error::Runtime(e.to_string()))
+}

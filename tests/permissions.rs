@@ -1,0 +1,236 @@
+//! The control-plane template matches what the code really does:
+//! - each function sets exactly the environment variables the Lambda host reads;
+//! - each function's role allows every AWS call its handler makes (recorded by an SDK
+//!   interceptor against the emulator), and nothing it never makes.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::body::Body;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use silos::stacks::Config;
+use silos::synth::{self, Format};
+
+use common::env::env_with;
+use common::recorder::Recorder;
+
+fn control_plane_template() -> Value {
+    let out = synth::synth(
+        &Config::new("silos").unwrap(),
+        std::path::Path::new("blueprints"),
+        Format::Json,
+    )
+    .unwrap();
+    let file = out
+        .files
+        .iter()
+        .find(|f| f.name == "control-plane.json")
+        .unwrap();
+    serde_json::from_str(&file.contents).unwrap()
+}
+
+/// Function logical ID → its environment variables.
+fn functions(template: &Value) -> BTreeMap<String, BTreeMap<String, Value>> {
+    template["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Lambda::Function")
+        .map(|(id, r)| {
+            let vars = r["Properties"]["Environment"]["Variables"]
+                .as_object()
+                .map(|m| m.clone().into_iter().collect())
+                .unwrap_or_default();
+            (id.clone(), vars)
+        })
+        .collect()
+}
+
+/// The actions a function's role allows, outside the ones the Lambda service itself uses on
+/// the function's behalf (logs, the stream's reads, dead-letter sends).
+fn granted(template: &Value, function: &str) -> BTreeSet<String> {
+    let role = function.strip_suffix("Function").unwrap().to_owned() + "Role";
+    let mut actions = BTreeSet::new();
+    for policy in template["Resources"][&role]["Properties"]["Policies"]
+        .as_array()
+        .unwrap()
+    {
+        for st in policy["PolicyDocument"]["Statement"].as_array().unwrap() {
+            for a in st["Action"].as_array().unwrap() {
+                let a = a.as_str().unwrap();
+                let service_side = a.starts_with("logs:")
+                    || a.starts_with("sqs:")
+                    || matches!(
+                        a,
+                        "dynamodb:DescribeStream"
+                            | "dynamodb:GetRecords"
+                            | "dynamodb:GetShardIterator"
+                            | "dynamodb:ListStreams"
+                    );
+                if !service_side {
+                    actions.insert(a.to_owned());
+                }
+            }
+        }
+    }
+    actions
+}
+
+#[test]
+fn every_function_sets_exactly_the_variables_the_lambda_host_reads() {
+    let template = control_plane_template();
+    let functions = functions(&template);
+    assert_eq!(functions.len(), 8);
+    for (id, vars) in functions {
+        let lookup = |k: &str| {
+            // Lambda sets AWS_REGION itself; the template sets the rest (literals as written,
+            // references as a stand-in value).
+            match vars.get(k) {
+                Some(Value::String(v)) => Some(v.clone()),
+                Some(_) => Some("resolved-reference".to_owned()),
+                None => (k == "AWS_REGION").then(|| "us-east-1".to_owned()),
+            }
+        };
+        let mut read = BTreeSet::new();
+        let (handler, settings) = silos::lambda::configure(lookup, &mut read)
+            .unwrap_or_else(|e| panic!("{id} cannot start: {e}"));
+        let set: BTreeSet<String> = vars.keys().cloned().collect();
+        let unread: Vec<_> = set.difference(&read).collect();
+        assert!(
+            unread.is_empty(),
+            "{id} sets variables nothing reads: {unread:?}"
+        );
+        let calls_create_stack = matches!(id.as_str(), "ProvisionerFunction" | "RetryFunction");
+        assert_eq!(
+            settings.provisioning_role_arn.is_some(),
+            calls_create_stack,
+            "{id}: PROVISIONING_ROLE_ARN"
+        );
+        let expected = match id.as_str() {
+            "ProvisionerFunction" => silos::lambda::Handler::Provisioner,
+            "StackEventsFunction" => silos::lambda::Handler::StackEvents,
+            _ => silos::lambda::Handler::Api,
+        };
+        assert_eq!(handler, expected, "{id}");
+    }
+}
+
+#[test]
+fn a_missing_variable_is_a_clear_startup_error() {
+    let mut read = BTreeSet::new();
+    let err = silos::lambda::configure(
+        |k| (k == "SILOS_HANDLER").then(|| "api".to_owned()),
+        &mut read,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "missing environment variable SILOS_PREFIX: the control-plane template sets it"
+    );
+    let err = silos::lambda::configure(|_| Some("nope".to_owned()), &mut read).unwrap_err();
+    assert!(
+        err.to_string().contains("SILOS_HANDLER is \"nope\""),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn every_role_allows_exactly_the_calls_its_handler_makes() {
+    let recorder = Recorder::default();
+    let env = env_with(Some(recorder.clone())).await;
+    let template = &env.control_plane_template;
+    let mut called: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut record = |function: &'static str, r: &Recorder| {
+        called.entry(function).or_default().extend(r.take());
+    };
+    recorder.take();
+
+    let acme = env.onboard("Acme").await;
+    record("OnboardingFunction", &recorder);
+    let id = acme["tenantId"].as_str().unwrap().to_owned();
+    env.call("GET", "/tenants", Body::empty()).await;
+    record("ListTenantsFunction", &recorder);
+    env.tenant(&id).await;
+    record("GetTenantFunction", &recorder);
+
+    env.cp.handle_stream(env.insert_record(&acme)).await;
+    record("ProvisionerFunction", &recorder);
+    let stack_id = env.tenant(&id).await["stackId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    recorder.take();
+
+    env.stack_event("eventbridge-stack-create-failed.json", &stack_id)
+        .await;
+    record("StackEventsFunction", &recorder);
+    let (status, body) = env
+        .call("POST", "/retry", json!({"tenantId": id}).to_string())
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    record("RetryFunction", &recorder);
+    env.stack_event("eventbridge-stack-create-complete.json", &stack_id)
+        .await;
+    record("StackEventsFunction", &recorder);
+
+    let (status, body) = env
+        .call("POST", "/tenant-info", json!({"tenantId": id}).to_string())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    record("TenantInfoFunction", &recorder);
+    let (status, body) = env
+        .call("POST", "/delete", json!({"tenantId": id}).to_string())
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    record("DeleteFunction", &recorder);
+    env.stack_event("eventbridge-stack-delete-complete.json", &stack_id)
+        .await;
+    record("StackEventsFunction", &recorder);
+    // A tenant with no stack is deleted by the delete route itself, freeing its name.
+    let globex = env.onboard("Globex").await;
+    recorder.take();
+    env.call(
+        "POST",
+        "/delete",
+        json!({"tenantId": globex["tenantId"]}).to_string(),
+    )
+    .await;
+    record("DeleteFunction", &recorder);
+
+    // Granted for paths this run does not take, each with the reason.
+    let unreachable_here: BTreeMap<&str, &[&str]> = BTreeMap::from([
+        // Retry deletes a ROLLBACK_COMPLETE stack first; the emulator never leaves one.
+        ("RetryFunction", &["cloudformation:DeleteStack"][..]),
+        // A record redelivered after a crash between CreateStack and recording the stack id
+        // meets AlreadyExists, then reads the stack id with DescribeStacks.
+        (
+            "ProvisionerFunction",
+            &["cloudformation:DescribeStacks"][..],
+        ),
+    ]);
+    for (function, calls) in &called {
+        let granted = granted(template, function);
+        let missing: Vec<_> = calls.difference(&granted).collect();
+        assert!(
+            missing.is_empty(),
+            "{function} calls {missing:?} without permission"
+        );
+        let mut expected: BTreeSet<String> = calls.clone();
+        for a in unreachable_here.get(function).copied().unwrap_or_default() {
+            expected.insert((*a).to_owned());
+        }
+        let unused: Vec<_> = granted.difference(&expected).collect();
+        assert!(
+            unused.is_empty(),
+            "{function} is granted {unused:?}, which it never calls"
+        );
+    }
+    assert_eq!(
+        called.len(),
+        8,
+        "every function was exercised: {:?}",
+        called.keys()
+    );
+}
