@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 
 use super::tenant::{Status, Tenant, Timestamp};
@@ -192,19 +194,7 @@ impl Store {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await;
-        match result {
-            Ok(out) => from_item(&out.attributes.unwrap_or_default()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(Error::WrongStatus {
-                    id: id.to_owned(),
-                    expected: from,
-                })
-            }
-            Err(e) => Err(aws("UpdateItem")(e)),
-        }
+        updated(result, id, from)
     }
 
     /// Records the stack id of a tenant still in `expected`.
@@ -230,19 +220,7 @@ impl Store {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await;
-        match result {
-            Ok(out) => from_item(&out.attributes.unwrap_or_default()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(Error::WrongStatus {
-                    id: id.to_owned(),
-                    expected,
-                })
-            }
-            Err(e) => Err(aws("UpdateItem")(e)),
-        }
+        updated(result, id, expected)
     }
 
     /// Moves tenant `id` from `from` to `deleted` and frees its name, in one transaction.
@@ -301,6 +279,28 @@ impl Store {
             }
             Err(e) => Err(aws("TransactWriteItems")(e)),
         }
+    }
+}
+
+/// The tenant a conditional UpdateItem returned, or `WrongStatus` if its condition on the
+/// status failed.
+fn updated(
+    result: Result<UpdateItemOutput, SdkError<UpdateItemError, HttpResponse>>,
+    id: &str,
+    expected: Status,
+) -> Result<Tenant, Error> {
+    match result {
+        Ok(out) => from_item(&out.attributes.unwrap_or_default()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+        {
+            Err(Error::WrongStatus {
+                id: id.to_owned(),
+                expected,
+            })
+        }
+        Err(e) => Err(aws("UpdateItem")(e)),
     }
 }
 
