@@ -105,6 +105,7 @@ fn an_unwritable_out_dir_is_a_one_line_error() {
     assert_eq!(stderr(&o).lines().count(), 1);
 }
 
+/// Writes the project's `silo.yaml`, changed by `edit`, into `dir`.
 fn broken_blueprints(dir: &Path, edit: impl Fn(&str) -> String) {
     let good =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("blueprints/silo.yaml"))
@@ -112,12 +113,13 @@ fn broken_blueprints(dir: &Path, edit: impl Fn(&str) -> String) {
     std::fs::write(dir.join("silo.yaml"), edit(&good)).unwrap();
 }
 
-#[test]
-fn a_broken_blueprint_fails_with_file_line_and_reason_and_writes_nothing() {
+/// A temporary directory holding `bp/` (an edited blueprint) and room for `out/`, and `silos
+/// synth` run on them.
+fn synth_with(edit: impl Fn(&str) -> String) -> (tempfile::TempDir, std::path::PathBuf, Output) {
     let dir = tempfile::tempdir().unwrap();
     let bp = dir.path().join("bp");
     std::fs::create_dir(&bp).unwrap();
-    broken_blueprints(&bp, |s| s.replace("{{ tenant.name }}", "{{ tenant.nam }}"));
+    broken_blueprints(&bp, edit);
     let out = dir.path().join("out");
     let o = silos(&[
         "synth",
@@ -126,6 +128,13 @@ fn a_broken_blueprint_fails_with_file_line_and_reason_and_writes_nothing() {
         "--out",
         out.to_str().unwrap(),
     ]);
+    (dir, bp, o)
+}
+
+#[test]
+fn a_broken_blueprint_fails_with_file_line_and_reason_and_writes_nothing() {
+    let (dir, bp, o) = synth_with(|s| s.replace("{{ tenant.name }}", "{{ tenant.nam }}"));
+    let out = dir.path().join("out");
     let path = bp.join("silo.yaml");
     assert_fails_with(
         &o,
@@ -156,20 +165,8 @@ fn a_broken_blueprint_fails_with_file_line_and_reason_and_writes_nothing() {
 
 #[test]
 fn a_blueprint_may_choose_to_delete_tenant_data() {
-    let dir = tempfile::tempdir().unwrap();
-    let bp = dir.path().join("bp");
-    std::fs::create_dir(&bp).unwrap();
-    broken_blueprints(&bp, |s| {
-        s.replace("tenantData: retain", "tenantData: delete")
-    });
+    let (dir, _, o) = synth_with(|s| s.replace("tenantData: retain", "tenantData: delete"));
     let out = dir.path().join("out");
-    let o = silos(&[
-        "synth",
-        "--blueprints",
-        bp.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let t: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("tenant-silo-delete-data.json")).unwrap())
