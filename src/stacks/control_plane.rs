@@ -9,8 +9,8 @@ use crate::constructs::{
 
 use super::{ArtifactParameters, CONTROL_PLANE_ARTIFACT, Config, Kind, Stack, Target};
 
-/// The key of the catalog pointer in the artifacts bucket. The runtime reads the catalog
-/// through it.
+/// The catalog pointer: the one fixed key in the artifacts bucket through which synth's
+/// manifest, deploy and the runtime (via `CATALOG_KEY`) find the current catalog.
 pub const CATALOG_POINTER_KEY: &str = "catalog/current.json";
 
 const SYNC_NO_DLQ: &str = "Invoked synchronously by API Gateway: errors return to the caller and there are no asynchronous events to keep";

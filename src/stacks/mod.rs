@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::cfn::{Delivery, Template};
 
-pub use control_plane::control_plane;
+pub use control_plane::{CATALOG_POINTER_KEY, control_plane};
 pub use tenant_silo::tenant_silo;
 pub use toolkit::toolkit;
 

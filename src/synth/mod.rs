@@ -15,10 +15,7 @@ use crate::stacks::{
     TENANT_ARTIFACT, Target, TenantData,
 };
 
-pub use crate::stacks::Stack as SynthStack;
-
-/// The catalog pointer: the one fixed key through which everyone finds the current catalog.
-pub const CATALOG_POINTER_KEY: &str = "catalog/current.json";
+pub use crate::stacks::CATALOG_POINTER_KEY;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
