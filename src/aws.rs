@@ -46,3 +46,49 @@ pub fn emulator(endpoint_url: &str, region: &str) -> SdkConfig {
         .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
         .build()
 }
+
+/// The service name requests to API Gateway are signed for.
+pub const EXECUTE_API: &str = "execute-api";
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot sign the request: {0}")]
+pub struct SignError(String);
+
+/// Signs `request` in place with SigV4 for `execute-api` in `region`, the way API Gateway's
+/// `AWS_IAM` authorization expects: `x-amz-date`, `authorization` and, for temporary
+/// credentials, `x-amz-security-token`.
+pub fn sign(
+    request: &mut http::Request<Vec<u8>>,
+    credentials: aws_credential_types::Credentials,
+    region: &str,
+    time: std::time::SystemTime,
+) -> Result<(), SignError> {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    let err = |e: &dyn std::fmt::Display| SignError(e.to_string());
+    let identity = credentials.into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(EXECUTE_API)
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| err(&e))?
+        .into();
+    let headers: Vec<(&str, &str)> = request
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
+        .collect();
+    let uri = request.uri().to_string();
+    let signable = SignableRequest::new(
+        request.method().as_str(),
+        &uri,
+        headers.into_iter(),
+        SignableBody::Bytes(request.body()),
+    )
+    .map_err(|e| err(&e))?;
+    let (instructions, _signature) = sign(signable, &params).map_err(|e| err(&e))?.into_parts();
+    instructions.apply_to_request_http1x(request);
+    Ok(())
+}

@@ -11,6 +11,8 @@ pub mod cfn;
 pub mod cli;
 pub mod constructs;
 pub mod control_plane;
+pub mod deploy;
 pub mod lambda;
+pub mod local;
 pub mod stacks;
 pub mod synth;

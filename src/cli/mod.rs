@@ -1,10 +1,14 @@
 //! The `silos` command line: argument parsing and output rendering. Errors become one line on
 //! stderr and a non-zero exit code.
 
+pub mod client;
+mod local;
+pub mod tenants;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::stacks::Config;
 use crate::synth::{self, Format};
@@ -25,9 +29,48 @@ pub struct Cli {
     /// Errors only.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// The AWS profile, as the AWS CLI's --profile.
+    #[arg(long, global = true, env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+    /// The AWS region, as the AWS CLI's --region.
+    #[arg(long, global = true, env = "AWS_REGION")]
+    pub region: Option<String>,
+    /// An AWS-compatible endpoint (an emulator), as the AWS CLI's --endpoint-url.
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub output: OutputFormat,
     #[command(subcommand)]
     pub command: Command,
 }
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+impl Cli {
+    pub fn aws_options(&self) -> crate::aws::Options {
+        crate::aws::Options {
+            profile: self.profile.clone(),
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+        }
+    }
+}
+
+/// The tenant statuses `tenants wait` can wait for.
+const STATUSES: [&str; 7] = [
+    "initiated",
+    "provisioning",
+    "running",
+    "updating",
+    "deleting",
+    "deleted",
+    "failed",
+];
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -49,6 +92,66 @@ pub enum Command {
         #[arg(long, default_value = "blueprints")]
         blueprints: PathBuf,
     },
+    /// Run the whole control plane on this machine against an emulator (moto), started here
+    /// unless --endpoint-url names a running one.
+    Local {
+        /// The API's port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Verify SigV4 signatures (the emulator's credentials), as API Gateway's IAM auth.
+        #[arg(long)]
+        require_auth: bool,
+        /// Where outputs.json is written.
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        /// Directory of blueprints (*.yaml).
+        #[arg(long, default_value = "blueprints")]
+        blueprints: PathBuf,
+        /// The control-plane Lambda zip to publish instead of the cargo-lambda build.
+        #[arg(long)]
+        lambda_zip: Option<PathBuf>,
+    },
+    /// List, create, inspect, delete, retry and wait for tenants through the control-plane API.
+    Tenants {
+        /// The API URL; else SILOS_API_URL, out/outputs.json, then the deployed stack's output.
+        #[arg(long, global = true, env = "SILOS_API_URL")]
+        api_url: Option<String>,
+        #[command(subcommand)]
+        command: TenantsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantsCommand {
+    /// Every tenant.
+    List,
+    /// Onboard a tenant.
+    Create {
+        name: String,
+        /// The deployment type (a blueprint).
+        #[arg(long = "type", default_value = "silo")]
+        deployment_type: String,
+    },
+    /// Offboard a tenant: its stack is deleted.
+    Delete {
+        id: String,
+        /// Must match the tenant's name, as a safety check.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// A tenant and its stack's resources.
+    Info { id: String },
+    /// Provision a failed tenant again.
+    Retry { id: String },
+    /// Wait until a tenant has a status.
+    Wait {
+        id: String,
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(STATUSES))]
+        status: String,
+        /// Seconds to wait before giving up.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +160,16 @@ pub enum Error {
     Prefix(#[from] crate::stacks::InvalidPrefix),
     #[error(transparent)]
     Synth(#[from] synth::Error),
+    #[error(transparent)]
+    Local(#[from] crate::local::Error),
+    #[error(transparent)]
+    Client(#[from] client::ClientError),
+    #[error("{0}")]
+    Tenant(String),
+    #[error("{0}")]
+    Usage(String),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
 }
 
 /// Parses the process arguments, runs the command and maps the result to an exit code.
@@ -78,9 +191,55 @@ pub fn main() -> ExitCode {
     }
 }
 
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)
+}
+
+/// Logs go to stderr: warnings by default, the details with -v, or as RUST_LOG says.
+fn init_tracing(cli: &Cli) {
+    let default = if cli.verbose {
+        "silos=debug,info"
+    } else if cli.quiet {
+        "error"
+    } else {
+        "warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
 pub fn run(cli: &Cli) -> Result<(), Error> {
     let config = Config::new(&cli.prefix)?;
     match &cli.command {
+        Command::Local {
+            port,
+            require_auth,
+            out,
+            blueprints,
+            lambda_zip,
+        } => {
+            init_tracing(cli);
+            let args = local::Args {
+                port: *port,
+                require_auth: *require_auth,
+                out: out.clone(),
+                blueprints: blueprints.clone(),
+                lambda_zip: lambda_zip.clone(),
+            };
+            runtime()?.block_on(local::run(cli, config, args))?;
+        }
+        Command::Tenants { api_url, command } => {
+            init_tracing(cli);
+            runtime()?.block_on(tenants::run(cli, api_url.as_deref(), command))?;
+        }
         Command::Synth {
             out,
             format,

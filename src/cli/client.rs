@@ -1,0 +1,220 @@
+//! The control-plane API client behind `silos tenants`: JSON over HTTP(S), signed with SigV4
+//! for `execute-api` when credentials are at hand (API Gateway's `AWS_IAM` routes need it).
+//! API errors come back as the API's own code and message.
+
+use std::time::{Duration, SystemTime};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{code}: {message}")]
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error("cannot reach the API at {url}: {message}")]
+    Transport { url: String, message: String },
+    #[error(
+        "the API at {url} answered HTTP {status} with a body that is not the API's JSON: {body}"
+    )]
+    Response {
+        url: String,
+        status: u16,
+        body: String,
+    },
+    #[error("invalid API URL {0:?}: use http(s)://host[:port][/stage]")]
+    Url(String),
+    #[error(transparent)]
+    Sign(#[from] crate::aws::SignError),
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
+}
+
+/// How requests are signed: credentials and region, or not at all.
+#[derive(Clone, Debug)]
+pub struct Signing {
+    pub credentials: aws_credential_types::Credentials,
+    pub region: String,
+}
+
+pub struct ApiClient {
+    base: String,
+    signing: Option<Signing>,
+    http: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+/// True for a URL on this machine (local mode).
+pub fn is_loopback(url: &str) -> bool {
+    let rest = url.split_once("://").map(|(_, rest)| rest).unwrap_or(url);
+    let host = rest.split(['/', ':']).next().unwrap_or_default();
+    rest.starts_with("[::1]") || host == "localhost" || host.starts_with("127.")
+}
+
+/// `https://{id}.execute-api.{region}.amazonaws.com/...` → `region`.
+pub fn region_of(url: &str) -> Option<&str> {
+    let host = url.split_once("://")?.1.split('/').next()?;
+    let mut parts = host.split('.');
+    let _id = parts.next()?;
+    (parts.next()? == "execute-api").then_some(())?;
+    parts.next()
+}
+
+impl ApiClient {
+    pub fn new(base: &str, signing: Option<Signing>) -> Result<ApiClient, ClientError> {
+        let uri: hyper::Uri = base
+            .parse()
+            .map_err(|_| ClientError::Url(base.to_owned()))?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+            return Err(ClientError::Url(base.to_owned()));
+        }
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| ClientError::Tls(e.to_string()))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(ApiClient {
+            base: base.trim_end_matches('/').to_owned(),
+            signing,
+            http: Client::builder(TokioExecutor::new()).build(https),
+        })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
+        self.call("GET", path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Result<Value, ClientError> {
+        self.call("POST", path, Some(body)).await
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let uri: hyper::Uri = url.parse().map_err(|_| ClientError::Url(url.clone()))?;
+        let authority = uri.authority().map(|a| a.to_string()).unwrap_or_default();
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("host", authority)
+            .header("accept", "application/json");
+        if !bytes.is_empty() {
+            request = request.header("content-type", "application/json");
+        }
+        let mut request = request
+            .body(bytes)
+            .map_err(|e| ClientError::Url(e.to_string()))?;
+        if let Some(s) = &self.signing {
+            crate::aws::sign(
+                &mut request,
+                s.credentials.clone(),
+                &s.region,
+                SystemTime::now(),
+            )?;
+        }
+        let transport = |message: String| ClientError::Transport {
+            url: url.clone(),
+            message,
+        };
+        let response = tokio::time::timeout(
+            TIMEOUT,
+            self.http
+                .request(request.map(|b| Full::new(Bytes::from(b)))),
+        )
+        .await
+        .map_err(|_| transport(format!("no answer within {} s", TIMEOUT.as_secs())))?
+        .map_err(|e| {
+            let mut message = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                message.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            transport(message)
+        })?;
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| transport(e.to_string()))?
+            .to_bytes();
+        let value: Result<Value, _> = serde_json::from_slice(&body);
+        match value {
+            Ok(v) if (200..300).contains(&status) => Ok(v),
+            Ok(v) if v["error"]["code"].is_string() => Err(ClientError::Api {
+                status,
+                code: v["error"]["code"].as_str().unwrap_or_default().to_owned(),
+                message: v["error"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            }),
+            // API Gateway's own errors: {"message": "..."}.
+            Ok(v) if v["message"].is_string() => Err(ClientError::Api {
+                status,
+                code: format!("HTTP{status}"),
+                message: v["message"].as_str().unwrap_or_default().to_owned(),
+            }),
+            _ => Err(ClientError::Response {
+                url,
+                status,
+                body: String::from_utf8_lossy(&body).chars().take(200).collect(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_urls_are_recognised() {
+        assert!(is_loopback("http://127.0.0.1:8080"));
+        assert!(is_loopback("http://localhost:8080/"));
+        assert!(!is_loopback(
+            "https://abc.execute-api.eu-west-1.amazonaws.com"
+        ));
+        assert!(!is_loopback("http://127example.com"));
+    }
+
+    #[test]
+    fn the_region_comes_from_an_execute_api_host() {
+        assert_eq!(
+            region_of("https://abc123.execute-api.eu-west-1.amazonaws.com/prod"),
+            Some("eu-west-1")
+        );
+        assert_eq!(region_of("http://127.0.0.1:8080"), None);
+    }
+
+    #[test]
+    fn bad_urls_are_refused() {
+        assert!(matches!(
+            ApiClient::new("ftp://x", None),
+            Err(ClientError::Url(_))
+        ));
+        assert!(matches!(
+            ApiClient::new("not a url", None),
+            Err(ClientError::Url(_))
+        ));
+    }
+}

@@ -1,0 +1,156 @@
+//! `silos local`: starts the local control plane, prints what it set up and one line per tenant
+//! transition, and shuts down cleanly on Ctrl-C or SIGTERM.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::{Cli, Error};
+use crate::local::{self, Report};
+use crate::stacks::Config;
+
+pub struct Args {
+    pub port: u16,
+    pub require_auth: bool,
+    pub out: PathBuf,
+    pub blueprints: PathBuf,
+    pub lambda_zip: Option<PathBuf>,
+}
+
+fn report(quiet: bool) -> local::Reporter {
+    Arc::new(move |r: Report| {
+        if quiet {
+            return;
+        }
+        match r {
+            Report::Transition {
+                tenant_id,
+                tenant_name,
+                from,
+                to,
+                reason,
+            } => {
+                let reason = reason.map(|r| format!(": {r}")).unwrap_or_default();
+                match from {
+                    None => println!("tenant {tenant_name} ({tenant_id}): created, {to}{reason}"),
+                    Some(from) => {
+                        println!("tenant {tenant_name} ({tenant_id}): {from} -> {to}{reason}")
+                    }
+                }
+            }
+            Report::Ignored {
+                tenant_id,
+                status,
+                stack_status,
+            } => println!(
+                "tenant {tenant_id}: stack status {stack_status} ignored, the tenant is {status}"
+            ),
+            Report::GaveUp {
+                tenant_id,
+                sequence,
+                attempts,
+            } => eprintln!(
+                "warning: gave up on the stream record {sequence} of tenant {tenant_id} after {attempts} attempts (on AWS it goes to the failure queue)"
+            ),
+        }
+    })
+}
+
+pub async fn run(cli: &Cli, config: Config, args: Args) -> Result<(), Error> {
+    let started = Instant::now();
+    let options = local::Options {
+        config,
+        blueprints: args.blueprints,
+        endpoint_url: cli.endpoint_url.clone(),
+        region: cli.region.clone().unwrap_or_else(|| "us-east-1".to_owned()),
+        port: args.port,
+        require_auth: args.require_auth,
+        lambda_zip: args.lambda_zip,
+    };
+    let region = options.region.clone();
+    let running = local::start(options, report(cli.quiet)).await?;
+    let say = |line: String| {
+        if !cli.quiet {
+            println!("{line}");
+        }
+    };
+    match &running.emulator {
+        Some(e) => say(format!(
+            "emulator: moto (pid {}, {}) at {}",
+            e.pid,
+            e.python.display(),
+            e.endpoint
+        )),
+        None => say(format!("emulator: {} (given)", running.endpoint_url)),
+    }
+    for (artifact, source) in &running.setup.zips {
+        say(format!("artifact {artifact}: {source}"));
+    }
+    for s in &running.setup.stacks {
+        say(format!("stack {}: {}", s.name, s.outcome));
+    }
+    let p = &running.setup.publication;
+    say(format!(
+        "published to s3://{}: {} objects, {} uploaded, catalog {}",
+        p.bucket,
+        p.objects.len(),
+        p.uploaded(),
+        p.catalog_key
+    ));
+    let settings = &running.setup.settings;
+    let outputs = json!({
+        "mode": "local",
+        "prefix": settings.prefix,
+        "apiUrl": running.api_url,
+        "endpointUrl": running.endpoint_url,
+        "region": region,
+        "artifactsBucket": settings.artifacts_bucket,
+        "tenantsTable": settings.tenants_table,
+        "provisioningRoleArn": settings.provisioning_role_arn,
+        "requireAuth": args.require_auth,
+        "stacks": running.setup.stacks.iter().map(|s| (s.name.clone(), json!(s.outputs))).collect::<serde_json::Map<_, _>>(),
+    });
+    let path = match super::tenants::write_outputs(&args.out, &outputs) {
+        Ok(path) => path,
+        Err(e) => {
+            running.stop().await;
+            return Err(e);
+        }
+    };
+    say(format!("wrote {}", path.display()));
+    say(format!(
+        "API: {} ({})",
+        running.api_url,
+        if args.require_auth {
+            "SigV4 required"
+        } else {
+            "unsigned requests accepted"
+        }
+    ));
+    say(format!(
+        "ready in {:.1} s; Ctrl-C to stop",
+        started.elapsed().as_secs_f64()
+    ));
+
+    wait_for_signal().await;
+    say("stopping".to_owned());
+    running.stop().await;
+    say("stopped".to_owned());
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match term.as_mut() {
+                Some(t) => { t.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
+}

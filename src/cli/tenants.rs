@@ -1,0 +1,376 @@
+//! `silos tenants`: the tenant API from the command line, as a table or as JSON.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use aws_credential_types::provider::ProvideCredentials;
+use serde_json::{Value, json};
+
+use super::client::{ApiClient, Signing, is_loopback, region_of};
+use super::{Cli, Error, OutputFormat, TenantsCommand};
+
+/// Where `silos local` and `silos deploy` record what they stood up.
+pub const OUTPUTS_FILE: &str = "out/outputs.json";
+
+/// The API URL: `--api-url` (or `SILOS_API_URL`), then `out/outputs.json`, then the deployed
+/// control-plane stack's `ApiUrl` output.
+async fn api_url(cli: &Cli, given: Option<&str>) -> Result<String, Error> {
+    if let Some(url) = given {
+        return Ok(url.to_owned());
+    }
+    if let Ok(text) = std::fs::read_to_string(OUTPUTS_FILE) {
+        let outputs: Value = serde_json::from_str(&text)
+            .map_err(|e| Error::Usage(format!("{OUTPUTS_FILE} is not valid JSON: {e}")))?;
+        if let Some(url) = outputs["apiUrl"].as_str() {
+            return Ok(url.to_owned());
+        }
+    }
+    let sdk = crate::aws::load(&cli.aws_options()).await;
+    let stack = format!("{}-control-plane", cli.prefix);
+    let out = aws_sdk_cloudformation::Client::new(&sdk)
+        .describe_stacks()
+        .stack_name(&stack)
+        .send()
+        .await;
+    out.ok()
+        .and_then(|o| {
+            o.stacks()
+                .first()?
+                .outputs()
+                .iter()
+                .find(|o| o.output_key() == Some("ApiUrl"))?
+                .output_value()
+                .map(str::to_owned)
+        })
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "no API URL: pass --api-url, set SILOS_API_URL, or run `silos local` or `silos deploy` first (they write {OUTPUTS_FILE}); no stack {stack} with an ApiUrl output was found either"
+            ))
+        })
+}
+
+/// Credentials to sign with. For a loopback URL (local mode) only the environment and the
+/// profile files are asked, and no credentials means unsigned requests; elsewhere the whole
+/// default chain is asked, and no credentials is an error.
+async fn signing(cli: &Cli, url: &str) -> Result<Option<Signing>, Error> {
+    if is_loopback(url) {
+        let env =
+            aws_config::environment::credentials::EnvironmentVariableCredentialsProvider::new();
+        let mut credentials = env.provide_credentials().await.ok();
+        if credentials.is_none() {
+            let mut profile = aws_config::profile::ProfileFileCredentialsProvider::builder();
+            if let Some(p) = &cli.profile {
+                profile = profile.profile_name(p);
+            }
+            credentials = profile.build().provide_credentials().await.ok();
+        }
+        let region = cli.region.clone().unwrap_or_else(|| "us-east-1".to_owned());
+        return Ok(credentials.map(|credentials| Signing {
+            credentials,
+            region,
+        }));
+    }
+    let sdk = crate::aws::load(&cli.aws_options()).await;
+    let provider = sdk.credentials_provider().ok_or_else(|| {
+        Error::Usage(
+            "no AWS credentials provider: configure credentials to sign API requests".into(),
+        )
+    })?;
+    let credentials = provider.provide_credentials().await.map_err(|e| {
+        Error::Usage(format!(
+            "no AWS credentials to sign the API request with (every route requires IAM auth): {e}"
+        ))
+    })?;
+    let region = cli
+        .region
+        .clone()
+        .or_else(|| region_of(url).map(str::to_owned))
+        .or_else(|| sdk.region().map(|r| r.to_string()))
+        .ok_or_else(|| Error::Usage("no region: pass --region or set AWS_REGION".into()))?;
+    Ok(Some(Signing {
+        credentials,
+        region,
+    }))
+}
+
+pub async fn client(cli: &Cli, given: Option<&str>) -> Result<ApiClient, Error> {
+    let url = api_url(cli, given).await?;
+    let signing = signing(cli, &url).await?;
+    Ok(ApiClient::new(&url, signing)?)
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::Null => "-".to_owned(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Columns padded to their widest cell.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        out.trim_end().to_owned()
+    };
+    let mut out = line(headers.to_vec());
+    out.push('\n');
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+        out.push('\n');
+    }
+    out
+}
+
+fn tenant_rows(tenants: &[Value]) -> String {
+    let rows: Vec<Vec<String>> = tenants
+        .iter()
+        .map(|t| {
+            vec![
+                s(&t["tenantId"]),
+                s(&t["tenantName"]),
+                s(&t["deploymentType"]),
+                s(&t["status"]),
+                s(&t["statusReason"]),
+            ]
+        })
+        .collect();
+    table(&["TENANT ID", "NAME", "TYPE", "STATUS", "REASON"], &rows)
+}
+
+fn print(cli: &Cli, value: &Value, text: impl FnOnce() -> String) {
+    match cli.output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        ),
+        OutputFormat::Text => print!("{}", text()),
+    }
+}
+
+/// The tenant's data tables, from its stack's resources.
+fn tables(resources: &Value) -> Vec<String> {
+    resources
+        .as_array()
+        .map(|rs| {
+            rs.iter()
+                .filter(|r| r["ResourceType"] == "AWS::DynamoDB::Table")
+                .filter_map(|r| r["PhysicalResourceId"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> Result<(), Error> {
+    let client = client(cli, api_url).await?;
+    match command {
+        TenantsCommand::List => {
+            let tenants = client.get("/tenants").await?;
+            let list = tenants.as_array().cloned().unwrap_or_default();
+            print(cli, &tenants, || {
+                if list.is_empty() {
+                    "no tenants\n".to_owned()
+                } else {
+                    tenant_rows(&list)
+                }
+            });
+        }
+        TenantsCommand::Create {
+            name,
+            deployment_type,
+        } => {
+            let tenant = client
+                .post(
+                    "/onboarding",
+                    json!({"tenantName": name, "deploymentType": deployment_type}),
+                )
+                .await?;
+            print(cli, &tenant, || {
+                format!(
+                    "created tenant {} ({}), status {}\n",
+                    s(&tenant["tenantName"]),
+                    s(&tenant["tenantId"]),
+                    s(&tenant["status"])
+                )
+            });
+        }
+        TenantsCommand::Delete { id, name } => {
+            // Its tables before the stack goes, to say what is kept.
+            let resources = client
+                .post("/tenant-info", json!({"tenantId": id}))
+                .await
+                .ok();
+            let mut body = json!({"tenantId": id});
+            if let Some(n) = name {
+                body["tenantName"] = json!(n);
+            }
+            let tenant = client.post("/delete", body).await?;
+            let kept = resources.as_ref().map(tables).unwrap_or_default();
+            print(cli, &tenant, || {
+                let mut out = format!(
+                    "tenant {} ({}) is {}\n",
+                    s(&tenant["tenantName"]),
+                    s(&tenant["tenantId"]),
+                    s(&tenant["status"])
+                );
+                for t in &kept {
+                    out.push_str(&format!(
+                        "its data table {t} is retained when the stack is deleted (unless its blueprint sets tenantData: delete); remove it with `aws dynamodb delete-table --table-name {t}` once it is no longer needed\n"
+                    ));
+                }
+                out
+            });
+        }
+        TenantsCommand::Info { id } => {
+            let tenant = client.get(&format!("/tenants/{id}")).await?;
+            let resources = client.post("/tenant-info", json!({"tenantId": id})).await?;
+            let value = json!({"tenant": tenant, "resources": resources});
+            print(cli, &value, || {
+                let mut out = String::new();
+                for key in [
+                    "tenantId",
+                    "tenantName",
+                    "deploymentType",
+                    "status",
+                    "statusReason",
+                    "stackName",
+                    "stackId",
+                    "created",
+                ] {
+                    out.push_str(&format!("{key:<16}{}\n", s(&tenant[key])));
+                }
+                let rows: Vec<Vec<String>> = resources
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            s(&r["LogicalResourceId"]),
+                            s(&r["ResourceType"]),
+                            s(&r["PhysicalResourceId"]),
+                            s(&r["ResourceStatus"]),
+                        ]
+                    })
+                    .collect();
+                out.push('\n');
+                out.push_str(&table(
+                    &["RESOURCE", "TYPE", "PHYSICAL ID", "STATUS"],
+                    &rows,
+                ));
+                out
+            });
+        }
+        TenantsCommand::Retry { id } => {
+            let tenant = client.post("/retry", json!({"tenantId": id})).await?;
+            print(cli, &tenant, || {
+                format!(
+                    "retrying tenant {} ({}): status {}\n",
+                    s(&tenant["tenantName"]),
+                    s(&tenant["tenantId"]),
+                    s(&tenant["status"])
+                )
+            });
+        }
+        TenantsCommand::Wait {
+            id,
+            status,
+            timeout,
+        } => {
+            let tenant = wait(&client, id, status, Duration::from_secs(*timeout)).await?;
+            print(cli, &tenant, || {
+                format!(
+                    "tenant {} ({}) is {}\n",
+                    s(&tenant["tenantName"]),
+                    id,
+                    status
+                )
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Polls the tenant until it has `status`. A tenant that ends in `failed` or `deleted`
+/// instead stops the wait early.
+pub async fn wait(
+    client: &ApiClient,
+    id: &str,
+    status: &str,
+    timeout: Duration,
+) -> Result<Value, Error> {
+    let deadline = Instant::now() + timeout;
+    let mut last = String::new();
+    loop {
+        let tenant = client.get(&format!("/tenants/{id}")).await?;
+        let now = s(&tenant["status"]);
+        if now == status {
+            return Ok(tenant);
+        }
+        if matches!(now.as_str(), "failed" | "deleted") {
+            return Err(Error::Tenant(format!(
+                "tenant {id} is {now} ({}), not {status}",
+                s(&tenant["statusReason"])
+            )));
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Tenant(format!(
+                "tenant {id} is still {now} after {} s; it did not reach {status}",
+                timeout.as_secs()
+            )));
+        }
+        if now != last {
+            tracing::info!(tenant = id, status = %now, "waiting");
+            last = now;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Writes `out/outputs.json` (or `dir/outputs.json`) atomically.
+pub fn write_outputs(dir: &Path, value: &Value) -> Result<std::path::PathBuf, Error> {
+    let path = dir.join("outputs.json");
+    let io = |e: std::io::Error| Error::Usage(format!("cannot write {}: {e}", path.display()));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let tmp = dir.join(".outputs.json.tmp");
+    std::fs::write(
+        &tmp,
+        format!(
+            "{}\n",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        ),
+    )
+    .map_err(io)?;
+    std::fs::rename(&tmp, &path).map_err(io)?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_pad_columns_to_the_widest_cell() {
+        let out = table(
+            &["ID", "NAME"],
+            &[
+                vec!["1".into(), "Acme".into()],
+                vec!["22222".into(), "B".into()],
+            ],
+        );
+        assert_eq!(out, "ID     NAME\n1      Acme\n22222  B\n");
+    }
+}

@@ -1,0 +1,76 @@
+//! The shared deploy core: publishing artifacts to the artifacts bucket under content-hash keys,
+//! and creating or updating a stack and waiting until it settles. `silos local` runs it against
+//! an emulator; `silos deploy` uses the same calls against AWS. Uses `synth` and the AWS SDK;
+//! never the control-plane runtime.
+
+mod artifacts;
+mod publish;
+mod stack;
+
+pub use artifacts::{LambdaZip, ZipSource, artifact_key, find_lambda_zip, placeholder_zip};
+pub use publish::{Publication, Upload, publish_app};
+pub use stack::{Deployed, Outcome, StackSpec, Stacks, is_missing_stack};
+
+/// Everything that can go wrong while deploying. Each message names the object or stack.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("S3 {operation} s3://{bucket}/{key}: {message}")]
+    S3 {
+        operation: &'static str,
+        bucket: String,
+        key: String,
+        message: String,
+    },
+    #[error("CloudFormation {operation} on {stack}: {message}")]
+    CloudFormation {
+        operation: &'static str,
+        stack: String,
+        message: String,
+    },
+    #[error("stack {stack} ended in {status}{}", reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default())]
+    StackFailed {
+        stack: String,
+        status: String,
+        reason: Option<String>,
+    },
+    #[error("stack {stack} did not settle within {seconds} s (last status {status})")]
+    Timeout {
+        stack: String,
+        status: String,
+        seconds: u64,
+    },
+    #[error("stack {stack} has no output {output}")]
+    MissingOutput { stack: String, output: String },
+    #[error("cannot read {path}: {message}")]
+    Read { path: String, message: String },
+    #[error("{0}")]
+    Catalog(String),
+}
+
+/// The S3 and CloudFormation clients deploy uses. S3 uses path-style addressing when an
+/// endpoint URL points at an emulator.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub cfn: aws_sdk_cloudformation::Client,
+    pub s3: aws_sdk_s3::Client,
+}
+
+impl Clients {
+    pub fn new(config: &aws_config::SdkConfig) -> Clients {
+        Clients {
+            cfn: aws_sdk_cloudformation::Client::new(config),
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(config)
+                    .force_path_style(config.endpoint_url().is_some())
+                    .build(),
+            ),
+        }
+    }
+}
+
+/// The full text of an SDK error, with its service code and message.
+pub(crate) fn sdk_message<E: std::error::Error + 'static, R: std::fmt::Debug>(
+    e: &aws_sdk_s3::error::SdkError<E, R>,
+) -> String {
+    aws_sdk_s3::error::DisplayErrorContext(e).to_string()
+}

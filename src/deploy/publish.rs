@@ -1,0 +1,228 @@
+//! Publishing to the artifacts bucket, as both `silos deploy` and `silos local` do:
+//! 1. each Lambda zip under `lambda/{artifact}/{sha256}.zip`;
+//! 2. each tenant template under its catalog `templateKey` (also a content hash);
+//! 3. the catalog, with its system parameter values filled in, under `catalog/{sha256}.json`;
+//! 4. the pointer `catalog/current.json`, naming that catalog.
+//!
+//! Objects that already exist are skipped, so publishing an unchanged app uploads nothing.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_s3::primitives::ByteStream;
+use serde_json::{Value, json};
+
+use super::{Clients, Error, LambdaZip, sdk_message};
+use crate::stacks::CATALOG_POINTER_KEY;
+use crate::synth::{self, sha256_hex};
+
+/// One object publishing wrote or found already there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upload {
+    pub key: String,
+    pub bytes: usize,
+    /// False when the object was already in the bucket.
+    pub uploaded: bool,
+}
+
+/// What publishing did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Publication {
+    pub bucket: String,
+    pub objects: Vec<Upload>,
+    /// Artifact name → its key.
+    pub artifact_keys: BTreeMap<String, String>,
+    /// The content-addressed key of the published catalog.
+    pub catalog_key: String,
+}
+
+impl Publication {
+    pub fn uploaded(&self) -> usize {
+        self.objects.iter().filter(|o| o.uploaded).count()
+    }
+}
+
+/// Publishes the zips, the tenant templates and the catalog of `output` to `bucket`.
+pub async fn publish_app(
+    clients: &Clients,
+    bucket: &str,
+    output: &synth::Output,
+    zips: &[LambdaZip],
+) -> Result<Publication, Error> {
+    let mut objects = Vec::new();
+    let mut artifact_keys = BTreeMap::new();
+    for zip in zips {
+        let key = zip.key();
+        objects.push(put_if_absent(clients, bucket, &key, &zip.bytes, "application/zip").await?);
+        artifact_keys.insert(zip.artifact.name.to_owned(), key);
+    }
+
+    let file = |name: &str| {
+        output
+            .files
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| f.contents.as_str())
+            .ok_or_else(|| Error::Catalog(format!("synth produced no {name}")))
+    };
+    let mut catalog: Value = serde_json::from_str(file("catalog.json")?)
+        .map_err(|e| Error::Catalog(format!("catalog.json: {e}")))?;
+    let types = catalog["deploymentTypes"]
+        .as_object_mut()
+        .ok_or_else(|| Error::Catalog("catalog.json has no deploymentTypes".to_owned()))?;
+    for (name, entry) in types.iter_mut() {
+        let template = entry["template"].as_str().unwrap_or_default().to_owned();
+        let key = entry["templateKey"].as_str().unwrap_or_default().to_owned();
+        let body = file(&template)?;
+        let content_type = if template.ends_with(".json") {
+            "application/json"
+        } else {
+            "application/yaml"
+        };
+        objects.push(put_if_absent(clients, bucket, &key, body.as_bytes(), content_type).await?);
+        if let Some(params) = entry["systemParameters"].as_object_mut() {
+            for (param, spec) in params.iter_mut() {
+                let value = match spec["source"].as_str() {
+                    Some("artifactsBucket") => bucket.to_owned(),
+                    Some("artifactKey") => {
+                        let artifact = spec["artifact"].as_str().unwrap_or_default();
+                        artifact_keys.get(artifact).cloned().ok_or_else(|| {
+                            Error::Catalog(format!(
+                                "deployment type {name}: parameter {param} needs artifact {artifact:?}, which was not published"
+                            ))
+                        })?
+                    }
+                    other => {
+                        return Err(Error::Catalog(format!(
+                            "deployment type {name}: parameter {param} has unknown source {other:?}"
+                        )));
+                    }
+                };
+                spec["value"] = json!(value);
+            }
+        }
+    }
+    let mut body = serde_json::to_string_pretty(&catalog).unwrap_or_default();
+    body.push('\n');
+    let catalog_key = format!("catalog/{}.json", sha256_hex(body.as_bytes()));
+    objects.push(
+        put_if_absent(
+            clients,
+            bucket,
+            &catalog_key,
+            body.as_bytes(),
+            "application/json",
+        )
+        .await?,
+    );
+    objects.push(point_to(clients, bucket, &catalog_key).await?);
+    Ok(Publication {
+        bucket: bucket.to_owned(),
+        objects,
+        artifact_keys,
+        catalog_key,
+    })
+}
+
+/// Puts `body` under `key` unless an object is already there. Keys are content hashes, so an
+/// existing object has the same bytes.
+async fn put_if_absent(
+    clients: &Clients,
+    bucket: &str,
+    key: &str,
+    body: &[u8],
+    content_type: &str,
+) -> Result<Upload, Error> {
+    let head = clients
+        .s3
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await;
+    match head {
+        Ok(_) => {
+            return Ok(Upload {
+                key: key.to_owned(),
+                bytes: body.len(),
+                uploaded: false,
+            });
+        }
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {}
+        Err(e) => return Err(s3_error("HeadObject", bucket, key, &e)),
+    }
+    put(clients, bucket, key, body, content_type).await
+}
+
+/// Writes the catalog pointer, unless it already names `catalog_key`.
+async fn point_to(clients: &Clients, bucket: &str, catalog_key: &str) -> Result<Upload, Error> {
+    let body = format!("{}\n", json!({ "key": catalog_key }));
+    let current = clients
+        .s3
+        .get_object()
+        .bucket(bucket)
+        .key(CATALOG_POINTER_KEY)
+        .send()
+        .await;
+    let same = match current {
+        Ok(out) => out
+            .body
+            .collect()
+            .await
+            .is_ok_and(|b| b.into_bytes().as_ref() == body.as_bytes()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => false,
+        Err(e) => return Err(s3_error("GetObject", bucket, CATALOG_POINTER_KEY, &e)),
+    };
+    if same {
+        return Ok(Upload {
+            key: CATALOG_POINTER_KEY.to_owned(),
+            bytes: body.len(),
+            uploaded: false,
+        });
+    }
+    put(
+        clients,
+        bucket,
+        CATALOG_POINTER_KEY,
+        body.as_bytes(),
+        "application/json",
+    )
+    .await
+}
+
+async fn put(
+    clients: &Clients,
+    bucket: &str,
+    key: &str,
+    body: &[u8],
+    content_type: &str,
+) -> Result<Upload, Error> {
+    clients
+        .s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type(content_type)
+        .body(ByteStream::from(body.to_vec()))
+        .send()
+        .await
+        .map_err(|e| s3_error("PutObject", bucket, key, &e))?;
+    Ok(Upload {
+        key: key.to_owned(),
+        bytes: body.len(),
+        uploaded: true,
+    })
+}
+
+fn s3_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
+    operation: &'static str,
+    bucket: &str,
+    key: &str,
+    e: &aws_sdk_s3::error::SdkError<E, R>,
+) -> Error {
+    Error::S3 {
+        operation,
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        message: sdk_message(e),
+    }
+}

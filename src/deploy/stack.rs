@@ -1,0 +1,382 @@
+//! Create or update one stack and wait until it settles, with a timeout on every wait (an
+//! emulator can leave a stack in progress for ever). A stack left in ROLLBACK_COMPLETE by a
+//! failed first create is deleted and created again. An unchanged template, parameters and tags
+//! mean no call at all.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_cloudformation::types::{Capability, Parameter, Stack, StackStatus, Tag};
+
+use super::{Error, sdk_message};
+
+/// A stack to deploy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StackSpec {
+    pub name: String,
+    /// The template text, compared with the deployed one.
+    pub body: String,
+    /// Where the template is published, for delivery by TemplateURL; None sends the body.
+    pub url: Option<String>,
+    pub parameters: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// What deploying a stack did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    Updated,
+    Unchanged,
+    /// A dead stack (ROLLBACK_COMPLETE) was deleted and created again.
+    Recreated,
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Outcome::Created => "created",
+            Outcome::Updated => "updated",
+            Outcome::Unchanged => "no changes",
+            Outcome::Recreated => "deleted (ROLLBACK_COMPLETE) and created again",
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deployed {
+    pub name: String,
+    pub stack_id: String,
+    pub outcome: Outcome,
+    pub outputs: BTreeMap<String, String>,
+}
+
+impl Deployed {
+    pub fn output(&self, key: &str) -> Result<&str, Error> {
+        self.outputs
+            .get(key)
+            .map(String::as_str)
+            .ok_or_else(|| Error::MissingOutput {
+                stack: self.name.clone(),
+                output: key.to_owned(),
+            })
+    }
+}
+
+/// A missing stack is reported by DescribeStacks as a ValidationError "... does not exist".
+pub fn is_missing_stack<E, R>(e: &aws_sdk_cloudformation::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_cloudformation::error::ProvideErrorMetadata,
+{
+    e.as_service_error()
+        .and_then(|s| s.message())
+        .is_some_and(|m| m.contains("does not exist"))
+}
+
+/// CloudFormation stack operations with waits.
+#[derive(Clone, Debug)]
+pub struct Stacks {
+    cfn: aws_sdk_cloudformation::Client,
+    /// The first poll interval; it doubles up to five seconds.
+    pub poll: Duration,
+}
+
+fn in_progress(status: &StackStatus) -> bool {
+    status.as_str().ends_with("_IN_PROGRESS")
+}
+
+impl Stacks {
+    pub fn new(cfn: aws_sdk_cloudformation::Client) -> Stacks {
+        Stacks {
+            cfn,
+            poll: Duration::from_millis(200),
+        }
+    }
+
+    fn error<E: std::error::Error + 'static, R: std::fmt::Debug>(
+        operation: &'static str,
+        stack: &str,
+    ) -> impl FnOnce(aws_sdk_cloudformation::error::SdkError<E, R>) -> Error {
+        let stack = stack.to_owned();
+        move |e| Error::CloudFormation {
+            operation,
+            stack,
+            message: sdk_message(&e),
+        }
+    }
+
+    /// The live stack named (or with the id) `name`, if there is one.
+    pub async fn describe(&self, name: &str) -> Result<Option<Stack>, Error> {
+        match self.cfn.describe_stacks().stack_name(name).send().await {
+            Ok(out) => Ok(out.stacks.unwrap_or_default().into_iter().next()),
+            Err(e) if is_missing_stack(&e) => Ok(None),
+            Err(e) => Err(Stacks::error("DescribeStacks", name)(e)),
+        }
+    }
+
+    /// Creates or updates the stack and waits for it. Fails with the stack's status, its
+    /// reason and its failed resources if it does not end complete.
+    pub async fn deploy(&self, spec: &StackSpec, timeout: Duration) -> Result<Deployed, Error> {
+        let deadline = Instant::now() + timeout;
+        let mut existing = self.describe(&spec.name).await?;
+        if let Some(s) = &existing
+            && s.stack_status().is_some_and(in_progress)
+        {
+            existing = Some(self.wait(&spec.name, deadline).await?);
+        }
+        let outcome = match &existing {
+            None => {
+                self.create(spec).await?;
+                Outcome::Created
+            }
+            Some(s) if s.stack_status() == Some(&StackStatus::RollbackComplete) => {
+                self.delete_and_wait(s.stack_id().unwrap_or(&spec.name), deadline)
+                    .await?;
+                self.create(spec).await?;
+                Outcome::Recreated
+            }
+            Some(s) if self.unchanged(s, spec).await? => Outcome::Unchanged,
+            Some(_) => {
+                if self.update(spec).await? {
+                    Outcome::Updated
+                } else {
+                    Outcome::Unchanged
+                }
+            }
+        };
+        let stack = self.wait(&spec.name, deadline).await?;
+        let status = stack.stack_status().cloned();
+        let ok = match outcome {
+            Outcome::Unchanged => {
+                !matches!(
+                    status,
+                    Some(StackStatus::RollbackComplete | StackStatus::RollbackFailed)
+                ) && !status
+                    .as_ref()
+                    .is_some_and(|s| s.as_str().ends_with("_FAILED"))
+            }
+            Outcome::Updated => status == Some(StackStatus::UpdateComplete),
+            Outcome::Created | Outcome::Recreated => status == Some(StackStatus::CreateComplete),
+        };
+        if !ok {
+            return Err(self.failure(&stack).await);
+        }
+        Ok(Deployed {
+            name: spec.name.clone(),
+            stack_id: stack.stack_id().unwrap_or_default().to_owned(),
+            outcome,
+            outputs: outputs(&stack),
+        })
+    }
+
+    async fn create(&self, spec: &StackSpec) -> Result<(), Error> {
+        let mut call = self
+            .cfn
+            .create_stack()
+            .stack_name(&spec.name)
+            .set_parameters(Some(parameters(spec)))
+            .set_tags(Some(tags(spec)))
+            .capabilities(Capability::CapabilityIam)
+            .capabilities(Capability::CapabilityNamedIam);
+        call = match &spec.url {
+            Some(url) => call.template_url(url),
+            None => call.template_body(&spec.body),
+        };
+        call.send()
+            .await
+            .map_err(Stacks::error("CreateStack", &spec.name))?;
+        Ok(())
+    }
+
+    /// Returns false when CloudFormation says there is nothing to update.
+    async fn update(&self, spec: &StackSpec) -> Result<bool, Error> {
+        let mut call = self
+            .cfn
+            .update_stack()
+            .stack_name(&spec.name)
+            .set_parameters(Some(parameters(spec)))
+            .set_tags(Some(tags(spec)))
+            .capabilities(Capability::CapabilityIam)
+            .capabilities(Capability::CapabilityNamedIam);
+        call = match &spec.url {
+            Some(url) => call.template_url(url),
+            None => call.template_body(&spec.body),
+        };
+        match call.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .and_then(|s| aws_sdk_cloudformation::error::ProvideErrorMetadata::message(s))
+                    .is_some_and(|m| m.contains("No updates are to be performed")) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(Stacks::error("UpdateStack", &spec.name)(e)),
+        }
+    }
+
+    /// Same template text, parameters and tags as deployed.
+    async fn unchanged(&self, stack: &Stack, spec: &StackSpec) -> Result<bool, Error> {
+        let deployed: BTreeMap<String, String> = stack
+            .parameters()
+            .iter()
+            .map(|p| {
+                (
+                    p.parameter_key().unwrap_or_default().to_owned(),
+                    p.parameter_value().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        let deployed_tags: BTreeMap<String, String> = stack
+            .tags()
+            .iter()
+            .map(|t| {
+                (
+                    t.key().unwrap_or_default().to_owned(),
+                    t.value().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        if deployed != spec.parameters || deployed_tags != spec.tags {
+            return Ok(false);
+        }
+        let template = self
+            .cfn
+            .get_template()
+            .stack_name(&spec.name)
+            .send()
+            .await
+            .map_err(Stacks::error("GetTemplate", &spec.name))?;
+        Ok(template.template_body() == Some(spec.body.as_str()))
+    }
+
+    /// Polls until the stack is no longer in progress, or `deadline` passes.
+    pub async fn wait(&self, name: &str, deadline: Instant) -> Result<Stack, Error> {
+        let mut interval = self.poll;
+        let started = Instant::now();
+        loop {
+            let stack = self
+                .describe(name)
+                .await?
+                .ok_or_else(|| Error::StackFailed {
+                    stack: name.to_owned(),
+                    status: "DELETE_COMPLETE".to_owned(),
+                    reason: Some("the stack disappeared while waiting for it".to_owned()),
+                })?;
+            let status = stack.stack_status().cloned();
+            if !status.as_ref().is_some_and(in_progress) {
+                return Ok(stack);
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Timeout {
+                    stack: name.to_owned(),
+                    status: status.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                    seconds: started.elapsed().as_secs(),
+                });
+            }
+            tokio::time::sleep(interval.min(deadline.saturating_duration_since(Instant::now())))
+                .await;
+            interval = (interval * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Deletes the stack and waits until it is gone. A missing stack is already gone.
+    pub async fn delete_and_wait(&self, name: &str, deadline: Instant) -> Result<(), Error> {
+        self.cfn
+            .delete_stack()
+            .stack_name(name)
+            .send()
+            .await
+            .map_err(Stacks::error("DeleteStack", name))?;
+        let mut interval = self.poll;
+        loop {
+            let status = self.describe(name).await?.and_then(|s| s.stack_status);
+            match status {
+                None | Some(StackStatus::DeleteComplete) => return Ok(()),
+                Some(StackStatus::DeleteFailed) => {
+                    return Err(Error::StackFailed {
+                        stack: name.to_owned(),
+                        status: "DELETE_FAILED".to_owned(),
+                        reason: None,
+                    });
+                }
+                Some(s) if Instant::now() >= deadline => {
+                    return Err(Error::Timeout {
+                        stack: name.to_owned(),
+                        status: s.as_str().to_owned(),
+                        seconds: 0,
+                    });
+                }
+                Some(_) => {}
+            }
+            tokio::time::sleep(interval).await;
+            interval = (interval * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// The stack's status and reason, and the reasons of its failed resources.
+    async fn failure(&self, stack: &Stack) -> Error {
+        let name = stack.stack_name().unwrap_or_default().to_owned();
+        let mut reasons: Vec<String> = stack
+            .stack_status_reason()
+            .map(str::to_owned)
+            .into_iter()
+            .collect();
+        if let Ok(events) = self
+            .cfn
+            .describe_stack_events()
+            .stack_name(stack.stack_id().unwrap_or(&name))
+            .send()
+            .await
+        {
+            for e in events.stack_events() {
+                let failed = e
+                    .resource_status()
+                    .is_some_and(|s| s.as_str().ends_with("_FAILED"));
+                if failed && e.logical_resource_id() != Some(name.as_str()) {
+                    reasons.push(format!(
+                        "{} ({}): {}",
+                        e.logical_resource_id().unwrap_or("?"),
+                        e.resource_type().unwrap_or("?"),
+                        e.resource_status_reason().unwrap_or("no reason given")
+                    ));
+                }
+            }
+        }
+        Error::StackFailed {
+            stack: name,
+            status: stack
+                .stack_status()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default(),
+            reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
+        }
+    }
+}
+
+fn parameters(spec: &StackSpec) -> Vec<Parameter> {
+    spec.parameters
+        .iter()
+        .map(|(k, v)| {
+            Parameter::builder()
+                .parameter_key(k)
+                .parameter_value(v)
+                .build()
+        })
+        .collect()
+}
+
+fn tags(spec: &StackSpec) -> Vec<Tag> {
+    spec.tags
+        .iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+fn outputs(stack: &Stack) -> BTreeMap<String, String> {
+    stack
+        .outputs()
+        .iter()
+        .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+        .collect()
+}

@@ -1,0 +1,297 @@
+//! `silos local`: the whole control plane on one machine, against an AWS-compatible emulator.
+//!
+//! - **State in the emulator.** The toolkit stack and the control plane's local variant are
+//!   deployed with CloudFormation through the shared deploy core, and the Lambda artifacts,
+//!   tenant templates and catalog are published as `silos deploy` publishes them.
+//! - **Compute in-process.** The API router is served with `axum::serve`, the stream processor
+//!   feeds the provisioner, and the stack watcher feeds the stack-events handler, with the same
+//!   event types the Lambda host gets (DESIGN.md section 6).
+
+pub mod auth;
+pub mod emulator;
+pub mod stream;
+pub mod watcher;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::control_plane::tenant::Status;
+use crate::control_plane::{ControlPlane, Settings, api};
+use crate::deploy::{self, Clients, Deployed, LambdaZip, Publication, StackSpec, Stacks};
+use crate::stacks::{
+    CATALOG_POINTER_KEY, CONTROL_PLANE_ARTIFACT, Config, Kind, TENANT_ARTIFACT, Target,
+};
+use crate::synth::{self, Format};
+
+pub use emulator::Emulator;
+
+/// The credentials an emulator accepts, which `--require-auth` verifies signatures against.
+pub const EMULATOR_ACCESS_KEY: &str = "testing";
+pub const EMULATOR_SECRET_KEY: &str = "testing";
+/// How long a stack deploy may take before local mode gives up on it.
+const STACK_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub config: Config,
+    pub blueprints: PathBuf,
+    /// A running emulator; None starts one.
+    pub endpoint_url: Option<String>,
+    pub region: String,
+    /// The API's port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    pub require_auth: bool,
+    /// The control-plane zip to publish instead of the cargo-lambda build.
+    pub lambda_zip: Option<PathBuf>,
+}
+
+/// What local mode tells its user as it runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Report {
+    /// A tenant's status changed (or it was created, with `from` None).
+    Transition {
+        tenant_id: String,
+        tenant_name: String,
+        from: Option<String>,
+        to: String,
+        reason: Option<String>,
+    },
+    /// A stack status change that the status machine does not allow for the tenant.
+    Ignored {
+        tenant_id: String,
+        status: Status,
+        stack_status: String,
+    },
+    /// A stream record that failed every retry; on AWS it would go to the failure queue.
+    GaveUp {
+        tenant_id: String,
+        sequence: String,
+        attempts: u32,
+    },
+}
+
+pub type Reporter = Arc<dyn Fn(Report) + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Emulator(#[from] emulator::Error),
+    #[error(transparent)]
+    Synth(#[from] synth::Error),
+    #[error(transparent)]
+    Deploy(#[from] deploy::Error),
+    #[error("cannot listen on 127.0.0.1:{port}: {message}")]
+    Listen { port: u16, message: String },
+    #[error("synth produced no {0} stack")]
+    MissingStack(&'static str),
+}
+
+/// What setting up the emulator did.
+#[derive(Debug)]
+pub struct Setup {
+    pub stacks: Vec<Deployed>,
+    pub publication: Publication,
+    pub zips: Vec<(String, deploy::ZipSource)>,
+    pub settings: Settings,
+}
+
+/// Deploys the toolkit and the local control plane into the emulator and publishes the
+/// artifacts, templates and catalog. The same calls as `silos deploy`, minus change sets.
+pub async fn setup(
+    sdk: &aws_config::SdkConfig,
+    config: &Config,
+    output: &synth::Output,
+    zips: Vec<LambdaZip>,
+    region: &str,
+) -> Result<Setup, Error> {
+    let clients = Clients::new(sdk);
+    let stacks = Stacks::new(clients.cfn.clone());
+    let spec = |kind: Kind, target: Option<Target>, name: &'static str| {
+        let entry = output
+            .manifest
+            .stacks
+            .iter()
+            .find(|s| s.kind == kind && s.target == target)
+            .ok_or(Error::MissingStack(name))?;
+        let body = output
+            .files
+            .iter()
+            .find(|f| f.name == entry.template)
+            .ok_or(Error::MissingStack(name))?;
+        Ok::<_, Error>(StackSpec {
+            name: entry.stack_name.clone().ok_or(Error::MissingStack(name))?,
+            body: body.contents.clone(),
+            url: None,
+            parameters: Default::default(),
+            tags: Default::default(),
+        })
+    };
+    let toolkit = stacks
+        .deploy(&spec(Kind::Toolkit, None, "toolkit")?, STACK_TIMEOUT)
+        .await?;
+    let bucket = toolkit.output("ArtifactsBucketName")?.to_owned();
+    let sources = zips
+        .iter()
+        .map(|z| (z.artifact.name.to_owned(), z.source.clone()))
+        .collect();
+    let publication = deploy::publish_app(&clients, &bucket, output, &zips).await?;
+    let mut cp_spec = spec(
+        Kind::ControlPlane,
+        Some(Target::Local),
+        "control-plane-local",
+    )?;
+    cp_spec
+        .parameters
+        .insert("ArtifactsBucket".to_owned(), bucket.clone());
+    let control_plane = stacks.deploy(&cp_spec, STACK_TIMEOUT).await?;
+    let settings = Settings {
+        prefix: config.prefix().to_owned(),
+        tenants_table: control_plane.output("TenantsTableName")?.to_owned(),
+        artifacts_bucket: bucket,
+        catalog_key: CATALOG_POINTER_KEY.to_owned(),
+        region: region.to_owned(),
+        provisioning_role_arn: Some(control_plane.output("ProvisioningRoleArn")?.to_owned()),
+        stack_wait: Duration::from_secs(60),
+    };
+    Ok(Setup {
+        stacks: vec![toolkit, control_plane],
+        publication,
+        zips: sources,
+        settings,
+    })
+}
+
+/// The zips local mode publishes: the control plane's (given, built, or a placeholder) and
+/// the tenant function's (a placeholder until it has its own build).
+pub fn zips(lambda_zip: Option<&PathBuf>) -> Result<Vec<LambdaZip>, Error> {
+    let control_plane = match lambda_zip {
+        Some(path) => LambdaZip::read(
+            CONTROL_PLANE_ARTIFACT,
+            path,
+            deploy::ZipSource::Given(path.clone()),
+        )?,
+        None => LambdaZip::built_or_placeholder(CONTROL_PLANE_ARTIFACT)?,
+    };
+    let tenant = LambdaZip::built_or_placeholder(TENANT_ARTIFACT)?;
+    Ok(vec![control_plane, tenant])
+}
+
+/// A running local control plane. Dropping it without [`Running::stop`] still kills the
+/// emulator (kill-on-drop, and the emulator dies with its parent).
+pub struct Running {
+    pub api_url: String,
+    pub endpoint_url: String,
+    pub emulator: Option<Emulator>,
+    pub setup: Setup,
+    pub control_plane: ControlPlane,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+/// Starts everything: the emulator (unless given), the deployed state, the API server, the
+/// stream processor and the stack watcher.
+pub async fn start(options: Options, reporter: Reporter) -> Result<Running, Error> {
+    // Synth first: a broken blueprint fails before any process starts.
+    let output = synth::synth(&options.config, &options.blueprints, Format::Json)?;
+    let zips = zips(options.lambda_zip.as_ref())?;
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port)))
+        .await
+        .map_err(|e| Error::Listen {
+            port: options.port,
+            message: e.to_string(),
+        })?;
+    let api_addr = listener.local_addr().map_err(|e| Error::Listen {
+        port: options.port,
+        message: e.to_string(),
+    })?;
+
+    let emulator = match &options.endpoint_url {
+        Some(_) => None,
+        None => Some(Emulator::start().await?),
+    };
+    let endpoint_url = options
+        .endpoint_url
+        .clone()
+        .or_else(|| emulator.as_ref().map(|e| e.endpoint.clone()))
+        .unwrap_or_default();
+    let sdk = crate::aws::emulator(&endpoint_url, &options.region);
+    let setup = setup(&sdk, &options.config, &output, zips, &options.region).await?;
+    let cp = ControlPlane::new(&sdk, setup.settings.clone());
+
+    let (shutdown, rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    let mut router = api::router(cp.clone());
+    if options.require_auth {
+        router = router.layer(axum::middleware::from_fn_with_state(
+            auth::Verifier {
+                access_key: EMULATOR_ACCESS_KEY.to_owned(),
+                secret_key: EMULATOR_SECRET_KEY.to_owned(),
+                region: options.region.clone(),
+                service: crate::aws::EXECUTE_API.to_owned(),
+            },
+            auth::require_sigv4,
+        ));
+    }
+    let mut server_rx = rx.clone();
+    tasks.spawn(async move {
+        let stop = async move {
+            let _ = server_rx.wait_for(|stop| *stop).await;
+        };
+        if let Err(e) = axum::serve(listener, router)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::error!(error = %e, "the API server stopped");
+        }
+    });
+    tasks.spawn(
+        stream::StreamProcessor {
+            cp: cp.clone(),
+            dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+            streams: aws_sdk_dynamodbstreams::Client::new(&sdk),
+            reporter: reporter.clone(),
+        }
+        .run(rx.clone()),
+    );
+    tasks.spawn(
+        watcher::StackWatcher {
+            cp: cp.clone(),
+            cfn: aws_sdk_cloudformation::Client::new(&sdk),
+            // moto's account; on AWS EventBridge fills in the real one.
+            account: "123456789012".to_owned(),
+            reporter,
+        }
+        .run(rx),
+    );
+    Ok(Running {
+        api_url: format!("http://{api_addr}"),
+        endpoint_url,
+        emulator,
+        setup,
+        control_plane: cp,
+        shutdown,
+        tasks,
+    })
+}
+
+impl Running {
+    /// Stops the server and the processors (letting in-flight work finish), then the emulator.
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.send(true);
+        let drain = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(10), drain)
+            .await
+            .is_err()
+        {
+            self.tasks.abort_all();
+        }
+        if let Some(emulator) = self.emulator.take() {
+            emulator.stop().await;
+        }
+    }
+}

@@ -1,0 +1,440 @@
+//! The tenants table's stream, processed the way the provisioner's event source mapping does
+//! on AWS: records are read through the DynamoDB Streams API (shards, iterators, closed shards
+//! and their children), filtered like the mapping's filter (INSERTs of `initiated` tenants),
+//! and handed to the provisioner in batches of the same `aws_lambda_events` type. Batch item
+//! failures are retried from the first failed record with backoff, and a record that still
+//! fails after the mapping's retry count is given up, as the on-failure queue would take it.
+//!
+//! Every record also feeds the transition report: one line per tenant status change.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
+use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use super::{Report, Reporter};
+use crate::control_plane::ControlPlane;
+
+/// As the control-plane template's stream subscription: batch size and retries.
+pub const BATCH_SIZE: usize = 10;
+pub const MAX_RETRIES: u32 = 5;
+const POLL: Duration = Duration::from_millis(100);
+/// How often the shard list is read again, for shards that split.
+const REFRESH: Duration = Duration::from_secs(10);
+
+pub struct StreamProcessor {
+    pub cp: ControlPlane,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub streams: aws_sdk_dynamodbstreams::Client,
+    pub reporter: Reporter,
+}
+
+#[derive(Default)]
+struct Shard {
+    parent: Option<String>,
+    iterator: Option<String>,
+    /// The last sequence number read, to resume after an expired iterator.
+    last: Option<String>,
+    closed: bool,
+}
+
+/// DynamoDB sequence numbers are decimal strings of varying length.
+fn seq_after(a: &str, b: &str) -> bool {
+    (a.len(), a) > (b.len(), b)
+}
+
+/// Sleeps, or returns true at once if shutdown was asked for.
+async fn pause(shutdown: &mut watch::Receiver<bool>, d: Duration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => *shutdown.borrow(),
+        _ = shutdown.changed() => true,
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(100u64 << attempt.min(6)).min(Duration::from_secs(5))
+}
+
+impl StreamProcessor {
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let table = &self.cp.settings().tenants_table;
+        let mut attempt = 0;
+        let arn = loop {
+            let found = self
+                .dynamodb
+                .describe_table()
+                .table_name(table)
+                .send()
+                .await
+                .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
+                .and_then(|out| {
+                    out.table
+                        .and_then(|t| t.latest_stream_arn)
+                        .ok_or_else(|| format!("table {table} has no stream"))
+                });
+            match found {
+                Ok(arn) => break arn,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot find the tenants table's stream; retrying");
+                    attempt += 1;
+                    if pause(&mut shutdown, backoff(attempt)).await {
+                        return;
+                    }
+                }
+            }
+        };
+        let mut state = State {
+            arn,
+            region: self.cp.settings().region.clone(),
+            shards: BTreeMap::new(),
+            pending: VecDeque::new(),
+            statuses: HashMap::new(),
+            attempt: 0,
+            errors: 0,
+            refresh_at: None,
+        };
+        while !*shutdown.borrow() {
+            let read = self.read(&mut state).await;
+            let handled = self.process(&mut state, &mut shutdown).await;
+            let wait = match read {
+                Ok(0) if !handled => POLL,
+                Ok(_) => {
+                    state.errors = 0;
+                    Duration::ZERO
+                }
+                Err(e) => {
+                    state.errors += 1;
+                    tracing::warn!(error = %e, "reading the tenants stream failed; retrying");
+                    backoff(state.errors)
+                }
+            };
+            if !wait.is_zero() && pause(&mut shutdown, wait).await {
+                break;
+            }
+        }
+    }
+
+    /// Refreshes the shard list and reads one page from each open shard whose parent is done.
+    /// Returns how many records were read.
+    async fn read(&self, state: &mut State) -> Result<usize, String> {
+        let err = |e: &dyn std::fmt::Display| e.to_string();
+        if state.refresh_at.is_none_or(|t| t.elapsed() >= REFRESH) {
+            let mut start = None;
+            loop {
+                let out = self
+                    .streams
+                    .describe_stream()
+                    .stream_arn(&state.arn)
+                    .set_exclusive_start_shard_id(start.clone())
+                    .send()
+                    .await
+                    .map_err(|e| err(&aws_sdk_dynamodbstreams::error::DisplayErrorContext(e)))?;
+                let Some(desc) = out.stream_description else {
+                    break;
+                };
+                for shard in desc.shards() {
+                    let Some(id) = shard.shard_id() else { continue };
+                    state.shards.entry(id.to_owned()).or_insert_with(|| Shard {
+                        parent: shard.parent_shard_id().map(str::to_owned),
+                        ..Shard::default()
+                    });
+                }
+                start = desc.last_evaluated_shard_id;
+                if start.is_none() {
+                    break;
+                }
+            }
+            state.refresh_at = Some(Instant::now());
+        }
+        let mut count = 0;
+        let ids: Vec<String> = state.shards.keys().cloned().collect();
+        for id in ids {
+            let ready = {
+                let shard = &state.shards[&id];
+                let parent_done = shard
+                    .parent
+                    .as_ref()
+                    .and_then(|p| state.shards.get(p))
+                    .is_none_or(|p| p.closed);
+                !shard.closed && parent_done
+            };
+            if !ready {
+                continue;
+            }
+            let shard = state.shards.get_mut(&id).expect("listed");
+            if shard.iterator.is_none() {
+                let mut call = self
+                    .streams
+                    .get_shard_iterator()
+                    .stream_arn(&state.arn)
+                    .shard_id(&id);
+                call = match &shard.last {
+                    Some(seq) => call
+                        .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                        .sequence_number(seq),
+                    None => call.shard_iterator_type(ShardIteratorType::TrimHorizon),
+                };
+                let out = call
+                    .send()
+                    .await
+                    .map_err(|e| err(&aws_sdk_dynamodbstreams::error::DisplayErrorContext(e)))?;
+                shard.iterator = out.shard_iterator;
+                if shard.iterator.is_none() {
+                    shard.closed = true;
+                    state.refresh_at = None;
+                    continue;
+                }
+            }
+            let result = self
+                .streams
+                .get_records()
+                .shard_iterator(shard.iterator.clone().unwrap_or_default())
+                .limit(100)
+                .send()
+                .await;
+            let out = match result {
+                Ok(out) => out,
+                Err(e) => {
+                    // An expired iterator is renewed from the last record read.
+                    shard.iterator = None;
+                    return Err(err(&aws_sdk_dynamodbstreams::error::DisplayErrorContext(e)));
+                }
+            };
+            shard.iterator = out.next_shard_iterator.clone();
+            if shard.iterator.is_none() {
+                // A closed shard: its children show up on the next refresh.
+                shard.closed = true;
+                state.refresh_at = None;
+            }
+            if let Some(seq) = out
+                .records()
+                .last()
+                .and_then(|r| r.dynamodb())
+                .and_then(|d| d.sequence_number())
+            {
+                shard.last = Some(seq.to_owned());
+            }
+            for record in out.records() {
+                count += 1;
+                state.observe(record, &self.reporter);
+                if provisioner_filter(record) {
+                    state
+                        .pending
+                        .push_back(event_record(record, &state.arn, &state.region));
+                }
+            }
+        }
+        Ok(count)
+    }
+
+    /// Hands pending records to the provisioner, a batch at a time. Returns whether any
+    /// batch was handled.
+    async fn process(&self, state: &mut State, shutdown: &mut watch::Receiver<bool>) -> bool {
+        let mut handled = false;
+        while !state.pending.is_empty() && !*shutdown.borrow() {
+            let n = state.pending.len().min(BATCH_SIZE);
+            let batch: Vec<EventRecord> = state.pending.drain(..n).collect();
+            let mut event = StreamEvent::default();
+            event.records = batch.clone();
+            let response = self.cp.handle_stream(event).await;
+            handled = true;
+            let first_failed = response
+                .batch_item_failures
+                .iter()
+                .filter_map(|f| {
+                    batch
+                        .iter()
+                        .position(|r| r.change.sequence_number == f.item_identifier)
+                })
+                .min();
+            let Some(i) = first_failed else {
+                state.attempt = 0;
+                continue;
+            };
+            // Retry from the first failed record, as the event source mapping does.
+            for record in batch[i..].iter().rev() {
+                state.pending.push_front(record.clone());
+            }
+            state.attempt += 1;
+            if state.attempt > MAX_RETRIES {
+                let record = state.pending.pop_front().expect("just pushed");
+                let tenant = match record.change.new_image.get("tenantId") {
+                    Some(serde_dynamo::AttributeValue::S(s)) => s.clone(),
+                    _ => String::new(),
+                };
+                (self.reporter)(Report::GaveUp {
+                    tenant_id: tenant,
+                    sequence: record.change.sequence_number.clone().unwrap_or_default(),
+                    attempts: state.attempt,
+                });
+                state.attempt = 0;
+            } else if pause(shutdown, backoff(state.attempt)).await {
+                break;
+            }
+        }
+        handled
+    }
+}
+
+struct State {
+    arn: String,
+    region: String,
+    shards: BTreeMap<String, Shard>,
+    pending: VecDeque<EventRecord>,
+    /// The last status seen per tenant, and the sequence number it was seen at.
+    statuses: HashMap<String, (String, String)>,
+    attempt: u32,
+    errors: u32,
+    /// When the shard list was last read; None asks for a refresh.
+    refresh_at: Option<Instant>,
+}
+
+fn string(
+    image: &HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>,
+    k: &str,
+) -> Option<String> {
+    image.get(k).and_then(|v| v.as_s().ok()).cloned()
+}
+
+impl State {
+    /// Reports a tenant's status change, once, in stream order. Lock items are not tenants.
+    fn observe(&mut self, record: &Record, reporter: &Reporter) {
+        let Some(change) = record.dynamodb() else {
+            return;
+        };
+        let Some(image) = change.new_image() else {
+            return;
+        };
+        if image.contains_key("kind") {
+            return;
+        }
+        let (Some(id), Some(status)) = (string(image, "tenantId"), string(image, "status")) else {
+            return;
+        };
+        let seq = change.sequence_number().unwrap_or_default().to_owned();
+        let previous = self.statuses.get(&id).cloned();
+        if let Some((before, at)) = &previous
+            && (!seq_after(&seq, at) || *before == status)
+        {
+            if seq_after(&seq, at) {
+                self.statuses.insert(id, (status, seq));
+            }
+            return;
+        }
+        reporter(Report::Transition {
+            tenant_id: id.clone(),
+            tenant_name: string(image, "tenantName").unwrap_or_default(),
+            from: previous.map(|(s, _)| s),
+            to: status.clone(),
+            reason: string(image, "statusReason"),
+        });
+        self.statuses.insert(id, (status, seq));
+    }
+}
+
+/// The mapping's filter: `{"eventName": ["INSERT"], "dynamodb": {"NewImage": {"status":
+/// {"S": ["initiated"]}}}}`.
+fn provisioner_filter(record: &Record) -> bool {
+    record.event_name().map(|e| e.as_str()) == Some("INSERT")
+        && record
+            .dynamodb()
+            .and_then(|d| d.new_image())
+            .and_then(|i| string(i, "status"))
+            .as_deref()
+            == Some("initiated")
+}
+
+fn image(map: Option<&HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>>) -> Value {
+    let item: serde_dynamo::Item = map
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, serde_dynamo::AttributeValue::from(v)))
+        .collect::<HashMap<_, _>>()
+        .into();
+    serde_json::to_value(item).unwrap_or(Value::Null)
+}
+
+/// The record as Lambda would deliver it.
+fn event_record(record: &Record, arn: &str, region: &str) -> EventRecord {
+    let change = record.dynamodb();
+    let value = json!({
+        "eventID": record.event_id(),
+        "eventName": record.event_name().map(|e| e.as_str()),
+        "eventVersion": record.event_version(),
+        "eventSource": "aws:dynamodb",
+        "awsRegion": region,
+        "eventSourceARN": arn,
+        "dynamodb": {
+            "ApproximateCreationDateTime": change
+                .and_then(|c| c.approximate_creation_date_time())
+                .map(|t| t.as_secs_f64())
+                .unwrap_or_default(),
+            "Keys": image(change.and_then(|c| c.keys.as_ref())),
+            "NewImage": image(change.and_then(|c| c.new_image.as_ref())),
+            "SequenceNumber": change.and_then(|c| c.sequence_number()),
+            "SizeBytes": change.and_then(|c| c.size_bytes()).unwrap_or_default(),
+            "StreamViewType": "NEW_IMAGE",
+        },
+    });
+    serde_json::from_value(value).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_numbers_compare_as_numbers() {
+        assert!(seq_after("100", "99"));
+        assert!(!seq_after("99", "100"));
+        assert!(!seq_after("100", "100"));
+        assert!(seq_after("000000000000000000102", "000000000000000000101"));
+    }
+
+    #[test]
+    fn a_streams_api_record_becomes_the_lambda_event_record() {
+        use aws_sdk_dynamodbstreams::types::{AttributeValue as A, OperationType, StreamRecord};
+        let image = HashMap::from([
+            ("tenantId".to_owned(), A::S("t-1".into())),
+            ("status".to_owned(), A::S("initiated".into())),
+            ("created".to_owned(), A::N("1700000000.5".into())),
+        ]);
+        let record = Record::builder()
+            .event_id("e1")
+            .event_name(OperationType::Insert)
+            .dynamodb(
+                StreamRecord::builder()
+                    .set_keys(Some(HashMap::from([(
+                        "tenantId".to_owned(),
+                        A::S("t-1".into()),
+                    )])))
+                    .set_new_image(Some(image))
+                    .sequence_number("42")
+                    .size_bytes(64)
+                    .build(),
+            )
+            .build();
+        assert!(provisioner_filter(&record));
+        let event = event_record(&record, "arn:stream", "us-east-1");
+        assert_eq!(event.event_name, "INSERT");
+        assert_eq!(event.event_source_arn.as_deref(), Some("arn:stream"));
+        assert_eq!(event.change.sequence_number.as_deref(), Some("42"));
+        assert_eq!(
+            event.change.new_image.get("status"),
+            Some(&serde_dynamo::AttributeValue::S("initiated".into()))
+        );
+        assert_eq!(
+            event.change.new_image.get("created"),
+            Some(&serde_dynamo::AttributeValue::N("1700000000.5".into()))
+        );
+        let modify = Record::builder()
+            .event_name(OperationType::Modify)
+            .dynamodb(StreamRecord::builder().build())
+            .build();
+        assert!(!provisioner_filter(&modify));
+    }
+}
