@@ -5,6 +5,7 @@
 
 pub mod env;
 pub mod lambda_zip;
+pub mod local;
 pub mod recorder;
 
 use std::io::{BufRead, BufReader};

@@ -1,0 +1,182 @@
+//! `silos local` as a user runs it: the real binary, its own auto-started emulator, a free
+//! port, SigV4 required, and `silos tenants` processes signing with the emulator's
+//! credentials.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub struct Local {
+    child: Option<Child>,
+    pub api_url: String,
+    pub endpoint: String,
+    pub emulator_pid: u32,
+    pub out: tempfile::TempDir,
+    /// Every stdout line so far.
+    pub lines: Arc<Mutex<Vec<String>>>,
+    home: tempfile::TempDir,
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+impl Local {
+    /// Starts `silos local --port 0 --require-auth` and waits until it is ready.
+    pub fn start() -> Local {
+        let out = tempfile::tempdir().unwrap();
+        let home = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_silos"))
+            .current_dir(root())
+            .args(["local", "--port", "0", "--require-auth", "--out"])
+            .arg(out.path())
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start silos local");
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in stdout.lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line.clone());
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let (mut api_url, mut endpoint, mut pid) = (None, None, None);
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let line = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|_| {
+                    let _ = child.kill();
+                    panic!("silos local did not get ready: {:?}", lines.lock().unwrap())
+                });
+            if let Some(rest) = line.strip_prefix("emulator: moto (pid ") {
+                pid = rest.split(',').next().and_then(|p| p.parse().ok());
+                endpoint = rest.rsplit(" at ").next().map(str::to_owned);
+            }
+            if let Some(rest) = line.strip_prefix("API: ") {
+                api_url = rest.split_whitespace().next().map(str::to_owned);
+            }
+            if line.starts_with("ready in ") {
+                break;
+            }
+        }
+        Local {
+            child: Some(child),
+            api_url: api_url.expect("an API line"),
+            endpoint: endpoint.expect("an emulator line"),
+            emulator_pid: pid.expect("the emulator's pid"),
+            out,
+            lines,
+            home,
+        }
+    }
+
+    /// `silos tenants --api-url URL ARGS…`, signing with the emulator's credentials.
+    pub fn tenants(&self, args: &[&str]) -> Output {
+        self.tenants_with(args, Some(("testing", "testing")))
+    }
+
+    /// As [`tenants`](Self::tenants), with other credentials or none at all.
+    pub fn tenants_with(&self, args: &[&str], credentials: Option<(&str, &str)>) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_silos"));
+        cmd.arg("tenants")
+            .args(["--api-url", &self.api_url])
+            .args(args)
+            // No profile files of the machine's user, no ambient credentials.
+            .env("HOME", self.home.path())
+            .env_remove("AWS_CONFIG_FILE")
+            .env_remove("AWS_SHARED_CREDENTIALS_FILE")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("SILOS_API_URL")
+            .env("AWS_REGION", "us-east-1");
+        match credentials {
+            Some((key, secret)) => cmd
+                .env("AWS_ACCESS_KEY_ID", key)
+                .env("AWS_SECRET_ACCESS_KEY", secret),
+            None => cmd
+                .env_remove("AWS_ACCESS_KEY_ID")
+                .env_remove("AWS_SECRET_ACCESS_KEY"),
+        };
+        cmd.output().expect("run silos tenants")
+    }
+
+    /// `tenants ARGS --output json`, which must succeed.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        let out = self.tenants(&all);
+        assert!(
+            out.status.success(),
+            "silos tenants {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "tenants {args:?}: not JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// Creates a tenant and returns its id.
+    pub fn create(&self, name: &str) -> String {
+        let tenant = self.json(&["create", name]);
+        assert_eq!(tenant["status"], "initiated", "{tenant}");
+        tenant["tenantId"].as_str().unwrap().to_owned()
+    }
+
+    /// `tenants wait ID --status S`, which must succeed.
+    pub fn wait(&self, id: &str, status: &str) -> Value {
+        self.json(&["wait", id, "--status", status, "--timeout", "60"])
+    }
+
+    pub fn sdk_config(&self) -> aws_config::SdkConfig {
+        silos::aws::emulator(&self.endpoint, "us-east-1")
+    }
+
+    /// Sends SIGINT and waits for the exit status.
+    pub fn interrupt(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("still running");
+        let killed = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("silos local did not exit within 30 s of SIGINT");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}

@@ -1,0 +1,247 @@
+//! End to end: `silos local` with its own emulator, driven through `silos tenants` processes
+//! that sign their requests (the server requires SigV4).
+
+mod common;
+
+use std::time::Duration;
+
+use common::local::{Local, stderr};
+use serde_json::Value;
+
+async fn stack_status(local: &Local, stack_id: &str) -> Option<String> {
+    let cfn = aws_sdk_cloudformation::Client::new(&local.sdk_config());
+    match cfn.describe_stacks().stack_name(stack_id).send().await {
+        Ok(out) => out.stacks()[0]
+            .stack_status()
+            .map(|s| s.as_str().to_owned()),
+        Err(e) if silos::deploy::is_missing_stack(&e) => None,
+        Err(e) => panic!("DescribeStacks {stack_id}: {e:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_lives_its_whole_life_through_the_cli() {
+    let local = Local::start();
+    let outputs: Value =
+        serde_json::from_slice(&std::fs::read(local.out.path().join("outputs.json")).unwrap())
+            .unwrap();
+    assert_eq!(outputs["apiUrl"], local.api_url.as_str());
+    assert_eq!(outputs["mode"], "local");
+
+    let id = local.create("Acme Corp");
+    let running = local.wait(&id, "running");
+    let stack_id = running["stackId"].as_str().unwrap().to_owned();
+    assert_eq!(
+        running["stackName"],
+        format!("silos-tenant-{id}"),
+        "{running}"
+    );
+    assert_eq!(
+        stack_status(&local, &stack_id).await.as_deref(),
+        Some("CREATE_COMPLETE")
+    );
+
+    // info: the tenant's own table and function, as text and as JSON.
+    let info = local.json(&["info", &id]);
+    let types: Vec<&str> = info["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["ResourceType"].as_str().unwrap())
+        .collect();
+    assert!(types.contains(&"AWS::DynamoDB::Table"), "{info}");
+    assert!(types.contains(&"AWS::Lambda::Function"), "{info}");
+    let text = local.tenants(&["info", &id]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("TenantTable") && text.contains("TenantFunction"),
+        "{text}"
+    );
+
+    let list = local.tenants(&["list"]);
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        list.contains("Acme Corp") && list.contains("running"),
+        "{list}"
+    );
+
+    let deleting = local.tenants(&["delete", &id]);
+    assert!(deleting.status.success(), "{}", stderr(&deleting));
+    let said = String::from_utf8_lossy(&deleting.stdout);
+    assert!(said.contains("is deleting"), "{said}");
+    assert!(
+        said.contains(&format!("data table silos-tenant-{id} is retained")),
+        "delete reports the retained table: {said}"
+    );
+    local.wait(&id, "deleted");
+    let status = stack_status(&local, &stack_id).await;
+    assert!(
+        status.is_none() || status.as_deref() == Some("DELETE_COMPLETE"),
+        "the stack is gone: {status:?}"
+    );
+
+    // Each transition was printed once, in order.
+    let lines = local.lines.lock().unwrap().clone();
+    let moves: Vec<&String> = lines.iter().filter(|l| l.contains(&id)).collect();
+    let expected = [
+        "created, initiated",
+        "initiated -> provisioning",
+        "provisioning -> running",
+        "running -> deleting",
+        "deleting -> deleted",
+    ];
+    assert_eq!(moves.len(), expected.len(), "{moves:#?}");
+    for (line, want) in moves.iter().zip(expected) {
+        assert!(line.ends_with(want), "{line:?} should end with {want:?}");
+    }
+}
+
+#[tokio::test]
+async fn unsigned_and_badly_signed_requests_are_refused_with_the_apis_error() {
+    let local = Local::start();
+    let unsigned = local.tenants_with(&["list"], None);
+    assert_eq!(unsigned.status.code(), Some(1));
+    assert_eq!(
+        stderr(&unsigned).trim(),
+        "error: MissingAuthenticationToken: missing authentication: the request is not signed with SigV4"
+    );
+    let wrong = local.tenants_with(&["create", "Mallory"], Some(("testing", "not-the-secret")));
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(
+        stderr(&wrong).starts_with("error: InvalidSignature:"),
+        "{}",
+        stderr(&wrong)
+    );
+    // Nothing was written by the refused create.
+    let list = local.json(&["list"]);
+    assert_eq!(list, serde_json::json!([]));
+    // API errors keep their code, message and a non-zero exit.
+    let bad = local.tenants(&["create", "Acme", "--type", "nope"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(
+        stderr(&bad).trim(),
+        "error: UnknownDeploymentType: unknown deploymentType \"nope\"; known: silo"
+    );
+    let missing = local.tenants(&["info", "0b0e6a3c-0000-4000-8000-000000000000"]);
+    assert!(
+        stderr(&missing).starts_with("error: TenantNotFound:"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+#[tokio::test]
+async fn two_tenants_created_at_once_both_run_in_their_own_stacks() {
+    let local = Local::start();
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| local.create("Tenant A"));
+        let b = s.spawn(|| local.create("Tenant B"));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let (ta, tb) = std::thread::scope(|s| {
+        let ta = s.spawn(|| local.wait(&a, "running"));
+        let tb = s.spawn(|| local.wait(&b, "running"));
+        (ta.join().unwrap(), tb.join().unwrap())
+    });
+    assert_ne!(ta["stackId"], tb["stackId"]);
+    for t in [&ta, &tb] {
+        let id = t["stackId"].as_str().unwrap();
+        assert_eq!(
+            stack_status(&local, id).await.as_deref(),
+            Some("CREATE_COMPLETE"),
+            "{t}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_missing_template_fails_provisioning_and_a_retry_after_restoring_it_runs() {
+    let local = Local::start();
+    let outputs: Value =
+        serde_json::from_slice(&std::fs::read(local.out.path().join("outputs.json")).unwrap())
+            .unwrap();
+    let bucket = outputs["artifactsBucket"].as_str().unwrap().to_owned();
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&local.sdk_config())
+            .force_path_style(true)
+            .build(),
+    );
+    let get = |key: String| {
+        let s3 = s3.clone();
+        let bucket = bucket.clone();
+        async move {
+            let out = s3
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .unwrap();
+            out.body.collect().await.unwrap().into_bytes().to_vec()
+        }
+    };
+    // The template the catalog points at, through the pointer, as the provisioner finds it.
+    let pointer: Value =
+        serde_json::from_slice(&get("catalog/current.json".to_owned()).await).unwrap();
+    let catalog: Value =
+        serde_json::from_slice(&get(pointer["key"].as_str().unwrap().to_owned()).await).unwrap();
+    let key = catalog["deploymentTypes"]["silo"]["templateKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let template = get(key.clone()).await;
+    s3.delete_object()
+        .bucket(&bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+
+    let id = local.create("Unlucky");
+    let failed = local.wait(&id, "failed");
+    let reason = failed["statusReason"].as_str().unwrap_or_default();
+    assert!(reason.contains("CreateStack"), "a reason: {failed}");
+    // Waiting for running on a failed tenant stops at once, with the reason.
+    let stuck = local.tenants(&["wait", &id, "--status", "running", "--timeout", "30"]);
+    assert_eq!(stuck.status.code(), Some(1));
+    assert!(stderr(&stuck).contains("is failed"), "{}", stderr(&stuck));
+
+    s3.put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(template.into())
+        .send()
+        .await
+        .unwrap();
+    let retried = local.tenants(&["retry", &id]);
+    assert!(retried.status.success(), "{}", stderr(&retried));
+    let running = local.wait(&id, "running");
+    assert_eq!(running["statusReason"], Value::Null, "{running}");
+}
+
+#[test]
+fn sigint_stops_local_mode_and_its_emulator() {
+    let mut local = Local::start();
+    let pid = local.emulator_pid;
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the emulator runs while local mode does"
+    );
+    let status = local.interrupt();
+    assert!(status.success(), "exit status {status:?}");
+    let lines = local.lines.lock().unwrap().clone();
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("stopped"),
+        "{lines:?}"
+    );
+    // The emulator was stopped and reaped: no process is left behind.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "emulator {pid} outlived silos local"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
