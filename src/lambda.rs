@@ -57,6 +57,7 @@ pub fn configure(
         region: required("AWS_REGION")?,
         provisioning_role_arn: var("PROVISIONING_ROLE_ARN"),
         stack_wait: std::time::Duration::from_secs(600),
+        catalog_ttl: std::time::Duration::from_secs(5),
     };
     Ok((handler, settings))
 }

@@ -168,7 +168,7 @@ async fn the_whole_lifecycle_with_redelivery_and_a_late_event() {
     let stack_name = format!("silos-tenant-{id}");
 
     // The stream record, delivered twice: one stack, one move.
-    let record = env.insert_record(&acme);
+    let record = env.insert_record(&acme).await;
     let response = env.cp.handle_stream(record.clone()).await;
     assert!(response.batch_item_failures.is_empty());
     let provisioning = env.tenant(&id).await;
@@ -283,7 +283,7 @@ async fn failures_are_recorded_and_retry_provisions_again() {
         .unwrap();
     let globex = env.onboard("Globex").await;
     let id = globex["tenantId"].as_str().unwrap().to_owned();
-    let response = env.cp.handle_stream(env.insert_record(&globex)).await;
+    let response = env.cp.handle_stream(env.insert_record(&globex).await).await;
     assert!(
         response.batch_item_failures.is_empty(),
         "a recorded failure is not retried"

@@ -83,12 +83,54 @@ async fn get<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Reads the pointer, then the catalog it names.
-pub async fn load(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    pointer_key: &str,
-) -> Result<Catalog, Error> {
-    let pointer: Pointer = get(s3, bucket, pointer_key).await?;
-    get(s3, bucket, &pointer.key).await
+/// The last catalog read. Catalogs are content-addressed, so a catalog is read once per key;
+/// the pointer is read again once it is older than the cache's time to live.
+#[derive(Debug, Default)]
+pub struct Cache {
+    last: std::sync::Mutex<Option<Cached>>,
 }
+
+#[derive(Debug)]
+struct Cached {
+    key: String,
+    pointer_read: std::time::Instant,
+    catalog: std::sync::Arc<Catalog>,
+}
+
+impl Cache {
+    /// The current catalog, reading at most the pointer when the cached one is older than
+    /// `ttl`, and the catalog only when the pointer names another key.
+    pub async fn load(
+        &self,
+        s3: &aws_sdk_s3::Client,
+        bucket: &str,
+        pointer_key: &str,
+        ttl: std::time::Duration,
+    ) -> Result<std::sync::Arc<Catalog>, Error> {
+        let fresh = |c: &Cached| c.pointer_read.elapsed() < ttl;
+        if let Some(c) = self.last.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+            && fresh(c)
+        {
+            return Ok(c.catalog.clone());
+        }
+        let pointer: Pointer = get(s3, bucket, pointer_key).await?;
+        let known = self
+            .last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .filter(|c| c.key == pointer.key)
+            .map(|c| c.catalog.clone());
+        let catalog = match known {
+            Some(c) => c,
+            None => std::sync::Arc::new(get::<Catalog>(s3, bucket, &pointer.key).await?),
+        };
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(Cached {
+            key: pointer.key,
+            pointer_read: std::time::Instant::now(),
+            catalog: catalog.clone(),
+        });
+        Ok(catalog)
+    }
+}
+

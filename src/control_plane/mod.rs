@@ -29,6 +29,9 @@ pub struct Settings {
     pub provisioning_role_arn: Option<String>,
     /// How long provisioning waits for a dead stack to be deleted before re-creating it.
     pub stack_wait: Duration,
+    /// How long the catalog pointer is trusted before it is read again. A published catalog
+    /// is seen at most this late.
+    pub catalog_ttl: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -86,6 +89,7 @@ pub struct ControlPlane {
 
 struct Inner {
     store: store::Store,
+    catalog: catalog::Cache,
     cfn: aws_sdk_cloudformation::Client,
     s3: aws_sdk_s3::Client,
     settings: Settings,
@@ -116,6 +120,7 @@ impl ControlPlane {
         ControlPlane {
             inner: Arc::new(Inner {
                 store: store::Store::new(dynamodb, &settings.tenants_table),
+                catalog: catalog::Cache::default(),
                 cfn,
                 s3,
                 settings,
@@ -135,9 +140,13 @@ impl ControlPlane {
         &self.inner.cfn
     }
 
-    pub async fn catalog(&self) -> Result<catalog::Catalog, Error> {
+    pub async fn catalog(&self) -> Result<Arc<catalog::Catalog>, Error> {
         let s = &self.inner.settings;
-        Ok(catalog::load(&self.inner.s3, &s.artifacts_bucket, &s.catalog_key).await?)
+        Ok(self
+            .inner
+            .catalog
+            .load(&self.inner.s3, &s.artifacts_bucket, &s.catalog_key, s.catalog_ttl)
+            .await?)
     }
 
     /// The tenant, or `NotFound`.

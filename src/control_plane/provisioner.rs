@@ -290,9 +290,10 @@ impl ControlPlane {
                 continue;
             }
             let Some(id) = s("tenantId") else { continue };
-            let result = match self.store().get(&id).await {
-                Ok(Some(t)) => self.provision(t).await.map(|_| ()),
-                Ok(None) => Ok(()),
+            // The image is the tenant as inserted. If it has moved on since (a redelivery),
+            // the conditional move to `provisioning` finds out and `provision` re-reads it.
+            let result = match store::from_image(image) {
+                Ok(t) => Box::pin(self.provision(t)).await.map(|_| ()),
                 Err(e) => Err(e.into()),
             };
             match result {

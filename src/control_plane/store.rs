@@ -384,6 +384,15 @@ fn to_item(t: &Tenant) -> Item {
     item
 }
 
+/// A tenant from a stream record's image (the Lambda event's attribute values).
+pub fn from_image(image: &serde_dynamo::Item) -> Result<Tenant, Error> {
+    let item: Item = image
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone().into()))
+        .collect();
+    from_item(&item)
+}
+
 fn from_item(item: &Item) -> Result<Tenant, Error> {
     let id = item
         .get("tenantId")

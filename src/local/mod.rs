@@ -157,6 +157,7 @@ pub async fn setup(
         region: region.to_owned(),
         provisioning_role_arn: Some(control_plane.output("ProvisioningRoleArn")?.to_owned()),
         stack_wait: Duration::from_secs(60),
+        catalog_ttl: Duration::from_secs(2),
     };
     Ok(Setup {
         stacks: vec![toolkit, control_plane],

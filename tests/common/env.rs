@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_sdk_cloudformation::types::Parameter;
+use aws_sdk_dynamodb::types::AttributeValue;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
@@ -26,6 +27,7 @@ pub struct Env {
     pub cp: ControlPlane,
     pub cfn: aws_sdk_cloudformation::Client,
     pub s3: aws_sdk_s3::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
     pub template_key: String,
     /// The synthesized AWS control-plane template.
     pub control_plane_template: Value,
@@ -153,6 +155,7 @@ pub async fn env_with(recorder: Option<Recorder>) -> Env {
             region: "us-east-1".into(),
             provisioning_role_arn: Some(output("ProvisioningRoleArn")),
             stack_wait: Duration::from_secs(30),
+            catalog_ttl: Duration::ZERO,
         },
     );
     let control_plane_template = serde_json::from_str(file("control-plane.json")).unwrap();
@@ -161,6 +164,7 @@ pub async fn env_with(recorder: Option<Recorder>) -> Env {
         cp,
         cfn,
         s3,
+        dynamodb: aws_sdk_dynamodb::Client::new(&config),
         template_key,
         control_plane_template,
     }
@@ -216,13 +220,33 @@ impl Env {
         body
     }
 
-    /// The stream record of the fixture, for this tenant.
-    pub fn insert_record(&self, tenant: &Value) -> StreamEvent {
+    /// The stream record of the fixture, carrying this tenant's item as it was inserted.
+    pub async fn insert_record(&self, tenant: &Value) -> StreamEvent {
+        let id = tenant["tenantId"].as_str().unwrap();
+        let item = self
+            .dynamodb
+            .get_item()
+            .table_name(&self.cp.settings().tenants_table)
+            .key("tenantId", AttributeValue::S(id.to_owned()))
+            .send()
+            .await
+            .unwrap()
+            .item
+            .expect("the tenant's item");
+        let mut image: serde_dynamo::Item = item
+            .into_iter()
+            .map(|(k, v)| (k, serde_dynamo::AttributeValue::from(v)))
+            .collect::<std::collections::HashMap<_, _>>()
+            .into();
+        // As inserted: the stream record of the INSERT shows the first status.
+        image.insert(
+            "status".to_owned(),
+            serde_dynamo::AttributeValue::S("initiated".to_owned()),
+        );
         let mut event: Value = fixture("dynamodb-stream-insert.json");
-        let image = &mut event["Records"][0]["dynamodb"];
-        image["Keys"]["tenantId"]["S"] = tenant["tenantId"].clone();
-        image["NewImage"]["tenantId"]["S"] = tenant["tenantId"].clone();
-        image["NewImage"]["tenantName"]["S"] = tenant["tenantName"].clone();
+        let record = &mut event["Records"][0]["dynamodb"];
+        record["Keys"]["tenantId"]["S"] = json!(id);
+        record["NewImage"] = serde_json::to_value(image).unwrap();
         serde_json::from_value(event).unwrap()
     }
 
