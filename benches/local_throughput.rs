@@ -75,7 +75,12 @@ async fn baseline(n: usize) -> Duration {
             .set_parameters(Some(
                 params
                     .iter()
-                    .map(|(k, v)| Parameter::builder().parameter_key(k).parameter_value(v).build())
+                    .map(|(k, v)| {
+                        Parameter::builder()
+                            .parameter_key(k)
+                            .parameter_value(v)
+                            .build()
+                    })
                     .collect(),
             ))
             .set_role_arn(setup.settings.provisioning_role_arn.clone())

@@ -145,7 +145,12 @@ impl ControlPlane {
         Ok(self
             .inner
             .catalog
-            .load(&self.inner.s3, &s.artifacts_bucket, &s.catalog_key, s.catalog_ttl)
+            .load(
+                &self.inner.s3,
+                &s.artifacts_bucket,
+                &s.catalog_key,
+                s.catalog_ttl,
+            )
             .await?)
     }
 
