@@ -146,7 +146,9 @@ async fn through_local(n: usize) -> Duration {
         if done == n {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Listing scans the whole table on the one emulator everything shares, so the
+        // bench looks only once a second: the figure is at most a second late.
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let took = started.elapsed();
     println!(

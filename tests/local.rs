@@ -245,3 +245,72 @@ fn sigint_stops_local_mode_and_its_emulator() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[tokio::test]
+async fn destroy_refuses_while_tenants_exist_and_with_tenants_offboards_them_first() {
+    let local = Local::start();
+    let id = local.create("Acme");
+    local.wait(&id, "running");
+    let destroy = |extra: &[&str]| {
+        let mut args = vec![
+            "destroy",
+            "--yes",
+            "--endpoint-url",
+            &local.endpoint,
+            "--api-url",
+            &local.api_url,
+            "--timeout",
+            "120",
+        ];
+        args.extend(extra);
+        local.silos(&args, Some(("testing", "testing")))
+    };
+    let refused = destroy(&[]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(
+        stderr(&refused).trim(),
+        "error: 1 tenant(s) still exist (Acme): offboard them with `silos tenants delete`, or pass --with-tenants"
+    );
+    let cfn = aws_sdk_cloudformation::Client::new(&local.sdk_config());
+    let control_plane = cfn
+        .describe_stacks()
+        .stack_name("silos-control-plane")
+        .send()
+        .await
+        .unwrap();
+    let control_plane_id = control_plane.stacks()[0].stack_id().unwrap().to_owned();
+    assert_eq!(
+        local.json(&["list"]).as_array().unwrap().len(),
+        1,
+        "nothing was touched"
+    );
+
+    let done = destroy(&["--with-tenants"]);
+    let said = String::from_utf8_lossy(&done.stdout).into_owned();
+    assert!(done.status.success(), "{said}\n{}", stderr(&done));
+    assert!(said.contains(&format!("tenant {id} is deleted")), "{said}");
+    assert_eq!(
+        stack_status(&local, &control_plane_id).await.as_deref(),
+        Some("DELETE_COMPLETE")
+    );
+    assert!(
+        said.contains("AWS::DynamoDB::Table")
+            && said.contains("(TenantsTable): remove with `aws dynamodb delete-table --table-name"),
+        "the retained tenants table is reported: {said}"
+    );
+    assert!(
+        said.contains(&format!("tenant data table silos-tenant-{id}")),
+        "the retained tenant table is reported: {said}"
+    );
+    // The toolkit stays without --all.
+    let toolkit = cfn
+        .describe_stacks()
+        .stack_name("silos-toolkit")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        toolkit.stacks()[0].stack_status().map(|s| s.as_str()),
+        Some("CREATE_COMPLETE")
+    );
+}

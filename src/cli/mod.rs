@@ -2,6 +2,7 @@
 //! stderr and a non-zero exit code.
 
 pub mod client;
+mod deploy;
 mod local;
 pub mod tenants;
 
@@ -92,6 +93,54 @@ pub enum Command {
         #[arg(long, default_value = "blueprints")]
         blueprints: PathBuf,
     },
+    /// Deploy the toolkit, the artifacts and the control plane, through change sets.
+    Deploy {
+        /// Approve every change without asking.
+        #[arg(long)]
+        yes: bool,
+        /// Which changes need approval.
+        #[arg(long, value_enum, default_value = "broadening")]
+        require_approval: crate::deploy::app::Approval,
+        /// The control-plane zip to publish, instead of building it with cargo-lambda.
+        #[arg(long)]
+        lambda_zip: Option<PathBuf>,
+        /// Where the templates and outputs.json are written.
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        /// Directory of blueprints (*.yaml).
+        #[arg(long, default_value = "blueprints")]
+        blueprints: PathBuf,
+        /// Seconds each stack operation may take.
+        #[arg(long, default_value_t = 1800)]
+        timeout: u64,
+    },
+    /// Show the synthesized templates against the deployed ones, per resource.
+    Diff {
+        /// Exit non-zero when there are differences.
+        #[arg(long)]
+        fail: bool,
+        /// Directory of blueprints (*.yaml).
+        #[arg(long, default_value = "blueprints")]
+        blueprints: PathBuf,
+    },
+    /// Delete the control plane (and with --all the toolkit). Refuses while tenants exist.
+    Destroy {
+        /// Offboard every tenant first, and wait until they are deleted.
+        #[arg(long)]
+        with_tenants: bool,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Delete the toolkit stack too.
+        #[arg(long)]
+        all: bool,
+        /// The control-plane API, to find and offboard tenants.
+        #[arg(long, env = "SILOS_API_URL")]
+        api_url: Option<String>,
+        /// Seconds the whole destroy may take.
+        #[arg(long, default_value_t = 1800)]
+        timeout: u64,
+    },
     /// Run the whole control plane on this machine against an emulator (moto), started here
     /// unless --endpoint-url names a running one.
     Local {
@@ -164,6 +213,10 @@ pub enum Error {
     Local(#[from] crate::local::Error),
     #[error(transparent)]
     Client(#[from] client::ClientError),
+    #[error(transparent)]
+    Deploy(#[from] crate::deploy::Error),
+    #[error("there are differences")]
+    Differences,
     #[error("{0}")]
     Tenant(String),
     #[error("{0}")]
@@ -236,6 +289,49 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
                 lambda_zip: lambda_zip.clone(),
             };
             runtime()?.block_on(local::run(cli, config, args))?;
+        }
+        Command::Deploy {
+            yes,
+            require_approval,
+            lambda_zip,
+            out,
+            blueprints,
+            timeout,
+        } => {
+            init_tracing(cli);
+            let args = deploy::DeployArgs {
+                yes: *yes,
+                approval: *require_approval,
+                lambda_zip: lambda_zip.clone(),
+                out: out.clone(),
+                blueprints: blueprints.clone(),
+                timeout: std::time::Duration::from_secs(*timeout),
+            };
+            runtime()?.block_on(deploy::deploy(cli, &config, args))?;
+        }
+        Command::Diff { fail, blueprints } => {
+            init_tracing(cli);
+            let differs = runtime()?.block_on(deploy::diff(cli, &config, blueprints))?;
+            if differs && *fail {
+                return Err(Error::Differences);
+            }
+        }
+        Command::Destroy {
+            with_tenants,
+            yes,
+            all,
+            api_url,
+            timeout,
+        } => {
+            init_tracing(cli);
+            let args = deploy::DestroyArgs {
+                with_tenants: *with_tenants,
+                yes: *yes,
+                all: *all,
+                api_url: api_url.clone(),
+                timeout: std::time::Duration::from_secs(*timeout),
+            };
+            runtime()?.block_on(deploy::destroy(cli, &config, args))?;
         }
         Command::Tenants { api_url, command } => {
             init_tracing(cli);

@@ -3,11 +3,17 @@
 //! an emulator; `silos deploy` uses the same calls against AWS. Uses `synth` and the AWS SDK;
 //! never the control-plane runtime.
 
+pub mod app;
 mod artifacts;
+pub mod changeset;
+mod destroy;
+pub mod diff;
+pub mod progress;
 mod publish;
 mod stack;
 
 pub use artifacts::{LambdaZip, ZipSource, artifact_key, find_lambda_zip, placeholder_zip};
+pub use destroy::Retained;
 pub use publish::{Publication, Upload, publish_app};
 pub use stack::{Deployed, Outcome, StackSpec, Stacks, is_missing_stack};
 
@@ -45,6 +51,10 @@ pub enum Error {
     Read { path: String, message: String },
     #[error("{0}")]
     Catalog(String),
+    #[error("the changes to {0} were not approved")]
+    NotApproved(String),
+    #[error("{0}")]
+    Approval(String),
 }
 
 /// The S3 and CloudFormation clients deploy uses. S3 uses path-style addressing when an
@@ -68,9 +78,21 @@ impl Clients {
     }
 }
 
-/// The full text of an SDK error, with its service code and message.
-pub(crate) fn sdk_message<E: std::error::Error + 'static, R: std::fmt::Debug>(
-    e: &aws_sdk_s3::error::SdkError<E, R>,
-) -> String {
-    aws_sdk_s3::error::DisplayErrorContext(e).to_string()
+/// An SDK error in one line: the service's code and message, or for anything else (a
+/// connection failure, a timeout) the whole chain of causes.
+pub(crate) fn sdk_message<E, R>(e: &aws_sdk_s3::error::SdkError<E, R>) -> String
+where
+    E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    match e.as_service_error() {
+        Some(s) if s.code().is_some() || s.message().is_some() => format!(
+            "{}: {}",
+            s.code().unwrap_or("error"),
+            s.message().unwrap_or("no message")
+        ),
+        _ => aws_sdk_s3::error::DisplayErrorContext(e)
+            .to_string()
+            .replace('\n', " "),
+    }
 }

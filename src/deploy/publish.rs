@@ -125,7 +125,7 @@ pub async fn publish_app(
 
 /// Puts `body` under `key` unless an object is already there. Keys are content hashes, so an
 /// existing object has the same bytes.
-async fn put_if_absent(
+pub(crate) async fn put_if_absent(
     clients: &Clients,
     bucket: &str,
     key: &str,
@@ -213,12 +213,16 @@ async fn put(
     })
 }
 
-fn s3_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
+fn s3_error<E, R>(
     operation: &'static str,
     bucket: &str,
     key: &str,
     e: &aws_sdk_s3::error::SdkError<E, R>,
-) -> Error {
+) -> Error
+where
+    E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
     Error::S3 {
         operation,
         bucket: bucket.to_owned(),

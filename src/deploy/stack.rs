@@ -86,6 +86,10 @@ fn in_progress(status: &StackStatus) -> bool {
 }
 
 impl Stacks {
+    pub fn client(&self) -> &aws_sdk_cloudformation::Client {
+        &self.cfn
+    }
+
     pub fn new(cfn: aws_sdk_cloudformation::Client) -> Stacks {
         Stacks {
             cfn,
@@ -93,10 +97,14 @@ impl Stacks {
         }
     }
 
-    fn error<E: std::error::Error + 'static, R: std::fmt::Debug>(
+    pub(crate) fn error<E, R>(
         operation: &'static str,
         stack: &str,
-    ) -> impl FnOnce(aws_sdk_cloudformation::error::SdkError<E, R>) -> Error {
+    ) -> impl FnOnce(aws_sdk_cloudformation::error::SdkError<E, R>) -> Error
+    where
+        E: std::error::Error + aws_sdk_cloudformation::error::ProvideErrorMetadata + 'static,
+        R: std::fmt::Debug,
+    {
         let stack = stack.to_owned();
         move |e| Error::CloudFormation {
             operation,
@@ -169,7 +177,7 @@ impl Stacks {
         })
     }
 
-    async fn create(&self, spec: &StackSpec) -> Result<(), Error> {
+    pub(crate) async fn create(&self, spec: &StackSpec) -> Result<(), Error> {
         let mut call = self
             .cfn
             .create_stack()
@@ -373,7 +381,7 @@ fn tags(spec: &StackSpec) -> Vec<Tag> {
         .collect()
 }
 
-fn outputs(stack: &Stack) -> BTreeMap<String, String> {
+pub(crate) fn outputs(stack: &Stack) -> BTreeMap<String, String> {
     stack
         .outputs()
         .iter()

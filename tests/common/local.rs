@@ -89,10 +89,17 @@ impl Local {
 
     /// As [`tenants`](Self::tenants), with other credentials or none at all.
     pub fn tenants_with(&self, args: &[&str], credentials: Option<(&str, &str)>) -> Output {
+        let mut all = vec!["tenants", "--api-url", &self.api_url];
+        all.extend(args);
+        self.silos(&all, credentials)
+    }
+
+    /// `silos ARGS…` in the project directory, with these credentials or none.
+    pub fn silos(&self, args: &[&str], credentials: Option<(&str, &str)>) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_silos"));
-        cmd.arg("tenants")
-            .args(["--api-url", &self.api_url])
+        cmd.current_dir(root())
             .args(args)
+            .env_remove("AWS_ENDPOINT_URL")
             // No profile files of the machine's user, no ambient credentials.
             .env("HOME", self.home.path())
             .env_remove("AWS_CONFIG_FILE")

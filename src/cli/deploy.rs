@@ -1,0 +1,411 @@
+//! `silos deploy`, `silos diff` and `silos destroy`: the deployer's commands, with summaries,
+//! approval prompts and progress on the terminal.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::{Cli, Error};
+use crate::deploy::app::{self, Approval, Ui};
+use crate::deploy::changeset::Plan;
+use crate::deploy::diff::{self, Change, Replacement};
+use crate::deploy::{self, Clients, LambdaZip, StackSpec, Stacks, ZipSource};
+use crate::stacks::{CONTROL_PLANE_ARTIFACT, Config, TENANT_ARTIFACT};
+use crate::synth::{self, Format};
+
+/// Deploy's terminal: summaries, progress lines, and the approval question.
+struct Terminal {
+    yes: bool,
+    quiet: bool,
+    color: bool,
+    policy: Approval,
+}
+
+fn summary(plan: &Plan) -> String {
+    let (mut add, mut modify, mut replace, mut remove) = (0, 0, 0, 0);
+    for r in &plan.diff.resources {
+        match &r.change {
+            Change::Added => add += 1,
+            Change::Removed { .. } => remove += 1,
+            Change::Modified { replacement, .. } => {
+                modify += 1;
+                if *replacement == Replacement::Always {
+                    replace += 1;
+                }
+            }
+        }
+    }
+    format!(
+        "{}: {add} to add, {modify} to modify ({replace} by replacement), {remove} to remove",
+        plan.stack
+    )
+}
+
+impl Ui for Terminal {
+    fn line(&mut self, line: &str) {
+        if !self.quiet {
+            println!("  {line}");
+        }
+    }
+
+    fn plan(&mut self, plan: &Plan) {
+        if self.quiet {
+            return;
+        }
+        if plan.unchanged {
+            println!("{}: no changes", plan.stack);
+            return;
+        }
+        println!("{}", summary(plan));
+        print!("{}", diff::render(&plan.diff, self.color));
+    }
+
+    fn approve(&mut self, plan: &Plan) -> Result<bool, deploy::Error> {
+        if self.yes {
+            return Ok(true);
+        }
+        let why = match self.policy {
+            Approval::Broadening => format!(
+                "it broadens access ({})",
+                plan.diff
+                    .broadening()
+                    .iter()
+                    .map(|r| r.logical_id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            _ => "it changes resources".to_owned(),
+        };
+        if !std::io::stdin().is_terminal() {
+            return Err(deploy::Error::Approval(format!(
+                "{} needs approval because {why}, and there is no terminal to ask: review it with `silos diff`, then rerun with --yes (or --require-approval never)",
+                plan.stack
+            )));
+        }
+        print!(
+            "{} needs approval because {why}. Deploy it? [y/N] ",
+            plan.stack
+        );
+        let _ = std::io::stdout().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+    }
+}
+
+/// The control-plane zip: the one given, or a fresh cargo-lambda build.
+fn control_plane_zip(given: Option<&PathBuf>, quiet: bool) -> Result<LambdaZip, Error> {
+    if let Some(path) = given {
+        return Ok(LambdaZip::read(
+            CONTROL_PLANE_ARTIFACT,
+            path,
+            ZipSource::Given(path.clone()),
+        )?);
+    }
+    let venv = Path::new(".venv/bin");
+    let mut path = std::env::var_os("PATH").unwrap_or_default();
+    if venv.is_dir() {
+        let mut dirs = vec![venv.canonicalize().unwrap_or(venv.to_owned())];
+        dirs.extend(std::env::split_paths(&path));
+        path = std::env::join_paths(dirs).unwrap_or(path);
+    }
+    if !quiet {
+        println!(
+            "building the control-plane Lambda with cargo-lambda (a cold release build takes minutes)"
+        );
+    }
+    let status = std::process::Command::new("cargo")
+        .args([
+            "lambda",
+            "build",
+            "--release",
+            "--output-format",
+            "zip",
+            "--x86-64",
+            "--bin",
+            CONTROL_PLANE_ARTIFACT.binary,
+        ])
+        .env("PATH", path)
+        .status()
+        .map_err(|e| Error::Usage(format!("cannot run cargo lambda: {e}")))?;
+    if !status.success() {
+        return Err(Error::Usage(
+            "cargo lambda build failed (is cargo-lambda installed? `pip install cargo-lambda==1.9.2 ziglang==0.17.1`, or ./scripts/test.sh installs it into .venv); or pass --lambda-zip PATH".to_owned(),
+        ));
+    }
+    let built = deploy::find_lambda_zip(CONTROL_PLANE_ARTIFACT.binary)
+        .ok_or_else(|| Error::Usage("cargo lambda build wrote no zip".to_owned()))?;
+    Ok(LambdaZip::read(
+        CONTROL_PLANE_ARTIFACT,
+        &built,
+        ZipSource::Built(built.clone()),
+    )?)
+}
+
+async fn region(cli: &Cli, sdk: &aws_config::SdkConfig) -> Result<String, Error> {
+    cli.region
+        .clone()
+        .or_else(|| sdk.region().map(|r| r.to_string()))
+        .ok_or_else(|| Error::Usage("no region: pass --region or set AWS_REGION".to_owned()))
+}
+
+pub struct DeployArgs {
+    pub yes: bool,
+    pub approval: Approval,
+    pub lambda_zip: Option<PathBuf>,
+    pub out: PathBuf,
+    pub blueprints: PathBuf,
+    pub timeout: Duration,
+}
+
+pub async fn deploy(cli: &Cli, config: &Config, args: DeployArgs) -> Result<(), Error> {
+    let sdk = crate::aws::load(&cli.aws_options()).await;
+    let region = region(cli, &sdk).await?;
+    let output = synth::synth(config, &args.blueprints, Format::Json)?;
+    synth::write(&args.out, &output)?;
+    let zips = vec![
+        control_plane_zip(args.lambda_zip.as_ref(), cli.quiet)?,
+        LambdaZip::built_or_placeholder(TENANT_ARTIFACT)?,
+    ];
+    if !cli.quiet {
+        for z in &zips {
+            println!("artifact {}: {}", z.artifact.name, z.source);
+        }
+    }
+    let mut ui = Terminal {
+        yes: args.yes,
+        quiet: cli.quiet,
+        color: std::io::stdout().is_terminal(),
+        policy: args.approval,
+    };
+    let report = app::deploy_app(
+        &Clients::new(&sdk),
+        &output,
+        &zips,
+        &app::Options {
+            approval: args.approval,
+            timeout: args.timeout,
+            region: region.clone(),
+        },
+        &mut ui,
+    )
+    .await?;
+    let control_plane = &report.stacks[1];
+    let outputs = json!({
+        "mode": "aws",
+        "prefix": config.prefix(),
+        "region": region,
+        "apiUrl": control_plane.outputs.get("ApiUrl"),
+        "artifactsBucket": report.publication.bucket,
+        "tenantsTable": control_plane.outputs.get("TenantsTableName"),
+        "stacks": report.stacks.iter().map(|s| (s.name.clone(), json!(s.outputs))).collect::<serde_json::Map<_, _>>(),
+    });
+    let path = super::tenants::write_outputs(&args.out, &outputs)?;
+    if !cli.quiet {
+        for s in &report.stacks {
+            println!("{}: {}", s.name, s.outcome);
+            for (k, v) in &s.outputs {
+                println!("  {k} = {v}");
+            }
+        }
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Synthesized templates against the deployed ones. Returns whether anything differs.
+pub async fn diff(cli: &Cli, config: &Config, blueprints: &Path) -> Result<bool, Error> {
+    let sdk = crate::aws::load(&cli.aws_options()).await;
+    let output = synth::synth(config, blueprints, Format::Json)?;
+    let stacks = Stacks::new(Clients::new(&sdk).cfn);
+    let color = std::io::stdout().is_terminal();
+    let mut any = false;
+    for entry in output
+        .manifest
+        .stacks
+        .iter()
+        .filter(|s| s.target != Some(crate::stacks::Target::Local))
+    {
+        let Some(name) = &entry.stack_name else {
+            continue;
+        };
+        let body = output
+            .files
+            .iter()
+            .find(|f| f.name == entry.template)
+            .map(|f| f.contents.clone())
+            .unwrap_or_default();
+        let spec = StackSpec {
+            name: name.clone(),
+            body,
+            url: None,
+            parameters: Default::default(),
+            tags: Default::default(),
+        };
+        let plan = stacks
+            .plan(&spec, Instant::now() + Duration::from_secs(60))
+            .await?;
+        any |= !plan.diff.is_empty();
+        if !cli.quiet {
+            if !plan.exists {
+                println!("stack {name} is not deployed");
+            }
+            print!("{}", diff::render(&plan.diff, color));
+        }
+    }
+    Ok(any)
+}
+
+pub struct DestroyArgs {
+    pub with_tenants: bool,
+    pub yes: bool,
+    pub all: bool,
+    pub api_url: Option<String>,
+    pub timeout: Duration,
+}
+
+fn confirm(yes: bool, what: &str) -> Result<(), Error> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Usage(format!(
+            "{what}: there is no terminal to confirm it; rerun with --yes"
+        )));
+    }
+    print!("{what}. Continue? [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(Error::Usage(
+            "not confirmed; nothing was deleted".to_owned(),
+        ))
+    }
+}
+
+pub async fn destroy(cli: &Cli, config: &Config, args: DestroyArgs) -> Result<(), Error> {
+    let sdk = crate::aws::load(&cli.aws_options()).await;
+    let stacks = Stacks::new(Clients::new(&sdk).cfn);
+    let control_plane = format!("{}-control-plane", config.prefix());
+    let toolkit = format!("{}-toolkit", config.prefix());
+    let deadline = Instant::now() + args.timeout;
+    let say = |s: String| {
+        if !cli.quiet {
+            println!("{s}");
+        }
+    };
+    let exists = stacks.describe(&control_plane).await?.is_some();
+    let mut tenant_tables = Vec::new();
+    if exists {
+        // Tenants first: never orphan their stacks.
+        let client = super::tenants::client(cli, args.api_url.as_deref())
+            .await
+            .map_err(|e| {
+                Error::Usage(format!(
+                    "cannot check for tenants, so nothing was deleted: {e}"
+                ))
+            })?;
+        let tenants = client.get("/tenants").await?;
+        let active: Vec<serde_json::Value> = tenants
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|t| t["status"] != "deleted")
+            .collect();
+        if !active.is_empty() && !args.with_tenants {
+            let names: Vec<&str> = active
+                .iter()
+                .filter_map(|t| t["tenantName"].as_str())
+                .collect();
+            return Err(Error::Usage(format!(
+                "{} tenant(s) still exist ({}): offboard them with `silos tenants delete`, or pass --with-tenants",
+                active.len(),
+                names.join(", ")
+            )));
+        }
+        let mut what = format!("this deletes the stack {control_plane}");
+        if !active.is_empty() {
+            what = format!(
+                "this offboards {} tenant(s), then deletes the stack {control_plane}",
+                active.len()
+            );
+        }
+        if args.all {
+            what.push_str(&format!(" and the stack {toolkit}"));
+        }
+        confirm(args.yes, &what)?;
+        for t in &active {
+            let id = t["tenantId"].as_str().unwrap_or_default();
+            if let Ok(resources) = client.post("/tenant-info", json!({"tenantId": id})).await
+                && let Some(list) = resources.as_array()
+            {
+                tenant_tables.extend(
+                    list.iter()
+                        .filter(|r| r["ResourceType"] == "AWS::DynamoDB::Table")
+                        .filter_map(|r| r["PhysicalResourceId"].as_str().map(str::to_owned)),
+                );
+            }
+            if t["status"] != "deleting" {
+                client.post("/delete", json!({"tenantId": id})).await?;
+                say(format!(
+                    "offboarding tenant {} ({id})",
+                    t["tenantName"].as_str().unwrap_or("?")
+                ));
+            }
+        }
+        for t in &active {
+            let id = t["tenantId"].as_str().unwrap_or_default();
+            let left = deadline.saturating_duration_since(Instant::now());
+            super::tenants::wait(&client, id, "deleted", left).await?;
+            say(format!("tenant {id} is deleted"));
+        }
+    } else {
+        say(format!("no stack {control_plane}"));
+        if args.all {
+            confirm(args.yes, &format!("this deletes the stack {toolkit}"))?;
+        }
+    }
+    let mut names = Vec::new();
+    if exists {
+        names.push(control_plane);
+    }
+    if args.all && stacks.describe(&toolkit).await?.is_some() {
+        names.push(toolkit);
+    }
+    let mut retained = Vec::new();
+    for name in &names {
+        retained.extend(stacks.retained(name).await?);
+        say(format!("deleting {name}"));
+        let mut line = |l: &str| {
+            if !cli.quiet {
+                println!("  {l}");
+            }
+        };
+        stacks.destroy(name, deadline, &mut line).await?;
+        say(format!("{name}: deleted"));
+    }
+    if !cli.quiet && (!retained.is_empty() || !tenant_tables.is_empty()) {
+        println!("kept on purpose (DeletionPolicy Retain):");
+        for r in &retained {
+            println!(
+                "  {} {} ({}): remove with `{}`",
+                r.resource_type,
+                r.physical_id,
+                r.logical_id,
+                r.removal()
+            );
+        }
+        for t in &tenant_tables {
+            println!(
+                "  tenant data table {t}: remove with `aws dynamodb delete-table --table-name {t}` (unless its blueprint set tenantData: delete)"
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,381 @@
+//! Deploying a stack through a change set:
+//! 1. **Plan.** Compare with what is deployed: no change at all means no change set.
+//!    Otherwise the diff of the templates (and of the parameter values) is the summary, and it
+//!    says what needs approval.
+//! 2. **Create the change set** and wait for it. One that turns out empty is deleted and counts
+//!    as "no changes".
+//! 3. **Execute it** and follow the stack's events until the stack settles, within the deadline.
+//!
+//! A stack that does not exist yet is created with CreateStack, after the same plan and
+//! approval. A CREATE change set would add no information to the summary, and the emulator
+//! loses the outputs of stacks created that way.
+//!
+//! A stack left in ROLLBACK_COMPLETE by a failed first create is deleted first, and the plan
+//! says so.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use aws_sdk_cloudformation::types::{
+    Capability, ChangeSetStatus, ChangeSetType, Parameter, StackStatus, Tag,
+};
+use serde_json::Value;
+
+use super::diff::{self, StackDiff};
+use super::progress::{Operation, Progress, StackEvent};
+use super::{Deployed, Error, Outcome, StackSpec, Stacks};
+
+/// What deploying a stack would do.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub stack: String,
+    pub exists: bool,
+    /// A ROLLBACK_COMPLETE stack to delete before creating it again.
+    pub leftover: bool,
+    pub unchanged: bool,
+    pub diff: StackDiff,
+}
+
+fn parse_template(body: &str) -> Option<Value> {
+    serde_json::from_str(body)
+        .ok()
+        .or_else(|| serde_saphyr::from_str(body).ok())
+}
+
+impl Stacks {
+    /// Compares `spec` with the deployed stack.
+    pub async fn plan(&self, spec: &StackSpec, deadline: Instant) -> Result<Plan, Error> {
+        let mut existing = self.describe(&spec.name).await?;
+        if existing
+            .as_ref()
+            .and_then(|s| s.stack_status())
+            .is_some_and(|s| {
+                s.as_str().ends_with("_IN_PROGRESS") && *s != StackStatus::ReviewInProgress
+            })
+        {
+            existing = Some(self.wait(&spec.name, deadline).await?);
+        }
+        let status = existing.as_ref().and_then(|s| s.stack_status().cloned());
+        let leftover = status == Some(StackStatus::RollbackComplete);
+        // A stack in REVIEW_IN_PROGRESS has never been created: it has a change set only.
+        let live = existing.is_some() && !leftover && status != Some(StackStatus::ReviewInProgress);
+        let new = parse_template(&spec.body).unwrap_or(Value::Null);
+        let (mut old, mut changed, mut unchanged) = (None, BTreeSet::new(), false);
+        if let (true, Some(stack)) = (live, &existing) {
+            let body = self
+                .client()
+                .get_template()
+                .stack_name(&spec.name)
+                .send()
+                .await
+                .map_err(Stacks::error("GetTemplate", &spec.name))?
+                .template_body
+                .unwrap_or_default();
+            let deployed: BTreeMap<String, String> = stack
+                .parameters()
+                .iter()
+                .map(|p| {
+                    (
+                        p.parameter_key().unwrap_or_default().to_owned(),
+                        p.parameter_value().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect();
+            let tags: BTreeMap<String, String> = stack
+                .tags()
+                .iter()
+                .map(|t| {
+                    (
+                        t.key().unwrap_or_default().to_owned(),
+                        t.value().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect();
+            changed = spec
+                .parameters
+                .iter()
+                .filter(|(k, v)| deployed.get(*k) != Some(v))
+                .map(|(k, _)| k.clone())
+                .collect();
+            unchanged = body == spec.body && changed.is_empty() && tags == spec.tags;
+            old = parse_template(&body);
+        }
+        Ok(Plan {
+            stack: spec.name.clone(),
+            exists: live,
+            leftover,
+            unchanged,
+            diff: diff::diff(&spec.name, old.as_ref(), &new, &changed),
+        })
+    }
+
+    /// Carries out `plan` through a change set, calling `on_event` with one line per stack
+    /// event. Fails with the failed resources and their reasons.
+    pub async fn execute(
+        &self,
+        spec: &StackSpec,
+        plan: &Plan,
+        deadline: Instant,
+        on_event: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<Deployed, Error> {
+        if plan.unchanged {
+            return self.settled(spec, Outcome::Unchanged).await;
+        }
+        if plan.leftover {
+            on_event(&format!(
+                "{} is in ROLLBACK_COMPLETE after a failed first create: deleting it to create it again",
+                spec.name
+            ));
+            self.delete_and_wait(&spec.name, deadline).await?;
+        }
+        let total = plan.diff.resources.len();
+        let mut progress = Progress::new(Operation::CreateOrUpdate, total);
+        if !plan.exists {
+            self.create(spec).await?;
+            let stack = self
+                .follow(
+                    &spec.name,
+                    &BTreeSet::new(),
+                    &mut progress,
+                    deadline,
+                    on_event,
+                )
+                .await?;
+            let outcome = if plan.leftover {
+                Outcome::Recreated
+            } else {
+                Outcome::Created
+            };
+            return self.finish(spec, stack, &progress, outcome);
+        }
+        let kind = ChangeSetType::Update;
+        let name = format!(
+            "silos-{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or_default()
+        );
+        let mut call = self
+            .client()
+            .create_change_set()
+            .stack_name(&spec.name)
+            .change_set_name(&name)
+            .change_set_type(kind)
+            .set_parameters(Some(
+                spec.parameters
+                    .iter()
+                    .map(|(k, v)| {
+                        Parameter::builder()
+                            .parameter_key(k)
+                            .parameter_value(v)
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .set_tags(Some(
+                spec.tags
+                    .iter()
+                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                    .collect(),
+            ))
+            .capabilities(Capability::CapabilityIam)
+            .capabilities(Capability::CapabilityNamedIam);
+        call = match &spec.url {
+            Some(url) => call.template_url(url),
+            None => call.template_body(&spec.body),
+        };
+        call.send()
+            .await
+            .map_err(Stacks::error("CreateChangeSet", &spec.name))?;
+
+        // Wait for the change set.
+        loop {
+            let cs = self
+                .client()
+                .describe_change_set()
+                .stack_name(&spec.name)
+                .change_set_name(&name)
+                .send()
+                .await
+                .map_err(Stacks::error("DescribeChangeSet", &spec.name))?;
+            match cs.status() {
+                Some(ChangeSetStatus::CreateComplete) => break,
+                Some(ChangeSetStatus::Failed) => {
+                    let reason = cs.status_reason().unwrap_or_default().to_owned();
+                    if reason.contains("didn't contain changes") || reason.contains("No updates") {
+                        let _ = self
+                            .client()
+                            .delete_change_set()
+                            .stack_name(&spec.name)
+                            .change_set_name(&name)
+                            .send()
+                            .await;
+                        return self.settled(spec, Outcome::Unchanged).await;
+                    }
+                    return Err(Error::StackFailed {
+                        stack: spec.name.clone(),
+                        status: "change set FAILED".to_owned(),
+                        reason: Some(reason),
+                    });
+                }
+                _ if Instant::now() >= deadline => {
+                    return Err(Error::Timeout {
+                        stack: spec.name.clone(),
+                        status: format!(
+                            "change set {}",
+                            cs.status().map(|s| s.as_str()).unwrap_or("?")
+                        ),
+                        seconds: 0,
+                    });
+                }
+                _ => tokio::time::sleep(self.poll).await,
+            }
+        }
+
+        let seen = self.event_ids(&spec.name).await;
+        self.client()
+            .execute_change_set()
+            .stack_name(&spec.name)
+            .change_set_name(&name)
+            .send()
+            .await
+            .map_err(Stacks::error("ExecuteChangeSet", &spec.name))?;
+        let stack = self
+            .follow(&spec.name, &seen, &mut progress, deadline, on_event)
+            .await?;
+        self.finish(spec, stack, &progress, Outcome::Updated)
+    }
+
+    /// The deploy's result from the settled stack: its outputs, or its failures.
+    fn finish(
+        &self,
+        spec: &StackSpec,
+        stack: aws_sdk_cloudformation::types::Stack,
+        progress: &Progress,
+        outcome: Outcome,
+    ) -> Result<Deployed, Error> {
+        let ok = matches!(
+            stack.stack_status(),
+            Some(StackStatus::CreateComplete | StackStatus::UpdateComplete)
+        );
+        if !ok {
+            let mut reasons: Vec<String> =
+                progress.failures().iter().map(|f| f.to_string()).collect();
+            if reasons.is_empty() {
+                reasons.extend(stack.stack_status_reason().map(str::to_owned));
+            }
+            return Err(Error::StackFailed {
+                stack: spec.name.clone(),
+                status: stack
+                    .stack_status()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
+                reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
+            });
+        }
+        Ok(Deployed {
+            name: spec.name.clone(),
+            stack_id: stack.stack_id().unwrap_or_default().to_owned(),
+            outcome,
+            outputs: super::stack::outputs(&stack),
+        })
+    }
+
+    /// The stack as it is, for a deploy that changed nothing.
+    async fn settled(&self, spec: &StackSpec, outcome: Outcome) -> Result<Deployed, Error> {
+        let stack = self
+            .describe(&spec.name)
+            .await?
+            .ok_or_else(|| Error::StackFailed {
+                stack: spec.name.clone(),
+                status: "missing".to_owned(),
+                reason: None,
+            })?;
+        Ok(Deployed {
+            name: spec.name.clone(),
+            stack_id: stack.stack_id().unwrap_or_default().to_owned(),
+            outcome,
+            outputs: super::stack::outputs(&stack),
+        })
+    }
+
+    /// The ids of the stack's events so far, to follow only the new ones.
+    pub(crate) async fn event_ids(&self, name: &str) -> BTreeSet<String> {
+        match self
+            .client()
+            .describe_stack_events()
+            .stack_name(name)
+            .send()
+            .await
+        {
+            Ok(out) => out
+                .stack_events()
+                .iter()
+                .filter_map(|e| e.event_id().map(str::to_owned))
+                .collect(),
+            Err(_) => BTreeSet::new(),
+        }
+    }
+
+    /// Follows the stack's new events into `progress` until the stack settles or `deadline`
+    /// passes. Returns the settled stack.
+    pub(crate) async fn follow(
+        &self,
+        name: &str,
+        seen: &BTreeSet<String>,
+        progress: &mut Progress,
+        deadline: Instant,
+        on_event: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<aws_sdk_cloudformation::types::Stack, Error> {
+        let started = Instant::now();
+        let mut interval = self.poll;
+        loop {
+            if let Ok(out) = self
+                .client()
+                .describe_stack_events()
+                .stack_name(name)
+                .send()
+                .await
+            {
+                let fresh: Vec<StackEvent> = out
+                    .stack_events()
+                    .iter()
+                    .filter(|e| e.event_id().is_some_and(|id| !seen.contains(id)))
+                    .map(StackEvent::from_sdk)
+                    .collect();
+                // Newest first from the API; oldest first into the progress.
+                for e in fresh.iter().rev() {
+                    if let Some(line) = progress.apply(e) {
+                        on_event(&line);
+                    }
+                }
+            }
+            let stack = self.describe(name).await?;
+            let status = stack.as_ref().and_then(|s| s.stack_status().cloned());
+            match (stack, status) {
+                (Some(stack), Some(s)) if !s.as_str().ends_with("_IN_PROGRESS") => {
+                    return Ok(stack);
+                }
+                (None, _) => {
+                    return Err(Error::StackFailed {
+                        stack: name.to_owned(),
+                        status: "DELETE_COMPLETE".to_owned(),
+                        reason: Some("the stack disappeared".to_owned()),
+                    });
+                }
+                (_, s) if Instant::now() >= deadline => {
+                    return Err(Error::Timeout {
+                        stack: name.to_owned(),
+                        status: s.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                        seconds: started.elapsed().as_secs(),
+                    });
+                }
+                _ => {}
+            }
+            tokio::time::sleep(interval.min(deadline.saturating_duration_since(Instant::now())))
+                .await;
+            interval = (interval * 2).min(Duration::from_secs(5));
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! Template diffs: what a deploy changes, per resource, computed from the deployed template and
+//! the synthesized one (an emulator cannot produce change-set details, and AWS's come only
+//! after the change set exists). It also says which changes replace a resource and which
+//! broaden permissions, which is what `--require-approval broadening` asks about.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+/// Whether a change replaces the resource (a new physical resource, the old one deleted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Replacement {
+    Never,
+    Always,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    Added,
+    Removed {
+        /// The resource is kept (DeletionPolicy Retain) when removed from the stack.
+        retained: bool,
+    },
+    Modified {
+        /// Property paths that changed, like `Properties.MemorySize`.
+        paths: Vec<String>,
+        replacement: Replacement,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceChange {
+    pub logical_id: String,
+    pub resource_type: String,
+    pub change: Change,
+    /// Why this change widens access, if it does.
+    pub broadening: Option<String>,
+}
+
+/// A stack's differences: resources, and the other sections by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StackDiff {
+    pub stack: String,
+    pub resources: Vec<ResourceChange>,
+    /// Parameters, outputs and the like: `Outputs.ApiUrl`, `Parameters (values): ...`.
+    pub other: Vec<String>,
+}
+
+impl StackDiff {
+    pub fn is_empty(&self) -> bool {
+        self.resources.is_empty() && self.other.is_empty()
+    }
+
+    pub fn broadening(&self) -> Vec<&ResourceChange> {
+        self.resources
+            .iter()
+            .filter(|r| r.broadening.is_some())
+            .collect()
+    }
+}
+
+/// Properties whose change replaces a resource, for the resource types the DSL uses (from
+/// the CloudFormation resource reference: "Update requires: Replacement").
+fn replaces(resource_type: &str, property: &str) -> bool {
+    let props: &[&str] = match resource_type {
+        "AWS::DynamoDB::Table" => &["TableName", "KeySchema", "LocalSecondaryIndexes"],
+        "AWS::Lambda::Function" => &["FunctionName", "PackageType"],
+        "AWS::IAM::Role" => &["RoleName", "Path"],
+        "AWS::IAM::Policy" => &[],
+        "AWS::S3::Bucket" => &["BucketName", "ObjectLockEnabled"],
+        "AWS::S3::BucketPolicy" => &["Bucket"],
+        "AWS::Logs::LogGroup" => &["LogGroupName"],
+        "AWS::SQS::Queue" => &["QueueName", "FifoQueue"],
+        "AWS::Events::Rule" => &["Name", "EventBusName"],
+        "AWS::Lambda::EventSourceMapping" => &[
+            "EventSourceArn",
+            "StartingPosition",
+            "StartingPositionTimestamp",
+        ],
+        // Every property of a permission replaces it.
+        "AWS::Lambda::Permission" => return true,
+        "AWS::ApiGatewayV2::Api" => &["ProtocolType"],
+        "AWS::ApiGatewayV2::Route" | "AWS::ApiGatewayV2::Integration" => &["ApiId"],
+        "AWS::ApiGatewayV2::Stage" => &["ApiId", "StageName"],
+        _ => &[],
+    };
+    props.contains(&property)
+}
+
+/// The paths under `prefix` where `old` and `new` differ.
+pub fn changed_paths(old: &Value, new: &Value, prefix: &str, out: &mut Vec<String>) {
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for k in keys {
+                let path = format!("{prefix}.{k}");
+                match (a.get(k), b.get(k)) {
+                    (Some(x), Some(y)) => changed_paths(x, y, &path, out),
+                    _ => out.push(path),
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                changed_paths(x, y, &format!("{prefix}[{i}]"), out);
+            }
+        }
+        _ if old != new => out.push(prefix.to_owned()),
+        _ => {}
+    }
+}
+
+/// Every Allow statement a resource grants, as canonical JSON, to tell added ones. A Deny
+/// only narrows access.
+fn statements(resource: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let props = &resource["Properties"];
+    let mut docs: Vec<&Value> = vec![&props["AssumeRolePolicyDocument"], &props["PolicyDocument"]];
+    if let Some(policies) = props["Policies"].as_array() {
+        docs.extend(policies.iter().map(|p| &p["PolicyDocument"]));
+    }
+    for doc in docs {
+        let list = match &doc["Statement"] {
+            Value::Array(list) => list.iter().collect(),
+            Value::Null => Vec::new(),
+            one => vec![one],
+        };
+        out.extend(
+            list.into_iter()
+                .filter(|s| s["Effect"] == "Allow")
+                .map(Value::to_string),
+        );
+    }
+    for key in ["ManagedPolicyArns", "PermissionsBoundary"] {
+        if !props[key].is_null() {
+            out.insert(format!("{key}: {}", props[key]));
+        }
+    }
+    out
+}
+
+/// Why a change widens access: new policy statements, or a new or changed invoke permission.
+fn broadening(resource_type: &str, old: Option<&Value>, new: Option<&Value>) -> Option<String> {
+    let new = new?;
+    if resource_type == "AWS::Lambda::Permission" {
+        let same = old.is_some_and(|o| o["Properties"] == new["Properties"]);
+        return (!same).then(|| {
+            format!(
+                "lets {} invoke a function",
+                new["Properties"]["Principal"]
+                    .as_str()
+                    .unwrap_or("a principal")
+            )
+        });
+    }
+    let before = old.map(statements).unwrap_or_default();
+    let added = statements(new).difference(&before).count();
+    (added > 0).then(|| format!("{added} new IAM statement(s) or policy attachment(s)"))
+}
+
+fn resources(template: &Value) -> BTreeMap<String, Value> {
+    template["Resources"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
+}
+
+/// The differences between the deployed template (None for a new stack) and the new one.
+/// `changed_parameters` names parameters whose deployed value differs: resources that use them
+/// change too, though their template text does not.
+pub fn diff(
+    stack: &str,
+    old: Option<&Value>,
+    new: &Value,
+    changed_parameters: &BTreeSet<String>,
+) -> StackDiff {
+    let empty = Value::Null;
+    let before = old.map(resources).unwrap_or_default();
+    let after = resources(new);
+    let mut changes = Vec::new();
+    let ids: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    for id in ids {
+        let (o, n) = (before.get(id), after.get(id));
+        let resource_type = n
+            .or(o)
+            .and_then(|r| r["Type"].as_str())
+            .unwrap_or("?")
+            .to_owned();
+        let change = match (o, n) {
+            (None, Some(_)) => Change::Added,
+            (Some(o), None) => Change::Removed {
+                retained: matches!(
+                    o["DeletionPolicy"].as_str(),
+                    Some("Retain" | "RetainExceptOnCreate")
+                ),
+            },
+            (Some(o), Some(n)) => {
+                let mut paths = Vec::new();
+                changed_paths(o, n, "", &mut paths);
+                let mut paths: Vec<String> = paths.into_iter().map(|p| p[1..].to_owned()).collect();
+                for p in changed_parameters {
+                    let uses = n["Properties"]
+                        .to_string()
+                        .contains(&format!("{{\"Ref\":\"{p}\"}}"));
+                    if uses {
+                        paths.push(format!("(parameter {p})"));
+                    }
+                }
+                if paths.is_empty() {
+                    continue;
+                }
+                let replaced = paths
+                    .iter()
+                    .filter_map(|p| p.strip_prefix("Properties."))
+                    .map(|p| p.split(['.', '[']).next().unwrap_or(p))
+                    .any(|prop| replaces(&resource_type, prop));
+                let replacement = if replaced {
+                    Replacement::Always
+                } else {
+                    Replacement::Never
+                };
+                Change::Modified { paths, replacement }
+            }
+            (None, None) => continue,
+        };
+        changes.push(ResourceChange {
+            logical_id: id.clone(),
+            broadening: broadening(&resource_type, o, n),
+            resource_type,
+            change,
+        });
+    }
+    let mut other = Vec::new();
+    for section in ["Parameters", "Outputs", "Conditions", "Mappings"] {
+        let mut paths = Vec::new();
+        changed_paths(
+            old.map(|o| &o[section]).unwrap_or(&empty),
+            &new[section],
+            section,
+            &mut paths,
+        );
+        other.extend(paths);
+    }
+    for p in changed_parameters {
+        other.push(format!("parameter value {p}"));
+    }
+    StackDiff {
+        stack: stack.to_owned(),
+        resources: changes,
+        other,
+    }
+}
+
+/// The diff as text: one line per resource, then its changed paths. `color` adds ANSI colours.
+pub fn render(diff: &StackDiff, color: bool) -> String {
+    let paint = |code: &str, s: &str| {
+        if color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_owned()
+        }
+    };
+    let mut out = String::new();
+    if diff.is_empty() {
+        out.push_str(&format!("stack {}: no differences\n", diff.stack));
+        return out;
+    }
+    out.push_str(&format!("stack {}\n", diff.stack));
+    for r in &diff.resources {
+        let (mark, code, note) = match &r.change {
+            Change::Added => ("[+]", "32", String::new()),
+            Change::Removed { retained } => (
+                "[-]",
+                "31",
+                if *retained {
+                    " (retained: removed from the stack, not deleted)".to_owned()
+                } else {
+                    String::new()
+                },
+            ),
+            Change::Modified { replacement, .. } => (
+                "[~]",
+                "33",
+                if *replacement == Replacement::Always {
+                    " (replacement)".to_owned()
+                } else {
+                    String::new()
+                },
+            ),
+        };
+        out.push_str(&format!(
+            "{} {} {}{}",
+            paint(code, mark),
+            r.resource_type,
+            r.logical_id,
+            paint("1;31", &note)
+        ));
+        if let Some(why) = &r.broadening {
+            out.push_str(&paint("35", &format!("  [broadens access: {why}]")));
+        }
+        out.push('\n');
+        if let Change::Modified { paths, .. } = &r.change {
+            for p in paths {
+                out.push_str(&format!("    {p}\n"));
+            }
+        }
+    }
+    for o in &diff.other {
+        out.push_str(&format!("{} {o}\n", paint("33", "[~]")));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

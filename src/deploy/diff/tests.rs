@@ -1,0 +1,166 @@
+use serde_json::json;
+
+use super::*;
+
+fn template(resources: Value) -> Value {
+    json!({"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources})
+}
+
+fn function(memory: u32) -> Value {
+    json!({"Type": "AWS::Lambda::Function", "Properties": {
+        "FunctionName": "f", "MemorySize": memory,
+        "Code": {"S3Bucket": "b", "S3Key": {"Ref": "CodeKey"}}}})
+}
+
+#[test]
+fn a_changed_property_is_named_by_its_path() {
+    let old = template(json!({"Fn": function(128), "T": {"Type": "AWS::SQS::Queue"}}));
+    let new = template(json!({"Fn": function(256), "T": {"Type": "AWS::SQS::Queue"}}));
+    let d = diff("s", Some(&old), &new, &BTreeSet::new());
+    assert_eq!(
+        d.resources,
+        vec![ResourceChange {
+            logical_id: "Fn".into(),
+            resource_type: "AWS::Lambda::Function".into(),
+            change: Change::Modified {
+                paths: vec!["Properties.MemorySize".into()],
+                replacement: Replacement::Never,
+            },
+            broadening: None,
+        }]
+    );
+    assert!(d.other.is_empty());
+    assert_eq!(
+        render(&d, false),
+        "stack s\n[~] AWS::Lambda::Function Fn\n    Properties.MemorySize\n"
+    );
+}
+
+#[test]
+fn identical_templates_have_no_differences() {
+    let t = template(json!({"Fn": function(128)}));
+    let d = diff("s", Some(&t), &t, &BTreeSet::new());
+    assert!(d.is_empty());
+    assert_eq!(render(&d, false), "stack s: no differences\n");
+}
+
+#[test]
+fn renames_replace_and_removals_say_what_is_retained() {
+    let old = template(json!({
+        "Table": {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain",
+                  "Properties": {"TableName": "a"}},
+        "Q": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "q"}},
+    }));
+    let new = template(json!({"Q": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "r"}}}));
+    let d = diff("s", Some(&old), &new, &BTreeSet::new());
+    assert_eq!(d.resources.len(), 2);
+    assert_eq!(
+        d.resources[0].change,
+        Change::Modified {
+            paths: vec!["Properties.QueueName".into()],
+            replacement: Replacement::Always
+        }
+    );
+    assert_eq!(d.resources[1].change, Change::Removed { retained: true });
+    let text = render(&d, false);
+    assert!(
+        text.contains("[~] AWS::SQS::Queue Q (replacement)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[-] AWS::DynamoDB::Table Table (retained"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_changed_parameter_value_modifies_the_resources_that_use_it() {
+    let t = template(json!({"Fn": function(128), "Q": {"Type": "AWS::SQS::Queue"}}));
+    let changed = BTreeSet::from(["CodeKey".to_owned()]);
+    let d = diff("s", Some(&t), &t, &changed);
+    assert_eq!(d.resources.len(), 1, "{d:?}");
+    assert_eq!(d.resources[0].logical_id, "Fn");
+    assert_eq!(
+        d.resources[0].change,
+        Change::Modified {
+            paths: vec!["(parameter CodeKey)".into()],
+            replacement: Replacement::Never
+        }
+    );
+}
+
+#[test]
+fn new_statements_and_permissions_broaden_and_removed_ones_do_not() {
+    let role = |actions: Value| {
+        json!({"Type": "AWS::IAM::Role", "Properties": {
+            "AssumeRolePolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                "Principal": {"Service": "lambda.amazonaws.com"}}]},
+            "Policies": [{"PolicyName": "p", "PolicyDocument": {"Statement": actions}}]}})
+    };
+    let one = json!([{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "arn:a"}]);
+    let two = json!([
+        {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "arn:a"},
+        {"Effect": "Allow", "Action": ["s3:PutObject"], "Resource": "arn:a"}
+    ]);
+    let narrow = template(json!({"R": role(one)}));
+    let wide = template(json!({"R": role(two)}));
+    let d = diff("s", Some(&narrow), &wide, &BTreeSet::new());
+    assert_eq!(
+        d.resources[0].broadening.as_deref(),
+        Some("1 new IAM statement(s) or policy attachment(s)")
+    );
+    let d = diff("s", Some(&wide), &narrow, &BTreeSet::new());
+    assert_eq!(
+        d.resources[0].broadening, None,
+        "narrowing is not broadening"
+    );
+    let permission = template(
+        json!({"P": {"Type": "AWS::Lambda::Permission", "Properties": {
+        "Action": "lambda:InvokeFunction", "FunctionName": "f", "Principal": "events.amazonaws.com"}}}),
+    );
+    let d = diff(
+        "s",
+        Some(&template(json!({}))),
+        &permission,
+        &BTreeSet::new(),
+    );
+    assert_eq!(
+        d.resources[0].broadening.as_deref(),
+        Some("lets events.amazonaws.com invoke a function")
+    );
+    // A new stack: everything is added, and its roles broaden.
+    let d = diff("s", None, &wide, &BTreeSet::new());
+    assert_eq!(d.resources[0].change, Change::Added);
+    assert!(d.resources[0].broadening.is_some());
+}
+
+#[test]
+fn colour_only_when_asked() {
+    let d = diff(
+        "s",
+        None,
+        &template(json!({"Q": {"Type": "AWS::SQS::Queue"}})),
+        &BTreeSet::new(),
+    );
+    assert!(render(&d, true).contains("\x1b[32m[+]\x1b[0m"));
+    assert!(!render(&d, false).contains('\x1b'));
+}
+
+#[test]
+fn a_new_deny_does_not_broaden() {
+    let policy = |statements: Value| {
+        template(
+            json!({"P": {"Type": "AWS::S3::BucketPolicy", "Properties": {
+            "Bucket": "b", "PolicyDocument": {"Statement": statements}}}}),
+        )
+    };
+    let deny = json!([{"Effect": "Deny", "Action": "s3:*", "Principal": "*", "Resource": "arn:b"}]);
+    let d = diff(
+        "s",
+        Some(&policy(json!([]))),
+        &policy(deny),
+        &BTreeSet::new(),
+    );
+    assert_eq!(d.resources.len(), 1);
+    assert_eq!(d.resources[0].broadening, None);
+}

@@ -1,0 +1,384 @@
+//! `silos deploy`, `diff` and `destroy` against the emulator: the real binary where a user
+//! would run it, and the library where a test needs a change the app's own options cannot make.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::Moto;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use silos::deploy::app::{self, Approval, Ui};
+use silos::deploy::changeset::Plan;
+use silos::deploy::diff::Change;
+use silos::deploy::{Clients, LambdaZip, ZipSource};
+use silos::stacks::{CONTROL_PLANE_ARTIFACT, Config, TENANT_ARTIFACT};
+use silos::synth::{self, Format};
+
+fn hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+struct Deployer {
+    moto: Moto,
+    dir: tempfile::TempDir,
+    zip: PathBuf,
+}
+
+impl Deployer {
+    fn new() -> Deployer {
+        let dir = tempfile::tempdir().unwrap();
+        let zip = dir.path().join("control-plane.zip");
+        std::fs::write(&zip, silos::deploy::placeholder_zip(CONTROL_PLANE_ARTIFACT)).unwrap();
+        Deployer {
+            moto: Moto::start(),
+            dir,
+            zip,
+        }
+    }
+
+    fn out(&self) -> PathBuf {
+        self.dir.path().join("out")
+    }
+
+    /// `silos ARGS --endpoint-url … --region us-east-1` with the emulator's credentials.
+    fn silos(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_silos"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(args)
+            .args([
+                "--endpoint-url",
+                &self.moto.endpoint,
+                "--region",
+                "us-east-1",
+            ])
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("HOME", self.dir.path())
+            .env_remove("AWS_PROFILE")
+            .env_remove("SILOS_API_URL")
+            .output()
+            .unwrap()
+    }
+
+    fn deploy(&self) -> Output {
+        let out = self.out();
+        self.silos(&[
+            "deploy",
+            "--yes",
+            "--lambda-zip",
+            self.zip.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--timeout",
+            "60",
+        ])
+    }
+
+    fn outputs(&self) -> Value {
+        serde_json::from_slice(&std::fs::read(self.out().join("outputs.json")).unwrap()).unwrap()
+    }
+
+    async fn keys(&self, bucket: &str) -> Vec<(String, String)> {
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.moto.sdk_config())
+                .force_path_style(true)
+                .build(),
+        );
+        let out = s3.list_objects_v2().bucket(bucket).send().await.unwrap();
+        out.contents()
+            .iter()
+            .map(|o| {
+                (
+                    o.key().unwrap().to_owned(),
+                    o.last_modified().map(|t| t.to_string()).unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    async fn status(&self, stack: &str) -> Option<String> {
+        let cfn = aws_sdk_cloudformation::Client::new(&self.moto.sdk_config());
+        match cfn.describe_stacks().stack_name(stack).send().await {
+            Ok(o) => o.stacks()[0].stack_status().map(|s| s.as_str().to_owned()),
+            Err(e) if silos::deploy::is_missing_stack(&e) => None,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn deploy_from_nothing_then_again_with_nothing_changed() {
+    let d = Deployer::new();
+    let first = d.deploy();
+    let (stdout, stderr) = text(&first);
+    assert!(first.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("silos-toolkit: created"), "{stdout}");
+    assert!(stdout.contains("silos-control-plane: created"), "{stdout}");
+    assert_eq!(
+        d.status("silos-toolkit").await.as_deref(),
+        Some("CREATE_COMPLETE")
+    );
+    assert_eq!(
+        d.status("silos-control-plane").await.as_deref(),
+        Some("CREATE_COMPLETE")
+    );
+
+    let outputs = d.outputs();
+    assert!(
+        outputs["apiUrl"].as_str().unwrap().starts_with("https://"),
+        "{outputs}"
+    );
+    assert!(outputs["stacks"]["silos-control-plane"]["TenantsTableName"].is_string());
+    let bucket = outputs["artifactsBucket"].as_str().unwrap().to_owned();
+
+    // Everything under content-hash keys, computed here from the bytes deploy had.
+    let keys: Vec<String> = d.keys(&bucket).await.into_iter().map(|(k, _)| k).collect();
+    let zip = std::fs::read(&d.zip).unwrap();
+    let tenant = std::fs::read(d.out().join("tenant-silo.json")).unwrap();
+    let control_plane = std::fs::read(d.out().join("control-plane.json")).unwrap();
+    let tenant_zip = silos::deploy::placeholder_zip(TENANT_ARTIFACT);
+    for key in [
+        format!("lambda/control-plane/{}.zip", hex(&zip)),
+        format!("lambda/tenant-function/{}.zip", hex(&tenant_zip)),
+        format!("templates/tenant-silo/{}.json", hex(&tenant)),
+        format!("templates/control-plane/{}.json", hex(&control_plane)),
+        "catalog/current.json".to_owned(),
+    ] {
+        assert!(keys.contains(&key), "{key} not in {keys:#?}");
+    }
+    let before = d.keys(&bucket).await;
+
+    let second = d.deploy();
+    let (stdout, stderr) = text(&second);
+    assert!(second.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("silos-toolkit: no changes"), "{stdout}");
+    assert!(
+        stdout.contains("silos-control-plane: no changes"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(", 0 uploaded"), "{stdout}");
+    assert_eq!(d.keys(&bucket).await, before, "nothing was written again");
+
+    let diff = d.silos(&["diff", "--fail"]);
+    let (stdout, stderr) = text(&diff);
+    assert!(diff.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("stack silos-control-plane: no differences")
+            && stdout.contains("stack silos-toolkit: no differences"),
+        "{stdout}"
+    );
+}
+
+/// Records what deploy shows, and approves everything.
+#[derive(Default)]
+struct Recorder {
+    plans: Vec<Plan>,
+    lines: Vec<String>,
+}
+
+impl Ui for Recorder {
+    fn line(&mut self, line: &str) {
+        self.lines.push(line.to_owned());
+    }
+    fn plan(&mut self, plan: &Plan) {
+        self.plans.push(plan.clone());
+    }
+    fn approve(&mut self, _: &Plan) -> Result<bool, silos::deploy::Error> {
+        Ok(true)
+    }
+}
+
+/// The app's synth output with one edit to the control-plane template.
+fn edited(edit: impl FnOnce(&mut Value)) -> synth::Output {
+    let mut output = synth::synth(
+        &Config::new("silos").unwrap(),
+        Path::new("blueprints"),
+        Format::Json,
+    )
+    .unwrap();
+    let file = output
+        .files
+        .iter_mut()
+        .find(|f| f.name == "control-plane.json")
+        .unwrap();
+    let mut template: Value = serde_json::from_str(&file.contents).unwrap();
+    edit(&mut template);
+    file.contents = serde_json::to_string_pretty(&template).unwrap();
+    output
+}
+
+async fn deploy_library(
+    d: &Deployer,
+    output: &synth::Output,
+) -> (Result<app::Report, silos::deploy::Error>, Recorder) {
+    let zips = vec![
+        LambdaZip::read(
+            CONTROL_PLANE_ARTIFACT,
+            &d.zip,
+            ZipSource::Given(d.zip.clone()),
+        )
+        .unwrap(),
+        LambdaZip::built_or_placeholder(TENANT_ARTIFACT).unwrap(),
+    ];
+    let mut ui = Recorder::default();
+    let report = app::deploy_app(
+        &Clients::new(&d.moto.sdk_config()),
+        output,
+        &zips,
+        &app::Options {
+            approval: Approval::AnyChange,
+            timeout: std::time::Duration::from_secs(60),
+            region: "us-east-1".into(),
+        },
+        &mut ui,
+    )
+    .await;
+    (report, ui)
+}
+
+#[tokio::test]
+async fn a_change_is_summarised_exactly_and_diff_names_it() {
+    let d = Deployer::new();
+    assert!(d.deploy().status.success());
+    let memory = |t: &Value| {
+        t["Resources"]["ProvisionerFunction"]["Properties"]["MemorySize"]
+            .as_u64()
+            .unwrap()
+    };
+    let output = edited(|t| {
+        let m = memory(t);
+        t["Resources"]["ProvisionerFunction"]["Properties"]["MemorySize"] = (m + 128).into();
+    });
+    let (report, ui) = deploy_library(&d, &output).await;
+    report.unwrap();
+    assert_eq!(ui.plans.len(), 2);
+    assert!(ui.plans[0].unchanged, "the toolkit did not change");
+    let changes = &ui.plans[1].diff.resources;
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    assert_eq!(changes[0].logical_id, "ProvisionerFunction");
+    assert_eq!(
+        changes[0].change,
+        Change::Modified {
+            paths: vec!["Properties.MemorySize".into()],
+            replacement: silos::deploy::diff::Replacement::Never,
+        }
+    );
+    assert_eq!(
+        d.status("silos-control-plane").await.as_deref(),
+        Some("UPDATE_COMPLETE")
+    );
+
+    // The deployed template now differs from what synth makes: diff names the resource and
+    // the property, and --fail makes that an error.
+    let diff = d.silos(&["diff", "--fail"]);
+    let (stdout, stderr) = text(&diff);
+    assert_eq!(diff.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout
+            .contains("[~] AWS::Lambda::Function ProvisionerFunction\n    Properties.MemorySize\n"),
+        "{stdout}"
+    );
+    assert_eq!(stderr.trim(), "error: there are differences");
+    assert!(
+        d.silos(&["diff"]).status.success(),
+        "without --fail, differences are not an error"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_deploy_says_why_and_exits_non_zero() {
+    let d = Deployer::new();
+    // The library: a role name that is taken makes the emulator fail the change set.
+    let iam = aws_sdk_iam_free_role(&d).await;
+    let output = edited(|t| {
+        t["Resources"]["ProvisioningRole"]["Properties"]["RoleName"] = iam.clone().into();
+    });
+    let (report, _) = deploy_library(&d, &output).await;
+    let err = report.unwrap_err().to_string();
+    assert!(
+        err == format!(
+            "CloudFormation CreateStack on silos-control-plane: EntityAlreadyExists: Role with name {iam} already exists."
+        ),
+        "{err}"
+    );
+
+    // The CLI: the artifacts bucket is gone behind deploy's back.
+    let d = Deployer::new();
+    assert!(d.deploy().status.success());
+    let bucket = d.outputs()["artifactsBucket"].as_str().unwrap().to_owned();
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&d.moto.sdk_config())
+            .force_path_style(true)
+            .build(),
+    );
+    for (key, _) in d.keys(&bucket).await {
+        s3.delete_object()
+            .bucket(&bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+    }
+    s3.delete_bucket().bucket(&bucket).send().await.unwrap();
+    let failed = d.deploy();
+    let (stdout, stderr) = text(&failed);
+    assert_eq!(failed.status.code(), Some(1), "{stdout}\n{stderr}");
+    let line = stderr.trim();
+    assert!(
+        line.starts_with(&format!(
+            "error: S3 HeadObject s3://{bucket}/lambda/control-plane/"
+        )) && !line.contains('\n'),
+        "one clear line: {stderr}"
+    );
+}
+
+/// Creates an IAM role through CloudFormation's own emulator and returns its name, so a
+/// template that names it collides.
+async fn aws_sdk_iam_free_role(d: &Deployer) -> String {
+    let cfn = aws_sdk_cloudformation::Client::new(&d.moto.sdk_config());
+    let name = "silos-taken-role".to_owned();
+    let template = serde_json::json!({"Resources": {"R": {"Type": "AWS::IAM::Role", "Properties": {
+        "RoleName": name,
+        "AssumeRolePolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+            "Principal": {"Service": "lambda.amazonaws.com"}}]}}}}});
+    cfn.create_stack()
+        .stack_name("someone-else")
+        .template_body(template.to_string())
+        .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityNamedIam)
+        .send()
+        .await
+        .unwrap();
+    name
+}
+
+#[test]
+fn without_a_terminal_or_yes_deploy_refuses_to_broaden_access() {
+    let d = Deployer::new();
+    let out = d.out();
+    let refused = d.silos(&[
+        "deploy",
+        "--lambda-zip",
+        d.zip.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.starts_with("error: silos-toolkit needs approval because it broadens access (AccessLogsBucketPolicy)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("rerun with --yes"), "{stderr}");
+}
