@@ -338,8 +338,9 @@ async fn a_failed_deploy_says_why_and_exits_non_zero() {
     let line = stderr.trim();
     assert!(
         line.starts_with(&format!(
-            "error: S3 HeadObject s3://{bucket}/lambda/control-plane/"
-        )) && !line.contains('\n'),
+            "error: S3 PutObject s3://{bucket}/lambda/control-plane/"
+        )) && line.ends_with(": NoSuchBucket: The specified bucket does not exist")
+            && !line.contains('\n'),
         "one clear line: {stderr}"
     );
 }
