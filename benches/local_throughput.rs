@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_cloudformation::types::{Capability, Parameter};
+use aws_sdk_cloudformation::types::Capability;
 use serde_json::json;
 use silos::cli::client::ApiClient;
 use silos::local::{self, Emulator};
@@ -72,17 +72,7 @@ async fn baseline(n: usize) -> Duration {
         cfn.create_stack()
             .stack_name(format!("silos-tenant-{id}"))
             .template_url(&url)
-            .set_parameters(Some(
-                params
-                    .iter()
-                    .map(|(k, v)| {
-                        Parameter::builder()
-                            .parameter_key(k)
-                            .parameter_value(v)
-                            .build()
-                    })
-                    .collect(),
-            ))
+            .set_parameters(Some(silos::deploy::parameter_list(&params)))
             .set_role_arn(setup.settings.provisioning_role_arn.clone())
             .capabilities(Capability::CapabilityIam)
             .send()

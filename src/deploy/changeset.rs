@@ -13,16 +13,15 @@
 //! A stack left in ROLLBACK_COMPLETE by a failed first create is deleted first, and the plan
 //! says so.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use aws_sdk_cloudformation::types::{
-    Capability, ChangeSetStatus, ChangeSetType, Parameter, StackStatus, Tag,
-};
+use aws_sdk_cloudformation::types::{ChangeSetStatus, ChangeSetType, StackStatus};
 use serde_json::Value;
 
 use super::diff::{self, StackDiff};
 use super::progress::{Operation, Progress, StackEvent};
+use super::stack::with_spec;
 use super::{Deployed, Error, Outcome, StackSpec, Stacks};
 
 /// What deploying a stack would do.
@@ -71,26 +70,8 @@ impl Stacks {
                 .map_err(Stacks::error("GetTemplate", &spec.name))?
                 .template_body
                 .unwrap_or_default();
-            let deployed: BTreeMap<String, String> = stack
-                .parameters()
-                .iter()
-                .map(|p| {
-                    (
-                        p.parameter_key().unwrap_or_default().to_owned(),
-                        p.parameter_value().unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect();
-            let tags: BTreeMap<String, String> = stack
-                .tags()
-                .iter()
-                .map(|t| {
-                    (
-                        t.key().unwrap_or_default().to_owned(),
-                        t.value().unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect();
+            let deployed = super::stack::deployed_parameters(stack);
+            let tags = super::stack::deployed_tags(stack);
             changed = spec
                 .parameters
                 .iter()
@@ -156,36 +137,14 @@ impl Stacks {
                 .map(|d| d.as_millis())
                 .unwrap_or_default()
         );
-        let mut call = self
+        let call = self
             .client()
             .create_change_set()
             .stack_name(&spec.name)
             .change_set_name(&name)
-            .change_set_type(kind)
-            .set_parameters(Some(
-                spec.parameters
-                    .iter()
-                    .map(|(k, v)| {
-                        Parameter::builder()
-                            .parameter_key(k)
-                            .parameter_value(v)
-                            .build()
-                    })
-                    .collect(),
-            ))
-            .set_tags(Some(
-                spec.tags
-                    .iter()
-                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                    .collect(),
-            ))
-            .capabilities(Capability::CapabilityIam)
-            .capabilities(Capability::CapabilityNamedIam);
-        call = match &spec.url {
-            Some(url) => call.template_url(url),
-            None => call.template_body(&spec.body),
-        };
-        call.send()
+            .change_set_type(kind);
+        with_spec!(call, spec)
+            .send()
             .await
             .map_err(Stacks::error("CreateChangeSet", &spec.name))?;
 

@@ -10,12 +10,12 @@ mod destroy;
 pub mod diff;
 pub mod progress;
 mod publish;
-mod stack;
+pub(crate) mod stack;
 
 pub use artifacts::{LambdaZip, ZipSource, artifact_key, find_lambda_zip, placeholder_zip};
 pub use destroy::Retained;
 pub use publish::{Publication, Upload, publish_app};
-pub use stack::{Deployed, Outcome, StackSpec, Stacks, is_missing_stack};
+pub use stack::{Deployed, Outcome, StackSpec, Stacks, is_missing_stack, parameter_list};
 
 /// Everything that can go wrong while deploying. Each message names the object or stack.
 #[derive(Debug, thiserror::Error)]

@@ -6,9 +6,26 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use aws_sdk_cloudformation::types::{Capability, Parameter, Stack, StackStatus, Tag};
+use aws_sdk_cloudformation::types::{Parameter, Stack, StackStatus, Tag};
 
 use super::{Error, sdk_message};
+
+/// Sets what every stack call sends from a spec: parameters, tags, the IAM capabilities, and
+/// the template by URL or by body.
+macro_rules! with_spec {
+    ($call:expr, $spec:expr) => {{
+        let call = $call
+            .set_parameters(Some($crate::deploy::stack::parameters($spec)))
+            .set_tags(Some($crate::deploy::stack::tags($spec)))
+            .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityIam)
+            .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityNamedIam);
+        match &$spec.url {
+            Some(url) => call.template_url(url),
+            None => call.template_body(&$spec.body),
+        }
+    }};
+}
+pub(crate) use with_spec;
 
 /// A stack to deploy.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -178,18 +195,8 @@ impl Stacks {
     }
 
     pub(crate) async fn create(&self, spec: &StackSpec) -> Result<(), Error> {
-        let mut call = self
-            .cfn
-            .create_stack()
-            .stack_name(&spec.name)
-            .set_parameters(Some(parameters(spec)))
-            .set_tags(Some(tags(spec)))
-            .capabilities(Capability::CapabilityIam)
-            .capabilities(Capability::CapabilityNamedIam);
-        call = match &spec.url {
-            Some(url) => call.template_url(url),
-            None => call.template_body(&spec.body),
-        };
+        let call = self.cfn.create_stack().stack_name(&spec.name);
+        let call = with_spec!(call, spec);
         call.send()
             .await
             .map_err(Stacks::error("CreateStack", &spec.name))?;
@@ -198,18 +205,8 @@ impl Stacks {
 
     /// Returns false when CloudFormation says there is nothing to update.
     async fn update(&self, spec: &StackSpec) -> Result<bool, Error> {
-        let mut call = self
-            .cfn
-            .update_stack()
-            .stack_name(&spec.name)
-            .set_parameters(Some(parameters(spec)))
-            .set_tags(Some(tags(spec)))
-            .capabilities(Capability::CapabilityIam)
-            .capabilities(Capability::CapabilityNamedIam);
-        call = match &spec.url {
-            Some(url) => call.template_url(url),
-            None => call.template_body(&spec.body),
-        };
+        let call = self.cfn.update_stack().stack_name(&spec.name);
+        let call = with_spec!(call, spec);
         match call.send().await {
             Ok(_) => Ok(true),
             Err(e)
@@ -225,27 +222,7 @@ impl Stacks {
 
     /// Same template text, parameters and tags as deployed.
     async fn unchanged(&self, stack: &Stack, spec: &StackSpec) -> Result<bool, Error> {
-        let deployed: BTreeMap<String, String> = stack
-            .parameters()
-            .iter()
-            .map(|p| {
-                (
-                    p.parameter_key().unwrap_or_default().to_owned(),
-                    p.parameter_value().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect();
-        let deployed_tags: BTreeMap<String, String> = stack
-            .tags()
-            .iter()
-            .map(|t| {
-                (
-                    t.key().unwrap_or_default().to_owned(),
-                    t.value().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect();
-        if deployed != spec.parameters || deployed_tags != spec.tags {
+        if deployed_parameters(stack) != spec.parameters || deployed_tags(stack) != spec.tags {
             return Ok(false);
         }
         let template = self
@@ -362,8 +339,40 @@ impl Stacks {
     }
 }
 
-fn parameters(spec: &StackSpec) -> Vec<Parameter> {
-    spec.parameters
+/// The parameter values a stack was deployed with.
+pub(crate) fn deployed_parameters(stack: &Stack) -> BTreeMap<String, String> {
+    stack
+        .parameters()
+        .iter()
+        .map(|p| {
+            (
+                p.parameter_key().unwrap_or_default().to_owned(),
+                p.parameter_value().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+pub(crate) fn deployed_tags(stack: &Stack) -> BTreeMap<String, String> {
+    stack
+        .tags()
+        .iter()
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+pub(crate) fn parameters(spec: &StackSpec) -> Vec<Parameter> {
+    parameter_list(&spec.parameters)
+}
+
+/// CloudFormation parameters from name → value.
+pub fn parameter_list(values: &BTreeMap<String, String>) -> Vec<Parameter> {
+    values
         .iter()
         .map(|(k, v)| {
             Parameter::builder()
@@ -374,7 +383,7 @@ fn parameters(spec: &StackSpec) -> Vec<Parameter> {
         .collect()
 }
 
-fn tags(spec: &StackSpec) -> Vec<Tag> {
+pub(crate) fn tags(spec: &StackSpec) -> Vec<Tag> {
     spec.tags
         .iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
