@@ -374,3 +374,67 @@ async fn twenty_concurrent_onboardings_of_one_name_give_one_201_and_nineteen_409
     let (_, all) = env.call("GET", "/tenants", Body::empty()).await;
     assert_eq!(all.as_array().unwrap().len(), 1, "{all}");
 }
+
+#[tokio::test]
+async fn the_reconciler_repairs_tenants_a_crash_or_a_lost_event_left_stuck() {
+    use silos::control_plane::reconciler::Repair;
+    use silos::control_plane::store::Changes;
+    use silos::control_plane::tenant::Status;
+    let env = env().await;
+
+    // A crash between the move to provisioning and CreateStack: no stack id.
+    let a = env.onboard("Crashed").await;
+    let a_id = a["tenantId"].as_str().unwrap().to_owned();
+    env.cp
+        .store()
+        .transition(
+            &a_id,
+            Status::Initiated,
+            Status::Provisioning,
+            &Changes {
+                stack_name: Some(format!("silos-tenant-{a_id}")),
+                new_attempt: true,
+                ..Changes::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    // A stack that completed, whose event was lost.
+    let b = env.onboard("Lost Event").await;
+    let b_id = b["tenantId"].as_str().unwrap().to_owned();
+    env.cp.handle_stream(env.insert_record(&b).await).await;
+    assert_eq!(env.tenant(&b_id).await["status"], "provisioning");
+
+    // A tenant that moved just now is left alone.
+    assert_eq!(
+        env.cp
+            .reconcile(std::time::Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        vec![]
+    );
+    let repairs = env.cp.reconcile(std::time::Duration::ZERO).await.unwrap();
+    assert_eq!(repairs.len(), 2, "{repairs:?}");
+    assert!(repairs.contains(&Repair::Resumed {
+        tenant: a_id.clone(),
+        status: Status::Provisioning
+    }));
+    let crashed = env.tenant(&a_id).await;
+    assert!(crashed["stackId"].is_string(), "CreateStack ran: {crashed}");
+    assert_eq!(env.stacks_named(&format!("silos-tenant-{a_id}")).await, 1);
+    assert_eq!(env.tenant(&b_id).await["status"], "running");
+
+    // A second pass finishes the first tenant from its stack, and then there is nothing left.
+    env.cp.reconcile(std::time::Duration::ZERO).await.unwrap();
+    assert_eq!(env.tenant(&a_id).await["status"], "running");
+    assert_eq!(
+        env.cp.reconcile(std::time::Duration::ZERO).await.unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        env.stacks_named(&format!("silos-tenant-{a_id}")).await,
+        1,
+        "no second stack"
+    );
+}

@@ -222,7 +222,7 @@ async fn a_missing_template_fails_provisioning_and_a_retry_after_restoring_it_ru
 #[test]
 fn sigint_stops_local_mode_and_its_emulator() {
     let mut local = Local::start();
-    let pid = local.emulator_pid;
+    let pid = local.emulator_pid.expect("local mode started the emulator");
     assert!(
         std::path::Path::new(&format!("/proc/{pid}")).exists(),
         "the emulator runs while local mode does"
@@ -312,5 +312,82 @@ async fn destroy_refuses_while_tenants_exist_and_with_tenants_offboards_them_fir
     assert_eq!(
         toolkit.stacks()[0].stack_status().map(|s| s.as_str()),
         Some("CREATE_COMPLETE")
+    );
+}
+
+#[tokio::test]
+async fn killed_mid_flight_and_restarted_no_tenant_is_lost_duplicated_or_stuck() {
+    let moto = common::Moto::start();
+    let mut first = Local::start_at(Some(&moto.endpoint));
+    let names: Vec<String> = (0..8).map(|i| format!("Tenant {i}")).collect();
+    // Onboard through the API in one process, then kill local mode at once, while the
+    // stream and the stacks are mid-flight.
+    let client = silos::cli::client::ApiClient::new(
+        &first.api_url,
+        Some(silos::cli::client::Signing {
+            credentials: aws_credential_types::Credentials::new(
+                "testing", "testing", None, None, "t",
+            ),
+            region: "us-east-1".into(),
+        }),
+    )
+    .unwrap();
+    let mut ids = Vec::new();
+    for name in &names {
+        let t = client
+            .post(
+                "/onboarding",
+                serde_json::json!({"tenantName": name, "deploymentType": "silo"}),
+            )
+            .await
+            .unwrap();
+        ids.push(t["tenantId"].as_str().unwrap().to_owned());
+    }
+    first.kill();
+    // The kill came mid-flight: some tenants had not reached running.
+    let outputs: Value =
+        serde_json::from_slice(&std::fs::read(first.out.path().join("outputs.json")).unwrap())
+            .unwrap();
+    let table = outputs["tenantsTable"].as_str().unwrap();
+    let ddb = aws_sdk_dynamodb::Client::new(&first.sdk_config());
+    let items = ddb.scan().table_name(table).send().await.unwrap();
+    let unfinished = items
+        .items()
+        .iter()
+        .filter(|i| {
+            i.get("status")
+                .and_then(|s| s.as_s().ok())
+                .is_some_and(|s| s != "running")
+        })
+        .count();
+    assert!(unfinished > 0, "the kill came after everything was done");
+
+    let second = Local::start_at(Some(&moto.endpoint));
+    for id in &ids {
+        let t = second.wait(id, "running");
+        assert_eq!(t["stackName"], format!("silos-tenant-{id}"), "{t}");
+    }
+    // One live stack per tenant, and it is the one the tenant records.
+    let cfn = aws_sdk_cloudformation::Client::new(&second.sdk_config());
+    let stacks = cfn.list_stacks().send().await.unwrap();
+    for id in &ids {
+        let live: Vec<_> = stacks
+            .stack_summaries()
+            .iter()
+            .filter(|s| s.stack_name() == Some(format!("silos-tenant-{id}").as_str()))
+            .filter(|s| {
+                s.stack_status()
+                    .is_some_and(|st| st.as_str() != "DELETE_COMPLETE")
+            })
+            .collect();
+        assert_eq!(live.len(), 1, "tenant {id}: {live:?}");
+        let t = second.json(&["info", id]);
+        assert_eq!(t["tenant"]["stackId"].as_str(), live[0].stack_id(), "{t}");
+    }
+    let all = second.json(&["list"]);
+    assert_eq!(
+        all.as_array().unwrap().len(),
+        names.len(),
+        "no duplicates: {all}"
     );
 }

@@ -7,6 +7,7 @@ pub mod api;
 pub mod catalog;
 mod offboarding;
 mod provisioner;
+pub mod reconciler;
 pub mod stack_events;
 pub mod store;
 pub mod tenant;

@@ -4,6 +4,7 @@
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::store::{self, Changes};
 use super::tenant::{EventOutcome, Status, apply_stack_status};
@@ -62,6 +63,56 @@ fn tenant_id(name: &str) -> Option<&str> {
         let candidate = name.get(i..i + 36)?;
         uuid::Uuid::parse_str(candidate).ok().map(|_| candidate)
     })
+}
+
+/// The EventBridge event for a stack status change, as AWS sends it.
+pub fn stack_status_event(
+    stack_id: &str,
+    status: &str,
+    reason: &str,
+    region: &str,
+    account: &str,
+) -> StackStatusEvent {
+    let value = json!({
+        "version": "0",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "detail-type": "CloudFormation Stack Status Change",
+        "source": "aws.cloudformation",
+        "account": account,
+        "time": rfc3339(std::time::SystemTime::now()),
+        "region": region,
+        "resources": [stack_id],
+        "detail": {
+            "stack-id": stack_id,
+            "status-details": {"status": status, "status-reason": reason},
+        },
+    });
+    serde_json::from_value(value).expect("the event shape matches StackStatusEvent")
+}
+
+/// `2026-11-28T10:15:42Z`.
+fn rfc3339(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since the epoch (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 impl ControlPlane {
@@ -150,5 +201,25 @@ mod tests {
         );
         assert_eq!(stack_name("not an arn"), None);
         assert_eq!(tenant_id("silos-tenant-acme"), None);
+    }
+
+    #[test]
+    fn times_render_as_rfc3339() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_440_938_160);
+        assert_eq!(rfc3339(t), "2015-08-30T12:36:00Z");
+        assert_eq!(rfc3339(std::time::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        // A leap day.
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339(t), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn the_event_has_the_shape_of_the_fixture() {
+        let id = "arn:aws:cloudformation:us-east-1:123456789012:stack/silos-tenant-x/1";
+        let event = stack_status_event(id, "CREATE_COMPLETE", "", "us-east-1", "123456789012");
+        assert_eq!(event.detail.stack_id, id);
+        assert_eq!(event.detail.status_details.status, "CREATE_COMPLETE");
+        assert_eq!(event.source, "aws.cloudformation");
+        assert_eq!(event.detail_type, "CloudFormation Stack Status Change");
     }
 }

@@ -259,6 +259,7 @@ pub async fn start(options: Options, reporter: Reporter) -> Result<Running, Erro
         }
         .run(rx.clone()),
     );
+    tasks.spawn(reconciler(cp.clone(), rx.clone()));
     tasks.spawn(
         watcher::StackWatcher {
             cp: cp.clone(),
@@ -278,6 +279,35 @@ pub async fn start(options: Options, reporter: Reporter) -> Result<Running, Erro
         shutdown,
         tasks,
     })
+}
+
+/// How often the reconciler passes over the tenants, and how long a tenant must have kept its
+/// status before a periodic pass touches it.
+pub const RECONCILE_EVERY: Duration = Duration::from_secs(60);
+pub const RECONCILE_SETTLE: Duration = Duration::from_secs(30);
+
+/// Repairs stuck tenants: once at startup (anything in flight was cut off by a previous run),
+/// then periodically.
+async fn reconciler(cp: ControlPlane, mut shutdown: watch::Receiver<bool>) {
+    let mut settle = Duration::ZERO;
+    loop {
+        match cp.reconcile(settle).await {
+            Ok(repairs) => {
+                for r in repairs {
+                    tracing::info!(?r, "reconciler repaired a tenant");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "the reconciler pass failed; will retry"),
+        }
+        settle = RECONCILE_SETTLE;
+        tokio::select! {
+            _ = tokio::time::sleep(RECONCILE_EVERY) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+    }
 }
 
 impl Running {

@@ -14,7 +14,8 @@ pub struct Local {
     child: Option<Child>,
     pub api_url: String,
     pub endpoint: String,
-    pub emulator_pid: u32,
+    /// The emulator local mode started, if it started one.
+    pub emulator_pid: Option<u32>,
     pub out: tempfile::TempDir,
     /// Every stdout line so far.
     pub lines: Arc<Mutex<Vec<String>>>,
@@ -28,12 +29,21 @@ fn root() -> &'static Path {
 impl Local {
     /// Starts `silos local --port 0 --require-auth` and waits until it is ready.
     pub fn start() -> Local {
+        Local::start_at(None)
+    }
+
+    /// As [`start`](Self::start), against a running emulator when `endpoint` is given.
+    pub fn start_at(endpoint: Option<&str>) -> Local {
         let out = tempfile::tempdir().unwrap();
         let home = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_silos"))
-            .current_dir(root())
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_silos"));
+        cmd.current_dir(root())
             .args(["local", "--port", "0", "--require-auth", "--out"])
-            .arg(out.path())
+            .arg(out.path());
+        if let Some(e) = endpoint {
+            cmd.args(["--endpoint-url", e]);
+        }
+        let mut child = cmd
             .env_remove("AWS_ENDPOINT_URL")
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
@@ -64,6 +74,11 @@ impl Local {
                 pid = rest.split(',').next().and_then(|p| p.parse().ok());
                 endpoint = rest.rsplit(" at ").next().map(str::to_owned);
             }
+            if let Some(rest) = line.strip_prefix("emulator: ")
+                && let Some(given) = rest.strip_suffix(" (given)")
+            {
+                endpoint = Some(given.to_owned());
+            }
             if let Some(rest) = line.strip_prefix("API: ") {
                 api_url = rest.split_whitespace().next().map(str::to_owned);
             }
@@ -75,7 +90,7 @@ impl Local {
             child: Some(child),
             api_url: api_url.expect("an API line"),
             endpoint: endpoint.expect("an emulator line"),
-            emulator_pid: pid.expect("the emulator's pid"),
+            emulator_pid: pid,
             out,
             lines,
             home,
@@ -151,6 +166,13 @@ impl Local {
 
     pub fn sdk_config(&self) -> aws_config::SdkConfig {
         silos::aws::emulator(&self.endpoint, "us-east-1")
+    }
+
+    /// Kills local mode with SIGKILL, mid-flight, and reaps it.
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("still running");
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 
     /// Sends SIGINT and waits for the exit status.

@@ -1,0 +1,108 @@
+//! The reconciler: a pass over the tenants that repairs any stuck in a transitional status,
+//! from their stacks. It runs on startup and periodically in `silos local`. It catches what
+//! a lost event or a crash leaves behind:
+//! - `provisioning` with a stack: the stack's status is applied, as its event would have been;
+//! - `provisioning` with no stack id: provisioning resumes (CreateStack again, where
+//!   AlreadyExists counts as success);
+//! - `deleting` or `updating`: the stack's status is applied. A stack that is gone means the
+//!   tenant is `deleted`.
+//!
+//! Tenants that moved recently are left alone: their work may still be in flight.
+
+use std::time::Duration;
+
+use super::stack_events::{Handled, stack_status_event};
+use super::tenant::{Status, Tenant, Timestamp};
+use super::{ControlPlane, Error, cfn_error};
+
+/// What the reconciler did to one tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Repair {
+    /// The stack's current status was applied.
+    Applied { tenant: String, handled: Handled },
+    /// Provisioning was resumed.
+    Resumed { tenant: String, status: Status },
+}
+
+impl ControlPlane {
+    /// One pass over every tenant whose status has not changed for `settle`.
+    pub async fn reconcile(&self, settle: Duration) -> Result<Vec<Repair>, Error> {
+        let now = Timestamp::now();
+        let mut repairs = Vec::new();
+        for tenant in self.store().list().await? {
+            if !matches!(
+                tenant.status,
+                Status::Provisioning | Status::Deleting | Status::Updating
+            ) {
+                continue;
+            }
+            let age =
+                Duration::from_millis(now.millis.saturating_sub(tenant.status_changed_at.millis));
+            if age < settle {
+                continue;
+            }
+            match self.repair(tenant).await {
+                Ok(Some(r)) => repairs.push(r),
+                Ok(None) => {}
+                // One tenant's failure does not stop the pass; the next pass retries it.
+                Err(e) => tracing::warn!(error = %e, "reconciling a tenant failed"),
+            }
+        }
+        Ok(repairs)
+    }
+
+    async fn repair(&self, tenant: Tenant) -> Result<Option<Repair>, Error> {
+        let id = tenant.tenant_id.clone();
+        let Some(stack) = tenant
+            .stack_id
+            .clone()
+            .or_else(|| tenant.stack_name.clone())
+        else {
+            return Ok(None);
+        };
+        if tenant.status == Status::Provisioning && tenant.stack_id.is_none() {
+            let after = self.provision(tenant).await?;
+            return Ok(Some(Repair::Resumed {
+                tenant: id,
+                status: after.status,
+            }));
+        }
+        let described = self.cfn().describe_stacks().stack_name(&stack).send().await;
+        let (stack_id, status, reason) = match described {
+            Ok(out) => match out.stacks().first() {
+                Some(s) => (
+                    s.stack_id().unwrap_or(&stack).to_owned(),
+                    s.stack_status()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                    s.stack_status_reason().unwrap_or_default().to_owned(),
+                ),
+                None => return Ok(None),
+            },
+            // Gone: for a tenant being deleted, that is the end of its stack.
+            Err(e)
+                if e.as_service_error()
+                    .and_then(|s| aws_sdk_cloudformation::error::ProvideErrorMetadata::message(s))
+                    .is_some_and(|m| m.contains("does not exist")) =>
+            {
+                if tenant.status != Status::Deleting {
+                    return Ok(None);
+                }
+                (stack.clone(), "DELETE_COMPLETE".to_owned(), String::new())
+            }
+            Err(e) => return Err(cfn_error("DescribeStacks")(e)),
+        };
+        if status.ends_with("_IN_PROGRESS") && tenant.status != Status::Provisioning {
+            return Ok(None);
+        }
+        let event = stack_status_event(&stack_id, &status, &reason, &self.settings().region, "");
+        let handled = self.handle_stack_event(&event).await?;
+        Ok(match handled {
+            Handled::Moved { .. } => Some(Repair::Applied {
+                tenant: id,
+                handled,
+            }),
+            _ => None,
+        })
+    }
+}
