@@ -80,9 +80,9 @@ impl From<Error> for ApiError {
             Error::Store(store::Error::Corrupt(..)) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "CorruptRecord")
             }
-            Error::Catalog(_) | Error::Blueprint(..) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "CatalogUnavailable")
-            }
+            // The published catalog cannot be read: an upstream (S3) failure.
+            Error::Catalog(_) => (StatusCode::SERVICE_UNAVAILABLE, "CatalogUnavailable"),
+            Error::Blueprint(..) => (StatusCode::INTERNAL_SERVER_ERROR, "BlueprintError"),
             Error::Store(store::Error::Aws { .. }) | Error::CloudFormation { .. } => {
                 (StatusCode::BAD_GATEWAY, "AwsError")
             }
