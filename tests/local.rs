@@ -391,3 +391,42 @@ async fn killed_mid_flight_and_restarted_no_tenant_is_lost_duplicated_or_stuck()
         "no duplicates: {all}"
     );
 }
+
+#[tokio::test]
+async fn an_emulator_outage_is_survived_and_work_resumes_when_it_is_back() {
+    let moto = common::Moto::start();
+    let proxy = common::proxy::Proxy::start(&moto.endpoint);
+    let mut local = Local::start_at(Some(&proxy.endpoint));
+    let before = local.create("Before");
+    local.wait(&before, "running");
+
+    proxy.pause();
+    std::thread::sleep(Duration::from_secs(3));
+    // The API answers with an AWS error and writes nothing; local mode keeps running.
+    let during = local.tenants(&["create", "During"]);
+    assert_eq!(during.status.code(), Some(1));
+    assert!(
+        stderr(&during).starts_with("error: "),
+        "{}",
+        stderr(&during)
+    );
+    assert!(local.is_running(), "silos local survived the outage");
+
+    proxy.resume();
+    let after = local.create("After");
+    local.wait(&after, "running");
+    let names: Vec<String> = local
+        .json(&["list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tenantName"].as_str().unwrap().to_owned())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        ["After", "Before"],
+        "no partial record of the refused create"
+    );
+}

@@ -68,17 +68,53 @@ pub enum Error {
     CloudFormation {
         operation: &'static str,
         message: String,
+        /// The call may well succeed later: no answer, a timeout, throttling or a 5xx.
+        transient: bool,
     },
     #[error("stack {0} was not deleted in time")]
     Timeout(String),
 }
 
-pub(crate) fn cfn_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
+type HttpResponse = aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+
+pub(crate) fn cfn_error<E>(
     operation: &'static str,
-) -> impl FnOnce(aws_sdk_cloudformation::error::SdkError<E, R>) -> Error {
+) -> impl FnOnce(aws_sdk_cloudformation::error::SdkError<E, HttpResponse>) -> Error
+where
+    E: std::error::Error + aws_sdk_cloudformation::error::ProvideErrorMetadata + 'static,
+{
     move |e| Error::CloudFormation {
         operation,
+        transient: is_transient(&e),
         message: aws_sdk_cloudformation::error::DisplayErrorContext(&e).to_string(),
+    }
+}
+
+/// Whether an SDK error is worth retrying later: the service was not reached or did not
+/// answer, throttled, or failed on its side. Errors about the request itself are not.
+pub(crate) fn is_transient<E>(e: &aws_sdk_cloudformation::error::SdkError<E, HttpResponse>) -> bool
+where
+    E: aws_sdk_cloudformation::error::ProvideErrorMetadata,
+{
+    use aws_sdk_cloudformation::error::SdkError;
+    match e {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(s) => {
+            let throttled = s.err().code().is_some_and(|c| {
+                matches!(
+                    c,
+                    "Throttling"
+                        | "ThrottlingException"
+                        | "RequestLimitExceeded"
+                        | "ServiceUnavailable"
+                        | "InternalFailure"
+                )
+            });
+            throttled || s.raw().status().is_server_error()
+        }
+        _ => false,
     }
 }
 

@@ -84,6 +84,13 @@ impl ControlPlane {
                 .store()
                 .record_stack(&id, Status::Provisioning, &stack_id)
                 .await?),
+            // CloudFormation was not reached, or throttled after every retry: the tenant stays
+            // `provisioning` with no stack, which a redelivery or the reconciler resumes.
+            Err(
+                e @ Error::CloudFormation {
+                    transient: true, ..
+                },
+            ) => Err(e),
             Err(e) => self.fail(&id, Status::Provisioning, &e).await,
         }
     }
@@ -188,6 +195,7 @@ impl ControlPlane {
             .await;
         match result {
             Ok(out) => out.stack_id.ok_or_else(|| Error::CloudFormation {
+                transient: false,
                 operation: "CreateStack",
                 message: "no stack id in the response".to_owned(),
             }),
@@ -199,6 +207,7 @@ impl ControlPlane {
                 self.stack_id(&plan.stack_name)
                     .await?
                     .ok_or_else(|| Error::CloudFormation {
+                        transient: false,
                         operation: "DescribeStacks",
                         message: format!("{} exists but cannot be described", plan.stack_name),
                     })

@@ -168,6 +168,13 @@ impl Local {
         silos::aws::emulator(&self.endpoint, "us-east-1")
     }
 
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+
     /// Kills local mode with SIGKILL, mid-flight, and reaps it.
     pub fn kill(&mut self) {
         let mut child = self.child.take().expect("still running");

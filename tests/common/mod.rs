@@ -6,6 +6,7 @@
 pub mod env;
 pub mod lambda_zip;
 pub mod local;
+pub mod proxy;
 pub mod recorder;
 
 use std::io::{BufRead, BufReader};
