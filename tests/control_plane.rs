@@ -438,3 +438,41 @@ async fn the_reconciler_repairs_tenants_a_crash_or_a_lost_event_left_stuck() {
         "no second stack"
     );
 }
+
+#[tokio::test]
+async fn an_unreachable_cloudformation_leaves_the_tenant_provisioning_for_the_reconciler() {
+    use aws_config::retry::RetryConfig;
+    let env = env().await;
+    // The same control plane, but CloudFormation cannot be reached.
+    let dead = aws_sdk_cloudformation::Client::from_conf(
+        aws_sdk_cloudformation::config::Builder::from(&silos::aws::emulator(
+            "http://127.0.0.1:9",
+            "us-east-1",
+        ))
+        .retry_config(RetryConfig::disabled())
+        .build(),
+    );
+    let cut_off = silos::control_plane::ControlPlane::from_clients(
+        env.dynamodb.clone(),
+        dead,
+        env.s3.clone(),
+        env.cp.settings().clone(),
+    );
+    let acme = env.onboard("Cut Off").await;
+    let id = acme["tenantId"].as_str().unwrap().to_owned();
+    let response = cut_off.handle_stream(env.insert_record(&acme).await).await;
+    assert_eq!(
+        response.batch_item_failures.len(),
+        1,
+        "the record is retried"
+    );
+    let stuck = env.tenant(&id).await;
+    assert_eq!(stuck["status"], "provisioning", "not failed: {stuck}");
+    assert_eq!(stuck["stackId"], Value::Null);
+
+    // Once CloudFormation answers again, the reconciler resumes it.
+    env.cp.reconcile(std::time::Duration::ZERO).await.unwrap();
+    env.cp.reconcile(std::time::Duration::ZERO).await.unwrap();
+    assert_eq!(env.tenant(&id).await["status"], "running");
+    assert_eq!(env.stacks_named(&format!("silos-tenant-{id}")).await, 1);
+}

@@ -90,30 +90,22 @@ where
     }
 }
 
-/// Whether an SDK error is worth retrying later: the service was not reached or did not
-/// answer, throttled, or failed on its side. Errors about the request itself are not.
+/// Whether an SDK error is worth retrying later: the service was not reached, did not answer
+/// in time, or throttled after every retry. Anything it answered otherwise (a 4xx about the
+/// request, or a 5xx) is reported as a failure, which `POST /retry` can retry.
 pub(crate) fn is_transient<E>(e: &aws_sdk_cloudformation::error::SdkError<E, HttpResponse>) -> bool
 where
     E: aws_sdk_cloudformation::error::ProvideErrorMetadata,
 {
     use aws_sdk_cloudformation::error::SdkError;
     match e {
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
-            true
-        }
-        SdkError::ServiceError(s) => {
-            let throttled = s.err().code().is_some_and(|c| {
-                matches!(
-                    c,
-                    "Throttling"
-                        | "ThrottlingException"
-                        | "RequestLimitExceeded"
-                        | "ServiceUnavailable"
-                        | "InternalFailure"
-                )
-            });
-            throttled || s.raw().status().is_server_error()
-        }
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => true,
+        SdkError::ServiceError(s) => s.err().code().is_some_and(|c| {
+            matches!(
+                c,
+                "Throttling" | "ThrottlingException" | "RequestLimitExceeded"
+            )
+        }),
         _ => false,
     }
 }
