@@ -84,9 +84,30 @@ async fn baseline(n: usize) -> Duration {
     took
 }
 
+/// Peak resident memory of this process (which hosts local mode), from /proc.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or_default()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
 /// N onboardings through `silos local`'s API, until every tenant is running.
 async fn through_local(n: usize) -> Duration {
     let emulator = Emulator::start().await.expect("start the emulator");
+    // Transitions to running, as local mode reports them: no polling of the table.
+    let running_count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let all_running = Arc::new(tokio::sync::Notify::new());
     let running = local::start(
         local::Options {
             config: Config::new("silos").unwrap(),
@@ -97,24 +118,38 @@ async fn through_local(n: usize) -> Duration {
             require_auth: false,
             lambda_zip: None,
         },
-        Arc::new(|_| {}),
+        {
+            let running = running_count.clone();
+            let all = all_running.clone();
+            Arc::new(move |r| {
+                if let local::Report::Transition { to, .. } = r
+                    && to == "running"
+                    && running.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == n
+                {
+                    all.notify_one();
+                }
+            })
+        },
     )
     .await
     .expect("start local mode");
     let client = Arc::new(ApiClient::new(&running.api_url, None).unwrap());
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::with_capacity(n)));
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     // Eight clients at a time, as a burst of sign-ups would come.
     for _ in 0..8 {
         let client = client.clone();
         let next = next.clone();
+        let latencies = latencies.clone();
         tasks.spawn(async move {
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 if i >= n {
                     return;
                 }
+                let sent = Instant::now();
                 client
                     .post(
                         "/onboarding",
@@ -122,29 +157,41 @@ async fn through_local(n: usize) -> Duration {
                     )
                     .await
                     .expect("onboarding");
+                latencies.lock().unwrap().push(sent.elapsed());
             }
         });
     }
     while tasks.join_next().await.is_some() {}
     let onboarded = started.elapsed();
-    loop {
-        let list = client.get("/tenants").await.expect("list");
-        let list = list.as_array().unwrap();
-        let done = list.iter().filter(|t| t["status"] == "running").count();
-        let failed = list.iter().filter(|t| t["status"] == "failed").count();
-        assert_eq!(failed, 0, "no tenant may fail");
-        if done == n {
-            break;
-        }
-        // Listing scans the whole table on the one emulator everything shares, so the
-        // bench looks only once a second: the figure is at most a second late.
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    all_running.notified().await;
     let took = started.elapsed();
+    let took_all = took;
+    // Every tenant, once, and each with its own stack.
+    let list = client.get("/tenants").await.expect("list");
+    let list = list.as_array().unwrap();
+    let names: std::collections::BTreeSet<&str> = list
+        .iter()
+        .map(|t| t["tenantName"].as_str().unwrap())
+        .collect();
+    let stacks: std::collections::BTreeSet<&str> =
+        list.iter().filter_map(|t| t["stackId"].as_str()).collect();
+    assert_eq!(list.len(), n, "no tenant lost or duplicated");
+    assert_eq!(names.len(), n);
+    assert_eq!(stacks.len(), n, "one stack each");
+    assert!(list.iter().all(|t| t["status"] == "running"));
+    let mut l = latencies.lock().unwrap().clone();
+    l.sort();
     println!(
-        "  (the {n} onboarding requests took {:.2} s of that)",
-        onboarded.as_secs_f64()
+        "  the {n} onboarding requests took {:.2} s; API latency p50 {:.1} ms, p99 {:.1} ms (8 clients)",
+        onboarded.as_secs_f64(),
+        percentile(&l, 0.5).as_secs_f64() * 1000.0,
+        percentile(&l, 0.99).as_secs_f64() * 1000.0,
     );
+    println!(
+        "  peak RSS of the process hosting silos local: {:.1} MB",
+        peak_rss_mb()
+    );
+    let took = took_all;
     running.stop().await;
     emulator.stop().await;
     took

@@ -1,5 +1,6 @@
 //! The Lambda host: the same [`ControlPlane`] as `silos local`, served through `lambda_http`
-//! (the API router) or `lambda_runtime` (the provisioner and the stack-events handler). The
+//! (the API router) or `lambda_runtime` (the provisioner, the stack-events handler and the
+//! scheduled reconciler). The
 //! handler and every setting come from the environment the control-plane template sets; a
 //! missing variable is a clear startup error.
 
@@ -17,13 +18,18 @@ pub enum Handler {
     Api,
     Provisioner,
     StackEvents,
+    Reconciler,
 }
+
+/// How long a tenant keeps a transitional status before the scheduled reconciler repairs it:
+/// longer than any in-flight provisioning or event delivery takes.
+pub const RECONCILE_SETTLE: std::time::Duration = std::time::Duration::from_secs(600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Missing(#[from] MissingVariable),
-    #[error("SILOS_HANDLER is {0:?}; expected api, provisioner or stack-events")]
+    #[error("SILOS_HANDLER is {0:?}; expected api, provisioner, stack-events or reconciler")]
     UnknownHandler(String),
     #[error("the Lambda runtime stopped: {0}")]
     Runtime(String),
@@ -46,6 +52,7 @@ pub fn configure(
         "api" => Handler::Api,
         "provisioner" => Handler::Provisioner,
         "stack-events" => Handler::StackEvents,
+        "reconciler" => Handler::Reconciler,
         other => return Err(Error::UnknownHandler(other.to_owned())),
     };
     let mut required = |name: &'static str| var(name).ok_or(MissingVariable(name));
@@ -94,6 +101,21 @@ pub async fn run() -> Result<(), Error> {
                     Ok::<_, lambda_runtime::Error>(())
                 }
             }))
+            .await
+        }
+        Handler::Reconciler => {
+            lambda_runtime::run(service_fn(
+                |_: LambdaEvent<aws_lambda_events::event::eventbridge::EventBridgeEvent>| {
+                    let cp = cp.clone();
+                    async move {
+                        let repairs = cp.reconcile(RECONCILE_SETTLE).await?;
+                        for r in &repairs {
+                            tracing::info!(?r, "repaired a tenant");
+                        }
+                        Ok::<_, lambda_runtime::Error>(repairs.len())
+                    }
+                },
+            ))
             .await
         }
     };

@@ -82,7 +82,7 @@ fn granted(template: &Value, function: &str) -> BTreeSet<String> {
 fn every_function_sets_exactly_the_variables_the_lambda_host_reads() {
     let template = control_plane_template();
     let functions = functions(&template);
-    assert_eq!(functions.len(), 8);
+    assert_eq!(functions.len(), 9);
     for (id, vars) in functions {
         let lookup = |k: &str| {
             // Lambda sets AWS_REGION itself; the template sets the rest (literals as written,
@@ -102,7 +102,10 @@ fn every_function_sets_exactly_the_variables_the_lambda_host_reads() {
             unread.is_empty(),
             "{id} sets variables nothing reads: {unread:?}"
         );
-        let calls_create_stack = matches!(id.as_str(), "ProvisionerFunction" | "RetryFunction");
+        let calls_create_stack = matches!(
+            id.as_str(),
+            "ProvisionerFunction" | "RetryFunction" | "ReconcilerFunction"
+        );
         assert_eq!(
             settings.provisioning_role_arn.is_some(),
             calls_create_stack,
@@ -111,6 +114,7 @@ fn every_function_sets_exactly_the_variables_the_lambda_host_reads() {
         let expected = match id.as_str() {
             "ProvisionerFunction" => silos::lambda::Handler::Provisioner,
             "StackEventsFunction" => silos::lambda::Handler::StackEvents,
+            "ReconcilerFunction" => silos::lambda::Handler::Reconciler,
             _ => silos::lambda::Handler::Api,
         };
         assert_eq!(handler, expected, "{id}");
@@ -202,6 +206,45 @@ async fn every_role_allows_exactly_the_calls_its_handler_makes() {
     .await;
     record("DeleteFunction", &recorder);
 
+    // The reconciler, over three stuck tenants: one cut off before CreateStack, one whose
+    // completion event was lost, and one whose delete event was lost.
+    use silos::control_plane::store::Changes;
+    use silos::control_plane::tenant::Status;
+    let cut = env.onboard("Cut Off").await;
+    let cut_id = cut["tenantId"].as_str().unwrap().to_owned();
+    env.cp
+        .store()
+        .transition(
+            &cut_id,
+            Status::Initiated,
+            Status::Provisioning,
+            &Changes {
+                stack_name: Some(format!("silos-tenant-{cut_id}")),
+                new_attempt: true,
+                ..Changes::default()
+            },
+        )
+        .await
+        .unwrap();
+    let lost = env.onboard("Lost Create").await;
+    env.cp.handle_stream(env.insert_record(&lost).await).await;
+    let gone = env.onboard("Lost Delete").await;
+    let gone_id = gone["tenantId"].as_str().unwrap().to_owned();
+    env.cp.handle_stream(env.insert_record(&gone).await).await;
+    let gone_stack = env.tenant(&gone_id).await["stackId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    env.stack_event("eventbridge-stack-create-complete.json", &gone_stack)
+        .await;
+    env.call("POST", "/delete", json!({"tenantId": gone_id}).to_string())
+        .await;
+    recorder.take();
+    let repairs = env.cp.reconcile(std::time::Duration::ZERO).await.unwrap();
+    assert_eq!(repairs.len(), 3, "{repairs:?}");
+    record("ReconcilerFunction", &recorder);
+    assert_eq!(env.tenant(&gone_id).await["status"], "deleted");
+
     // Granted for paths this run does not take, each with the reason.
     let unreachable_here: BTreeMap<&str, &[&str]> = BTreeMap::from([
         // Retry deletes a ROLLBACK_COMPLETE stack first; the emulator never leaves one.
@@ -232,7 +275,7 @@ async fn every_role_allows_exactly_the_calls_its_handler_makes() {
     }
     assert_eq!(
         called.len(),
-        8,
+        9,
         "every function was exercised: {:?}",
         called.keys()
     );

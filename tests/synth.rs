@@ -203,7 +203,7 @@ fn only_the_provisioning_functions_may_pass_the_provisioning_role() {
         }
     }
     passers.sort();
-    assert_eq!(passers, ["ProvisionerRole", "RetryRole"]);
+    assert_eq!(passers, ["ProvisionerRole", "ReconcilerRole", "RetryRole"]);
 }
 
 #[test]

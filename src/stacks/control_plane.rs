@@ -309,6 +309,37 @@ fn aws_compute(
     )
     .target(&stack_events);
 
+    // The reconciler: tenants stuck in a transitional status are repaired from their stacks,
+    // on a schedule. It lists tenants (Scan), applies stack statuses like the stack-events
+    // handler (a delete frees the name lock), and resumes provisioning like the provisioner.
+    let mut reconciler = function(
+        "Reconciler",
+        "reconciler",
+        "Repairs tenants stuck in provisioning, deleting or updating, from their stacks",
+    )
+    .timeout(300)
+    .env("PROVISIONING_ROLE_ARN", provisioning.arn())
+    .without_dead_letter_queue(
+        "Invoked by a schedule rule whose target has its own dead-letter queue, and the next scheduled pass retries anything missed",
+    );
+    provisioner_calls(
+        &mut reconciler,
+        &[
+            "cloudformation:CreateStack",
+            "cloudformation:DescribeStacks",
+        ],
+    );
+    tenants.grant(
+        reconciler.role_mut(),
+        &["dynamodb:DeleteItem", "dynamodb:Scan"],
+    );
+    let schedule = EventRule::schedule(
+        "ReconcilerSchedule",
+        "Runs the reconciler over stuck tenants",
+        "rate(5 minutes)",
+    )
+    .target(&reconciler);
+
     let mut api = HttpApi::new("Api", format!("{prefix}-control-plane"))
         .description("silos tenant API; every route requires SigV4 (AWS_IAM) authorization");
     api.route(Method::Get, "/tenants", &list);
@@ -327,12 +358,14 @@ fn aws_compute(
         &retry,
         &provisioner,
         &stack_events,
+        &reconciler,
     ] {
         f.add_to(t);
     }
     subscription.add_to(t);
     events_dlq.add_to(t);
     rule.add_to(t);
+    schedule.add_to(t);
     api.add_to(t);
 
     t.output("ApiUrl", Output::new("The tenant API's URL", api.url()));
