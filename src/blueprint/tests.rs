@@ -130,3 +130,69 @@ fn stack_names_are_checked() {
             .contains("at most 64")
     );
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// GOOD with `insert` put in at a char boundary near `at`.
+    fn mutated(at: usize, insert: &str) -> String {
+        let mut text = GOOD.to_owned();
+        let mut i = at % (text.len() + 1);
+        while !text.is_char_boundary(i) {
+            i -= 1;
+        }
+        text.insert_str(i, insert);
+        text
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn any_text_parses_or_fails_naming_the_file(
+            text in prop_oneof![
+                ".{0,400}",
+                (any::<usize>(), "[\\[\\]{}:#'\"\\n -]{1,6}|\\PC{1,10}").prop_map(|(at, s)| mutated(at, &s)),
+            ]
+        ) {
+            let path = Path::new("blueprints/silo.yaml");
+            if let Err(e) = Blueprint::parse(path, &text) {
+                let shown = e.to_string();
+                prop_assert!(shown.starts_with("blueprints/silo.yaml"), "{}", shown);
+                if let Some(line) = e.line {
+                    prop_assert!(shown.starts_with(&format!("blueprints/silo.yaml:{line}: ")), "{}", shown);
+                    prop_assert!(line >= 1 && line as usize <= text.lines().count().max(1) + 1, "line {} of {:?}", line, text);
+                }
+            }
+        }
+
+        #[test]
+        fn any_tenant_name_renders_literally(name in "\\PC{0,120}") {
+            let b = Blueprint::parse(Path::new("silo.yaml"), GOOD).unwrap();
+            let mut tenant = Tenant::sample("silo");
+            tenant.name = name.clone();
+            let r = b.render("silos", &tenant).unwrap();
+            prop_assert_eq!(&r.parameters["TenantName"], &name);
+            prop_assert_eq!(r.stack_name, format!("silos-tenant-{}", tenant.id));
+        }
+
+        #[test]
+        fn an_accepted_stack_name_is_always_a_valid_tenant_stack_name(name in "[a-zA-Z0-9_-]{0,80}|\\PC{0,80}") {
+            let id = "00000000-0000-4000-8000-000000000000";
+            for candidate in [name.clone(), format!("silos-tenant-{id}{name}"), format!("silos-tenant-{name}")] {
+                if check_stack_name(&candidate, "silos", id).is_ok() {
+                    prop_assert!(candidate.starts_with("silos-tenant-"), "{}", candidate);
+                    prop_assert!(candidate.contains(id), "{}", candidate);
+                    prop_assert!(candidate.len() <= 64, "{}", candidate);
+                    prop_assert!(
+                        candidate.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+                        "{}",
+                        candidate
+                    );
+                }
+            }
+        }
+    }
+}
