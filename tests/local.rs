@@ -80,8 +80,20 @@ async fn a_tenant_lives_its_whole_life_through_the_cli() {
         "the stack is gone: {status:?}"
     );
 
-    // Each transition was printed once, in order.
-    let lines = local.lines.lock().unwrap().clone();
+    // Each transition was printed once, in order. The last one is printed when the stream
+    // processor reads it, which may be a moment after the API shows it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let lines = loop {
+        let lines = local.lines.lock().unwrap().clone();
+        if lines
+            .iter()
+            .any(|l| l.contains(&id) && l.ends_with("deleting -> deleted"))
+            || std::time::Instant::now() > deadline
+        {
+            break lines;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     let moves: Vec<&String> = lines.iter().filter(|l| l.contains(&id)).collect();
     let expected = [
         "created, initiated",

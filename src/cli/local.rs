@@ -60,6 +60,8 @@ fn report(quiet: bool) -> local::Reporter {
 
 pub async fn run(cli: &Cli, config: Config, args: Args) -> Result<(), Error> {
     let started = Instant::now();
+    // Handlers first: a signal that comes as soon as "ready" is printed must find them.
+    let signals = Signals::install()?;
     let options = local::Options {
         config,
         blueprints: args.blueprints,
@@ -134,23 +136,33 @@ pub async fn run(cli: &Cli, config: Config, args: Args) -> Result<(), Error> {
         started.elapsed().as_secs_f64()
     ));
 
-    wait_for_signal().await;
+    signals.wait().await;
     say("stopping".to_owned());
     running.stop().await;
     say("stopped".to_owned());
     Ok(())
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async {
-            match term.as_mut() {
-                Some(t) => { t.recv().await; }
-                None => std::future::pending::<()>().await,
-            }
-        } => {}
+/// SIGINT and SIGTERM, registered when installed.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals, Error> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let err = |e: std::io::Error| Error::Usage(format!("cannot handle signals: {e}"));
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt()).map_err(err)?,
+            terminate: signal(SignalKind::terminate()).map_err(err)?,
+        })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
     }
 }
