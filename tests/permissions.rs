@@ -82,7 +82,7 @@ fn granted(template: &Value, function: &str) -> BTreeSet<String> {
 fn every_function_sets_exactly_the_variables_the_lambda_host_reads() {
     let template = control_plane_template();
     let functions = functions(&template);
-    assert_eq!(functions.len(), 9);
+    assert_eq!(functions.len(), 11);
     for (id, vars) in functions {
         let lookup = |k: &str| {
             // Lambda sets AWS_REGION itself; the template sets the rest (literals as written,

@@ -78,6 +78,10 @@ pub struct Parameter {
     pub min_length: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_length: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_value: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_value: Option<u32>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub no_echo: bool,
 }
@@ -93,8 +97,21 @@ impl Parameter {
             constraint_description: None,
             min_length: None,
             max_length: None,
+            min_value: None,
+            max_value: None,
             no_echo: false,
         }
+    }
+    pub fn number(description: &str) -> Parameter {
+        Parameter {
+            kind: ParameterType::Number,
+            ..Parameter::string(description)
+        }
+    }
+    pub fn range(mut self, min: u32, max: u32) -> Parameter {
+        self.min_value = Some(min);
+        self.max_value = Some(max);
+        self
     }
     pub fn pattern(mut self, pattern: &str, explanation: &str) -> Parameter {
         self.allowed_pattern = Some(pattern.to_owned());

@@ -5,6 +5,7 @@ pub mod client;
 mod deploy;
 mod local;
 pub mod tenants;
+mod upgrade;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -192,6 +193,26 @@ pub enum TenantsCommand {
     Info { id: String },
     /// Provision a failed tenant again.
     Retry { id: String },
+    /// Update outdated tenants' stacks to the published version, in waves: a canary of one,
+    /// then waves of --wave-size, each settled before the next. Safe to run again: tenants
+    /// already at the version are skipped, so an interrupted upgrade resumes.
+    Upgrade {
+        /// Tenants per wave after the canary.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        wave_size: u32,
+        /// Halt once more tenants than this have failed.
+        #[arg(long, default_value_t = 0)]
+        max_failures: u32,
+        /// Only these tenants (comma-separated ids).
+        #[arg(long, value_delimiter = ',')]
+        tenants: Option<Vec<String>>,
+        /// Print the plan (the waves and their tenants) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Seconds each wave may take to settle.
+        #[arg(long, default_value_t = 1800)]
+        timeout: u64,
+    },
     /// Wait until a tenant has a status.
     Wait {
         id: String,

@@ -135,20 +135,78 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-fn tenant_rows(tenants: &[Value]) -> String {
+/// Deployment type → its published version, from `GET /deployment-types`.
+pub type Published = std::collections::BTreeMap<String, Option<String>>;
+
+/// The VERSION cell: the first 12 characters, marked when behind the published version.
+fn version_cell(t: &Value, published: Option<&Published>) -> (String, bool) {
+    let version = t["version"].as_str();
+    let mut cell = version
+        .map(|v| v.get(..12).unwrap_or(v).to_owned())
+        .unwrap_or_else(|| "-".to_owned());
+    let target = published
+        .and_then(|p| p.get(t["deploymentType"].as_str()?))
+        .and_then(Option::as_deref);
+    let live = !matches!(t["status"].as_str(), Some("deleted"));
+    let behind = live && target.is_some_and(|target| version != Some(target));
+    if behind {
+        cell.push_str(" (behind)");
+    }
+    (cell, behind)
+}
+
+fn tenant_rows(tenants: &[Value], published: Option<&Published>) -> String {
+    let mut behind = 0;
     let rows: Vec<Vec<String>> = tenants
         .iter()
         .map(|t| {
+            let (version, late) = version_cell(t, published);
+            behind += usize::from(late);
             vec![
                 s(&t["tenantId"]),
                 s(&t["tenantName"]),
                 s(&t["deploymentType"]),
                 s(&t["status"]),
+                version,
                 s(&t["statusReason"]),
             ]
         })
         .collect();
-    table(&["TENANT ID", "NAME", "TYPE", "STATUS", "REASON"], &rows)
+    let mut out = table(
+        &["TENANT ID", "NAME", "TYPE", "STATUS", "VERSION", "REASON"],
+        &rows,
+    );
+    if behind > 0 {
+        out.push_str(&format!(
+            "{behind} of {} behind the published version; `silos tenants upgrade` rolls it out\n",
+            tenants.len()
+        ));
+    }
+    out
+}
+
+/// The published versions, or None (and a warning) if the API cannot say.
+async fn published(client: &ApiClient) -> Option<Published> {
+    match client.get("/deployment-types").await {
+        Ok(types) => Some(
+            types
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|t| {
+                    Some((
+                        t["deploymentType"].as_str()?.to_owned(),
+                        t["version"].as_str().map(str::to_owned),
+                    ))
+                })
+                .collect(),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the published versions; not marking outdated tenants");
+            None
+        }
+    }
 }
 
 fn print(cli: &Cli, value: &Value, text: impl FnOnce() -> String) {
@@ -180,11 +238,16 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
         TenantsCommand::List => {
             let tenants = client.get("/tenants").await?;
             let list = tenants.as_array().cloned().unwrap_or_default();
+            let published = if cli.output == OutputFormat::Text && !list.is_empty() {
+                published(&client).await
+            } else {
+                None
+            };
             print(cli, &tenants, || {
                 if list.is_empty() {
                     "no tenants\n".to_owned()
                 } else {
-                    tenant_rows(&list)
+                    tenant_rows(&list, published.as_ref())
                 }
             });
         }
@@ -246,6 +309,8 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
                     "deploymentType",
                     "status",
                     "statusReason",
+                    "version",
+                    "targetVersion",
                     "stackName",
                     "stackId",
                     "created",
@@ -284,6 +349,22 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
                     s(&tenant["status"])
                 )
             });
+        }
+        TenantsCommand::Upgrade {
+            wave_size,
+            max_failures,
+            tenants,
+            dry_run,
+            timeout,
+        } => {
+            let options = super::upgrade::Options {
+                wave_size: *wave_size as usize,
+                max_failures: *max_failures as usize,
+                only: tenants.clone(),
+                dry_run: *dry_run,
+                timeout: Duration::from_secs(*timeout),
+            };
+            super::upgrade::run(cli, &client, options).await?;
         }
         TenantsCommand::Wait {
             id,
@@ -372,5 +453,38 @@ mod tests {
             ],
         );
         assert_eq!(out, "ID     NAME\n1      Acme\n22222  B\n");
+    }
+
+    #[test]
+    fn tenants_behind_the_published_version_are_marked() {
+        let v1 = "1111111111111111aaaa";
+        let v2 = "2222222222222222bbbb";
+        let tenant = |id: &str, status: &str, v: Option<&str>| {
+            json!({"tenantId": id, "tenantName": id, "deploymentType": "silo",
+                   "status": status, "version": v, "statusReason": null})
+        };
+        let published = Published::from([("silo".to_owned(), Some(v2.to_owned()))]);
+        let out = tenant_rows(
+            &[
+                tenant("a", "running", Some(v1)),
+                tenant("b", "running", Some(v2)),
+                tenant("c", "deleted", Some(v1)),
+            ],
+            Some(&published),
+        );
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[1].contains("111111111111 (behind)"), "{out}");
+        assert!(
+            lines[2].contains("222222222222") && !lines[2].contains("behind"),
+            "{out}"
+        );
+        // A deleted tenant is not behind anything.
+        assert!(!lines[3].contains("behind"), "{out}");
+        assert_eq!(
+            lines[4],
+            "1 of 3 behind the published version; `silos tenants upgrade` rolls it out"
+        );
+        // Without the published versions nothing is marked.
+        assert!(!tenant_rows(&[tenant("a", "running", Some(v1))], None).contains("behind"));
     }
 }

@@ -54,7 +54,7 @@ impl Function {
                 runtime: function::Runtime::ProvidedAl2023,
                 architectures: vec![function::Architecture::X86_64],
                 role: Expr::get_att(role.logical_id(), "Arn").into(),
-                memory_size: 256,
+                memory_size: 256.into(),
                 timeout: 30,
                 environment: None,
                 logging_config: Some(function::LoggingConfig {
@@ -78,8 +78,9 @@ impl Function {
         self
     }
 
-    pub fn memory(mut self, mb: u32) -> Function {
-        self.props.memory_size = mb;
+    /// Memory in MB: a number, or a reference (a parameter, say).
+    pub fn memory(mut self, mb: impl Into<Value<u32>>) -> Function {
+        self.props.memory_size = mb.into();
         self
     }
 

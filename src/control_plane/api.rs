@@ -28,6 +28,8 @@ pub fn router(control_plane: ControlPlane) -> Router {
         .route("/delete", post(delete))
         .route("/tenant-info", post(tenant_info))
         .route("/retry", post(retry))
+        .route("/update", post(update))
+        .route("/deployment-types", get(deployment_types))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NoSuchRoute", "no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(control_plane)
@@ -73,6 +75,8 @@ impl From<Error> for ApiError {
                 (StatusCode::CONFLICT, "WrongStatus")
             }
             Error::NoStack(_) => (StatusCode::CONFLICT, "NoStack"),
+            Error::Unversioned(_) => (StatusCode::CONFLICT, "CatalogUnversioned"),
+            Error::VersionMismatch { .. } => (StatusCode::CONFLICT, "VersionMismatch"),
             Error::NameMismatch { .. } => (StatusCode::CONFLICT, "TenantNameMismatch"),
             Error::UnknownDeploymentType { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "UnknownDeploymentType")
@@ -208,4 +212,41 @@ async fn retry(State(cp): State<ControlPlane>, body: Result<Bytes, BytesRejectio
         .into());
     }
     reply(StatusCode::ACCEPTED, cp.provision(tenant).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct UpdateRequest {
+    tenant_id: String,
+    /// The version the caller planned for; refused (409) if another is published now.
+    #[serde(default)]
+    version: Option<String>,
+}
+
+/// `POST /update`: 202 with the tenant `updating`, or 200 with it unchanged when it is
+/// already at the published version.
+async fn update(State(cp): State<ControlPlane>, body: Result<Bytes, BytesRejection>) -> Reply {
+    let req: UpdateRequest = parse(body)?;
+    let tenant = cp.tenant(&tenant_id(&req.tenant_id)?).await?;
+    match cp.request_update(tenant, req.version.as_deref()).await? {
+        super::updater::UpdateRequest::UpToDate(t) => reply(StatusCode::OK, t),
+        super::updater::UpdateRequest::Started(t) => reply(StatusCode::ACCEPTED, t),
+    }
+}
+
+/// `GET /deployment-types`: each published deployment type and its tenant version.
+async fn deployment_types(State(cp): State<ControlPlane>) -> Reply {
+    let catalog = cp.catalog().await?;
+    let types: Vec<_> = catalog
+        .deployment_types
+        .iter()
+        .map(|(name, entry)| {
+            json!({
+                "deploymentType": name,
+                "description": entry.blueprint.description,
+                "version": entry.version,
+            })
+        })
+        .collect();
+    reply(StatusCode::OK, types)
 }

@@ -45,6 +45,11 @@ pub struct DeploymentType {
     pub blueprint: Blueprint,
     #[serde(default)]
     pub system_parameters: BTreeMap<String, SystemParameter>,
+    /// The tenant version publishing computed: a hash over the template, the blueprint and
+    /// the system parameters. A catalog published before versions existed has none, and its
+    /// tenants cannot be upgraded until it is published again.
+    #[serde(default)]
+    pub version: Option<String>,
 }
 
 /// A platform-supplied parameter. Publishing fills in `value`.

@@ -11,6 +11,7 @@ pub mod reconciler;
 pub mod stack_events;
 pub mod store;
 pub mod tenant;
+pub mod updater;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,6 +72,12 @@ pub enum Error {
         /// The call may well succeed later: no answer, a timeout, throttling or a 5xx.
         transient: bool,
     },
+    #[error(
+        "deployment type {0} was published without tenant versions: publish it again (silos deploy, or restart silos local)"
+    )]
+    Unversioned(String),
+    #[error("the upgrade was planned for version {expected}, but {published} is published now")]
+    VersionMismatch { expected: String, published: String },
     #[error("stack {0} was not deleted in time")]
     Timeout(String),
 }
@@ -86,7 +93,23 @@ where
     move |e| Error::CloudFormation {
         operation,
         transient: is_transient(&e),
-        message: aws_sdk_cloudformation::error::DisplayErrorContext(&e).to_string(),
+        message: sdk_message(&e),
+    }
+}
+
+/// What CloudFormation said: `Code: message` when it answered, else the whole error context.
+/// It ends up in status reasons, so it stays one short line where it can.
+fn sdk_message<E>(e: &aws_sdk_cloudformation::error::SdkError<E, HttpResponse>) -> String
+where
+    E: std::error::Error + aws_sdk_cloudformation::error::ProvideErrorMetadata + 'static,
+{
+    match e.as_service_error() {
+        Some(s) => match (s.code(), s.message()) {
+            (Some(code), Some(message)) => format!("{code}: {message}"),
+            (Some(code), None) => code.to_owned(),
+            _ => aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string(),
+        },
+        None => aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string(),
     }
 }
 

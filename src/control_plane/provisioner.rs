@@ -1,4 +1,5 @@
-//! Provisioning: render a tenant's blueprint and create its stack with a TemplateURL. Idempotent
+//! Provisioning: render a tenant's blueprint and create its stack with a TemplateURL. The same
+//! stream handler carries out requested updates ([`super::updater`]). Idempotent
 //! under redelivery: the status move `initiated` → `provisioning` is conditional, and a tenant
 //! in `provisioning` with no stack id calls CreateStack again, where AlreadyExists counts as
 //! success.
@@ -15,11 +16,20 @@ use super::{ControlPlane, Error, cfn_error};
 use crate::blueprint;
 
 /// What provisioning will create: the rendered stack name, parameters, tags and template URL.
-struct Plan {
-    stack_name: String,
-    parameters: Vec<Parameter>,
-    tags: Vec<Tag>,
-    template_url: String,
+pub(super) struct Plan {
+    pub(super) stack_name: String,
+    pub(super) parameters: Vec<Parameter>,
+    pub(super) tags: Vec<Tag>,
+    pub(super) template_url: String,
+    /// The published tenant version of the deployment type.
+    pub(super) version: Option<String>,
+}
+
+/// What a stream record asks of the provisioner.
+#[derive(Clone, Copy)]
+enum Work {
+    Provision,
+    Update,
 }
 
 impl ControlPlane {
@@ -57,6 +67,7 @@ impl ControlPlane {
             let changes = Changes {
                 stack_name: Some(plan.stack_name.clone()),
                 status_reason: Some(None),
+                version: Some(plan.version.clone()),
                 new_attempt: true,
                 ..Changes::default()
             };
@@ -108,7 +119,7 @@ impl ControlPlane {
     }
 
     /// Reads the catalog and renders the tenant's blueprint.
-    async fn plan(&self, tenant: &Tenant) -> Result<Plan, Error> {
+    pub(super) async fn plan(&self, tenant: &Tenant) -> Result<Plan, Error> {
         let settings = self.settings();
         let catalog = self.catalog().await?;
         let entry = catalog
@@ -159,6 +170,7 @@ impl ControlPlane {
             .map(|(k, v)| Tag::builder().key(k).value(v).build())
             .collect();
         Ok(Plan {
+            version: entry.version.clone(),
             stack_name: rendered.stack_name,
             parameters,
             tags,
@@ -275,8 +287,8 @@ impl ControlPlane {
         }
     }
 
-    /// The provisioner's Lambda handler: provisions the tenant of each INSERT of an `initiated`
-    /// tenant, in order. On the first record it cannot process, it reports that record and the
+    /// The provisioner's Lambda handler, in order: provisions the tenant of each INSERT of an
+    /// `initiated` tenant, and carries out each update requested through the API. On the first record it cannot process, it reports that record and the
     /// ones after it as batch item failures, so they are delivered again.
     pub async fn handle_stream(&self, event: StreamEvent) -> DynamoDbEventResponse {
         let mut failures = Vec::new();
@@ -286,24 +298,34 @@ impl ControlPlane {
                 failures.push(sequence);
                 continue;
             }
-            if record.event_name != "INSERT" {
-                continue;
-            }
             let image = &record.change.new_image;
             let s = |k: &str| match image.get(k) {
                 Some(serde_dynamo::AttributeValue::S(v)) => Some(v.clone()),
                 _ => None,
             };
-            // Name locks and anything not `initiated` never trigger provisioning.
-            if image.get("kind").is_some() || s("status").as_deref() != Some("initiated") {
+            // Name locks never trigger anything.
+            if image.get("kind").is_some() {
                 continue;
             }
+            let status = s("status");
+            let work = match (record.event_name.as_str(), status.as_deref()) {
+                ("INSERT", Some("initiated")) => Work::Provision,
+                // An update requested through the API (an update CloudFormation reported on
+                // its own has no target), not yet carried out.
+                ("MODIFY", Some("updating"))
+                    if s("targetVersion").is_some() && s("changeSet").is_none() =>
+                {
+                    Work::Update
+                }
+                _ => continue,
+            };
             let Some(id) = s("tenantId") else { continue };
-            // The image is the tenant as inserted. If it has moved on since (a redelivery),
-            // the conditional move to `provisioning` finds out and `provision` re-reads it.
-            let result = match store::from_image(image) {
-                Ok(t) => Box::pin(self.provision(t)).await.map(|_| ()),
-                Err(e) => Err(e.into()),
+            // The image is the tenant as written. If it has moved on since (a redelivery),
+            // the conditional writes find out, and the work re-reads it.
+            let result = match (store::from_image(image), work) {
+                (Ok(t), Work::Provision) => Box::pin(self.provision(t)).await.map(|_| ()),
+                (Ok(t), Work::Update) => Box::pin(self.update(t)).await.map(|_| ()),
+                (Err(e), _) => Err(e.into()),
             };
             match result {
                 Ok(()) | Err(Error::WrongStatus { .. }) => {}

@@ -4,8 +4,9 @@
 //! - `provisioning` with a stack: the stack's status is applied, as its event would have been;
 //! - `provisioning` with no stack id: provisioning resumes (CreateStack again, where
 //!   AlreadyExists counts as success);
-//! - `deleting` or `updating`: the stack's status is applied. A stack that is gone means the
-//!   tenant is `deleted`.
+//! - `updating` to a target version whose change set was not executed: the update resumes;
+//! - `deleting` or `updating` otherwise: the stack's status is applied. A stack that is gone
+//!   means the tenant is `deleted`.
 //!
 //! Tenants that moved recently are left alone: their work may still be in flight.
 
@@ -51,6 +52,37 @@ impl ControlPlane {
         Ok(repairs)
     }
 
+    /// Whether the change set of `tenant`'s update has been executed (so its stack's status
+    /// is the update's outcome). A change set that is gone counts as not executed.
+    async fn executed(&self, tenant: &Tenant) -> Result<bool, Error> {
+        let (Some(stack), Some(change_set)) = (&tenant.stack_name, &tenant.change_set) else {
+            return Ok(false);
+        };
+        let described = self
+            .cfn()
+            .describe_change_set()
+            .stack_name(stack)
+            .change_set_name(change_set)
+            .send()
+            .await;
+        match described {
+            Ok(out) => Ok(out.execution_status().is_some_and(|s| {
+                !matches!(
+                    s,
+                    aws_sdk_cloudformation::types::ExecutionStatus::Available
+                        | aws_sdk_cloudformation::types::ExecutionStatus::Unavailable
+                )
+            })),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_change_set_not_found_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(cfn_error("DescribeChangeSet")(e)),
+        }
+    }
+
     async fn repair(&self, tenant: Tenant) -> Result<Option<Repair>, Error> {
         let id = tenant.tenant_id.clone();
         let Some(stack) = tenant
@@ -62,6 +94,17 @@ impl ControlPlane {
         };
         if tenant.status == Status::Provisioning && tenant.stack_id.is_none() {
             let after = self.provision(tenant).await?;
+            return Ok(Some(Repair::Resumed {
+                tenant: id,
+                status: after.status,
+            }));
+        }
+        if tenant.status == Status::Updating
+            && tenant.target_version.is_some()
+            && !self.executed(&tenant).await?
+        {
+            // A requested update whose change set was never created or executed.
+            let after = self.update(tenant).await?;
             return Ok(Some(Repair::Resumed {
                 tenant: id,
                 status: after.status,

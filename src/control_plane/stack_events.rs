@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::store::{self, Changes};
 use super::tenant::{EventOutcome, Status, apply_stack_status};
-use super::{ControlPlane, Error};
+use super::{ControlPlane, Error, updater};
 
 /// The `detail` of a stack status change event.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,18 +153,49 @@ impl ControlPlane {
                 });
             }
         };
-        let reason = (t.keep_reason && !detail.status_details.status_reason.is_empty())
+        let mut reason = (t.keep_reason && !detail.status_details.status_reason.is_empty())
             .then(|| format!("{status}: {}", detail.status_details.status_reason));
+        // An update the control plane asked for: its outcome moves the version.
+        let target = (from == Status::Updating)
+            .then(|| tenant.target_version.clone())
+            .flatten();
+        let mut changes = Changes {
+            stack_id: tenant.stack_id.is_none().then(|| detail.stack_id.clone()),
+            ..Changes::default()
+        };
+        if let Some(target) = &target {
+            // Its change set is recorded just before it is executed. Until then, a settled
+            // status is an earlier update's, arriving late.
+            if tenant.change_set.is_none() && t.status != Status::Deleting {
+                tracing::info!(tenant = id, stack_status = %status, "stack event predates the update in flight; ignored");
+                return Ok(Handled::Ignored {
+                    tenant: id.to_owned(),
+                    from,
+                    stack_status: status.clone(),
+                });
+            }
+            changes.target_version = Some(None);
+            changes.change_set = Some(None);
+            if status == "UPDATE_COMPLETE" {
+                changes.version = Some(Some(target.clone()));
+                reason = None;
+                changes.status_reason = Some(None);
+            } else {
+                let why = reason.take().unwrap_or_else(|| status.clone());
+                reason = Some(format!(
+                    "update to {} failed: {why}",
+                    updater::short(target)
+                ));
+            }
+        }
+        if t.keep_reason {
+            changes.status_reason = Some(reason.clone());
+        }
         let result = if t.status == Status::Deleted {
             self.store().mark_deleted(&tenant, from, reason).await
         } else {
-            let changes = Changes {
-                stack_id: tenant.stack_id.is_none().then(|| detail.stack_id.clone()),
-                status_reason: if t.keep_reason { Some(reason) } else { None },
-                ..Changes::default()
-            };
             self.store()
-                .transition(id, from, t.status, &changes)
+                .transition_if(id, from, t.status, &changes, target.as_deref())
                 .await
                 .map(|_| ())
         };

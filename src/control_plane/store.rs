@@ -48,8 +48,12 @@ pub struct Changes {
     pub stack_id: Option<String>,
     /// `Some(None)` clears the reason.
     pub status_reason: Option<Option<String>>,
-    /// Counts a new provisioning attempt.
+    /// Counts a new provisioning or update attempt.
     pub new_attempt: bool,
+    /// `Some(None)` clears the field; likewise below.
+    pub version: Option<Option<String>>,
+    pub target_version: Option<Option<String>>,
+    pub change_set: Option<Option<String>>,
 }
 
 #[derive(Clone, Debug)]
@@ -181,20 +185,71 @@ impl Store {
         to: Status,
         changes: &Changes,
     ) -> Result<Tenant, Error> {
-        let (expression, names, values) = update_expression(from, to, changes);
+        self.transition_if(id, from, to, changes, None).await
+    }
+
+    /// As [`transition`](Self::transition), and only while the tenant's `targetVersion` is
+    /// `target`: an update's outcome never lands on a later update of the same tenant.
+    pub async fn transition_if(
+        &self,
+        id: &str,
+        from: Status,
+        to: Status,
+        changes: &Changes,
+        target: Option<&str>,
+    ) -> Result<Tenant, Error> {
+        let (expression, mut names, mut values) = update_expression(from, to, changes);
+        let mut condition = "#status = :from".to_owned();
+        if let Some(target) = target {
+            condition.push_str(" AND #target = :expectedTarget");
+            names.insert("#target".to_owned(), "targetVersion".to_owned());
+            values.insert(
+                ":expectedTarget".to_owned(),
+                AttributeValue::S(target.to_owned()),
+            );
+        }
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(id)))
             .update_expression(expression)
-            .condition_expression("#status = :from")
+            .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await;
         updated(result, id, from)
+    }
+
+    /// Records the change set of an update about to be executed, while the tenant is
+    /// `updating` to `target`. Written before ExecuteChangeSet, so a completion event that
+    /// beats the write back is never mistaken for a stale one.
+    pub async fn record_change_set(
+        &self,
+        id: &str,
+        target: &str,
+        change_set: &str,
+    ) -> Result<Tenant, Error> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id)))
+            .update_expression("SET changeSet = :changeSet")
+            .condition_expression("#status = :updating AND targetVersion = :target")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":changeSet", AttributeValue::S(change_set.to_owned()))
+            .expression_attribute_values(
+                ":updating",
+                AttributeValue::S(Status::Updating.as_str().to_owned()),
+            )
+            .expression_attribute_values(":target", AttributeValue::S(target.to_owned()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        updated(result, id, Status::Updating)
     }
 
     /// Records the stack id of a tenant still in `expected`.
@@ -309,7 +364,7 @@ fn update_expression(
     to: Status,
     changes: &Changes,
 ) -> (String, HashMap<String, String>, Item) {
-    let mut sets = vec!["#status = :to", "statusChangedAt = :now"];
+    let mut sets: Vec<String> = vec!["#status = :to".into(), "statusChangedAt = :now".into()];
     let mut removes = Vec::new();
     let names = HashMap::from([("#status".to_owned(), "status".to_owned())]);
     let mut values: Item = HashMap::from([
@@ -324,25 +379,32 @@ fn update_expression(
         ),
     ]);
     if let Some(name) = &changes.stack_name {
-        sets.push("stackName = :stackName");
+        sets.push("stackName = :stackName".into());
         values.insert(":stackName".to_owned(), AttributeValue::S(name.clone()));
     }
     if let Some(id) = &changes.stack_id {
-        sets.push("stackId = :stackId");
+        sets.push("stackId = :stackId".into());
         values.insert(":stackId".to_owned(), AttributeValue::S(id.clone()));
     }
     if changes.new_attempt {
-        sets.push("attempt = if_not_exists(attempt, :zero) + :one");
+        sets.push("attempt = if_not_exists(attempt, :zero) + :one".into());
         values.insert(":zero".to_owned(), AttributeValue::N("0".to_owned()));
         values.insert(":one".to_owned(), AttributeValue::N("1".to_owned()));
     }
-    match &changes.status_reason {
-        Some(Some(reason)) => {
-            sets.push("statusReason = :reason");
-            values.insert(":reason".to_owned(), AttributeValue::S(reason.clone()));
+    for (field, placeholder, change) in [
+        ("statusReason", ":reason", &changes.status_reason),
+        ("version", ":version", &changes.version),
+        ("targetVersion", ":targetVersion", &changes.target_version),
+        ("changeSet", ":changeSet", &changes.change_set),
+    ] {
+        match change {
+            Some(Some(value)) => {
+                sets.push(format!("{field} = {placeholder}"));
+                values.insert(placeholder.to_owned(), AttributeValue::S(value.clone()));
+            }
+            Some(None) => removes.push(field),
+            None => {}
         }
-        Some(None) => removes.push("statusReason"),
-        None => {}
     }
     let mut expression = format!("SET {}", sets.join(", "));
     if !removes.is_empty() {
@@ -376,6 +438,9 @@ fn to_item(t: &Tenant) -> Item {
         ("stackName", &t.stack_name),
         ("stackId", &t.stack_id),
         ("statusReason", &t.status_reason),
+        ("version", &t.version),
+        ("targetVersion", &t.target_version),
+        ("changeSet", &t.change_set),
     ] {
         if let Some(v) = v {
             item.insert(k.to_owned(), s(v));
@@ -426,6 +491,9 @@ fn from_item(item: &Item) -> Result<Tenant, Error> {
         stack_id: opt("stackId"),
         status_reason: opt("statusReason"),
         status_changed_at: n("statusChangedAt")?,
+        version: opt("version"),
+        target_version: opt("targetVersion"),
+        change_set: opt("changeSet"),
         attempt: item
             .get("attempt")
             .and_then(|v| v.as_n().ok())

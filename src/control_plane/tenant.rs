@@ -246,6 +246,14 @@ pub struct Tenant {
     pub stack_id: Option<String>,
     pub status_reason: Option<String>,
     pub status_changed_at: Timestamp,
+    /// The tenant version (DESIGN.md section 10) its stack was provisioned or last updated
+    /// with: a hash over the template, the blueprint and the system parameters.
+    pub version: Option<String>,
+    /// While `updating` through the control plane: the version the update goes to.
+    pub target_version: Option<String>,
+    /// The change set of the update in flight, once it is about to be executed. Internal.
+    #[serde(skip)]
+    pub change_set: Option<String>,
     /// How many times provisioning started; numbers the CreateStack client request token.
     /// Internal: not part of the API's shape.
     #[serde(skip)]
@@ -271,6 +279,9 @@ impl Tenant {
             stack_id: None,
             status_reason: None,
             status_changed_at: now,
+            version: None,
+            target_version: None,
+            change_set: None,
             attempt: 0,
         }
     }

@@ -14,7 +14,7 @@ pub(crate) mod stack;
 
 pub use artifacts::{LambdaZip, ZipSource, artifact_key, find_lambda_zip, placeholder_zip};
 pub use destroy::Retained;
-pub use publish::{Publication, Upload, publish_app};
+pub use publish::{Publication, Upload, publish_app, tenant_version};
 pub use stack::{Deployed, Outcome, StackSpec, Stacks, is_missing_stack, parameter_list};
 
 /// Everything that can go wrong while deploying. Each message names the object or stack.

@@ -1,7 +1,8 @@
 //! Publishing to the artifacts bucket, as both `silos deploy` and `silos local` do:
 //! 1. each Lambda zip under `lambda/{artifact}/{sha256}.zip`;
 //! 2. each tenant template under its catalog `templateKey` (also a content hash);
-//! 3. the catalog, with its system parameter values filled in, under `catalog/{sha256}.json`;
+//! 3. the catalog, with its system parameter values and each deployment type's tenant
+//!    version filled in, under `catalog/{sha256}.json`;
 //! 4. the pointer `catalog/current.json`, naming that catalog.
 //!
 //! Objects that already exist are skipped, so publishing an unchanged app uploads nothing.
@@ -100,6 +101,7 @@ pub async fn publish_app(
                 spec["value"] = json!(value);
             }
         }
+        entry["version"] = json!(tenant_version(entry));
     }
     let mut body = serde_json::to_string_pretty(&catalog).unwrap_or_default();
     body.push('\n');
@@ -121,6 +123,19 @@ pub async fn publish_app(
         artifact_keys,
         catalog_key,
     })
+}
+
+/// A deployment type's tenant version (DESIGN.md section 10): a hash over its template (the
+/// content-addressed template key), its blueprint and its system parameters with their values,
+/// the code key included. A new template, blueprint or tenant zip makes every tenant of the
+/// type outdated. serde_json sorts object keys, so the hash is stable.
+pub fn tenant_version(entry: &Value) -> String {
+    let basis = json!({
+        "templateKey": entry["templateKey"],
+        "blueprint": entry["blueprint"],
+        "systemParameters": entry["systemParameters"],
+    });
+    sha256_hex(basis.to_string().as_bytes())
 }
 
 /// Puts `body` under `key` unless an object is already there. Keys are content hashes, so an
@@ -228,5 +243,41 @@ where
         bucket: bucket.to_owned(),
         key: key.to_owned(),
         message: sdk_message(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(template_key: &str, memory: &str, code_key: &str) -> Value {
+        json!({
+            "stack": "tenant-silo",
+            "templateKey": template_key,
+            "blueprint": {"deploymentType": "silo", "parameters": {"MemorySize": memory}},
+            "systemParameters": {"CodeKey": {"source": "artifactKey", "value": code_key}},
+        })
+    }
+
+    #[test]
+    fn the_tenant_version_follows_template_blueprint_and_code() {
+        let base = tenant_version(&entry("templates/a.json", "128", "lambda/t/1.zip"));
+        assert_eq!(base.len(), 64);
+        assert!(base.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(
+            base,
+            tenant_version(&entry("templates/a.json", "128", "lambda/t/1.zip"))
+        );
+        for other in [
+            entry("templates/b.json", "128", "lambda/t/1.zip"),
+            entry("templates/a.json", "512", "lambda/t/1.zip"),
+            entry("templates/a.json", "128", "lambda/t/2.zip"),
+        ] {
+            assert_ne!(base, tenant_version(&other), "{other}");
+        }
+        // Fields outside the basis (the stack's id, say) do not count.
+        let mut renamed = entry("templates/a.json", "128", "lambda/t/1.zip");
+        renamed["stack"] = json!("renamed");
+        assert_eq!(base, tenant_version(&renamed));
     }
 }

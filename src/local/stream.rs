@@ -335,16 +335,20 @@ impl State {
     }
 }
 
-/// The mapping's filter: `{"eventName": ["INSERT"], "dynamodb": {"NewImage": {"status":
-/// {"S": ["initiated"]}}}}`.
+/// The mapping's filters: INSERTs of `initiated` tenants, and MODIFYs to `updating` with a
+/// `targetVersion` (an update requested through the API).
 fn provisioner_filter(record: &Record) -> bool {
-    record.event_name().map(|e| e.as_str()) == Some("INSERT")
-        && record
-            .dynamodb()
-            .and_then(|d| d.new_image())
-            .and_then(|i| string(i, "status"))
-            .as_deref()
-            == Some("initiated")
+    let Some(image) = record.dynamodb().and_then(|d| d.new_image()) else {
+        return false;
+    };
+    let status = string(image, "status");
+    match record.event_name().map(|e| e.as_str()) {
+        Some("INSERT") => status.as_deref() == Some("initiated"),
+        Some("MODIFY") => {
+            status.as_deref() == Some("updating") && string(image, "targetVersion").is_some()
+        }
+        _ => false,
+    }
 }
 
 fn image(map: Option<&HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>>) -> Value {
@@ -436,5 +440,27 @@ mod tests {
             .dynamodb(StreamRecord::builder().build())
             .build();
         assert!(!provisioner_filter(&modify));
+        let modify = |fields: &[(&str, &str)]| {
+            let image = fields
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), A::S((*v).to_owned())))
+                .collect();
+            Record::builder()
+                .event_name(OperationType::Modify)
+                .dynamodb(StreamRecord::builder().set_new_image(Some(image)).build())
+                .build()
+        };
+        // A requested update passes; one CloudFormation reported on its own (no target) and
+        // other modifications do not.
+        assert!(provisioner_filter(&modify(&[
+            ("status", "updating"),
+            ("targetVersion", "v2")
+        ])));
+        assert!(!provisioner_filter(&modify(&[("status", "updating")])));
+        assert!(!provisioner_filter(&modify(&[
+            ("status", "running"),
+            ("targetVersion", "v2")
+        ])));
+        assert!(!provisioner_filter(&modify(&[("status", "initiated")])));
     }
 }

@@ -242,6 +242,19 @@ fn aws_compute(
         bucket.grant_read(f.role_mut(), "templates/*");
         bucket.grant_read(f.role_mut(), "catalog/*");
     };
+    // The update route only records the request; the provisioner carries it out.
+    let mut update =
+        function("Update", "api", "POST /update").without_dead_letter_queue(SYNC_NO_DLQ);
+    tenants.grant(
+        update.role_mut(),
+        &["dynamodb:GetItem", "dynamodb:UpdateItem"],
+    );
+    bucket.grant_read(update.role_mut(), "catalog/*");
+
+    let mut types = function("DeploymentTypes", "api", "GET /deployment-types")
+        .without_dead_letter_queue(SYNC_NO_DLQ);
+    bucket.grant_read(types.role_mut(), "catalog/*");
+
     let mut retry = function("Retry", "api", "POST /retry")
         .without_dead_letter_queue(SYNC_NO_DLQ)
         .env("PROVISIONING_ROLE_ARN", provisioning.arn());
@@ -254,10 +267,25 @@ fn aws_compute(
         ],
     );
 
+    // Updates go through change sets, named after the tenant stack's update.
+    let update_calls = |f: &mut Function| {
+        f.role_mut().allow(
+            &[
+                "cloudformation:CreateChangeSet",
+                "cloudformation:DeleteChangeSet",
+                "cloudformation:DescribeChangeSet",
+                "cloudformation:ExecuteChangeSet",
+            ],
+            [
+                tenant_stacks.clone(),
+                constructs::arn("cloudformation", &format!("changeSet/{prefix}-update-*/*")),
+            ],
+        );
+    };
     let mut provisioner = function(
         "Provisioner",
         "provisioner",
-        "Creates tenant stacks for new tenants from the table stream",
+        "Creates tenant stacks for new tenants, and updates them on request, from the table stream",
     )
     .timeout(120)
     .env("PROVISIONING_ROLE_ARN", provisioning.arn())
@@ -271,13 +299,21 @@ fn aws_compute(
             "cloudformation:DescribeStacks",
         ],
     );
+    update_calls(&mut provisioner);
     let subscription =
-        StreamSubscription::new("ProvisionerSubscription", tenants, &mut provisioner).filter(
-            json!({
+        StreamSubscription::new("ProvisionerSubscription", tenants, &mut provisioner)
+            .filter(json!({
                 "eventName": ["INSERT"],
                 "dynamodb": {"NewImage": {"status": {"S": ["initiated"]}}}
-            }),
-        );
+            }))
+            // An update requested through the API (it sets a target version).
+            .filter(json!({
+                "eventName": ["MODIFY"],
+                "dynamodb": {"NewImage": {
+                    "status": {"S": ["updating"]},
+                    "targetVersion": {"S": [{"exists": true}]}
+                }}
+            }));
 
     let events_dlq = Queue::new("StackEventsDeadLetterQueue");
     let mut stack_events = function(
@@ -329,6 +365,7 @@ fn aws_compute(
             "cloudformation:DescribeStacks",
         ],
     );
+    update_calls(&mut reconciler);
     tenants.grant(
         reconciler.role_mut(),
         &["dynamodb:DeleteItem", "dynamodb:Scan"],
@@ -348,6 +385,8 @@ fn aws_compute(
     api.route(Method::Post, "/delete", &delete);
     api.route(Method::Post, "/tenant-info", &info);
     api.route(Method::Post, "/retry", &retry);
+    api.route(Method::Post, "/update", &update);
+    api.route(Method::Get, "/deployment-types", &types);
 
     for f in [
         &list,
@@ -356,6 +395,8 @@ fn aws_compute(
         &delete,
         &info,
         &retry,
+        &update,
+        &types,
         &provisioner,
         &stack_events,
         &reconciler,

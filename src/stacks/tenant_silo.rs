@@ -27,6 +27,12 @@ pub fn tenant_silo(config: &Config, data: TenantData) -> Stack {
         "TenantName",
         Parameter::string("The tenant's display name").length(1, 64),
     );
+    // Set per deployment type in its blueprint, so tiers can differ.
+    let memory = t.parameter(
+        "MemorySize",
+        Parameter::number("The tenant function's memory in MB, set by the blueprint")
+            .range(128, 10_240),
+    );
     let bucket = t.parameter(
         "CodeBucket",
         Parameter::string("Supplied by the platform: the artifacts bucket").length(3, 63),
@@ -55,7 +61,7 @@ pub fn tenant_silo(config: &Config, data: TenantData) -> Stack {
     .function_name(Expr::stack_name())
     .log_group_name(Expr::sub("/aws/lambda/${AWS::StackName}"))
     .role_path(&config.tenant_role_path())
-    .memory(128)
+    .memory(memory)
     .env("TENANT_ID", tenant_id)
     .env("TENANT_NAME", tenant_name)
     .env("TABLE_NAME", table.name())

@@ -29,6 +29,8 @@ pub struct Env {
     pub s3: aws_sdk_s3::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub template_key: String,
+    /// The catalog as published first.
+    pub catalog: Value,
     /// The synthesized AWS control-plane template.
     pub control_plane_template: Value,
 }
@@ -94,6 +96,7 @@ pub async fn env_with(recorder: Option<Recorder>) -> Env {
     let template_key = silo["templateKey"].as_str().unwrap().to_owned();
     silo["systemParameters"]["CodeBucket"]["value"] = json!(BUCKET);
     silo["systemParameters"]["CodeKey"]["value"] = json!(TENANT_CODE_KEY);
+    silo["version"] = json!(silos::deploy::tenant_version(silo));
     let put = |key: String, body: Vec<u8>| {
         let s3 = s3.clone();
         async move {
@@ -166,6 +169,7 @@ pub async fn env_with(recorder: Option<Recorder>) -> Env {
         s3,
         dynamodb: aws_sdk_dynamodb::Client::new(&config),
         template_key,
+        catalog,
         control_plane_template,
     }
 }
@@ -248,6 +252,58 @@ impl Env {
         record["Keys"]["tenantId"]["S"] = json!(id);
         record["NewImage"] = serde_json::to_value(image).unwrap();
         serde_json::from_value(event).unwrap()
+    }
+
+    /// The stream record of the fixture's MODIFY, carrying this tenant's item as it is now.
+    pub async fn modify_record(&self, tenant_id: &str) -> StreamEvent {
+        let item = self
+            .dynamodb
+            .get_item()
+            .table_name(&self.cp.settings().tenants_table)
+            .key("tenantId", AttributeValue::S(tenant_id.to_owned()))
+            .send()
+            .await
+            .unwrap()
+            .item
+            .expect("the tenant's item");
+        let image: serde_dynamo::Item = item
+            .into_iter()
+            .map(|(k, v)| (k, serde_dynamo::AttributeValue::from(v)))
+            .collect::<std::collections::HashMap<_, _>>()
+            .into();
+        let mut event: Value = fixture("dynamodb-stream-modify.json");
+        let record = &mut event["Records"][0]["dynamodb"];
+        record["Keys"]["tenantId"]["S"] = json!(tenant_id);
+        record["NewImage"] = serde_json::to_value(image).unwrap();
+        serde_json::from_value(event).unwrap()
+    }
+
+    /// Publishes a new catalog as deploy would after `change` to the silo entry (its
+    /// blueprint, say), with the version recomputed. Returns the new version.
+    pub async fn publish(&self, name: &str, change: impl FnOnce(&mut Value)) -> String {
+        let mut catalog = self.catalog.clone();
+        let silo = &mut catalog["deploymentTypes"]["silo"];
+        change(silo);
+        let version = silos::deploy::tenant_version(silo);
+        silo["version"] = json!(version);
+        let key = format!("catalog/{name}.json");
+        for (key, body) in [
+            (key.clone(), catalog.to_string()),
+            (
+                "catalog/current.json".to_owned(),
+                json!({ "key": key }).to_string(),
+            ),
+        ] {
+            self.s3
+                .put_object()
+                .bucket(BUCKET)
+                .key(key)
+                .body(body.into_bytes().into())
+                .send()
+                .await
+                .unwrap();
+        }
+        version
     }
 
     /// A stack status event of the fixture `name`, for `stack_id`.

@@ -17,7 +17,7 @@ pub struct Function {
     pub runtime: function::Runtime,
     pub architectures: Vec<function::Architecture>,
     pub role: Value<String>,
-    pub memory_size: u32,
+    pub memory_size: Value<u32>,
     pub timeout: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub environment: Option<function::Environment>,

@@ -163,7 +163,9 @@ fn the_record_has_the_contract_shape() {
             "stackName": null,
             "stackId": null,
             "statusReason": null,
-            "statusChangedAt": "1700000000.123"
+            "statusChangedAt": "1700000000.123",
+            "version": null,
+            "targetVersion": null
         })
     );
     let back: Tenant = serde_json::from_value(serde_json::to_value(&t).unwrap()).unwrap();

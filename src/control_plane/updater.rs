@@ -1,0 +1,378 @@
+//! Tenant stack updates (fleet upgrades). `POST /update` moves a `running` tenant to
+//! `updating` with the published version as its `targetVersion`. The provisioner picks that
+//! write up from the table stream and carries the update out with a change set:
+//! 1. CreateChangeSet (UPDATE) from the current template, blueprint and system parameters,
+//!    and wait until it is ready. A change set with no changes just records the new version.
+//! 2. Record the change set on the tenant, then ExecuteChangeSet.
+//! 3. The stack's status events settle it: UPDATE_COMPLETE → `running` at the new version,
+//!    UPDATE_ROLLBACK_COMPLETE → `running` at the old version with the reason kept.
+//!
+//! Every step is idempotent, so a redelivered record or the reconciler can resume it. An
+//! update that cannot start (a failed change set, say) returns the tenant to `running` at its
+//! old version, with the reason.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, ExecutionStatus};
+
+use super::store::{self, Changes};
+use super::tenant::{Status, Tenant};
+use super::{ControlPlane, Error, cfn_error};
+
+/// What `POST /update` did.
+#[derive(Debug)]
+pub enum UpdateRequest {
+    /// The tenant is already at the published version: nothing to do.
+    UpToDate(Tenant),
+    /// The tenant is `updating` to the published version.
+    Started(Tenant),
+}
+
+/// The first 12 characters of a version, as shown to people.
+pub fn short(version: &str) -> &str {
+    version.get(..12).unwrap_or(version)
+}
+
+/// `{prefix}-update-{version}-{attempt}`: one change set per attempt, so a redelivery finds
+/// the one it created.
+fn change_set_name(prefix: &str, target: &str, attempt: u32) -> String {
+    format!("{prefix}-update-{}-{attempt}", short(target))
+}
+
+/// Whether a change set (or CreateChangeSet) failed only because nothing would change.
+fn no_changes(reason: &str) -> bool {
+    reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
+}
+
+enum Created {
+    Ready,
+    NoChanges,
+}
+
+impl ControlPlane {
+    /// `POST /update`: asks for `tenant`'s stack to go to the published version of its
+    /// deployment type. `expected`, if given, must be that version, so an upgrade never rolls
+    /// out a version published after it was planned.
+    pub async fn request_update(
+        &self,
+        tenant: Tenant,
+        expected: Option<&str>,
+    ) -> Result<UpdateRequest, Error> {
+        let id = tenant.tenant_id.clone();
+        if tenant.status != Status::Running {
+            return Err(Error::WrongStatus {
+                id,
+                status: tenant.status,
+                operation: "an update",
+                needs: "running",
+            });
+        }
+        if tenant.stack_id.is_none() {
+            return Err(Error::NoStack(id));
+        }
+        let catalog = self.catalog().await?;
+        let entry = catalog
+            .deployment_types
+            .get(&tenant.deployment_type)
+            .ok_or_else(|| Error::UnknownDeploymentType {
+                given: tenant.deployment_type.clone(),
+                known: catalog.deployment_types.keys().cloned().collect(),
+            })?;
+        let published = entry
+            .version
+            .clone()
+            .ok_or_else(|| Error::Unversioned(tenant.deployment_type.clone()))?;
+        if let Some(expected) = expected
+            && expected != published
+        {
+            return Err(Error::VersionMismatch {
+                expected: expected.to_owned(),
+                published,
+            });
+        }
+        if tenant.version.as_deref() == Some(published.as_str()) {
+            return Ok(UpdateRequest::UpToDate(tenant));
+        }
+        let changes = Changes {
+            target_version: Some(Some(published)),
+            change_set: Some(None),
+            status_reason: Some(None),
+            new_attempt: true,
+            ..Changes::default()
+        };
+        let tenant = self
+            .store()
+            .transition(&id, Status::Running, Status::Updating, &changes)
+            .await?;
+        Ok(UpdateRequest::Started(tenant))
+    }
+
+    /// Carries out the update `tenant` is `updating` to; see the module's steps. Returns the
+    /// tenant as it ends up. A transient error is returned, so the caller retries.
+    pub async fn update(&self, tenant: Tenant) -> Result<Tenant, Error> {
+        let (Status::Updating, Some(target)) = (tenant.status, tenant.target_version.clone())
+        else {
+            return Ok(tenant);
+        };
+        // By name: the emulator finds change sets only by stack name. The stack-events
+        // handler still matches outcomes by stack id.
+        let (Some(stack_id), Some(_)) = (tenant.stack_name.clone(), tenant.stack_id.as_ref())
+        else {
+            return self
+                .abandon(&tenant, &target, "the tenant has no stack")
+                .await;
+        };
+        let name = change_set_name(&self.settings().prefix, &target, tenant.attempt);
+        let tenant = match &tenant.change_set {
+            Some(recorded) => {
+                // A redelivery or the reconciler: execute it only if nobody has.
+                let described = match self
+                    .cfn()
+                    .describe_change_set()
+                    .stack_name(&stack_id)
+                    .change_set_name(recorded)
+                    .send()
+                    .await
+                {
+                    Ok(d) => d,
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|s| s.is_change_set_not_found_exception()) =>
+                    {
+                        let reason = format!("its change set {recorded} is gone");
+                        return self.abandon(&tenant, &target, &reason).await;
+                    }
+                    Err(e) => return Err(cfn_error("DescribeChangeSet")(e)),
+                };
+                if described.execution_status() != Some(&ExecutionStatus::Available) {
+                    return Ok(tenant);
+                }
+                tenant
+            }
+            None => {
+                match self.prepare(&tenant, &target, &stack_id, &name).await {
+                    Ok(Created::Ready) => {}
+                    Ok(Created::NoChanges) => return self.settle_unchanged(&tenant, &target).await,
+                    Err(
+                        e @ Error::CloudFormation {
+                            transient: true, ..
+                        },
+                    ) => return Err(e),
+                    Err(e @ Error::Catalog(_)) => return Err(e),
+                    Err(e) => return self.abandon(&tenant, &target, &e.to_string()).await,
+                }
+                match self
+                    .store()
+                    .record_change_set(&tenant.tenant_id, &target, &name)
+                    .await
+                {
+                    Ok(t) => t,
+                    Err(store::Error::WrongStatus { .. }) => {
+                        return self.tenant(&tenant.tenant_id).await;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        let change_set = tenant.change_set.clone().unwrap_or(name);
+        let executed = self
+            .cfn()
+            .execute_change_set()
+            .stack_name(&stack_id)
+            .change_set_name(&change_set)
+            .client_request_token(&change_set)
+            .send()
+            .await;
+        match executed {
+            Ok(_) => Ok(tenant),
+            Err(e) => {
+                let e = cfn_error("ExecuteChangeSet")(e);
+                if matches!(
+                    e,
+                    Error::CloudFormation {
+                        transient: true,
+                        ..
+                    }
+                ) {
+                    return Err(e);
+                }
+                self.abandon(&tenant, &target, &e.to_string()).await
+            }
+        }
+    }
+
+    /// Creates the update's change set and waits until CloudFormation has computed it.
+    async fn prepare(
+        &self,
+        tenant: &Tenant,
+        target: &str,
+        stack_id: &str,
+        name: &str,
+    ) -> Result<Created, Error> {
+        let plan = self.plan(tenant).await?;
+        if plan.version.as_deref() != Some(target) {
+            return Err(Error::VersionMismatch {
+                expected: target.to_owned(),
+                published: plan.version.unwrap_or_else(|| "none".to_owned()),
+            });
+        }
+        let created = self
+            .cfn()
+            .create_change_set()
+            .stack_name(stack_id)
+            .change_set_name(name)
+            .change_set_type(ChangeSetType::Update)
+            .description(format!("silos: update to tenant version {}", short(target)))
+            .template_url(plan.template_url)
+            .set_parameters(Some(plan.parameters))
+            .set_tags(Some(plan.tags))
+            .set_role_arn(self.settings().provisioning_role_arn.clone())
+            .capabilities(Capability::CapabilityIam)
+            .send()
+            .await;
+        if let Err(e) = created {
+            let message = e
+                .as_service_error()
+                .and_then(|s| aws_sdk_cloudformation::error::ProvideErrorMetadata::message(s))
+                .unwrap_or_default()
+                .to_owned();
+            let exists = e
+                .as_service_error()
+                .is_some_and(|s| s.is_already_exists_exception());
+            if no_changes(&message) {
+                return Ok(Created::NoChanges);
+            }
+            // A redelivery after CreateChangeSet went through: wait for that one.
+            if !exists {
+                return Err(cfn_error("CreateChangeSet")(e));
+            }
+        }
+        let deadline = Instant::now() + self.settings().stack_wait;
+        let mut pause = Duration::from_millis(200);
+        loop {
+            let described = self
+                .cfn()
+                .describe_change_set()
+                .stack_name(stack_id)
+                .change_set_name(name)
+                .send()
+                .await
+                .map_err(cfn_error("DescribeChangeSet"))?;
+            let reason = described.status_reason().unwrap_or_default();
+            match described.status() {
+                Some(ChangeSetStatus::CreateComplete) => return Ok(Created::Ready),
+                Some(ChangeSetStatus::Failed) if no_changes(reason) => {
+                    // An empty change set is no use to anyone: clean it up, best effort.
+                    let _ = self
+                        .cfn()
+                        .delete_change_set()
+                        .stack_name(stack_id)
+                        .change_set_name(name)
+                        .send()
+                        .await;
+                    return Ok(Created::NoChanges);
+                }
+                Some(ChangeSetStatus::Failed) => {
+                    return Err(Error::CloudFormation {
+                        operation: "CreateChangeSet",
+                        message: format!("change set {name} failed: {reason}"),
+                        transient: false,
+                    });
+                }
+                _ if Instant::now() >= deadline => {
+                    return Err(Error::CloudFormation {
+                        operation: "DescribeChangeSet",
+                        message: format!(
+                            "change set {name} was not ready within {} s",
+                            self.settings().stack_wait.as_secs()
+                        ),
+                        transient: true,
+                    });
+                }
+                _ => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
+    /// Nothing would change: the stack already matches the target, so record it.
+    async fn settle_unchanged(&self, tenant: &Tenant, target: &str) -> Result<Tenant, Error> {
+        let changes = Changes {
+            version: Some(Some(target.to_owned())),
+            target_version: Some(None),
+            change_set: Some(None),
+            status_reason: Some(None),
+            ..Changes::default()
+        };
+        self.finish(tenant, target, Status::Running, &changes).await
+    }
+
+    /// The update could not start: back to `running` at the old version, with the reason.
+    async fn abandon(&self, tenant: &Tenant, target: &str, reason: &str) -> Result<Tenant, Error> {
+        tracing::warn!(tenant = %tenant.tenant_id, reason, "update abandoned");
+        let changes = Changes {
+            target_version: Some(None),
+            change_set: Some(None),
+            status_reason: Some(Some(format!(
+                "update to {} failed: {reason}",
+                short(target)
+            ))),
+            ..Changes::default()
+        };
+        self.finish(tenant, target, Status::Running, &changes).await
+    }
+
+    async fn finish(
+        &self,
+        tenant: &Tenant,
+        target: &str,
+        to: Status,
+        changes: &Changes,
+    ) -> Result<Tenant, Error> {
+        match self
+            .store()
+            .transition_if(
+                &tenant.tenant_id,
+                Status::Updating,
+                to,
+                changes,
+                Some(target),
+            )
+            .await
+        {
+            Ok(t) => Ok(t),
+            // Settled by someone else (an event, a concurrent redelivery).
+            Err(store::Error::WrongStatus { .. }) => self.tenant(&tenant.tenant_id).await,
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn change_set_names_are_valid_and_differ_per_attempt() {
+        let v = "3f2a9c1b7e4d0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293";
+        let name = change_set_name("silos", v, 2);
+        assert_eq!(name, "silos-update-3f2a9c1b7e4d-2");
+        assert_ne!(name, change_set_name("silos", v, 3));
+        // CloudFormation: [a-zA-Z][-a-zA-Z0-9]*, at most 128 characters.
+        assert!(name.len() <= 128);
+        assert!(name.starts_with(|c: char| c.is_ascii_alphabetic()));
+        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    }
+
+    #[test]
+    fn both_ways_of_saying_nothing_changed_are_recognised() {
+        // AWS: the change set fails with this reason. The emulator: CreateChangeSet fails.
+        assert!(no_changes(
+            "The submitted information didn't contain changes. Submit different information to create a change set."
+        ));
+        assert!(no_changes("No updates are to be performed."));
+        assert!(!no_changes("Parameters: [MemorySize] must have values"));
+    }
+}
