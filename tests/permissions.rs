@@ -182,6 +182,30 @@ async fn every_role_allows_exactly_the_calls_its_handler_makes() {
         .await;
     record("StackEventsFunction", &recorder);
 
+    // An upgrade: the published versions, the update request, the provisioner's change set
+    // from the MODIFY record, and the outcome event.
+    let (status, body) = env.call("GET", "/deployment-types", Body::empty()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    record("DeploymentTypesFunction", &recorder);
+    let memory = |mb: &'static str| {
+        move |silo: &mut serde_json::Value| {
+            silo["blueprint"]["parameters"]["MemorySize"] = json!(mb)
+        }
+    };
+    env.publish("v2", memory("512")).await;
+    let (status, body) = env
+        .call("POST", "/update", json!({"tenantId": id}).to_string())
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    record("UpdateFunction", &recorder);
+    env.cp.handle_stream(env.modify_record(&id).await).await;
+    record("ProvisionerFunction", &recorder);
+    env.stack_event("eventbridge-stack-update-complete.json", &stack_id)
+        .await;
+    record("StackEventsFunction", &recorder);
+    assert_eq!(env.tenant(&id).await["status"], "running");
+    recorder.take();
+
     let (status, body) = env
         .call("POST", "/tenant-info", json!({"tenantId": id}).to_string())
         .await;
@@ -206,8 +230,9 @@ async fn every_role_allows_exactly_the_calls_its_handler_makes() {
     .await;
     record("DeleteFunction", &recorder);
 
-    // The reconciler, over three stuck tenants: one cut off before CreateStack, one whose
-    // completion event was lost, and one whose delete event was lost.
+    // The reconciler, over four stuck tenants: one cut off before CreateStack, one whose
+    // completion event was lost, one whose delete event was lost, and one whose update
+    // request never reached the provisioner.
     use silos::control_plane::store::Changes;
     use silos::control_plane::tenant::Status;
     let cut = env.onboard("Cut Off").await;
@@ -239,9 +264,21 @@ async fn every_role_allows_exactly_the_calls_its_handler_makes() {
         .await;
     env.call("POST", "/delete", json!({"tenantId": gone_id}).to_string())
         .await;
+    let stale = env.onboard("Lost Update").await;
+    let stale_id = stale["tenantId"].as_str().unwrap().to_owned();
+    env.cp.handle_stream(env.insert_record(&stale).await).await;
+    let stale_stack = env.tenant(&stale_id).await["stackId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    env.stack_event("eventbridge-stack-create-complete.json", &stale_stack)
+        .await;
+    env.publish("v3", memory("256")).await;
+    env.call("POST", "/update", json!({"tenantId": stale_id}).to_string())
+        .await;
     recorder.take();
     let repairs = env.cp.reconcile(std::time::Duration::ZERO).await.unwrap();
-    assert_eq!(repairs.len(), 3, "{repairs:?}");
+    assert_eq!(repairs.len(), 4, "{repairs:?}");
     record("ReconcilerFunction", &recorder);
     assert_eq!(env.tenant(&gone_id).await["status"], "deleted");
 
@@ -251,9 +288,18 @@ async fn every_role_allows_exactly_the_calls_its_handler_makes() {
         ("RetryFunction", &["cloudformation:DeleteStack"][..]),
         // A record redelivered after a crash between CreateStack and recording the stack id
         // meets AlreadyExists, then reads the stack id with DescribeStacks.
+        // DeleteChangeSet cleans up a change set CloudFormation computed with no changes; the
+        // emulator refuses to create one instead.
         (
             "ProvisionerFunction",
-            &["cloudformation:DescribeStacks"][..],
+            &[
+                "cloudformation:DescribeStacks",
+                "cloudformation:DeleteChangeSet",
+            ][..],
+        ),
+        (
+            "ReconcilerFunction",
+            &["cloudformation:DeleteChangeSet"][..],
         ),
     ]);
     for (function, calls) in &called {
@@ -275,7 +321,7 @@ async fn every_role_allows_exactly_the_calls_its_handler_makes() {
     }
     assert_eq!(
         called.len(),
-        9,
+        11,
         "every function was exercised: {:?}",
         called.keys()
     );

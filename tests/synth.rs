@@ -217,7 +217,7 @@ fn every_api_route_requires_iam_auth_and_the_rule_matches_only_tenant_stacks() {
         .values()
         .filter(|r| r["Type"] == "AWS::ApiGatewayV2::Route")
         .collect();
-    assert_eq!(routes.len(), 6);
+    assert_eq!(routes.len(), 8);
     for r in routes {
         assert_eq!(r["Properties"]["AuthorizationType"], "AWS_IAM", "{r}");
     }

@@ -34,6 +34,11 @@ impl Local {
 
     /// As [`start`](Self::start), against a running emulator when `endpoint` is given.
     pub fn start_at(endpoint: Option<&str>) -> Local {
+        Local::start_with(endpoint, None)
+    }
+
+    /// As [`start_at`](Self::start_at), publishing the blueprints of `blueprints`.
+    pub fn start_with(endpoint: Option<&str>, blueprints: Option<&Path>) -> Local {
         let out = tempfile::tempdir().unwrap();
         let home = tempfile::tempdir().unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_silos"));
@@ -42,6 +47,9 @@ impl Local {
             .arg(out.path());
         if let Some(e) = endpoint {
             cmd.args(["--endpoint-url", e]);
+        }
+        if let Some(b) = blueprints {
+            cmd.arg("--blueprints").arg(b);
         }
         let mut child = cmd
             .env_remove("AWS_ENDPOINT_URL")
@@ -111,6 +119,13 @@ impl Local {
 
     /// `silos ARGS…` in the project directory, with these credentials or none.
     pub fn silos(&self, args: &[&str], credentials: Option<(&str, &str)>) -> Output {
+        self.command(args, credentials)
+            .output()
+            .expect("run silos tenants")
+    }
+
+    /// The command [`silos`](Self::silos) runs, to spawn it instead.
+    pub fn command(&self, args: &[&str], credentials: Option<(&str, &str)>) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_silos"));
         cmd.current_dir(root())
             .args(args)
@@ -131,7 +146,20 @@ impl Local {
                 .env_remove("AWS_ACCESS_KEY_ID")
                 .env_remove("AWS_SECRET_ACCESS_KEY"),
         };
-        cmd.output().expect("run silos tenants")
+        cmd
+    }
+
+    /// The tenant transition lines local mode printed so far, for `tenant_id`, as
+    /// `from -> to` (`created, initiated` for the first).
+    pub fn transitions(&self, tenant_id: &str) -> Vec<String> {
+        let needle = format!("({tenant_id}): ");
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| l.split_once(&needle).map(|(_, rest)| rest))
+            .map(|rest| rest.split(':').next().unwrap_or(rest).to_owned())
+            .collect()
     }
 
     /// `tenants ARGS --output json`, which must succeed.
