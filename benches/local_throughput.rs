@@ -69,6 +69,8 @@ async fn baseline(n: usize) -> Duration {
         let mut params = system.clone();
         params.insert("TenantId".into(), id.clone());
         params.insert("TenantName".into(), format!("Tenant {id}"));
+        let memory = silo["blueprint"]["parameters"]["MemorySize"].as_str();
+        params.insert("MemorySize".into(), memory.unwrap().to_owned());
         cfn.create_stack()
             .stack_name(format!("silos-tenant-{id}"))
             .template_url(&url)

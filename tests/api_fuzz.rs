@@ -75,6 +75,7 @@ fn well_formed(path: &str, body: &[u8]) -> bool {
     let (required, optional): (&[&str], &[&str]) = match path {
         "/onboarding" => (&["tenantName", "deploymentType"], &[]),
         "/delete" => (&["tenantId"], &["tenantName"]),
+        "/update" => (&["tenantId"], &["version"]),
         _ => (&["tenantId"], &[]),
     };
     required
@@ -137,6 +138,7 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
         Just("tenantName".to_owned()),
         Just("deploymentType".to_owned()),
         Just("tenantId".to_owned()),
+        Just("version".to_owned()),
         "[a-zA-Z]{1,12}",
     ];
     prop_oneof![
@@ -152,7 +154,13 @@ proptest! {
 
     #[test]
     fn no_body_crashes_a_route_or_reaches_aws_unless_well_formed(
-        path in prop_oneof![Just("/onboarding"), Just("/delete"), Just("/tenant-info"), Just("/retry")],
+        path in prop_oneof![
+            Just("/onboarding"),
+            Just("/delete"),
+            Just("/tenant-info"),
+            Just("/retry"),
+            Just("/update"),
+        ],
         body in body(),
     ) {
         check(path, body)?;
