@@ -87,19 +87,7 @@ fn line_of(local: &Local, tenant: &str, from_to: &str) -> usize {
 
 async fn memory(local: &Local, id: &str) -> String {
     let cfn = aws_sdk_cloudformation::Client::new(&local.sdk_config());
-    let out = cfn
-        .describe_stacks()
-        .stack_name(format!("silos-tenant-{id}"))
-        .send()
-        .await
-        .unwrap();
-    out.stacks()[0]
-        .parameters()
-        .iter()
-        .find(|p| p.parameter_key() == Some("MemorySize"))
-        .and_then(|p| p.parameter_value())
-        .unwrap()
-        .to_owned()
+    common::stack_parameter(&cfn, &format!("silos-tenant-{id}"), "MemorySize").await
 }
 
 #[tokio::test]

@@ -35,20 +35,22 @@ async fn update(env: &Env, body: Value) -> (StatusCode, Value) {
 
 /// The tenant function's memory, as the emulator's stack parameters have it.
 async fn memory_parameter(env: &Env, stack_id: &str) -> String {
+    common::stack_parameter(&env.cfn, stack_id, "MemorySize").await
+}
+
+/// The names of the stack's change sets.
+async fn change_sets(env: &Env, stack_id: &str) -> Vec<String> {
     let out = env
         .cfn
-        .describe_stacks()
+        .list_change_sets()
         .stack_name(stack_id)
         .send()
         .await
         .unwrap();
-    out.stacks()[0]
-        .parameters()
+    out.summaries()
         .iter()
-        .find(|p| p.parameter_key() == Some("MemorySize"))
-        .and_then(|p| p.parameter_value())
-        .unwrap()
-        .to_owned()
+        .filter_map(|c| c.change_set_name().map(str::to_owned))
+        .collect()
 }
 
 fn set_memory(mb: &'static str) -> impl FnOnce(&mut Value) {
@@ -122,19 +124,10 @@ async fn an_update_goes_through_a_change_set_to_running_at_the_new_version() {
             .is_empty()
     );
     assert_eq!(memory_parameter(&env, &stack_id).await, "512");
-    let change_sets = env
-        .cfn
-        .list_change_sets()
-        .stack_name(&stack_id)
-        .send()
-        .await
-        .unwrap();
-    let names: Vec<&str> = change_sets
-        .summaries()
-        .iter()
-        .filter_map(|c| c.change_set_name())
-        .collect();
-    assert_eq!(names, vec![format!("silos-update-{}-2", &v2[..12])]);
+    assert_eq!(
+        change_sets(&env, &stack_id).await,
+        vec![format!("silos-update-{}-2", &v2[..12])]
+    );
     assert!(
         env.cp
             .handle_stream(record)
@@ -268,14 +261,7 @@ async fn a_version_with_no_stack_changes_is_just_recorded() {
     assert_eq!(after["status"], "running", "{after}");
     assert_eq!(after["version"], v2.as_str());
     assert_eq!(after["statusReason"], Value::Null);
-    let change_sets = env
-        .cfn
-        .list_change_sets()
-        .stack_name(&stack_id)
-        .send()
-        .await
-        .unwrap();
-    assert!(change_sets.summaries().is_empty(), "{change_sets:?}");
+    assert_eq!(change_sets(&env, &stack_id).await, Vec::<String>::new());
 }
 
 #[tokio::test]

@@ -149,14 +149,7 @@ async fn onboarding(State(cp): State<ControlPlane>, body: Result<Bytes, BytesRej
     let req: OnboardingRequest = parse(body)?;
     let name = TenantName::parse(&req.tenant_name)
         .map_err(|e| ApiError::bad_request("InvalidTenantName", e.to_string()))?;
-    let catalog = cp.catalog().await?;
-    if !catalog.deployment_types.contains_key(&req.deployment_type) {
-        return Err(Error::UnknownDeploymentType {
-            given: req.deployment_type,
-            known: catalog.deployment_types.keys().cloned().collect(),
-        }
-        .into());
-    }
+    cp.catalog().await?.deployment_type(&req.deployment_type)?;
     let tenant = Tenant::new(
         uuid::Uuid::new_v4().hyphenated().to_string(),
         name,

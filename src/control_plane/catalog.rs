@@ -52,6 +52,18 @@ pub struct DeploymentType {
     pub version: Option<String>,
 }
 
+impl Catalog {
+    /// The entry of deployment type `name`, or `UnknownDeploymentType` naming the known ones.
+    pub fn deployment_type(&self, name: &str) -> Result<&DeploymentType, super::Error> {
+        self.deployment_types
+            .get(name)
+            .ok_or_else(|| super::Error::UnknownDeploymentType {
+                given: name.to_owned(),
+                known: self.deployment_types.keys().cloned().collect(),
+            })
+    }
+}
+
 /// A platform-supplied parameter. Publishing fills in `value`.
 #[derive(Clone, Debug, Deserialize)]
 pub struct SystemParameter {

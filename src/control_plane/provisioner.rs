@@ -122,13 +122,7 @@ impl ControlPlane {
     pub(super) async fn plan(&self, tenant: &Tenant) -> Result<Plan, Error> {
         let settings = self.settings();
         let catalog = self.catalog().await?;
-        let entry = catalog
-            .deployment_types
-            .get(&tenant.deployment_type)
-            .ok_or_else(|| Error::UnknownDeploymentType {
-                given: tenant.deployment_type.clone(),
-                known: catalog.deployment_types.keys().cloned().collect(),
-            })?;
+        let entry = catalog.deployment_type(&tenant.deployment_type)?;
         let rendered = entry
             .blueprint
             .render(

@@ -232,24 +232,8 @@ impl Store {
         target: &str,
         change_set: &str,
     ) -> Result<Tenant, Error> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(id)))
-            .update_expression("SET changeSet = :changeSet")
-            .condition_expression("#status = :updating AND targetVersion = :target")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":changeSet", AttributeValue::S(change_set.to_owned()))
-            .expression_attribute_values(
-                ":updating",
-                AttributeValue::S(Status::Updating.as_str().to_owned()),
-            )
-            .expression_attribute_values(":target", AttributeValue::S(target.to_owned()))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-            .send()
-            .await;
-        updated(result, id, Status::Updating)
+        self.set(id, "changeSet", change_set, Status::Updating, Some(target))
+            .await
     }
 
     /// Records the stack id of a tenant still in `expected`.
@@ -259,19 +243,40 @@ impl Store {
         expected: Status,
         stack_id: &str,
     ) -> Result<Tenant, Error> {
-        let result = self
+        self.set(id, "stackId", stack_id, expected, None).await
+    }
+
+    /// Sets one string `field` of a tenant still in `expected` (and, if given, still updating
+    /// to `target`), leaving its status alone.
+    async fn set(
+        &self,
+        id: &str,
+        field: &str,
+        value: &str,
+        expected: Status,
+        target: Option<&str>,
+    ) -> Result<Tenant, Error> {
+        let mut condition = "#status = :expected".to_owned();
+        let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(id)))
-            .update_expression("SET stackId = :stackId")
-            .condition_expression("#status = :expected")
+            .update_expression("SET #field = :value")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":stackId", AttributeValue::S(stack_id.to_owned()))
+            .expression_attribute_names("#field", field)
+            .expression_attribute_values(":value", AttributeValue::S(value.to_owned()))
             .expression_attribute_values(
                 ":expected",
                 AttributeValue::S(expected.as_str().to_owned()),
-            )
+            );
+        if let Some(target) = target {
+            condition.push_str(" AND targetVersion = :target");
+            request = request
+                .expression_attribute_values(":target", AttributeValue::S(target.to_owned()));
+        }
+        let result = request
+            .condition_expression(condition)
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await;

@@ -71,13 +71,7 @@ impl ControlPlane {
             return Err(Error::NoStack(id));
         }
         let catalog = self.catalog().await?;
-        let entry = catalog
-            .deployment_types
-            .get(&tenant.deployment_type)
-            .ok_or_else(|| Error::UnknownDeploymentType {
-                given: tenant.deployment_type.clone(),
-                known: catalog.deployment_types.keys().cloned().collect(),
-            })?;
+        let entry = catalog.deployment_type(&tenant.deployment_type)?;
         let published = entry
             .version
             .clone()

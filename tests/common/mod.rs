@@ -62,3 +62,24 @@ impl Drop for Moto {
         let _ = self.child.wait();
     }
 }
+
+/// The value of parameter `key` of the stack named (or with the id) `stack`.
+pub async fn stack_parameter(
+    cfn: &aws_sdk_cloudformation::Client,
+    stack: &str,
+    key: &str,
+) -> String {
+    let out = cfn
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .unwrap();
+    out.stacks()[0]
+        .parameters()
+        .iter()
+        .find(|p| p.parameter_key() == Some(key))
+        .and_then(|p| p.parameter_value())
+        .unwrap_or_else(|| panic!("stack {stack} has no parameter {key}"))
+        .to_owned()
+}
