@@ -199,6 +199,7 @@ async fn main() {
     let sdk = silos::aws::emulator(&emulator.endpoint, REGION);
     let cfn = aws_sdk_cloudformation::Client::new(&sdk);
     let mut stacks = Vec::new();
+    let client = ApiClient::new(&second.api_url, None).unwrap();
     for t in client.get("/tenants").await.unwrap().as_array().unwrap() {
         let name = t["stackName"].as_str().unwrap().to_owned();
         let described = cfn

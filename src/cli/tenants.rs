@@ -364,7 +364,7 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
                 dry_run: *dry_run,
                 timeout: Duration::from_secs(*timeout),
             };
-            super::upgrade::run(cli, &client, options).await?;
+            super::upgrade::run(cli, std::sync::Arc::new(client), options).await?;
         }
         TenantsCommand::Wait {
             id,

@@ -4,6 +4,7 @@
 //! published version are skipped, so a run that was interrupted resumes where it stopped.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -194,7 +195,7 @@ fn plural(n: usize, one: &str) -> String {
     }
 }
 
-pub async fn run(cli: &Cli, client: &ApiClient, options: Options) -> Result<(), Error> {
+pub async fn run(cli: &Cli, client: Arc<ApiClient>, options: Options) -> Result<(), Error> {
     let tenants = client.get("/tenants").await?;
     let tenants = tenants.as_array().cloned().unwrap_or_default();
     let types = client.get("/deployment-types").await?;
@@ -299,7 +300,7 @@ pub async fn run(cli: &Cli, client: &ApiClient, options: Options) -> Result<(), 
             .iter()
             .map(|c| (c.clone(), Instant::now()))
             .collect();
-        settle(client, started, options.timeout, &progress, &mut report).await?;
+        settle(&client, started, options.timeout, &progress, &mut report).await?;
         report
             .waves
             .push(plan.in_flight.iter().map(|c| c.tenant_id.clone()).collect());
@@ -328,9 +329,16 @@ pub async fn run(cli: &Cli, client: &ApiClient, options: Options) -> Result<(), 
             .waves
             .push(wave.iter().map(|c| c.tenant_id.clone()).collect());
         let mut started = Vec::new();
-        for c in wave {
-            let body = json!({"tenantId": c.tenant_id, "version": c.to});
-            match client.post("/update", body).await {
+        let requests = wave
+            .iter()
+            .map(|c| {
+                let body = json!({"tenantId": c.tenant_id, "version": c.to});
+                ("/update".to_owned(), Some(body))
+            })
+            .collect();
+        let answers = concurrently(&client, requests).await;
+        for (c, answer) in wave.iter().zip(answers) {
+            match answer {
                 Ok(t) if t["status"] == "updating" => started.push((c.clone(), Instant::now())),
                 Ok(t) => outcome(c, &t, Duration::ZERO, &progress, &mut report),
                 Err(ClientError::Api { code, message, .. }) => {
@@ -339,7 +347,7 @@ pub async fn run(cli: &Cli, client: &ApiClient, options: Options) -> Result<(), 
                 Err(e) => return Err(e.into()),
             }
         }
-        settle(client, started, options.timeout, &progress, &mut report).await?;
+        settle(&client, started, options.timeout, &progress, &mut report).await?;
         progress.line(&format!(
             "wave {}/{waves} done in {:.1} s: {} upgraded, {} failed",
             i + 1,
@@ -422,8 +430,45 @@ fn outcome(c: &Candidate, t: &Value, took: Duration, progress: &Progress, report
 }
 
 /// Waits until every started update has left `updating`, reporting each as it settles.
+/// Sends `requests` (a path, and a body to POST or none to GET) at once, and returns the
+/// answers in the same order. A wave is at most `--wave-size` requests.
+async fn concurrently(
+    client: &Arc<ApiClient>,
+    requests: Vec<(String, Option<Value>)>,
+) -> Vec<Result<Value, ClientError>> {
+    let n = requests.len();
+    let mut set = tokio::task::JoinSet::new();
+    for (i, (path, body)) in requests.into_iter().enumerate() {
+        let client = client.clone();
+        set.spawn(async move {
+            let answer = match body {
+                Some(body) => client.post(&path, body).await,
+                None => client.get(&path).await,
+            };
+            (i, answer)
+        });
+    }
+    let mut answers: Vec<Option<Result<Value, ClientError>>> = (0..n).map(|_| None).collect();
+    while let Some(joined) = set.join_next().await {
+        if let Ok((i, answer)) = joined {
+            answers[i] = Some(answer);
+        }
+    }
+    answers
+        .into_iter()
+        .map(|a| {
+            a.unwrap_or_else(|| {
+                Err(ClientError::Transport {
+                    url: String::new(),
+                    message: "the request's task failed".to_owned(),
+                })
+            })
+        })
+        .collect()
+}
+
 async fn settle(
-    client: &ApiClient,
+    client: &Arc<ApiClient>,
     mut started: Vec<(Candidate, Instant)>,
     timeout: Duration,
     progress: &Progress,
@@ -432,8 +477,13 @@ async fn settle(
     let deadline = Instant::now() + timeout;
     while !started.is_empty() {
         let mut still = Vec::new();
-        for (c, since) in started {
-            let t = client.get(&format!("/tenants/{}", c.tenant_id)).await?;
+        let requests = started
+            .iter()
+            .map(|(c, _)| (format!("/tenants/{}", c.tenant_id), None))
+            .collect();
+        let answers = concurrently(client, requests).await;
+        for ((c, since), answer) in started.into_iter().zip(answers) {
+            let t = answer?;
             if t["status"] == "updating" {
                 still.push((c, since));
             } else {
@@ -459,7 +509,7 @@ async fn settle(
             }
             break;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
     Ok(())
 }
