@@ -92,7 +92,7 @@ async fn memory(local: &Local, id: &str) -> String {
 
 #[tokio::test]
 async fn an_upgrade_rolls_the_new_version_out_in_waves_of_the_requested_size() {
-    let (_moto, local, ids, v1, _bp) = fleet();
+    let (moto, mut local, ids, v1, _bp) = fleet();
 
     let text = local.tenants(&["list"]);
     let text = String::from_utf8_lossy(&text.stdout);
@@ -169,6 +169,23 @@ async fn an_upgrade_rolls_the_new_version_out_in_waves_of_the_requested_size() {
     let again = local.json(&["upgrade", "--wave-size", "2"]);
     assert!(again["waves"].as_array().unwrap().is_empty(), "{again}");
     assert_eq!(ids_of(&again["upToDate"]).len(), TENANTS);
+
+    // A second upgrade ends where the first did, in UPDATE_COMPLETE: local mode still sees
+    // each stack's new update (through its stack events) and settles it.
+    assert!(local.interrupt().success());
+    let bp = blueprints("1024");
+    let local = Local::start_with(Some(&moto.endpoint), Some(bp.path()));
+    // Well inside the reconciler's minute, so only the watcher can settle them in time.
+    let report = local.json(&["upgrade", "--wave-size", "4", "--timeout", "20"]);
+    assert_eq!(ids_of(&report["upgraded"]).len(), TENANTS, "{report}");
+    let v3 = report["targets"]["silo"].as_str().unwrap();
+    assert_ne!(v3, v2);
+    for t in local.json(&["list"]).as_array().unwrap() {
+        assert_eq!(t["version"], v3, "{t}");
+    }
+    for id in &ids {
+        assert_eq!(memory(&local, id).await, "1024", "tenant {id}");
+    }
 }
 
 #[tokio::test]
