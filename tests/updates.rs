@@ -92,10 +92,22 @@ async fn an_update_goes_through_a_change_set_to_running_at_the_new_version() {
     assert_eq!(body["status"], "updating");
     assert_eq!(body["targetVersion"], v2.as_str());
     assert_eq!(body["version"], v1.as_str());
-    // One update at a time.
+    // One update at a time, and no delete until it settles.
     let (status, body) = update(&env, json!({"tenantId": id})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(error_code(&body), "WrongStatus");
+    let (status, body) = env
+        .call("POST", "/delete", json!({"tenantId": id}).to_string())
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("an update must settle first"),
+        "{body}"
+    );
+    assert_eq!(env.tenant(&id).await["status"], "updating");
 
     // A settled status that predates this update (its change set is not executed yet) is
     // not taken for its outcome.

@@ -25,12 +25,14 @@ impl ControlPlane {
             self.store().mark_deleted(&tenant, from, None).await?;
             return self.tenant(&id).await;
         };
-        if !from.can_move_to(Status::Deleting) {
+        // CloudFormation refuses DeleteStack during an update, and a refusal would leave the
+        // tenant `failed`: wait for the update to settle instead.
+        if from == Status::Updating || !from.can_move_to(Status::Deleting) {
             return Err(Error::WrongStatus {
                 id,
                 status: from,
                 operation: "delete",
-                needs: "provisioning, running, updating or failed",
+                needs: "provisioning, running or failed (an update must settle first)",
             });
         }
         let deleting = self
