@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 use aws_credential_types::provider::ProvideCredentials;
 use serde_json::{Value, json};
 
-use super::client::{ApiClient, Signing, is_loopback, region_of};
+use super::client::{ApiClient, ClientError, Signing, is_loopback, region_of};
 use super::{Cli, Error, OutputFormat, TenantsCommand};
+use crate::control_plane::updater::short;
 
 /// Where `silos local` and `silos deploy` record what they stood up.
 pub const OUTPUTS_FILE: &str = "out/outputs.json";
@@ -141,9 +142,7 @@ pub type Published = std::collections::BTreeMap<String, Option<String>>;
 /// The VERSION cell: the first 12 characters, marked when behind the published version.
 fn version_cell(t: &Value, published: Option<&Published>) -> (String, bool) {
     let version = t["version"].as_str();
-    let mut cell = version
-        .map(|v| v.get(..12).unwrap_or(v).to_owned())
-        .unwrap_or_else(|| "-".to_owned());
+    let mut cell = version.map_or("-", short).to_owned();
     let target = published
         .and_then(|p| p.get(t["deploymentType"].as_str()?))
         .and_then(Option::as_deref);
@@ -185,23 +184,27 @@ fn tenant_rows(tenants: &[Value], published: Option<&Published>) -> String {
     out
 }
 
+/// The published versions, from `GET /deployment-types`.
+pub async fn published_versions(client: &ApiClient) -> Result<Published, ClientError> {
+    let types = client.get("/deployment-types").await?;
+    Ok(types
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|t| {
+            Some((
+                t["deploymentType"].as_str()?.to_owned(),
+                t["version"].as_str().map(str::to_owned),
+            ))
+        })
+        .collect())
+}
+
 /// The published versions, or None (and a warning) if the API cannot say.
 async fn published(client: &ApiClient) -> Option<Published> {
-    match client.get("/deployment-types").await {
-        Ok(types) => Some(
-            types
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|t| {
-                    Some((
-                        t["deploymentType"].as_str()?.to_owned(),
-                        t["version"].as_str().map(str::to_owned),
-                    ))
-                })
-                .collect(),
-        ),
+    match published_versions(client).await {
+        Ok(published) => Some(published),
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the published versions; not marking outdated tenants");
             None

@@ -11,7 +11,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::client::{ApiClient, ClientError};
+use super::tenants::{Published, published_versions};
 use super::{Cli, Error, OutputFormat};
+use crate::control_plane::updater;
 
 /// A tenant the upgrade touches.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -57,19 +59,16 @@ fn text(v: &Value) -> String {
     v.as_str().unwrap_or_default().to_owned()
 }
 
-/// The first 12 characters of a version.
+/// The first 12 characters of a version, or `none`.
 fn short(version: Option<&str>) -> &str {
-    match version {
-        Some(v) => v.get(..12).unwrap_or(v),
-        None => "none",
-    }
+    version.map_or("none", updater::short)
 }
 
 /// Plans the upgrade of `tenants` (the API's list, oldest first) to `published` (deployment
 /// type → version, None if published without one). `only` restricts it to those tenant ids.
 pub fn plan(
     tenants: &[Value],
-    published: &BTreeMap<String, Option<String>>,
+    published: &Published,
     only: Option<&[String]>,
     wave_size: usize,
 ) -> Result<Plan, Error> {
@@ -198,19 +197,7 @@ fn plural(n: usize, one: &str) -> String {
 pub async fn run(cli: &Cli, client: Arc<ApiClient>, options: Options) -> Result<(), Error> {
     let tenants = client.get("/tenants").await?;
     let tenants = tenants.as_array().cloned().unwrap_or_default();
-    let types = client.get("/deployment-types").await?;
-    let published: BTreeMap<String, Option<String>> = types
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|t| {
-            (
-                text(&t["deploymentType"]),
-                t["version"].as_str().map(str::to_owned),
-            )
-        })
-        .collect();
+    let published = published_versions(&client).await?;
     let plan = plan(
         &tenants,
         &published,
@@ -525,8 +512,8 @@ mod tests {
         })
     }
 
-    fn published(v: &str) -> BTreeMap<String, Option<String>> {
-        BTreeMap::from([("silo".to_owned(), Some(v.to_owned()))])
+    fn published(v: &str) -> Published {
+        Published::from([("silo".to_owned(), Some(v.to_owned()))])
     }
 
     fn ids(wave: &[Candidate]) -> Vec<&str> {
@@ -589,7 +576,7 @@ mod tests {
         let mut other = tenant("t2", "running", Some("v1"));
         other["deploymentType"] = json!("pool");
         let tenants = vec![tenant("t1", "running", Some("v1")), other];
-        let published = BTreeMap::from([("silo".to_owned(), None)]);
+        let published = Published::from([("silo".to_owned(), None)]);
         let plan = plan(&tenants, &published, None, 5).unwrap();
         assert!(plan.waves.is_empty());
         let reasons: Vec<&str> = plan.skipped.iter().map(|s| s.reason.as_str()).collect();

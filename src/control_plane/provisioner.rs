@@ -1,6 +1,6 @@
 //! Provisioning: render a tenant's blueprint and create its stack with a TemplateURL. The same
-//! stream handler carries out requested updates ([`super::updater`]). Idempotent
-//! under redelivery: the status move `initiated` → `provisioning` is conditional, and a tenant
+//! stream handler carries out requested updates ([`super::updater`]). Idempotent under
+//! redelivery: the status move `initiated` → `provisioning` is conditional, and a tenant
 //! in `provisioning` with no stack id calls CreateStack again, where AlreadyExists counts as
 //! success.
 
@@ -282,8 +282,9 @@ impl ControlPlane {
     }
 
     /// The provisioner's Lambda handler, in order: provisions the tenant of each INSERT of an
-    /// `initiated` tenant, and carries out each update requested through the API. On the first record it cannot process, it reports that record and the
-    /// ones after it as batch item failures, so they are delivered again.
+    /// `initiated` tenant, and carries out each update requested through the API. On the
+    /// first record it cannot process, it reports that record and the ones after it as batch
+    /// item failures, so they are delivered again.
     pub async fn handle_stream(&self, event: StreamEvent) -> DynamoDbEventResponse {
         let mut failures = Vec::new();
         for record in event.records {

@@ -12,6 +12,8 @@
 
 use std::time::Duration;
 
+use aws_sdk_cloudformation::types::ExecutionStatus;
+
 use super::stack_events::{Handled, stack_status_event};
 use super::tenant::{Status, Tenant, Timestamp};
 use super::{ControlPlane, Error, cfn_error};
@@ -58,29 +60,10 @@ impl ControlPlane {
         let (Some(stack), Some(change_set)) = (&tenant.stack_name, &tenant.change_set) else {
             return Ok(false);
         };
-        let described = self
-            .cfn()
-            .describe_change_set()
-            .stack_name(stack)
-            .change_set_name(change_set)
-            .send()
-            .await;
-        match described {
-            Ok(out) => Ok(out.execution_status().is_some_and(|s| {
-                !matches!(
-                    s,
-                    aws_sdk_cloudformation::types::ExecutionStatus::Available
-                        | aws_sdk_cloudformation::types::ExecutionStatus::Unavailable
-                )
-            })),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_change_set_not_found_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(cfn_error("DescribeChangeSet")(e)),
-        }
+        let status = self.execution_status(stack, change_set).await?;
+        Ok(status.is_some_and(|s| {
+            !matches!(s, ExecutionStatus::Available | ExecutionStatus::Unavailable)
+        }))
     }
 
     async fn repair(&self, tenant: Tenant) -> Result<Option<Repair>, Error> {

@@ -178,7 +178,6 @@ impl ControlPlane {
             changes.change_set = Some(None);
             if status == "UPDATE_COMPLETE" {
                 changes.version = Some(Some(target.clone()));
-                reason = None;
                 changes.status_reason = Some(None);
             } else {
                 let why = reason.take().unwrap_or_else(|| status.clone());

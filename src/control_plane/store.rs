@@ -198,16 +198,8 @@ impl Store {
         changes: &Changes,
         target: Option<&str>,
     ) -> Result<Tenant, Error> {
-        let (expression, mut names, mut values) = update_expression(from, to, changes);
-        let mut condition = "#status = :from".to_owned();
-        if let Some(target) = target {
-            condition.push_str(" AND #target = :expectedTarget");
-            names.insert("#target".to_owned(), "targetVersion".to_owned());
-            values.insert(
-                ":expectedTarget".to_owned(),
-                AttributeValue::S(target.to_owned()),
-            );
-        }
+        let (expression, names, mut values) = update_expression(to, changes);
+        let condition = condition(from, target, &mut values);
         let result = self
             .client
             .update_item()
@@ -256,27 +248,22 @@ impl Store {
         expected: Status,
         target: Option<&str>,
     ) -> Result<Tenant, Error> {
-        let mut condition = "#status = :expected".to_owned();
-        let mut request = self
+        let names = HashMap::from([
+            ("#status".to_owned(), "status".to_owned()),
+            ("#field".to_owned(), field.to_owned()),
+        ]);
+        let mut values: Item =
+            HashMap::from([(":value".to_owned(), AttributeValue::S(value.to_owned()))]);
+        let condition = condition(expected, target, &mut values);
+        let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(id)))
             .update_expression("SET #field = :value")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#field", field)
-            .expression_attribute_values(":value", AttributeValue::S(value.to_owned()))
-            .expression_attribute_values(
-                ":expected",
-                AttributeValue::S(expected.as_str().to_owned()),
-            );
-        if let Some(target) = target {
-            condition.push_str(" AND targetVersion = :target");
-            request = request
-                .expression_attribute_values(":target", AttributeValue::S(target.to_owned()));
-        }
-        let result = request
             .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await;
@@ -294,7 +281,8 @@ impl Store {
             status_reason: Some(reason),
             ..Changes::default()
         };
-        let (expression, names, values) = update_expression(from, Status::Deleted, &changes);
+        let (expression, names, mut values) = update_expression(Status::Deleted, &changes);
+        let condition = condition(from, None, &mut values);
         let build_err = |e: aws_sdk_dynamodb::error::BuildError| Error::Aws {
             operation: "TransactWriteItems",
             message: e.to_string(),
@@ -303,7 +291,7 @@ impl Store {
             .table_name(&self.table)
             .set_key(Some(Self::key(&tenant.tenant_id)))
             .update_expression(expression)
-            .condition_expression("#status = :from")
+            .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .build()
@@ -364,19 +352,29 @@ fn updated(
     }
 }
 
-fn update_expression(
-    from: Status,
-    to: Status,
-    changes: &Changes,
-) -> (String, HashMap<String, String>, Item) {
+/// The condition of every conditional write: the tenant is still `expected` and, for an
+/// update's outcome, still updating to `target`. Its values go into `values`; it names
+/// `#status`.
+fn condition(expected: Status, target: Option<&str>, values: &mut Item) -> String {
+    values.insert(
+        ":expected".to_owned(),
+        AttributeValue::S(expected.as_str().to_owned()),
+    );
+    match target {
+        Some(target) => {
+            values.insert(":target".to_owned(), AttributeValue::S(target.to_owned()));
+            "#status = :expected AND targetVersion = :target".to_owned()
+        }
+        None => "#status = :expected".to_owned(),
+    }
+}
+
+/// The update of a move to `to` with `changes`, its attribute names and values.
+fn update_expression(to: Status, changes: &Changes) -> (String, HashMap<String, String>, Item) {
     let mut sets: Vec<String> = vec!["#status = :to".into(), "statusChangedAt = :now".into()];
     let mut removes = Vec::new();
     let names = HashMap::from([("#status".to_owned(), "status".to_owned())]);
     let mut values: Item = HashMap::from([
-        (
-            ":from".to_owned(),
-            AttributeValue::S(from.as_str().to_owned()),
-        ),
         (":to".to_owned(), AttributeValue::S(to.as_str().to_owned())),
         (
             ":now".to_owned(),

@@ -120,28 +120,14 @@ impl ControlPlane {
         let tenant = match &tenant.change_set {
             Some(recorded) => {
                 // A redelivery or the reconciler: execute it only if nobody has.
-                let described = match self
-                    .cfn()
-                    .describe_change_set()
-                    .stack_name(&stack_id)
-                    .change_set_name(recorded)
-                    .send()
-                    .await
-                {
-                    Ok(d) => d,
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|s| s.is_change_set_not_found_exception()) =>
-                    {
+                match self.execution_status(&stack_id, recorded).await? {
+                    Some(ExecutionStatus::Available) => tenant,
+                    Some(_) => return Ok(tenant),
+                    None => {
                         let reason = format!("its change set {recorded} is gone");
                         return self.abandon(&tenant, &target, &reason).await;
                     }
-                    Err(e) => return Err(cfn_error("DescribeChangeSet")(e)),
-                };
-                if described.execution_status() != Some(&ExecutionStatus::Available) {
-                    return Ok(tenant);
                 }
-                tenant
             }
             None => {
                 match self.prepare(&tenant, &target, &stack_id, &name).await {
@@ -192,6 +178,31 @@ impl ControlPlane {
                 }
                 self.abandon(&tenant, &target, &e.to_string()).await
             }
+        }
+    }
+
+    /// The execution status of change set `name` of stack `stack`, or None if it is gone.
+    pub(super) async fn execution_status(
+        &self,
+        stack: &str,
+        name: &str,
+    ) -> Result<Option<ExecutionStatus>, Error> {
+        let described = self
+            .cfn()
+            .describe_change_set()
+            .stack_name(stack)
+            .change_set_name(name)
+            .send()
+            .await;
+        match described {
+            Ok(out) => Ok(out.execution_status().cloned()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_change_set_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(cfn_error("DescribeChangeSet")(e)),
         }
     }
 
