@@ -227,6 +227,23 @@ impl Env {
     /// The stream record of the fixture, carrying this tenant's item as it was inserted.
     pub async fn insert_record(&self, tenant: &Value) -> StreamEvent {
         let id = tenant["tenantId"].as_str().unwrap();
+        let mut image = self.image(id).await;
+        // As inserted: the stream record of the INSERT shows the first status.
+        image.insert(
+            "status".to_owned(),
+            serde_dynamo::AttributeValue::S("initiated".to_owned()),
+        );
+        stream_event("dynamodb-stream-insert.json", id, image)
+    }
+
+    /// The stream record of the fixture's MODIFY, carrying this tenant's item as it is now.
+    pub async fn modify_record(&self, tenant_id: &str) -> StreamEvent {
+        let image = self.image(tenant_id).await;
+        stream_event("dynamodb-stream-modify.json", tenant_id, image)
+    }
+
+    /// The tenant's item as it is now, as a stream record's image.
+    async fn image(&self, id: &str) -> serde_dynamo::Item {
         let item = self
             .dynamodb
             .get_item()
@@ -237,45 +254,10 @@ impl Env {
             .unwrap()
             .item
             .expect("the tenant's item");
-        let mut image: serde_dynamo::Item = item
-            .into_iter()
+        item.into_iter()
             .map(|(k, v)| (k, serde_dynamo::AttributeValue::from(v)))
             .collect::<std::collections::HashMap<_, _>>()
-            .into();
-        // As inserted: the stream record of the INSERT shows the first status.
-        image.insert(
-            "status".to_owned(),
-            serde_dynamo::AttributeValue::S("initiated".to_owned()),
-        );
-        let mut event: Value = fixture("dynamodb-stream-insert.json");
-        let record = &mut event["Records"][0]["dynamodb"];
-        record["Keys"]["tenantId"]["S"] = json!(id);
-        record["NewImage"] = serde_json::to_value(image).unwrap();
-        serde_json::from_value(event).unwrap()
-    }
-
-    /// The stream record of the fixture's MODIFY, carrying this tenant's item as it is now.
-    pub async fn modify_record(&self, tenant_id: &str) -> StreamEvent {
-        let item = self
-            .dynamodb
-            .get_item()
-            .table_name(&self.cp.settings().tenants_table)
-            .key("tenantId", AttributeValue::S(tenant_id.to_owned()))
-            .send()
-            .await
-            .unwrap()
-            .item
-            .expect("the tenant's item");
-        let image: serde_dynamo::Item = item
-            .into_iter()
-            .map(|(k, v)| (k, serde_dynamo::AttributeValue::from(v)))
-            .collect::<std::collections::HashMap<_, _>>()
-            .into();
-        let mut event: Value = fixture("dynamodb-stream-modify.json");
-        let record = &mut event["Records"][0]["dynamodb"];
-        record["Keys"]["tenantId"]["S"] = json!(tenant_id);
-        record["NewImage"] = serde_json::to_value(image).unwrap();
-        serde_json::from_value(event).unwrap()
+            .into()
     }
 
     /// Publishes a new catalog as deploy would after `change` to the silo entry (its
@@ -326,6 +308,15 @@ impl Env {
             })
             .count()
     }
+}
+
+/// The stream event of fixture `name`, for tenant `id` with `image` as its new image.
+fn stream_event(name: &str, id: &str, image: serde_dynamo::Item) -> StreamEvent {
+    let mut event: Value = fixture(name);
+    let record = &mut event["Records"][0]["dynamodb"];
+    record["Keys"]["tenantId"]["S"] = json!(id);
+    record["NewImage"] = serde_json::to_value(image).unwrap();
+    serde_json::from_value(event).unwrap()
 }
 
 pub fn fixture(name: &str) -> Value {
