@@ -4,6 +4,14 @@ moto's threaded server checks a condition and then writes without a lock, so con
 conditional writes can both win. This launcher runs moto's WSGI app behind a single lock, which
 makes every request atomic. Every test and benchmark uses it (DESIGN.md section 10).
 
+It also makes TransactWriteItems atomic in place. moto answers a cancelled transaction by putting
+back a deep copy of every table it touched, taken before the transaction (O(table) per call),
+after appending the cancelled writes' stream records. A stream iterator opened before that reads
+the orphaned copy's stream forever. Here every condition is evaluated before anything is written,
+so a cancelled transaction writes nothing and appends no stream record; a write that fails once
+the conditions held (a validation error) rolls back only the items it touched, and the stream
+records it appended.
+
 Usage: moto_server.py [--host 127.0.0.1] [--port 0]
 Prints "port N" on its first line once it listens (port 0 picks a free port). It exits when its
 parent dies, even on SIGKILL (PR_SET_PDEATHSIG).
@@ -43,6 +51,129 @@ class Serialized:
                     close()
 
 
+def install_atomic_transactions():
+    """Replaces moto's TransactWriteItems with one that checks first and rolls back in place."""
+    import copy
+
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed,
+        MockValidationException,
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
+    )
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.comparisons import get_filter_expression
+
+    def key_of(table, op_type, op):
+        attrs = op["Item"] if op_type == "Put" else op["Key"]
+        hash_value = DynamoType(attrs[table.hash_key_attr])
+        range_value = None
+        if table.range_key_attr is not None:
+            range_value = DynamoType(attrs[table.range_key_attr])
+        return hash_value, range_value
+
+    def restore(table, hash_value, range_value, item):
+        """Puts one item back as it was (None: absent), touching nothing else."""
+        if range_value is not None:
+            if item is None:
+                table.items[hash_value].pop(range_value, None)
+            else:
+                table.items[hash_value][range_value] = item
+        elif item is None:
+            table.items.pop(hash_value, None)
+        else:
+            table.items[hash_value] = item
+
+    def transact_write_items(self, transact_items):
+        if len(transact_items) > 100:
+            raise TooManyTransactionsException()
+        # 1. Every condition, against the state before the transaction; nothing is written.
+        seen = set()
+        errors = []
+        plan = []
+        for entry in transact_items:
+            if len(entry) > 1:
+                raise TransactWriteSingleOpException
+            op_type, op = next(iter(entry.items()))
+            old = None
+            try:
+                if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                    raise ValueError("Unsupported transaction operation")
+                table = self.get_table(op["TableName"])
+                hash_value, range_value = key_of(table, op_type, op)
+                unique = (table.name, hash_value, range_value)
+                if unique in seen:
+                    raise MultipleTransactionsException()
+                seen.add(unique)
+                current = table.get_item(hash_value, range_value)
+                condition = op.get("ConditionExpression")
+                if condition is not None:
+                    check = get_filter_expression(
+                        condition,
+                        op.get("ExpressionAttributeNames"),
+                        op.get("ExpressionAttributeValues"),
+                    )
+                    if not check.expr(current):
+                        if (
+                            op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
+                            and current
+                        ):
+                            old = current.to_json()["Attributes"]
+                        raise ConditionalCheckFailed(item=old)
+                plan.append((op_type, op, table, hash_value, range_value, current))
+                errors.append((None, None, None))
+            except MockValidationException:
+                raise
+            except ConditionalCheckFailed as e:
+                errors.append(("ConditionalCheckFailed", str(e.message), old))
+            except Exception as e:  # noqa: BLE001, as moto: the reason goes back to the caller
+                errors.append((type(e).__name__, str(e), None))
+        if any(code is not None for code, _, _ in errors):
+            raise TransactionCanceledException(errors)
+
+        # 2. The writes. Should one fail, only what this transaction touched is put back.
+        saved = [
+            (table, hash_value, range_value, copy.deepcopy(current))
+            for _, _, table, hash_value, range_value, current in plan
+        ]
+        streams = {}
+        for table, *_ in saved:
+            if table.stream_shard is not None:
+                streams.setdefault(id(table), (table.stream_shard, len(table.stream_shard.items)))
+        index = 0
+        try:
+            for index, (op_type, op, table, _, _, _) in enumerate(plan):
+                names = op.get("ExpressionAttributeNames")
+                values = op.get("ExpressionAttributeValues")
+                if op_type == "Put":
+                    self.put_item(table.name, op["Item"])
+                elif op_type == "Delete":
+                    self.delete_item(table.name, op["Key"])
+                elif op_type == "Update":
+                    self.update_item(
+                        table.name,
+                        op["Key"],
+                        update_expression=op["UpdateExpression"],
+                        expression_attribute_names=names,
+                        expression_attribute_values=values,
+                    )
+        except Exception as e:  # noqa: BLE001, rolled back, then reported as moto would
+            for table, hash_value, range_value, item in reversed(saved):
+                restore(table, hash_value, range_value, item)
+            for shard, length in streams.values():
+                del shard.items[length:]
+            if isinstance(e, MockValidationException):
+                raise
+            reasons = [(None, None, None)] * len(plan)
+            reasons[index] = (type(e).__name__, str(e), None)
+            raise TransactionCanceledException(reasons) from e
+
+    DynamoDBBackend.transact_write_items = transact_write_items
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
@@ -52,6 +183,8 @@ def main():
 
     from moto.server import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
+
+    install_atomic_transactions()
 
     app = Serialized(DomainDispatcherApplication(create_backend_app))
     server = make_server(args.host, args.port, app, threaded=True)

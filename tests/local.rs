@@ -142,6 +142,80 @@ async fn unsigned_and_badly_signed_requests_are_refused_with_the_apis_error() {
     );
 }
 
+/// Issue 12: a duplicate name refused by the store's transaction, then a new tenant. Nothing
+/// is given up, and no record of the refused write reaches the provisioner.
+fn a_refused_duplicate_leaves_provisioning_going(local: &Local) {
+    let acme = local.create("Acme");
+    let duplicate = local.tenants(&["create", "Acme"]);
+    assert_eq!(duplicate.status.code(), Some(1));
+    assert!(
+        stderr(&duplicate).contains("TenantNameTaken"),
+        "{}",
+        stderr(&duplicate)
+    );
+    let globex = local.create("Globex");
+    local.wait(&globex, "running");
+    local.wait(&acme, "running");
+    let later = local.create("Initech");
+    local.wait(&later, "running");
+    let lines = local.lines.lock().unwrap().clone();
+    assert!(!lines.iter().any(|l| l.contains("gave up")), "{lines:#?}");
+}
+
+#[tokio::test]
+async fn a_tenant_after_a_refused_duplicate_reaches_running() {
+    let local = Local::start();
+    a_refused_duplicate_leaves_provisioning_going(&local);
+    // The launcher cancels in place: the refused write never shows up as a transition.
+    let created = local
+        .lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.ends_with("created, initiated"))
+        .count();
+    assert_eq!(created, 3, "{:#?}", local.lines.lock().unwrap());
+}
+
+/// The stream reader does not rely on the launcher: plain moto swaps the table's stream under
+/// an open iterator when it cancels a transaction, and the reader re-opens it.
+#[tokio::test]
+async fn a_refused_duplicate_on_plain_moto_does_not_stall_the_stream() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let moto_server =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server");
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _moto = Killed(
+        std::process::Command::new(moto_server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start plain moto_server"),
+    );
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "moto_server did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let local = Local::start_at(Some(&endpoint));
+    a_refused_duplicate_leaves_provisioning_going(&local);
+}
+
 #[tokio::test]
 async fn two_tenants_created_at_once_both_run_in_their_own_stacks() {
     let local = Local::start();

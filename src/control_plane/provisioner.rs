@@ -324,6 +324,14 @@ impl ControlPlane {
             };
             match result {
                 Ok(()) | Err(Error::WrongStatus { .. }) => {}
+                // A stream record is written only for a committed write, so its tenant is not
+                // coming back: retrying cannot help, and hiding it would lose a tenant quietly.
+                Err(Error::NotFound(_)) => tracing::warn!(
+                    tenant = %id,
+                    sequence = sequence.as_deref().unwrap_or_default(),
+                    "a stream record names a tenant that is not in the table; skipped \
+                     (the item was removed, or the stream does not match the table)"
+                ),
                 Err(e) => {
                     tracing::error!(tenant = %id, error = %e, "provisioning failed; the record will be retried");
                     failures.push(sequence);

@@ -6,6 +6,13 @@
 //! fails after the mapping's retry count is given up, as the on-failure queue would take it.
 //!
 //! Every record also feeds the transition report: one line per tenant status change.
+//!
+//! The reader never trusts one iterator for long. A shard that returned nothing for
+//! [`RESYNC`] is re-opened at the last record read, which must come back first, unchanged
+//! (same sequence number, same event id), and is then skipped. An emulator that swaps a
+//! table's stream under an open iterator (moto after a cancelled transaction, issue 12) is
+//! caught this way: the new stream's records are read, and a record that reuses an old
+//! sequence number is reported and processed rather than skipped.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -24,6 +31,8 @@ pub const MAX_RETRIES: u32 = 5;
 const POLL: Duration = Duration::from_millis(100);
 /// How often the shard list is read again, for shards that split.
 const REFRESH: Duration = Duration::from_secs(10);
+/// How long a shard may return nothing before its iterator is re-opened.
+pub const RESYNC: Duration = Duration::from_secs(1);
 
 pub struct StreamProcessor {
     pub cp: ControlPlane,
@@ -36,9 +45,42 @@ pub struct StreamProcessor {
 struct Shard {
     parent: Option<String>,
     iterator: Option<String>,
-    /// The last sequence number read, to resume after an expired iterator.
-    last: Option<String>,
+    /// The sequence number and event id of the last record read, where a re-opened iterator
+    /// resumes.
+    last: Option<(String, String)>,
+    /// The iterator was re-opened at `last`: the next record read must be that one.
+    reopened: bool,
+    /// When the shard last returned a record, or was opened.
+    active_at: Option<Instant>,
     closed: bool,
+}
+
+impl Shard {
+    /// Whether the iterator has been quiet long enough to be re-opened.
+    fn stale(&self) -> bool {
+        self.iterator.is_some() && self.active_at.is_none_or(|t| t.elapsed() >= RESYNC)
+    }
+}
+
+/// What to do with the first record a re-opened iterator returns.
+#[derive(Debug, PartialEq)]
+enum Resumed {
+    /// The record already read: skip it.
+    Seen,
+    /// Another record under the same sequence number: the stream was rewritten.
+    Rewritten,
+    /// A later record (the one at `last` is gone): read on.
+    Later,
+}
+
+fn resumed(last: &(String, String), seq: &str, event_id: &str) -> Resumed {
+    if seq != last.0 {
+        Resumed::Later
+    } else if event_id == last.1 {
+        Resumed::Seen
+    } else {
+        Resumed::Rewritten
+    }
 }
 
 /// DynamoDB sequence numbers are decimal strings of varying length.
@@ -164,16 +206,20 @@ impl StreamProcessor {
             if !ready {
                 continue;
             }
-            let shard = state.shards.get_mut(&id).expect("listed");
-            if shard.iterator.is_none() {
+            let Some(shard) = state.shards.get_mut(&id) else {
+                continue;
+            };
+            if shard.iterator.is_none() || shard.stale() {
+                // Opened at the last record read (it comes back first, and is skipped), or at
+                // the start of a shard nothing was read from yet.
                 let mut call = self
                     .streams
                     .get_shard_iterator()
                     .stream_arn(&state.arn)
                     .shard_id(&id);
                 call = match &shard.last {
-                    Some(seq) => call
-                        .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                    Some((seq, _)) => call
+                        .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
                         .sequence_number(seq),
                     None => call.shard_iterator_type(ShardIteratorType::TrimHorizon),
                 };
@@ -182,6 +228,8 @@ impl StreamProcessor {
                     .await
                     .map_err(|e| err(&aws_sdk_dynamodbstreams::error::DisplayErrorContext(e)))?;
                 shard.iterator = out.shard_iterator;
+                shard.reopened = shard.last.is_some();
+                shard.active_at = Some(Instant::now());
                 if shard.iterator.is_none() {
                     shard.closed = true;
                     state.refresh_at = None;
@@ -209,15 +257,38 @@ impl StreamProcessor {
                 shard.closed = true;
                 state.refresh_at = None;
             }
-            if let Some(seq) = out
-                .records()
-                .last()
-                .and_then(|r| r.dynamodb())
-                .and_then(|d| d.sequence_number())
+            let mut records = out.records();
+            if let (true, Some(first), Some(last)) =
+                (shard.reopened, records.first(), shard.last.as_ref())
             {
-                shard.last = Some(seq.to_owned());
+                shard.reopened = false;
+                let seq = first
+                    .dynamodb()
+                    .and_then(|d| d.sequence_number())
+                    .unwrap_or_default();
+                match resumed(last, seq, first.event_id().unwrap_or_default()) {
+                    Resumed::Seen => records = &records[1..],
+                    Resumed::Later => {}
+                    Resumed::Rewritten => tracing::warn!(
+                        shard = %id,
+                        sequence = seq,
+                        "the stream was rewritten under its iterator (another record now has \
+                         the sequence number last read); reading the new records"
+                    ),
+                }
             }
-            for record in out.records() {
+            if let Some(record) = records.last() {
+                shard.active_at = Some(Instant::now());
+                let change = record.dynamodb();
+                shard.last = Some((
+                    change
+                        .and_then(|d| d.sequence_number())
+                        .unwrap_or_default()
+                        .to_owned(),
+                    record.event_id().unwrap_or_default().to_owned(),
+                ));
+            }
+            for record in records {
                 count += 1;
                 state.observe(record, &self.reporter);
                 if provisioner_filter(record) {
@@ -397,6 +468,15 @@ mod tests {
         assert!(!seq_after("99", "100"));
         assert!(!seq_after("100", "100"));
         assert!(seq_after("000000000000000000102", "000000000000000000101"));
+    }
+
+    #[test]
+    fn a_reopened_iterator_skips_only_the_record_it_already_read() {
+        let last = ("105".to_owned(), "e5".to_owned());
+        assert_eq!(resumed(&last, "105", "e5"), Resumed::Seen);
+        // moto after a cancelled transaction: a new record under the number last read.
+        assert_eq!(resumed(&last, "105", "e9"), Resumed::Rewritten);
+        assert_eq!(resumed(&last, "106", "e6"), Resumed::Later);
     }
 
     #[test]
