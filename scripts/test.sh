@@ -22,7 +22,24 @@ cargo clippy --locked --all-targets --quiet -- -D warnings
 echo "==> the Lambda zip (cargo-lambda, zig from .venv)"
 PATH="$PWD/$venv/bin:$PATH" cargo lambda build --release --output-format zip --bin silos-lambda --x86-64 --quiet
 echo "==> tests"
-cargo nextest run --locked --no-fail-fast
+# cargo-nextest runs each test in its own process. A Rust install without it gets the pinned
+# version built into .tools/ (a few minutes, once); if that cannot be built, cargo test runs.
+nextest_version=0.9.143
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --locked --no-fail-fast
+else
+  if [ ! -x .tools/bin/cargo-nextest ]; then
+    echo "==> cargo-nextest is not installed: building cargo-nextest $nextest_version into .tools/"
+    cargo install --quiet --locked --root .tools cargo-nextest --version "$nextest_version" || true
+  fi
+  if [ -x .tools/bin/cargo-nextest ]; then
+    echo "==> tests with .tools/bin/cargo-nextest $nextest_version"
+    PATH="$PWD/.tools/bin:$PATH" cargo nextest run --locked --no-fail-fast
+  else
+    echo "==> cargo-nextest could not be built: running the tests with cargo test instead"
+    cargo test --locked --no-fail-fast
+  fi
+fi
 
 echo "==> cfn-lint and checkov on every synthesized template"
 synth_dir=$(mktemp -d)

@@ -240,6 +240,15 @@ async fn the_whole_lifecycle_with_redelivery_and_a_late_event() {
         }
     );
     assert_eq!(env.stacks_named(&stack_name).await, 0, "the stack is gone");
+    // Its resources are gone too, which the emulator's ListStackResources would deny.
+    let (status, body) = env
+        .call("POST", "/tenant-info", json!({"tenantId": id}).to_string())
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::CONFLICT, "TenantDeleted"),
+        "{body}"
+    );
 
     // A late CREATE_COMPLETE does not resurrect the tenant.
     let late = env

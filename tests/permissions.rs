@@ -297,9 +297,14 @@ async fn every_role_allows_exactly_the_calls_its_handler_makes() {
                 "cloudformation:DeleteChangeSet",
             ][..],
         ),
+        // A retried tenant cut off before CreateStack clears its dead stack first; this run's
+        // tenant was cut off on its first attempt.
         (
             "ReconcilerFunction",
-            &["cloudformation:DeleteChangeSet"][..],
+            &[
+                "cloudformation:DeleteChangeSet",
+                "cloudformation:DeleteStack",
+            ][..],
         ),
     ]);
     for (function, calls) in &called {

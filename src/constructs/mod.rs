@@ -17,7 +17,7 @@ pub use event_rule::EventRule;
 pub use function::{Code, Function};
 pub use http_api::{HttpApi, Method};
 pub use queue::Queue;
-pub use role::Role;
+pub use role::{Role, Unscoped};
 pub use stream::StreamSubscription;
 pub use table::Table;
 

@@ -12,6 +12,39 @@ pub struct Role {
     statements: Vec<Statement>,
 }
 
+/// The actions the service authorization reference lists with no resource type: IAM
+/// authorizes them only on `*`. Allowing one of these is the only way to write a `*` resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unscoped {
+    /// Lambda's DynamoDB event source mapping lists the table's streams with the function's
+    /// role.
+    DynamoDbListStreams,
+    /// CloudFormation's log-group handler lists the account's groups.
+    LogsDescribeLogGroups,
+}
+
+impl Unscoped {
+    pub const ALL: [Unscoped; 2] = [
+        Unscoped::DynamoDbListStreams,
+        Unscoped::LogsDescribeLogGroups,
+    ];
+
+    pub fn action(self) -> &'static str {
+        match self {
+            Unscoped::DynamoDbListStreams => "dynamodb:ListStreams",
+            Unscoped::LogsDescribeLogGroups => "logs:DescribeLogGroups",
+        }
+    }
+
+    /// The statement's Sid, which says in the template why its resource is `*`.
+    fn sid(self) -> &'static str {
+        match self {
+            Unscoped::DynamoDbListStreams => "ListStreamsHasNoResourceType",
+            Unscoped::LogsDescribeLogGroups => "DescribeLogGroupsHasNoResourceType",
+        }
+    }
+}
+
 impl Role {
     pub fn for_service(id: &str, service: &str) -> Role {
         Role {
@@ -53,6 +86,13 @@ impl Role {
         resources: impl IntoIterator<Item = R>,
     ) {
         self.add_statement(Statement::allow(actions, resources));
+    }
+
+    /// Allows an action that IAM authorizes only on every resource (`*`).
+    pub fn allow_unscoped(&mut self, action: Unscoped) {
+        let mut statement = Statement::allow(&[action.action()], ["*".to_owned()]);
+        statement.sid = Some(action.sid().to_owned());
+        self.add_statement(statement);
     }
 
     pub fn add_statement(&mut self, statement: Statement) {

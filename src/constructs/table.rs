@@ -1,7 +1,7 @@
 use crate::cfn::dynamodb::{self, table};
 use crate::cfn::{Expr, RemovalPolicy, Template, Value};
 
-use super::{Role, Skips};
+use super::{Role, Skips, Unscoped};
 
 /// A DynamoDB table: on-demand billing, encrypted, point-in-time recovery on, retained by default.
 #[derive(Clone, Debug, PartialEq)]
@@ -175,16 +175,17 @@ impl Table {
     }
 
     /// What a stream consumer needs: read this table's stream, and nothing of the table.
+    /// ListStreams has no resource type, so it is allowed on `*`.
     pub fn grant_stream_read(&self, role: &mut Role) {
         role.allow(
             &[
                 "dynamodb:DescribeStream",
                 "dynamodb:GetRecords",
                 "dynamodb:GetShardIterator",
-                "dynamodb:ListStreams",
             ],
             [self.stream_arn()],
         );
+        role.allow_unscoped(Unscoped::DynamoDbListStreams);
     }
 
     pub fn add_to(&self, t: &mut Template) {

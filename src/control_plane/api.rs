@@ -75,6 +75,7 @@ impl From<Error> for ApiError {
                 (StatusCode::CONFLICT, "WrongStatus")
             }
             Error::NoStack(_) => (StatusCode::CONFLICT, "NoStack"),
+            Error::Deleted(_) => (StatusCode::CONFLICT, "TenantDeleted"),
             Error::Unversioned(_) => (StatusCode::CONFLICT, "CatalogUnversioned"),
             Error::VersionMismatch { .. } => (StatusCode::CONFLICT, "VersionMismatch"),
             Error::NameMismatch { .. } => (StatusCode::CONFLICT, "TenantNameMismatch"),

@@ -57,6 +57,10 @@ pub enum Error {
     },
     #[error("tenant {0} has no stack")]
     NoStack(String),
+    #[error(
+        "tenant {0} is deleted: its stack and the resources it did not retain are gone (the delete response named any retained data table)"
+    )]
+    Deleted(String),
     #[error("tenantName {given:?} does not match tenant {id}")]
     NameMismatch { id: String, given: String },
     #[error("unknown deploymentType {given:?}; known: {}", known.join(", "))]

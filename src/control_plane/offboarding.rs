@@ -61,8 +61,12 @@ impl ControlPlane {
     }
 
     /// The tenant stack's resources, in the contract's shape. Drift is `NOT_CHECKED` unless
-    /// CloudFormation says otherwise.
+    /// CloudFormation says otherwise. A deleted tenant has none to report (409): the emulator
+    /// answers ListStackResources on a deleted stack with every resource CREATE_COMPLETE.
     pub async fn stack_resources(&self, tenant: &Tenant) -> Result<Vec<Value>, Error> {
+        if tenant.status == Status::Deleted {
+            return Err(Error::Deleted(tenant.tenant_id.clone()));
+        }
         let stack = tenant
             .stack_id
             .clone()

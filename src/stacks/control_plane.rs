@@ -1,10 +1,11 @@
 use serde_json::json;
 
 use crate::cfn::dynamodb::table::StreamViewType;
+use crate::cfn::iam::Statement;
 use crate::cfn::{Delivery, Expr, Output, Parameter, Template};
 use crate::constructs::{
     self, BucketRef, Code, EventRule, Function, HttpApi, Method, Queue, Role, StreamSubscription,
-    Table,
+    Table, Unscoped,
 };
 
 use super::{ArtifactParameters, CONTROL_PLANE_ARTIFACT, Config, Kind, Stack, Target};
@@ -156,11 +157,8 @@ fn provisioning_role(config: &Config, bucket: &BucketRef) -> Role {
             &format!("log-group:/aws/lambda/{tenant}*"),
         )],
     );
-    // DescribeLogGroups is authorized on the account's log-group space, not on one group.
-    role.allow(
-        &["logs:DescribeLogGroups"],
-        [constructs::arn("logs", "log-group:*")],
-    );
+    // DescribeLogGroups has no resource type: IAM authorizes it only on `*`.
+    role.allow_unscoped(Unscoped::LogsDescribeLogGroups);
     // Lambda reads a tenant function's zip with the caller's credentials: this role's.
     bucket.grant_read(&mut role, "lambda/*");
     role
@@ -267,19 +265,24 @@ fn aws_compute(
         ],
     );
 
-    // Updates go through change sets, named after the tenant stack's update.
+    // Updates go through change sets, named after the tenant stack's update. The change-set
+    // actions are authorized on the stack; the name is held by the ChangeSetName condition.
     let update_calls = |f: &mut Function| {
-        f.role_mut().allow(
-            &[
-                "cloudformation:CreateChangeSet",
-                "cloudformation:DeleteChangeSet",
-                "cloudformation:DescribeChangeSet",
-                "cloudformation:ExecuteChangeSet",
-            ],
-            [
-                tenant_stacks.clone(),
-                constructs::arn("cloudformation", &format!("changeSet/{prefix}-update-*/*")),
-            ],
+        f.role_mut().add_statement(
+            Statement::allow(
+                &[
+                    "cloudformation:CreateChangeSet",
+                    "cloudformation:DeleteChangeSet",
+                    "cloudformation:DescribeChangeSet",
+                    "cloudformation:ExecuteChangeSet",
+                ],
+                [tenant_stacks.clone()],
+            )
+            .condition(
+                "StringLike",
+                "cloudformation:ChangeSetName",
+                format!("{prefix}-update-*"),
+            ),
         );
     };
     let mut provisioner = function(
@@ -358,10 +361,13 @@ fn aws_compute(
     .without_dead_letter_queue(
         "Invoked by a schedule rule whose target has its own dead-letter queue, and the next scheduled pass retries anything missed",
     );
+    // DeleteStack: a retried tenant cut off before CreateStack is resumed here, and its
+    // attempt clears the stack the failed create left behind first.
     provisioner_calls(
         &mut reconciler,
         &[
             "cloudformation:CreateStack",
+            "cloudformation:DeleteStack",
             "cloudformation:DescribeStacks",
         ],
     );
