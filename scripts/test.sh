@@ -19,8 +19,10 @@ echo "==> cargo fmt --check"
 cargo fmt --check
 echo "==> cargo clippy"
 cargo clippy --locked --all-targets --quiet -- -D warnings
-echo "==> the Lambda zip (cargo-lambda, zig from .venv)"
-PATH="$PWD/$venv/bin:$PATH" cargo lambda build --release --output-format zip --bin silos-lambda --x86-64 --quiet
+echo "==> the Lambda zips: the control plane and the tenant function (cargo-lambda, zig from .venv)"
+for bin in silos-lambda silos-tenant-handler; do
+  PATH="$PWD/$venv/bin:$PATH" cargo lambda build --release --output-format zip --bin "$bin" --x86-64 --quiet
+done
 echo "==> tests"
 # cargo-nextest runs each test in its own process. A Rust install without it gets the pinned
 # version built into .tools/ (a few minutes, once); if that cannot be built, cargo test runs.

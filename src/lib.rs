@@ -16,3 +16,4 @@ pub mod lambda;
 pub mod local;
 pub mod stacks;
 pub mod synth;
+pub mod tenant_function;

@@ -27,17 +27,18 @@ struct Deployer {
     moto: Moto,
     dir: tempfile::TempDir,
     zip: PathBuf,
+    tenant_zip: PathBuf,
 }
 
 impl Deployer {
     fn new() -> Deployer {
         let dir = tempfile::tempdir().unwrap();
-        let zip = dir.path().join("control-plane.zip");
-        std::fs::write(&zip, silos::deploy::placeholder_zip(CONTROL_PLANE_ARTIFACT)).unwrap();
+        // The real cargo-lambda builds: deploy never publishes the placeholder.
         Deployer {
             moto: Moto::start(),
             dir,
-            zip,
+            zip: common::lambda_zip::zip_path(common::lambda_zip::CONTROL_PLANE),
+            tenant_zip: common::lambda_zip::zip_path(common::lambda_zip::TENANT),
         }
     }
 
@@ -72,6 +73,8 @@ impl Deployer {
             "--yes",
             "--lambda-zip",
             self.zip.to_str().unwrap(),
+            "--tenant-zip",
+            self.tenant_zip.to_str().unwrap(),
             "--out",
             out.to_str().unwrap(),
             "--timeout",
@@ -148,7 +151,7 @@ async fn deploy_from_nothing_then_again_with_nothing_changed() {
     let zip = std::fs::read(&d.zip).unwrap();
     let tenant = std::fs::read(d.out().join("tenant-silo.json")).unwrap();
     let control_plane = std::fs::read(d.out().join("control-plane.json")).unwrap();
-    let tenant_zip = silos::deploy::placeholder_zip(TENANT_ARTIFACT);
+    let tenant_zip = std::fs::read(&d.tenant_zip).unwrap();
     for key in [
         format!("lambda/control-plane/{}.zip", hex(&zip)),
         format!("lambda/tenant-function/{}.zip", hex(&tenant_zip)),
@@ -230,7 +233,12 @@ async fn deploy_library(
             ZipSource::Given(d.zip.clone()),
         )
         .unwrap(),
-        LambdaZip::built_or_placeholder(TENANT_ARTIFACT).unwrap(),
+        LambdaZip::read(
+            TENANT_ARTIFACT,
+            &d.tenant_zip,
+            ZipSource::Given(d.tenant_zip.clone()),
+        )
+        .unwrap(),
     ];
     let mut ui = Recorder::default();
     let report = app::deploy_app(
@@ -364,6 +372,42 @@ async fn aws_sdk_iam_free_role(d: &Deployer) -> String {
     name
 }
 
+#[tokio::test]
+async fn deploy_refuses_to_publish_a_placeholder_and_deploys_nothing() {
+    let d = Deployer::new();
+    let placeholder = d.dir.path().join("tenant-placeholder.zip");
+    std::fs::write(
+        &placeholder,
+        silos::deploy::placeholder_zip(TENANT_ARTIFACT),
+    )
+    .unwrap();
+    let out = d.out();
+    let refused = d.silos(&[
+        "deploy",
+        "--yes",
+        "--lambda-zip",
+        d.zip.to_str().unwrap(),
+        "--tenant-zip",
+        placeholder.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "error: {} is the labelled placeholder for silos-tenant-handler, which only exits 1 and is never published: build the real one with `cargo lambda build --release --output-format zip --x86-64 --bin silos-tenant-handler`",
+            placeholder.display()
+        )
+    );
+    assert_eq!(
+        d.status("silos-toolkit").await,
+        None,
+        "nothing was deployed"
+    );
+}
+
 #[test]
 fn without_a_terminal_or_yes_deploy_refuses_to_broaden_access() {
     let d = Deployer::new();
@@ -372,6 +416,8 @@ fn without_a_terminal_or_yes_deploy_refuses_to_broaden_access() {
         "deploy",
         "--lambda-zip",
         d.zip.to_str().unwrap(),
+        "--tenant-zip",
+        d.tenant_zip.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
     ]);

@@ -1,5 +1,5 @@
-//! The built Lambda zip: an executable x86-64 `bootstrap` for `provided.al2023`, which offers
-//! glibc 2.34.
+//! The built Lambda zips, the control plane's and the tenant function's: each an executable
+//! x86-64 `bootstrap` for `provided.al2023`, which offers glibc 2.34.
 
 mod common;
 
@@ -26,8 +26,17 @@ fn max_glibc(binary: &[u8]) -> Option<(u32, u32)> {
 }
 
 #[test]
-fn the_zip_holds_an_executable_x86_64_bootstrap_for_glibc_2_34() {
-    let (zip, bootstrap, mode) = common::lambda_zip::read_zip();
+fn each_zip_holds_an_executable_x86_64_bootstrap_for_glibc_2_34() {
+    for binary in [
+        common::lambda_zip::CONTROL_PLANE,
+        common::lambda_zip::TENANT,
+    ] {
+        check_zip(binary);
+    }
+}
+
+fn check_zip(binary: &str) {
+    let (zip, bootstrap, mode) = common::lambda_zip::read_zip(binary);
     assert_eq!(&bootstrap[..4], b"\x7fELF", "an ELF binary");
     assert_eq!(bootstrap[4], 2, "64-bit");
     assert_eq!(
@@ -41,8 +50,12 @@ fn the_zip_holds_an_executable_x86_64_bootstrap_for_glibc_2_34() {
         glibc <= (2, 34),
         "needs glibc {glibc:?}; provided.al2023 has 2.34"
     );
+    assert!(
+        !bootstrap.starts_with(b"#!"),
+        "{binary}: a real build, not the placeholder script"
+    );
     eprintln!(
-        "zip {} bytes, bootstrap {} bytes, needs glibc {}.{}",
+        "{binary}: zip {} bytes, bootstrap {} bytes, needs glibc {}.{}",
         zip.len(),
         bootstrap.len(),
         glibc.0,

@@ -16,19 +16,19 @@ use silos::synth::{self, Format};
 use common::env::env_with;
 use common::recorder::Recorder;
 
-fn control_plane_template() -> Value {
+fn template(name: &str) -> Value {
     let out = synth::synth(
         &Config::new("silos").unwrap(),
         std::path::Path::new("blueprints"),
         Format::Json,
     )
     .unwrap();
-    let file = out
-        .files
-        .iter()
-        .find(|f| f.name == "control-plane.json")
-        .unwrap();
+    let file = out.files.iter().find(|f| f.name == name).unwrap();
     serde_json::from_str(&file.contents).unwrap()
+}
+
+fn control_plane_template() -> Value {
+    template("control-plane.json")
 }
 
 /// Function logical ID → its environment variables.
@@ -329,5 +329,97 @@ async fn every_role_allows_exactly_the_calls_its_handler_makes() {
         11,
         "every function was exercised: {:?}",
         called.keys()
+    );
+}
+
+#[test]
+fn the_tenant_function_sets_exactly_the_variables_it_reads() {
+    let template = template("tenant-silo.json");
+    let functions = functions(&template);
+    let vars = &functions["TenantFunction"];
+    let mut read = BTreeSet::new();
+    silos::tenant_function::Settings::configure(
+        |k| vars.get(k).map(|_| "resolved-reference".to_owned()),
+        &mut read,
+    )
+    .unwrap();
+    let set: BTreeSet<String> = vars.keys().cloned().collect();
+    assert_eq!(set, read);
+}
+
+#[tokio::test]
+async fn the_tenant_role_allows_exactly_the_calls_the_tenant_function_makes() {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    use tower::ServiceExt;
+    let moto = common::Moto::start();
+    let config = moto.sdk_config();
+    let plain = aws_sdk_dynamodb::Client::new(&config);
+    let mut request = plain.create_table().table_name("tenant");
+    for (name, kind) in [("pk", KeyType::Hash), ("sk", KeyType::Range)] {
+        request = request
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(name)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(name)
+                    .key_type(kind)
+                    .build()
+                    .unwrap(),
+            );
+    }
+    request
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    let recorder = Recorder::default();
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&config)
+            .interceptor(recorder.clone())
+            .build(),
+    );
+    let router = silos::tenant_function::router(
+        client,
+        silos::tenant_function::Settings {
+            table: "tenant".to_owned(),
+            tenant_id: "t-1".to_owned(),
+            tenant_name: "Acme".to_owned(),
+        },
+    );
+    for (method, path, body) in [
+        ("GET", "/", ""),
+        ("PUT", "/items/a", "1"),
+        ("GET", "/items/a", ""),
+        ("GET", "/items", ""),
+        ("DELETE", "/items/a", ""),
+    ] {
+        let response = router
+            .clone()
+            .oneshot(
+                axum::http::Request::builder()
+                    .method(method)
+                    .uri(path)
+                    .body(Body::from(body.to_owned()))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{method} {path}: {}",
+            response.status()
+        );
+    }
+    let called: BTreeSet<String> = recorder.take().into_iter().collect();
+    assert_eq!(
+        called,
+        granted(&template("tenant-silo.json"), "TenantFunction")
     );
 }

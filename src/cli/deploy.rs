@@ -12,7 +12,7 @@ use crate::deploy::app::{self, Approval, Ui};
 use crate::deploy::changeset::Plan;
 use crate::deploy::diff::{self, Change, Replacement};
 use crate::deploy::{self, Clients, LambdaZip, StackSpec, Stacks, ZipSource};
-use crate::stacks::{CONTROL_PLANE_ARTIFACT, Config, TENANT_ARTIFACT};
+use crate::stacks::{Artifact, CONTROL_PLANE_ARTIFACT, Config, TENANT_ARTIFACT};
 use crate::synth::{self, Format};
 
 /// Deploy's terminal: summaries, progress lines, and the approval question.
@@ -96,14 +96,37 @@ impl Ui for Terminal {
 }
 
 /// The control-plane zip: the one given, or a fresh cargo-lambda build.
-fn control_plane_zip(given: Option<&PathBuf>, quiet: bool) -> Result<LambdaZip, Error> {
-    if let Some(path) = given {
-        return Ok(LambdaZip::read(
-            CONTROL_PLANE_ARTIFACT,
-            path,
-            ZipSource::Given(path.clone()),
-        )?);
+/// The zip of `artifact` that deploy publishes: the one given, else a cargo-lambda build
+/// (incremental when one exists). Never the labelled placeholder, whose `bootstrap` only exits
+/// 1: a real function must run.
+fn artifact_zip(
+    artifact: Artifact,
+    given: Option<&PathBuf>,
+    quiet: bool,
+) -> Result<LambdaZip, Error> {
+    let zip = match given {
+        Some(path) => LambdaZip::read(artifact, path, ZipSource::Given(path.clone()))?,
+        None => build(artifact, quiet)?,
+    };
+    if zip.is_placeholder() {
+        return Err(Error::Usage(format!(
+            "{} is the labelled placeholder for {}, which only exits 1 and is never published: build the real one with `{}`",
+            zip.source,
+            artifact.binary,
+            build_command(artifact)
+        )));
     }
+    Ok(zip)
+}
+
+fn build_command(artifact: Artifact) -> String {
+    format!(
+        "cargo lambda build --release --output-format zip --x86-64 --bin {}",
+        artifact.binary
+    )
+}
+
+fn build(artifact: Artifact, quiet: bool) -> Result<LambdaZip, Error> {
     let venv = Path::new(".venv/bin");
     let mut path = std::env::var_os("PATH").unwrap_or_default();
     if venv.is_dir() {
@@ -113,7 +136,8 @@ fn control_plane_zip(given: Option<&PathBuf>, quiet: bool) -> Result<LambdaZip, 
     }
     if !quiet {
         println!(
-            "building the control-plane Lambda with cargo-lambda (a cold release build takes minutes)"
+            "building {} with cargo-lambda (a cold release build takes minutes)",
+            artifact.binary
         );
     }
     let status = std::process::Command::new("cargo")
@@ -125,20 +149,26 @@ fn control_plane_zip(given: Option<&PathBuf>, quiet: bool) -> Result<LambdaZip, 
             "zip",
             "--x86-64",
             "--bin",
-            CONTROL_PLANE_ARTIFACT.binary,
+            artifact.binary,
         ])
         .env("PATH", path)
         .status()
         .map_err(|e| Error::Usage(format!("cannot run cargo lambda: {e}")))?;
     if !status.success() {
-        return Err(Error::Usage(
-            "cargo lambda build failed (is cargo-lambda installed? `pip install cargo-lambda==1.9.2 ziglang==0.17.1`, or ./scripts/test.sh installs it into .venv); or pass --lambda-zip PATH".to_owned(),
-        ));
+        return Err(Error::Usage(format!(
+            "`{}` failed (is cargo-lambda installed? `pip install cargo-lambda==1.9.2 ziglang==0.17.1`, or ./scripts/test.sh installs it into .venv); or pass the zip with --{}",
+            build_command(artifact),
+            if artifact.name == CONTROL_PLANE_ARTIFACT.name {
+                "lambda-zip"
+            } else {
+                "tenant-zip"
+            }
+        )));
     }
-    let built = deploy::find_lambda_zip(CONTROL_PLANE_ARTIFACT.binary)
-        .ok_or_else(|| Error::Usage("cargo lambda build wrote no zip".to_owned()))?;
+    let built = deploy::find_lambda_zip(artifact.binary)
+        .ok_or_else(|| Error::Usage(format!("`{}` wrote no zip", build_command(artifact))))?;
     Ok(LambdaZip::read(
-        CONTROL_PLANE_ARTIFACT,
+        artifact,
         &built,
         ZipSource::Built(built.clone()),
     )?)
@@ -155,6 +185,7 @@ pub struct DeployArgs {
     pub yes: bool,
     pub approval: Approval,
     pub lambda_zip: Option<PathBuf>,
+    pub tenant_zip: Option<PathBuf>,
     pub out: PathBuf,
     pub blueprints: PathBuf,
     pub timeout: Duration,
@@ -166,8 +197,8 @@ pub async fn deploy(cli: &Cli, config: &Config, args: DeployArgs) -> Result<(), 
     let output = synth::synth(config, &args.blueprints, Format::Json)?;
     synth::write(&args.out, &output)?;
     let zips = vec![
-        control_plane_zip(args.lambda_zip.as_ref(), cli.quiet)?,
-        LambdaZip::built_or_placeholder(TENANT_ARTIFACT)?,
+        artifact_zip(CONTROL_PLANE_ARTIFACT, args.lambda_zip.as_ref(), cli.quiet)?,
+        artifact_zip(TENANT_ARTIFACT, args.tenant_zip.as_ref(), cli.quiet)?,
     ];
     if !cli.quiet {
         for z in &zips {

@@ -105,6 +105,9 @@ pub enum Command {
         /// The control-plane zip to publish, instead of building it with cargo-lambda.
         #[arg(long)]
         lambda_zip: Option<PathBuf>,
+        /// The tenant function's zip to publish, instead of building it with cargo-lambda.
+        #[arg(long)]
+        tenant_zip: Option<PathBuf>,
         /// Where the templates and outputs.json are written.
         #[arg(long, default_value = "out")]
         out: PathBuf,
@@ -315,6 +318,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             yes,
             require_approval,
             lambda_zip,
+            tenant_zip,
             out,
             blueprints,
             timeout,
@@ -324,6 +328,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
                 yes: *yes,
                 approval: *require_approval,
                 lambda_zip: lambda_zip.clone(),
+                tenant_zip: tenant_zip.clone(),
                 out: out.clone(),
                 blueprints: blueprints.clone(),
                 timeout: std::time::Duration::from_secs(*timeout),

@@ -21,6 +21,8 @@ pub enum ZipSource {
     Given(PathBuf),
     /// The labelled placeholder: no real build was present.
     Placeholder,
+    /// The labelled placeholder, chosen where the code is stored and never run (an emulator).
+    StandIn,
 }
 
 impl std::fmt::Display for ZipSource {
@@ -29,6 +31,9 @@ impl std::fmt::Display for ZipSource {
             ZipSource::Built(p) => write!(f, "the cargo-lambda build {}", p.display()),
             ZipSource::Given(p) => write!(f, "{}", p.display()),
             ZipSource::Placeholder => f.write_str("a placeholder (no cargo-lambda build found)"),
+            ZipSource::StandIn => {
+                f.write_str("a labelled placeholder (the emulator stores it and never runs it)")
+            }
         }
     }
 }
@@ -72,6 +77,12 @@ impl LambdaZip {
         })
     }
 
+    /// Whether this is the labelled placeholder ([`placeholder_zip`]), given or built.
+    pub fn is_placeholder(&self) -> bool {
+        zip::ZipArchive::new(std::io::Cursor::new(&self.bytes))
+            .is_ok_and(|mut z| z.by_name(PLACEHOLDER_NOTE).is_ok())
+    }
+
     /// `lambda/{artifact}/{sha256}.zip`.
     pub fn key(&self) -> String {
         artifact_key(self.artifact.name, &self.bytes)
@@ -95,6 +106,9 @@ pub fn find_lambda_zip(binary: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The placeholder's note, by which it is recognised.
+const PLACEHOLDER_NOTE: &str = "PLACEHOLDER.txt";
+
 /// A few-hundred-byte zip whose `bootstrap` only says it is a placeholder and exits non-zero.
 /// Reproducible: fixed timestamps and permissions, so it always has the same key.
 pub fn placeholder_zip(artifact: Artifact) -> Vec<u8> {
@@ -102,7 +116,7 @@ pub fn placeholder_zip(artifact: Artifact) -> Vec<u8> {
         "silos placeholder for the {} artifact ({}).\n\
          No cargo-lambda build of `{}` was found, so this stands in for it. An emulator stores\n\
          function code and never runs it. Build the real zip with\n\
-         `cargo lambda build --release --output-format zip --bin {}`.\n",
+         `cargo lambda build --release --output-format zip --x86-64 --bin {}`.\n",
         artifact.name, artifact.description, artifact.binary, artifact.binary
     );
     let script = format!(
@@ -117,7 +131,7 @@ pub fn placeholder_zip(artifact: Artifact) -> Vec<u8> {
             .last_modified_time(zip::DateTime::default());
         let files = [
             ("bootstrap", script.as_str(), 0o755),
-            ("PLACEHOLDER.txt", text.as_str(), 0o644),
+            (PLACEHOLDER_NOTE, text.as_str(), 0o644),
         ];
         for (name, body, mode) in files {
             // Writing to memory cannot fail.
@@ -154,6 +168,13 @@ mod tests {
             text.contains("silos placeholder for the tenant-function artifact"),
             "{text}"
         );
+        let zip = |bytes: Vec<u8>| LambdaZip {
+            artifact: TENANT_ARTIFACT,
+            bytes,
+            source: ZipSource::Placeholder,
+        };
+        assert!(zip(a).is_placeholder());
+        assert!(!zip(b"PK\x03\x04 not a zip".to_vec()).is_placeholder());
     }
 
     #[test]

@@ -168,7 +168,8 @@ pub async fn setup(
 }
 
 /// The zips local mode publishes: the control plane's (given, built, or a placeholder) and
-/// the tenant function's (a placeholder until it has its own build).
+/// the tenant function's, always the few-hundred-byte placeholder: the emulator stores a copy
+/// of the zip in every tenant's function and never runs it (DESIGN.md section 10).
 pub fn zips(lambda_zip: Option<&PathBuf>) -> Result<Vec<LambdaZip>, Error> {
     let control_plane = match lambda_zip {
         Some(path) => LambdaZip::read(
@@ -178,7 +179,11 @@ pub fn zips(lambda_zip: Option<&PathBuf>) -> Result<Vec<LambdaZip>, Error> {
         )?,
         None => LambdaZip::built_or_placeholder(CONTROL_PLANE_ARTIFACT)?,
     };
-    let tenant = LambdaZip::built_or_placeholder(TENANT_ARTIFACT)?;
+    let tenant = LambdaZip {
+        artifact: TENANT_ARTIFACT,
+        bytes: deploy::placeholder_zip(TENANT_ARTIFACT),
+        source: deploy::ZipSource::StandIn,
+    };
     Ok(vec![control_plane, tenant])
 }
 

@@ -68,7 +68,16 @@ pub fn tenant_silo(config: &Config, data: TenantData) -> Stack {
     .without_dead_letter_queue(
         "Invoked synchronously by the tenant's own callers, who receive its errors",
     );
-    table.grant_read_write_data(function.role_mut());
+    // Exactly the calls the tenant function makes (`crate::tenant_function`).
+    table.grant(
+        function.role_mut(),
+        &[
+            "dynamodb:DeleteItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:Query",
+        ],
+    );
 
     table.add_to(&mut t);
     function.add_to(&mut t);

@@ -1,24 +1,28 @@
-//! The cargo-lambda zip of `silos-lambda`, as `scripts/test.sh` builds it.
+//! The cargo-lambda zips, as `scripts/test.sh` builds them: `silos-lambda` (the control plane)
+//! and `silos-tenant-handler` (the tenant function).
 
 use std::io::Read;
 use std::path::PathBuf;
 
-pub fn zip_path() -> PathBuf {
+pub const CONTROL_PLANE: &str = "silos-lambda";
+pub const TENANT: &str = "silos-tenant-handler";
+
+pub fn zip_path(binary: &str) -> PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
-    target.join("lambda/silos-lambda/bootstrap.zip")
+    let path = target.join("lambda").join(binary).join("bootstrap.zip");
+    assert!(
+        path.is_file(),
+        "no Lambda zip at {}: scripts/test.sh builds it with cargo-lambda",
+        path.display()
+    );
+    path
 }
 
 /// The zip's bytes and its `bootstrap` entry (contents, unix mode).
-pub fn read_zip() -> (Vec<u8>, Vec<u8>, Option<u32>) {
-    let path = zip_path();
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "no Lambda zip at {} ({e}): scripts/test.sh builds it with cargo-lambda",
-            path.display()
-        )
-    });
+pub fn read_zip(binary: &str) -> (Vec<u8>, Vec<u8>, Option<u32>) {
+    let bytes = std::fs::read(zip_path(binary)).unwrap();
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.clone())).unwrap();
     let mut entry = archive.by_name("bootstrap").expect("a bootstrap entry");
     let mode = entry.unix_mode();

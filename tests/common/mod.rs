@@ -8,6 +8,7 @@ pub mod lambda_zip;
 pub mod local;
 pub mod proxy;
 pub mod recorder;
+pub mod runtime;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
