@@ -281,18 +281,23 @@ impl ControlPlane {
         }
     }
 
-    /// The provisioner's Lambda handler, in order: provisions the tenant of each INSERT of an
-    /// `initiated` tenant, and carries out each update requested through the API. On the
-    /// first record it cannot process, it reports that record and the ones after it as batch
-    /// item failures, so they are delivered again.
+    /// The provisioner's Lambda handler: provisions the tenant of each INSERT of an
+    /// `initiated` tenant, and carries out each update requested through the API. Different
+    /// tenants' records are worked on at once; one tenant's records in order. On the first
+    /// record (in batch order) it cannot process, it reports that record and every one after
+    /// it as batch item failures, so they are delivered again, as the event source mapping
+    /// expects; a record after it that did go through is idempotent when it comes again.
     pub async fn handle_stream(&self, event: StreamEvent) -> DynamoDbEventResponse {
-        let mut failures = Vec::new();
-        for record in event.records {
-            let sequence = record.change.sequence_number.clone();
-            if !failures.is_empty() {
-                failures.push(sequence);
-                continue;
-            }
+        // Each tenant's work, in batch order: (index in the batch, the work, the tenant).
+        type Queue = Vec<(usize, Work, Tenant)>;
+        let mut per_tenant: Vec<(String, Queue)> = Vec::new();
+        let mut first_failed = None;
+        let sequences: Vec<Option<String>> = event
+            .records
+            .iter()
+            .map(|r| r.change.sequence_number.clone())
+            .collect();
+        for (index, record) in event.records.into_iter().enumerate() {
             let image = &record.change.new_image;
             let s = |k: &str| match image.get(k) {
                 Some(serde_dynamo::AttributeValue::S(v)) => Some(v.clone()),
@@ -302,8 +307,7 @@ impl ControlPlane {
             if image.get("kind").is_some() {
                 continue;
             }
-            let status = s("status");
-            let work = match (record.event_name.as_str(), status.as_deref()) {
+            let work = match (record.event_name.as_str(), s("status").as_deref()) {
                 ("INSERT", Some("initiated")) => Work::Provision,
                 // An update requested through the API (an update CloudFormation reported on
                 // its own has no target), not yet carried out.
@@ -317,27 +321,69 @@ impl ControlPlane {
             let Some(id) = s("tenantId") else { continue };
             // The image is the tenant as written. If it has moved on since (a redelivery),
             // the conditional writes find out, and the work re-reads it.
-            let result = match (store::from_image(image), work) {
-                (Ok(t), Work::Provision) => Box::pin(self.provision(t)).await.map(|_| ()),
-                (Ok(t), Work::Update) => Box::pin(self.update(t)).await.map(|_| ()),
-                (Err(e), _) => Err(e.into()),
-            };
-            match result {
-                Ok(()) | Err(Error::WrongStatus { .. }) => {}
-                // A stream record is written only for a committed write, so its tenant is not
-                // coming back: retrying cannot help, and hiding it would lose a tenant quietly.
-                Err(Error::NotFound(_)) => tracing::warn!(
-                    tenant = %id,
-                    sequence = sequence.as_deref().unwrap_or_default(),
-                    "a stream record names a tenant that is not in the table; skipped \
-                     (the item was removed, or the stream does not match the table)"
-                ),
+            let tenant = match store::from_image(image) {
+                Ok(t) => t,
                 Err(e) => {
-                    tracing::error!(tenant = %id, error = %e, "provisioning failed; the record will be retried");
-                    failures.push(sequence);
+                    tracing::error!(tenant = %id, error = %e, "an unreadable stream record; it will be retried");
+                    first_failed = first_failed.min(Some(index)).or(Some(index));
+                    continue;
                 }
+            };
+            match per_tenant.iter_mut().find(|(t, _)| *t == id) {
+                Some((_, work_list)) => work_list.push((index, work, tenant)),
+                None => per_tenant.push((id, vec![(index, work, tenant)])),
             }
         }
+        let mut tasks = tokio::task::JoinSet::new();
+        for (id, work_list) in per_tenant {
+            let cp = self.clone();
+            let sequence = |i: usize| sequences[i].clone().unwrap_or_default();
+            let sequences: Vec<String> = work_list.iter().map(|(i, ..)| sequence(*i)).collect();
+            tasks.spawn(async move {
+                for ((index, work, tenant), sequence) in work_list.into_iter().zip(sequences) {
+                    let result = match work {
+                        Work::Provision => Box::pin(cp.provision(tenant)).await.map(|_| ()),
+                        Work::Update => Box::pin(cp.update(tenant)).await.map(|_| ()),
+                    };
+                    match result {
+                        Ok(()) | Err(Error::WrongStatus { .. }) => {}
+                        // A stream record is written only for a committed write, so its
+                        // tenant is not coming back: retrying cannot help, and hiding it
+                        // would lose a tenant quietly.
+                        Err(Error::NotFound(_)) => tracing::warn!(
+                            tenant = %id,
+                            %sequence,
+                            "a stream record names a tenant that is not in the table; \
+                             skipped (the item was removed, or the stream does not match \
+                             the table)"
+                        ),
+                        Err(e) => {
+                            tracing::error!(tenant = %id, %sequence, error = %e, "provisioning failed; the record will be retried");
+                            // This tenant's later records wait for this one.
+                            return Some(index);
+                        }
+                    }
+                }
+                None
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            let failed = match done {
+                Ok(failed) => failed,
+                // A panicking task: its records must come again, all of them from the start.
+                Err(e) => {
+                    tracing::error!(error = %e, "provisioning a record panicked");
+                    Some(0)
+                }
+            };
+            if let Some(i) = failed {
+                first_failed = Some(first_failed.map_or(i, |f: usize| f.min(i)));
+            }
+        }
+        let failures: Vec<Option<String>> = match first_failed {
+            Some(i) => sequences[i..].to_vec(),
+            None => Vec::new(),
+        };
         let mut response = DynamoDbEventResponse::default();
         response.batch_item_failures = failures
             .into_iter()
