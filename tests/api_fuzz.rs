@@ -117,6 +117,11 @@ fn nasty() -> impl Strategy<Value = String> {
         Just("$(rm -rf /) `id` && | ; > <".to_owned()),
         Just("\u{0}\u{7}\n\r\t".to_owned()),
         Just("name#acme".to_owned()),
+        Just("namekey#acme".to_owned()),
+        // Bidi overrides and isolates, zero-width and other invisible characters.
+        Just("Acme\u{202E}proC\u{202C} \u{2066}x\u{2069}".to_owned()),
+        Just("\u{200B}\u{200D}\u{FEFF}\u{AD}\u{FE0F}\u{3164}".to_owned()),
+        "[a-z\u{202A}-\u{202E}\u{2066}-\u{2069}\u{200B}-\u{200F}]{1,20}",
         "\\PC{0,80}",
         ".{0,300}",
     ]
@@ -211,6 +216,37 @@ fn oversize_bodies_are_refused_before_any_aws_call() {
     let (status, value) = call("POST", "/onboarding", body.into_bytes());
     assert_eq!(status, StatusCode::BAD_REQUEST, "{value}");
     assert_eq!(value["error"]["code"], "BodyTooLarge");
+}
+
+#[test]
+fn invisible_characters_are_refused_before_any_aws_call_and_international_names_pass() {
+    let onboard = |name: &str| {
+        let body = json!({"tenantName": name, "deploymentType": "silo"}).to_string();
+        call("POST", "/onboarding", body.into_bytes())
+    };
+    for (name, found) in [
+        ("Acme\u{202E}Corp", "found U+202E (a format character)"),
+        ("Acme\u{2066}Corp", "found U+2066 (a format character)"),
+        ("Acme\u{200B}Corp", "found U+200B (a format character)"),
+        ("Acme\u{0}", "found U+0000 (a control character)"),
+        ("Acme 🚀", "found '🚀' (U+1F680, an emoji)"),
+    ] {
+        let (status, value) = onboard(name);
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name:?}: {value}");
+        assert_eq!(value["error"]["code"], "InvalidTenantName", "{value}");
+        let message = value["error"]["message"].as_str().unwrap();
+        assert!(message.contains(found), "{name:?}: {message}");
+    }
+    // Accepted: they get as far as the catalog read, an AWS call (see the test below).
+    for name in [
+        "Zürich AG",
+        "東京 株式会社",
+        "Acme\u{a0}Corp",
+        "O'Brien & Sons, Ltd.",
+    ] {
+        let (status, value) = onboard(name);
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{name:?}: {value}");
+    }
 }
 
 #[test]

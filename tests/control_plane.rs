@@ -83,6 +83,13 @@ async fn every_route_answers_by_the_contract_and_bad_requests_leave_nothing_behi
         let (got, reply) = onboarding(body).await;
         assert_eq!((got, error_code(&reply)), (status, code), "{reply}");
     }
+    let (_, taken) =
+        onboarding(json!({"tenantName": "ACME  corp", "deploymentType": "silo"}).to_string()).await;
+    assert_eq!(
+        taken["error"]["message"],
+        "tenantName \"ACME  corp\" is taken: another tenant's name has the same key \"acme corp\"",
+        "{taken}"
+    );
     let (_, unknown) =
         onboarding(json!({"tenantName": "Globex", "deploymentType": "pool"}).to_string()).await;
     assert!(
@@ -158,6 +165,77 @@ async fn every_route_answers_by_the_contract_and_bad_requests_leave_nothing_behi
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body["status"], "deleted");
     env.onboard("ACME corp").await;
+}
+
+#[tokio::test]
+async fn international_names_are_onboarded_in_nfc_and_invisible_characters_refused() {
+    let env = env().await;
+    // Decomposed, with a no-break space: stored composed, with a plain space.
+    let zurich = env.onboard("Zu\u{308}rich\u{a0}AG").await;
+    assert_eq!(zurich["tenantName"], "Zürich AG");
+    assert_eq!(zurich["tenantSafeName"], "zurichag");
+    assert_eq!(zurich["status"], "initiated");
+    let tokyo = env.onboard("東京 株式会社").await;
+    let tokyo_id = tokyo["tenantId"].as_str().unwrap();
+    assert_eq!(tokyo["tenantName"], "東京 株式会社");
+    assert_eq!(tokyo["tenantSafeName"], format!("t{}", &tokyo_id[..8]));
+
+    let onboarding = |name: &str| {
+        env.call(
+            "POST",
+            "/onboarding",
+            json!({"tenantName": name, "deploymentType": "silo"}).to_string(),
+        )
+    };
+    let (status, body) = onboarding("Acme\u{202E}Corp").await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "InvalidTenantName"),
+        "{body}"
+    );
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("found U+202E (a format character)")
+            && message.contains("letters, digits"),
+        "{message}"
+    );
+    assert!(
+        !message.contains('\u{202E}'),
+        "the message never carries the override"
+    );
+    let (status, body) = onboarding("ZÜRICH  ag").await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::CONFLICT, "TenantNameTaken"),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"zürich ag\""),
+        "{body}"
+    );
+
+    // Nothing was written by the refusals.
+    let (_, all) = env.call("GET", "/tenants", Body::empty()).await;
+    let all = all.as_array().unwrap();
+    assert!(
+        all.len() == 2 && all.contains(&zurich) && all.contains(&tokyo),
+        "{all:?}"
+    );
+
+    // `/delete` compares tenantName in its stored form.
+    let (status, body) = env
+        .call(
+            "POST",
+            "/delete",
+            json!({"tenantId": zurich["tenantId"], "tenantName": "Zu\u{308}rich AG"}).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["status"], "deleted");
+    env.onboard("ZÜRICH  ag").await;
 }
 
 #[tokio::test]
@@ -351,8 +429,8 @@ async fn twenty_concurrent_onboardings_of_one_name_give_one_201_and_nineteen_409
     let tasks: Vec<_> = (0..20)
         .map(|i| {
             let env = env.clone();
-            // The same safe name, written differently.
-            let name = if i % 2 == 0 { "Initech" } else { " initech " };
+            // The same name key, written differently.
+            let name = ["Initech", " initech ", "ＩＮＩＴＥＣＨ", "INITECH"][i % 4];
             tokio::spawn(async move {
                 env.call(
                     "POST",

@@ -6,9 +6,10 @@ use std::collections::HashSet;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put,
+    ScalarAttributeType, TransactWriteItem,
 };
-use silos::control_plane::store::{Changes, Error, Store};
+use silos::control_plane::store::{Changes, Error, Held, Store};
 use silos::control_plane::tenant::{Status, Tenant, TenantName, Timestamp};
 
 /// A table shaped like the control plane's TenantsTable.
@@ -62,6 +63,10 @@ async fn created_tenants_are_read_back_and_listed_without_their_locks() {
     );
     assert_eq!(store.get("name#acmecorp").await.unwrap(), None);
     assert_eq!(
+        store.get(acme.name_lock.as_deref().unwrap()).await.unwrap(),
+        None
+    );
+    assert_eq!(
         store
             .get("00000000-0000-4000-8000-000000000099")
             .await
@@ -79,17 +84,147 @@ async fn created_tenants_are_read_back_and_listed_without_their_locks() {
 }
 
 #[tokio::test]
-async fn names_are_unique_on_the_safe_name_and_a_loser_writes_nothing() {
+async fn names_are_unique_on_the_name_key_and_a_loser_writes_nothing() {
     let moto = common::Moto::start();
     let store = store(&moto).await;
     store.create(&tenant(1, "Acme Corp")).await.unwrap();
-    let err = store.create(&tenant(2, "  acme CORP ")).await.unwrap_err();
-    assert!(
-        matches!(err, Error::NameTaken(ref n) if n == "acmecorp"),
-        "{err}"
+    for (n, name) in [
+        (2, "  acme CORP "),
+        (3, "ACME\u{a0} corp"),
+        (4, "Ａｃｍｅ Ｃｏｒｐ"),
+    ] {
+        let err = store.create(&tenant(n, name)).await.unwrap_err();
+        assert!(
+            matches!(err, Error::NameTaken { held: Held::Key(ref k), .. } if k == "acme corp"),
+            "{err}"
+        );
+        assert_eq!(store.get(&tenant(n, "x").tenant_id).await.unwrap(), None);
+    }
+    assert_eq!(
+        store
+            .create(&tenant(2, "acme CORP"))
+            .await
+            .unwrap_err()
+            .to_string(),
+        "tenantName \"acme CORP\" is taken: another tenant's name has the same key \"acme corp\""
     );
     assert_eq!(store.list().await.unwrap().len(), 1);
-    assert_eq!(store.get(&tenant(2, "x").tenant_id).await.unwrap(), None);
+    // Unicode names lock their own key: "Zürich AG" and "Zurich AG" are two names.
+    store.create(&tenant(5, "Zürich AG")).await.unwrap();
+    store.create(&tenant(6, "Zurich AG")).await.unwrap();
+    assert!(matches!(
+        store.create(&tenant(7, "ZÜRICH  ag")).await,
+        Err(Error::NameTaken { held: Held::Key(ref k), .. }) if k == "zürich ag"
+    ));
+    store.create(&tenant(8, "東京 株式会社")).await.unwrap();
+    assert!(matches!(
+        store.create(&tenant(9, "東京\u{3000}株式会社")).await,
+        Err(Error::NameTaken { .. })
+    ));
+    assert_eq!(store.list().await.unwrap().len(), 4);
+}
+
+/// A tenant as recorded before Unicode names: its lock is `name#<safe name>`, and the record
+/// has no `nameLock`. Written by hand, as the old code wrote it.
+async fn put_legacy(moto: &common::Moto, n: u32, name: &str, safe_name: &str) -> Tenant {
+    let client = Client::new(&moto.sdk_config());
+    let id = format!("00000000-0000-4000-8000-{n:012}");
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    let record = TransactWriteItem::builder()
+        .put(
+            Put::builder()
+                .table_name("tenants")
+                .item("tenantId", s(&id))
+                .item("tenantName", s(name))
+                .item("tenantSafeName", s(safe_name))
+                .item("deploymentType", s("silo"))
+                .item("status", s("initiated"))
+                .item("created", AttributeValue::N("1600000000.000".to_owned()))
+                .item(
+                    "statusChangedAt",
+                    AttributeValue::N("1600000000.000".to_owned()),
+                )
+                .item("attempt", AttributeValue::N("0".to_owned()))
+                .build()
+                .unwrap(),
+        )
+        .build();
+    let lock = TransactWriteItem::builder()
+        .put(
+            Put::builder()
+                .table_name("tenants")
+                .item("tenantId", s(&format!("name#{safe_name}")))
+                .item("kind", s("name-lock"))
+                .item("owner", s(&id))
+                .build()
+                .unwrap(),
+        )
+        .build();
+    client
+        .transact_write_items()
+        .transact_items(record)
+        .transact_items(lock)
+        .send()
+        .await
+        .unwrap();
+    Store::new(client, "tenants")
+        .get(&id)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_tenant_recorded_before_unicode_names_keeps_its_lock_until_deleted() {
+    let moto = common::Moto::start();
+    let store = store(&moto).await;
+    let legacy = put_legacy(&moto, 1, "Acme Corp", "acmecorp").await;
+    assert_eq!(legacy.name_lock, None);
+    assert_eq!(
+        store.list().await.unwrap(),
+        std::slice::from_ref(&legacy),
+        "the lock is not listed"
+    );
+
+    // A name whose key an old tenant could share is checked against its legacy lock too.
+    for (n, name) in [
+        (2, "ACME  corp"),
+        (3, "Ａｃｍｅ Ｃｏｒｐ"),
+        (4, "Acme-Corp"),
+    ] {
+        let err = store.create(&tenant(n, name)).await.unwrap_err();
+        assert!(
+            matches!(err, Error::NameTaken { held: Held::Legacy(ref s), .. } if s == "acmecorp"),
+            "{name}: {err}"
+        );
+        assert!(err.to_string().contains("\"acmecorp\""), "{err}");
+        assert_eq!(store.get(&tenant(n, "x").tenant_id).await.unwrap(), None);
+    }
+    // A key no ASCII name has is not: "Äcme Corp" was never a legacy name.
+    store.create(&tenant(5, "Äcme Corp")).await.unwrap();
+    assert_eq!(store.list().await.unwrap().len(), 2);
+
+    // Deleting the old tenant frees its legacy lock, and the name can be taken again.
+    store
+        .mark_deleted(&legacy, Status::Initiated, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get(&legacy.tenant_id).await.unwrap().unwrap().status,
+        Status::Deleted
+    );
+    let again = tenant(6, "ACME  corp");
+    store.create(&again).await.unwrap();
+    // The new tenant holds the new lock, and a new name with the old key collides with it.
+    assert!(matches!(
+        store.create(&tenant(7, "acme corp")).await,
+        Err(Error::NameTaken { held: Held::Key(ref k), .. }) if k == "acme corp"
+    ));
+    store
+        .mark_deleted(&again, Status::Initiated, None)
+        .await
+        .unwrap();
+    store.create(&tenant(7, "acme corp")).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -110,7 +245,7 @@ async fn twenty_concurrent_creates_of_one_name_have_exactly_one_winner() {
         for t in tasks {
             match t.await.unwrap() {
                 Ok(()) => won += 1,
-                Err(Error::NameTaken(_)) => {}
+                Err(Error::NameTaken { .. }) => {}
                 Err(e) => panic!("unexpected error: {e}"),
             }
         }
@@ -206,7 +341,7 @@ async fn reaching_deleted_frees_the_name() {
     ));
     assert!(matches!(
         store.create(&tenant(2, "acme")).await,
-        Err(Error::NameTaken(_))
+        Err(Error::NameTaken { .. })
     ));
 
     store
@@ -227,7 +362,7 @@ async fn reaching_deleted_frees_the_name() {
     );
     assert!(matches!(
         store.create(&tenant(3, "ACME")).await,
-        Err(Error::NameTaken(_))
+        Err(Error::NameTaken { .. })
     ));
 }
 

@@ -70,7 +70,9 @@ impl From<Error> for ApiError {
         let message = e.to_string();
         let (status, code) = match &e {
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "TenantNotFound"),
-            Error::Store(store::Error::NameTaken(_)) => (StatusCode::CONFLICT, "TenantNameTaken"),
+            Error::Store(store::Error::NameTaken { .. }) => {
+                (StatusCode::CONFLICT, "TenantNameTaken")
+            }
             Error::Store(store::Error::WrongStatus { .. }) | Error::WrongStatus { .. } => {
                 (StatusCode::CONFLICT, "WrongStatus")
             }
@@ -173,8 +175,9 @@ async fn delete(State(cp): State<ControlPlane>, body: Result<Bytes, BytesRejecti
     let req: DeleteRequest = parse(body)?;
     let id = tenant_id(&req.tenant_id)?;
     let tenant = cp.tenant(&id).await?;
+    // Compared in the stored form: "Acme\u{a0}Corp" confirms "Acme Corp".
     if let Some(given) = req.tenant_name
-        && given.trim() != tenant.tenant_name
+        && !TenantName::parse(&given).is_ok_and(|n| n.name == tenant.tenant_name)
     {
         return Err(Error::NameMismatch { id, given }.into());
     }

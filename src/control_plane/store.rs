@@ -1,26 +1,62 @@
 //! The tenants table on DynamoDB. A tenant and its name lock are written in one transaction, so
 //! names are unique without a query-then-put race. Every status change is a conditional update
 //! that names the expected current status.
+//!
+//! Name locks (DESIGN.md section 10, "Name uniqueness"). A lock item is
+//! `{tenantId: <lock id>, kind: "name-lock", owner: <tenant id>}`, and a tenant records the id
+//! of its lock as `nameLock`. Since Unicode names the id is `namekey#<sha256 of the name key>`
+//! ([`name::lock_id`]). Tenants recorded before hold `name#<tenantSafeName>` and have no
+//! `nameLock`; they keep that lock:
+//! - `mark_deleted` frees `nameLock`, or `name#<tenantSafeName>` on a record without one;
+//! - `create` also checks that the legacy lock a tenant with the same key would hold
+//!   ([`name::legacy_lock_id`]) is absent, so a new name cannot slip past an old tenant;
+//! - the two prefixes never meet, so a new lock never lands on a legacy one.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
+};
 
+use super::tenant::name::{self, LEGACY_LOCK_PREFIX, LOCK_PREFIX};
 use super::tenant::{Status, Tenant, Timestamp};
 
 type Item = HashMap<String, AttributeValue>;
 
-/// The key prefix of name-lock items. Tenant ids are UUIDs, so they never collide with it.
-const LOCK_PREFIX: &str = "name#";
+/// What `kind` lock items carry. Tenant items have no `kind`, and tenant ids are UUIDs, so they
+/// never collide with a lock prefix.
+const LOCK_KIND: &str = "name-lock";
+
+/// The lock that held a name another tenant asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Held {
+    /// A tenant's name has the same key.
+    Key(String),
+    /// A tenant recorded before Unicode names holds this safe name.
+    Legacy(String),
+}
+
+impl std::fmt::Display for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Held::Key(key) => write!(f, "another tenant's name has the same key {key:?}"),
+            Held::Legacy(safe) => write!(
+                f,
+                "a tenant recorded before Unicode names holds the safe name {safe:?}"
+            ),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("a tenant named like {0:?} already exists")]
-    NameTaken(String),
+    #[error("tenantName {name:?} is taken: {held}")]
+    NameTaken { name: String, held: Held },
     #[error("tenant {id} is not {expected}")]
     WrongStatus { id: String, expected: Status },
     #[error("tenant {0} has an unreadable record: {1}")]
@@ -82,59 +118,82 @@ impl Store {
         HashMap::from([("tenantId".to_owned(), AttributeValue::S(id.to_owned()))])
     }
 
-    /// Writes a new tenant and its name lock in one transaction. Fails with `NameTaken` if the
-    /// safe name is held, and writes nothing then.
+    /// Writes a new tenant and its name lock in one transaction, checking that no tenant
+    /// recorded before Unicode names holds the name (see the module docs). Fails with
+    /// `NameTaken` if either is held, and writes nothing then.
     pub async fn create(&self, tenant: &Tenant) -> Result<(), Error> {
+        let build_err = |e: aws_sdk_dynamodb::error::BuildError| Error::Aws {
+            operation: "TransactWriteItems",
+            message: e.to_string(),
+        };
         let put = |item: Item| {
             Put::builder()
                 .table_name(&self.table)
                 .set_item(Some(item))
                 .condition_expression("attribute_not_exists(tenantId)")
                 .build()
-                .map_err(|e| Error::Aws {
-                    operation: "TransactWriteItems",
-                    message: e.to_string(),
-                })
+                .map_err(build_err)
         };
+        let key = name::key(&tenant.tenant_name);
+        let lock_id = tenant
+            .name_lock
+            .clone()
+            .unwrap_or_else(|| name::lock_id(&key));
+        let mut record = to_item(tenant);
+        record.insert("nameLock".to_owned(), AttributeValue::S(lock_id.clone()));
         let lock = HashMap::from([
-            (
-                "tenantId".to_owned(),
-                AttributeValue::S(format!("{LOCK_PREFIX}{}", tenant.tenant_safe_name)),
-            ),
-            ("kind".to_owned(), AttributeValue::S("name-lock".to_owned())),
+            ("tenantId".to_owned(), AttributeValue::S(lock_id)),
+            ("kind".to_owned(), AttributeValue::S(LOCK_KIND.to_owned())),
             (
                 "owner".to_owned(),
                 AttributeValue::S(tenant.tenant_id.clone()),
             ),
+            ("nameKey".to_owned(), AttributeValue::S(key.clone())),
         ]);
-        let result = self
+        let mut transaction = self
             .client
             .transact_write_items()
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(put(to_item(tenant))?)
-                    .build(),
-            )
-            .transact_items(TransactWriteItem::builder().put(put(lock)?).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let cancelled = e
-                    .as_service_error()
-                    .is_some_and(|s| s.is_transaction_canceled_exception());
-                if cancelled {
-                    Err(Error::NameTaken(tenant.tenant_safe_name.clone()))
-                } else {
-                    Err(aws("TransactWriteItems")(e))
-                }
-            }
+            .transact_items(TransactWriteItem::builder().put(put(record)?).build())
+            .transact_items(TransactWriteItem::builder().put(put(lock)?).build());
+        let legacy = name::legacy_lock_id(&key);
+        if let Some(legacy) = &legacy {
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(legacy)))
+                .condition_expression("attribute_not_exists(tenantId)")
+                .build()
+                .map_err(build_err)?;
+            transaction = transaction
+                .transact_items(TransactWriteItem::builder().condition_check(check).build());
         }
+        let Err(e) = transaction.send().await else {
+            return Ok(());
+        };
+        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+            e.as_service_error()
+        else {
+            return Err(aws("TransactWriteItems")(e));
+        };
+        // The reasons come in the order of the items: the record, the lock, the legacy check.
+        let legacy_held = cancelled
+            .cancellation_reasons()
+            .get(2)
+            .and_then(|r| r.code())
+            == Some("ConditionalCheckFailed");
+        let held = match legacy {
+            Some(legacy) if legacy_held => {
+                Held::Legacy(legacy.trim_start_matches(LEGACY_LOCK_PREFIX).to_owned())
+            }
+            _ => Held::Key(key),
+        };
+        Err(Error::NameTaken {
+            name: tenant.tenant_name.clone(),
+            held,
+        })
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<Tenant>, Error> {
-        if id.starts_with(LOCK_PREFIX) {
+        if id.starts_with(LOCK_PREFIX) || id.starts_with(LEGACY_LOCK_PREFIX) {
             return Ok(None);
         }
         let out = self
@@ -146,7 +205,10 @@ impl Store {
             .send()
             .await
             .map_err(aws("GetItem"))?;
-        out.item.map(|i| from_item(&i)).transpose()
+        out.item
+            .filter(|i| !i.contains_key("kind"))
+            .map(|i| from_item(&i))
+            .transpose()
     }
 
     /// Every tenant, across all pages of the table. Name locks are left out.
@@ -270,7 +332,8 @@ impl Store {
         updated(result, id, expected)
     }
 
-    /// Moves tenant `id` from `from` to `deleted` and frees its name, in one transaction.
+    /// Moves tenant `id` from `from` to `deleted` and frees its name, in one transaction: the
+    /// lock its record names, or the legacy `name#<tenantSafeName>` of a record that names none.
     pub async fn mark_deleted(
         &self,
         tenant: &Tenant,
@@ -296,12 +359,13 @@ impl Store {
             .set_expression_attribute_values(Some(values))
             .build()
             .map_err(build_err)?;
+        let lock_id = tenant
+            .name_lock
+            .clone()
+            .unwrap_or_else(|| format!("{LEGACY_LOCK_PREFIX}{}", tenant.tenant_safe_name));
         let unlock = Delete::builder()
             .table_name(&self.table)
-            .set_key(Some(Self::key(&format!(
-                "{LOCK_PREFIX}{}",
-                tenant.tenant_safe_name
-            ))))
+            .set_key(Some(Self::key(&lock_id)))
             .condition_expression("attribute_not_exists(tenantId) OR #owner = :owner")
             .expression_attribute_names("#owner", "owner")
             .expression_attribute_values(":owner", AttributeValue::S(tenant.tenant_id.clone()))
@@ -444,6 +508,7 @@ fn to_item(t: &Tenant) -> Item {
         ("version", &t.version),
         ("targetVersion", &t.target_version),
         ("changeSet", &t.change_set),
+        ("nameLock", &t.name_lock),
     ] {
         if let Some(v) = v {
             item.insert(k.to_owned(), s(v));
@@ -497,6 +562,7 @@ fn from_item(item: &Item) -> Result<Tenant, Error> {
         version: opt("version"),
         target_version: opt("targetVersion"),
         change_set: opt("changeSet"),
+        name_lock: opt("nameLock"),
         attempt: item
             .get("attempt")
             .and_then(|v| v.as_n().ok())

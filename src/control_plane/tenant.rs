@@ -1,7 +1,12 @@
 //! The tenant record (the API's JSON shape), its statuses, the moves between them, and how
-//! CloudFormation stack statuses map onto them (DESIGN.md sections 2, 3 and 10).
+//! CloudFormation stack statuses map onto them (DESIGN.md sections 2, 3 and 10). The name rules
+//! are in [`name`].
 
 use serde::{Deserialize, Serialize};
+
+pub mod name;
+
+pub use name::{NameError, TenantName};
 
 /// A tenant's status. Every change is a conditional write naming the expected current status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -119,65 +124,6 @@ pub fn apply_stack_status(current: Status, stack_status: &str) -> EventOutcome {
     }
 }
 
-/// Why a tenant name was refused (a 400).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum NameError {
-    #[error("tenantName is empty")]
-    Empty,
-    #[error("tenantName is {0} characters long; the limit is 64")]
-    TooLong(usize),
-    #[error("tenantName may hold only letters, digits, spaces, '-', '_' and '.'; found {0:?}")]
-    BadCharacter(char),
-    #[error("tenantName needs at least one letter or digit")]
-    NoAlphanumeric,
-}
-
-/// A valid tenant name and the safe name derived from it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TenantName {
-    pub name: String,
-    /// Lowercase ASCII letters and digits only: safe inside a stack name, and the key names are
-    /// unique on ("Acme Corp" and "acme corp" collide).
-    pub safe_name: String,
-}
-
-impl TenantName {
-    /// Trims surrounding whitespace, then requires 1 to 64 characters from ASCII letters,
-    /// digits, space, `-`, `_` and `.`, with at least one letter or digit.
-    pub fn parse(raw: &str) -> Result<TenantName, NameError> {
-        let name = raw.trim();
-        if name.is_empty() {
-            return Err(NameError::Empty);
-        }
-        let count = name.chars().count();
-        if count > 64 {
-            return Err(NameError::TooLong(count));
-        }
-        if let Some(c) = name
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.')))
-        {
-            return Err(NameError::BadCharacter(c));
-        }
-        let safe_name = safe_name(name);
-        if safe_name.is_empty() {
-            return Err(NameError::NoAlphanumeric);
-        }
-        Ok(TenantName {
-            name: name.to_owned(),
-            safe_name,
-        })
-    }
-}
-
-/// Lowercase ASCII letters and digits of `name`, in order: `"Acme Corp"` → `"acmecorp"`.
-pub fn safe_name(name: &str) -> String {
-    name.chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
-}
-
 /// Seconds since the epoch with millisecond precision. Stored as a DynamoDB number, rendered
 /// as a string (`"1700000000.123"`), as the reference architecture's API does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -258,10 +204,14 @@ pub struct Tenant {
     /// Internal: not part of the API's shape.
     #[serde(skip)]
     pub attempt: u32,
+    /// The id of the lock item that holds this tenant's name key (`nameLock`). `None` on a
+    /// record written before Unicode names, whose lock is `name#<tenantSafeName>`. Internal.
+    #[serde(skip)]
+    pub name_lock: Option<String>,
 }
 
 impl Tenant {
-    /// A new tenant in `initiated`, with no stack yet.
+    /// A new tenant in `initiated`, with no stack yet, holding its name's lock.
     pub fn new(
         tenant_id: String,
         name: TenantName,
@@ -269,9 +219,10 @@ impl Tenant {
         now: Timestamp,
     ) -> Tenant {
         Tenant {
+            tenant_safe_name: name.safe_name(&tenant_id),
+            name_lock: Some(name.lock_id()),
             tenant_id,
             tenant_name: name.name,
-            tenant_safe_name: name.safe_name,
             deployment_type: deployment_type.to_owned(),
             status: Status::Initiated,
             created: now,
