@@ -1,6 +1,7 @@
-//! Cold start of the Lambda `bootstrap`: the time from process start until it asks the Runtime
-//! API for its first invocation, i.e. until it is ready to serve. Uses the zip cargo-lambda
-//! built and a fake Runtime API on loopback. Median of 30 starts, per handler.
+//! Cold start of the Lambda `bootstrap`s: the time from process start until it asks the Runtime
+//! API for its first invocation, i.e. until it is ready to serve. Uses the zips cargo-lambda
+//! built (the control plane's, per handler, and the tenant function's) and a fake Runtime API
+//! on loopback. Median of 30 starts each.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -9,19 +10,28 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn main() {
+    for (binary, handlers) in [
+        ("silos-lambda", &["api", "provisioner", "stack-events"][..]),
+        ("silos-tenant-handler", &["tenant"][..]),
+    ] {
+        bench(binary, handlers);
+    }
+}
+
+fn bench(binary_name: &str, handlers: &[&str]) {
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
     let zip_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join(target)
-        .join("lambda/silos-lambda/bootstrap.zip");
+        .join(format!("lambda/{binary_name}/bootstrap.zip"));
     let Ok(bytes) = std::fs::read(&zip_path) else {
         println!(
-            "(no {}: build it with cargo lambda build --release --output-format zip --bin silos-lambda)",
+            "(no {}: build it with cargo lambda build --profile lambda --output-format zip --x86-64 --bin {binary_name})",
             zip_path.display()
         );
         return;
     };
     println!(
-        "zip: {} bytes ({:.2} MB)",
+        "{binary_name} zip: {} bytes ({:.2} MB)",
         bytes.len(),
         bytes.len() as f64 / 1e6
     );
@@ -32,13 +42,13 @@ fn main() {
         .unwrap()
         .read_to_end(&mut bootstrap)
         .unwrap();
-    let dir = std::env::temp_dir().join("silos-lambda-start");
+    let dir = std::env::temp_dir().join(format!("silos-lambda-start-{binary_name}"));
     std::fs::create_dir_all(&dir).unwrap();
     let binary = dir.join("bootstrap");
     std::fs::write(&binary, &bootstrap).unwrap();
     std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
 
-    for handler in ["api", "provisioner", "stack-events"] {
+    for &handler in handlers {
         let mut runs = Vec::new();
         for _ in 0..30 {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -60,6 +70,9 @@ fn main() {
                 .env("TENANTS_TABLE", "tenants")
                 .env("ARTIFACTS_BUCKET", "bucket")
                 .env("CATALOG_KEY", "catalog/current.json")
+                .env("TABLE_NAME", "silos-tenant-bench")
+                .env("TENANT_ID", "bench")
+                .env("TENANT_NAME", "Bench")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()

@@ -21,7 +21,7 @@ echo "==> cargo clippy"
 cargo clippy --locked --all-targets --quiet -- -D warnings
 echo "==> the Lambda zips: the control plane and the tenant function (cargo-lambda, zig from .venv)"
 for bin in silos-lambda silos-tenant-handler; do
-  PATH="$PWD/$venv/bin:$PATH" cargo lambda build --release --output-format zip --bin "$bin" --x86-64 --quiet
+  PATH="$PWD/$venv/bin:$PATH" cargo lambda build --profile lambda --output-format zip --bin "$bin" --x86-64 --quiet
 done
 echo "==> tests"
 # cargo-nextest runs each test in its own process. A Rust install without it gets the pinned

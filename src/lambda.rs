@@ -69,16 +69,32 @@ pub fn configure(
     Ok((handler, settings))
 }
 
-pub async fn run() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+/// JSON logs for CloudWatch, filtered by `RUST_LOG` (`info`, or targets such as
+/// `silos=debug,info`; anything unreadable means `info`). `Targets` rather than `EnvFilter`,
+/// whose regex engine would be most of a megabyte of every zip.
+pub fn init_logging() {
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| v.parse::<tracing_subscriber::filter::Targets>().ok())
+        .unwrap_or_else(|| {
+            tracing_subscriber::filter::Targets::new()
+                .with_default(tracing_subscriber::filter::LevelFilter::INFO)
+        });
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_target(false)
+                .without_time(),
         )
-        .with_target(false)
-        .without_time()
-        .init();
+        .with(filter)
+        .try_init();
+}
+
+pub async fn run() -> Result<(), Error> {
+    init_logging();
     let (handler, settings) = configure(|k| std::env::var(k).ok(), &mut BTreeSet::new())?;
     let config = crate::aws::load(&crate::aws::Options::default()).await;
     let cp = ControlPlane::new(&config, settings);

@@ -88,15 +88,7 @@ pub fn router(client: aws_sdk_dynamodb::Client, settings: Settings) -> Router {
 
 /// Runs the function on Lambda.
 pub async fn run() -> Result<(), String> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_target(false)
-        .without_time()
-        .init();
+    crate::lambda::init_logging();
     let settings = Settings::configure(|k| std::env::var(k).ok(), &mut BTreeSet::new())
         .map_err(|e| e.to_string())?;
     let config = crate::aws::load(&crate::aws::Options::default()).await;

@@ -397,7 +397,7 @@ async fn deploy_refuses_to_publish_a_placeholder_and_deploys_nothing() {
     assert_eq!(
         stderr.trim(),
         format!(
-            "error: {} is the labelled placeholder for silos-tenant-handler, which only exits 1 and is never published: build the real one with `cargo lambda build --release --output-format zip --x86-64 --bin silos-tenant-handler`",
+            "error: {} is the labelled placeholder for silos-tenant-handler, which only exits 1 and is never published: build the real one with `cargo lambda build --profile lambda --output-format zip --x86-64 --bin silos-tenant-handler`",
             placeholder.display()
         )
     );

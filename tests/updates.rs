@@ -138,7 +138,7 @@ async fn an_update_goes_through_a_change_set_to_running_at_the_new_version() {
     assert_eq!(memory_parameter(&env, &stack_id).await, "512");
     assert_eq!(
         change_sets(&env, &stack_id).await,
-        vec![format!("silos-update-{}-2", &v2[..12])]
+        vec![format!("silos-update-{}-{id}-2", &v2[..12])]
     );
     assert!(
         env.cp

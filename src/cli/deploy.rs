@@ -113,17 +113,10 @@ fn artifact_zip(
             "{} is the labelled placeholder for {}, which only exits 1 and is never published: build the real one with `{}`",
             zip.source,
             artifact.binary,
-            build_command(artifact)
+            deploy::build_command(artifact)
         )));
     }
     Ok(zip)
-}
-
-fn build_command(artifact: Artifact) -> String {
-    format!(
-        "cargo lambda build --release --output-format zip --x86-64 --bin {}",
-        artifact.binary
-    )
 }
 
 fn build(artifact: Artifact, quiet: bool) -> Result<LambdaZip, Error> {
@@ -141,23 +134,14 @@ fn build(artifact: Artifact, quiet: bool) -> Result<LambdaZip, Error> {
         );
     }
     let status = std::process::Command::new("cargo")
-        .args([
-            "lambda",
-            "build",
-            "--release",
-            "--output-format",
-            "zip",
-            "--x86-64",
-            "--bin",
-            artifact.binary,
-        ])
+        .args(deploy::build_args(artifact))
         .env("PATH", path)
         .status()
         .map_err(|e| Error::Usage(format!("cannot run cargo lambda: {e}")))?;
     if !status.success() {
         return Err(Error::Usage(format!(
             "`{}` failed (is cargo-lambda installed? `pip install cargo-lambda==1.9.2 ziglang==0.17.1`, or ./scripts/test.sh installs it into .venv); or pass the zip with --{}",
-            build_command(artifact),
+            deploy::build_command(artifact),
             if artifact.name == CONTROL_PLANE_ARTIFACT.name {
                 "lambda-zip"
             } else {
@@ -165,8 +149,12 @@ fn build(artifact: Artifact, quiet: bool) -> Result<LambdaZip, Error> {
             }
         )));
     }
-    let built = deploy::find_lambda_zip(artifact.binary)
-        .ok_or_else(|| Error::Usage(format!("`{}` wrote no zip", build_command(artifact))))?;
+    let built = deploy::find_lambda_zip(artifact.binary).ok_or_else(|| {
+        Error::Usage(format!(
+            "`{}` wrote no zip",
+            deploy::build_command(artifact)
+        ))
+    })?;
     Ok(LambdaZip::read(
         artifact,
         &built,

@@ -33,10 +33,12 @@ pub fn short(version: &str) -> &str {
     version.get(..12).unwrap_or(version)
 }
 
-/// `{prefix}-update-{version}-{attempt}`: one change set per attempt, so a redelivery finds
-/// the one it created.
-fn change_set_name(prefix: &str, target: &str, attempt: u32) -> String {
-    format!("{prefix}-update-{}-{attempt}", short(target))
+/// `{prefix}-update-{version}-{tenant id}-{attempt}`: one change set per attempt, so a
+/// redelivery finds the one it created. The tenant id keeps names unique across stacks: the
+/// emulator looks change sets up by name alone, whatever the stack, so two tenants updating
+/// to one version at once would otherwise execute each other's.
+fn change_set_name(prefix: &str, target: &str, tenant_id: &str, attempt: u32) -> String {
+    format!("{prefix}-update-{}-{tenant_id}-{attempt}", short(target))
 }
 
 /// Whether a change set (or CreateChangeSet) failed only because nothing would change.
@@ -116,7 +118,12 @@ impl ControlPlane {
                 .abandon(&tenant, &target, "the tenant has no stack")
                 .await;
         };
-        let name = change_set_name(&self.settings().prefix, &target, tenant.attempt);
+        let name = change_set_name(
+            &self.settings().prefix,
+            &target,
+            &tenant.tenant_id,
+            tenant.attempt,
+        );
         let tenant = match &tenant.change_set {
             Some(recorded) => {
                 // A redelivery or the reconciler: execute it only if nobody has.
@@ -362,9 +369,15 @@ mod tests {
     #[test]
     fn change_set_names_are_valid_and_differ_per_attempt() {
         let v = "3f2a9c1b7e4d0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293";
-        let name = change_set_name("silos", v, 2);
-        assert_eq!(name, "silos-update-3f2a9c1b7e4d-2");
-        assert_ne!(name, change_set_name("silos", v, 3));
+        let tenant = "0f8c2d3e-5b1d-4e8a-9c6f-2d4b8a1e3f70";
+        let name = change_set_name("silos", v, tenant, 2);
+        assert_eq!(
+            name,
+            "silos-update-3f2a9c1b7e4d-0f8c2d3e-5b1d-4e8a-9c6f-2d4b8a1e3f70-2"
+        );
+        assert_ne!(name, change_set_name("silos", v, tenant, 3));
+        let other = "1a8c2d3e-5b1d-4e8a-9c6f-2d4b8a1e3f70";
+        assert_ne!(name, change_set_name("silos", v, other, 2));
         // CloudFormation: [a-zA-Z][-a-zA-Z0-9]*, at most 128 characters.
         assert!(name.len() <= 128);
         assert!(name.starts_with(|c: char| c.is_ascii_alphabetic()));

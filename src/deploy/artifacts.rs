@@ -106,6 +106,27 @@ pub fn find_lambda_zip(binary: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The arguments of `cargo` that build `artifact`'s zip: the `lambda` profile (small: `s`,
+/// fat LTO, one codegen unit, abort on panic) for x86-64, as `scripts/test.sh` builds it.
+pub fn build_args(artifact: Artifact) -> [&'static str; 9] {
+    [
+        "lambda",
+        "build",
+        "--profile",
+        "lambda",
+        "--output-format",
+        "zip",
+        "--x86-64",
+        "--bin",
+        artifact.binary,
+    ]
+}
+
+/// The command that builds `artifact`'s zip, for people to run.
+pub fn build_command(artifact: Artifact) -> String {
+    format!("cargo {}", build_args(artifact).join(" "))
+}
+
 /// The placeholder's note, by which it is recognised.
 const PLACEHOLDER_NOTE: &str = "PLACEHOLDER.txt";
 
@@ -116,8 +137,11 @@ pub fn placeholder_zip(artifact: Artifact) -> Vec<u8> {
         "silos placeholder for the {} artifact ({}).\n\
          No cargo-lambda build of `{}` was found, so this stands in for it. An emulator stores\n\
          function code and never runs it. Build the real zip with\n\
-         `cargo lambda build --release --output-format zip --x86-64 --bin {}`.\n",
-        artifact.name, artifact.description, artifact.binary, artifact.binary
+         `{}`.\n",
+        artifact.name,
+        artifact.description,
+        artifact.binary,
+        build_command(artifact)
     );
     let script = format!(
         "#!/bin/sh\necho 'silos placeholder for {}: not a real build' >&2\nexit 1\n",

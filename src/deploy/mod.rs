@@ -12,7 +12,9 @@ pub mod progress;
 mod publish;
 pub(crate) mod stack;
 
-pub use artifacts::{LambdaZip, ZipSource, artifact_key, find_lambda_zip, placeholder_zip};
+pub use artifacts::{
+    LambdaZip, ZipSource, artifact_key, build_args, build_command, find_lambda_zip, placeholder_zip,
+};
 pub use destroy::Retained;
 pub use publish::{Publication, Upload, publish_app, tenant_version};
 pub use stack::{Deployed, Outcome, StackSpec, Stacks, is_missing_stack, parameter_list};

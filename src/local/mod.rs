@@ -244,6 +244,7 @@ pub async fn start(options: Options, reporter: Reporter) -> Result<Running, Erro
         ));
     }
     let mut server_rx = rx.clone();
+    let in_flight = watcher::InFlight::default();
     tasks.spawn(async move {
         let stop = async move {
             let _ = server_rx.wait_for(|stop| *stop).await;
@@ -261,6 +262,7 @@ pub async fn start(options: Options, reporter: Reporter) -> Result<Running, Erro
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
             streams: aws_sdk_dynamodbstreams::Client::new(&sdk),
             reporter: reporter.clone(),
+            in_flight: in_flight.clone(),
         }
         .run(rx.clone()),
     );
@@ -272,6 +274,7 @@ pub async fn start(options: Options, reporter: Reporter) -> Result<Running, Erro
             // moto's account; on AWS EventBridge fills in the real one.
             account: "123456789012".to_owned(),
             reporter,
+            in_flight,
         }
         .run(rx),
     );

@@ -22,6 +22,7 @@ use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+use super::watcher::InFlight;
 use super::{Report, Reporter};
 use crate::control_plane::ControlPlane;
 
@@ -39,6 +40,8 @@ pub struct StreamProcessor {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub streams: aws_sdk_dynamodbstreams::Client,
     pub reporter: Reporter,
+    /// The tenants waiting for a stack status, for the stack watcher.
+    pub in_flight: InFlight,
 }
 
 #[derive(Default)]
@@ -290,7 +293,7 @@ impl StreamProcessor {
             }
             for record in records {
                 count += 1;
-                state.observe(record, &self.reporter);
+                state.observe(record, &self.reporter, &self.in_flight);
                 if provisioner_filter(record) {
                     state
                         .pending
@@ -372,7 +375,7 @@ fn string(
 
 impl State {
     /// Reports a tenant's status change, once, in stream order. Lock items are not tenants.
-    fn observe(&mut self, record: &Record, reporter: &Reporter) {
+    fn observe(&mut self, record: &Record, reporter: &Reporter, in_flight: &InFlight) {
         let Some(change) = record.dynamodb() else {
             return;
         };
@@ -387,6 +390,9 @@ impl State {
         };
         let seq = change.sequence_number().unwrap_or_default().to_owned();
         let previous = self.statuses.get(&id).cloned();
+        if previous.as_ref().is_none_or(|(_, at)| seq_after(&seq, at)) {
+            in_flight.observe(&id, &status, string(image, "stackId").as_deref());
+        }
         if let Some((before, at)) = &previous
             && (!seq_after(&seq, at) || *before == status)
         {

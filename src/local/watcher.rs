@@ -2,11 +2,17 @@
 //! status change into a "CloudFormation Stack Status Change" event of the real shape, which the
 //! stack-events handler takes exactly as the Lambda host gives it. A stack whose status can
 //! come round again (a second update) is also watched through its newest stack event.
+//!
+//! What it polls: every [`POLL`], the stacks of the tenants the table shows in flight
+//! (provisioning, updating or deleting, with a stack id; [`InFlight`], fed by the stream
+//! reader), one DescribeStacks each; and every [`SCAN`], every tenant stack through ListStacks,
+//! which catches anything else (a stack deleted by hand). The emulator's ListStacks returns
+//! every stack ever made in one page, so polling it four times a second grew with the fleet.
 
-use std::collections::HashMap;
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use aws_sdk_cloudformation::types::StackSummary;
 use tokio::sync::watch;
 
 use super::{Report, Reporter};
@@ -14,12 +20,47 @@ use crate::control_plane::ControlPlane;
 use crate::control_plane::stack_events::{Handled, stack_status_event};
 
 pub const POLL: Duration = Duration::from_millis(250);
+/// How often every tenant stack is listed.
+pub const SCAN: Duration = Duration::from_secs(5);
+
+/// The stacks whose tenants wait for a stack status: tenant id → stack id.
+#[derive(Clone, Default)]
+pub struct InFlight(Arc<Mutex<BTreeMap<String, String>>>);
+
+impl InFlight {
+    /// Records a tenant's status as the table shows it.
+    pub fn observe(&self, tenant_id: &str, status: &str, stack_id: Option<&str>) {
+        let waiting = matches!(status, "provisioning" | "updating" | "deleting");
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match stack_id {
+            Some(stack) if waiting => {
+                map.insert(tenant_id.to_owned(), stack.to_owned());
+            }
+            _ => {
+                map.remove(tenant_id);
+            }
+        }
+    }
+
+    fn stacks(&self) -> Vec<String> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.values().cloned().collect()
+    }
+}
 
 pub struct StackWatcher {
     pub cp: ControlPlane,
     pub cfn: aws_sdk_cloudformation::Client,
     pub account: String,
     pub reporter: Reporter,
+    pub in_flight: InFlight,
+}
+
+/// A stack's id, status and reason, from ListStacks or DescribeStacks.
+struct Observed {
+    id: String,
+    status: String,
+    reason: String,
 }
 
 /// Stacks re-checked through their events per poll, at most.
@@ -46,31 +87,37 @@ impl StackWatcher {
         let mut seen: HashMap<String, Seen> = HashMap::new();
         let mut errors = 0u32;
         let mut turn = 0usize;
+        let mut scanned: Option<Instant> = None;
         loop {
-            match self.list(&prefix).await {
+            let stacks = if scanned.is_none_or(|t| t.elapsed() >= SCAN) {
+                let listed = self.list(&prefix).await;
+                if listed.is_ok() {
+                    scanned = Some(Instant::now());
+                }
+                listed
+            } else {
+                self.describe_in_flight().await
+            };
+            match stacks {
                 Ok(stacks) => {
                     errors = 0;
                     let mut recheck = Vec::new();
                     for s in &stacks {
-                        let (Some(id), Some(status)) = (s.stack_id(), s.stack_status()) else {
-                            continue;
-                        };
-                        let status = status.as_str();
-                        match seen.get(id) {
-                            Some(last) if last.status == status => {
-                                if repeatable(status) {
-                                    recheck.push((id, s));
+                        match seen.get(&s.id) {
+                            Some(last) if last.status == s.status => {
+                                if repeatable(&s.status) {
+                                    recheck.push(s);
                                 }
                             }
                             _ => {
-                                let event = if repeatable(status) {
-                                    self.newest_event(id).await
+                                let event = if repeatable(&s.status) {
+                                    self.newest_event(&s.id).await
                                 } else {
                                     None
                                 };
                                 if self.deliver(s).await {
-                                    let status = status.to_owned();
-                                    seen.insert(id.to_owned(), Seen { status, event });
+                                    let status = s.status.clone();
+                                    seen.insert(s.id.clone(), Seen { status, event });
                                 }
                             }
                         }
@@ -79,9 +126,9 @@ impl StackWatcher {
                     if !recheck.is_empty() {
                         let n = recheck.len();
                         for i in 0..n.min(RECHECKS_PER_POLL) {
-                            let (id, s) = recheck[(turn + i) % n];
-                            let newest = self.newest_event(id).await;
-                            let Some(last) = seen.get_mut(id) else {
+                            let s = recheck[(turn + i) % n];
+                            let newest = self.newest_event(&s.id).await;
+                            let Some(last) = seen.get_mut(&s.id) else {
                                 continue;
                             };
                             if newest.is_none() || newest == last.event {
@@ -96,7 +143,7 @@ impl StackWatcher {
                 }
                 Err(e) => {
                     errors += 1;
-                    tracing::warn!(error = %e, "listing tenant stacks failed; retrying");
+                    tracing::warn!(error = %e, "reading tenant stacks failed; retrying");
                 }
             }
             let wait = POLL * 2u32.pow(errors.min(4));
@@ -113,26 +160,13 @@ impl StackWatcher {
     /// Hands the stack's status to the stack-events handler as its EventBridge event. False
     /// if handling failed: it is delivered again on the next poll, as EventBridge retries a
     /// failed invocation.
-    async fn deliver(&self, s: &StackSummary) -> bool {
-        let (Some(id), Some(status)) = (s.stack_id(), s.stack_status()) else {
-            return true;
-        };
+    async fn deliver(&self, s: &Observed) -> bool {
+        let (id, status) = (&s.id, &s.status);
         let settings = self.cp.settings();
-        let event = stack_status_event(
-            id,
-            status.as_str(),
-            s.stack_status_reason().unwrap_or_default(),
-            &settings.region,
-            &self.account,
-        );
+        let event = stack_status_event(id, status, &s.reason, &settings.region, &self.account);
         match self.cp.handle_stack_event(&event).await {
             Ok(handled) => {
-                tracing::debug!(
-                    stack = id,
-                    status = status.as_str(),
-                    ?handled,
-                    "stack event"
-                );
+                tracing::debug!(stack = %id, %status, ?handled, "stack event");
                 if let Handled::Ignored {
                     tenant,
                     from,
@@ -148,7 +182,7 @@ impl StackWatcher {
                 true
             }
             Err(e) => {
-                tracing::warn!(stack = id, error = %e, "handling a stack event failed; will retry");
+                tracing::warn!(stack = %id, error = %e, "handling a stack event failed; will retry");
                 false
             }
         }
@@ -174,7 +208,29 @@ impl StackWatcher {
             .map(str::to_owned)
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<StackSummary>, String> {
+    /// The in-flight tenants' stacks. A stack that cannot be described is left to the next
+    /// poll (or scan).
+    async fn describe_in_flight(&self) -> Result<Vec<Observed>, String> {
+        let mut out = Vec::new();
+        for id in self.in_flight.stacks() {
+            match self.cfn.describe_stacks().stack_name(&id).send().await {
+                Ok(found) => out.extend(found.stacks().iter().filter_map(|s| {
+                    Some(Observed {
+                        id: s.stack_id()?.to_owned(),
+                        status: s.stack_status()?.as_str().to_owned(),
+                        reason: s.stack_status_reason().unwrap_or_default().to_owned(),
+                    })
+                })),
+                Err(e) => {
+                    let e = aws_sdk_cloudformation::error::DisplayErrorContext(e);
+                    tracing::debug!(stack = %id, error = %e, "describing an in-flight stack failed");
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<Observed>, String> {
         let mut out = Vec::new();
         let mut token = None;
         loop {
@@ -189,12 +245,38 @@ impl StackWatcher {
                 page.stack_summaries()
                     .iter()
                     .filter(|s| s.stack_name().is_some_and(|n| n.starts_with(prefix)))
-                    .cloned(),
+                    .filter_map(|s| {
+                        Some(Observed {
+                            id: s.stack_id()?.to_owned(),
+                            status: s.stack_status()?.as_str().to_owned(),
+                            reason: s.stack_status_reason().unwrap_or_default().to_owned(),
+                        })
+                    }),
             );
             token = page.next_token;
             if token.is_none() {
                 return Ok(out);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_tenants_with_a_stack_that_wait_for_its_status_are_in_flight() {
+        let in_flight = InFlight::default();
+        in_flight.observe("t1", "initiated", None);
+        in_flight.observe("t2", "provisioning", None);
+        assert!(in_flight.stacks().is_empty());
+        in_flight.observe("t2", "provisioning", Some("stack-2"));
+        in_flight.observe("t3", "updating", Some("stack-3"));
+        in_flight.observe("t4", "deleting", Some("stack-4"));
+        assert_eq!(in_flight.stacks(), ["stack-2", "stack-3", "stack-4"]);
+        in_flight.observe("t2", "running", Some("stack-2"));
+        in_flight.observe("t4", "deleted", Some("stack-4"));
+        assert_eq!(in_flight.stacks(), ["stack-3"]);
     }
 }

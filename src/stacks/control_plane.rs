@@ -203,8 +203,12 @@ fn aws_compute(
 
     let mut onboarding =
         function("Onboarding", "api", "POST /onboarding").without_dead_letter_queue(SYNC_NO_DLQ);
-    // A tenant and its name lock: two conditional Puts in one transaction.
-    tenants.grant(onboarding.role_mut(), &["dynamodb:PutItem"]);
+    // A tenant and its name lock: two conditional Puts in one transaction, with a check that
+    // no tenant recorded before Unicode names holds the name under its old lock.
+    tenants.grant(
+        onboarding.role_mut(),
+        &["dynamodb:ConditionCheckItem", "dynamodb:PutItem"],
+    );
     bucket.grant_read(onboarding.role_mut(), "catalog/*");
 
     let mut delete =
