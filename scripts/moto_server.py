@@ -15,13 +15,20 @@ records it appended.
 Usage: moto_server.py [--host 127.0.0.1] [--port 0]
 Prints "port N" on its first line once it listens (port 0 picks a free port). It exits when its
 parent dies, even on SIGKILL (PR_SET_PDEATHSIG).
+
+With SILOS_EMULATOR_PROFILE=FILE it also keeps, per operation, how many requests it served and
+the time it spent on them, and rewrites FILE with that table once a second: where an emulator
+bound run spends its time (the benches' figures).
 """
 
 import argparse
 import ctypes
+import io
+import os
 import signal
 import sys
 import threading
+import time
 
 
 def die_with_parent():
@@ -36,12 +43,21 @@ def die_with_parent():
 class Serialized:
     """A WSGI middleware that runs one request at a time, response body included."""
 
-    def __init__(self, app):
+    def __init__(self, app, profile=None):
         self.app = app
         self.lock = threading.Lock()
+        self.profile = profile
+        self.stats = {}
+        if profile:
+            threading.Thread(target=self.write_profile, daemon=True).start()
 
     def __call__(self, environ, start_response):
         with self.lock:
+            started = time.perf_counter()
+            if self.profile and "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", ""):
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                environ["silos.body"] = environ["wsgi.input"].read(length)
+                environ["wsgi.input"] = io.BytesIO(environ["silos.body"])
             body = self.app(environ, start_response)
             try:
                 return [b"".join(body)]
@@ -49,6 +65,39 @@ class Serialized:
                 close = getattr(body, "close", None)
                 if close:
                     close()
+                if self.profile:
+                    op = operation(environ)
+                    count, seconds = self.stats.get(op, (0, 0.0))
+                    self.stats[op] = (count + 1, seconds + time.perf_counter() - started)
+
+    def write_profile(self):
+        while True:
+            time.sleep(1)
+            with self.lock:
+                rows = sorted(self.stats.items(), key=lambda r: -r[1][1])
+            lines = [f"{s:10.3f} s {n:8d} {op}" for op, (n, s) in rows]
+            with open(self.profile + ".tmp", "w") as f:
+                f.write("\n".join(lines) + "\n")
+            os.replace(self.profile + ".tmp", self.profile)
+
+
+def operation(environ):
+    """The request's AWS operation: the JSON protocols' X-Amz-Target, else the query's Action,
+    else the method and the first path segment (S3)."""
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return target.split(".")[-1]
+    query = environ.get("QUERY_STRING", "")
+    for part in query.split("&"):
+        if part.startswith("Action="):
+            return part[len("Action="):]
+    if "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", ""):
+        # The query protocols (CloudFormation, IAM, SQS): Action is in the body.
+        body = environ.get("silos.body", b"")
+        for part in body.split(b"&"):
+            if part.startswith(b"Action="):
+                return part[len(b"Action="):].decode(errors="replace")
+    return environ.get("REQUEST_METHOD", "?") + " " + environ.get("PATH_INFO", "/")[:24]
 
 
 def install_atomic_transactions():
@@ -186,7 +235,10 @@ def main():
 
     install_atomic_transactions()
 
-    app = Serialized(DomainDispatcherApplication(create_backend_app))
+    app = Serialized(
+        DomainDispatcherApplication(create_backend_app),
+        profile=os.environ.get("SILOS_EMULATOR_PROFILE"),
+    )
     server = make_server(args.host, args.port, app, threaded=True)
     print(f"port {server.server_port}", flush=True)
     server.serve_forever()
