@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
 
+use crate::control_plane::idempotency::Caller;
 use crate::control_plane::stack_events::StackStatusEvent;
 use crate::control_plane::{ControlPlane, MissingVariable, Settings, api};
 
@@ -93,13 +94,44 @@ pub fn init_logging() {
         .try_init();
 }
 
+/// The caller API Gateway's IAM authorizer verified: the principal's ARN (its account and
+/// caller id where there is no ARN).
+pub fn caller<B>(request: &http::Request<B>) -> Caller {
+    use lambda_http::RequestExt;
+    let iam = match request.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(c)) => {
+            c.authorizer.as_ref().and_then(|a| a.iam.clone())
+        }
+        _ => None,
+    };
+    iam.and_then(|iam| {
+        iam.user_arn.or_else(|| {
+            Some(format!(
+                "{}:{}",
+                iam.account_id.unwrap_or_default(),
+                iam.caller_id?
+            ))
+        })
+    })
+    .map_or_else(Caller::anonymous, Caller)
+}
+
 pub async fn run() -> Result<(), Error> {
     init_logging();
     let (handler, settings) = configure(|k| std::env::var(k).ok(), &mut BTreeSet::new())?;
     let config = crate::aws::load(&crate::aws::Options::default()).await;
     let cp = ControlPlane::new(&config, settings);
     let result = match handler {
-        Handler::Api => lambda_http::run(api::router(cp)).await,
+        Handler::Api => {
+            let router = api::router(cp).layer(axum::middleware::map_request(
+                async |mut request: axum::extract::Request| {
+                    let caller = caller(&request);
+                    request.extensions_mut().insert(caller);
+                    request
+                },
+            ));
+            lambda_http::run(router).await
+        }
         Handler::Provisioner => {
             lambda_runtime::run(service_fn(|event: LambdaEvent<StreamEvent>| {
                 let cp = cp.clone();

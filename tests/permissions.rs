@@ -151,7 +151,23 @@ async fn every_role_allows_exactly_the_calls_its_handler_makes() {
     };
     recorder.take();
 
-    let acme = env.onboard("Acme").await;
+    // Every mutating route with an Idempotency-Key, which reads, claims and answers its record.
+    let keyed = |path: &'static str, body: Value, key: &'static str| {
+        let env = &env;
+        async move {
+            let (status, _, body) = env
+                .call_as("POST", path, body.to_string(), Some(key), None)
+                .await;
+            (status, body)
+        }
+    };
+    let (status, acme) = keyed(
+        "/onboarding",
+        json!({"tenantName": "Acme", "deploymentType": "silo"}),
+        "k-onboarding",
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{acme}");
     record("OnboardingFunction", &recorder);
     let id = acme["tenantId"].as_str().unwrap().to_owned();
     env.call("GET", "/tenants", Body::empty()).await;
@@ -173,9 +189,7 @@ async fn every_role_allows_exactly_the_calls_its_handler_makes() {
     env.stack_event("eventbridge-stack-create-failed.json", &stack_id)
         .await;
     record("StackEventsFunction", &recorder);
-    let (status, body) = env
-        .call("POST", "/retry", json!({"tenantId": id}).to_string())
-        .await;
+    let (status, body) = keyed("/retry", json!({"tenantId": id}), "k-retry").await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     record("RetryFunction", &recorder);
     env.stack_event("eventbridge-stack-create-complete.json", &stack_id)
@@ -193,9 +207,7 @@ async fn every_role_allows_exactly_the_calls_its_handler_makes() {
         }
     };
     env.publish("v2", memory("512")).await;
-    let (status, body) = env
-        .call("POST", "/update", json!({"tenantId": id}).to_string())
-        .await;
+    let (status, body) = keyed("/update", json!({"tenantId": id}), "k-update").await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     record("UpdateFunction", &recorder);
     env.cp.handle_stream(env.modify_record(&id).await).await;
@@ -211,9 +223,7 @@ async fn every_role_allows_exactly_the_calls_its_handler_makes() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     record("TenantInfoFunction", &recorder);
-    let (status, body) = env
-        .call("POST", "/delete", json!({"tenantId": id}).to_string())
-        .await;
+    let (status, body) = keyed("/delete", json!({"tenantId": id}), "k-delete").await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     record("DeleteFunction", &recorder);
     env.stack_event("eventbridge-stack-delete-complete.json", &stack_id)

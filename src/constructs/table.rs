@@ -44,6 +44,7 @@ impl Table {
                 },
                 global_secondary_indexes: Vec::new(),
                 deletion_protection_enabled: None,
+                time_to_live_specification: None,
                 tags: Vec::new(),
             },
             removal: RemovalPolicy::Retain,
@@ -79,6 +80,16 @@ impl Table {
     pub fn stream(mut self, view: table::StreamViewType) -> Table {
         self.props.stream_specification = Some(table::StreamSpecification {
             stream_view_type: view,
+        });
+        self
+    }
+
+    /// Items whose number attribute `attribute` (epoch seconds) has passed are deleted by
+    /// DynamoDB, within days; readers must still check it.
+    pub fn time_to_live(mut self, attribute: &str) -> Table {
+        self.props.time_to_live_specification = Some(table::TimeToLiveSpecification {
+            attribute_name: attribute.to_owned().into(),
+            enabled: true.into(),
         });
         self
     }

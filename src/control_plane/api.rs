@@ -3,19 +3,26 @@
 //! `{"error": {"code", "message"}}`, and domain errors map to statuses in one function
 //! ([`ApiError::from`]). Bodies are bounded and fully validated before any write.
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
+use serde_json::{Value, json};
 
+use super::idempotency::{self, Caller, Claim, Key};
+use super::store::ClaimState;
 use super::tenant::{Status, Tenant, TenantName, Timestamp};
 use super::{ControlPlane, Error, store};
+
+/// The header that makes a mutating request safe to retry ([`idempotency`]).
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// Set on an answer replayed from an idempotency record.
+pub const REPLAYED: &str = "idempotent-replayed";
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -84,6 +91,8 @@ impl From<Error> for ApiError {
             Error::UnknownDeploymentType { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "UnknownDeploymentType")
             }
+            // Settled before it gets here ([`keyed`]): another request with the key won.
+            Error::Store(store::Error::KeyClaimed) => (StatusCode::CONFLICT, "IdempotencyKeyInUse"),
             Error::Store(store::Error::Corrupt(..)) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "CorruptRecord")
             }
@@ -102,16 +111,155 @@ impl From<Error> for ApiError {
     }
 }
 
-/// Parses a JSON body strictly: malformed, oversize, unknown or mistyped fields are all 400.
-fn parse<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
-    let bytes = body.map_err(|e| {
+/// The body's bytes, or 400 when it is unreadable or too large.
+fn bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|e| {
         ApiError::bad_request(
             "BodyTooLarge",
             format!("the body is unreadable or larger than {MAX_BODY_BYTES} bytes: {e}"),
         )
-    })?;
-    serde_json::from_slice(&bytes)
+    })
+}
+
+/// Parses a JSON body strictly: malformed, unknown or mistyped fields are all 400.
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request("InvalidBody", format!("invalid JSON body: {e}")))
+}
+
+/// Parses a JSON body strictly: malformed, oversize, unknown or mistyped fields are all 400.
+fn parse<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    parse_json(&bytes(body)?)
+}
+
+/// A mutating route's answer: the status and the JSON body.
+type Answer = Result<(StatusCode, Value), ApiError>;
+
+fn answer(status: StatusCode, value: impl serde::Serialize) -> Answer {
+    serde_json::to_value(value)
+        .map(|v| (status, v))
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                e.to_string(),
+            )
+        })
+}
+
+fn respond(answer: Answer) -> Reply {
+    answer.map(|(status, value)| (status, axum::Json(value)).into_response())
+}
+
+/// The status and body text an answer is recorded with.
+fn recorded(answer: &Answer) -> (u16, String) {
+    match answer {
+        Ok((status, value)) => (status.as_u16(), value.to_string()),
+        Err(e) => (
+            e.status.as_u16(),
+            json!({"error": {"code": e.code, "message": e.message}}).to_string(),
+        ),
+    }
+}
+
+/// Runs a mutating route. Without an `Idempotency-Key` it just runs. With one: a live record
+/// of the key is replayed (or refused, for another request); otherwise the route runs with a
+/// claim its first write carries, and its answer is recorded. `success` is the route's status
+/// for a replay whose answer was never recorded.
+async fn keyed<F, Fut>(
+    cp: &ControlPlane,
+    headers: &HeaderMap,
+    caller: Option<Extension<Caller>>,
+    route: &'static str,
+    success: StatusCode,
+    body: &[u8],
+    run: F,
+) -> Reply
+where
+    F: FnOnce(ControlPlane) -> Fut,
+    Fut: Future<Output = Answer>,
+{
+    let Some(raw) = headers.get(IDEMPOTENCY_KEY) else {
+        return respond(run(cp.clone()).await);
+    };
+    let key = Key::parse(raw.as_bytes())
+        .map_err(|m| ApiError::bad_request("InvalidIdempotencyKey", m))?;
+    let caller = caller.map_or_else(Caller::anonymous, |Extension(c)| c);
+    let id = idempotency::record_id(&caller, &key);
+    let hash = idempotency::request_hash(route, body);
+    if let Some(record) = cp
+        .store()
+        .idempotency_record(&id)
+        .await
+        .map_err(Error::from)?
+    {
+        return replay(cp, &record, &hash, success).await;
+    }
+    let claim = Claim {
+        id: id.clone(),
+        route: route.to_owned(),
+        request_hash: hash.clone(),
+        expires_at: Timestamp::now().millis / 1000 + idempotency::TTL_SECONDS,
+    };
+    let claimed = cp.claiming(claim);
+    let answer = run(claimed.clone()).await;
+    match claimed.store().claim_state() {
+        Some(ClaimState::Written) => {
+            let (status, body) = recorded(&answer);
+            if let Err(e) = cp.store().record_response(&id, status, &body).await {
+                // A repeat then answers from the tenant as it is, as after a crash.
+                tracing::warn!(error = %e, "could not record an idempotent answer");
+            }
+            respond(answer)
+        }
+        // Another request with the key wrote first: answer as it did.
+        Some(ClaimState::Lost) => {
+            match cp
+                .store()
+                .idempotency_record(&id)
+                .await
+                .map_err(Error::from)?
+            {
+                Some(record) => replay(cp, &record, &hash, success).await,
+                None => respond(answer),
+            }
+        }
+        // Nothing was written, so nothing is recorded: a retry runs afresh.
+        _ => respond(answer),
+    }
+}
+
+/// The answer to a repeat of a keyed request.
+async fn replay(
+    cp: &ControlPlane,
+    record: &idempotency::Record,
+    hash: &str,
+    success: StatusCode,
+) -> Reply {
+    if record.request_hash != hash {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "IdempotencyKeyReused",
+            format!(
+                "this Idempotency-Key was used in the last 24 hours for another request (to {}); send a new key for a new request",
+                record.route
+            ),
+        ));
+    }
+    let mut response = match &record.response {
+        Some((status, body)) => (
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::OK),
+            [(header::CONTENT_TYPE, "application/json")],
+            body.clone(),
+        )
+            .into_response(),
+        // Written, but never answered (the process stopped in between): the tenant as it is.
+        None => (success, axum::Json(cp.tenant(&record.tenant_id).await?)).into_response(),
+    };
+    response
+        .headers_mut()
+        .insert(REPLAYED, header::HeaderValue::from_static("true"));
+    Ok(response)
 }
 
 /// Tenant ids are UUIDs; anything else is a bad request, not an unknown tenant.
@@ -148,19 +296,37 @@ struct OnboardingRequest {
     deployment_type: String,
 }
 
-async fn onboarding(State(cp): State<ControlPlane>, body: Result<Bytes, BytesRejection>) -> Reply {
-    let req: OnboardingRequest = parse(body)?;
+async fn onboarding(
+    State(cp): State<ControlPlane>,
+    headers: HeaderMap,
+    caller: Option<Extension<Caller>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Reply {
+    let body = bytes(body)?;
+    let req: OnboardingRequest = parse_json(&body)?;
     let name = TenantName::parse(&req.tenant_name)
         .map_err(|e| ApiError::bad_request("InvalidTenantName", e.to_string()))?;
-    cp.catalog().await?.deployment_type(&req.deployment_type)?;
-    let tenant = Tenant::new(
-        uuid::Uuid::new_v4().hyphenated().to_string(),
-        name,
-        &req.deployment_type,
-        Timestamp::now(),
-    );
-    cp.store().create(&tenant).await.map_err(Error::from)?;
-    reply(StatusCode::CREATED, tenant)
+    let route = "/onboarding";
+    keyed(
+        &cp,
+        &headers,
+        caller,
+        route,
+        StatusCode::CREATED,
+        &body,
+        async |cp| {
+            cp.catalog().await?.deployment_type(&req.deployment_type)?;
+            let tenant = Tenant::new(
+                uuid::Uuid::new_v4().hyphenated().to_string(),
+                name,
+                &req.deployment_type,
+                Timestamp::now(),
+            );
+            cp.store().create(&tenant).await.map_err(Error::from)?;
+            answer(StatusCode::CREATED, tenant)
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -171,17 +337,34 @@ struct DeleteRequest {
     tenant_name: Option<String>,
 }
 
-async fn delete(State(cp): State<ControlPlane>, body: Result<Bytes, BytesRejection>) -> Reply {
-    let req: DeleteRequest = parse(body)?;
+async fn delete(
+    State(cp): State<ControlPlane>,
+    headers: HeaderMap,
+    caller: Option<Extension<Caller>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Reply {
+    let body = bytes(body)?;
+    let req: DeleteRequest = parse_json(&body)?;
     let id = tenant_id(&req.tenant_id)?;
-    let tenant = cp.tenant(&id).await?;
-    // Compared in the stored form: "Acme\u{a0}Corp" confirms "Acme Corp".
-    if let Some(given) = req.tenant_name
-        && !TenantName::parse(&given).is_ok_and(|n| n.name == tenant.tenant_name)
-    {
-        return Err(Error::NameMismatch { id, given }.into());
-    }
-    reply(StatusCode::ACCEPTED, cp.offboard(tenant).await?)
+    keyed(
+        &cp,
+        &headers,
+        caller,
+        "/delete",
+        StatusCode::ACCEPTED,
+        &body,
+        async |cp| {
+            let tenant = cp.tenant(&id).await?;
+            // Compared in the stored form: "Acme\u{a0}Corp" confirms "Acme Corp".
+            if let Some(given) = req.tenant_name
+                && !TenantName::parse(&given).is_ok_and(|n| n.name == tenant.tenant_name)
+            {
+                return Err(Error::NameMismatch { id, given }.into());
+            }
+            answer(StatusCode::ACCEPTED, cp.offboard(tenant).await?)
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -196,19 +379,37 @@ async fn tenant_info(State(cp): State<ControlPlane>, body: Result<Bytes, BytesRe
     reply(StatusCode::OK, cp.stack_resources(&tenant).await?)
 }
 
-async fn retry(State(cp): State<ControlPlane>, body: Result<Bytes, BytesRejection>) -> Reply {
-    let req: TenantRequest = parse(body)?;
-    let tenant = cp.tenant(&tenant_id(&req.tenant_id)?).await?;
-    if tenant.status != Status::Failed {
-        return Err(Error::WrongStatus {
-            id: tenant.tenant_id,
-            status: tenant.status,
-            operation: "retry",
-            needs: "failed",
-        }
-        .into());
-    }
-    reply(StatusCode::ACCEPTED, cp.provision(tenant).await?)
+async fn retry(
+    State(cp): State<ControlPlane>,
+    headers: HeaderMap,
+    caller: Option<Extension<Caller>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Reply {
+    let body = bytes(body)?;
+    let req: TenantRequest = parse_json(&body)?;
+    let id = tenant_id(&req.tenant_id)?;
+    keyed(
+        &cp,
+        &headers,
+        caller,
+        "/retry",
+        StatusCode::ACCEPTED,
+        &body,
+        async |cp| {
+            let tenant = cp.tenant(&id).await?;
+            if tenant.status != Status::Failed {
+                return Err(Error::WrongStatus {
+                    id: tenant.tenant_id,
+                    status: tenant.status,
+                    operation: "retry",
+                    needs: "failed",
+                }
+                .into());
+            }
+            answer(StatusCode::ACCEPTED, cp.provision(tenant).await?)
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -222,13 +423,31 @@ struct UpdateRequest {
 
 /// `POST /update`: 202 with the tenant `updating`, or 200 with it unchanged when it is
 /// already at the published version.
-async fn update(State(cp): State<ControlPlane>, body: Result<Bytes, BytesRejection>) -> Reply {
-    let req: UpdateRequest = parse(body)?;
-    let tenant = cp.tenant(&tenant_id(&req.tenant_id)?).await?;
-    match cp.request_update(tenant, req.version.as_deref()).await? {
-        super::updater::UpdateRequest::UpToDate(t) => reply(StatusCode::OK, t),
-        super::updater::UpdateRequest::Started(t) => reply(StatusCode::ACCEPTED, t),
-    }
+async fn update(
+    State(cp): State<ControlPlane>,
+    headers: HeaderMap,
+    caller: Option<Extension<Caller>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Reply {
+    let body = bytes(body)?;
+    let req: UpdateRequest = parse_json(&body)?;
+    let id = tenant_id(&req.tenant_id)?;
+    keyed(
+        &cp,
+        &headers,
+        caller,
+        "/update",
+        StatusCode::ACCEPTED,
+        &body,
+        async |cp| {
+            let tenant = cp.tenant(&id).await?;
+            match cp.request_update(tenant, req.version.as_deref()).await? {
+                super::updater::UpdateRequest::UpToDate(t) => answer(StatusCode::OK, t),
+                super::updater::UpdateRequest::Started(t) => answer(StatusCode::ACCEPTED, t),
+            }
+        },
+    )
+    .await
 }
 
 /// `GET /deployment-types`: each published deployment type and its tenant version.

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod catalog;
+pub mod idempotency;
 mod offboarding;
 mod provisioner;
 pub mod reconciler;
@@ -141,10 +142,11 @@ where
 #[derive(Clone)]
 pub struct ControlPlane {
     inner: Arc<Inner>,
+    /// The store, carrying a request's idempotency claim where there is one.
+    store: store::Store,
 }
 
 struct Inner {
-    store: store::Store,
     catalog: catalog::Cache,
     cfn: aws_sdk_cloudformation::Client,
     s3: aws_sdk_s3::Client,
@@ -174,8 +176,8 @@ impl ControlPlane {
         settings: Settings,
     ) -> ControlPlane {
         ControlPlane {
+            store: store::Store::new(dynamodb, &settings.tenants_table),
             inner: Arc::new(Inner {
-                store: store::Store::new(dynamodb, &settings.tenants_table),
                 catalog: catalog::Cache::default(),
                 cfn,
                 s3,
@@ -185,7 +187,15 @@ impl ControlPlane {
     }
 
     pub fn store(&self) -> &store::Store {
-        &self.inner.store
+        &self.store
+    }
+
+    /// This control plane for one keyed request: its first write also writes `claim`.
+    pub fn claiming(&self, claim: idempotency::Claim) -> ControlPlane {
+        ControlPlane {
+            inner: self.inner.clone(),
+            store: self.store.claiming(claim),
+        }
     }
 
     pub fn settings(&self) -> &Settings {

@@ -11,8 +11,13 @@
 //! - `create` also checks that the legacy lock a tenant with the same key would hold
 //!   ([`name::legacy_lock_id`]) is absent, so a new name cannot slip past an old tenant;
 //! - the two prefixes never meet, so a new lock never lands on a legacy one.
+//!
+//! Idempotency records ([`super::idempotency`]). A store made with [`Store::claiming`] adds
+//! its claim, a Put of the record, to the first write it makes (`create`, `transition_if` or
+//! `mark_deleted`), in the same transaction.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
@@ -23,6 +28,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
 };
 
+use super::idempotency::{self, Claim, RECORD_KIND, RECORD_PREFIX};
 use super::tenant::name::{self, LEGACY_LOCK_PREFIX, LOCK_PREFIX};
 use super::tenant::{Status, Tenant, Timestamp};
 
@@ -61,6 +67,8 @@ pub enum Error {
     WrongStatus { id: String, expected: Status },
     #[error("tenant {0} has an unreadable record: {1}")]
     Corrupt(String, String),
+    #[error("another request with this Idempotency-Key was written first")]
+    KeyClaimed,
     #[error("DynamoDB {operation} failed: {message}")]
     Aws {
         operation: &'static str,
@@ -97,6 +105,19 @@ pub struct Store {
     client: Client,
     table: String,
     page_size: Option<i32>,
+    /// The claim of a keyed request, shared by the clones the request's work makes.
+    claim: Option<Arc<Mutex<ClaimState>>>,
+}
+
+/// Where a keyed request's claim stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClaimState {
+    /// Nothing has been written yet.
+    Pending(Claim),
+    /// Written with the request's first write.
+    Written,
+    /// Another request with the key wrote its claim first; this one wrote nothing.
+    Lost,
 }
 
 impl Store {
@@ -105,6 +126,155 @@ impl Store {
             client,
             table: table.to_owned(),
             page_size: None,
+            claim: None,
+        }
+    }
+
+    /// A store whose first write also writes `claim`, atomically.
+    pub fn claiming(&self, claim: Claim) -> Store {
+        Store {
+            claim: Some(Arc::new(Mutex::new(ClaimState::Pending(claim)))),
+            ..self.clone()
+        }
+    }
+
+    /// Where this store's claim stands, if it has one.
+    pub fn claim_state(&self) -> Option<ClaimState> {
+        let slot = self.claim.as_ref()?;
+        Some(slot.lock().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+
+    /// The claim still to write, if any.
+    fn pending_claim(&self) -> Option<Claim> {
+        match self.claim_state()? {
+            ClaimState::Pending(claim) => Some(claim),
+            _ => None,
+        }
+    }
+
+    fn settle_claim(&self, state: ClaimState) {
+        if let Some(slot) = &self.claim {
+            *slot.lock().unwrap_or_else(|e| e.into_inner()) = state;
+        }
+    }
+
+    /// The Put of `claim`, for the write that touches `tenant_id`. An expired record may be
+    /// taken over: DynamoDB deletes expired items only within days.
+    fn claim_put(&self, claim: &Claim, tenant_id: &str) -> Result<Put, Error> {
+        let now = Timestamp::now().millis / 1000;
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(HashMap::from([
+                ("tenantId".to_owned(), AttributeValue::S(claim.id.clone())),
+                ("kind".to_owned(), AttributeValue::S(RECORD_KIND.to_owned())),
+                ("route".to_owned(), AttributeValue::S(claim.route.clone())),
+                (
+                    "requestHash".to_owned(),
+                    AttributeValue::S(claim.request_hash.clone()),
+                ),
+                (
+                    "resource".to_owned(),
+                    AttributeValue::S(tenant_id.to_owned()),
+                ),
+                (
+                    "expiresAt".to_owned(),
+                    AttributeValue::N(claim.expires_at.to_string()),
+                ),
+            ])))
+            .condition_expression("attribute_not_exists(tenantId) OR expiresAt < :now")
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .build()
+            .map_err(|e| Error::Aws {
+                operation: "TransactWriteItems",
+                message: e.to_string(),
+            })
+    }
+
+    /// Settles the claim after a transaction that carried it: written, or lost to another
+    /// request when its own condition failed (reason `index`).
+    fn claim_outcome<T>(
+        &self,
+        result: &Result<T, SdkError<TransactWriteItemsError, HttpResponse>>,
+        index: usize,
+    ) -> Option<Error> {
+        match result {
+            Ok(_) => {
+                self.settle_claim(ClaimState::Written);
+                None
+            }
+            Err(e) => {
+                let Some(TransactWriteItemsError::TransactionCanceledException(c)) =
+                    e.as_service_error()
+                else {
+                    return None;
+                };
+                let lost = c.cancellation_reasons().get(index).and_then(|r| r.code())
+                    == Some("ConditionalCheckFailed");
+                lost.then(|| {
+                    self.settle_claim(ClaimState::Lost);
+                    Error::KeyClaimed
+                })
+            }
+        }
+    }
+
+    /// The live idempotency record `id`, if there is one (an expired one is not).
+    pub async fn idempotency_record(&self, id: &str) -> Result<Option<idempotency::Record>, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(aws("GetItem"))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+        let n = |k: &str| {
+            item.get(k)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<u64>().ok())
+        };
+        let corrupt = |field: &str| Error::Corrupt(id.to_owned(), format!("no {field}"));
+        let record = idempotency::Record {
+            route: s("route").ok_or_else(|| corrupt("route"))?,
+            request_hash: s("requestHash").ok_or_else(|| corrupt("requestHash"))?,
+            tenant_id: s("resource").ok_or_else(|| corrupt("resource"))?,
+            expires_at: n("expiresAt").ok_or_else(|| corrupt("expiresAt"))?,
+            response: n("responseStatus")
+                .and_then(|status| Some((u16::try_from(status).ok()?, s("responseBody")?))),
+        };
+        let now = Timestamp::now().millis / 1000;
+        Ok((record.expires_at >= now).then_some(record))
+    }
+
+    /// Records the answer to the request that wrote claim `id`, unless one is recorded.
+    pub async fn record_response(&self, id: &str, status: u16, body: &str) -> Result<(), Error> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id)))
+            .update_expression("SET responseStatus = :status, responseBody = :body")
+            .condition_expression(
+                "attribute_exists(tenantId) AND attribute_not_exists(responseStatus)",
+            )
+            .expression_attribute_values(":status", AttributeValue::N(status.to_string()))
+            .expression_attribute_values(":body", AttributeValue::S(body.to_owned()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(aws("UpdateItem")(e)),
         }
     }
 
@@ -166,7 +336,22 @@ impl Store {
             transaction = transaction
                 .transact_items(TransactWriteItem::builder().condition_check(check).build());
         }
-        let Err(e) = transaction.send().await else {
+        let claim = self.pending_claim();
+        let claim_index = 2 + usize::from(legacy.is_some());
+        if let Some(claim) = &claim {
+            transaction = transaction.transact_items(
+                TransactWriteItem::builder()
+                    .put(self.claim_put(claim, &tenant.tenant_id)?)
+                    .build(),
+            );
+        }
+        let result = transaction.send().await;
+        if claim.is_some()
+            && let Some(e) = self.claim_outcome(&result, claim_index)
+        {
+            return Err(e);
+        }
+        let Err(e) = result else {
             return Ok(());
         };
         let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
@@ -193,7 +378,10 @@ impl Store {
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<Tenant>, Error> {
-        if id.starts_with(LOCK_PREFIX) || id.starts_with(LEGACY_LOCK_PREFIX) {
+        if id.starts_with(LOCK_PREFIX)
+            || id.starts_with(LEGACY_LOCK_PREFIX)
+            || id.starts_with(RECORD_PREFIX)
+        {
             return Ok(None);
         }
         let out = self
@@ -262,6 +450,52 @@ impl Store {
     ) -> Result<Tenant, Error> {
         let (expression, names, mut values) = update_expression(to, changes);
         let condition = condition(from, target, &mut values);
+        if let Some(claim) = self.pending_claim() {
+            // With the claim: one transaction, then the tenant read back (a transaction
+            // returns no values).
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(id)))
+                .update_expression(expression)
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .build()
+                .map_err(|e| Error::Aws {
+                    operation: "TransactWriteItems",
+                    message: e.to_string(),
+                })?;
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().update(update).build())
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .put(self.claim_put(&claim, id)?)
+                        .build(),
+                )
+                .send()
+                .await;
+            if let Some(e) = self.claim_outcome(&result, 1) {
+                return Err(e);
+            }
+            return match result {
+                Ok(_) => self
+                    .get(id)
+                    .await?
+                    .ok_or_else(|| Error::Corrupt(id.to_owned(), "gone after its update".into())),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_transaction_canceled_exception()) =>
+                {
+                    Err(Error::WrongStatus {
+                        id: id.to_owned(),
+                        expected: from,
+                    })
+                }
+                Err(e) => Err(aws("TransactWriteItems")(e)),
+            };
+        }
         let result = self
             .client
             .update_item()
@@ -371,13 +605,25 @@ impl Store {
             .expression_attribute_values(":owner", AttributeValue::S(tenant.tenant_id.clone()))
             .build()
             .map_err(build_err)?;
-        let result = self
+        let mut transaction = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(TransactWriteItem::builder().delete(unlock).build())
-            .send()
-            .await;
+            .transact_items(TransactWriteItem::builder().delete(unlock).build());
+        let claim = self.pending_claim();
+        if let Some(claim) = &claim {
+            transaction = transaction.transact_items(
+                TransactWriteItem::builder()
+                    .put(self.claim_put(claim, &tenant.tenant_id)?)
+                    .build(),
+            );
+        }
+        let result = transaction.send().await;
+        if claim.is_some()
+            && let Some(e) = self.claim_outcome(&result, 2)
+        {
+            return Err(e);
+        }
         match result {
             Ok(_) => Ok(()),
             Err(e)

@@ -285,6 +285,18 @@ impl Verifier {
     }
 }
 
+/// Who signed a request: the access key its Authorization header names, or anonymous.
+pub fn caller(headers: &HeaderMap) -> crate::control_plane::idempotency::Caller {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| parse_authorization(h).ok().map(|a| a.access_key.to_owned()))
+        .map_or_else(
+            crate::control_plane::idempotency::Caller::anonymous,
+            crate::control_plane::idempotency::Caller,
+        )
+}
+
 /// The axum middleware: verifies every request, or answers 403 as API Gateway does.
 pub async fn require_sigv4(
     State(verifier): State<Verifier>,

@@ -231,7 +231,15 @@ pub async fn start(options: Options, reporter: Reporter) -> Result<Running, Erro
 
     let (shutdown, rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    let mut router = api::router(cp.clone());
+    // The caller is the signature's access key, verified with --require-auth (the layer
+    // outside this one); unsigned requests are anonymous.
+    let mut router = api::router(cp.clone()).layer(axum::middleware::map_request(
+        async |mut request: axum::extract::Request| {
+            let caller = auth::caller(request.headers());
+            request.extensions_mut().insert(caller);
+            request
+        },
+    ));
     if options.require_auth {
         router = router.layer(axum::middleware::from_fn_with_state(
             auth::Verifier {

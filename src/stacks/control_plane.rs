@@ -34,7 +34,10 @@ pub fn control_plane(config: &Config, target: Target) -> Stack {
         "ArtifactsBucket",
         Parameter::string("The artifacts bucket of the toolkit stack").length(3, 63),
     ));
-    let tenants = Table::new("TenantsTable", "tenantId").stream(StreamViewType::NewImage);
+    // Idempotency records expire (`control_plane::idempotency`).
+    let tenants = Table::new("TenantsTable", "tenantId")
+        .stream(StreamViewType::NewImage)
+        .time_to_live("expiresAt");
     let provisioning = provisioning_role(config, &bucket);
     tenants.add_to(&mut t);
     provisioning.add_to(&mut t);
@@ -205,9 +208,17 @@ fn aws_compute(
         function("Onboarding", "api", "POST /onboarding").without_dead_letter_queue(SYNC_NO_DLQ);
     // A tenant and its name lock: two conditional Puts in one transaction, with a check that
     // no tenant recorded before Unicode names holds the name under its old lock.
+    // With an Idempotency-Key: the key's record is read (GetItem), claimed in the same
+    // transaction (PutItem), and given the answer (UpdateItem); likewise on every mutating
+    // route.
     tenants.grant(
         onboarding.role_mut(),
-        &["dynamodb:ConditionCheckItem", "dynamodb:PutItem"],
+        &[
+            "dynamodb:ConditionCheckItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+        ],
     );
     bucket.grant_read(onboarding.role_mut(), "catalog/*");
 
@@ -218,6 +229,7 @@ fn aws_compute(
         &[
             "dynamodb:DeleteItem",
             "dynamodb:GetItem",
+            "dynamodb:PutItem",
             "dynamodb:UpdateItem",
         ],
     );
@@ -249,7 +261,11 @@ fn aws_compute(
         function("Update", "api", "POST /update").without_dead_letter_queue(SYNC_NO_DLQ);
     tenants.grant(
         update.role_mut(),
-        &["dynamodb:GetItem", "dynamodb:UpdateItem"],
+        &[
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+        ],
     );
     bucket.grant_read(update.role_mut(), "catalog/*");
 
@@ -268,6 +284,8 @@ fn aws_compute(
             "cloudformation:DescribeStacks",
         ],
     );
+    // An Idempotency-Key's claim.
+    tenants.grant(retry.role_mut(), &["dynamodb:PutItem"]);
 
     // Updates go through change sets, named after the tenant stack's update. The change-set
     // actions are authorized on the stack; the name is held by the ChangeSetName condition.

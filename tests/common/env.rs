@@ -181,17 +181,33 @@ impl Env {
         path: &str,
         body: impl Into<Body>,
     ) -> (StatusCode, Value) {
-        let response = api::router(self.cp.clone())
-            .oneshot(
-                Request::builder()
-                    .method(method)
-                    .uri(path)
-                    .body(body.into())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
+        let (status, _, value) = self.call_as(method, path, body, None, None).await;
+        (status, value)
+    }
+
+    /// As [`call`](Self::call), with an `Idempotency-Key` and a caller (as the host's
+    /// authorizer would set), and the response headers too.
+    pub async fn call_as(
+        &self,
+        method: &str,
+        path: &str,
+        body: impl Into<Body>,
+        key: Option<&str>,
+        caller: Option<&str>,
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        let mut request = request.body(body.into()).unwrap();
+        if let Some(caller) = caller {
+            request
+                .extensions_mut()
+                .insert(silos::control_plane::idempotency::Caller(caller.to_owned()));
+        }
+        let response = api::router(self.cp.clone()).oneshot(request).await.unwrap();
         let status = response.status();
+        let headers = response.headers().clone();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .unwrap();
@@ -201,7 +217,7 @@ impl Env {
                 String::from_utf8_lossy(&bytes)
             )
         });
-        (status, value)
+        (status, headers, value)
     }
 
     pub async fn onboard(&self, name: &str) -> Value {

@@ -22,6 +22,8 @@ pub struct Table {
     pub global_secondary_indexes: Vec<table::GlobalSecondaryIndex>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deletion_protection_enabled: Option<Value<bool>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_to_live_specification: Option<table::TimeToLiveSpecification>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<Tag>,
 }
@@ -92,6 +94,13 @@ pub mod table {
     #[serde(rename_all = "PascalCase")]
     pub struct StreamSpecification {
         pub stream_view_type: StreamViewType,
+    }
+
+    #[derive(Clone, Debug, PartialEq, Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    pub struct TimeToLiveSpecification {
+        pub attribute_name: Value<String>,
+        pub enabled: Value<bool>,
     }
 
     #[derive(Clone, Debug, PartialEq, Serialize)]
