@@ -216,6 +216,39 @@ async fn a_refused_duplicate_on_plain_moto_does_not_stall_the_stream() {
     a_refused_duplicate_leaves_provisioning_going(&local);
 }
 
+/// Issue 18: the response to `tenants create` is lost on the way back; the CLI retries with
+/// the same Idempotency-Key and reports the tenant its first request made, once.
+#[tokio::test]
+async fn a_lost_response_is_retried_and_the_tenant_made_once() {
+    let local = Local::start();
+    let proxy = common::proxy::Proxy::start(&local.api_url);
+    proxy.lose_responses(1);
+    let out = local.silos(
+        &[
+            "tenants",
+            "--api-url",
+            &proxy.endpoint,
+            "create",
+            "Acme",
+            "--output",
+            "json",
+        ],
+        Some(("testing", "testing")),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("retrying with the same Idempotency-Key"),
+        "{}",
+        stderr(&out)
+    );
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let list = local.json(&["list"]);
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["tenantId"], created["tenantId"]);
+    local.wait(created["tenantId"].as_str().unwrap(), "running");
+}
+
 #[tokio::test]
 async fn two_tenants_created_at_once_both_run_in_their_own_stacks() {
     let local = Local::start();

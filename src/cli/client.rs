@@ -13,6 +13,23 @@ use serde_json::Value;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How many times [`ApiClient::post_once`] sends a request, at most.
+pub const ATTEMPTS: u32 = 5;
+
+/// The wait after failed attempt `n` (from 1): 250 ms, doubling, at most 4 s.
+pub fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(250u64 << attempt.saturating_sub(1).min(4)).min(Duration::from_secs(4))
+}
+
+/// A transport error, or the server's (5xx), may pass; a 4xx is the answer.
+fn retryable(e: &ClientError) -> bool {
+    match e {
+        ClientError::Transport { .. } => true,
+        ClientError::Api { status, .. } | ClientError::Response { status, .. } => *status >= 500,
+        _ => false,
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("{code}: {message}")]
@@ -94,11 +111,33 @@ impl ApiClient {
     }
 
     pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
-        self.call("GET", path, None).await
+        self.call("GET", path, None, None).await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Result<Value, ClientError> {
-        self.call("POST", path, Some(body)).await
+        self.call("POST", path, Some(body), None).await
+    }
+
+    /// POSTs a mutating request so that it takes effect once: under one fresh
+    /// `Idempotency-Key`, retried after a transport error or a 5xx answer, up to
+    /// [`ATTEMPTS`] times with [`backoff`] in between. The API answers a repeat of a request it
+    /// carried out with its first answer, so a lost response costs nothing. A 4xx is final.
+    pub async fn post_once(&self, path: &str, body: Value) -> Result<Value, ClientError> {
+        let key = uuid::Uuid::new_v4().to_string();
+        let mut attempt = 1;
+        loop {
+            match self
+                .call("POST", path, Some(body.clone()), Some(&key))
+                .await
+            {
+                Err(e) if retryable(&e) && attempt < ATTEMPTS => {
+                    tracing::warn!(error = %e, attempt, "retrying with the same Idempotency-Key");
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                }
+                answer => return answer,
+            }
+        }
     }
 
     async fn call(
@@ -106,6 +145,7 @@ impl ApiClient {
         method: &str,
         path: &str,
         body: Option<Value>,
+        idempotency_key: Option<&str>,
     ) -> Result<Value, ClientError> {
         let url = format!("{}{path}", self.base);
         let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
@@ -118,6 +158,9 @@ impl ApiClient {
             .header("accept", "application/json");
         if !bytes.is_empty() {
             request = request.header("content-type", "application/json");
+        }
+        if let Some(key) = idempotency_key {
+            request = request.header("idempotency-key", key);
         }
         let mut request = request
             .body(bytes)
@@ -186,6 +229,29 @@ impl ApiClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retries_back_off_and_stop_at_client_errors() {
+        let waits: Vec<u64> = (1..ATTEMPTS)
+            .map(|n| backoff(n).as_millis() as u64)
+            .collect();
+        assert_eq!(waits, [250, 500, 1000, 2000]);
+        assert_eq!(backoff(9), Duration::from_secs(4));
+        let api = |status| ClientError::Api {
+            status,
+            code: "X".into(),
+            message: String::new(),
+        };
+        assert!(retryable(&api(502)));
+        assert!(retryable(&api(503)));
+        assert!(!retryable(&api(409)));
+        assert!(!retryable(&api(422)));
+        assert!(retryable(&ClientError::Transport {
+            url: String::new(),
+            message: String::new()
+        }));
+        assert!(!retryable(&ClientError::Url(String::new())));
+    }
 
     #[test]
     fn loopback_urls_are_recognised() {

@@ -371,7 +371,7 @@ pub async fn destroy(cli: &Cli, config: &Config, args: DestroyArgs) -> Result<()
                 );
             }
             if t["status"] != "deleting" {
-                client.post("/delete", json!({"tenantId": id})).await?;
+                client.post_once("/delete", json!({"tenantId": id})).await?;
                 say(format!(
                     "offboarding tenant {} ({id})",
                     t["tenantName"].as_str().unwrap_or("?")

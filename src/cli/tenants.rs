@@ -259,7 +259,7 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
             deployment_type,
         } => {
             let tenant = client
-                .post(
+                .post_once(
                     "/onboarding",
                     json!({"tenantName": name, "deploymentType": deployment_type}),
                 )
@@ -283,7 +283,7 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
             if let Some(n) = name {
                 body["tenantName"] = json!(n);
             }
-            let tenant = client.post("/delete", body).await?;
+            let tenant = client.post_once("/delete", body).await?;
             let kept = resources.as_ref().map(tables).unwrap_or_default();
             print(cli, &tenant, || {
                 let mut out = format!(
@@ -343,7 +343,7 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
             });
         }
         TenantsCommand::Retry { id } => {
-            let tenant = client.post("/retry", json!({"tenantId": id})).await?;
+            let tenant = client.post_once("/retry", json!({"tenantId": id})).await?;
             print(cli, &tenant, || {
                 format!(
                     "retrying tenant {} ({}): status {}\n",

@@ -429,7 +429,7 @@ async fn concurrently(
         let client = client.clone();
         set.spawn(async move {
             let answer = match body {
-                Some(body) => client.post(&path, body).await,
+                Some(body) => client.post_once(&path, body).await,
                 None => client.get(&path).await,
             };
             (i, answer)
