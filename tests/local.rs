@@ -237,7 +237,7 @@ async fn a_lost_response_is_retried_and_the_tenant_made_once() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("retrying with the same Idempotency-Key"),
+        stderr(&out).contains("retrying in 0.25 s with the same Idempotency-Key"),
         "{}",
         stderr(&out)
     );
@@ -521,14 +521,21 @@ async fn an_emulator_outage_is_survived_and_work_resumes_when_it_is_back() {
 
     proxy.pause();
     std::thread::sleep(Duration::from_secs(3));
-    // The API answers with an AWS error and writes nothing; local mode keeps running.
+    // The API answers with an AWS error (a 502) and writes nothing; the CLI retries with
+    // backoff, then gives the one-line reason; local mode keeps running.
     let during = local.tenants(&["create", "During"]);
     assert_eq!(during.status.code(), Some(1));
+    let said = stderr(&during);
+    let lines: Vec<&str> = said.lines().collect();
     assert!(
-        stderr(&during).starts_with("error: "),
-        "{}",
-        stderr(&during)
+        lines.last().unwrap().starts_with("error: AwsError: "),
+        "{said}"
     );
+    let retries = lines
+        .iter()
+        .filter(|l| l.contains("retrying in") && l.contains("same Idempotency-Key"))
+        .count();
+    assert_eq!(retries, 4, "{said}");
     assert!(local.is_running(), "silos local survived the outage");
 
     proxy.resume();

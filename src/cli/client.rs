@@ -131,8 +131,12 @@ impl ApiClient {
                 .await
             {
                 Err(e) if retryable(&e) && attempt < ATTEMPTS => {
-                    tracing::warn!(error = %e, attempt, "retrying with the same Idempotency-Key");
-                    tokio::time::sleep(backoff(attempt)).await;
+                    let wait = backoff(attempt);
+                    tracing::warn!(
+                        "attempt {attempt} of {ATTEMPTS} failed ({e}); retrying in {:.2} s with the same Idempotency-Key",
+                        wait.as_secs_f64()
+                    );
+                    tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
                 answer => return answer,

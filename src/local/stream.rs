@@ -14,7 +14,7 @@
 //! caught this way: the new stream's records are read, and a record that reuses an old
 //! sequence number is reported and processed rather than skipped.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
@@ -137,6 +137,7 @@ impl StreamProcessor {
             shards: BTreeMap::new(),
             pending: VecDeque::new(),
             statuses: HashMap::new(),
+            read: HashSet::new(),
             attempt: 0,
             errors: 0,
             refresh_at: None,
@@ -272,12 +273,20 @@ impl StreamProcessor {
                 match resumed(last, seq, first.event_id().unwrap_or_default()) {
                     Resumed::Seen => records = &records[1..],
                     Resumed::Later => {}
-                    Resumed::Rewritten => tracing::warn!(
-                        shard = %id,
-                        sequence = seq,
-                        "the stream was rewritten under its iterator (another record now has \
-                         the sequence number last read); reading the new records"
-                    ),
+                    Resumed::Rewritten => {
+                        // Where it diverged is unknown: read the shard again from its start,
+                        // skipping every record already read (by event id).
+                        tracing::warn!(
+                            shard = %id,
+                            sequence = seq,
+                            "the stream was rewritten under its iterator (another record now \
+                             has the sequence number last read); reading the shard again and \
+                             skipping the records already read"
+                        );
+                        shard.iterator = None;
+                        shard.last = None;
+                        continue;
+                    }
                 }
             }
             if let Some(record) = records.last() {
@@ -292,6 +301,12 @@ impl StreamProcessor {
                 ));
             }
             for record in records {
+                // A record read before (the stream read again after a rewrite).
+                if let Some(event) = record.event_id()
+                    && !state.read.insert(event.to_owned())
+                {
+                    continue;
+                }
                 count += 1;
                 state.observe(record, &self.reporter, &self.in_flight);
                 if provisioner_filter(record) {
@@ -360,6 +375,8 @@ struct State {
     pending: VecDeque<EventRecord>,
     /// The last status seen per tenant, and the sequence number it was seen at.
     statuses: HashMap<String, (String, String)>,
+    /// The event id of every record read.
+    read: HashSet<String>,
     attempt: u32,
     errors: u32,
     /// When the shard list was last read; None asks for a refresh.
