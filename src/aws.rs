@@ -32,6 +32,10 @@ pub async fn load(options: &Options) -> SdkConfig {
     loader.load().await
 }
 
+/// The static credentials emulators accept (and `silos local --require-auth` verifies).
+pub const EMULATOR_ACCESS_KEY: &str = "testing";
+pub const EMULATOR_SECRET_KEY: &str = "testing";
+
 /// A config for an emulator on `endpoint_url`, with the static credentials emulators accept.
 pub fn emulator(endpoint_url: &str, region: &str) -> SdkConfig {
     SdkConfig::builder()
@@ -40,11 +44,66 @@ pub fn emulator(endpoint_url: &str, region: &str) -> SdkConfig {
         .endpoint_url(endpoint_url)
         .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
             aws_sdk_dynamodb::config::Credentials::new(
-                "testing", "testing", None, None, "emulator",
+                EMULATOR_ACCESS_KEY,
+                EMULATOR_SECRET_KEY,
+                None,
+                None,
+                "emulator",
             ),
         ))
         .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
         .build()
+}
+
+/// The S3 client: path-style addressing when an endpoint URL points at an emulator, AWS's
+/// virtual-hosted style otherwise.
+pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(config.endpoint_url().is_some())
+            .build(),
+    )
+}
+
+/// The URL CloudFormation reads a template from: the AWS form, which the emulator accepts too
+/// (it refuses a `127.0.0.1` URL).
+pub fn s3_url(bucket: &str, region: &str, key: &str) -> String {
+    format!("https://{bucket}.s3.{region}.amazonaws.com/{key}")
+}
+
+/// An SDK error in one line: the service's code and message, or for anything else (a
+/// connection failure, a timeout) the whole chain of causes.
+pub fn sdk_message<E, R>(e: &aws_sdk_s3::error::SdkError<E, R>) -> String
+where
+    E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    match e.as_service_error() {
+        Some(s) if s.code().is_some() || s.message().is_some() => match (s.code(), s.message()) {
+            (Some(code), Some(message)) => format!("{code}: {message}"),
+            (Some(code), None) => code.to_owned(),
+            (None, message) => message.unwrap_or_default().to_owned(),
+        },
+        _ => aws_sdk_s3::error::DisplayErrorContext(e)
+            .to_string()
+            .replace('\n', " "),
+    }
+}
+
+/// Whether CloudFormation answered that the stack does not exist (DescribeStacks and friends
+/// say so with a ValidationError).
+pub fn is_missing_stack<E, R>(e: &aws_sdk_cloudformation::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_cloudformation::error::ProvideErrorMetadata,
+{
+    e.as_service_error()
+        .and_then(|s| s.message())
+        .is_some_and(|m| m.contains("does not exist"))
+}
+
+/// Whether a change set's status reason, or an UpdateStack error, says nothing would change.
+pub fn no_changes(reason: &str) -> bool {
+    reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
 }
 
 /// The service name requests to API Gateway are signed for.

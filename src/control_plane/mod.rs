@@ -102,21 +102,7 @@ where
     }
 }
 
-/// What CloudFormation said: `Code: message` when it answered, else the whole error context.
-/// It ends up in status reasons, so it stays one short line where it can.
-fn sdk_message<E>(e: &aws_sdk_cloudformation::error::SdkError<E, HttpResponse>) -> String
-where
-    E: std::error::Error + aws_sdk_cloudformation::error::ProvideErrorMetadata + 'static,
-{
-    match e.as_service_error() {
-        Some(s) => match (s.code(), s.message()) {
-            (Some(code), Some(message)) => format!("{code}: {message}"),
-            (Some(code), None) => code.to_owned(),
-            _ => aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string(),
-        },
-        None => aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string(),
-    }
-}
+use crate::aws::sdk_message;
 
 /// Whether an SDK error is worth retrying later: the service was not reached, did not answer
 /// in time, or throttled after every retry. Anything it answered otherwise (a 4xx about the
@@ -155,11 +141,7 @@ struct Inner {
 
 impl ControlPlane {
     pub fn new(config: &aws_config::SdkConfig, settings: Settings) -> ControlPlane {
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(config)
-                .force_path_style(true)
-                .build(),
-        );
+        let s3 = crate::aws::s3_client(config);
         ControlPlane::from_clients(
             aws_sdk_dynamodb::Client::new(config),
             aws_sdk_cloudformation::Client::new(config),

@@ -170,9 +170,10 @@ impl ControlPlane {
             tags,
             // Only `https://BUCKET.s3.REGION.amazonaws.com/KEY` is accepted by both AWS and
             // the emulator.
-            template_url: format!(
-                "https://{}.s3.{}.amazonaws.com/{}",
-                settings.artifacts_bucket, settings.region, entry.template_key
+            template_url: crate::aws::s3_url(
+                &settings.artifacts_bucket,
+                &settings.region,
+                &entry.template_key,
             ),
         })
     }
@@ -230,15 +231,7 @@ impl ControlPlane {
                 .first()
                 .and_then(|s| Some((s.stack_id.clone()?, s.stack_status.clone()?)))),
             // DescribeStacks answers a missing stack with a ValidationError.
-            Err(e)
-                if e.as_service_error().is_some_and(|s| {
-                    s.meta()
-                        .message()
-                        .is_some_and(|m| m.contains("does not exist"))
-                }) =>
-            {
-                Ok(None)
-            }
+            Err(e) if crate::aws::is_missing_stack(&e) => Ok(None),
             Err(e) => Err(cfn_error("DescribeStacks")(e)),
         }
     }

@@ -106,11 +106,7 @@ impl ControlPlane {
                 None => return Ok(None),
             },
             // Gone: for a tenant being deleted, that is the end of its stack.
-            Err(e)
-                if e.as_service_error()
-                    .and_then(|s| aws_sdk_cloudformation::error::ProvideErrorMetadata::message(s))
-                    .is_some_and(|m| m.contains("does not exist")) =>
-            {
+            Err(e) if crate::aws::is_missing_stack(&e) => {
                 if tenant.status != Status::Deleting {
                     return Ok(None);
                 }

@@ -41,10 +41,7 @@ fn change_set_name(prefix: &str, target: &str, tenant_id: &str, attempt: u32) ->
     format!("{prefix}-update-{}-{tenant_id}-{attempt}", short(target))
 }
 
-/// Whether a change set (or CreateChangeSet) failed only because nothing would change.
-fn no_changes(reason: &str) -> bool {
-    reason.contains("didn't contain changes") || reason.contains("No updates are to be performed")
-}
+use crate::aws::no_changes;
 
 enum Created {
     Ready,

@@ -137,10 +137,7 @@ pub async fn deploy_app(
             "published the {id} template to s3://{bucket}/{key}"
         ));
     }
-    cp.url = Some(format!(
-        "https://{bucket}.s3.{}.amazonaws.com/{key}",
-        options.region
-    ));
+    cp.url = Some(crate::aws::s3_url(&bucket, &options.region, &key));
     cp.parameters
         .insert("ArtifactsBucket".to_owned(), bucket.clone());
     let code_key = publication

@@ -162,7 +162,7 @@ impl Stacks {
                 Some(ChangeSetStatus::CreateComplete) => break,
                 Some(ChangeSetStatus::Failed) => {
                     let reason = cs.status_reason().unwrap_or_default().to_owned();
-                    if reason.contains("didn't contain changes") || reason.contains("No updates") {
+                    if crate::aws::no_changes(&reason) {
                         let _ = self
                             .client()
                             .delete_change_set()

@@ -12,12 +12,13 @@ pub mod progress;
 mod publish;
 pub(crate) mod stack;
 
+pub use crate::aws::is_missing_stack;
 pub use artifacts::{
     LambdaZip, ZipSource, artifact_key, build_args, build_command, find_lambda_zip, placeholder_zip,
 };
 pub use destroy::Retained;
 pub use publish::{Publication, Upload, publish_app, tenant_version};
-pub use stack::{Deployed, Outcome, StackSpec, Stacks, is_missing_stack, parameter_list};
+pub use stack::{Deployed, Outcome, StackSpec, Stacks, parameter_list};
 
 /// Everything that can go wrong while deploying. Each message names the object or stack.
 #[derive(Debug, thiserror::Error)]
@@ -71,30 +72,9 @@ impl Clients {
     pub fn new(config: &aws_config::SdkConfig) -> Clients {
         Clients {
             cfn: aws_sdk_cloudformation::Client::new(config),
-            s3: aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(config)
-                    .force_path_style(config.endpoint_url().is_some())
-                    .build(),
-            ),
+            s3: crate::aws::s3_client(config),
         }
     }
 }
 
-/// An SDK error in one line: the service's code and message, or for anything else (a
-/// connection failure, a timeout) the whole chain of causes.
-pub(crate) fn sdk_message<E, R>(e: &aws_sdk_s3::error::SdkError<E, R>) -> String
-where
-    E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 'static,
-    R: std::fmt::Debug,
-{
-    match e.as_service_error() {
-        Some(s) if s.code().is_some() || s.message().is_some() => format!(
-            "{}: {}",
-            s.code().unwrap_or("error"),
-            s.message().unwrap_or("no message")
-        ),
-        _ => aws_sdk_s3::error::DisplayErrorContext(e)
-            .to_string()
-            .replace('\n', " "),
-    }
-}
+pub(crate) use crate::aws::sdk_message;

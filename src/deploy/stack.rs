@@ -80,16 +80,6 @@ impl Deployed {
     }
 }
 
-/// A missing stack is reported by DescribeStacks as a ValidationError "... does not exist".
-pub fn is_missing_stack<E, R>(e: &aws_sdk_cloudformation::error::SdkError<E, R>) -> bool
-where
-    E: aws_sdk_cloudformation::error::ProvideErrorMetadata,
-{
-    e.as_service_error()
-        .and_then(|s| s.message())
-        .is_some_and(|m| m.contains("does not exist"))
-}
-
 /// CloudFormation stack operations with waits.
 #[derive(Clone, Debug)]
 pub struct Stacks {
@@ -134,7 +124,7 @@ impl Stacks {
     pub async fn describe(&self, name: &str) -> Result<Option<Stack>, Error> {
         match self.cfn.describe_stacks().stack_name(name).send().await {
             Ok(out) => Ok(out.stacks.unwrap_or_default().into_iter().next()),
-            Err(e) if is_missing_stack(&e) => Ok(None),
+            Err(e) if crate::aws::is_missing_stack(&e) => Ok(None),
             Err(e) => Err(Stacks::error("DescribeStacks", name)(e)),
         }
     }
@@ -212,7 +202,7 @@ impl Stacks {
             Err(e)
                 if e.as_service_error()
                     .and_then(|s| aws_sdk_cloudformation::error::ProvideErrorMetadata::message(s))
-                    .is_some_and(|m| m.contains("No updates are to be performed")) =>
+                    .is_some_and(crate::aws::no_changes) =>
             {
                 Ok(false)
             }

@@ -31,8 +31,7 @@ use crate::synth::{self, Format};
 pub use emulator::Emulator;
 
 /// The credentials an emulator accepts, which `--require-auth` verifies signatures against.
-pub const EMULATOR_ACCESS_KEY: &str = "testing";
-pub const EMULATOR_SECRET_KEY: &str = "testing";
+pub use crate::aws::{EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY};
 /// How long a stack deploy may take before local mode gives up on it.
 const STACK_TIMEOUT: Duration = Duration::from_secs(120);
 
