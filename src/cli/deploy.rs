@@ -196,7 +196,7 @@ pub async fn deploy(cli: &Cli, config: &Config, args: DeployArgs) -> Result<(), 
     let mut ui = Terminal {
         yes: args.yes,
         quiet: cli.quiet,
-        color: std::io::stdout().is_terminal(),
+        color: super::colour(&std::io::stdout()),
         policy: args.approval,
     };
     let report = app::deploy_app(
@@ -239,7 +239,7 @@ pub async fn diff(cli: &Cli, config: &Config, blueprints: &Path) -> Result<bool,
     let sdk = crate::aws::load(&cli.aws_options()).await;
     let output = synth::synth(config, blueprints, Format::Json)?;
     let stacks = Stacks::new(Clients::new(&sdk).cfn);
-    let color = std::io::stdout().is_terminal();
+    let color = super::colour(&std::io::stdout());
     let mut any = false;
     for entry in output
         .manifest

@@ -275,6 +275,19 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
         .map_err(Error::Runtime)
 }
 
+/// Whether what goes to `stream` is coloured: when it is a terminal, and `NO_COLOR` is not set
+/// to anything (<https://no-color.org>).
+pub(crate) fn colour(stream: &impl std::io::IsTerminal) -> bool {
+    colour_when(
+        stream.is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    )
+}
+
+fn colour_when(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 /// Logs go to stderr: warnings by default, the details with -v, or as RUST_LOG says.
 fn init_tracing(cli: &Cli) {
     let default = if cli.verbose {
@@ -289,7 +302,7 @@ fn init_tracing(cli: &Cli) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(colour(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }
@@ -414,5 +427,21 @@ fn warn(cli: &Cli, output: &synth::Output) {
         for w in &output.warnings {
             eprintln!("warning: {w}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    use super::colour_when;
+
+    #[test]
+    fn colour_on_a_terminal_unless_no_color_is_set_to_anything() {
+        assert!(colour_when(true, None));
+        assert!(colour_when(true, Some(OsStr::new(""))), "empty is unset");
+        assert!(!colour_when(true, Some(OsStr::new("1"))));
+        assert!(!colour_when(true, Some(OsStr::new("false"))), "any value");
+        assert!(!colour_when(false, None));
     }
 }

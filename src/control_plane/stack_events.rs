@@ -3,6 +3,7 @@
 //! whose stack id it carries, so events from an older stack of the same name change nothing.
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_sdk_dynamodb::primitives::DateTime;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -90,29 +91,15 @@ pub fn stack_status_event(
     serde_json::from_value(value).expect("the event shape matches StackStatusEvent")
 }
 
-/// `2026-11-28T10:15:42Z`.
+/// `2026-11-28T10:15:42Z`: RFC 3339 to the second, as EventBridge writes it.
 fn rfc3339(t: std::time::SystemTime) -> String {
     let secs = t
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default();
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since the epoch (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    // Whole seconds, so no fraction is written. The SDK's `DateTime` displays as
+    // `Format::DateTime` (RFC 3339), or as epoch seconds past the year 9999.
+    DateTime::from_secs(secs).to_string()
 }
 
 impl ControlPlane {

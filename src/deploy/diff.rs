@@ -5,7 +5,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use anstyle::{AnsiColor, Style};
 use serde_json::Value;
+
+use crate::cfn::sub_variables;
 
 /// Whether a change replaces the resource (a new physical resource, the old one deleted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -158,6 +161,31 @@ fn broadening(resource_type: &str, old: Option<&Value>, new: Option<&Value>) -> 
     (added > 0).then(|| format!("{added} new IAM statement(s) or policy attachment(s)"))
 }
 
+/// Whether `value` refers to the parameter `name`: a `{"Ref": name}`, or a `${name}` in a
+/// `Fn::Sub` string that the Sub's own variables do not define.
+fn uses_parameter(value: &Value, name: &str) -> bool {
+    match value {
+        Value::Array(items) => items.iter().any(|v| uses_parameter(v, name)),
+        Value::Object(map) if map.len() == 1 => match map.iter().next() {
+            Some((k, Value::String(target))) if k == "Ref" => target == name,
+            Some((k, Value::String(template))) if k == "Fn::Sub" => {
+                sub_variables(template).contains(&name)
+            }
+            Some((k, Value::Array(args))) if k == "Fn::Sub" && args.len() == 2 => {
+                let local = args[1].as_object().is_some_and(|m| m.contains_key(name));
+                let in_template = args[0]
+                    .as_str()
+                    .is_some_and(|t| sub_variables(t).contains(&name));
+                (in_template && !local) || uses_parameter(&args[1], name)
+            }
+            Some((_, arg)) => uses_parameter(arg, name),
+            None => false,
+        },
+        Value::Object(map) => map.values().any(|v| uses_parameter(v, name)),
+        _ => false,
+    }
+}
+
 fn resources(template: &Value) -> BTreeMap<String, Value> {
     template["Resources"]
         .as_object()
@@ -199,10 +227,7 @@ pub fn diff(
                 changed_paths(o, n, "", &mut paths);
                 let mut paths: Vec<String> = paths.into_iter().map(|p| p[1..].to_owned()).collect();
                 for p in changed_parameters {
-                    let uses = n["Properties"]
-                        .to_string()
-                        .contains(&format!("{{\"Ref\":\"{p}\"}}"));
-                    if uses {
+                    if uses_parameter(&n["Properties"], p) {
                         paths.push(format!("(parameter {p})"));
                     }
                 }
@@ -253,13 +278,14 @@ pub fn diff(
 
 /// The diff as text: one line per resource, then its changed paths. `color` adds ANSI colours.
 pub fn render(diff: &StackDiff, color: bool) -> String {
-    let paint = |code: &str, s: &str| {
-        if color {
-            format!("\x1b[{code}m{s}\x1b[0m")
+    let paint = |style: Style, s: &str| {
+        if color && !s.is_empty() {
+            format!("{style}{s}{style:#}")
         } else {
             s.to_owned()
         }
     };
+    let fg = |c: AnsiColor| Style::new().fg_color(Some(c.into()));
     let mut out = String::new();
     if diff.is_empty() {
         out.push_str(&format!("stack {}: no differences\n", diff.stack));
@@ -267,11 +293,11 @@ pub fn render(diff: &StackDiff, color: bool) -> String {
     }
     out.push_str(&format!("stack {}\n", diff.stack));
     for r in &diff.resources {
-        let (mark, code, note) = match &r.change {
-            Change::Added => ("[+]", "32", String::new()),
+        let (mark, style, note) = match &r.change {
+            Change::Added => ("[+]", fg(AnsiColor::Green), String::new()),
             Change::Removed { retained } => (
                 "[-]",
-                "31",
+                fg(AnsiColor::Red),
                 if *retained {
                     " (retained: removed from the stack, not deleted)".to_owned()
                 } else {
@@ -280,7 +306,7 @@ pub fn render(diff: &StackDiff, color: bool) -> String {
             ),
             Change::Modified { replacement, .. } => (
                 "[~]",
-                "33",
+                fg(AnsiColor::Yellow),
                 if *replacement == Replacement::Always {
                     " (replacement)".to_owned()
                 } else {
@@ -290,13 +316,16 @@ pub fn render(diff: &StackDiff, color: bool) -> String {
         };
         out.push_str(&format!(
             "{} {} {}{}",
-            paint(code, mark),
+            paint(style, mark),
             r.resource_type,
             r.logical_id,
-            paint("1;31", &note)
+            paint(fg(AnsiColor::Red).bold(), &note)
         ));
         if let Some(why) = &r.broadening {
-            out.push_str(&paint("35", &format!("  [broadens access: {why}]")));
+            out.push_str(&paint(
+                fg(AnsiColor::Magenta),
+                &format!("  [broadens access: {why}]"),
+            ));
         }
         out.push('\n');
         if let Change::Modified { paths, .. } = &r.change {
@@ -306,7 +335,7 @@ pub fn render(diff: &StackDiff, color: bool) -> String {
         }
     }
     for o in &diff.other {
-        out.push_str(&format!("{} {o}\n", paint("33", "[~]")));
+        out.push_str(&format!("{} {o}\n", paint(fg(AnsiColor::Yellow), "[~]")));
     }
     out
 }

@@ -1,8 +1,16 @@
 //! SigV4 verification for `silos local --require-auth`: what API Gateway's `AWS_IAM`
 //! authorization does on AWS, against the emulator's credentials. The client signs with the
-//! real `aws-sigv4`; this recomputes the signature from the request and compares.
+//! real `aws-sigv4`; this re-signs the request with it, from what the request says was signed,
+//! and compares the two signatures in constant time.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::Credentials;
+use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
+use aws_sigv4::http_request::{
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation,
+    SigningSettings, UriPathNormalizationMode, sign,
+};
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
@@ -10,9 +18,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use subtle::ConstantTimeEq;
 
 use crate::control_plane::api::MAX_BODY_BYTES;
-use crate::synth::sha256_hex;
 
 /// How far a request's `x-amz-date` may be from now, as on AWS.
 const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
@@ -92,91 +100,29 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, AuthError> {
     })
 }
 
-/// `20150830T123600Z` → the time it names.
+/// `20150830T123600Z`, ISO 8601's basic format as SigV4 writes it → the time it names.
 fn parse_amz_date(s: &str) -> Option<SystemTime> {
-    let b = s.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+    let (date, time) = s.strip_suffix('Z')?.split_once('T')?;
+    let digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());
+    if !digits(date, 8) || !digits(time, 6) {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, m, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
-    let (hh, mm, ss) = (num(9..11)?, num(11..13)?, num(13..15)?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
-        return None;
-    }
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
-    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
-}
-
-/// RFC 3986 encoding of everything but the unreserved characters, as SigV4 wants.
-fn uri_encode(s: &str, keep_slash: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            b'/' if keep_slash => out.push('/'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn canonical_query(query: &str) -> String {
-    let mut pairs: Vec<(String, String)> = query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (
-                uri_encode(&percent_decode(k), false),
-                uri_encode(&percent_decode(v), false),
-            )
-        })
-        .collect();
-    pairs.sort();
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&")
+    // The same fields in RFC 3339's extended format, which the SDK's `DateTime` reads and checks.
+    let extended = format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        &date[..4],
+        &date[4..6],
+        &date[6..],
+        &time[..2],
+        &time[2..4],
+        &time[4..]
+    );
+    SystemTime::try_from(DateTime::from_str(&extended, DateTimeFormat::DateTime).ok()?).ok()
 }
 
 impl Verifier {
     /// Checks the SigV4 signature of a request: method, path and query as received, its
-    /// headers and its body.
+    /// signed headers and its body, re-signed by `aws-sigv4`.
     pub fn verify(
         &self,
         method: &str,
@@ -213,71 +159,85 @@ impl Verifier {
         if skew > MAX_SKEW {
             return Err(AuthError::Skew(amz_date.to_owned()));
         }
-        if !auth.signed_headers.contains(&"host") {
-            return Err(AuthError::Malformed(
-                "host is not a signed header".to_owned(),
-            ));
+        for required in ["host", "x-amz-date"] {
+            if !auth.signed_headers.contains(&required) {
+                return Err(AuthError::Malformed(format!(
+                    "{required} is not a signed header"
+                )));
+            }
         }
 
-        let (path, query) = path_and_query
-            .split_once('?')
-            .unwrap_or((path_and_query, ""));
-        let mut canonical = format!(
-            "{method}\n{}\n{}\n",
-            uri_encode(if path.is_empty() { "/" } else { path }, true),
-            canonical_query(query)
-        );
+        // The request as the client signed it: the method, path and query as received, only
+        // the headers it lists as signed, and the body. Re-signed with the secret of the key
+        // it names, at the time it names, the signature must come out the same.
+        let mut signed = Vec::with_capacity(auth.signed_headers.len());
         for name in &auth.signed_headers {
-            let values: Vec<String> = headers
-                .get_all(*name)
-                .iter()
-                .map(|v| {
-                    String::from_utf8_lossy(v.as_bytes())
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .collect();
-            if values.is_empty() {
+            let before = signed.len();
+            for value in headers.get_all(*name) {
+                let value = std::str::from_utf8(value.as_bytes()).map_err(|_| {
+                    AuthError::Malformed(format!("signed header {name} is not UTF-8"))
+                })?;
+                signed.push((*name, value));
+            }
+            if signed.len() == before {
                 return Err(AuthError::Malformed(format!(
                     "signed header {name} is missing"
                 )));
             }
-            canonical.push_str(&format!("{name}:{}\n", values.join(",")));
         }
-        let payload = headers
+        let unsigned_payload = headers
             .get("x-amz-content-sha256")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .unwrap_or_else(|| sha256_hex(body));
-        if payload != sha256_hex(body) && payload != "UNSIGNED-PAYLOAD" {
-            return Err(AuthError::Signature);
-        }
-        canonical.push_str(&format!("\n{}\n{payload}", auth.signed_headers.join(";")));
+            .is_some_and(|v| v == "UNSIGNED-PAYLOAD");
+        let payload = if unsigned_payload {
+            SignableBody::UnsignedPayload
+        } else {
+            SignableBody::Bytes(body)
+        };
+        let unsignable = |e: &dyn std::fmt::Display| {
+            AuthError::Malformed(format!("the request cannot be signed: {e}"))
+        };
+        let request = SignableRequest::new(
+            method,
+            if path_and_query.is_empty() {
+                "/"
+            } else {
+                path_and_query
+            },
+            signed.into_iter(),
+            payload,
+        )
+        .map_err(|e| unsignable(&e))?;
 
-        let scope = format!(
-            "{}/{}/{}/aws4_request",
-            auth.date, auth.region, auth.service
-        );
-        let string_to_sign = format!(
-            "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-            sha256_hex(canonical.as_bytes())
-        );
-        let key = aws_sigv4::sign::v4::generate_signing_key(
+        // As clients sign execute-api (the SDKs, botocore, awscurl): the path normalized and
+        // encoded twice, no x-amz-content-sha256 added, the signature in the headers.
+        let mut settings = SigningSettings::default();
+        settings.percent_encoding_mode = PercentEncodingMode::Double;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Enabled;
+        settings.payload_checksum_kind = PayloadChecksumKind::NoHeader;
+        settings.signature_location = SignatureLocation::Headers;
+        // Exactly the headers the client listed, none of them left out.
+        settings.excluded_headers = None;
+        let identity = Credentials::new(
+            &self.access_key,
             &self.secret_key,
-            time,
-            auth.region,
-            auth.service,
-        );
-        let expected = aws_sigv4::sign::v4::calculate_signature(key, string_to_sign.as_bytes());
-        // Constant-time comparison.
-        let same = expected.len() == auth.signature.len()
-            && expected
-                .bytes()
-                .zip(auth.signature.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        if same {
+            None,
+            None,
+            "silos-local",
+        )
+        .into();
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region(auth.region)
+            .name(auth.service)
+            .time(time)
+            .settings(settings)
+            .build()
+            .map_err(|e| unsignable(&e))?
+            .into();
+        let (_, expected) = sign(request, &params)
+            .map_err(|e| unsignable(&e))?
+            .into_parts();
+        if bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes())) {
             Ok(())
         } else {
             Err(AuthError::Signature)

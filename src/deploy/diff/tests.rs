@@ -89,6 +89,46 @@ fn a_changed_parameter_value_modifies_the_resources_that_use_it() {
     );
 }
 
+/// The resources a changed value of `CodeKey` modifies, in a template of `resources`.
+fn using_code_key(resources: Value) -> Vec<String> {
+    let t = template(resources);
+    let changed = BTreeSet::from(["CodeKey".to_owned()]);
+    diff("s", Some(&t), &t, &changed)
+        .resources
+        .into_iter()
+        .map(|r| r.logical_id)
+        .collect()
+}
+
+#[test]
+fn a_parameter_used_through_fn_sub_is_reported() {
+    let queue = |name: Value| json!({"Type": "AWS::SQS::Queue", "Properties": {"QueueName": name}});
+    assert_eq!(
+        using_code_key(json!({
+            "Sub": queue(json!({"Fn::Sub": "q-${CodeKey}"})),
+            "SubList": queue(json!({"Fn::Sub": ["q-${Key}", {"Key": {"Ref": "CodeKey"}}]})),
+            "Nested": queue(json!({"Fn::Join": ["-", [{"Fn::Sub": "${AWS::Region}-${ CodeKey }"}]]})),
+            "Other": queue(json!({"Fn::Sub": "q-${OtherKey}"})),
+        })),
+        ["Nested", "Sub", "SubList"]
+    );
+}
+
+#[test]
+fn a_literal_naming_a_parameter_is_not_a_use_of_it() {
+    let queue = |name: Value| json!({"Type": "AWS::SQS::Queue", "Properties": {"QueueName": name}});
+    assert_eq!(
+        using_code_key(json!({
+            "Literal": queue(json!("CodeKey")),
+            "RefText": queue(json!("{\"Ref\":\"CodeKey\"}")),
+            "Escaped": queue(json!({"Fn::Sub": "q-${!CodeKey}"})),
+            "Shadowed": queue(json!({"Fn::Sub": ["q-${CodeKey}", {"CodeKey": "fixed"}]})),
+            "Key": queue(json!({"Fn::If": ["C", {"CodeKey": "x"}, "y"]})),
+        })),
+        Vec::<String>::new()
+    );
+}
+
 #[test]
 fn new_statements_and_permissions_broaden_and_removed_ones_do_not() {
     let role = |actions: Value| {
@@ -144,6 +184,18 @@ fn colour_only_when_asked() {
     );
     assert!(render(&d, true).contains("\x1b[32m[+]\x1b[0m"));
     assert!(!render(&d, false).contains('\x1b'));
+    // A replacement's note is bold red; an empty note is not painted.
+    let old = template(json!({"Q": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "a"}}}));
+    let new = template(json!({"Q": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "b"}}}));
+    let text = render(&diff("s", Some(&old), &new, &BTreeSet::new()), true);
+    assert!(
+        text.contains("\x1b[33m[~]\x1b[0m AWS::SQS::Queue Q\x1b[1m\x1b[31m (replacement)\x1b[0m\n"),
+        "{text:?}"
+    );
+    assert_eq!(
+        render(&d, true),
+        "stack s\n\x1b[32m[+]\x1b[0m AWS::SQS::Queue Q\n"
+    );
 }
 
 #[test]

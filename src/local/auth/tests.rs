@@ -162,3 +162,94 @@ fn tampering_and_wrong_keys_are_rejected() {
         Err(AuthError::UnknownKey("testing".into()))
     );
 }
+
+#[test]
+fn queries_and_encoded_paths_verify_as_clients_sign_them() {
+    let now = SystemTime::now();
+    for uri in [
+        "/tenants?status=running&limit=10",
+        "/tenants?b=x%20y&a=z",
+        "/tenants/a%20b/c",
+        "/tenants/./x/../y",
+    ] {
+        let headers = signed(
+            "GET",
+            &format!("http://127.0.0.1:8080{uri}"),
+            b"",
+            "testing",
+            now,
+        );
+        assert_eq!(
+            verifier().verify("GET", uri, &headers, b"", now),
+            Ok(()),
+            "{uri}"
+        );
+    }
+    let headers = signed(
+        "GET",
+        "http://127.0.0.1:8080/tenants?limit=10",
+        b"",
+        "testing",
+        now,
+    );
+    assert_eq!(
+        verifier().verify("GET", "/tenants?limit=11", &headers, b"", now),
+        Err(AuthError::Signature),
+        "another query"
+    );
+}
+
+#[test]
+fn only_the_signed_headers_are_checked_and_all_of_them() {
+    let now = SystemTime::now();
+    let body = br#"{"tenantId":"x"}"#;
+    let headers = signed("POST", "http://127.0.0.1:8080/delete", body, "testing", now);
+    let mut extra = headers.clone();
+    extra.insert("user-agent", HeaderValue::from_static("a proxy"));
+    extra.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+    assert_eq!(
+        verifier().verify("POST", "/delete", &extra, body, now),
+        Ok(())
+    );
+    let mut changed = headers.clone();
+    changed.insert("content-type", HeaderValue::from_static("text/plain"));
+    assert_eq!(
+        verifier().verify("POST", "/delete", &changed, body, now),
+        Err(AuthError::Signature),
+        "a signed header changed"
+    );
+    let mut removed = headers.clone();
+    removed.remove("content-type");
+    assert_eq!(
+        verifier().verify("POST", "/delete", &removed, body, now),
+        Err(AuthError::Malformed(
+            "signed header content-type is missing".into()
+        ))
+    );
+    let ahead = signed(
+        "POST",
+        "http://127.0.0.1:8080/delete",
+        body,
+        "testing",
+        now + Duration::from_secs(20 * 60),
+    );
+    assert!(matches!(
+        verifier().verify("POST", "/delete", &ahead, body, now),
+        Err(AuthError::Skew(_))
+    ));
+}
+
+#[test]
+fn amz_dates_are_checked_by_the_calendar() {
+    // 2000-02-29 is a leap day, 2015-02-29 and 2015-02-30 are not days.
+    assert_eq!(
+        parse_amz_date("20000229T000000Z"),
+        Some(SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400))
+    );
+    assert_eq!(parse_amz_date("20150229T000000Z"), None);
+    assert_eq!(parse_amz_date("20150230T000000Z"), None);
+    assert_eq!(parse_amz_date("20150830T246000Z"), None);
+    assert_eq!(parse_amz_date("2015083OT123600Z"), None);
+    assert_eq!(parse_amz_date("20150830T123600"), None);
+    assert_eq!(parse_amz_date("２0150830T12360Z"), None);
+}
