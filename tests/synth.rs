@@ -1,5 +1,7 @@
 //! Synth of the real app: snapshots of every template, determinism, and properties that must
-//! hold in the synthesized templates whatever the snapshots say.
+//! hold in the synthesized templates whatever the snapshots say. Beside the whole templates,
+//! two snapshots a reviewer reads: every policy statement on one line (`permissions`) and the
+//! resource types each template holds (`resource-types`).
 
 use std::path::Path;
 
@@ -113,25 +115,276 @@ fn the_manifest_describes_every_file_it_lists() {
     );
 }
 
-/// Every `Allow` statement of every role in a template, as (role, actions, resources).
-fn allows(template: &Value) -> Vec<(String, Vec<String>, Vec<Value>)> {
+/// Where a policy statement sits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Held {
+    /// A role's trust policy (`AssumeRolePolicyDocument`).
+    Trust,
+    /// An identity policy: a role's inline policy, or an `AWS::IAM::Policy`/`ManagedPolicy`.
+    Identity,
+    /// A resource policy: a bucket or queue policy, or a Lambda permission.
+    Resource,
+}
+
+/// One statement of one policy in a template, wherever the template holds it.
+#[derive(Debug)]
+struct Statement {
+    /// The logical ID of the resource that holds the policy.
+    holder: String,
+    held: Held,
+    /// The roles an identity statement applies to (logical IDs).
+    roles: Vec<String>,
+    effect: String,
+    principal: Option<Value>,
+    actions: Vec<String>,
+    resources: Vec<Value>,
+    condition: Option<Value>,
+}
+
+/// Every statement of every policy in a template: roles' trust and inline policies,
+/// `AWS::IAM::Policy` and `ManagedPolicy`, bucket and queue policies, and Lambda permissions
+/// (as the statement Lambda adds to the function's policy). Panics on a policy it cannot read,
+/// so a new kind of policy is added here before any test passes over it.
+fn statements(stack: &str, template: &Value) -> Vec<Statement> {
     let mut out = Vec::new();
     for (id, r) in template["Resources"].as_object().unwrap() {
-        for policy in r["Properties"]["Policies"].as_array().into_iter().flatten() {
-            for st in policy["PolicyDocument"]["Statement"].as_array().unwrap() {
-                if st["Effect"] == "Allow" {
-                    let actions = st["Action"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|a| a.as_str().unwrap().to_owned())
-                        .collect();
-                    out.push((
-                        id.clone(),
-                        actions,
-                        st["Resource"].as_array().unwrap().clone(),
-                    ));
+        let ty = r["Type"].as_str().unwrap();
+        let props = &r["Properties"];
+        // (document, where it sits, the roles it applies to)
+        let mut documents: Vec<(&Value, Held, Vec<String>)> = Vec::new();
+        match ty {
+            "AWS::IAM::Role" => {
+                documents.push((&props["AssumeRolePolicyDocument"], Held::Trust, Vec::new()));
+                for policy in as_list(&props["Policies"]) {
+                    documents.push((&policy["PolicyDocument"], Held::Identity, vec![id.clone()]));
                 }
+                assert!(
+                    props.get("ManagedPolicyArns").is_none(),
+                    "{stack} {id} attaches managed policies, which no test can read"
+                );
+            }
+            "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" => {
+                let roles = as_list(&props["Roles"]).iter().map(render).collect();
+                documents.push((&props["PolicyDocument"], Held::Identity, roles));
+            }
+            "AWS::S3::BucketPolicy" | "AWS::SQS::QueuePolicy" => {
+                documents.push((&props["PolicyDocument"], Held::Resource, Vec::new()));
+            }
+            "AWS::Lambda::Permission" => out.push(lambda_permission(stack, id, props)),
+            _ => assert!(
+                !ty.ends_with("Policy") && !ty.ends_with("Permission"),
+                "{stack} {id}: the policy walker does not read {ty}"
+            ),
+        }
+        assert_eq!(
+            documents.len(),
+            policy_documents(props),
+            "{stack} {id} ({ty}) holds a policy document the walker does not read"
+        );
+        for (document, held, roles) in documents {
+            for st in as_list(&document["Statement"]) {
+                out.push(statement(stack, id, held, roles.clone(), st));
+            }
+        }
+    }
+    out
+}
+
+/// The policy documents (objects with a `Statement`) anywhere under `v`.
+fn policy_documents(v: &Value) -> usize {
+    match v {
+        Value::Object(m) => {
+            usize::from(m.contains_key("Statement"))
+                + m.values().map(policy_documents).sum::<usize>()
+        }
+        Value::Array(a) => a.iter().map(policy_documents).sum(),
+        _ => 0,
+    }
+}
+
+fn statement(stack: &str, holder: &str, held: Held, roles: Vec<String>, st: &Value) -> Statement {
+    let st = st.as_object().unwrap();
+    const READ: [&str; 6] = [
+        "Sid",
+        "Effect",
+        "Principal",
+        "Action",
+        "Resource",
+        "Condition",
+    ];
+    for key in st.keys() {
+        assert!(
+            READ.contains(&key.as_str()),
+            "{stack} {holder}: the policy walker does not read {key}"
+        );
+    }
+    Statement {
+        holder: holder.to_owned(),
+        held,
+        roles,
+        effect: st["Effect"].as_str().unwrap().to_owned(),
+        principal: st.get("Principal").cloned(),
+        actions: as_list(&st["Action"])
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect(),
+        resources: st
+            .get("Resource")
+            .map(|r| as_list(r).to_vec())
+            .unwrap_or_default(),
+        condition: st.get("Condition").cloned(),
+    }
+}
+
+/// A Lambda permission as the statement Lambda writes into the function's resource policy.
+fn lambda_permission(stack: &str, id: &str, props: &Value) -> Statement {
+    let mut condition = serde_json::Map::new();
+    for (key, v) in props.as_object().unwrap() {
+        let (operator, context_key) = match key.as_str() {
+            "Action" | "FunctionName" | "Principal" => continue,
+            "SourceArn" => ("ArnLike", "AWS:SourceArn"),
+            "SourceAccount" => ("StringEquals", "AWS:SourceAccount"),
+            "PrincipalOrgID" => ("StringEquals", "aws:PrincipalOrgID"),
+            "FunctionUrlAuthType" => ("StringEquals", "lambda:FunctionUrlAuthType"),
+            _ => panic!("{stack} {id}: the policy walker does not read a permission's {key}"),
+        };
+        condition
+            .entry(operator)
+            .or_insert_with(|| serde_json::json!({}))
+            .as_object_mut()
+            .unwrap()
+            .insert(context_key.to_owned(), v.clone());
+    }
+    Statement {
+        holder: id.to_owned(),
+        held: Held::Resource,
+        roles: Vec::new(),
+        effect: "Allow".to_owned(),
+        principal: Some(props["Principal"].clone()),
+        actions: vec![props["Action"].as_str().unwrap().to_owned()],
+        resources: vec![props["FunctionName"].clone()],
+        condition: (!condition.is_empty()).then_some(Value::Object(condition)),
+    }
+}
+
+/// A policy element that may be one value or a list of them.
+fn as_list(v: &Value) -> &[Value] {
+    match v {
+        Value::Array(a) => a,
+        Value::Null => &[],
+        one => std::slice::from_ref(one),
+    }
+}
+
+/// A value as a reviewer reads it: `X.Arn` for a GetAtt, `P` for a Ref, a Sub's string (its
+/// variables substituted as `${…}`), a Join's parts joined, and `Fn(args)` for anything else.
+fn render(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a.iter().map(render).collect::<Vec<_>>().join(","),
+        Value::Object(m) if m.len() == 1 => {
+            let (f, arg) = m.iter().next().unwrap();
+            match f.as_str() {
+                "Ref" => render(arg),
+                "Fn::GetAtt" => as_list(arg)
+                    .iter()
+                    .map(render)
+                    .collect::<Vec<_>>()
+                    .join("."),
+                "Fn::Sub" => match arg {
+                    Value::Array(a) => {
+                        let mut s = render(&a[0]);
+                        for (name, value) in a[1].as_object().unwrap() {
+                            s = s.replace(&format!("${{{name}}}"), &render_within(value));
+                        }
+                        s
+                    }
+                    s => render(s),
+                },
+                "Fn::Join" => {
+                    let a = arg.as_array().unwrap();
+                    let parts: Vec<String> = as_list(&a[1]).iter().map(render_within).collect();
+                    parts.join(a[0].as_str().unwrap())
+                }
+                _ => format!("{}({})", f.trim_start_matches("Fn::"), render(arg)),
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+/// A part of a Sub or Join: literals as they are, references as `${…}`.
+fn render_within(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Object(m) if m.contains_key("Fn::Sub") || m.contains_key("Fn::Join") => render(v),
+        other => format!("${{{}}}", render(other)),
+    }
+}
+
+/// A principal: a service by its name, anything else as `AWS:…`, `Federated:…`.
+fn render_principal(p: &Value) -> String {
+    match p {
+        Value::Object(m) => m
+            .iter()
+            .flat_map(|(kind, v)| {
+                as_list(v).iter().map(move |v| match kind.as_str() {
+                    "Service" => render(v),
+                    _ => format!("{kind}:{}", render(v)),
+                })
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+        other => render(other),
+    }
+}
+
+/// `StringEquals iam:PassedToService=lambda.amazonaws.com and …`.
+fn render_condition(c: &Value) -> String {
+    let mut parts = Vec::new();
+    for (operator, tests) in c.as_object().unwrap() {
+        for (key, v) in tests.as_object().unwrap() {
+            let v = match v {
+                Value::Array(a) => format!("[{}]", render(&Value::Array(a.clone()))),
+                v => render(v),
+            };
+            parts.push(format!("{operator} {key}={v}"));
+        }
+    }
+    parts.join(" and ")
+}
+
+/// One line: `control-plane ProvisionerRole Allow dynamodb:GetItem on TenantsTable.Arn`.
+fn render_statement(stack: &str, st: &Statement) -> String {
+    let mut line = format!("{stack} {}", st.holder);
+    if st.held == Held::Trust {
+        line.push_str(" (trust)");
+    }
+    if st.held == Held::Identity && st.roles != [st.holder.clone()] {
+        line.push_str(&format!(" (for {})", st.roles.join(",")));
+    }
+    line.push_str(&format!(" {} {}", st.effect, st.actions.join(",")));
+    if !st.resources.is_empty() {
+        let resources: Vec<String> = st.resources.iter().map(render).collect();
+        line.push_str(&format!(" on {}", resources.join(",")));
+    }
+    if let Some(p) = &st.principal {
+        line.push_str(&format!(" to {}", render_principal(p)));
+    }
+    if let Some(c) = &st.condition {
+        line.push_str(&format!(" if {}", render_condition(c)));
+    }
+    line
+}
+
+/// Every `Allow` statement of every role's identity policies in a template, as (role,
+/// actions, resources).
+fn allows(template: &Value) -> Vec<(String, Vec<String>, Vec<Value>)> {
+    let mut out = Vec::new();
+    for st in statements("", template) {
+        if st.held == Held::Identity && st.effect == "Allow" {
+            for role in &st.roles {
+                out.push((role.clone(), st.actions.clone(), st.resources.clone()));
             }
         }
     }
@@ -139,19 +392,50 @@ fn allows(template: &Value) -> Vec<(String, Vec<String>, Vec<Value>)> {
 }
 
 #[test]
-fn no_statement_anywhere_allows_a_wildcard_action_or_resource() {
+fn every_policy_statement_matches_its_snapshot() {
+    let mut lines = Vec::new();
     for (stack, template) in templates(&synth(Format::Json)) {
-        for (role, actions, resources) in allows(&template) {
-            for a in &actions {
-                assert!(!a.contains('*'), "{stack} {role} allows {a}");
+        for st in statements(&stack, &template) {
+            lines.push(render_statement(&stack, &st));
+        }
+    }
+    insta::assert_snapshot!("permissions", lines.join("\n"));
+}
+
+#[test]
+fn every_template_holds_the_resource_types_of_its_snapshot() {
+    let mut lines = Vec::new();
+    for (stack, template) in templates(&synth(Format::Json)) {
+        let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+        for r in template["Resources"].as_object().unwrap().values() {
+            *counts.entry(r["Type"].as_str().unwrap()).or_default() += 1;
+        }
+        let counts: Vec<String> = counts.iter().map(|(ty, n)| format!("{ty} ×{n}")).collect();
+        lines.push(format!("{stack}: {}", counts.join(", ")));
+    }
+    insta::assert_snapshot!("resource-types", lines.join("\n"));
+}
+
+#[test]
+fn no_statement_anywhere_allows_a_wildcard_action_or_resource() {
+    // `*` only for the actions IAM authorizes on nothing narrower.
+    let unscoped: Vec<&str> = Unscoped::ALL.iter().map(|u| u.action()).collect();
+    for (stack, template) in templates(&synth(Format::Json)) {
+        for st in statements(&stack, &template) {
+            // A Deny may: the TLS-only `Deny s3:*` narrows access.
+            if st.effect != "Allow" {
+                continue;
             }
-            // `*` only for the actions IAM authorizes on nothing narrower.
-            let unscoped: Vec<&str> = Unscoped::ALL.iter().map(|u| u.action()).collect();
-            for r in &resources {
+            let holder = &st.holder;
+            let actions = &st.actions;
+            for a in actions {
+                assert!(!a.contains('*'), "{stack} {holder} allows {a}");
+            }
+            for r in &st.resources {
                 if r == "*" {
                     assert!(
                         actions.iter().all(|a| unscoped.contains(&a.as_str())),
-                        "{stack} {role} allows {actions:?} on every resource"
+                        "{stack} {holder} allows {actions:?} on every resource"
                     );
                 }
             }
