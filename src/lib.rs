@@ -12,6 +12,7 @@ pub mod cli;
 pub mod constructs;
 pub mod control_plane;
 pub mod deploy;
+pub mod fleet;
 pub mod lambda;
 pub mod local;
 pub mod stacks;

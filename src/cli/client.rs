@@ -9,7 +9,11 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use serde_json::Value;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::control_plane::api::PublishedType;
+use crate::control_plane::tenant::Tenant;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -54,6 +58,16 @@ pub enum ClientError {
     Sign(#[from] crate::aws::SignError),
     #[error("TLS setup failed: {0}")]
     Tls(String),
+    #[error("the API answered with something that is not {what}: {message}")]
+    Shape { what: &'static str, message: String },
+}
+
+/// `value` (an answer of the API) as the typed record `what` names.
+pub fn decode<T: DeserializeOwned>(value: &Value, what: &'static str) -> Result<T, ClientError> {
+    T::deserialize(value).map_err(|e| ClientError::Shape {
+        what,
+        message: e.to_string(),
+    })
 }
 
 /// How requests are signed: credentials and region, or not at all.
@@ -144,6 +158,30 @@ impl ApiClient {
         }
     }
 
+    /// `GET /tenants`: every tenant, oldest first.
+    pub async fn tenants(&self) -> Result<Vec<Tenant>, ClientError> {
+        decode(&self.get("/tenants").await?, "a list of tenants")
+    }
+
+    /// `GET /tenants/{id}`.
+    pub async fn tenant(&self, id: &str) -> Result<Tenant, ClientError> {
+        decode(&self.get(&format!("/tenants/{id}")).await?, "a tenant")
+    }
+
+    /// `GET /deployment-types`: the published deployment types.
+    pub async fn deployment_types(&self) -> Result<Vec<PublishedType>, ClientError> {
+        decode(
+            &self.get("/deployment-types").await?,
+            "a list of deployment types",
+        )
+    }
+
+    /// `POST /update` (once): starts the tenant's update to `version`.
+    pub async fn request_update(&self, id: &str, version: &str) -> Result<Tenant, ClientError> {
+        let body = json!({"tenantId": id, "version": version});
+        decode(&self.post_once("/update", body).await?, "a tenant")
+    }
+
     async fn call(
         &self,
         method: &str,
@@ -226,6 +264,33 @@ impl ApiClient {
                 status,
                 body: String::from_utf8_lossy(&body).chars().take(200).collect(),
             }),
+        }
+    }
+}
+
+impl crate::fleet::TenantApi for ApiClient {
+    type Error = ClientError;
+
+    async fn tenants(&self) -> Result<Vec<Tenant>, ClientError> {
+        ApiClient::tenants(self).await
+    }
+
+    async fn deployment_types(&self) -> Result<Vec<PublishedType>, ClientError> {
+        ApiClient::deployment_types(self).await
+    }
+
+    async fn request_update(&self, id: &str, version: &str) -> Result<Tenant, ClientError> {
+        ApiClient::request_update(self, id, version).await
+    }
+
+    async fn tenant(&self, id: &str) -> Result<Tenant, ClientError> {
+        ApiClient::tenant(self, id).await
+    }
+
+    fn refusal(error: &ClientError) -> Option<String> {
+        match error {
+            ClientError::Api { code, message, .. } => Some(format!("{code}: {message}")),
+            _ => None,
         }
     }
 }

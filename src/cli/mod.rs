@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::control_plane::tenant::Status;
 use crate::stacks::Config;
 use crate::synth::{self, Format};
 
@@ -62,17 +63,6 @@ impl Cli {
         }
     }
 }
-
-/// The tenant statuses `tenants wait` can wait for.
-const STATUSES: [&str; 7] = [
-    "initiated",
-    "provisioning",
-    "running",
-    "updating",
-    "deleting",
-    "deleted",
-    "failed",
-];
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -219,7 +209,7 @@ pub enum TenantsCommand {
     /// Wait until a tenant has a status.
     Wait {
         id: String,
-        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(STATUSES))]
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(Status::ALL.map(Status::as_str)))]
         status: String,
         /// Seconds to wait before giving up.
         #[arg(long, default_value_t = 300)]

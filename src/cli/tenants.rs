@@ -6,9 +6,11 @@ use std::time::{Duration, Instant};
 use aws_credential_types::provider::ProvideCredentials;
 use serde_json::{Value, json};
 
-use super::client::{ApiClient, ClientError, Signing, is_loopback, region_of};
+use super::client::{ApiClient, Signing, decode, is_loopback, region_of};
 use super::{Cli, Error, OutputFormat, TenantsCommand};
+use crate::control_plane::tenant::{Status, Tenant};
 use crate::control_plane::updater::short;
+use crate::fleet::{Published, published_versions};
 
 /// Where `silos local` and `silos deploy` record what they stood up.
 pub const OUTPUTS_FILE: &str = "out/outputs.json";
@@ -100,6 +102,11 @@ pub async fn client(cli: &Cli, given: Option<&str>) -> Result<ApiClient, Error> 
     Ok(ApiClient::new(&url, signing)?)
 }
 
+/// An optional field's cell: `-` when absent.
+fn or_dash(v: Option<&str>) -> String {
+    v.unwrap_or("-").to_owned()
+}
+
 fn s(v: &Value) -> String {
     match v {
         Value::Null => "-".to_owned(),
@@ -136,17 +143,14 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// Deployment type → its published version, from `GET /deployment-types`.
-pub type Published = std::collections::BTreeMap<String, Option<String>>;
-
 /// The VERSION cell: the first 12 characters, marked when behind the published version.
-fn version_cell(t: &Value, published: Option<&Published>) -> (String, bool) {
-    let version = t["version"].as_str();
+fn version_cell(t: &Tenant, published: Option<&Published>) -> (String, bool) {
+    let version = t.version.as_deref();
     let mut cell = version.map_or("-", short).to_owned();
     let target = published
-        .and_then(|p| p.get(t["deploymentType"].as_str()?))
+        .and_then(|p| p.get(&t.deployment_type))
         .and_then(Option::as_deref);
-    let live = !matches!(t["status"].as_str(), Some("deleted"));
+    let live = t.status != Status::Deleted;
     let behind = live && target.is_some_and(|target| version != Some(target));
     if behind {
         cell.push_str(" (behind)");
@@ -154,7 +158,7 @@ fn version_cell(t: &Value, published: Option<&Published>) -> (String, bool) {
     (cell, behind)
 }
 
-fn tenant_rows(tenants: &[Value], published: Option<&Published>) -> String {
+fn tenant_rows(tenants: &[Tenant], published: Option<&Published>) -> String {
     let mut behind = 0;
     let rows: Vec<Vec<String>> = tenants
         .iter()
@@ -162,12 +166,12 @@ fn tenant_rows(tenants: &[Value], published: Option<&Published>) -> String {
             let (version, late) = version_cell(t, published);
             behind += usize::from(late);
             vec![
-                s(&t["tenantId"]),
-                s(&t["tenantName"]),
-                s(&t["deploymentType"]),
-                s(&t["status"]),
+                t.tenant_id.clone(),
+                t.tenant_name.clone(),
+                t.deployment_type.clone(),
+                t.status.to_string(),
                 version,
-                s(&t["statusReason"]),
+                or_dash(t.status_reason.as_deref()),
             ]
         })
         .collect();
@@ -182,23 +186,6 @@ fn tenant_rows(tenants: &[Value], published: Option<&Published>) -> String {
         ));
     }
     out
-}
-
-/// The published versions, from `GET /deployment-types`.
-pub async fn published_versions(client: &ApiClient) -> Result<Published, ClientError> {
-    let types = client.get("/deployment-types").await?;
-    Ok(types
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|t| {
-            Some((
-                t["deploymentType"].as_str()?.to_owned(),
-                t["version"].as_str().map(str::to_owned),
-            ))
-        })
-        .collect())
 }
 
 /// The published versions, or None (and a warning) if the API cannot say.
@@ -240,7 +227,7 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
     match command {
         TenantsCommand::List => {
             let tenants = client.get("/tenants").await?;
-            let list = tenants.as_array().cloned().unwrap_or_default();
+            let list: Vec<Tenant> = decode(&tenants, "a list of tenants")?;
             let published = if cli.output == OutputFormat::Text && !list.is_empty() {
                 published(&client).await
             } else {
@@ -264,12 +251,11 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
                     json!({"tenantName": name, "deploymentType": deployment_type}),
                 )
                 .await?;
+            let t: Tenant = decode(&tenant, "a tenant")?;
             print(cli, &tenant, || {
                 format!(
                     "created tenant {} ({}), status {}\n",
-                    s(&tenant["tenantName"]),
-                    s(&tenant["tenantId"]),
-                    s(&tenant["status"])
+                    t.tenant_name, t.tenant_id, t.status
                 )
             });
         }
@@ -285,12 +271,11 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
             }
             let tenant = client.post_once("/delete", body).await?;
             let kept = resources.as_ref().map(tables).unwrap_or_default();
+            let t: Tenant = decode(&tenant, "a tenant")?;
             print(cli, &tenant, || {
                 let mut out = format!(
                     "tenant {} ({}) is {}\n",
-                    s(&tenant["tenantName"]),
-                    s(&tenant["tenantId"]),
-                    s(&tenant["status"])
+                    t.tenant_name, t.tenant_id, t.status
                 );
                 for t in &kept {
                     out.push_str(&format!(
@@ -302,23 +287,24 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
         }
         TenantsCommand::Info { id } => {
             let tenant = client.get(&format!("/tenants/{id}")).await?;
+            let t: Tenant = decode(&tenant, "a tenant")?;
             let resources = client.post("/tenant-info", json!({"tenantId": id})).await?;
             let value = json!({"tenant": tenant, "resources": resources});
             print(cli, &value, || {
                 let mut out = String::new();
-                for key in [
-                    "tenantId",
-                    "tenantName",
-                    "deploymentType",
-                    "status",
-                    "statusReason",
-                    "version",
-                    "targetVersion",
-                    "stackName",
-                    "stackId",
-                    "created",
+                for (key, cell) in [
+                    ("tenantId", t.tenant_id.clone()),
+                    ("tenantName", t.tenant_name.clone()),
+                    ("deploymentType", t.deployment_type.clone()),
+                    ("status", t.status.to_string()),
+                    ("statusReason", or_dash(t.status_reason.as_deref())),
+                    ("version", or_dash(t.version.as_deref())),
+                    ("targetVersion", or_dash(t.target_version.as_deref())),
+                    ("stackName", or_dash(t.stack_name.as_deref())),
+                    ("stackId", or_dash(t.stack_id.as_deref())),
+                    ("created", t.created.to_string()),
                 ] {
-                    out.push_str(&format!("{key:<16}{}\n", s(&tenant[key])));
+                    out.push_str(&format!("{key:<16}{cell}\n"));
                 }
                 let rows: Vec<Vec<String>> = resources
                     .as_array()
@@ -344,12 +330,11 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
         }
         TenantsCommand::Retry { id } => {
             let tenant = client.post_once("/retry", json!({"tenantId": id})).await?;
+            let t: Tenant = decode(&tenant, "a tenant")?;
             print(cli, &tenant, || {
                 format!(
                     "retrying tenant {} ({}): status {}\n",
-                    s(&tenant["tenantName"]),
-                    s(&tenant["tenantId"]),
-                    s(&tenant["status"])
+                    t.tenant_name, t.tenant_id, t.status
                 )
             });
         }
@@ -374,40 +359,37 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
             status,
             timeout,
         } => {
-            let tenant = wait(&client, id, status, Duration::from_secs(*timeout)).await?;
+            let (tenant, t) = wait(&client, id, status, Duration::from_secs(*timeout)).await?;
             print(cli, &tenant, || {
-                format!(
-                    "tenant {} ({}) is {}\n",
-                    s(&tenant["tenantName"]),
-                    id,
-                    status
-                )
+                format!("tenant {} ({}) is {}\n", t.tenant_name, id, status)
             });
         }
     }
     Ok(())
 }
 
-/// Polls the tenant until it has `status`. A tenant that ends in `failed` or `deleted`
-/// instead stops the wait early.
+/// Polls the tenant until it has `status`, and returns it as the API answered (for
+/// `--output json`) and typed. A tenant that ends in `failed` or `deleted` instead stops the
+/// wait early.
 pub async fn wait(
     client: &ApiClient,
     id: &str,
     status: &str,
     timeout: Duration,
-) -> Result<Value, Error> {
+) -> Result<(Value, Tenant), Error> {
     let deadline = Instant::now() + timeout;
     let mut last = String::new();
     loop {
         let tenant = client.get(&format!("/tenants/{id}")).await?;
-        let now = s(&tenant["status"]);
+        let t: Tenant = decode(&tenant, "a tenant")?;
+        let now = t.status.to_string();
         if now == status {
-            return Ok(tenant);
+            return Ok((tenant, t));
         }
-        if matches!(now.as_str(), "failed" | "deleted") {
+        if matches!(t.status, Status::Failed | Status::Deleted) {
             return Err(Error::Tenant(format!(
                 "tenant {id} is {now} ({}), not {status}",
-                s(&tenant["statusReason"])
+                or_dash(t.status_reason.as_deref())
             )));
         }
         if Instant::now() >= deadline {
@@ -462,9 +444,12 @@ mod tests {
     fn tenants_behind_the_published_version_are_marked() {
         let v1 = "1111111111111111aaaa";
         let v2 = "2222222222222222bbbb";
-        let tenant = |id: &str, status: &str, v: Option<&str>| {
-            json!({"tenantId": id, "tenantName": id, "deploymentType": "silo",
-                   "status": status, "version": v, "statusReason": null})
+        let tenant = |id: &str, status: &str, v: Option<&str>| -> Tenant {
+            serde_json::from_value(json!({"tenantId": id, "tenantName": id,
+                   "tenantSafeName": id, "deploymentType": "silo", "status": status,
+                   "created": "0.000", "statusChangedAt": "0.000", "version": v,
+                   "statusReason": null}))
+            .unwrap()
         };
         let published = Published::from([("silo".to_owned(), Some(v2.to_owned()))]);
         let out = tenant_rows(

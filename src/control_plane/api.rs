@@ -450,18 +450,26 @@ async fn update(
     .await
 }
 
+/// One published deployment type, as `GET /deployment-types` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishedType {
+    pub deployment_type: String,
+    pub description: String,
+    /// Its tenant version; None if the catalog was published without versions.
+    pub version: Option<String>,
+}
+
 /// `GET /deployment-types`: each published deployment type and its tenant version.
 async fn deployment_types(State(cp): State<ControlPlane>) -> Reply {
     let catalog = cp.catalog().await?;
-    let types: Vec<_> = catalog
+    let types: Vec<PublishedType> = catalog
         .deployment_types
         .iter()
-        .map(|(name, entry)| {
-            json!({
-                "deploymentType": name,
-                "description": entry.blueprint.description,
-                "version": entry.version,
-            })
+        .map(|(name, entry)| PublishedType {
+            deployment_type: name.clone(),
+            description: entry.blueprint.description.clone(),
+            version: entry.version.clone(),
         })
         .collect();
     reply(StatusCode::OK, types)
