@@ -151,3 +151,169 @@ pub fn sign(
     instructions.apply_to_request_http1x(request);
     Ok(())
 }
+
+/// How long a poll waits between probes: `first`, then each wait `factor` times the one
+/// before, never more than `max`. A `factor` of 1 polls at a constant `first`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    pub first: std::time::Duration,
+    pub factor: u32,
+    pub max: std::time::Duration,
+}
+
+impl Backoff {
+    /// Doubles from `first` up to `max`.
+    pub const fn doubling(first: std::time::Duration, max: std::time::Duration) -> Self {
+        Backoff {
+            first,
+            factor: 2,
+            max,
+        }
+    }
+
+    /// Always `every`.
+    pub const fn constant(every: std::time::Duration) -> Self {
+        Backoff {
+            first: every,
+            factor: 1,
+            max: every,
+        }
+    }
+
+    /// The wait after `wait`.
+    fn next(&self, wait: std::time::Duration) -> std::time::Duration {
+        wait.saturating_mul(self.factor).min(self.max)
+    }
+}
+
+/// Why [`poll_until`] gave up.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PollError<E> {
+    /// A probe failed; polling stops at the first error.
+    #[error(transparent)]
+    Probe(E),
+    /// The deadline passed before a probe said done.
+    #[error("not done after {} s", waited.as_secs())]
+    Timeout { waited: std::time::Duration },
+}
+
+/// Probes until `probe` says done (`Ok(Some(_))`), fails (`Err(_)`), or `deadline` passes.
+/// The first probe is at once; between probes it waits as `policy` says, never past the
+/// deadline. A probe that says not yet (`Ok(None)`) at or after the deadline is a
+/// [`PollError::Timeout`] with how long it polled.
+pub async fn poll_until<T, E, F, Fut>(
+    policy: &Backoff,
+    deadline: impl Into<tokio::time::Instant>,
+    mut probe: F,
+) -> Result<T, PollError<E>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>, E>>,
+{
+    let deadline = deadline.into();
+    let started = tokio::time::Instant::now();
+    let mut wait = policy.first;
+    loop {
+        if let Some(done) = probe().await.map_err(PollError::Probe)? {
+            return Ok(done);
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Err(PollError::Timeout {
+                waited: now - started,
+            });
+        }
+        tokio::time::sleep(wait.min(deadline - now)).await;
+        wait = policy.next(wait);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use std::time::Duration;
+    use tokio::time::Instant;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// Polls with `policy` and a deadline `limit` away, with a probe that says done at its
+    /// `done_at`-th call (1-based; never if `None`); returns the outcome and the times (ms
+    /// since the start) of the probes.
+    async fn check(
+        policy: Backoff,
+        limit: Duration,
+        done_at: Option<usize>,
+    ) -> (Result<usize, PollError<String>>, Vec<u128>) {
+        let start = Instant::now();
+        let probes = Mutex::new(Vec::new());
+        let result = poll_until(&policy, start + limit, || {
+            let mut probes = probes.lock().unwrap();
+            probes.push(start.elapsed().as_millis());
+            let n = probes.len();
+            async move { Ok((Some(n) == done_at).then_some(n)) }
+        })
+        .await;
+        (result, probes.into_inner().unwrap())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn done_at_once() {
+        let (result, probes) = check(Backoff::constant(MS * 100), MS * 1000, Some(1)).await;
+        assert_eq!(result, Ok(1));
+        assert_eq!(probes, [0]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn doubling_waits_up_to_max() {
+        let policy = Backoff::doubling(MS * 200, MS * 1000);
+        let (result, probes) = check(policy, MS * 60_000, Some(6)).await;
+        assert_eq!(result, Ok(6));
+        // Waits of 200, 400, 800, 1000, 1000 ms.
+        assert_eq!(probes, [0, 200, 600, 1400, 2400, 3400]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn constant_waits() {
+        let (result, probes) = check(Backoff::constant(MS * 2000), MS * 60_000, Some(3)).await;
+        assert_eq!(result, Ok(3));
+        assert_eq!(probes, [0, 2000, 4000]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deadline_cuts_the_last_wait_short_and_times_out() {
+        let policy = Backoff::doubling(MS * 200, MS * 5000);
+        let (result, probes) = check(policy, MS * 1000, None).await;
+        assert_eq!(result, Err(PollError::Timeout { waited: MS * 1000 }));
+        // 200, 400, then the 800 ms wait stops at the deadline for one last probe.
+        assert_eq!(probes, [0, 200, 600, 1000]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_error_passes_through() {
+        let calls = Mutex::new(0);
+        let result: Result<(), _> = poll_until(
+            &Backoff::constant(MS * 10),
+            Instant::now() + MS * 1000,
+            || {
+                *calls.lock().unwrap() += 1;
+                async { Err::<Option<()>, _>("AccessDenied") }
+            },
+        )
+        .await;
+        assert_eq!(result, Err(PollError::Probe("AccessDenied")));
+        assert_eq!(*calls.lock().unwrap(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_passed_deadline_still_probes_once() {
+        let (result, probes) = check(Backoff::constant(MS * 100), Duration::ZERO, None).await;
+        assert_eq!(
+            result,
+            Err(PollError::Timeout {
+                waited: Duration::ZERO
+            })
+        );
+        assert_eq!(probes, [0]);
+    }
+}

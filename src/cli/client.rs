@@ -120,10 +120,6 @@ impl ApiClient {
         })
     }
 
-    pub fn base(&self) -> &str {
-        &self.base
-    }
-
     pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
         self.call("GET", path, None, None).await
     }

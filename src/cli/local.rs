@@ -54,6 +54,13 @@ fn report(quiet: bool) -> local::Reporter {
             } => eprintln!(
                 "warning: gave up on the stream record {sequence} of tenant {tenant_id} after {attempts} attempts (on AWS it goes to the failure queue)"
             ),
+            Report::Unreadable {
+                tenant_id,
+                sequence,
+                message,
+            } => eprintln!(
+                "error: the stream record {sequence} of tenant {tenant_id} cannot be read as a Lambda event record, so it was not processed: {message}"
+            ),
         }
     })
 }

@@ -89,11 +89,6 @@ impl Function {
         self
     }
 
-    pub fn arm64(mut self) -> Function {
-        self.props.architectures = vec![function::Architecture::Arm64];
-        self
-    }
-
     pub fn function_name(mut self, name: impl Into<Value<String>>) -> Function {
         self.props.function_name = Some(name.into());
         self
@@ -101,11 +96,6 @@ impl Function {
 
     pub fn log_group_name(mut self, name: impl Into<Value<String>>) -> Function {
         self.log_group_name = Some(name.into());
-        self
-    }
-
-    pub fn log_retention(mut self, retention: RetentionDays) -> Function {
-        self.retention = retention;
         self
     }
 

@@ -84,12 +84,6 @@ impl HttpApi {
         self
     }
 
-    pub fn throttle(mut self, burst: u32, rate_per_second: f64) -> HttpApi {
-        self.burst_limit = burst;
-        self.rate_limit = rate_per_second;
-        self
-    }
-
     pub fn route(&mut self, method: Method, path: &str, function: &Function) {
         self.routes.push(Route {
             method,

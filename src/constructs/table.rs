@@ -94,33 +94,6 @@ impl Table {
         self
     }
 
-    /// A global secondary index on string keys, projecting all attributes.
-    pub fn gsi(mut self, name: &str, partition_key: &str, sort_key: Option<&str>) -> Table {
-        self.define(partition_key);
-        let mut key_schema = vec![table::KeySchema {
-            attribute_name: partition_key.to_owned(),
-            key_type: table::KeyType::Hash,
-        }];
-        if let Some(sk) = sort_key {
-            self.define(sk);
-            key_schema.push(table::KeySchema {
-                attribute_name: sk.to_owned(),
-                key_type: table::KeyType::Range,
-            });
-        }
-        self.props
-            .global_secondary_indexes
-            .push(table::GlobalSecondaryIndex {
-                index_name: name.to_owned(),
-                key_schema,
-                projection: table::Projection {
-                    projection_type: table::ProjectionType::All,
-                    non_key_attributes: Vec::new(),
-                },
-            });
-        self
-    }
-
     pub fn table_name(mut self, name: impl Into<Value<String>>) -> Table {
         self.props.table_name = Some(name.into());
         self

@@ -72,34 +72,27 @@ impl ControlPlane {
             .clone()
             .ok_or_else(|| Error::NoStack(tenant.tenant_id.clone()))?;
         let mut resources = Vec::new();
-        let mut token = None;
-        loop {
-            let out = self
-                .cfn()
-                .list_stack_resources()
-                .stack_name(&stack)
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(cfn_error("ListStackResources"))?;
-            for r in out.stack_resource_summaries() {
-                let drift = r
-                    .drift_information()
-                    .and_then(|d| d.stack_resource_drift_status())
-                    .map_or("NOT_CHECKED", |s| s.as_str());
-                resources.push(json!({
-                    "LogicalResourceId": r.logical_resource_id(),
-                    "PhysicalResourceId": r.physical_resource_id(),
-                    "ResourceType": r.resource_type(),
-                    "LastUpdatedTimestamp": r.last_updated_timestamp().map(|t| t.to_string()),
-                    "ResourceStatus": r.resource_status().map(|s| s.as_str()),
-                    "DriftInformation": {"StackResourceDriftStatus": drift},
-                }));
-            }
-            match out.next_token {
-                Some(t) if !t.is_empty() => token = Some(t),
-                _ => break,
-            }
+        let mut summaries = self
+            .cfn()
+            .list_stack_resources()
+            .stack_name(&stack)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(r) = summaries.next().await {
+            let r = r.map_err(cfn_error("ListStackResources"))?;
+            let drift = r
+                .drift_information()
+                .and_then(|d| d.stack_resource_drift_status())
+                .map_or("NOT_CHECKED", |s| s.as_str());
+            resources.push(json!({
+                "LogicalResourceId": r.logical_resource_id(),
+                "PhysicalResourceId": r.physical_resource_id(),
+                "ResourceType": r.resource_type(),
+                "LastUpdatedTimestamp": r.last_updated_timestamp().map(|t| t.to_string()),
+                "ResourceStatus": r.resource_status().map(|s| s.as_str()),
+                "DriftInformation": {"StackResourceDriftStatus": drift},
+            }));
         }
         Ok(resources)
     }

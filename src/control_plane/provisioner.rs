@@ -13,6 +13,7 @@ use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus, Tag};
 use super::store::{self, Changes};
 use super::tenant::{Status, Tenant};
 use super::{ControlPlane, Error, cfn_error};
+use crate::aws::{Backoff, PollError, poll_until};
 use crate::blueprint;
 
 /// What provisioning will create: the rendered stack name, parameters, tags and template URL.
@@ -263,15 +264,18 @@ impl ControlPlane {
             .await
             .map_err(cfn_error("DeleteStack"))?;
         let deadline = Instant::now() + self.settings().stack_wait;
-        loop {
+        let policy = Backoff::constant(Duration::from_secs(2));
+        poll_until(&policy, deadline, || async move {
             match self.describe(name).await? {
-                None | Some((_, StackStatus::DeleteComplete)) => return Ok(()),
-                Some(_) if Instant::now() >= deadline => {
-                    return Err(Error::Timeout(name.to_owned()));
-                }
-                Some(_) => tokio::time::sleep(Duration::from_secs(2)).await,
+                None | Some((_, StackStatus::DeleteComplete)) => Ok(Some(())),
+                Some(_) => Ok(None),
             }
-        }
+        })
+        .await
+        .map_err(|e| match e {
+            PollError::Probe(e) => e,
+            PollError::Timeout { .. } => Error::Timeout(name.to_owned()),
+        })
     }
 
     /// The provisioner's Lambda handler: provisions the tenant of each INSERT of an

@@ -402,25 +402,18 @@ impl Store {
     /// Every tenant, across all pages of the table. Name locks are left out.
     pub async fn list(&self) -> Result<Vec<Tenant>, Error> {
         let mut tenants = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .set_limit(self.page_size)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(aws("Scan"))?;
-            for item in out.items() {
-                if item.get("kind").is_none() {
-                    tenants.push(from_item(item)?);
-                }
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
+        let mut items = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .set_limit(self.page_size)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = items.next().await {
+            let item = item.map_err(aws("Scan"))?;
+            if !item.contains_key("kind") {
+                tenants.push(from_item(&item)?);
             }
         }
         tenants.sort_by(|a, b| (a.created, &a.tenant_id).cmp(&(b.created, &b.tenant_id)));

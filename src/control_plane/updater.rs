@@ -18,6 +18,7 @@ use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, 
 use super::store::{self, Changes};
 use super::tenant::{Status, Tenant};
 use super::{ControlPlane, Error, cfn_error};
+use crate::aws::{Backoff, PollError, poll_until};
 
 /// What `POST /update` did.
 #[derive(Debug)]
@@ -257,8 +258,8 @@ impl ControlPlane {
             }
         }
         let deadline = Instant::now() + self.settings().stack_wait;
-        let mut pause = Duration::from_millis(200);
-        loop {
+        let policy = Backoff::doubling(Duration::from_millis(200), Duration::from_secs(2));
+        poll_until(&policy, deadline, || async move {
             let described = self
                 .cfn()
                 .describe_change_set()
@@ -269,7 +270,7 @@ impl ControlPlane {
                 .map_err(cfn_error("DescribeChangeSet"))?;
             let reason = described.status_reason().unwrap_or_default();
             match described.status() {
-                Some(ChangeSetStatus::CreateComplete) => return Ok(Created::Ready),
+                Some(ChangeSetStatus::CreateComplete) => Ok(Some(Created::Ready)),
                 Some(ChangeSetStatus::Failed) if no_changes(reason) => {
                     // An empty change set is no use to anyone: clean it up, best effort.
                     let _ = self
@@ -279,31 +280,28 @@ impl ControlPlane {
                         .change_set_name(name)
                         .send()
                         .await;
-                    return Ok(Created::NoChanges);
+                    Ok(Some(Created::NoChanges))
                 }
-                Some(ChangeSetStatus::Failed) => {
-                    return Err(Error::CloudFormation {
-                        operation: "CreateChangeSet",
-                        message: format!("change set {name} failed: {reason}"),
-                        transient: false,
-                    });
-                }
-                _ if Instant::now() >= deadline => {
-                    return Err(Error::CloudFormation {
-                        operation: "DescribeChangeSet",
-                        message: format!(
-                            "change set {name} was not ready within {} s",
-                            self.settings().stack_wait.as_secs()
-                        ),
-                        transient: true,
-                    });
-                }
-                _ => {
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(2));
-                }
+                Some(ChangeSetStatus::Failed) => Err(Error::CloudFormation {
+                    operation: "CreateChangeSet",
+                    message: format!("change set {name} failed: {reason}"),
+                    transient: false,
+                }),
+                _ => Ok(None),
             }
-        }
+        })
+        .await
+        .map_err(|e| match e {
+            PollError::Probe(e) => e,
+            PollError::Timeout { .. } => Error::CloudFormation {
+                operation: "DescribeChangeSet",
+                message: format!(
+                    "change set {name} was not ready within {} s",
+                    self.settings().stack_wait.as_secs()
+                ),
+                transient: true,
+            },
+        })
     }
 
     /// Nothing would change: the stack already matches the target, so record it.

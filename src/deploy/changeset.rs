@@ -14,15 +14,17 @@
 //! says so.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Instant;
 
 use aws_sdk_cloudformation::types::{ChangeSetStatus, ChangeSetType, StackStatus};
 use serde_json::Value;
 
 use super::diff::{self, StackDiff};
 use super::progress::{Operation, Progress, StackEvent};
-use super::stack::with_spec;
+use super::stack::{lock, timed_out, with_spec};
 use super::{Deployed, Error, Outcome, StackSpec, Stacks};
+use crate::aws::{Backoff, poll_until};
 
 /// What deploying a stack would do.
 #[derive(Clone, Debug)]
@@ -148,48 +150,54 @@ impl Stacks {
             .await
             .map_err(Stacks::error("CreateChangeSet", &spec.name))?;
 
-        // Wait for the change set.
-        loop {
-            let cs = self
+        // Wait for the change set: at a constant `poll`.
+        let last = &Mutex::new(None::<ChangeSetStatus>);
+        let ready = poll_until(&Backoff::constant(self.poll), deadline, || {
+            let name = &name;
+            async move {
+                let cs = self
+                    .client()
+                    .describe_change_set()
+                    .stack_name(&spec.name)
+                    .change_set_name(name)
+                    .send()
+                    .await
+                    .map_err(Stacks::error("DescribeChangeSet", &spec.name))?;
+                match cs.status() {
+                    Some(ChangeSetStatus::CreateComplete) => Ok(Some(true)),
+                    Some(ChangeSetStatus::Failed) => {
+                        let reason = cs.status_reason().unwrap_or_default().to_owned();
+                        if crate::aws::no_changes(&reason) {
+                            return Ok(Some(false));
+                        }
+                        Err(Error::StackFailed {
+                            stack: spec.name.clone(),
+                            status: "change set FAILED".to_owned(),
+                            reason: Some(reason),
+                        })
+                    }
+                    status => {
+                        *lock(last) = status.cloned();
+                        Ok(None)
+                    }
+                }
+            }
+        })
+        .await
+        .map_err(|e| {
+            let status = lock(last).as_ref().map(|s| s.as_str().to_owned());
+            let status = format!("change set {}", status.as_deref().unwrap_or("?"));
+            timed_out(e, &spec.name, status)
+        })?;
+        if !ready {
+            let _ = self
                 .client()
-                .describe_change_set()
+                .delete_change_set()
                 .stack_name(&spec.name)
                 .change_set_name(&name)
                 .send()
-                .await
-                .map_err(Stacks::error("DescribeChangeSet", &spec.name))?;
-            match cs.status() {
-                Some(ChangeSetStatus::CreateComplete) => break,
-                Some(ChangeSetStatus::Failed) => {
-                    let reason = cs.status_reason().unwrap_or_default().to_owned();
-                    if crate::aws::no_changes(&reason) {
-                        let _ = self
-                            .client()
-                            .delete_change_set()
-                            .stack_name(&spec.name)
-                            .change_set_name(&name)
-                            .send()
-                            .await;
-                        return self.settled(spec, Outcome::Unchanged).await;
-                    }
-                    return Err(Error::StackFailed {
-                        stack: spec.name.clone(),
-                        status: "change set FAILED".to_owned(),
-                        reason: Some(reason),
-                    });
-                }
-                _ if Instant::now() >= deadline => {
-                    return Err(Error::Timeout {
-                        stack: spec.name.clone(),
-                        status: format!(
-                            "change set {}",
-                            cs.status().map(|s| s.as_str()).unwrap_or("?")
-                        ),
-                        seconds: 0,
-                    });
-                }
-                _ => tokio::time::sleep(self.poll).await,
-            }
+                .await;
+            return self.settled(spec, Outcome::Unchanged).await;
         }
 
         let seen = self.event_ids(&spec.name).await;
@@ -287,9 +295,10 @@ impl Stacks {
         deadline: Instant,
         on_event: &mut (dyn FnMut(&str) + Send),
     ) -> Result<aws_sdk_cloudformation::types::Stack, Error> {
-        let started = Instant::now();
-        let mut interval = self.poll;
-        loop {
+        let progress = &Mutex::new(progress);
+        let on_event = &Mutex::new(on_event);
+        let last = &Mutex::new(None::<StackStatus>);
+        poll_until(&self.backoff(), deadline, || async move {
             if let Ok(out) = self
                 .client()
                 .describe_stack_events()
@@ -304,6 +313,8 @@ impl Stacks {
                     .map(StackEvent::from_sdk)
                     .collect();
                 // Newest first from the API; oldest first into the progress.
+                let mut progress = lock(progress);
+                let mut on_event = lock(on_event);
                 for e in fresh.iter().rev() {
                     if let Some(line) = progress.apply(e) {
                         on_event(&line);
@@ -313,28 +324,22 @@ impl Stacks {
             let stack = self.describe(name).await?;
             let status = stack.as_ref().and_then(|s| s.stack_status().cloned());
             match (stack, status) {
-                (Some(stack), Some(s)) if !s.as_str().ends_with("_IN_PROGRESS") => {
-                    return Ok(stack);
+                (Some(stack), Some(s)) if !s.as_str().ends_with("_IN_PROGRESS") => Ok(Some(stack)),
+                (None, _) => Err(Error::StackFailed {
+                    stack: name.to_owned(),
+                    status: "DELETE_COMPLETE".to_owned(),
+                    reason: Some("the stack disappeared".to_owned()),
+                }),
+                (_, s) => {
+                    *lock(last) = s;
+                    Ok(None)
                 }
-                (None, _) => {
-                    return Err(Error::StackFailed {
-                        stack: name.to_owned(),
-                        status: "DELETE_COMPLETE".to_owned(),
-                        reason: Some("the stack disappeared".to_owned()),
-                    });
-                }
-                (_, s) if Instant::now() >= deadline => {
-                    return Err(Error::Timeout {
-                        stack: name.to_owned(),
-                        status: s.map(|s| s.as_str().to_owned()).unwrap_or_default(),
-                        seconds: started.elapsed().as_secs(),
-                    });
-                }
-                _ => {}
             }
-            tokio::time::sleep(interval.min(deadline.saturating_duration_since(Instant::now())))
-                .await;
-            interval = (interval * 2).min(Duration::from_secs(5));
-        }
+        })
+        .await
+        .map_err(|e| {
+            let status = lock(last).as_ref().map(|s| s.as_str().to_owned());
+            timed_out(e, name, status.unwrap_or_default())
+        })
     }
 }

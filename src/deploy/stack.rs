@@ -4,11 +4,13 @@
 //! mean no call at all.
 
 use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudformation::types::{Parameter, Stack, StackStatus, Tag};
 
 use super::{Error, sdk_message};
+use crate::aws::{Backoff, PollError, poll_until};
 
 /// Sets what every stack call sends from a spec: parameters, tags, the IAM capabilities, and
 /// the template by URL or by body.
@@ -86,6 +88,31 @@ pub struct Stacks {
     cfn: aws_sdk_cloudformation::Client,
     /// The first poll interval; it doubles up to five seconds.
     pub poll: Duration,
+}
+
+/// The lock on a wait's last seen state (a probe that panicked left nothing half-written).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The last status a wait saw, as the timeout reports it.
+fn status_of(last: &Mutex<Option<StackStatus>>) -> String {
+    lock(last)
+        .as_ref()
+        .map(|s| s.as_str().to_owned())
+        .unwrap_or_default()
+}
+
+/// A wait's error: the probe's own, or a timeout on `stack` with its last `status`.
+pub(crate) fn timed_out(e: PollError<Error>, stack: &str, status: String) -> Error {
+    match e {
+        PollError::Probe(e) => e,
+        PollError::Timeout { waited } => Error::Timeout {
+            stack: stack.to_owned(),
+            status,
+            seconds: waited.as_secs(),
+        },
+    }
 }
 
 fn in_progress(status: &StackStatus) -> bool {
@@ -225,11 +252,15 @@ impl Stacks {
         Ok(template.template_body() == Some(spec.body.as_str()))
     }
 
+    /// How the waits poll: from `poll`, doubling up to five seconds.
+    pub(crate) fn backoff(&self) -> Backoff {
+        Backoff::doubling(self.poll, Duration::from_secs(5))
+    }
+
     /// Polls until the stack is no longer in progress, or `deadline` passes.
     pub async fn wait(&self, name: &str, deadline: Instant) -> Result<Stack, Error> {
-        let mut interval = self.poll;
-        let started = Instant::now();
-        loop {
+        let last = &Mutex::new(None::<StackStatus>);
+        poll_until(&self.backoff(), deadline, || async move {
             let stack = self
                 .describe(name)
                 .await?
@@ -240,19 +271,13 @@ impl Stacks {
                 })?;
             let status = stack.stack_status().cloned();
             if !status.as_ref().is_some_and(in_progress) {
-                return Ok(stack);
+                return Ok(Some(stack));
             }
-            if Instant::now() >= deadline {
-                return Err(Error::Timeout {
-                    stack: name.to_owned(),
-                    status: status.map(|s| s.as_str().to_owned()).unwrap_or_default(),
-                    seconds: started.elapsed().as_secs(),
-                });
-            }
-            tokio::time::sleep(interval.min(deadline.saturating_duration_since(Instant::now())))
-                .await;
-            interval = (interval * 2).min(Duration::from_secs(5));
-        }
+            *lock(last) = status;
+            Ok(None)
+        })
+        .await
+        .map_err(|e| timed_out(e, name, status_of(last)))
     }
 
     /// Deletes the stack and waits until it is gone. A missing stack is already gone.
@@ -263,30 +288,24 @@ impl Stacks {
             .send()
             .await
             .map_err(Stacks::error("DeleteStack", name))?;
-        let mut interval = self.poll;
-        loop {
+        let last = &Mutex::new(None::<StackStatus>);
+        poll_until(&self.backoff(), deadline, || async move {
             let status = self.describe(name).await?.and_then(|s| s.stack_status);
             match status {
-                None | Some(StackStatus::DeleteComplete) => return Ok(()),
-                Some(StackStatus::DeleteFailed) => {
-                    return Err(Error::StackFailed {
-                        stack: name.to_owned(),
-                        status: "DELETE_FAILED".to_owned(),
-                        reason: None,
-                    });
+                None | Some(StackStatus::DeleteComplete) => Ok(Some(())),
+                Some(StackStatus::DeleteFailed) => Err(Error::StackFailed {
+                    stack: name.to_owned(),
+                    status: "DELETE_FAILED".to_owned(),
+                    reason: None,
+                }),
+                s => {
+                    *lock(last) = s;
+                    Ok(None)
                 }
-                Some(s) if Instant::now() >= deadline => {
-                    return Err(Error::Timeout {
-                        stack: name.to_owned(),
-                        status: s.as_str().to_owned(),
-                        seconds: 0,
-                    });
-                }
-                Some(_) => {}
             }
-            tokio::time::sleep(interval).await;
-            interval = (interval * 2).min(Duration::from_secs(5));
-        }
+        })
+        .await
+        .map_err(|e| timed_out(e, name, status_of(last)))
     }
 
     /// The stack's status and reason, and the reasons of its failed resources.

@@ -72,6 +72,13 @@ pub enum Report {
         sequence: String,
         attempts: u32,
     },
+    /// A stream record the provisioner's filter passes that cannot be made into a Lambda event
+    /// record; it is not handed to the provisioner.
+    Unreadable {
+        tenant_id: String,
+        sequence: String,
+        message: String,
+    },
 }
 
 pub type Reporter = Arc<dyn Fn(Report) + Send + Sync>;

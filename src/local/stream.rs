@@ -310,9 +310,24 @@ impl StreamProcessor {
                 count += 1;
                 state.observe(record, &self.reporter, &self.in_flight);
                 if provisioner_filter(record) {
-                    state
-                        .pending
-                        .push_back(event_record(record, &state.arn, &state.region));
+                    match event_record(record, &state.arn, &state.region) {
+                        Ok(event) => state.pending.push_back(event),
+                        Err(e) => {
+                            // Not handed to the provisioner: an empty record would be worse.
+                            tracing::error!(
+                                shard = %id,
+                                event = %e.event_id,
+                                sequence = %e.sequence,
+                                error = %e.message,
+                                "a stream record cannot be converted to a Lambda event record"
+                            );
+                            (self.reporter)(Report::Unreadable {
+                                tenant_id: e.tenant_id,
+                                sequence: e.sequence,
+                                message: e.message,
+                            });
+                        }
+                    }
                 }
             }
         }
@@ -456,8 +471,18 @@ fn image(map: Option<&HashMap<String, aws_sdk_dynamodbstreams::types::AttributeV
     serde_json::to_value(item).unwrap_or(Value::Null)
 }
 
+/// A stream record that does not make a Lambda event record.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("stream record {event_id} (sequence {sequence}) is not a Lambda event record: {message}")]
+struct Unconvertible {
+    event_id: String,
+    sequence: String,
+    tenant_id: String,
+    message: String,
+}
+
 /// The record as Lambda would deliver it.
-fn event_record(record: &Record, arn: &str, region: &str) -> EventRecord {
+fn event_record(record: &Record, arn: &str, region: &str) -> Result<EventRecord, Unconvertible> {
     let change = record.dynamodb();
     let value = json!({
         "eventID": record.event_id(),
@@ -478,7 +503,18 @@ fn event_record(record: &Record, arn: &str, region: &str) -> EventRecord {
             "StreamViewType": "NEW_IMAGE",
         },
     });
-    serde_json::from_value(value).unwrap_or_default()
+    serde_json::from_value(value).map_err(|e| Unconvertible {
+        event_id: record.event_id().unwrap_or_default().to_owned(),
+        sequence: change
+            .and_then(|c| c.sequence_number())
+            .unwrap_or_default()
+            .to_owned(),
+        tenant_id: change
+            .and_then(|c| c.new_image())
+            .and_then(|i| string(i, "tenantId"))
+            .unwrap_or_default(),
+        message: e.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -526,7 +562,7 @@ mod tests {
             )
             .build();
         assert!(provisioner_filter(&record));
-        let event = event_record(&record, "arn:stream", "us-east-1");
+        let event = event_record(&record, "arn:stream", "us-east-1").unwrap();
         assert_eq!(event.event_name, "INSERT");
         assert_eq!(event.event_source_arn.as_deref(), Some("arn:stream"));
         assert_eq!(event.change.sequence_number.as_deref(), Some("42"));
@@ -565,5 +601,30 @@ mod tests {
             ("targetVersion", "v2")
         ])));
         assert!(!provisioner_filter(&modify(&[("status", "initiated")])));
+    }
+
+    #[test]
+    fn a_record_that_cannot_be_converted_is_an_error_not_an_empty_record() {
+        use aws_sdk_dynamodbstreams::types::{AttributeValue as A, OperationType, StreamRecord};
+        // No event id: Lambda's event record requires one.
+        let record = Record::builder()
+            .event_name(OperationType::Insert)
+            .dynamodb(
+                StreamRecord::builder()
+                    .set_new_image(Some(HashMap::from([
+                        ("tenantId".to_owned(), A::S("t-1".into())),
+                        ("status".to_owned(), A::S("initiated".into())),
+                    ])))
+                    .sequence_number("42")
+                    .build(),
+            )
+            .build();
+        assert!(provisioner_filter(&record));
+        let e = event_record(&record, "arn:stream", "us-east-1").unwrap_err();
+        assert_eq!((e.sequence.as_str(), e.tenant_id.as_str()), ("42", "t-1"));
+        assert!(
+            e.message.contains("eventID") || e.message.contains("null"),
+            "{e}"
+        );
     }
 }

@@ -232,32 +232,22 @@ impl StackWatcher {
 
     async fn list(&self, prefix: &str) -> Result<Vec<Observed>, String> {
         let mut out = Vec::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .cfn
-                .list_stacks()
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string())?;
-            out.extend(
-                page.stack_summaries()
-                    .iter()
-                    .filter(|s| s.stack_name().is_some_and(|n| n.starts_with(prefix)))
-                    .filter_map(|s| {
-                        Some(Observed {
-                            id: s.stack_id()?.to_owned(),
-                            status: s.stack_status()?.as_str().to_owned(),
-                            reason: s.stack_status_reason().unwrap_or_default().to_owned(),
-                        })
-                    }),
-            );
-            token = page.next_token;
-            if token.is_none() {
-                return Ok(out);
+        let mut summaries = self.cfn.list_stacks().into_paginator().items().send();
+        while let Some(s) = summaries.next().await {
+            let s =
+                s.map_err(|e| aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string())?;
+            if !s.stack_name().is_some_and(|n| n.starts_with(prefix)) {
+                continue;
+            }
+            if let (Some(id), Some(status)) = (s.stack_id(), s.stack_status()) {
+                out.push(Observed {
+                    id: id.to_owned(),
+                    status: status.as_str().to_owned(),
+                    reason: s.stack_status_reason().unwrap_or_default().to_owned(),
+                });
             }
         }
+        Ok(out)
     }
 }
 

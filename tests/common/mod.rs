@@ -10,45 +10,55 @@ pub mod proxy;
 pub mod recorder;
 pub mod runtime;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
 
+/// `silos::local::Emulator` (the launcher `silos local` runs) for a test. It runs on a thread
+/// of its own with a current-thread runtime, which also drains the emulator's stderr, so
+/// `start` works from a plain `#[test]` and from inside any tokio runtime alike.
 pub struct Moto {
-    child: Child,
     pub endpoint: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl Moto {
-    /// Starts `scripts/moto_server.py` with the project's `.venv` (installed by
-    /// `scripts/test.sh`) and waits until it listens.
+    /// Starts the emulator (with the project's `.venv`, installed by `scripts/test.sh`, when
+    /// there is one) and waits until it listens.
     pub fn start() -> Moto {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let python = root.join(".venv/bin/python");
-        assert!(
-            python.is_file(),
-            "no {}: run ./scripts/test.sh once to install the pinned moto",
-            python.display()
-        );
-        let mut child = Command::new(python)
-            .arg(root.join("scripts/moto_server.py"))
-            .args(["--port", "0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the moto launcher");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("piped stdout"))
-            .read_line(&mut line)
-            .expect("read the launcher's port line");
-        let port: u16 = line
-            .trim()
-            .strip_prefix("port ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected launcher output {line:?}"));
+        let (started_tx, started_rx) = mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("moto".to_owned())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("the emulator's runtime");
+                runtime.block_on(async move {
+                    match silos::local::Emulator::start().await {
+                        Ok(emulator) => {
+                            let _ = started_tx.send(Ok(emulator.endpoint.clone()));
+                            // Until the Moto is dropped (or the test's thread is gone).
+                            let _ = stopped.await;
+                            emulator.stop().await;
+                        }
+                        Err(e) => {
+                            let _ = started_tx.send(Err(e.to_string()));
+                        }
+                    }
+                });
+            })
+            .expect("start the emulator's thread");
+        let endpoint = match started_rx.recv() {
+            Ok(Ok(endpoint)) => endpoint,
+            Ok(Err(e)) => panic!("{e}"),
+            Err(_) => panic!("the emulator's thread ended before it started"),
+        };
         Moto {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
+            endpoint,
+            stop: Some(stop),
+            thread: Some(thread),
         }
     }
 
@@ -59,8 +69,12 @@ impl Moto {
 
 impl Drop for Moto {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
