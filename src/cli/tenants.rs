@@ -377,33 +377,40 @@ pub async fn wait(
     status: &str,
     timeout: Duration,
 ) -> Result<(Value, Tenant), Error> {
-    let deadline = Instant::now() + timeout;
-    let mut last = String::new();
-    loop {
-        let tenant = client.get(&format!("/tenants/{id}")).await?;
-        let t: Tenant = decode(&tenant, "a tenant")?;
-        let now = t.status.to_string();
-        if now == status {
-            return Ok((tenant, t));
-        }
-        if matches!(t.status, Status::Failed | Status::Deleted) {
-            return Err(Error::Tenant(format!(
-                "tenant {id} is {now} ({}), not {status}",
-                or_dash(t.status_reason.as_deref())
-            )));
-        }
-        if Instant::now() >= deadline {
-            return Err(Error::Tenant(format!(
-                "tenant {id} is still {now} after {} s; it did not reach {status}",
-                timeout.as_secs()
-            )));
-        }
-        if now != last {
-            tracing::info!(tenant = id, status = %now, "waiting");
-            last = now;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    // The status the last probe saw, for the timeout's message and the progress lines.
+    let last = std::cell::RefCell::new(String::new());
+    let polled = crate::aws::poll_until(
+        &crate::aws::Backoff::constant(Duration::from_millis(250)),
+        Instant::now() + timeout,
+        || async {
+            let tenant = client.get(&format!("/tenants/{id}")).await?;
+            let t: Tenant = decode(&tenant, "a tenant")?;
+            let now = t.status.to_string();
+            if now == status {
+                return Ok(Some((tenant, t)));
+            }
+            if matches!(t.status, Status::Failed | Status::Deleted) {
+                return Err(Error::Tenant(format!(
+                    "tenant {id} is {now} ({}), not {status}",
+                    or_dash(t.status_reason.as_deref())
+                )));
+            }
+            if *last.borrow() != now {
+                tracing::info!(tenant = id, status = %now, "waiting");
+                *last.borrow_mut() = now;
+            }
+            Ok(None)
+        },
+    )
+    .await;
+    polled.map_err(|e| match e {
+        crate::aws::PollError::Probe(e) => e,
+        crate::aws::PollError::Timeout { .. } => Error::Tenant(format!(
+            "tenant {id} is still {} after {} s; it did not reach {status}",
+            last.borrow(),
+            timeout.as_secs()
+        )),
+    })
 }
 
 /// Writes `out/outputs.json` (or `dir/outputs.json`) atomically.
