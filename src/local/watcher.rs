@@ -22,6 +22,9 @@ use crate::control_plane::stack_events::{Handled, stack_status_event};
 pub const POLL: Duration = Duration::from_millis(250);
 /// How often every tenant stack is listed.
 pub const SCAN: Duration = Duration::from_secs(5);
+/// How many stack summaries in a ListStacks answer cost the emulator about one DescribeStacks
+/// (measured with `SILOS_EMULATOR_PROFILE`; see docs/RELIABILITY.md).
+const STACKS_PER_DESCRIBE: usize = 40;
 
 /// The stacks whose tenants wait for a stack status: tenant id → stack id.
 #[derive(Clone, Default)]
@@ -89,14 +92,19 @@ impl StackWatcher {
         let mut turn = 0usize;
         let mut scanned: Option<Instant> = None;
         loop {
-            let stacks = if scanned.is_none_or(|t| t.elapsed() >= SCAN) {
+            let in_flight = self.in_flight.stacks();
+            // One ListStacks instead of many DescribeStacks once enough stacks are in flight:
+            // a listing costs the emulator about as much as describing a small share of the
+            // stacks it lists.
+            let list_instead = in_flight.len() > 1 + seen.len() / STACKS_PER_DESCRIBE;
+            let stacks = if list_instead || scanned.is_none_or(|t| t.elapsed() >= SCAN) {
                 let listed = self.list(&prefix).await;
                 if listed.is_ok() {
                     scanned = Some(Instant::now());
                 }
                 listed
             } else {
-                self.describe_in_flight().await
+                self.describe(&in_flight).await
             };
             match stacks {
                 Ok(stacks) => {
@@ -208,12 +216,12 @@ impl StackWatcher {
             .map(str::to_owned)
     }
 
-    /// The in-flight tenants' stacks. A stack that cannot be described is left to the next
-    /// poll (or scan).
-    async fn describe_in_flight(&self) -> Result<Vec<Observed>, String> {
+    /// The stacks `ids`, one DescribeStacks each. A stack that cannot be described is left to
+    /// the next poll (or scan).
+    async fn describe(&self, ids: &[String]) -> Result<Vec<Observed>, String> {
         let mut out = Vec::new();
-        for id in self.in_flight.stacks() {
-            match self.cfn.describe_stacks().stack_name(&id).send().await {
+        for id in ids {
+            match self.cfn.describe_stacks().stack_name(id).send().await {
                 Ok(found) => out.extend(found.stacks().iter().filter_map(|s| {
                     Some(Observed {
                         id: s.stack_id()?.to_owned(),
