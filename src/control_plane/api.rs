@@ -3,13 +3,13 @@
 //! `{"error": {"code", "message"}}`, and domain errors map to statuses in one function
 //! ([`ApiError::from`]). Bodies are bounded and fully validated before any write.
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Router};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -168,25 +168,22 @@ fn recorded(answer: &Answer) -> (u16, String) {
 /// for a replay whose answer was never recorded.
 async fn keyed<F, Fut>(
     cp: &ControlPlane,
-    headers: &HeaderMap,
-    caller: Option<Extension<Caller>>,
+    request: &Mutation,
     route: &'static str,
     success: StatusCode,
-    body: &[u8],
     run: F,
 ) -> Reply
 where
     F: FnOnce(ControlPlane) -> Fut,
     Fut: Future<Output = Answer>,
 {
-    let Some(raw) = headers.get(IDEMPOTENCY_KEY) else {
+    let Some(raw) = request.headers.get(IDEMPOTENCY_KEY) else {
         return respond(run(cp.clone()).await);
     };
     let key = Key::parse(raw.as_bytes())
         .map_err(|m| ApiError::bad_request("InvalidIdempotencyKey", m))?;
-    let caller = caller.map_or_else(Caller::anonymous, |Extension(c)| c);
-    let id = idempotency::record_id(&caller, &key);
-    let hash = idempotency::request_hash(route, body);
+    let id = idempotency::record_id(&request.caller, &key);
+    let hash = idempotency::request_hash(route, &request.body);
     if let Some(record) = cp
         .store()
         .idempotency_record(&id)
@@ -226,6 +223,55 @@ where
         }
         // Nothing was written, so nothing is recorded: a retry runs afresh.
         _ => respond(answer),
+    }
+}
+
+/// A mutating request as the routes take it: its body (read within the size limit), its
+/// headers (for `Idempotency-Key`) and its caller, as the host set it.
+struct Mutation {
+    headers: HeaderMap,
+    caller: Caller,
+    body: Bytes,
+}
+
+impl<S: Send + Sync> FromRequest<S> for Mutation {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Mutation, ApiError> {
+        let caller = request
+            .extensions()
+            .get::<Caller>()
+            .cloned()
+            .unwrap_or_else(Caller::anonymous);
+        let headers = request.headers().clone();
+        let body = bytes(Bytes::from_request(request, state).await)?;
+        Ok(Mutation {
+            headers,
+            caller,
+            body,
+        })
+    }
+}
+
+impl Mutation {
+    /// The body, parsed strictly.
+    fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        parse_json(&self.body)
+    }
+
+    /// Runs the route's work through [`keyed`].
+    async fn run<F, Fut>(
+        &self,
+        cp: &ControlPlane,
+        route: &'static str,
+        success: StatusCode,
+        run: F,
+    ) -> Reply
+    where
+        F: FnOnce(ControlPlane) -> Fut,
+        Fut: Future<Output = Answer>,
+    {
+        keyed(cp, self, route, success, run).await
     }
 }
 
@@ -296,25 +342,13 @@ struct OnboardingRequest {
     deployment_type: String,
 }
 
-async fn onboarding(
-    State(cp): State<ControlPlane>,
-    headers: HeaderMap,
-    caller: Option<Extension<Caller>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Reply {
-    let body = bytes(body)?;
-    let req: OnboardingRequest = parse_json(&body)?;
+async fn onboarding(State(cp): State<ControlPlane>, request: Mutation) -> Reply {
+    let req: OnboardingRequest = request.json()?;
     let name = TenantName::parse(&req.tenant_name)
         .map_err(|e| ApiError::bad_request("InvalidTenantName", e.to_string()))?;
     let route = "/onboarding";
-    keyed(
-        &cp,
-        &headers,
-        caller,
-        route,
-        StatusCode::CREATED,
-        &body,
-        async |cp| {
+    request
+        .run(&cp, route, StatusCode::CREATED, async |cp| {
             cp.catalog().await?.deployment_type(&req.deployment_type)?;
             let tenant = Tenant::new(
                 uuid::Uuid::new_v4().hyphenated().to_string(),
@@ -324,9 +358,8 @@ async fn onboarding(
             );
             cp.store().create(&tenant).await.map_err(Error::from)?;
             answer(StatusCode::CREATED, tenant)
-        },
-    )
-    .await
+        })
+        .await
 }
 
 #[derive(Deserialize)]
@@ -337,23 +370,11 @@ struct DeleteRequest {
     tenant_name: Option<String>,
 }
 
-async fn delete(
-    State(cp): State<ControlPlane>,
-    headers: HeaderMap,
-    caller: Option<Extension<Caller>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Reply {
-    let body = bytes(body)?;
-    let req: DeleteRequest = parse_json(&body)?;
+async fn delete(State(cp): State<ControlPlane>, request: Mutation) -> Reply {
+    let req: DeleteRequest = request.json()?;
     let id = tenant_id(&req.tenant_id)?;
-    keyed(
-        &cp,
-        &headers,
-        caller,
-        "/delete",
-        StatusCode::ACCEPTED,
-        &body,
-        async |cp| {
+    request
+        .run(&cp, "/delete", StatusCode::ACCEPTED, async |cp| {
             let tenant = cp.tenant(&id).await?;
             // Compared in the stored form: "Acme\u{a0}Corp" confirms "Acme Corp".
             if let Some(given) = req.tenant_name
@@ -362,9 +383,8 @@ async fn delete(
                 return Err(Error::NameMismatch { id, given }.into());
             }
             answer(StatusCode::ACCEPTED, cp.offboard(tenant).await?)
-        },
-    )
-    .await
+        })
+        .await
 }
 
 #[derive(Deserialize)]
@@ -379,23 +399,11 @@ async fn tenant_info(State(cp): State<ControlPlane>, body: Result<Bytes, BytesRe
     reply(StatusCode::OK, cp.stack_resources(&tenant).await?)
 }
 
-async fn retry(
-    State(cp): State<ControlPlane>,
-    headers: HeaderMap,
-    caller: Option<Extension<Caller>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Reply {
-    let body = bytes(body)?;
-    let req: TenantRequest = parse_json(&body)?;
+async fn retry(State(cp): State<ControlPlane>, request: Mutation) -> Reply {
+    let req: TenantRequest = request.json()?;
     let id = tenant_id(&req.tenant_id)?;
-    keyed(
-        &cp,
-        &headers,
-        caller,
-        "/retry",
-        StatusCode::ACCEPTED,
-        &body,
-        async |cp| {
+    request
+        .run(&cp, "/retry", StatusCode::ACCEPTED, async |cp| {
             let tenant = cp.tenant(&id).await?;
             if tenant.status != Status::Failed {
                 return Err(Error::WrongStatus {
@@ -407,9 +415,8 @@ async fn retry(
                 .into());
             }
             answer(StatusCode::ACCEPTED, cp.provision(tenant).await?)
-        },
-    )
-    .await
+        })
+        .await
 }
 
 #[derive(Deserialize)]
@@ -423,31 +430,18 @@ struct UpdateRequest {
 
 /// `POST /update`: 202 with the tenant `updating`, or 200 with it unchanged when it is
 /// already at the published version.
-async fn update(
-    State(cp): State<ControlPlane>,
-    headers: HeaderMap,
-    caller: Option<Extension<Caller>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Reply {
-    let body = bytes(body)?;
-    let req: UpdateRequest = parse_json(&body)?;
+async fn update(State(cp): State<ControlPlane>, request: Mutation) -> Reply {
+    let req: UpdateRequest = request.json()?;
     let id = tenant_id(&req.tenant_id)?;
-    keyed(
-        &cp,
-        &headers,
-        caller,
-        "/update",
-        StatusCode::ACCEPTED,
-        &body,
-        async |cp| {
+    request
+        .run(&cp, "/update", StatusCode::ACCEPTED, async |cp| {
             let tenant = cp.tenant(&id).await?;
             match cp.request_update(tenant, req.version.as_deref()).await? {
                 super::updater::UpdateRequest::UpToDate(t) => answer(StatusCode::OK, t),
                 super::updater::UpdateRequest::Started(t) => answer(StatusCode::ACCEPTED, t),
             }
-        },
-    )
-    .await
+        })
+        .await
 }
 
 /// One published deployment type, as `GET /deployment-types` lists it.

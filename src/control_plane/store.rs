@@ -218,8 +218,8 @@ impl Store {
         }
     }
 
-    /// The live idempotency record `id`, if there is one (an expired one is not).
-    pub async fn idempotency_record(&self, id: &str) -> Result<Option<idempotency::Record>, Error> {
+    /// The item `id`, read consistently.
+    async fn item(&self, id: &str) -> Result<Option<Item>, Error> {
         let out = self
             .client
             .get_item()
@@ -229,7 +229,12 @@ impl Store {
             .send()
             .await
             .map_err(aws("GetItem"))?;
-        let Some(item) = out.item else {
+        Ok(out.item)
+    }
+
+    /// The live idempotency record `id`, if there is one (an expired one is not).
+    pub async fn idempotency_record(&self, id: &str) -> Result<Option<idempotency::Record>, Error> {
+        let Some(item) = self.item(id).await? else {
             return Ok(None);
         };
         let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
@@ -384,16 +389,8 @@ impl Store {
         {
             return Ok(None);
         }
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(aws("GetItem"))?;
-        out.item
+        self.item(id)
+            .await?
             .filter(|i| !i.contains_key("kind"))
             .map(|i| from_item(&i))
             .transpose()
