@@ -91,7 +91,7 @@ impl From<Error> for ApiError {
             Error::UnknownDeploymentType { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "UnknownDeploymentType")
             }
-            // Settled before it gets here ([`keyed`]): another request with the key won.
+            // Settled before it gets here ([`Mutation::run`]): another request with the key won.
             Error::Store(store::Error::KeyClaimed) => (StatusCode::CONFLICT, "IdempotencyKeyInUse"),
             Error::Store(store::Error::Corrupt(..)) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "CorruptRecord")
@@ -162,70 +162,6 @@ fn recorded(answer: &Answer) -> (u16, String) {
     }
 }
 
-/// Runs a mutating route. Without an `Idempotency-Key` it just runs. With one: a live record
-/// of the key is replayed (or refused, for another request); otherwise the route runs with a
-/// claim its first write carries, and its answer is recorded. `success` is the route's status
-/// for a replay whose answer was never recorded.
-async fn keyed<F, Fut>(
-    cp: &ControlPlane,
-    request: &Mutation,
-    route: &'static str,
-    success: StatusCode,
-    run: F,
-) -> Reply
-where
-    F: FnOnce(ControlPlane) -> Fut,
-    Fut: Future<Output = Answer>,
-{
-    let Some(raw) = request.headers.get(IDEMPOTENCY_KEY) else {
-        return respond(run(cp.clone()).await);
-    };
-    let key = Key::parse(raw.as_bytes())
-        .map_err(|m| ApiError::bad_request("InvalidIdempotencyKey", m))?;
-    let id = idempotency::record_id(&request.caller, &key);
-    let hash = idempotency::request_hash(route, &request.body);
-    if let Some(record) = cp
-        .store()
-        .idempotency_record(&id)
-        .await
-        .map_err(Error::from)?
-    {
-        return replay(cp, &record, &hash, success).await;
-    }
-    let claim = Claim {
-        id: id.clone(),
-        route: route.to_owned(),
-        request_hash: hash.clone(),
-        expires_at: Timestamp::now().millis / 1000 + idempotency::TTL_SECONDS,
-    };
-    let claimed = cp.claiming(claim);
-    let answer = run(claimed.clone()).await;
-    match claimed.store().claim_state() {
-        Some(ClaimState::Written) => {
-            let (status, body) = recorded(&answer);
-            if let Err(e) = cp.store().record_response(&id, status, &body).await {
-                // A repeat then answers from the tenant as it is, as after a crash.
-                tracing::warn!(error = %e, "could not record an idempotent answer");
-            }
-            respond(answer)
-        }
-        // Another request with the key wrote first: answer as it did.
-        Some(ClaimState::Lost) => {
-            match cp
-                .store()
-                .idempotency_record(&id)
-                .await
-                .map_err(Error::from)?
-            {
-                Some(record) => replay(cp, &record, &hash, success).await,
-                None => respond(answer),
-            }
-        }
-        // Nothing was written, so nothing is recorded: a retry runs afresh.
-        _ => respond(answer),
-    }
-}
-
 /// A mutating request as the routes take it: its body (read within the size limit), its
 /// headers (for `Idempotency-Key`) and its caller, as the host set it.
 struct Mutation {
@@ -259,7 +195,10 @@ impl Mutation {
         parse_json(&self.body)
     }
 
-    /// Runs the route's work through [`keyed`].
+    /// Runs a mutating route. Without an `Idempotency-Key` it just runs. With one: a live record
+    /// of the key is replayed (or refused, for another request); otherwise the route runs with a
+    /// claim its first write carries, and its answer is recorded. `success` is the route's status
+    /// for a replay whose answer was never recorded.
     async fn run<F, Fut>(
         &self,
         cp: &ControlPlane,
@@ -271,7 +210,53 @@ impl Mutation {
         F: FnOnce(ControlPlane) -> Fut,
         Fut: Future<Output = Answer>,
     {
-        keyed(cp, self, route, success, run).await
+        let Some(raw) = self.headers.get(IDEMPOTENCY_KEY) else {
+            return respond(run(cp.clone()).await);
+        };
+        let key = Key::parse(raw.as_bytes())
+            .map_err(|m| ApiError::bad_request("InvalidIdempotencyKey", m))?;
+        let id = idempotency::record_id(&self.caller, &key);
+        let hash = idempotency::request_hash(route, &self.body);
+        if let Some(record) = cp
+            .store()
+            .idempotency_record(&id)
+            .await
+            .map_err(Error::from)?
+        {
+            return replay(cp, &record, &hash, success).await;
+        }
+        let claim = Claim {
+            id: id.clone(),
+            route: route.to_owned(),
+            request_hash: hash.clone(),
+            expires_at: Timestamp::now().millis / 1000 + idempotency::TTL_SECONDS,
+        };
+        let claimed = cp.claiming(claim);
+        let answer = run(claimed.clone()).await;
+        match claimed.store().claim_state() {
+            Some(ClaimState::Written) => {
+                let (status, body) = recorded(&answer);
+                if let Err(e) = cp.store().record_response(&id, status, &body).await {
+                    // A repeat then answers from the tenant as it is, as after a crash.
+                    tracing::warn!(error = %e, "could not record an idempotent answer");
+                }
+                respond(answer)
+            }
+            // Another request with the key wrote first: answer as it did.
+            Some(ClaimState::Lost) => {
+                match cp
+                    .store()
+                    .idempotency_record(&id)
+                    .await
+                    .map_err(Error::from)?
+                {
+                    Some(record) => replay(cp, &record, &hash, success).await,
+                    None => respond(answer),
+                }
+            }
+            // Nothing was written, so nothing is recorded: a retry runs afresh.
+            _ => respond(answer),
+        }
     }
 }
 

@@ -22,7 +22,10 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder;
+use aws_sdk_dynamodb::operation::transact_write_items::{
+    TransactWriteItemsError, TransactWriteItemsOutput,
+};
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
@@ -33,6 +36,7 @@ use super::tenant::name::{self, LEGACY_LOCK_PREFIX, LOCK_PREFIX};
 use super::tenant::{Status, Tenant, Timestamp};
 
 type Item = HashMap<String, AttributeValue>;
+type TransactError = SdkError<TransactWriteItemsError, HttpResponse>;
 
 /// What `kind` lock items carry. Tenant items have no `kind`, and tenant ids are UUIDs, so they
 /// never collide with a lock prefix.
@@ -190,6 +194,32 @@ impl Store {
             })
     }
 
+    /// Sends `transaction`, with the pending claim (for the write to `tenant_id`) as its item
+    /// `index` if there is one. A claim that loses to another request is `KeyClaimed`; any
+    /// other outcome is the caller's to read.
+    async fn send_claimed(
+        &self,
+        mut transaction: TransactWriteItemsFluentBuilder,
+        tenant_id: &str,
+        index: usize,
+    ) -> Result<Result<TransactWriteItemsOutput, TransactError>, Error> {
+        let claim = self.pending_claim();
+        if let Some(claim) = &claim {
+            transaction = transaction.transact_items(
+                TransactWriteItem::builder()
+                    .put(self.claim_put(claim, tenant_id)?)
+                    .build(),
+            );
+        }
+        let result = transaction.send().await;
+        if claim.is_some()
+            && let Some(e) = self.claim_outcome(&result, index)
+        {
+            return Err(e);
+        }
+        Ok(result)
+    }
+
     /// Settles the claim after a transaction that carried it: written, or lost to another
     /// request when its own condition failed (reason `index`).
     fn claim_outcome<T>(
@@ -341,21 +371,10 @@ impl Store {
             transaction = transaction
                 .transact_items(TransactWriteItem::builder().condition_check(check).build());
         }
-        let claim = self.pending_claim();
         let claim_index = 2 + usize::from(legacy.is_some());
-        if let Some(claim) = &claim {
-            transaction = transaction.transact_items(
-                TransactWriteItem::builder()
-                    .put(self.claim_put(claim, &tenant.tenant_id)?)
-                    .build(),
-            );
-        }
-        let result = transaction.send().await;
-        if claim.is_some()
-            && let Some(e) = self.claim_outcome(&result, claim_index)
-        {
-            return Err(e);
-        }
+        let result = self
+            .send_claimed(transaction, &tenant.tenant_id, claim_index)
+            .await?;
         let Err(e) = result else {
             return Ok(());
         };
@@ -595,25 +614,12 @@ impl Store {
             .expression_attribute_values(":owner", AttributeValue::S(tenant.tenant_id.clone()))
             .build()
             .map_err(build_err)?;
-        let mut transaction = self
+        let transaction = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(update).build())
             .transact_items(TransactWriteItem::builder().delete(unlock).build());
-        let claim = self.pending_claim();
-        if let Some(claim) = &claim {
-            transaction = transaction.transact_items(
-                TransactWriteItem::builder()
-                    .put(self.claim_put(claim, &tenant.tenant_id)?)
-                    .build(),
-            );
-        }
-        let result = transaction.send().await;
-        if claim.is_some()
-            && let Some(e) = self.claim_outcome(&result, 2)
-        {
-            return Err(e);
-        }
+        let result = self.send_claimed(transaction, &tenant.tenant_id, 2).await?;
         match result {
             Ok(_) => Ok(()),
             Err(e)
