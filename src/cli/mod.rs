@@ -64,6 +64,42 @@ impl Cli {
     }
 }
 
+/// `--format`: the library's `synth::Format`, spelled for the command line (clap stays here).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    Json,
+    Yaml,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Json => Format::Json,
+            FormatArg::Yaml => Format::Yaml,
+        }
+    }
+}
+
+/// `--require-approval`: the library's `deploy::app::Approval`, spelled for the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ApprovalArg {
+    Never,
+    /// Changes that widen access: new IAM statements, new invoke permissions.
+    Broadening,
+    AnyChange,
+}
+
+impl From<ApprovalArg> for crate::deploy::app::Approval {
+    fn from(a: ApprovalArg) -> crate::deploy::app::Approval {
+        use crate::deploy::app::Approval;
+        match a {
+            ApprovalArg::Never => Approval::Never,
+            ApprovalArg::Broadening => Approval::Broadening,
+            ApprovalArg::AnyChange => Approval::AnyChange,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write every template, manifest.json and catalog.json into the output directory.
@@ -73,7 +109,7 @@ pub enum Command {
         out: PathBuf,
         /// Template format.
         #[arg(long, value_enum, default_value = "json")]
-        format: Format,
+        format: FormatArg,
         /// Directory of blueprints (*.yaml).
         #[arg(long, default_value = "blueprints")]
         blueprints: PathBuf,
@@ -91,7 +127,7 @@ pub enum Command {
         yes: bool,
         /// Which changes need approval.
         #[arg(long, value_enum, default_value = "broadening")]
-        require_approval: crate::deploy::app::Approval,
+        require_approval: ApprovalArg,
         /// The control-plane zip to publish, instead of building it with cargo-lambda.
         #[arg(long)]
         lambda_zip: Option<PathBuf>,
@@ -329,7 +365,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             init_tracing(cli);
             let args = deploy::DeployArgs {
                 yes: *yes,
-                approval: *require_approval,
+                approval: (*require_approval).into(),
                 lambda_zip: lambda_zip.clone(),
                 tenant_zip: tenant_zip.clone(),
                 out: out.clone(),
@@ -371,7 +407,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             format,
             blueprints,
         } => {
-            let output = synth::synth(&config, blueprints, *format)?;
+            let output = synth::synth(&config, blueprints, (*format).into())?;
             warn(cli, &output);
             synth::write(out, &output)?;
             if !cli.quiet {

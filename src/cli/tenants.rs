@@ -30,21 +30,13 @@ async fn api_url(cli: &Cli, given: Option<&str>) -> Result<String, Error> {
     }
     let sdk = crate::aws::load(&cli.aws_options()).await;
     let stack = format!("{}-control-plane", cli.prefix);
-    let out = aws_sdk_cloudformation::Client::new(&sdk)
-        .describe_stacks()
-        .stack_name(&stack)
-        .send()
+    let outputs = crate::deploy::Stacks::new(aws_sdk_cloudformation::Client::new(&sdk))
+        .outputs(&stack)
         .await;
-    out.ok()
-        .and_then(|o| {
-            o.stacks()
-                .first()?
-                .outputs()
-                .iter()
-                .find(|o| o.output_key() == Some("ApiUrl"))?
-                .output_value()
-                .map(str::to_owned)
-        })
+    outputs
+        .ok()
+        .flatten()
+        .and_then(|mut o| o.remove("ApiUrl"))
         .ok_or_else(|| {
             Error::Usage(format!(
                 "no API URL: pass --api-url, set SILOS_API_URL, or run `silos local` or `silos deploy` first (they write {OUTPUTS_FILE}); no stack {stack} with an ApiUrl output was found either"

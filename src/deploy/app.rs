@@ -10,7 +10,7 @@ use crate::stacks::{CONTROL_PLANE_ARTIFACT, Kind, Target};
 use crate::synth;
 
 /// Which changes need the user's approval, as CDK's `--require-approval`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Approval {
     Never,
     /// Changes that widen access: new IAM statements, new invoke permissions.

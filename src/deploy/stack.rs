@@ -156,6 +156,11 @@ impl Stacks {
         }
     }
 
+    /// The outputs of the deployed stack `name`, or None when there is no such stack.
+    pub async fn outputs(&self, name: &str) -> Result<Option<BTreeMap<String, String>>, Error> {
+        Ok(self.describe(name).await?.as_ref().map(outputs))
+    }
+
     /// Creates or updates the stack and waits for it. Fails with the stack's status, its
     /// reason and its failed resources if it does not end complete.
     pub async fn deploy(&self, spec: &StackSpec, timeout: Duration) -> Result<Deployed, Error> {

@@ -17,7 +17,7 @@ use crate::stacks::{
 
 pub use crate::stacks::CATALOG_POINTER_KEY;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     Json,
