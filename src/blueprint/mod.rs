@@ -410,5 +410,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Blueprint>, Error> {
     paths.iter().map(|p| Blueprint::load(p)).collect()
 }
 
+pub mod catalog;
+
 #[cfg(test)]
 mod tests;

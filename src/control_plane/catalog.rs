@@ -1,12 +1,11 @@
 //! The published blueprint catalog, as the runtime reads it: the pointer key names the
 //! content-addressed catalog object, which maps each deployment type to its blueprint, its
-//! template key and the values of its system parameters.
-
-use std::collections::BTreeMap;
+//! template key and the values of its system parameters. The type is the one synth writes and
+//! deploy publishes ([`crate::blueprint::catalog`]).
 
 use serde::Deserialize;
 
-use crate::blueprint::Blueprint;
+pub use crate::blueprint::catalog::{Catalog, DeploymentType, SystemParameter};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
@@ -30,28 +29,6 @@ pub struct Pointer {
     pub key: String,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Catalog {
-    pub prefix: String,
-    pub deployment_types: BTreeMap<String, DeploymentType>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeploymentType {
-    pub stack: String,
-    pub template_key: String,
-    pub blueprint: Blueprint,
-    #[serde(default)]
-    pub system_parameters: BTreeMap<String, SystemParameter>,
-    /// The tenant version publishing computed: a hash over the template, the blueprint and
-    /// the system parameters. A catalog published before versions existed has none, and its
-    /// tenants cannot be upgraded until it is published again.
-    #[serde(default)]
-    pub version: Option<String>,
-}
-
 impl Catalog {
     /// The entry of deployment type `name`, or `UnknownDeploymentType` naming the known ones.
     pub fn deployment_type(&self, name: &str) -> Result<&DeploymentType, super::Error> {
@@ -62,12 +39,6 @@ impl Catalog {
                 known: self.deployment_types.keys().cloned().collect(),
             })
     }
-}
-
-/// A platform-supplied parameter. Publishing fills in `value`.
-#[derive(Clone, Debug, Deserialize)]
-pub struct SystemParameter {
-    pub value: Option<String>,
 }
 
 async fn get<T: serde::de::DeserializeOwned>(

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::{Clients, Error, LambdaZip, sdk_message};
 use crate::stacks::CATALOG_POINTER_KEY;
-use crate::synth::{self, sha256_hex};
+use crate::synth::{self, Catalog, sha256_hex};
 
 /// One object publishing wrote or found already there.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,44 +65,31 @@ pub async fn publish_app(
             .map(|f| f.contents.as_str())
             .ok_or_else(|| Error::Catalog(format!("synth produced no {name}")))
     };
-    let mut catalog: Value = serde_json::from_str(file("catalog.json")?)
+    let catalog: Catalog = serde_json::from_str(file("catalog.json")?)
         .map_err(|e| Error::Catalog(format!("catalog.json: {e}")))?;
-    let types = catalog["deploymentTypes"]
-        .as_object_mut()
-        .ok_or_else(|| Error::Catalog("catalog.json has no deploymentTypes".to_owned()))?;
-    for (name, entry) in types.iter_mut() {
-        let template = entry["template"].as_str().unwrap_or_default().to_owned();
-        let key = entry["templateKey"].as_str().unwrap_or_default().to_owned();
-        let body = file(&template)?;
-        let content_type = if template.ends_with(".json") {
+    for entry in catalog.deployment_types.values() {
+        let body = file(&entry.template)?;
+        let content_type = if entry.template.ends_with(".json") {
             "application/json"
         } else {
             "application/yaml"
         };
-        objects.push(put_if_absent(clients, bucket, &key, body.as_bytes(), content_type).await?);
-        if let Some(params) = entry["systemParameters"].as_object_mut() {
-            for (param, spec) in params.iter_mut() {
-                let value = match spec["source"].as_str() {
-                    Some("artifactsBucket") => bucket.to_owned(),
-                    Some("artifactKey") => {
-                        let artifact = spec["artifact"].as_str().unwrap_or_default();
-                        artifact_keys.get(artifact).cloned().ok_or_else(|| {
-                            Error::Catalog(format!(
-                                "deployment type {name}: parameter {param} needs artifact {artifact:?}, which was not published"
-                            ))
-                        })?
-                    }
-                    other => {
-                        return Err(Error::Catalog(format!(
-                            "deployment type {name}: parameter {param} has unknown source {other:?}"
-                        )));
-                    }
-                };
-                spec["value"] = json!(value);
-            }
-        }
-        entry["version"] = json!(tenant_version(entry));
+        objects.push(
+            put_if_absent(
+                clients,
+                bucket,
+                &entry.template_key,
+                body.as_bytes(),
+                content_type,
+            )
+            .await?,
+        );
     }
+    let catalog = catalog
+        .published(bucket, &artifact_keys, |entry| {
+            tenant_version(&serde_json::to_value(entry).unwrap_or_default())
+        })
+        .map_err(Error::Catalog)?;
     let mut body = serde_json::to_string_pretty(&catalog).unwrap_or_default();
     body.push('\n');
     let catalog_key = format!("catalog/{}.json", sha256_hex(body.as_bytes()));

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::blueprint::{self, Blueprint, StackParameters};
+use crate::blueprint::{self, StackParameters};
 use crate::cfn::{self, Delivery, Warning};
 use crate::stacks::{
     self, Artifact, ArtifactParameters, CONTROL_PLANE_ARTIFACT, Config, Kind, Stack,
@@ -111,37 +111,7 @@ pub struct CatalogEntry {
     pub pointer_key: &'static str,
 }
 
-/// `catalog.json`: each deployment type's blueprint, template and system parameters.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Catalog {
-    pub version: u32,
-    pub prefix: String,
-    pub deployment_types: BTreeMap<String, CatalogType>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CatalogType {
-    pub description: String,
-    pub stack: String,
-    pub template: String,
-    pub template_sha256: String,
-    /// The content-addressed key of the template in the artifacts bucket.
-    pub template_key: String,
-    pub blueprint: Blueprint,
-    /// Parameter name → where the platform takes its value from.
-    pub system_parameters: BTreeMap<String, SystemParameter>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase", tag = "source")]
-pub enum SystemParameter {
-    /// The artifacts bucket's name.
-    ArtifactsBucket,
-    /// The key of a published artifact.
-    ArtifactKey { artifact: &'static str },
-}
+pub use crate::blueprint::catalog::{Catalog, DeploymentType, Source, SystemParameter};
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
@@ -247,12 +217,18 @@ pub fn synth(config: &Config, blueprints_dir: &Path, format: Format) -> Result<O
                 [
                     (
                         a.bucket_parameter.to_owned(),
-                        SystemParameter::ArtifactsBucket,
+                        SystemParameter {
+                            source: Source::ArtifactsBucket,
+                            value: None,
+                        },
                     ),
                     (
                         a.key_parameter.to_owned(),
-                        SystemParameter::ArtifactKey {
-                            artifact: a.artifact,
+                        SystemParameter {
+                            source: Source::ArtifactKey {
+                                artifact: a.artifact.to_owned(),
+                            },
+                            value: None,
                         },
                     ),
                 ]
@@ -260,7 +236,7 @@ pub fn synth(config: &Config, blueprints_dir: &Path, format: Format) -> Result<O
             .collect();
         deployment_types.insert(
             bp.deployment_type.clone(),
-            CatalogType {
+            DeploymentType {
                 description: bp.description.clone(),
                 stack: stack.id.clone(),
                 template: entry.template.clone(),
@@ -273,6 +249,7 @@ pub fn synth(config: &Config, blueprints_dir: &Path, format: Format) -> Result<O
                 ),
                 blueprint: bp.clone(),
                 system_parameters,
+                version: None,
             },
         );
     }

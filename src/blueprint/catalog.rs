@@ -1,0 +1,90 @@
+//! The blueprint catalog (DESIGN.md section 10): one contract, one type. Synth writes it
+//! (`catalog.json`), deploy and local mode publish it with the system parameters' values and
+//! each deployment type's tenant version filled in, and the runtime reads the published one.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::Blueprint;
+
+/// `catalog.json`: each deployment type's blueprint, template and system parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Catalog {
+    #[serde(default)]
+    pub version: u32,
+    pub prefix: String,
+    pub deployment_types: BTreeMap<String, DeploymentType>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentType {
+    #[serde(default)]
+    pub description: String,
+    pub stack: String,
+    #[serde(default)]
+    pub template: String,
+    #[serde(default)]
+    pub template_sha256: String,
+    /// The content-addressed key of the template in the artifacts bucket.
+    pub template_key: String,
+    pub blueprint: Blueprint,
+    /// Parameter name → where the platform takes its value from (and, once published, the
+    /// value).
+    #[serde(default)]
+    pub system_parameters: BTreeMap<String, SystemParameter>,
+    /// The tenant version publishing computed: a hash over the template, the blueprint and
+    /// the system parameters. A catalog published before versions existed has none, and its
+    /// tenants cannot be upgraded until it is published again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// A parameter the platform supplies: where from, and, once published, its value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemParameter {
+    #[serde(flatten)]
+    pub source: Source,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "source")]
+pub enum Source {
+    /// The artifacts bucket's name.
+    ArtifactsBucket,
+    /// The key of a published artifact.
+    ArtifactKey { artifact: String },
+}
+
+impl Catalog {
+    /// The catalog as published: system parameters filled in from the bucket and the
+    /// artifact keys, and each deployment type's tenant version. Fails naming an artifact a
+    /// parameter needs that was not published.
+    pub fn published(
+        mut self,
+        bucket: &str,
+        artifact_keys: &BTreeMap<String, String>,
+        version: impl Fn(&DeploymentType) -> String,
+    ) -> Result<Catalog, String> {
+        for (name, entry) in &mut self.deployment_types {
+            for (param, p) in &mut entry.system_parameters {
+                p.value = Some(match &p.source {
+                    Source::ArtifactsBucket => bucket.to_owned(),
+                    Source::ArtifactKey { artifact } => {
+                        artifact_keys.get(artifact).cloned().ok_or_else(|| {
+                            format!(
+                                "deployment type {name}: parameter {param} needs artifact {artifact:?}, which was not published"
+                            )
+                        })?
+                    }
+                });
+            }
+            entry.version = Some(version(entry));
+        }
+        Ok(self)
+    }
+}
