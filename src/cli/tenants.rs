@@ -107,12 +107,13 @@ fn s(v: &Value) -> String {
     }
 }
 
-/// Columns padded to their widest cell.
+/// Columns padded to their widest cell, measured in terminal columns: `東京` takes four.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    use unicode_width::UnicodeWidthStr;
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+            *w = (*w).max(cell.width());
         }
     }
     let line = |cells: Vec<&str>| {
@@ -121,7 +122,8 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
             if i + 1 == cells.len() {
                 out.push_str(cell);
             } else {
-                out.push_str(&format!("{cell:<w$}  "));
+                out.push_str(cell);
+                out.push_str(&" ".repeat(w.saturating_sub(cell.width()) + 2));
             }
         }
         out.trim_end().to_owned()
@@ -437,6 +439,18 @@ mod tests {
             ],
         );
         assert_eq!(out, "ID     NAME\n1      Acme\n22222  B\n");
+        // Wide characters take two columns each: the next column still lines up.
+        let out = table(
+            &["NAME", "STATUS"],
+            &[
+                vec!["東京 株式会社".into(), "running".into()],
+                vec!["Zürich AG".into(), "failed".into()],
+            ],
+        );
+        assert_eq!(
+            out,
+            "NAME           STATUS\n東京 株式会社  running\nZürich AG      failed\n"
+        );
     }
 
     #[test]
