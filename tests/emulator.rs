@@ -65,11 +65,8 @@ async fn scan(client: &Client) -> Vec<Item> {
     items
 }
 
-/// The stream's records from the start, as (event id, sequence number, key).
-async fn stream(
-    streams: &aws_sdk_dynamodbstreams::Client,
-    arn: &str,
-) -> Vec<(String, String, String)> {
+/// An iterator at the start of the table's (one) shard.
+async fn trim_horizon(streams: &aws_sdk_dynamodbstreams::Client, arn: &str) -> String {
     let shard = streams
         .describe_stream()
         .stream_arn(arn)
@@ -82,7 +79,7 @@ async fn stream(
         .shard_id()
         .unwrap()
         .to_owned();
-    let iterator = streams
+    streams
         .get_shard_iterator()
         .stream_arn(arn)
         .shard_id(shard)
@@ -91,8 +88,15 @@ async fn stream(
         .await
         .unwrap()
         .shard_iterator
-        .unwrap();
-    records(streams, &iterator).await.0
+        .unwrap()
+}
+
+/// The stream's records from the start, as (event id, sequence number, key).
+async fn stream(
+    streams: &aws_sdk_dynamodbstreams::Client,
+    arn: &str,
+) -> Vec<(String, String, String)> {
+    records(streams, &trim_horizon(streams, arn).await).await.0
 }
 
 /// One page of records from `iterator`, and the next iterator.
@@ -154,32 +158,7 @@ async fn a_cancelled_transaction_leaves_the_table_and_its_stream_as_they_were() 
     let stream_before = stream(&streams, &arn).await;
     assert_eq!(stream_before.len(), 2);
     // An iterator opened before the transaction, past the records already there.
-    let (_, open) = records(
-        &streams,
-        &streams
-            .get_shard_iterator()
-            .stream_arn(&arn)
-            .shard_id(
-                streams
-                    .describe_stream()
-                    .stream_arn(&arn)
-                    .send()
-                    .await
-                    .unwrap()
-                    .stream_description
-                    .unwrap()
-                    .shards()[0]
-                    .shard_id()
-                    .unwrap(),
-            )
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
-            .send()
-            .await
-            .unwrap()
-            .shard_iterator
-            .unwrap(),
-    )
-    .await;
+    let (_, open) = records(&streams, &trim_horizon(&streams, &arn).await).await;
 
     // A new item, an update of `a`, and a condition on `b` that fails: the first two were
     // written first by moto's own transaction, before the third was checked.
