@@ -7,7 +7,7 @@
 
 pub mod aws;
 pub mod blueprint;
-pub mod cfn;
+pub use silos_cfn as cfn;
 pub mod cli;
 pub mod constructs;
 pub mod control_plane;
