@@ -275,6 +275,7 @@ pub fn minimal_test(
     services: &BTreeMap<String, Vec<&Resource>>,
     default: &[String],
     examples: &BTreeMap<String, String>,
+    minimal: &BTreeMap<String, BTreeMap<String, serde_json::Value>>,
 ) -> String {
     let mut out = String::new();
     out.push_str(MARK);
@@ -297,11 +298,23 @@ pub fn minimal_test(
                 .fields
                 .iter()
                 .filter(|f| f.required)
-                .map(|f| lookup.value(&f.ty, f.boxed, 0, Some(&format!("silos_cfn::{service}::{}", r.module))))
+                .map(|f| {
+                    let key = format!("{}#{}", r.type_name, f.json);
+                    match (&f.ty, examples.get(&key)) {
+                        (Ty::Override(_), Some(example)) => example.clone(),
+                        _ => lookup.value(&f.ty, f.boxed, 0, Some(&format!("silos_cfn::{service}::{}", r.module))),
+                    }
+                })
+                .collect();
+            let extra: String = minimal
+                .get(&r.type_name)
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| format!(".override_property({k:?}, serde_json::json!({v}))"))
                 .collect();
             let _ = writeln!(
                 out,
-                "    t.add({:?}, &silos_cfn::{service}::{}::new({}));",
+                "    t.add({:?}, &silos_cfn::{service}::{}::new({})){extra};",
                 format!("{}{}", names::item(service), r.name),
                 r.name,
                 args.join(", ")

@@ -7,6 +7,8 @@
 mod emit;
 mod names;
 mod schema;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -20,14 +22,22 @@ use serde_json::Value as Json;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Overrides {
+    /// Why each kind of override exists; read by people, not by the generator.
+    #[allow(dead_code)]
+    comments: BTreeMap<String, String>,
     /// The services the model crate enables by default: the ones the product's stacks use.
     default_services: Vec<String>,
     /// `TYPE#SCHEMA_PATH` → the hand-written Rust type used for that property or definition.
     types: BTreeMap<String, String>,
+    /// Type → GetAtt attributes CloudFormation documents beyond the schema's read-only ones.
+    attributes: BTreeMap<String, Vec<String>>,
     /// Service module → paths it re-exports (hand-written types that belong to the service).
     reexports: BTreeMap<String, Vec<String>>,
-    /// Hand-written type → an expression building a minimal value, for the minimal-instance test.
+    /// `TYPE#Property` or hand-written type → an expression building a minimal value, for the
+    /// minimal-instance test.
     examples: BTreeMap<String, String>,
+    /// Type → properties (JSON) the minimal-instance test adds to the required ones.
+    minimal: BTreeMap<String, BTreeMap<String, Json>>,
 }
 
 fn main() -> ExitCode {
@@ -81,8 +91,21 @@ fn run(check: bool) -> Result<Vec<String>, String> {
     }
     let resources: Vec<schema::Resource> = schemas
         .iter()
-        .map(|(name, s)| schema::resource(name, s, &overrides.types))
+        .map(|(name, s)| {
+            let mut r = schema::resource(name, s, &overrides.types);
+            if let Some(extra) = overrides.attributes.get(name) {
+                r.meta.attributes.extend(extra.iter().cloned());
+                r.meta.attributes.sort();
+                r.meta.attributes.dedup();
+            }
+            r
+        })
         .collect();
+    for name in overrides.attributes.keys() {
+        if !schemas.contains_key(name) {
+            return Err(format!("{}: attributes for {name:?}, which is not a type of the schemas", overrides_path.display()));
+        }
+    }
     let mut services: BTreeMap<String, Vec<&schema::Resource>> = BTreeMap::new();
     for r in &resources {
         services.entry(r.service.clone()).or_default().push(r);
@@ -105,7 +128,12 @@ fn run(check: bool) -> Result<Vec<String>, String> {
     files.insert(generated.join("metadata.rs"), format(&emit::metadata(&resources))?);
     files.insert(
         root.join("cfn/tests/minimal/instances.rs"),
-        format(&emit::minimal_test(&services, &overrides.default_services, &overrides.examples))?,
+        format(&emit::minimal_test(
+            &services,
+            &overrides.default_services,
+            &overrides.examples,
+            &overrides.minimal,
+        ))?,
     );
     let manifest = root.join("cfn/Cargo.toml");
     let current = std::fs::read_to_string(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;

@@ -132,7 +132,7 @@ mod tests {
         assert_eq!(module("ApiGatewayV2"), "apigatewayv2");
         assert_eq!(module("Type"), "type_");
         assert_eq!(variant("nodejs18.x"), "Nodejs18X");
-        assert_eq!(variant("*"), "V_");
+        assert_eq!(variant("*"), "V");
         assert_eq!(variant("Other"), "OtherValue");
         assert_eq!(int_variant(-1), "Minus1");
     }

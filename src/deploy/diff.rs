@@ -8,12 +8,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use anstyle::{AnsiColor, Style};
 use serde_json::Value;
 
+use crate::cfn::metadata;
 use crate::cfn::sub_variables;
 
-/// Whether a change replaces the resource (a new physical resource, the old one deleted).
+/// Whether a change replaces the resource (a new physical resource, the old one deleted), from
+/// the registry schemas' create-only properties.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Replacement {
     Never,
+    /// The schema's conditionally create-only properties: it depends on the values (DynamoDB's
+    /// `KeySchema`, an event rule's `EventBusName`). Also what a type the pinned schemas do
+    /// not know answers.
+    Conditional,
     Always,
 }
 
@@ -62,32 +68,19 @@ impl StackDiff {
     }
 }
 
-/// Properties whose change replaces a resource, for the resource types the DSL uses (from
-/// the CloudFormation resource reference: "Update requires: Replacement").
-fn replaces(resource_type: &str, property: &str) -> bool {
-    let props: &[&str] = match resource_type {
-        "AWS::DynamoDB::Table" => &["TableName", "KeySchema", "LocalSecondaryIndexes"],
-        "AWS::Lambda::Function" => &["FunctionName", "PackageType"],
-        "AWS::IAM::Role" => &["RoleName", "Path"],
-        "AWS::IAM::Policy" => &[],
-        "AWS::S3::Bucket" => &["BucketName", "ObjectLockEnabled"],
-        "AWS::S3::BucketPolicy" => &["Bucket"],
-        "AWS::Logs::LogGroup" => &["LogGroupName"],
-        "AWS::SQS::Queue" => &["QueueName", "FifoQueue"],
-        "AWS::Events::Rule" => &["Name", "EventBusName"],
-        "AWS::Lambda::EventSourceMapping" => &[
-            "EventSourceArn",
-            "StartingPosition",
-            "StartingPositionTimestamp",
-        ],
-        // Every property of a permission replaces it.
-        "AWS::Lambda::Permission" => return true,
-        "AWS::ApiGatewayV2::Api" => &["ProtocolType"],
-        "AWS::ApiGatewayV2::Route" | "AWS::ApiGatewayV2::Integration" => &["ApiId"],
-        "AWS::ApiGatewayV2::Stage" => &["ApiId", "StageName"],
-        _ => &[],
+/// Whether a change at a diff path (`KeySchema[0].AttributeName`, below `Properties`) replaces a
+/// resource of `resource_type`: read from the metadata table of the pinned registry schemas.
+fn replaces(resource_type: &str, property_path: &str) -> Replacement {
+    let Some(info) = metadata::type_info(resource_type) else {
+        // A private registry type, or one newer than the schemas: nothing says it cannot.
+        return Replacement::Conditional;
     };
-    props.contains(&property)
+    let schema_path = property_path.replace("].", "/").replace(['[', '.'], "/").replace(']', "");
+    match info.replacement(&schema_path) {
+        metadata::Replacement::Never => Replacement::Never,
+        metadata::Replacement::Conditional => Replacement::Conditional,
+        metadata::Replacement::Always => Replacement::Always,
+    }
 }
 
 /// The paths under `prefix` where `old` and `new` differ.
@@ -234,16 +227,12 @@ pub fn diff(
                 if paths.is_empty() {
                     continue;
                 }
-                let replaced = paths
+                let replacement = paths
                     .iter()
                     .filter_map(|p| p.strip_prefix("Properties."))
-                    .map(|p| p.split(['.', '[']).next().unwrap_or(p))
-                    .any(|prop| replaces(&resource_type, prop));
-                let replacement = if replaced {
-                    Replacement::Always
-                } else {
-                    Replacement::Never
-                };
+                    .map(|p| replaces(&resource_type, p))
+                    .max()
+                    .unwrap_or(Replacement::Never);
                 Change::Modified { paths, replacement }
             }
             (None, None) => continue,
@@ -307,10 +296,10 @@ pub fn render(diff: &StackDiff, color: bool) -> String {
             Change::Modified { replacement, .. } => (
                 "[~]",
                 fg(AnsiColor::Yellow),
-                if *replacement == Replacement::Always {
-                    " (replacement)".to_owned()
-                } else {
-                    String::new()
+                match replacement {
+                    Replacement::Always => " (replacement)".to_owned(),
+                    Replacement::Conditional => " (may replace)".to_owned(),
+                    Replacement::Never => String::new(),
                 },
             ),
         };

@@ -706,11 +706,11 @@ pub mod global_table {
     #[derive(Clone, Debug, PartialEq, Serialize)]
     pub struct ResourcePolicy {
         #[serde(rename = "PolicyDocument")]
-        pub policy_document: Json,
+        pub policy_document: crate::policy::PolicyDocument,
     }
 
     impl ResourcePolicy {
-        pub fn new(policy_document: Json) -> Self {
+        pub fn new(policy_document: crate::policy::PolicyDocument) -> Self {
             Self { policy_document }
         }
     }
@@ -1468,11 +1468,11 @@ pub mod table {
     #[derive(Clone, Debug, PartialEq, Serialize)]
     pub struct ResourcePolicy {
         #[serde(rename = "PolicyDocument")]
-        pub policy_document: Json,
+        pub policy_document: crate::policy::PolicyDocument,
     }
 
     impl ResourcePolicy {
-        pub fn new(policy_document: Json) -> Self {
+        pub fn new(policy_document: crate::policy::PolicyDocument) -> Self {
             Self { policy_document }
         }
     }

@@ -602,7 +602,7 @@ pub struct EventBus {
     pub name: Value<String>,
     /// A JSON string that describes the permission policy statement for the event bus.
     #[serde(rename = "Policy", skip_serializing_if = "Option::is_none")]
-    pub policy: Option<Json>,
+    pub policy: Option<crate::policy::PolicyDocument>,
     /// Any tags assigned to the event bus.
     #[serde(rename = "Tags", skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<event_bus::Tag>>,

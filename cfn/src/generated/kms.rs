@@ -185,7 +185,7 @@ pub struct ReplicaKey {
     pub enabled: Option<Value<bool>>,
     /// The key policy that authorizes use of the AWS KMS key.
     #[serde(rename = "KeyPolicy")]
-    pub key_policy: Json,
+    pub key_policy: crate::policy::PolicyDocument,
     /// Specifies the number of days in the waiting period before AWS KMS deletes an AWS KMS key that has been removed from a CloudFormation stack.
     #[serde(
         rename = "PendingWindowInDays",
@@ -201,7 +201,10 @@ pub struct ReplicaKey {
 }
 
 impl ReplicaKey {
-    pub fn new(key_policy: Json, primary_key_arn: impl Into<Value<String>>) -> Self {
+    pub fn new(
+        key_policy: crate::policy::PolicyDocument,
+        primary_key_arn: impl Into<Value<String>>,
+    ) -> Self {
         Self {
             description: None,
             enabled: None,

@@ -50896,7 +50896,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
     },
     TypeInfo {
         type_name: "AWS::SQS::Queue",
-        attributes: &["Arn", "QueueUrl"],
+        attributes: &["Arn", "QueueName", "QueueUrl"],
         primary_identifier: &["QueueUrl"],
         create_only: &["FifoQueue", "QueueName"],
         conditional_create_only: &[],

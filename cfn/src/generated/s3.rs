@@ -292,7 +292,7 @@ pub struct AccessPoint {
     #[serde(rename = "Name", skip_serializing_if = "Option::is_none")]
     pub name: Option<Value<String>>,
     #[serde(rename = "Policy", skip_serializing_if = "Option::is_none")]
-    pub policy: Option<Json>,
+    pub policy: Option<crate::policy::PolicyDocument>,
     /// The PublicAccessBlock configuration that you want to apply to this Access Point.
     #[serde(
         rename = "PublicAccessBlockConfiguration",
@@ -2679,11 +2679,11 @@ pub struct MultiRegionAccessPointPolicy {
     #[serde(rename = "MrapName")]
     pub mrap_name: Value<String>,
     #[serde(rename = "Policy")]
-    pub policy: Json,
+    pub policy: crate::policy::PolicyDocument,
 }
 
 impl MultiRegionAccessPointPolicy {
-    pub fn new(mrap_name: impl Into<Value<String>>, policy: Json) -> Self {
+    pub fn new(mrap_name: impl Into<Value<String>>, policy: crate::policy::PolicyDocument) -> Self {
         Self {
             mrap_name: mrap_name.into(),
             policy,

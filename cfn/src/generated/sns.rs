@@ -252,14 +252,17 @@ pub mod topic {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TopicInlinePolicy {
     #[serde(rename = "PolicyDocument")]
-    pub policy_document: Json,
+    pub policy_document: crate::policy::PolicyDocument,
     /// The Amazon Resource Name (ARN) of the topic to which you want to add the policy.
     #[serde(rename = "TopicArn")]
     pub topic_arn: Value<String>,
 }
 
 impl TopicInlinePolicy {
-    pub fn new(policy_document: Json, topic_arn: impl Into<Value<String>>) -> Self {
+    pub fn new(
+        policy_document: crate::policy::PolicyDocument,
+        topic_arn: impl Into<Value<String>>,
+    ) -> Self {
         Self {
             policy_document,
             topic_arn: topic_arn.into(),

@@ -90,13 +90,17 @@ impl Queue {
 
 impl Resource for Queue {
     const TYPE: &'static str = "AWS::SQS::Queue";
-    const ATTRIBUTES: &'static [&'static str] = &["Arn", "QueueUrl"];
+    const ATTRIBUTES: &'static [&'static str] = &["Arn", "QueueName", "QueueUrl"];
 }
 
 impl Handle<Queue> {
     /// `Fn::GetAtt` of `Arn`.
     pub fn attr_arn(&self) -> Expr {
         self.get_att("Arn")
+    }
+    /// `Fn::GetAtt` of `QueueName`.
+    pub fn attr_queue_name(&self) -> Expr {
+        self.get_att("QueueName")
     }
     /// `Fn::GetAtt` of `QueueUrl`.
     pub fn attr_queue_url(&self) -> Expr {
@@ -130,14 +134,17 @@ pub mod queue {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct QueueInlinePolicy {
     #[serde(rename = "PolicyDocument")]
-    pub policy_document: Json,
+    pub policy_document: crate::policy::PolicyDocument,
     /// The URL of the SQS queue.
     #[serde(rename = "Queue")]
     pub queue: Value<String>,
 }
 
 impl QueueInlinePolicy {
-    pub fn new(policy_document: Json, queue: impl Into<Value<String>>) -> Self {
+    pub fn new(
+        policy_document: crate::policy::PolicyDocument,
+        queue: impl Into<Value<String>>,
+    ) -> Self {
         Self {
             policy_document,
             queue: queue.into(),

@@ -1,15 +1,16 @@
 use serde_json::json;
 
 use crate::iam::{PolicyDocument, Statement};
-use crate::logs::{LogGroup, RetentionDays};
+use crate::logs::LogGroup;
+use crate::logs::log_group::RetentionInDays;
 use crate::sqs::{Queue, QueuePolicy};
 use crate::{Delivery, Error, Expr, Output, Parameter, Template, Warning, check_size};
 
 fn queue() -> Queue {
     Queue {
-        queue_name: None,
-        sqs_managed_sse_enabled: true,
-        message_retention_period: 60,
+        sqs_managed_sse_enabled: Some(true.into()),
+        message_retention_period: Some(60.into()),
+        ..Queue::new()
     }
 }
 
@@ -151,9 +152,8 @@ fn logical_ids_are_validated_and_collisions_name_both() {
             t.add(
                 "Thing",
                 &LogGroup {
-                    log_group_name: None,
-                    retention_in_days: RetentionDays::OneWeek,
-                    kms_key_id: None,
+                    retention_in_days: Some(RetentionInDays::V7.into()),
+                    ..LogGroup::new()
                 },
             );
         },
@@ -192,9 +192,11 @@ fn dependency_cycles_are_reported_with_their_path() {
 
 #[test]
 fn wildcard_actions_in_allow_statements_are_rejected() {
-    let policy = |statement: Statement| QueuePolicy {
-        queues: vec![Expr::r#ref("Q").into()],
-        policy_document: PolicyDocument::new(vec![statement]),
+    let policy = |statement: Statement| {
+        QueuePolicy::new(
+            PolicyDocument::new(vec![statement]),
+            vec![Expr::r#ref("Q").into()],
+        )
     };
     check(
         |t| {

@@ -123,7 +123,8 @@ pub fn add_all(t: &mut Template) {
     t.add(
         "DynamodbTable",
         &silos_cfn::dynamodb::Table::new(serde_json::json!({})),
-    );
+    )
+    .override_property("BillingMode", serde_json::json!("PAY_PER_REQUEST"));
     t.add(
         "EventsApiDestination",
         &silos_cfn::events::ApiDestination::new(
@@ -156,6 +157,10 @@ pub fn add_all(t: &mut Template) {
                 ),
             ),
         ),
+    )
+    .override_property(
+        "EventBuses",
+        serde_json::json!([{"EventBusArn":{"Ref":"Text"}},{"EventBusArn":{"Ref":"Text"}}]),
     );
     t.add(
         "EventsEventBus",
@@ -165,7 +170,8 @@ pub fn add_all(t: &mut Template) {
         "EventsEventBusPolicy",
         &silos_cfn::events::EventBusPolicy::new(Value::<String>::Expr(Expr::r#ref("Text"))),
     );
-    t.add("EventsRule", &silos_cfn::events::Rule::new());
+    t.add("EventsRule", &silos_cfn::events::Rule::new())
+        .override_property("ScheduleExpression", serde_json::json!("rate(1 hour)"));
     t.add(
         "IamAccessKey",
         &silos_cfn::iam::AccessKey::new(Value::<String>::Expr(Expr::r#ref("Text"))),
@@ -201,14 +207,14 @@ pub fn add_all(t: &mut Template) {
             )]),
             Value::<String>::Expr(Expr::r#ref("Text")),
         ),
-    );
+    )
+    .override_property("Roles", serde_json::json!([{"Ref":"Text"}]));
     t.add(
         "IamRole",
         &silos_cfn::iam::Role::new(silos_cfn::iam::PolicyDocument::new(vec![
-            silos_cfn::iam::Statement::allow(
-                &["sqs:SendMessage"],
-                [Value::<String>::Expr(Expr::r#ref("Text"))],
-            ),
+            silos_cfn::iam::Statement::assume_role(silos_cfn::iam::Principal::service(
+                "lambda.amazonaws.com",
+            )),
         ])),
     );
     t.add(
@@ -502,7 +508,8 @@ pub fn add_all(t: &mut Template) {
             Value::<String>::Expr(Expr::r#ref("Text")),
             vec![silos_cfn::logs::transformer::Processor::new()],
         ),
-    );
+    )
+    .override_property("TransformerConfig", serde_json::json!([{"ParseJSON":{}}]));
     t.add(
         "S3AccessGrant",
         &silos_cfn::s3::AccessGrant::new(
@@ -534,10 +541,13 @@ pub fn add_all(t: &mut Template) {
         "S3BucketPolicy",
         &silos_cfn::s3::BucketPolicy::new(
             Value::<String>::Expr(Expr::r#ref("Text")),
-            silos_cfn::iam::PolicyDocument::new(vec![silos_cfn::iam::Statement::allow(
-                &["sqs:SendMessage"],
-                [Value::<String>::Expr(Expr::r#ref("Text"))],
-            )]),
+            silos_cfn::iam::PolicyDocument::new(vec![
+                silos_cfn::iam::Statement::allow(
+                    &["sqs:SendMessage"],
+                    [Value::<String>::Expr(Expr::r#ref("Text"))],
+                )
+                .principal(silos_cfn::iam::Principal::service("sns.amazonaws.com")),
+            ]),
         ),
     );
     t.add(
@@ -552,7 +562,13 @@ pub fn add_all(t: &mut Template) {
         "S3MultiRegionAccessPointPolicy",
         &silos_cfn::s3::MultiRegionAccessPointPolicy::new(
             Value::<String>::Expr(Expr::r#ref("Text")),
-            serde_json::json!({}),
+            silos_cfn::iam::PolicyDocument::new(vec![
+                silos_cfn::iam::Statement::allow(
+                    &["sqs:SendMessage"],
+                    [Value::<String>::Expr(Expr::r#ref("Text"))],
+                )
+                .principal(silos_cfn::iam::Principal::service("sns.amazonaws.com")),
+            ]),
         ),
     );
     t.add(
@@ -578,17 +594,26 @@ pub fn add_all(t: &mut Template) {
     t.add(
         "SqsQueueInlinePolicy",
         &silos_cfn::sqs::QueueInlinePolicy::new(
-            serde_json::json!({}),
+            silos_cfn::iam::PolicyDocument::new(vec![
+                silos_cfn::iam::Statement::allow(
+                    &["sqs:SendMessage"],
+                    [Value::<String>::Expr(Expr::r#ref("Text"))],
+                )
+                .principal(silos_cfn::iam::Principal::service("sns.amazonaws.com")),
+            ]),
             Value::<String>::Expr(Expr::r#ref("Text")),
         ),
     );
     t.add(
         "SqsQueuePolicy",
         &silos_cfn::sqs::QueuePolicy::new(
-            silos_cfn::iam::PolicyDocument::new(vec![silos_cfn::iam::Statement::allow(
-                &["sqs:SendMessage"],
-                [Value::<String>::Expr(Expr::r#ref("Text"))],
-            )]),
+            silos_cfn::iam::PolicyDocument::new(vec![
+                silos_cfn::iam::Statement::allow(
+                    &["sqs:SendMessage"],
+                    [Value::<String>::Expr(Expr::r#ref("Text"))],
+                )
+                .principal(silos_cfn::iam::Principal::service("sns.amazonaws.com")),
+            ]),
             vec![Value::<String>::Expr(Expr::r#ref("Text"))],
         ),
     );

@@ -216,3 +216,111 @@ fn a_new_deny_does_not_broaden() {
     assert_eq!(d.resources.len(), 1);
     assert_eq!(d.resources[0].broadening, None);
 }
+
+/// The replacement a one-property change of a `resource_type` gets, from `old` to `new`.
+fn replacement_of(resource_type: &str, old: Value, new: Value) -> Replacement {
+    let before = template(json!({"R": {"Type": resource_type, "Properties": old}}));
+    let after = template(json!({"R": {"Type": resource_type, "Properties": new}}));
+    match &diff("s", Some(&before), &after, &BTreeSet::new()).resources[0].change {
+        Change::Modified { replacement, .. } => *replacement,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn replacement_comes_from_the_schemas_create_only_properties() {
+    // The hand-kept list had these wrong: LocalSecondaryIndexes is not create-only, and the
+    // bucket's BucketNamePrefix is.
+    assert_eq!(
+        replacement_of(
+            "AWS::DynamoDB::Table",
+            json!({"LocalSecondaryIndexes": []}),
+            json!({"LocalSecondaryIndexes": [{"IndexName": "i"}]})
+        ),
+        Replacement::Never
+    );
+    assert_eq!(
+        replacement_of(
+            "AWS::S3::Bucket",
+            json!({"BucketNamePrefix": "a"}),
+            json!({"BucketNamePrefix": "b"})
+        ),
+        Replacement::Always
+    );
+    // A type the product never used gets its answer from the same table.
+    assert_eq!(
+        replacement_of(
+            "AWS::Cognito::UserPool",
+            json!({"UserPoolName": "a"}),
+            json!({"UserPoolName": "b"})
+        ),
+        Replacement::Never
+    );
+    assert_eq!(
+        replacement_of(
+            "AWS::StepFunctions::StateMachine",
+            json!({"StateMachineName": "a"}),
+            json!({"StateMachineName": "b"})
+        ),
+        Replacement::Always
+    );
+}
+
+#[test]
+fn a_nested_create_only_path_replaces_and_its_siblings_do_not() {
+    // AWS::MSK::Replicator: `ReplicationInfoList/*/SourceKafkaClusterArn` and
+    // `…/*/TopicReplication/StartingPosition` are create-only; the list itself is not.
+    let replicator = "AWS::MSK::Replicator";
+    let info = |source: &str, topics: &str, start: &str| {
+        json!({"ReplicationInfoList": [{"SourceKafkaClusterArn": source,
+            "TopicReplication": {"TopicsToReplicate": [topics], "StartingPosition": {"Type": start}}}]})
+    };
+    let base = info("a", "t", "LATEST");
+    assert_eq!(
+        replacement_of(replicator, base.clone(), info("b", "t", "LATEST")),
+        Replacement::Always
+    );
+    assert_eq!(
+        replacement_of(replicator, base.clone(), info("a", "t", "EARLIEST")),
+        Replacement::Always
+    );
+    assert_eq!(
+        replacement_of(replicator, base.clone(), info("a", "u", "LATEST")),
+        Replacement::Never
+    );
+    // A list that grows is reported whole, and holds create-only paths.
+    let mut grown = base.clone();
+    grown["ReplicationInfoList"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"SourceKafkaClusterArn": "c"}));
+    assert_eq!(replacement_of(replicator, base, grown), Replacement::Always);
+}
+
+#[test]
+fn conditionally_create_only_and_unknown_types_may_replace() {
+    assert_eq!(
+        replacement_of(
+            "AWS::DynamoDB::Table",
+            json!({"KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]}),
+            json!({"KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}]})
+        ),
+        Replacement::Conditional
+    );
+    assert_eq!(
+        replacement_of(
+            "AWS::Events::Rule",
+            json!({"EventBusName": "a"}),
+            json!({"EventBusName": "b"})
+        ),
+        Replacement::Conditional
+    );
+    assert_eq!(
+        replacement_of("MyOrg::Billing::Meter", json!({"A": 1}), json!({"A": 2})),
+        Replacement::Conditional
+    );
+    let before = template(json!({"M": {"Type": "MyOrg::Billing::Meter", "Properties": {"A": 1}}}));
+    let after = template(json!({"M": {"Type": "MyOrg::Billing::Meter", "Properties": {"A": 2}}}));
+    let text = render(&diff("s", Some(&before), &after, &BTreeSet::new()), false);
+    assert!(text.contains("[~] MyOrg::Billing::Meter M (may replace)"), "{text}");
+}
