@@ -16,9 +16,13 @@ if [ ! -f "$stamp" ]; then
 fi
 
 echo "==> cargo fmt --check"
-cargo fmt --check
+cargo fmt --all --check
+echo "==> the generated resource types are what the generator writes (silos-codegen --check)"
+cargo run --locked --quiet -p silos-codegen -- --check
 echo "==> cargo clippy"
-cargo clippy --locked --all-targets --quiet -- -D warnings
+cargo clippy --locked --workspace --all-targets --quiet -- -D warnings
+echo "==> cargo check of the model with every AWS service enabled"
+cargo check --locked --quiet -p silos-cfn --all-features
 echo "==> the Lambda zips: the control plane and the tenant function (cargo-lambda, zig from .venv)"
 for bin in silos-lambda silos-tenant-handler; do
   PATH="$PWD/$venv/bin:$PATH" cargo lambda build --profile lambda --output-format zip --bin "$bin" --x86-64 --quiet
@@ -28,7 +32,7 @@ echo "==> tests"
 # version built into .tools/ (a few minutes, once); if that cannot be built, cargo test runs.
 nextest_version=0.9.143
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --locked --no-fail-fast
+  cargo nextest run --locked --workspace --no-fail-fast
 else
   if [ ! -x .tools/bin/cargo-nextest ]; then
     echo "==> cargo-nextest is not installed: building cargo-nextest $nextest_version into .tools/"
@@ -36,10 +40,10 @@ else
   fi
   if [ -x .tools/bin/cargo-nextest ]; then
     echo "==> tests with .tools/bin/cargo-nextest $nextest_version"
-    PATH="$PWD/.tools/bin:$PATH" cargo nextest run --locked --no-fail-fast
+    PATH="$PWD/.tools/bin:$PATH" cargo nextest run --locked --workspace --no-fail-fast
   else
     echo "==> cargo-nextest could not be built: running the tests with cargo test instead"
-    cargo test --locked --no-fail-fast
+    cargo test --locked --workspace --no-fail-fast
   fi
 fi
 

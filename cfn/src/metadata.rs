@@ -58,7 +58,11 @@ impl TypeInfo {
     pub fn replacement(&self, path: &str) -> Replacement {
         if self.create_only.iter().any(|p| overlaps(p, path)) {
             Replacement::Always
-        } else if self.conditional_create_only.iter().any(|p| overlaps(p, path)) {
+        } else if self
+            .conditional_create_only
+            .iter()
+            .any(|p| overlaps(p, path))
+        {
             Replacement::Conditional
         } else {
             Replacement::Never
@@ -94,8 +98,14 @@ mod tests {
         let table = type_info("AWS::DynamoDB::Table").expect("table");
         assert_eq!(table.replacement("TableName"), Replacement::Always);
         assert_eq!(table.replacement("KeySchema"), Replacement::Conditional);
-        assert_eq!(table.replacement("KeySchema/0/AttributeName"), Replacement::Conditional);
-        assert_eq!(table.replacement("LocalSecondaryIndexes"), Replacement::Never);
+        assert_eq!(
+            table.replacement("KeySchema/0/AttributeName"),
+            Replacement::Conditional
+        );
+        assert_eq!(
+            table.replacement("LocalSecondaryIndexes"),
+            Replacement::Never
+        );
         assert_eq!(table.replacement("BillingMode"), Replacement::Never);
     }
 

@@ -317,8 +317,8 @@ impl<R> ResourceOptions<'_, R> {
             Some(e) => override_at(&mut e.properties, path, value),
             None => Ok(()),
         };
-        if let Err(reason) = result {
-            if let Some(errors) = self.errors.as_deref_mut() {
+        if let (Err(reason), Some(errors)) = (result, self.errors.as_deref_mut()) {
+            {
                 errors.push(Error::BadOverride {
                     stack: self.stack.clone(),
                     id: self.id.clone(),
@@ -364,7 +364,11 @@ fn override_at(root: &mut Json, path: &str, value: Option<Json>) -> Result<(), S
                 list.get_mut(index)
                     .ok_or_else(|| format!("{at}: index {index} is past the list's {len} items"))?
             }
-            _ => return Err(format!("{at} is inside a value that is not an object or a list")),
+            _ => {
+                return Err(format!(
+                    "{at} is inside a value that is not an object or a list"
+                ));
+            }
         };
     }
     match (node, value) {
@@ -381,7 +385,10 @@ fn override_at(root: &mut Json, path: &str, value: Option<Json>) -> Result<(), S
                 .parse()
                 .map_err(|_| format!("{last:?} is not an index into a list"))?;
             if index >= list.len() {
-                return Err(format!("index {index} is past the list's {} items", list.len()));
+                return Err(format!(
+                    "index {index} is past the list's {} items",
+                    list.len()
+                ));
             }
             match v {
                 Some(v) => list[index] = v,
@@ -391,7 +398,9 @@ fn override_at(root: &mut Json, path: &str, value: Option<Json>) -> Result<(), S
             }
             Ok(())
         }
-        _ => Err(format!("{path} is inside a value that is not an object or a list")),
+        _ => Err(format!(
+            "{path} is inside a value that is not an object or a list"
+        )),
     }
 }
 
@@ -543,8 +552,16 @@ impl Template {
         ResourceOptions {
             id: id.to_owned(),
             stack: self.stack.clone(),
-            entry: if added { self.resources.get_mut(id) } else { None },
-            errors: if added { Some(&mut self.build_errors) } else { None },
+            entry: if added {
+                self.resources.get_mut(id)
+            } else {
+                None
+            },
+            errors: if added {
+                Some(&mut self.build_errors)
+            } else {
+                None
+            },
             kind: PhantomData,
         }
     }

@@ -40,7 +40,11 @@ fn one_minimal_instance_of_each_default_type_passes_cfn_lint() {
     let findings = String::from_utf8_lossy(&out.stdout);
     let errors: Vec<&str> = findings
         .lines()
-        .filter(|l| l.split(':').nth(5).is_some_and(|code| code.starts_with('E')))
+        .filter(|l| {
+            l.split(':')
+                .nth(5)
+                .is_some_and(|code| code.starts_with('E'))
+        })
         .collect();
     assert!(
         errors.is_empty(),
@@ -49,7 +53,11 @@ fn one_minimal_instance_of_each_default_type_passes_cfn_lint() {
         errors.join("\n")
     );
     // cfn-lint read the template (a canary: a broken file would fail differently).
-    assert!(out.status.code().is_some(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.code().is_some(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn tempfile_dir() -> std::path::PathBuf {

@@ -50,10 +50,7 @@ fn a_typed_resource_takes_literals_intrinsics_and_enums() {
     };
     t.parameter("RoleArn", Parameter::string("role"));
     t.add("Fn", &function);
-    t.output(
-        "JobsArn",
-        silos_cfn::Output::new("jobs", jobs.attr_arn()),
-    );
+    t.output("JobsArn", silos_cfn::Output::new("jobs", jobs.attr_arn()));
 
     assert_eq!(errors(&t), Vec::<String>::new());
     let r = resources(&t);
@@ -83,7 +80,13 @@ fn typed_attributes_come_from_the_schemas_and_synth_checks_them() {
         )
         .handle();
     let arn: Value<String> = table.attr_stream_arn().into();
-    t.add("Q", &sqs::Queue { queue_name: Some(arn), ..sqs::Queue::new() });
+    t.add(
+        "Q",
+        &sqs::Queue {
+            queue_name: Some(arn),
+            ..sqs::Queue::new()
+        },
+    );
     assert_eq!(errors(&t), Vec::<String>::new());
 
     t.add(
@@ -96,8 +99,9 @@ fn typed_attributes_come_from_the_schemas_and_synth_checks_them() {
     let e = errors(&t);
     assert_eq!(e.len(), 1, "{e:?}");
     assert!(
-        e[0].contains("reads attribute StreamArnn of Table, but AWS::DynamoDB::Table has no such attribute")
-            && e[0].contains("StreamArn"),
+        e[0].contains(
+            "reads attribute StreamArnn of Table, but AWS::DynamoDB::Table has no such attribute"
+        ) && e[0].contains("StreamArn"),
         "{e:?}"
     );
 }
@@ -114,17 +118,31 @@ fn a_raw_resource_of_any_type_is_validated_like_a_typed_one() {
         )
         .handle();
     // A private type's attributes are not known: any is accepted.
-    t.add("R", &sqs::Queue { queue_name: Some(meter.get_att("MeterId").into()), ..sqs::Queue::new() });
+    t.add(
+        "R",
+        &sqs::Queue {
+            queue_name: Some(meter.get_att("MeterId").into()),
+            ..sqs::Queue::new()
+        },
+    );
     assert_eq!(errors(&t), Vec::<String>::new());
     let r = resources(&t);
     assert_eq!(r["Meter"]["Type"], "MyOrg::Billing::Meter");
     assert_eq!(r["Meter"]["Properties"]["Rate"], 10);
 
     // A bad reference inside a raw resource is still caught.
-    t.add_raw("Broken", "MyOrg::Billing::Meter", json!({"Queue": {"Ref": "Nope"}}));
+    t.add_raw(
+        "Broken",
+        "MyOrg::Billing::Meter",
+        json!({"Queue": {"Ref": "Nope"}}),
+    );
     // A known type added raw has its attributes checked.
     t.add_raw("Topic", "AWS::SNS::Topic", json!({}));
-    t.add_raw("UsesTopic", "MyOrg::Billing::Meter", json!({"T": {"Fn::GetAtt": ["Topic", "Nope"]}}));
+    t.add_raw(
+        "UsesTopic",
+        "MyOrg::Billing::Meter",
+        json!({"T": {"Fn::GetAtt": ["Topic", "Nope"]}}),
+    );
     // A raw IAM policy with a wildcard action is refused as a typed one is.
     t.add_raw(
         "Wild",
@@ -135,11 +153,32 @@ fn a_raw_resource_of_any_type_is_validated_like_a_typed_one() {
     t.add_raw("Shape", "NotAType", json!({}));
     t.add_raw("List", "MyOrg::Billing::Meter", json!([1]));
     let e = errors(&t);
-    assert!(e.iter().any(|m| m.contains("Broken.Properties.Queue refers to Nope")), "{e:?}");
-    assert!(e.iter().any(|m| m.contains("reads attribute Nope of Topic, but AWS::SNS::Topic")), "{e:?}");
-    assert!(e.iter().any(|m| m.contains("Wild.Properties.PolicyDocument") && m.contains("s3:*")), "{e:?}");
-    assert!(e.iter().any(|m| m.contains("invalid type name \"NotAType\"")), "{e:?}");
-    assert!(e.iter().any(|m| m.contains("List cannot be rendered: a resource's properties are a JSON object")), "{e:?}");
+    assert!(
+        e.iter()
+            .any(|m| m.contains("Broken.Properties.Queue refers to Nope")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.contains("reads attribute Nope of Topic, but AWS::SNS::Topic")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.contains("Wild.Properties.PolicyDocument") && m.contains("s3:*")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.contains("invalid type name \"NotAType\"")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|m| m
+                .contains("List cannot be rendered: a resource's properties are a JSON object")),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -172,16 +211,35 @@ fn overrides_set_and_remove_properties_by_path_and_are_validated() {
         .remove_property("DelaySeconds")
         .override_property("Tags..Key", json!("x"));
     let e = errors(&t);
-    assert!(e.iter().any(|m| m.contains("P.Properties.QueueName refers to Missing")), "{e:?}");
-    assert!(e.iter().any(|m| m.contains("the override of \"DelaySeconds\" cannot apply: DelaySeconds is not set")), "{e:?}");
-    assert!(e.iter().any(|m| m.contains("the override of \"Tags..Key\" cannot apply: the path has an empty segment")), "{e:?}");
-    assert!(e.iter().any(|m| m.contains("the override of \"Tags.3.Value\" cannot apply")), "{e:?}");
+    assert!(
+        e.iter()
+            .any(|m| m.contains("P.Properties.QueueName refers to Missing")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter().any(|m| m
+            .contains("the override of \"DelaySeconds\" cannot apply: DelaySeconds is not set")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter().any(|m| m
+            .contains("the override of \"Tags..Key\" cannot apply: the path has an empty segment")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.contains("the override of \"Tags.3.Value\" cannot apply")),
+        "{e:?}"
+    );
 }
 
 #[test]
 fn the_whole_envelope_renders_and_its_references_are_checked() {
     let mut t = Template::new("test");
-    t.condition("IsProd", Expr::equals(Expr::region(), Expr::lit("us-east-1")));
+    t.condition(
+        "IsProd",
+        Expr::equals(Expr::region(), Expr::lit("us-east-1")),
+    );
     t.add("Q", &sqs::Queue::new())
         .condition("IsProd")
         .update_policy(json!({"AutoScalingReplacingUpdate": {"WillReplace": true}}))
@@ -190,7 +248,10 @@ fn the_whole_envelope_renders_and_its_references_are_checked() {
     assert_eq!(errors(&t), Vec::<String>::new());
     let q = &resources(&t)["Q"];
     assert_eq!(q["Condition"], "IsProd");
-    assert_eq!(q["UpdatePolicy"]["AutoScalingReplacingUpdate"]["WillReplace"], true);
+    assert_eq!(
+        q["UpdatePolicy"]["AutoScalingReplacingUpdate"]["WillReplace"],
+        true
+    );
     assert_eq!(q["CreationPolicy"]["ResourceSignal"]["Count"], 1);
     assert_eq!(q["Metadata"]["owner"], "billing");
 
@@ -198,8 +259,16 @@ fn the_whole_envelope_renders_and_its_references_are_checked() {
         .update_policy(json!({"X": {"Ref": "Nowhere"}}))
         .condition("NoSuchCondition");
     let e = errors(&t);
-    assert!(e.iter().any(|m| m.contains("R.UpdatePolicy.X refers to Nowhere")), "{e:?}");
-    assert!(e.iter().any(|m| m.contains("uses condition NoSuchCondition")), "{e:?}");
+    assert!(
+        e.iter()
+            .any(|m| m.contains("R.UpdatePolicy.X refers to Nowhere")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.contains("uses condition NoSuchCondition")),
+        "{e:?}"
+    );
 }
 
 #[test]

@@ -189,7 +189,11 @@ fn strukt(out: &mut String, name: &str, fields: &[Field], module: Option<&str>) 
             }
         })
         .collect();
-    let _ = writeln!(out, "    pub fn new({}) -> Self {{\n        Self {{", args.join(", "));
+    let _ = writeln!(
+        out,
+        "    pub fn new({}) -> Self {{\n        Self {{",
+        args.join(", ")
+    );
     for f in fields {
         let value = if !f.required {
             "None".to_owned()
@@ -212,7 +216,9 @@ fn strukt(out: &mut String, name: &str, fields: &[Field], module: Option<&str>) 
 pub fn modules(services: &BTreeMap<String, Vec<&Resource>>) -> String {
     let mut out = String::new();
     out.push_str(MARK);
-    out.push_str("//! The generated resource types: one module per service, each behind its feature.\n\n");
+    out.push_str(
+        "//! The generated resource types: one module per service, each behind its feature.\n\n",
+    );
     out.push_str("pub(crate) mod metadata;\n\n");
     for service in services.keys() {
         let _ = writeln!(out, "#[cfg(feature = {service:?})]\npub mod {service};");
@@ -223,7 +229,9 @@ pub fn modules(services: &BTreeMap<String, Vec<&Resource>>) -> String {
 pub fn metadata(resources: &[Resource]) -> String {
     let mut out = String::new();
     out.push_str(MARK);
-    out.push_str("//! What the registry schemas say of every type, whatever features are enabled.\n\n");
+    out.push_str(
+        "//! What the registry schemas say of every type, whatever features are enabled.\n\n",
+    );
     out.push_str("use crate::metadata::{Permissions, TypeInfo};\n\n");
     out.push_str("/// Every type of the pinned schemas, sorted by type name.\n");
     out.push_str("pub(crate) static TYPES: &[TypeInfo] = &[\n");
@@ -256,6 +264,19 @@ pub fn features(services: &BTreeMap<String, Vec<&Resource>>, default: &[String])
     let _ = writeln!(out, "all-services = [{}]", quoted(&all));
     for service in services.keys() {
         let _ = writeln!(out, "{service} = []");
+    }
+    out.push_str("# END generated features\n");
+    out
+}
+
+/// The `[features]` table of `silos`, which forwards each service to the model crate, so a user
+/// enables `features = ["cognito"]` on the one dependency they have.
+pub fn forwarded_features(services: &BTreeMap<String, Vec<&Resource>>) -> String {
+    let mut out = String::new();
+    out.push_str("# BEGIN generated features (silos-codegen): each AWS service of silos-cfn, forwarded.\n[features]\n");
+    out.push_str("default = []\nall-services = [\"silos-cfn/all-services\"]\n");
+    for service in services.keys() {
+        let _ = writeln!(out, "{service} = [\"silos-cfn/{service}\"]");
     }
     out.push_str("# END generated features\n");
     out
@@ -302,7 +323,12 @@ pub fn minimal_test(
                     let key = format!("{}#{}", r.type_name, f.json);
                     match (&f.ty, examples.get(&key)) {
                         (Ty::Override(_), Some(example)) => example.clone(),
-                        _ => lookup.value(&f.ty, f.boxed, 0, Some(&format!("silos_cfn::{service}::{}", r.module))),
+                        _ => lookup.value(
+                            &f.ty,
+                            f.boxed,
+                            0,
+                            Some(&format!("silos_cfn::{service}::{}", r.module)),
+                        ),
                     }
                 })
                 .collect();
@@ -340,15 +366,17 @@ impl Lookup<'_> {
             Ty::Json => "serde_json::json!({})".to_owned(),
             Ty::Enum(n) => {
                 let first = self.resource.items.iter().find_map(|i| match i {
-                    Item::StrEnum { name, values } if name == n => {
-                        Some(names::variant(&values[0]))
-                    }
+                    Item::StrEnum { name, values } if name == n => Some(names::variant(&values[0])),
                     Item::IntEnum { name, values } if name == n => {
                         Some(names::int_variant(values[0]))
                     }
                     _ => None,
                 });
-                format!("Value::Lit({}::{})", qualify(n, module), first.unwrap_or_default())
+                format!(
+                    "Value::Lit({}::{})",
+                    qualify(n, module),
+                    first.unwrap_or_default()
+                )
             }
             Ty::Struct(n) => {
                 let fields = self.resource.items.iter().find_map(|i| match i {

@@ -3,17 +3,33 @@
 use heck::{ToSnakeCase, ToUpperCamelCase};
 
 const KEYWORDS: &[&str] = &[
-    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "do",
-    "dyn", "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl", "in",
-    "let", "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref",
-    "return", "static", "struct", "trait", "true", "try", "type", "typeof", "union", "unsafe",
-    "unsized", "use", "virtual", "where", "while", "yield",
+    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "do", "dyn",
+    "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl", "in", "let",
+    "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref", "return",
+    "static", "struct", "trait", "true", "try", "type", "typeof", "union", "unsafe", "unsized",
+    "use", "virtual", "where", "while", "yield",
 ];
 
 /// Names that generated modules import or use; an item of that name is renamed.
 const TAKEN: &[&str] = &[
-    "Value", "Expr", "Json", "Handle", "Resource", "Option", "Some", "None", "Vec", "String",
-    "Box", "BTreeMap", "Default", "Serialize", "Self", "Result", "Ok", "Err",
+    "Value",
+    "Expr",
+    "Json",
+    "Handle",
+    "Resource",
+    "Option",
+    "Some",
+    "None",
+    "Vec",
+    "String",
+    "Box",
+    "BTreeMap",
+    "Default",
+    "Serialize",
+    "Self",
+    "Result",
+    "Ok",
+    "Err",
 ];
 
 /// Replaces what cannot be in an identifier with `_`, and gives a leading digit a prefix.
@@ -95,11 +111,7 @@ pub fn int_variant(value: i64) -> String {
 /// The first sentence of a description, on one line, safe inside `///`.
 pub fn doc(description: &str) -> String {
     let one_line: String = description.split_whitespace().collect::<Vec<_>>().join(" ");
-    let mut end = one_line.len();
-    for (i, _) in one_line.match_indices(". ") {
-        end = i + 1;
-        break;
-    }
+    let end = one_line.find(". ").map_or(one_line.len(), |i| i + 1);
     let mut s = one_line[..end].to_owned();
     if s.chars().count() > 200 {
         s = s.chars().take(197).collect::<String>();

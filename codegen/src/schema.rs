@@ -157,7 +157,11 @@ pub fn resource(type_name: &str, schema: &Json, overrides: &Overrides) -> Resour
 
 fn strings(v: &Json) -> Vec<String> {
     v.as_array()
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -229,10 +233,8 @@ impl Resolver<'_> {
             if let Some(def) = r.strip_prefix("#/definitions/") {
                 return self.definition(def, depth);
             }
-            if let Some(pointer) = r.strip_prefix('#') {
-                if let Some(target) = self.schema.pointer(pointer) {
-                    return self.resolve(target, hint, owner, at, depth + 1);
-                }
+            if let Some(target) = r.strip_prefix('#').and_then(|p| self.schema.pointer(p)) {
+                return self.resolve(target, hint, owner, at, depth + 1);
             }
             // A reference into another document (`resource-schema.json#…`): read what is here.
         }
@@ -342,7 +344,10 @@ impl Resolver<'_> {
             && matches!(schema["type"].as_str(), Some("object") | None);
         if is_struct {
             self.memo.insert(def.to_owned(), Ty::Struct(name.clone()));
-            let props = schema["properties"].as_object().cloned().unwrap_or_default();
+            let props = schema["properties"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
             self.struct_item(&name, schema, &props, &at);
             return Ty::Struct(name);
         }

@@ -76,7 +76,10 @@ fn field<'a>(r: &'a schema::Resource, json: &str) -> &'a schema::Field {
 #[test]
 fn names_and_required_properties() {
     let r = gadget();
-    assert_eq!((r.service.as_str(), r.name.as_str(), r.module.as_str()), ("acme_widgets", "Gadget", "gadget"));
+    assert_eq!(
+        (r.service.as_str(), r.name.as_str(), r.module.as_str()),
+        ("acme_widgets", "Gadget", "gadget")
+    );
     assert!(field(&r, "Name").required && field(&r, "Parts").required);
     assert!(!field(&r, "Ratio").required);
     assert_eq!(field(&r, "Name").doc, "The name.");
@@ -95,7 +98,10 @@ fn enums_unions_maps_and_overrides() {
     assert_eq!(field(&r, "Shape").ty, Ty::Json);
     assert_eq!(field(&r, "Either").ty, Ty::Json);
     assert_eq!(field(&r, "Labels").ty, Ty::Map(Box::new(Ty::Str)));
-    assert_eq!(field(&r, "Policy").ty, Ty::Override("crate::policy::PolicyDocument".into()));
+    assert_eq!(
+        field(&r, "Policy").ty,
+        Ty::Override("crate::policy::PolicyDocument".into())
+    );
     let mode = r.items.iter().find_map(|i| match i {
         Item::StrEnum { name, values } if name == "Mode" => Some(values.clone()),
         _ => None,
@@ -118,7 +124,11 @@ fn recursion_is_boxed_only_where_it_has_no_size() {
     // The definition named Value keeps away from `Value<T>`.
     assert_eq!(node.iter().find(|f| f.json == "Value").unwrap().ty, Ty::Str);
     // Only what the resource reaches is generated.
-    assert!(r.items.iter().all(|i| !matches!(i, Item::Struct { name, .. } if name == "Unused")));
+    assert!(
+        r.items
+            .iter()
+            .all(|i| !matches!(i, Item::Struct { name, .. } if name == "Unused"))
+    );
 }
 
 #[test]

@@ -24,22 +24,29 @@ struct Terminal {
 }
 
 fn summary(plan: &Plan) -> String {
-    let (mut add, mut modify, mut replace, mut remove) = (0, 0, 0, 0);
+    let (mut add, mut modify, mut replace, mut may, mut remove) = (0, 0, 0, 0, 0);
     for r in &plan.diff.resources {
         match &r.change {
             Change::Added => add += 1,
             Change::Removed { .. } => remove += 1,
             Change::Modified { replacement, .. } => {
                 modify += 1;
-                if *replacement == Replacement::Always {
-                    replace += 1;
+                match replacement {
+                    Replacement::Always => replace += 1,
+                    Replacement::Conditional => may += 1,
+                    Replacement::Never => {}
                 }
             }
         }
     }
     format!(
-        "{}: {add} to add, {modify} to modify ({replace} by replacement), {remove} to remove",
-        plan.stack
+        "{}: {add} to add, {modify} to modify ({replace} by replacement{}), {remove} to remove",
+        plan.stack,
+        if may > 0 {
+            format!(", {may} may replace")
+        } else {
+            String::new()
+        }
     )
 }
 

@@ -75,7 +75,10 @@ fn replaces(resource_type: &str, property_path: &str) -> Replacement {
         // A private registry type, or one newer than the schemas: nothing says it cannot.
         return Replacement::Conditional;
     };
-    let schema_path = property_path.replace("].", "/").replace(['[', '.'], "/").replace(']', "");
+    let schema_path = property_path
+        .replace("].", "/")
+        .replace(['[', '.'], "/")
+        .replace(']', "");
     match info.replacement(&schema_path) {
         metadata::Replacement::Never => Replacement::Never,
         metadata::Replacement::Conditional => Replacement::Conditional,

@@ -322,5 +322,8 @@ fn conditionally_create_only_and_unknown_types_may_replace() {
     let before = template(json!({"M": {"Type": "MyOrg::Billing::Meter", "Properties": {"A": 1}}}));
     let after = template(json!({"M": {"Type": "MyOrg::Billing::Meter", "Properties": {"A": 2}}}));
     let text = render(&diff("s", Some(&before), &after, &BTreeSet::new()), false);
-    assert!(text.contains("[~] MyOrg::Billing::Meter M (may replace)"), "{text}");
+    assert!(
+        text.contains("[~] MyOrg::Billing::Meter M (may replace)"),
+        "{text}"
+    );
 }
