@@ -66,6 +66,14 @@ fn modules() -> BTreeSet<String> {
         .filter_map(|l| l.trim().strip_prefix("pub mod "))
         .map(|m| m.trim_end_matches(';').to_owned())
         .collect();
+    // A workspace crate re-exported as a module (`pub use silos_cfn as cfn;`) is a layer too;
+    // its own crate has no path back into `silos`.
+    modules.extend(
+        lib.lines()
+            .filter_map(|l| l.trim().strip_prefix("pub use "))
+            .filter_map(|u| u.trim_end_matches(';').split_once(" as "))
+            .map(|(_, name)| name.trim().to_owned()),
+    );
     modules.insert(BINARIES.to_owned());
     modules
 }
