@@ -58,12 +58,20 @@ fn backticked(cell: &str) -> Vec<String> {
         .collect()
 }
 
-/// The top-level modules: the library's `pub mod`s in `src/lib.rs`, and the binaries.
+/// The top-level modules: the library's `pub mod`s in `src/lib.rs`, the workspace crates it
+/// re-exports as modules (`pub use silos_cfn as cfn;`), and the binaries.
 fn modules() -> BTreeSet<String> {
     let lib = fs::read_to_string(root().join("src/lib.rs")).unwrap();
     let mut modules: BTreeSet<String> = lib
         .lines()
-        .filter_map(|l| l.trim().strip_prefix("pub mod "))
+        .filter_map(|l| {
+            let l = l.trim();
+            l.strip_prefix("pub mod ").or_else(|| {
+                l.strip_prefix("pub use ")
+                    .and_then(|u| u.split_once(" as "))
+                    .map(|(_, name)| name)
+            })
+        })
         .map(|m| m.trim_end_matches(';').to_owned())
         .collect();
     // A workspace crate re-exported as a module (`pub use silos_cfn as cfn;`) is a layer too;

@@ -1,6 +1,6 @@
 use crate::cfn::iam::{PolicyDocument, Principal, Statement};
 use crate::cfn::s3::{self, bucket};
-use crate::cfn::{Expr, RemovalPolicy, Template, Value};
+use crate::cfn::{Expr, Handle, RemovalPolicy, Template, Value};
 
 use super::{Role, Skips};
 
@@ -58,42 +58,44 @@ impl Bucket {
         Bucket {
             id: id.to_owned(),
             props: s3::Bucket {
-                bucket_name: None,
-                bucket_encryption: bucket::BucketEncryption {
-                    server_side_encryption_configuration: vec![bucket::ServerSideEncryptionRule {
-                        server_side_encryption_by_default: bucket::ServerSideEncryptionByDefault {
-                            sse_algorithm: bucket::SseAlgorithm::Aes256,
-                            kms_master_key_id: None,
-                        },
-                        bucket_key_enabled: true,
-                    }],
-                },
-                public_access_block_configuration: bucket::PublicAccessBlockConfiguration::all(),
-                ownership_controls: bucket::OwnershipControls {
-                    rules: vec![bucket::OwnershipControlsRule {
-                        object_ownership: bucket::ObjectOwnership::BucketOwnerEnforced,
-                    }],
-                },
-                versioning_configuration: Some(bucket::VersioningConfiguration {
-                    status: bucket::VersioningStatus::Enabled,
-                }),
-                lifecycle_configuration: Some(bucket::LifecycleConfiguration {
-                    rules: vec![bucket::Rule {
-                        id: "expire-old-versions".to_owned(),
-                        status: bucket::RuleStatus::Enabled,
-                        expiration_in_days: None,
-                        noncurrent_version_expiration: Some(bucket::NoncurrentVersionExpiration {
-                            noncurrent_days: 90,
-                        }),
-                        abort_incomplete_multipart_upload: Some(
-                            bucket::AbortIncompleteMultipartUpload {
-                                days_after_initiation: 7,
-                            },
+                bucket_encryption: Some(bucket::BucketEncryption::new(vec![
+                    bucket::ServerSideEncryptionRule {
+                        server_side_encryption_by_default: Some(
+                            bucket::ServerSideEncryptionByDefault::new(
+                                bucket::SseAlgorithm::Aes256,
+                            ),
                         ),
-                    }],
+                        bucket_key_enabled: Some(true.into()),
+                        ..bucket::ServerSideEncryptionRule::new()
+                    },
+                ])),
+                public_access_block_configuration: Some(bucket::PublicAccessBlockConfiguration {
+                    block_public_acls: Some(true.into()),
+                    block_public_policy: Some(true.into()),
+                    ignore_public_acls: Some(true.into()),
+                    restrict_public_buckets: Some(true.into()),
                 }),
-                logging_configuration: None,
-                tags: Vec::new(),
+                ownership_controls: Some(bucket::OwnershipControls::new(vec![
+                    bucket::OwnershipControlsRule {
+                        object_ownership: Some(bucket::ObjectOwnership::BucketOwnerEnforced.into()),
+                    },
+                ])),
+                versioning_configuration: Some(bucket::VersioningConfiguration::new(
+                    bucket::VersioningConfigurationStatus::Enabled,
+                )),
+                lifecycle_configuration: Some(bucket::LifecycleConfiguration::new(vec![
+                    bucket::Rule {
+                        id: Some("expire-old-versions".into()),
+                        noncurrent_version_expiration: Some(
+                            bucket::NoncurrentVersionExpiration::new(90),
+                        ),
+                        abort_incomplete_multipart_upload: Some(
+                            bucket::AbortIncompleteMultipartUpload::new(7),
+                        ),
+                        ..bucket::Rule::new(bucket::RuleStatus::Enabled)
+                    },
+                ])),
+                ..s3::Bucket::new()
             },
             log_target: false,
             skips,
@@ -103,8 +105,9 @@ impl Bucket {
     /// Writes this bucket's server access logs into `target` under `prefix`.
     pub fn access_logs_to(mut self, target: &Bucket, prefix: &str) -> Bucket {
         self.props.logging_configuration = Some(bucket::LoggingConfiguration {
-            destination_bucket_name: target.name().into(),
-            log_file_prefix: prefix.to_owned(),
+            destination_bucket_name: Some(target.name().into()),
+            log_file_prefix: Some(prefix.into()),
+            ..bucket::LoggingConfiguration::new()
         });
         self
     }
@@ -124,12 +127,16 @@ impl Bucket {
         &self.id
     }
 
+    fn handle(&self) -> Handle<s3::Bucket> {
+        Handle::new(&self.id)
+    }
+
     pub fn arn(&self) -> Expr {
-        Expr::get_att(&self.id, "Arn")
+        self.handle().attr_arn()
     }
 
     pub fn name(&self) -> Expr {
-        Expr::r#ref(&self.id)
+        self.handle().r#ref()
     }
 
     pub fn as_ref(&self) -> BucketRef {
@@ -162,10 +169,7 @@ impl Bucket {
         }
         t.add(
             &format!("{}Policy", self.id),
-            &s3::BucketPolicy {
-                bucket: self.name().into(),
-                policy_document: PolicyDocument::new(statements),
-            },
+            &s3::BucketPolicy::new(self.name(), PolicyDocument::new(statements)),
         );
     }
 }

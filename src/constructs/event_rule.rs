@@ -1,10 +1,10 @@
 use crate::cfn::events::{self, rule};
 use crate::cfn::iam::{PolicyDocument, Principal, Statement};
-use crate::cfn::lambda::Permission;
+use crate::cfn::lambda;
 use crate::cfn::sqs::QueuePolicy;
-use crate::cfn::{Expr, Template};
+use crate::cfn::{Expr, Handle, Template};
 
-use super::{Function, Queue};
+use super::{Function, Queue, count, invoke_permission};
 
 /// An EventBridge rule that invokes a Lambda function, retries, and keeps what it could not
 /// deliver in its own dead-letter queue.
@@ -50,40 +50,40 @@ impl EventRule {
     }
 
     pub fn arn(&self) -> Expr {
-        Expr::get_att(&self.id, "Arn")
+        Handle::<events::Rule>::new(&self.id).attr_arn()
     }
 
     pub fn add_to(&self, t: &mut Template) {
         let dlq = Queue::new(&format!("{}DeadLetterQueue", self.id));
         let targets = match &self.target {
             Some((_, arn)) => vec![rule::Target {
-                id: "Target0".to_owned(),
-                arn: arn.clone().into(),
                 dead_letter_config: Some(rule::DeadLetterConfig {
-                    arn: dlq.arn().into(),
+                    arn: Some(dlq.arn().into()),
                 }),
                 retry_policy: Some(rule::RetryPolicy {
-                    maximum_retry_attempts: 8,
-                    maximum_event_age_in_seconds: 3600,
+                    maximum_retry_attempts: Some(count(8)),
+                    maximum_event_age_in_seconds: Some(count(3600)),
                 }),
+                ..rule::Target::new(arn.clone(), "Target0")
             }],
             None => Vec::new(),
         };
         t.add(
             &self.id,
             &events::Rule {
-                description: Some(self.description.clone()),
+                description: Some(self.description.clone().into()),
                 event_pattern: self.pattern.clone(),
-                schedule_expression: self.schedule.clone(),
-                state: rule::State::Enabled,
-                targets,
+                schedule_expression: self.schedule.clone().map(Into::into),
+                state: Some(rule::State::Enabled.into()),
+                targets: Some(targets),
+                ..events::Rule::new()
             },
         );
         if let Some((function_id, _)) = &self.target {
             t.add(
                 &format!("{}Permission", self.id),
-                &Permission::invoke(
-                    Expr::r#ref(function_id).into(),
+                &invoke_permission(
+                    Handle::<lambda::Function>::new(function_id).r#ref(),
                     "events.amazonaws.com",
                     self.arn(),
                 ),
@@ -91,15 +91,15 @@ impl EventRule {
             dlq.add_to(t);
             t.add(
                 &format!("{}DeadLetterQueuePolicy", self.id),
-                &QueuePolicy {
-                    queues: vec![dlq.url().into()],
-                    policy_document: PolicyDocument::new(vec![
+                &QueuePolicy::new(
+                    PolicyDocument::new(vec![
                         Statement::allow(&["sqs:SendMessage"], [dlq.arn()])
                             .sid("AllowThisRuleOnly")
                             .principal(Principal::service("events.amazonaws.com"))
                             .condition("ArnEquals", "aws:SourceArn", self.arn()),
                     ]),
-                },
+                    vec![dlq.url().into()],
+                ),
             );
         }
     }

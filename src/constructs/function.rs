@@ -1,10 +1,10 @@
 use std::collections::BTreeMap;
 
 use crate::cfn::lambda::{self, function};
-use crate::cfn::logs::{self, RetentionDays};
-use crate::cfn::{Expr, Template, Value};
+use crate::cfn::logs::{self, log_group::RetentionInDays};
+use crate::cfn::{Expr, Handle, Template, Value};
 
-use super::{Queue, Role, Skips};
+use super::{Queue, Role, Skips, count, count_value, json};
 
 /// Where a function's zip lives: both halves come from stack parameters, so synth needs no build.
 #[derive(Clone, Debug, PartialEq)]
@@ -19,8 +19,11 @@ pub struct Code {
 pub struct Function {
     id: String,
     props: lambda::Function,
+    /// The environment variables, rendered into `props.environment` (which the schema leaves
+    /// free-form JSON).
+    env: BTreeMap<String, Value<String>>,
     role: Role,
-    retention: RetentionDays,
+    retention: RetentionInDays,
     log_group_name: Option<Value<String>>,
     skips: Skips,
 }
@@ -44,48 +47,50 @@ impl Function {
         Function {
             id: id.to_owned(),
             props: lambda::Function {
-                function_name: None,
-                description: None,
-                code: function::Code {
-                    s3_bucket: code.bucket,
-                    s3_key: code.key,
-                },
-                handler: "bootstrap".to_owned(),
-                runtime: function::Runtime::ProvidedAl2023,
-                architectures: vec![function::Architecture::X86_64],
-                role: Expr::get_att(role.logical_id(), "Arn").into(),
-                memory_size: 256.into(),
-                timeout: 30,
-                environment: None,
+                handler: Some("bootstrap".into()),
+                runtime: Some(function::Runtime::ProvidedAl2023.into()),
+                architectures: Some(vec![function::Architectures::X8664.into()]),
+                memory_size: Some(count(256)),
+                timeout: Some(count(30)),
                 logging_config: Some(function::LoggingConfig {
-                    log_group: Expr::r#ref(format!("{id}LogGroup")).into(),
-                    log_format: function::LogFormat::Json,
+                    log_group: Some(
+                        Handle::<logs::LogGroup>::new(&format!("{id}LogGroup"))
+                            .r#ref()
+                            .into(),
+                    ),
+                    log_format: Some(function::LogFormat::Json.into()),
+                    ..function::LoggingConfig::new()
                 }),
-                dead_letter_config: None,
-                reserved_concurrent_executions: None,
-                tracing_config: None,
-                tags: Vec::new(),
+                ..lambda::Function::new(
+                    function::Code {
+                        s3_bucket: Some(code.bucket),
+                        s3_key: Some(code.key),
+                        ..function::Code::new()
+                    },
+                    role.arn(),
+                )
             },
+            env: BTreeMap::new(),
             role,
-            retention: RetentionDays::OneYear,
+            retention: RetentionInDays::V365,
             log_group_name: None,
             skips,
         }
     }
 
     pub fn description(mut self, d: &str) -> Function {
-        self.props.description = Some(d.to_owned());
+        self.props.description = Some(d.into());
         self
     }
 
     /// Memory in MB: a number, or a reference (a parameter, say).
     pub fn memory(mut self, mb: impl Into<Value<u32>>) -> Function {
-        self.props.memory_size = mb.into();
+        self.props.memory_size = Some(count_value(mb.into()));
         self
     }
 
     pub fn timeout(mut self, seconds: u32) -> Function {
-        self.props.timeout = seconds;
+        self.props.timeout = Some(count(seconds));
         self
     }
 
@@ -106,25 +111,19 @@ impl Function {
     }
 
     pub fn reserved_concurrency(mut self, n: u32) -> Function {
-        self.props.reserved_concurrent_executions = Some(n);
+        self.props.reserved_concurrent_executions = Some(count(n));
         self
     }
 
     pub fn env(mut self, key: &str, value: impl Into<Value<String>>) -> Function {
-        self.props
-            .environment
-            .get_or_insert_with(|| function::Environment {
-                variables: BTreeMap::new(),
-            })
-            .variables
-            .insert(key.to_owned(), value.into());
+        self.env.insert(key.to_owned(), value.into());
         self
     }
 
     /// Sends failed asynchronous invocations to `queue`.
     pub fn dead_letter_queue(mut self, queue: &Queue) -> Function {
         self.props.dead_letter_config = Some(function::DeadLetterConfig {
-            target_arn: queue.arn().into(),
+            target_arn: Some(queue.arn().into()),
         });
         queue.grant_send(&mut self.role);
         self
@@ -141,12 +140,16 @@ impl Function {
         format!("{}Function", self.id)
     }
 
+    fn handle(&self) -> Handle<lambda::Function> {
+        Handle::new(&self.logical_id())
+    }
+
     pub fn arn(&self) -> Expr {
-        Expr::get_att(self.logical_id(), "Arn")
+        self.handle().attr_arn()
     }
 
     pub fn name(&self) -> Expr {
-        Expr::r#ref(self.logical_id())
+        self.handle().r#ref()
     }
 
     pub fn role(&self) -> &Role {
@@ -158,7 +161,7 @@ impl Function {
     }
 
     pub fn environment(&self) -> Option<&BTreeMap<String, Value<String>>> {
-        self.props.environment.as_ref().map(|e| &e.variables)
+        (!self.env.is_empty()).then_some(&self.env)
     }
 
     /// Adds the role, the log group and the function.
@@ -167,15 +170,15 @@ impl Function {
         let mut role = self.role.clone();
         role.allow(
             &["logs:CreateLogStream", "logs:PutLogEvents"],
-            [Expr::get_att(&log_group_id, "Arn")],
+            [Handle::<logs::LogGroup>::new(&log_group_id).attr_arn()],
         );
         role.add_to(t);
         t.add(
             &log_group_id,
             &logs::LogGroup {
                 log_group_name: self.log_group_name.clone(),
-                retention_in_days: self.retention,
-                kms_key_id: None,
+                retention_in_days: Some(self.retention.into()),
+                ..logs::LogGroup::new()
             },
         )
         .removal(crate::cfn::RemovalPolicy::Retain)
@@ -183,7 +186,31 @@ impl Function {
             "CKV_AWS_158",
             "Log data is encrypted at rest by CloudWatch Logs; a customer-managed KMS key is an opt-in",
         );
-        let options = t.add(&self.logical_id(), &self.props);
+        let props = lambda::Function {
+            environment: (!self.env.is_empty()).then(|| function::Environment {
+                variables: Some(
+                    self.env
+                        .iter()
+                        .map(|(key, value)| (key.clone(), json(value)))
+                        .collect(),
+                ),
+            }),
+            ..self.props.clone()
+        };
+        let options = t.add(&self.logical_id(), &props);
         self.skips.apply(options);
+    }
+}
+
+/// `lambda:InvokeFunction` on the function `function_name` for the service `principal`, from
+/// `source_arn` only.
+pub(crate) fn invoke_permission(
+    function_name: impl Into<Value<String>>,
+    principal: &str,
+    source_arn: impl Into<Value<String>>,
+) -> lambda::Permission {
+    lambda::Permission {
+        source_arn: Some(source_arn.into()),
+        ..lambda::Permission::new("lambda:InvokeFunction", function_name, principal)
     }
 }

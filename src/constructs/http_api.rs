@@ -1,9 +1,9 @@
 use crate::cfn::apigatewayv2::{self as apigw, stage};
-use crate::cfn::lambda::Permission;
-use crate::cfn::logs::{LogGroup, RetentionDays};
-use crate::cfn::{Expr, RemovalPolicy, Template, Value};
+use crate::cfn::lambda;
+use crate::cfn::logs::{self, log_group::RetentionInDays};
+use crate::cfn::{Expr, Handle, RemovalPolicy, Template, Value};
 
-use super::Function;
+use super::{Function, count, invoke_permission};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
@@ -103,23 +103,25 @@ impl HttpApi {
     }
 
     pub fn add_to(&self, t: &mut Template) {
-        let api = Expr::r#ref(&self.id);
+        let api = Handle::<apigw::Api>::new(&self.id).r#ref();
         t.add(
             &self.id,
             &apigw::Api {
-                name: self.name.clone(),
-                description: self.description.clone(),
-                protocol_type: apigw::ProtocolType::Http,
-                disable_execute_api_endpoint: false,
+                name: Some(self.name.clone()),
+                description: self.description.clone().map(Into::into),
+                protocol_type: Some("HTTP".into()),
+                // Off: clients must use the stage URL, never a guessable default endpoint
+                // bypass.
+                disable_execute_api_endpoint: Some(false.into()),
+                ..apigw::Api::new()
             },
         );
         let log_group = format!("{}AccessLogs", self.id);
         t.add(
             &log_group,
-            &LogGroup {
-                log_group_name: None,
-                retention_in_days: RetentionDays::OneYear,
-                kms_key_id: None,
+            &logs::LogGroup {
+                retention_in_days: Some(RetentionInDays::V365.into()),
+                ..logs::LogGroup::new()
             },
         )
         .removal(RemovalPolicy::Retain)
@@ -130,18 +132,20 @@ impl HttpApi {
         t.add(
             &format!("{}DefaultStage", self.id),
             &apigw::Stage {
-                api_id: api.clone().into(),
-                stage_name: "$default".to_owned(),
-                auto_deploy: true,
-                access_log_settings: stage::AccessLogSettings {
-                    destination_arn: Expr::get_att(&log_group, "Arn").into(),
-                    format: ACCESS_LOG_FORMAT.to_owned(),
-                },
-                default_route_settings: stage::RouteSettings {
-                    detailed_metrics_enabled: true,
-                    throttling_burst_limit: self.burst_limit,
-                    throttling_rate_limit: self.rate_limit,
-                },
+                auto_deploy: Some(true.into()),
+                access_log_settings: Some(stage::AccessLogSettings {
+                    destination_arn: Some(
+                        Handle::<logs::LogGroup>::new(&log_group).attr_arn().into(),
+                    ),
+                    format: Some(ACCESS_LOG_FORMAT.into()),
+                }),
+                default_route_settings: Some(stage::RouteSettings {
+                    detailed_metrics_enabled: Some(true.into()),
+                    throttling_burst_limit: Some(count(self.burst_limit)),
+                    throttling_rate_limit: Some(self.rate_limit.into()),
+                    ..stage::RouteSettings::new()
+                }),
+                ..apigw::Stage::new(api.clone(), "$default")
             },
         );
         for route in &self.routes {
@@ -150,26 +154,27 @@ impl HttpApi {
             t.add(
                 &integration,
                 &apigw::Integration {
-                    api_id: api.clone().into(),
-                    integration_type: apigw::IntegrationType::AwsProxy,
-                    integration_uri: route.function_arn.clone().into(),
-                    payload_format_version: apigw::PayloadFormatVersion::V2,
-                    timeout_in_millis: 29_000,
+                    integration_uri: Some(route.function_arn.clone().into()),
+                    payload_format_version: Some("2.0".into()),
+                    timeout_in_millis: Some(count(29_000)),
+                    ..apigw::Integration::new(api.clone(), "AWS_PROXY")
                 },
             );
             t.add(
                 &format!("{name}Route"),
                 &apigw::Route {
-                    api_id: api.clone().into(),
-                    route_key: format!("{} {}", route.method.as_str(), route.path),
-                    authorization_type: apigw::AuthorizationType::AwsIam,
-                    target: Expr::sub(format!("integrations/${{{integration}}}")).into(),
+                    authorization_type: Some("AWS_IAM".into()),
+                    target: Some(Expr::sub(format!("integrations/${{{integration}}}")).into()),
+                    ..apigw::Route::new(
+                        api.clone(),
+                        format!("{} {}", route.method.as_str(), route.path),
+                    )
                 },
             );
             t.add(
                 &format!("{name}Permission"),
-                &Permission::invoke(
-                    Expr::r#ref(&route.function_id).into(),
+                &invoke_permission(
+                    Handle::<lambda::Function>::new(&route.function_id).r#ref(),
                     "apigateway.amazonaws.com",
                     super::arn(
                         "execute-api",

@@ -21,7 +21,11 @@ pub use role::{Role, Unscoped};
 pub use stream::StreamSubscription;
 pub use table::Table;
 
-use crate::cfn::{Expr, ResourceOptions};
+use serde::Serialize;
+
+use crate::cfn::{Expr, Json, ResourceOptions, Value};
+
+use function::invoke_permission;
 
 /// An ARN in this stack's partition, region and account: `arn:…:{service}:…:{resource}`.
 /// `resource` may contain `${…}` Sub variables.
@@ -39,10 +43,33 @@ impl Skips {
     pub(crate) fn add(&mut self, check: &'static str, reason: impl Into<String>) {
         self.0.push((check, reason.into()));
     }
-    pub(crate) fn apply<'a>(&self, mut options: ResourceOptions<'a>) -> ResourceOptions<'a> {
+    pub(crate) fn apply<'a, R>(
+        &self,
+        mut options: ResourceOptions<'a, R>,
+    ) -> ResourceOptions<'a, R> {
         for (check, reason) in &self.0 {
             options = options.checkov_skip(check, reason);
         }
         options
     }
+}
+
+/// A count as the model takes it. The constructs take `u32` counts (never negative); the
+/// generated types, like the schemas, take any integer.
+pub(crate) fn count(n: u32) -> Value<i64> {
+    Value::Lit(i64::from(n))
+}
+
+/// [`count`] for a value that may also be an intrinsic (a parameter, say).
+pub(crate) fn count_value(v: Value<u32>) -> Value<i64> {
+    match v {
+        Value::Lit(n) => count(n),
+        Value::Expr(e) => Value::Expr(e),
+    }
+}
+
+/// A typed value as JSON, for a property the model holds as free-form JSON (a union in the
+/// schema). The model's types render to JSON without fail: every map in them has string keys.
+pub(crate) fn json<T: Serialize>(value: &T) -> Json {
+    serde_json::to_value(value).unwrap_or(Json::Null)
 }

@@ -1,7 +1,7 @@
 use crate::cfn::sqs;
-use crate::cfn::{Expr, Template};
+use crate::cfn::{Expr, Handle, Template};
 
-use super::Role;
+use super::{Role, count};
 
 /// An SQS queue for failed deliveries: encrypted with SQS-managed keys, 14 days' retention.
 #[derive(Clone, Debug, PartialEq)]
@@ -18,12 +18,16 @@ impl Queue {
         &self.id
     }
 
+    fn handle(&self) -> Handle<sqs::Queue> {
+        Handle::new(&self.id)
+    }
+
     pub fn arn(&self) -> Expr {
-        Expr::get_att(&self.id, "Arn")
+        self.handle().attr_arn()
     }
 
     pub fn url(&self) -> Expr {
-        Expr::r#ref(&self.id)
+        self.handle().r#ref()
     }
 
     pub fn grant_send(&self, role: &mut Role) {
@@ -34,9 +38,9 @@ impl Queue {
         t.add(
             &self.id,
             &sqs::Queue {
-                queue_name: None,
-                sqs_managed_sse_enabled: true,
-                message_retention_period: 14 * 24 * 3600,
+                sqs_managed_sse_enabled: Some(true.into()),
+                message_retention_period: Some(count(14 * 24 * 3600)),
+                ..sqs::Queue::new()
             },
         )
         .checkov_skip(

@@ -1,5 +1,5 @@
 use crate::cfn::iam::{self, PolicyDocument, Principal, Statement};
-use crate::cfn::{Expr, ResourceOptions, Template, Value};
+use crate::cfn::{Expr, Handle, ResourceOptions, Template, Value};
 
 /// An IAM role assumed by one AWS service, with one inline least-privilege policy that grants
 /// add statements to.
@@ -72,7 +72,7 @@ impl Role {
     }
 
     pub fn arn(&self) -> Expr {
-        Expr::get_att(&self.id, "Arn")
+        Handle::<iam::Role>::new(&self.id).attr_arn()
     }
 
     pub fn statements(&self) -> &[Statement] {
@@ -110,27 +110,22 @@ impl Role {
         ));
     }
 
-    pub fn add_to<'t>(&self, t: &'t mut Template) -> ResourceOptions<'t> {
-        let policies = if self.statements.is_empty() {
-            Vec::new()
-        } else {
-            vec![iam::role::Policy {
-                policy_name: "least-privilege".to_owned(),
-                policy_document: PolicyDocument::new(self.statements.clone()),
-            }]
-        };
+    pub fn add_to<'t>(&self, t: &'t mut Template) -> ResourceOptions<'t, iam::Role> {
+        let policies = (!self.statements.is_empty()).then(|| {
+            vec![iam::role::Policy::new(
+                PolicyDocument::new(self.statements.clone()),
+                "least-privilege",
+            )]
+        });
         t.add(
             &self.id,
             &iam::Role {
-                assume_role_policy_document: PolicyDocument::new(vec![Statement::assume_role(
-                    Principal::service(&self.service),
-                )]),
-                description: self.description.clone(),
-                path: self.path.clone(),
-                role_name: None,
-                max_session_duration: None,
-                managed_policy_arns: Vec::new(),
+                description: self.description.clone().map(Into::into),
+                path: self.path.clone().map(Into::into),
                 policies,
+                ..iam::Role::new(PolicyDocument::new(vec![Statement::assume_role(
+                    Principal::service(&self.service),
+                )]))
             },
         )
     }

@@ -1,7 +1,7 @@
 use crate::cfn::lambda::{EventSourceMapping, event_source_mapping as esm};
 use crate::cfn::{Expr, Template};
 
-use super::{Function, Queue, Table};
+use super::{Function, Queue, Table, count};
 
 /// A Lambda function subscribed to a table's stream: filtered, reporting batch item failures,
 /// bisecting failing batches, and sending what still fails to an on-failure queue.
@@ -12,7 +12,7 @@ pub struct StreamSubscription {
     function: Expr,
     filters: Vec<String>,
     batch_size: u32,
-    max_retries: i32,
+    max_retries: u32,
     dlq: Queue,
 }
 
@@ -54,27 +54,31 @@ impl StreamSubscription {
         t.add(
             &self.id,
             &EventSourceMapping {
-                event_source_arn: self.stream_arn.clone().into(),
-                function_name: self.function.clone().into(),
-                starting_position: esm::StartingPosition::TrimHorizon,
-                batch_size: self.batch_size,
-                maximum_batching_window_in_seconds: None,
-                maximum_retry_attempts: self.max_retries,
-                maximum_record_age_in_seconds: Some(3600),
-                bisect_batch_on_function_error: true,
+                event_source_arn: Some(self.stream_arn.clone().into()),
+                starting_position: Some("TRIM_HORIZON".into()),
+                batch_size: Some(count(self.batch_size)),
+                maximum_retry_attempts: Some(count(self.max_retries)),
+                maximum_record_age_in_seconds: Some(count(3600)),
+                bisect_batch_on_function_error: Some(true.into()),
                 filter_criteria: (!self.filters.is_empty()).then(|| esm::FilterCriteria {
-                    filters: self
-                        .filters
-                        .iter()
-                        .map(|p| esm::Filter { pattern: p.clone() })
-                        .collect(),
+                    filters: Some(
+                        self.filters
+                            .iter()
+                            .map(|p| esm::Filter {
+                                pattern: Some(p.clone().into()),
+                            })
+                            .collect(),
+                    ),
                 }),
-                function_response_types: vec![esm::FunctionResponseType::ReportBatchItemFailures],
+                function_response_types: Some(vec![
+                    esm::FunctionResponseTypes::ReportBatchItemFailures.into(),
+                ]),
                 destination_config: Some(esm::DestinationConfig {
-                    on_failure: esm::OnFailure {
-                        destination: self.dlq.arn().into(),
-                    },
+                    on_failure: Some(esm::OnFailure {
+                        destination: Some(self.dlq.arn().into()),
+                    }),
                 }),
+                ..EventSourceMapping::new(self.function.clone())
             },
         );
     }

@@ -1,16 +1,23 @@
 use crate::cfn::dynamodb::{self, table};
-use crate::cfn::{Expr, RemovalPolicy, Template, Value};
+use crate::cfn::{Expr, Handle, Json, RemovalPolicy, Template, Value};
 
-use super::{Role, Skips, Unscoped};
+use super::{Role, Skips, Unscoped, json};
 
 /// A DynamoDB table: on-demand billing, encrypted, point-in-time recovery on, retained by default.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Table {
     id: String,
+    /// The key schema, rendered into `props.key_schema`: the schema types that property as
+    /// a union (a list of keys, or an object), so the model holds it as JSON.
+    key_schema: Vec<table::KeySchema>,
     props: dynamodb::Table,
     removal: RemovalPolicy,
     skips: Skips,
 }
+
+/// `KeyType`, which the table's schema leaves a plain string.
+const HASH: &str = "HASH";
+const RANGE: &str = "RANGE";
 
 impl Table {
     /// A table keyed by the string attribute `partition_key`.
@@ -22,30 +29,25 @@ impl Table {
         );
         Table {
             id: id.to_owned(),
+            key_schema: vec![table::KeySchema::new(partition_key, HASH)],
             props: dynamodb::Table {
-                table_name: None,
-                key_schema: vec![table::KeySchema {
-                    attribute_name: partition_key.to_owned(),
-                    key_type: table::KeyType::Hash,
-                }],
-                attribute_definitions: vec![table::AttributeDefinition {
-                    attribute_name: partition_key.to_owned(),
-                    attribute_type: table::AttributeType::S,
-                }],
-                billing_mode: table::BillingMode::PayPerRequest,
-                stream_specification: None,
-                point_in_time_recovery_specification: table::PointInTimeRecoverySpecification {
-                    point_in_time_recovery_enabled: true.into(),
-                },
-                sse_specification: table::SseSpecification {
-                    sse_enabled: true.into(),
-                    sse_type: Some(table::SseType::Kms),
-                    kms_master_key_id: None,
-                },
-                global_secondary_indexes: Vec::new(),
-                deletion_protection_enabled: None,
-                time_to_live_specification: None,
-                tags: Vec::new(),
+                attribute_definitions: Some(vec![table::AttributeDefinition::new(
+                    partition_key,
+                    table::AttributeType::S,
+                )]),
+                billing_mode: Some(table::BillingMode::PayPerRequest.into()),
+                point_in_time_recovery_specification: Some(
+                    table::PointInTimeRecoverySpecification {
+                        point_in_time_recovery_enabled: Some(true.into()),
+                        ..table::PointInTimeRecoverySpecification::new()
+                    },
+                ),
+                sse_specification: Some(table::SseSpecification {
+                    sse_type: Some(table::SseType::Kms.into()),
+                    ..table::SseSpecification::new(true)
+                }),
+                // `add_to` renders `key_schema` here.
+                ..dynamodb::Table::new(Json::Null)
             },
             removal: RemovalPolicy::Retain,
             skips,
@@ -53,34 +55,27 @@ impl Table {
     }
 
     fn define(&mut self, name: &str) {
-        if !self
+        let definitions = self
             .props
             .attribute_definitions
-            .iter()
-            .any(|a| a.attribute_name == name)
-        {
-            self.props
-                .attribute_definitions
-                .push(table::AttributeDefinition {
-                    attribute_name: name.to_owned(),
-                    attribute_type: table::AttributeType::S,
-                });
+            .get_or_insert_with(Vec::new);
+        let name_value: Value<String> = name.into();
+        if !definitions.iter().any(|a| a.attribute_name == name_value) {
+            definitions.push(table::AttributeDefinition::new(
+                name,
+                table::AttributeType::S,
+            ));
         }
     }
 
     pub fn sort_key(mut self, name: &str) -> Table {
         self.define(name);
-        self.props.key_schema.push(table::KeySchema {
-            attribute_name: name.to_owned(),
-            key_type: table::KeyType::Range,
-        });
+        self.key_schema.push(table::KeySchema::new(name, RANGE));
         self
     }
 
     pub fn stream(mut self, view: table::StreamViewType) -> Table {
-        self.props.stream_specification = Some(table::StreamSpecification {
-            stream_view_type: view,
-        });
+        self.props.stream_specification = Some(table::StreamSpecification::new(view));
         self
     }
 
@@ -88,8 +83,8 @@ impl Table {
     /// DynamoDB, within days; readers must still check it.
     pub fn time_to_live(mut self, attribute: &str) -> Table {
         self.props.time_to_live_specification = Some(table::TimeToLiveSpecification {
-            attribute_name: attribute.to_owned().into(),
-            enabled: true.into(),
+            attribute_name: Some(attribute.into()),
+            ..table::TimeToLiveSpecification::new(true)
         });
         self
     }
@@ -108,22 +103,31 @@ impl Table {
         &self.id
     }
 
+    fn handle(&self) -> Handle<dynamodb::Table> {
+        Handle::new(&self.id)
+    }
+
     pub fn arn(&self) -> Expr {
-        Expr::get_att(&self.id, "Arn")
+        self.handle().attr_arn()
     }
 
     pub fn name(&self) -> Expr {
-        Expr::r#ref(&self.id)
+        self.handle().r#ref()
     }
 
     pub fn stream_arn(&self) -> Expr {
-        Expr::get_att(&self.id, "StreamArn")
+        self.handle().attr_stream_arn()
     }
 
     /// Allows exactly `actions` on this table and, if it has any, its indexes.
     pub fn grant(&self, role: &mut Role, actions: &[&str]) {
         let mut resources = vec![self.arn()];
-        if !self.props.global_secondary_indexes.is_empty() {
+        if self
+            .props
+            .global_secondary_indexes
+            .as_ref()
+            .is_some_and(|indexes| !indexes.is_empty())
+        {
             resources.push(Expr::sub(format!("${{{}.Arn}}/index/*", self.id)));
         }
         role.allow(actions, resources);
@@ -173,7 +177,11 @@ impl Table {
     }
 
     pub fn add_to(&self, t: &mut Template) {
-        let options = t.add(&self.id, &self.props).removal(self.removal);
+        let props = dynamodb::Table {
+            key_schema: json(&self.key_schema),
+            ..self.props.clone()
+        };
+        let options = t.add(&self.id, &props).removal(self.removal);
         self.skips.apply(options);
     }
 }
