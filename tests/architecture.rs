@@ -64,14 +64,7 @@ fn modules() -> BTreeSet<String> {
     let lib = fs::read_to_string(root().join("src/lib.rs")).unwrap();
     let mut modules: BTreeSet<String> = lib
         .lines()
-        .filter_map(|l| {
-            let l = l.trim();
-            l.strip_prefix("pub mod ").or_else(|| {
-                l.strip_prefix("pub use ")
-                    .and_then(|u| u.split_once(" as "))
-                    .map(|(_, name)| name)
-            })
-        })
+        .filter_map(|l| l.trim().strip_prefix("pub mod "))
         .map(|m| m.trim_end_matches(';').to_owned())
         .collect();
     // A workspace crate re-exported as a module (`pub use silos_cfn as cfn;`) is a layer too;
