@@ -205,7 +205,11 @@ fn overrides_set_and_remove_properties_by_path_and_are_validated() {
     );
 
     // What an override writes is checked like any property.
-    t.add("P", &sqs::Queue::new())
+    let one_tag = sqs::Queue {
+        tags: Some(vec![sqs::queue::Tag::new("team", "a")]),
+        ..sqs::Queue::new()
+    };
+    t.add("P", &one_tag)
         .override_property("QueueName", json!({"Fn::GetAtt": ["Missing", "Arn"]}))
         .override_property("Tags.3.Value", json!("x"))
         .remove_property("DelaySeconds")
@@ -227,8 +231,9 @@ fn overrides_set_and_remove_properties_by_path_and_are_validated() {
         "{e:?}"
     );
     assert!(
-        e.iter()
-            .any(|m| m.contains("the override of \"Tags.3.Value\" cannot apply")),
+        e.iter().any(|m| m.contains(
+            "the override of \"Tags.3.Value\" cannot apply: Tags.3: index 3 is past the list's 1 items"
+        )),
         "{e:?}"
     );
 }
