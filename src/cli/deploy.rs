@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::{Cli, Error};
-use crate::deploy::app::{self, Approval, Ui};
+use crate::deploy::app::{self, Approval, ApprovalReason, Ui};
 use crate::deploy::changeset::Plan;
 use crate::deploy::diff::{self, Change, Replacement};
 use crate::deploy::{self, Clients, LambdaZip, StackSpec, Stacks, ZipSource};
@@ -66,23 +66,12 @@ impl Ui for Terminal {
         if self.yes {
             return Ok(true);
         }
-        let why = match self.policy {
-            Approval::Broadening => format!(
-                "it broadens access ({})",
-                plan.diff
-                    .broadening()
-                    .iter()
-                    .map(|r| r.logical_id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            _ => "it changes resources".to_owned(),
-        };
+        let why = ApprovalReason::of(self.policy, plan);
         if !std::io::stdin().is_terminal() {
-            return Err(deploy::Error::Approval(format!(
-                "{} needs approval because {why}, and there is no terminal to ask: review it with `silos diff`, then rerun with --yes (or --require-approval never)",
-                plan.stack
-            )));
+            return Err(deploy::Error::NoTerminal {
+                stack: plan.stack.clone(),
+                reason: why,
+            });
         }
         print!(
             "{} needs approval because {why}. Deploy it? [y/N] ",
@@ -137,24 +126,19 @@ fn build(artifact: Artifact, quiet: bool) -> Result<LambdaZip, Error> {
         .args(deploy::build_args(artifact))
         .env("PATH", path)
         .status()
-        .map_err(|e| Error::Usage(format!("cannot run cargo lambda: {e}")))?;
+        .map_err(Error::CargoLambda)?;
     if !status.success() {
-        return Err(Error::Usage(format!(
-            "`{}` failed (is cargo-lambda installed? `pip install cargo-lambda==1.9.2 ziglang==0.17.1`, or ./scripts/test.sh installs it into .venv); or pass the zip with --{}",
-            deploy::build_command(artifact),
-            if artifact.name == CONTROL_PLANE_ARTIFACT.name {
+        return Err(Error::BuildFailed {
+            command: deploy::build_command(artifact),
+            flag: if artifact.name == CONTROL_PLANE_ARTIFACT.name {
                 "lambda-zip"
             } else {
                 "tenant-zip"
-            }
-        )));
+            },
+        });
     }
-    let built = deploy::find_lambda_zip(artifact.binary).ok_or_else(|| {
-        Error::Usage(format!(
-            "`{}` wrote no zip",
-            deploy::build_command(artifact)
-        ))
-    })?;
+    let built = deploy::find_lambda_zip(artifact.binary)
+        .ok_or_else(|| Error::NoZipBuilt(deploy::build_command(artifact)))?;
     Ok(LambdaZip::read(
         artifact,
         &built,
@@ -301,9 +285,7 @@ fn confirm(yes: bool, what: &str) -> Result<(), Error> {
     if matches!(answer.trim(), "y" | "Y" | "yes") {
         Ok(())
     } else {
-        Err(Error::Usage(
-            "not confirmed; nothing was deleted".to_owned(),
-        ))
+        Err(Error::NotConfirmed)
     }
 }
 
@@ -324,11 +306,7 @@ pub async fn destroy(cli: &Cli, config: &Config, args: DestroyArgs) -> Result<()
         // Tenants first: never orphan their stacks.
         let client = super::tenants::client(cli, args.api_url.as_deref())
             .await
-            .map_err(|e| {
-                Error::Usage(format!(
-                    "cannot check for tenants, so nothing was deleted: {e}"
-                ))
-            })?;
+            .map_err(|e| Error::TenantsUnchecked(Box::new(e)))?;
         let tenants = client.get("/tenants").await?;
         let active: Vec<serde_json::Value> = tenants
             .as_array()

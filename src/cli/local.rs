@@ -159,10 +159,9 @@ struct Signals {
 impl Signals {
     fn install() -> Result<Signals, Error> {
         use tokio::signal::unix::{SignalKind, signal};
-        let err = |e: std::io::Error| Error::Usage(format!("cannot handle signals: {e}"));
         Ok(Signals {
-            interrupt: signal(SignalKind::interrupt()).map_err(err)?,
-            terminate: signal(SignalKind::terminate()).map_err(err)?,
+            interrupt: signal(SignalKind::interrupt()).map_err(Error::Signals)?,
+            terminate: signal(SignalKind::terminate()).map_err(Error::Signals)?,
         })
     }
 

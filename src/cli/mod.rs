@@ -271,8 +271,35 @@ pub enum Error {
     Tenant(String),
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    UnknownTenant(#[from] crate::fleet::UnknownTenant),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("cannot handle signals: {0}")]
+    Signals(std::io::Error),
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is not valid JSON: {source}", tenants::OUTPUTS_FILE)]
+    Outputs { source: serde_json::Error },
+    #[error("no AWS credentials provider: configure credentials to sign API requests")]
+    NoCredentialsProvider,
+    #[error("no AWS credentials to sign the API request with (every route requires IAM auth): {0}")]
+    Credentials(aws_credential_types::provider::error::CredentialsError),
+    #[error("cannot run cargo lambda: {0}")]
+    CargoLambda(std::io::Error),
+    #[error(
+        "`{command}` failed (is cargo-lambda installed? `pip install cargo-lambda==1.9.2 ziglang==0.17.1`, or ./scripts/test.sh installs it into .venv); or pass the zip with --{flag}"
+    )]
+    BuildFailed { command: String, flag: &'static str },
+    #[error("`{0}` wrote no zip")]
+    NoZipBuilt(String),
+    #[error("cannot check for tenants, so nothing was deleted: {0}")]
+    TenantsUnchecked(Box<Error>),
+    #[error("not confirmed; nothing was deleted")]
+    NotConfirmed,
 }
 
 /// Parses the process arguments, runs the command and maps the result to an exit code.

@@ -22,8 +22,8 @@ async fn api_url(cli: &Cli, given: Option<&str>) -> Result<String, Error> {
         return Ok(url.to_owned());
     }
     if let Ok(text) = std::fs::read_to_string(OUTPUTS_FILE) {
-        let outputs: Value = serde_json::from_str(&text)
-            .map_err(|e| Error::Usage(format!("{OUTPUTS_FILE} is not valid JSON: {e}")))?;
+        let outputs: Value =
+            serde_json::from_str(&text).map_err(|source| Error::Outputs { source })?;
         if let Some(url) = outputs["apiUrl"].as_str() {
             return Ok(url.to_owned());
         }
@@ -66,16 +66,13 @@ async fn signing(cli: &Cli, url: &str) -> Result<Option<Signing>, Error> {
         }));
     }
     let sdk = crate::aws::load(&cli.aws_options()).await;
-    let provider = sdk.credentials_provider().ok_or_else(|| {
-        Error::Usage(
-            "no AWS credentials provider: configure credentials to sign API requests".into(),
-        )
-    })?;
-    let credentials = provider.provide_credentials().await.map_err(|e| {
-        Error::Usage(format!(
-            "no AWS credentials to sign the API request with (every route requires IAM auth): {e}"
-        ))
-    })?;
+    let provider = sdk
+        .credentials_provider()
+        .ok_or(Error::NoCredentialsProvider)?;
+    let credentials = provider
+        .provide_credentials()
+        .await
+        .map_err(Error::Credentials)?;
     let region = cli
         .region
         .clone()
@@ -410,7 +407,10 @@ pub async fn wait(
 /// Writes `out/outputs.json` (or `dir/outputs.json`) atomically.
 pub fn write_outputs(dir: &Path, value: &Value) -> Result<std::path::PathBuf, Error> {
     let path = dir.join("outputs.json");
-    let io = |e: std::io::Error| Error::Usage(format!("cannot write {}: {e}", path.display()));
+    let io = |source: std::io::Error| Error::Write {
+        path: path.clone(),
+        source,
+    };
     std::fs::create_dir_all(dir).map_err(io)?;
     let tmp = dir.join(".outputs.json.tmp");
     std::fs::write(

@@ -104,8 +104,7 @@ pub async fn run(cli: &Cli, client: Arc<ApiClient>, options: Options) -> Result<
         &published,
         options.only.as_deref(),
         options.wave_size,
-    )
-    .map_err(|e| Error::Usage(e.to_string()))?;
+    )?;
     let json = cli.output == OutputFormat::Json;
     let progress = Progress { json };
 

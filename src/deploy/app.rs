@@ -28,6 +28,39 @@ impl Approval {
     }
 }
 
+/// Why a plan needs approval under a policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApprovalReason {
+    /// It broadens access: the logical ids of the resources that do.
+    Broadens(Vec<String>),
+    /// It changes resources.
+    Changes,
+}
+
+impl ApprovalReason {
+    pub fn of(policy: Approval, plan: &Plan) -> ApprovalReason {
+        match policy {
+            Approval::Broadening => ApprovalReason::Broadens(
+                plan.diff
+                    .broadening()
+                    .iter()
+                    .map(|r| r.logical_id.clone())
+                    .collect(),
+            ),
+            _ => ApprovalReason::Changes,
+        }
+    }
+}
+
+impl std::fmt::Display for ApprovalReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApprovalReason::Broadens(ids) => write!(f, "it broadens access ({})", ids.join(", ")),
+            ApprovalReason::Changes => f.write_str("it changes resources"),
+        }
+    }
+}
+
 /// What deploy shows and asks.
 pub trait Ui: Send {
     fn line(&mut self, line: &str);
@@ -56,7 +89,7 @@ fn spec(
     kind: Kind,
     target: Option<Target>,
 ) -> Result<(StackSpec, String), Error> {
-    let missing = || Error::Catalog(format!("synth produced no {kind:?} stack"));
+    let missing = || Error::MissingStack(kind);
     let entry = output
         .manifest
         .stacks
@@ -144,7 +177,7 @@ pub async fn deploy_app(
         .artifact_keys
         .get(CONTROL_PLANE_ARTIFACT.name)
         .cloned()
-        .ok_or_else(|| Error::Catalog("no control-plane zip was published".to_owned()))?;
+        .ok_or(Error::MissingZip(CONTROL_PLANE_ARTIFACT.name))?;
     cp.parameters
         .insert("ControlPlaneCodeKey".to_owned(), code_key);
     let control_plane = one(&stacks, &cp, options, ui, &mut plans).await?;

@@ -63,10 +63,10 @@ pub async fn publish_app(
             .iter()
             .find(|f| f.name == name)
             .map(|f| f.contents.as_str())
-            .ok_or_else(|| Error::Catalog(format!("synth produced no {name}")))
+            .ok_or_else(|| Error::MissingFile(name.to_owned()))
     };
-    let catalog: Catalog = serde_json::from_str(file("catalog.json")?)
-        .map_err(|e| Error::Catalog(format!("catalog.json: {e}")))?;
+    let catalog: Catalog =
+        serde_json::from_str(file("catalog.json")?).map_err(Error::CatalogJson)?;
     for entry in catalog.deployment_types.values() {
         let body = file(&entry.template)?;
         let content_type = if entry.template.ends_with(".json") {
@@ -85,9 +85,7 @@ pub async fn publish_app(
             .await?,
         );
     }
-    let catalog = catalog
-        .published(bucket, &artifact_keys, tenant_version)
-        .map_err(Error::Catalog)?;
+    let catalog = catalog.published(bucket, &artifact_keys, tenant_version)?;
     let mut body = serde_json::to_string_pretty(&catalog).unwrap_or_default();
     body.push('\n');
     let catalog_key = format!("catalog/{}.json", sha256_hex(body.as_bytes()));

@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
+use aws_sdk_dynamodbstreams::error::DisplayErrorContext;
 use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -114,11 +115,14 @@ impl StreamProcessor {
                 .table_name(table)
                 .send()
                 .await
-                .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
+                .map_err(|e| ReadError::DescribeTable {
+                    table: table.clone(),
+                    message: DisplayErrorContext(e).to_string(),
+                })
                 .and_then(|out| {
                     out.table
                         .and_then(|t| t.latest_stream_arn)
-                        .ok_or_else(|| format!("table {table} has no stream"))
+                        .ok_or_else(|| ReadError::NoStream(table.clone()))
                 });
             match found {
                 Ok(arn) => break arn,
@@ -165,8 +169,7 @@ impl StreamProcessor {
 
     /// Refreshes the shard list and reads one page from each open shard whose parent is done.
     /// Returns how many records were read.
-    async fn read(&self, state: &mut State) -> Result<usize, String> {
-        let err = |e: &dyn std::fmt::Display| e.to_string();
+    async fn read(&self, state: &mut State) -> Result<usize, ReadError> {
         if state.refresh_at.is_none_or(|t| t.elapsed() >= REFRESH) {
             let mut start = None;
             loop {
@@ -177,7 +180,7 @@ impl StreamProcessor {
                     .set_exclusive_start_shard_id(start.clone())
                     .send()
                     .await
-                    .map_err(|e| err(&aws_sdk_dynamodbstreams::error::DisplayErrorContext(e)))?;
+                    .map_err(|e| ReadError::streams("DescribeStream", None, e))?;
                 let Some(desc) = out.stream_description else {
                     break;
                 };
@@ -230,7 +233,7 @@ impl StreamProcessor {
                 let out = call
                     .send()
                     .await
-                    .map_err(|e| err(&aws_sdk_dynamodbstreams::error::DisplayErrorContext(e)))?;
+                    .map_err(|e| ReadError::streams("GetShardIterator", Some(&id), e))?;
                 shard.iterator = out.shard_iterator;
                 shard.reopened = shard.last.is_some();
                 shard.active_at = Some(Instant::now());
@@ -252,7 +255,7 @@ impl StreamProcessor {
                 Err(e) => {
                     // An expired iterator is renewed from the last record read.
                     shard.iterator = None;
-                    return Err(err(&aws_sdk_dynamodbstreams::error::DisplayErrorContext(e)));
+                    return Err(ReadError::streams("GetRecords", Some(&id), e));
                 }
             };
             shard.iterator = out.next_shard_iterator.clone();
@@ -469,6 +472,32 @@ fn image(map: Option<&HashMap<String, aws_sdk_dynamodbstreams::types::AttributeV
         .collect::<HashMap<_, _>>()
         .into();
     serde_json::to_value(item).unwrap_or(Value::Null)
+}
+
+/// Why finding or reading the stream failed (logged; the reader retries with backoff).
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    #[error("DynamoDB DescribeTable on {table}: {message}")]
+    DescribeTable { table: String, message: String },
+    #[error("table {0} has no stream")]
+    NoStream(String),
+    #[error("DynamoDB Streams {operation}{}: {message}", shard.as_deref().map(|s| format!(" on shard {s}")).unwrap_or_default())]
+    Streams {
+        operation: &'static str,
+        shard: Option<String>,
+        message: String,
+    },
+}
+
+impl ReadError {
+    /// A failed DynamoDB Streams call, with the SDK's whole error context.
+    fn streams(operation: &'static str, shard: Option<&str>, e: impl std::error::Error) -> Self {
+        ReadError::Streams {
+            operation,
+            shard: shard.map(str::to_owned),
+            message: DisplayErrorContext(e).to_string(),
+        }
+    }
 }
 
 /// A stream record that does not make a Lambda event record.

@@ -93,10 +93,8 @@ pub async fn env_with(recorder: Option<Recorder>) -> Env {
     // Publish as deploy does: template by content hash, system parameter values filled in,
     // the catalog by content hash, and the pointer.
     let catalog: Catalog = serde_json::from_str(file("catalog.json")).unwrap();
-    let artifact_keys = BTreeMap::from([(
-        TENANT_ARTIFACT.name.to_owned(),
-        TENANT_CODE_KEY.to_owned(),
-    )]);
+    let artifact_keys =
+        BTreeMap::from([(TENANT_ARTIFACT.name.to_owned(), TENANT_CODE_KEY.to_owned())]);
     let catalog = catalog
         .published(BUCKET, &artifact_keys, silos::deploy::tenant_version)
         .unwrap();
