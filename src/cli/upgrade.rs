@@ -175,7 +175,7 @@ pub async fn run(cli: &Cli, client: Arc<ApiClient>, options: Options) -> Result<
     let limits = Limits {
         max_failures: options.max_failures,
         timeout: options.timeout,
-        poll: Duration::from_millis(250),
+        poll: crate::aws::Backoff::constant(Duration::from_millis(250)),
     };
     let report = fleet::execute(&client, &plan, &limits, &mut |e| progress.event(e)).await?;
 
