@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::{Cli, Error};
+use super::{ApprovalArg, BlueprintsArg, Cli, Error};
 use crate::deploy::app::{self, Approval, ApprovalReason, Ui};
 use crate::deploy::changeset::Plan;
 use crate::deploy::diff::{self, Change, Replacement};
@@ -153,20 +153,35 @@ async fn region(cli: &Cli, sdk: &aws_config::SdkConfig) -> Result<String, Error>
         .ok_or_else(|| Error::Usage("no region: pass --region or set AWS_REGION".to_owned()))
 }
 
+/// `silos deploy`'s flags.
+#[derive(Debug, clap::Args)]
 pub struct DeployArgs {
+    /// Approve every change without asking.
+    #[arg(long)]
     pub yes: bool,
-    pub approval: Approval,
+    /// Which changes need approval.
+    #[arg(long, value_enum, default_value = "broadening")]
+    pub require_approval: ApprovalArg,
+    /// The control-plane zip to publish, instead of building it with cargo-lambda.
+    #[arg(long)]
     pub lambda_zip: Option<PathBuf>,
+    /// The tenant function's zip to publish, instead of building it with cargo-lambda.
+    #[arg(long)]
     pub tenant_zip: Option<PathBuf>,
+    /// Where the templates and outputs.json are written.
+    #[arg(long, default_value = "out")]
     pub out: PathBuf,
-    pub blueprints: PathBuf,
+    #[command(flatten)]
+    pub blueprints: BlueprintsArg,
+    /// Seconds each stack operation may take.
+    #[arg(long, default_value = "1800", value_parser = super::seconds)]
     pub timeout: Duration,
 }
 
-pub async fn deploy(cli: &Cli, config: &Config, args: DeployArgs) -> Result<(), Error> {
+pub async fn deploy(cli: &Cli, config: &Config, args: &DeployArgs) -> Result<(), Error> {
     let sdk = crate::aws::load(&cli.aws_options()).await;
     let region = region(cli, &sdk).await?;
-    let output = synth::synth(config, &args.blueprints, Format::Json)?;
+    let output = synth::synth(config, &args.blueprints.blueprints, Format::Json)?;
     synth::write(&args.out, &output)?;
     let zips = vec![
         artifact_zip(CONTROL_PLANE_ARTIFACT, args.lambda_zip.as_ref(), cli.quiet)?,
@@ -181,14 +196,14 @@ pub async fn deploy(cli: &Cli, config: &Config, args: DeployArgs) -> Result<(), 
         yes: args.yes,
         quiet: cli.quiet,
         color: super::colour(&std::io::stdout()),
-        policy: args.approval,
+        policy: args.require_approval.into(),
     };
     let report = app::deploy_app(
         &Clients::new(&sdk),
         &output,
         &zips,
         &app::Options {
-            approval: args.approval,
+            approval: args.require_approval.into(),
             timeout: args.timeout,
             region: region.clone(),
         },
@@ -261,11 +276,23 @@ pub async fn diff(cli: &Cli, config: &Config, blueprints: &Path) -> Result<bool,
     Ok(any)
 }
 
+/// `silos destroy`'s flags.
+#[derive(Debug, clap::Args)]
 pub struct DestroyArgs {
+    /// Offboard every tenant first, and wait until they are deleted.
+    #[arg(long)]
     pub with_tenants: bool,
+    /// Do not ask for confirmation.
+    #[arg(long)]
     pub yes: bool,
+    /// Delete the toolkit stack too.
+    #[arg(long)]
     pub all: bool,
+    /// The control-plane API, to find and offboard tenants.
+    #[arg(long, env = "SILOS_API_URL")]
     pub api_url: Option<String>,
+    /// Seconds the whole destroy may take.
+    #[arg(long, default_value = "1800", value_parser = super::seconds)]
     pub timeout: Duration,
 }
 
@@ -289,7 +316,7 @@ fn confirm(yes: bool, what: &str) -> Result<(), Error> {
     }
 }
 
-pub async fn destroy(cli: &Cli, config: &Config, args: DestroyArgs) -> Result<(), Error> {
+pub async fn destroy(cli: &Cli, config: &Config, args: &DestroyArgs) -> Result<(), Error> {
     let sdk = crate::aws::load(&cli.aws_options()).await;
     let stacks = Stacks::new(Clients::new(&sdk).cfn);
     let control_plane = format!("{}-control-plane", config.prefix());
