@@ -220,7 +220,7 @@ pub async fn deploy(cli: &Cli, config: &Config, args: &DeployArgs) -> Result<(),
         "tenantsTable": control_plane.outputs.get("TenantsTableName"),
         "stacks": report.stacks.iter().map(|s| (s.name.clone(), json!(s.outputs))).collect::<serde_json::Map<_, _>>(),
     });
-    let path = super::tenants::write_outputs(&args.out, &outputs)?;
+    let path = super::outputs::write_outputs(&args.out, &outputs)?;
     if !cli.quiet {
         for s in &report.stacks {
             println!("{}: {}", s.name, s.outcome);

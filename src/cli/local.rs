@@ -132,7 +132,7 @@ pub async fn run(cli: &Cli, config: Config, args: Args) -> Result<(), Error> {
         "requireAuth": args.require_auth,
         "stacks": running.setup.stacks.iter().map(|s| (s.name.clone(), json!(s.outputs))).collect::<serde_json::Map<_, _>>(),
     });
-    let path = match super::tenants::write_outputs(&args.out, &outputs) {
+    let path = match super::outputs::write_outputs(&args.out, &outputs) {
         Ok(path) => path,
         Err(e) => {
             running.stop().await;

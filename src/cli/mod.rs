@@ -4,6 +4,7 @@
 pub mod client;
 mod deploy;
 mod local;
+mod outputs;
 pub mod tenants;
 mod upgrade;
 
@@ -238,7 +239,7 @@ pub enum Error {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
-    #[error("{} is not valid JSON: {source}", tenants::OUTPUTS_FILE)]
+    #[error("{} is not valid JSON: {source}", outputs::OUTPUTS_FILE)]
     Outputs { source: serde_json::Error },
     #[error("no AWS credentials provider: configure credentials to sign API requests")]
     NoCredentialsProvider,
