@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::{ApprovalArg, BlueprintsArg, Cli, Error};
+use super::{ApprovalArg, BlueprintsArg, Cli, Error, OutputFormat};
 use crate::deploy::app::{self, Approval, ApprovalReason, Ui};
-use crate::deploy::changeset::Plan;
+use crate::deploy::changeset::{Plan, PlanSummary};
 use crate::deploy::diff::{self, Change, Replacement};
 use crate::deploy::{self, Clients, LambdaZip, StackSpec, Stacks, ZipSource};
 use crate::stacks::{Artifact, CONTROL_PLANE_ARTIFACT, Config, TENANT_ARTIFACT};
@@ -43,6 +43,16 @@ fn summary(plan: &Plan) -> String {
     )
 }
 
+/// A plan on the terminal: "no changes", or its summary line and the coloured diff.
+fn show(plan: &Plan, color: bool) {
+    if plan.unchanged {
+        println!("{}: no changes", plan.stack);
+        return;
+    }
+    println!("{}", summary(plan));
+    print!("{}", diff::render(&plan.diff, color));
+}
+
 impl Ui for Terminal {
     fn line(&mut self, line: &str) {
         if !self.quiet {
@@ -51,15 +61,9 @@ impl Ui for Terminal {
     }
 
     fn plan(&mut self, plan: &Plan) {
-        if self.quiet {
-            return;
+        if !self.quiet {
+            show(plan, self.color);
         }
-        if plan.unchanged {
-            println!("{}: no changes", plan.stack);
-            return;
-        }
-        println!("{}", summary(plan));
-        print!("{}", diff::render(&plan.diff, self.color));
     }
 
     fn approve(&mut self, plan: &Plan) -> Result<bool, deploy::Error> {
@@ -91,11 +95,11 @@ impl Ui for Terminal {
 fn artifact_zip(
     artifact: Artifact,
     given: Option<&PathBuf>,
-    quiet: bool,
+    chatter: Chatter,
 ) -> Result<LambdaZip, Error> {
     let zip = match given {
         Some(path) => LambdaZip::read(artifact, path, ZipSource::Given(path.clone()))?,
-        None => build(artifact, quiet)?,
+        None => build(artifact, chatter)?,
     };
     if zip.is_placeholder() {
         return Err(Error::Usage(format!(
@@ -108,7 +112,17 @@ fn artifact_zip(
     Ok(zip)
 }
 
-fn build(artifact: Artifact, quiet: bool) -> Result<LambdaZip, Error> {
+/// Where deploy's progress text goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Chatter {
+    /// `--quiet`: nowhere.
+    Quiet,
+    Stdout,
+    /// Stdout holds JSON (`--dry-run --output json`): stderr, the build's output too.
+    Stderr,
+}
+
+fn build(artifact: Artifact, chatter: Chatter) -> Result<LambdaZip, Error> {
     let venv = Path::new(".venv/bin");
     let mut path = std::env::var_os("PATH").unwrap_or_default();
     if venv.is_dir() {
@@ -116,13 +130,20 @@ fn build(artifact: Artifact, quiet: bool) -> Result<LambdaZip, Error> {
         dirs.extend(std::env::split_paths(&path));
         path = std::env::join_paths(dirs).unwrap_or(path);
     }
-    if !quiet {
-        println!(
-            "building {} with cargo-lambda (a cold release build takes minutes)",
-            artifact.binary
-        );
+    let building = format!(
+        "building {} with cargo-lambda (a cold release build takes minutes)",
+        artifact.binary
+    );
+    let mut command = std::process::Command::new("cargo");
+    match chatter {
+        Chatter::Quiet => {}
+        Chatter::Stdout => println!("{building}"),
+        Chatter::Stderr => {
+            eprintln!("{building}");
+            command.stdout(std::io::stderr());
+        }
     }
-    let status = std::process::Command::new("cargo")
+    let status = command
         .args(deploy::build_args(artifact))
         .env("PATH", path)
         .status()
@@ -176,21 +197,61 @@ pub struct DeployArgs {
     /// Seconds each stack operation may take.
     #[arg(long, default_value = "1800", value_parser = super::seconds)]
     pub timeout: Duration,
+    /// Print what deploy would do to each stack, and change nothing.
+    ///
+    /// The plan: per stack, create, update or nothing, and each resource change with whether
+    /// it replaces the resource. With --output json, the plan as JSON.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 pub async fn deploy(cli: &Cli, config: &Config, args: &DeployArgs) -> Result<(), Error> {
     let sdk = crate::aws::load(&cli.aws_options()).await;
     let region = region(cli, &sdk).await?;
     let output = synth::synth(config, &args.blueprints.blueprints, Format::Json)?;
-    synth::write(&args.out, &output)?;
+    let json = cli.output == OutputFormat::Json;
+    let chatter = if cli.quiet {
+        Chatter::Quiet
+    } else if args.dry_run && json {
+        Chatter::Stderr
+    } else {
+        Chatter::Stdout
+    };
+    if !args.dry_run {
+        synth::write(&args.out, &output)?;
+    }
     let zips = vec![
-        artifact_zip(CONTROL_PLANE_ARTIFACT, args.lambda_zip.as_ref(), cli.quiet)?,
-        artifact_zip(TENANT_ARTIFACT, args.tenant_zip.as_ref(), cli.quiet)?,
+        artifact_zip(CONTROL_PLANE_ARTIFACT, args.lambda_zip.as_ref(), chatter)?,
+        artifact_zip(TENANT_ARTIFACT, args.tenant_zip.as_ref(), chatter)?,
     ];
-    if !cli.quiet {
-        for z in &zips {
-            println!("artifact {}: {}", z.artifact.name, z.source);
+    for z in &zips {
+        match chatter {
+            Chatter::Quiet => {}
+            Chatter::Stdout => println!("artifact {}: {}", z.artifact.name, z.source),
+            Chatter::Stderr => eprintln!("artifact {}: {}", z.artifact.name, z.source),
         }
+    }
+    let options = app::Options {
+        approval: args.require_approval.into(),
+        timeout: args.timeout,
+        region: region.clone(),
+    };
+    if args.dry_run {
+        let plans = app::plan_app(&Clients::new(&sdk), &output, &zips, &options).await?;
+        if json {
+            let stacks: Vec<PlanSummary> = plans.iter().map(Plan::summary).collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({ "stacks": stacks })).unwrap_or_default()
+            );
+        } else if !cli.quiet {
+            let color = super::colour(&std::io::stdout());
+            for plan in &plans {
+                show(plan, color);
+            }
+            println!("dry run: nothing was published or deployed");
+        }
+        return Ok(());
     }
     let mut ui = Terminal {
         yes: args.yes,
@@ -198,18 +259,7 @@ pub async fn deploy(cli: &Cli, config: &Config, args: &DeployArgs) -> Result<(),
         color: super::colour(&std::io::stdout()),
         policy: args.require_approval.into(),
     };
-    let report = app::deploy_app(
-        &Clients::new(&sdk),
-        &output,
-        &zips,
-        &app::Options {
-            approval: args.require_approval.into(),
-            timeout: args.timeout,
-            region: region.clone(),
-        },
-        &mut ui,
-    )
-    .await?;
+    let report = app::deploy_app(&Clients::new(&sdk), &output, &zips, &options, &mut ui).await?;
     let control_plane = &report.stacks[1];
     let outputs = json!({
         "mode": "aws",
