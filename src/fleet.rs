@@ -8,11 +8,12 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::aws::{Backoff, PollError, poll_until};
 use crate::control_plane::api::PublishedType;
 use crate::control_plane::tenant::{Status, Tenant};
 use crate::control_plane::updater;
@@ -241,7 +242,7 @@ pub struct Limits {
     /// For each wave to settle.
     pub timeout: Duration,
     /// Between polls of the tenants a wave updates.
-    pub poll: Duration,
+    pub poll: Backoff,
 }
 
 /// Runs `plan`: waits for its in-flight updates, then runs each wave, until failures exceed
@@ -396,38 +397,53 @@ async fn concurrently<A: TenantApi>(
         .collect()
 }
 
-/// Waits until every started update has left `updating`, reporting each as it settles.
+/// Waits until every started update has left `updating`, reporting each as it settles. Polls
+/// the tenants still updating as `limits.poll` says, through [`crate::aws::poll_until`], until
+/// `limits.timeout`; those left then fail.
 async fn settle<A: TenantApi>(
     api: &Arc<A>,
-    mut started: Vec<(Candidate, Instant)>,
+    started: Vec<(Candidate, Instant)>,
     limits: &Limits,
     on: &mut impl FnMut(Event<'_>),
     report: &mut Report,
 ) -> Result<(), A::Error> {
-    let deadline = Instant::now() + limits.timeout;
-    while !started.is_empty() {
-        let mut still = Vec::new();
-        let requests = started
+    if started.is_empty() {
+        return Ok(());
+    }
+    // The probe runs between awaits of its own future; the locks are never held across one.
+    let pending = Mutex::new(started);
+    let shared = Mutex::new((&mut *on, &mut *report));
+    let deadline = tokio::time::Instant::now() + limits.timeout;
+    let polled = poll_until(&limits.poll, deadline, || async {
+        let requests = lock(&pending)
             .iter()
             .map(|(c, _)| Request::Tenant {
                 tenant_id: c.tenant_id.clone(),
             })
             .collect();
         let answers = concurrently(api, requests).await;
+        let mut still = Vec::new();
+        let started = std::mem::take(&mut *lock(&pending));
+        let mut shared = lock(&shared);
+        let (on, report) = &mut *shared;
         for ((c, since), answer) in started.into_iter().zip(answers) {
             let t = answer?;
             if t.status == Status::Updating {
                 still.push((c, since));
             } else {
-                outcome(&c, &t, since.elapsed(), on, report);
+                outcome(&c, &t, since.elapsed(), *on, report);
             }
         }
-        started = still;
-        if started.is_empty() {
-            break;
-        }
-        if Instant::now() >= deadline {
-            for (c, _) in &started {
+        let done = still.is_empty();
+        *lock(&pending) = still;
+        Ok(done.then_some(()))
+    })
+    .await;
+    match polled {
+        Ok(()) => Ok(()),
+        Err(PollError::Probe(e)) => Err(e),
+        Err(PollError::Timeout { .. }) => {
+            for (c, _) in lock(&pending).iter() {
                 fail(
                     c,
                     format!(
@@ -439,11 +455,13 @@ async fn settle<A: TenantApi>(
                     report,
                 );
             }
-            break;
+            Ok(())
         }
-        tokio::time::sleep(limits.poll).await;
     }
-    Ok(())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -82,6 +82,26 @@ impl Deployer {
         ])
     }
 
+    /// `silos deploy --dry-run --output json`: the plan it printed.
+    fn dry_run(&self) -> Value {
+        let out = self.out();
+        let dry = self.silos(&[
+            "deploy",
+            "--dry-run",
+            "--output",
+            "json",
+            "--lambda-zip",
+            self.zip.to_str().unwrap(),
+            "--tenant-zip",
+            self.tenant_zip.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let (stdout, stderr) = text(&dry);
+        assert!(dry.status.success(), "{stdout}\n{stderr}");
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: not JSON: {stdout}"))
+    }
+
     fn outputs(&self) -> Value {
         serde_json::from_slice(&std::fs::read(self.out().join("outputs.json")).unwrap()).unwrap()
     }
@@ -222,11 +242,9 @@ fn edited(edit: impl FnOnce(&mut Value)) -> synth::Output {
     output
 }
 
-async fn deploy_library(
-    d: &Deployer,
-    output: &synth::Output,
-) -> (Result<app::Report, silos::deploy::Error>, Recorder) {
-    let zips = vec![
+/// The deployer's zips, as the library takes them.
+fn zips(d: &Deployer) -> Vec<LambdaZip> {
+    vec![
         LambdaZip::read(
             CONTROL_PLANE_ARTIFACT,
             &d.zip,
@@ -239,17 +257,27 @@ async fn deploy_library(
             ZipSource::Given(d.tenant_zip.clone()),
         )
         .unwrap(),
-    ];
+    ]
+}
+
+fn options() -> app::Options {
+    app::Options {
+        approval: Approval::AnyChange,
+        timeout: std::time::Duration::from_secs(60),
+        region: "us-east-1".into(),
+    }
+}
+
+async fn deploy_library(
+    d: &Deployer,
+    output: &synth::Output,
+) -> (Result<app::Report, silos::deploy::Error>, Recorder) {
     let mut ui = Recorder::default();
     let report = app::deploy_app(
         &Clients::new(&d.moto.sdk_config()),
         output,
-        &zips,
-        &app::Options {
-            approval: Approval::AnyChange,
-            timeout: std::time::Duration::from_secs(60),
-            region: "us-east-1".into(),
-        },
+        &zips(d),
+        &options(),
         &mut ui,
     )
     .await;
@@ -428,4 +456,119 @@ fn without_a_terminal_or_yes_deploy_refuses_to_broaden_access() {
         "{stderr}"
     );
     assert!(stderr.contains("rerun with --yes"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_dry_run_prints_each_stacks_plan_as_json_and_changes_nothing() {
+    let d = Deployer::new();
+    // From nothing: both stacks would be created, every resource added.
+    let plan = d.dry_run();
+    let stacks = plan["stacks"].as_array().unwrap();
+    let names: Vec<&str> = stacks
+        .iter()
+        .map(|s| s["stack"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["silos-toolkit", "silos-control-plane"]);
+    for stack in stacks {
+        assert_eq!(stack["action"], "create", "{stack}");
+        assert_eq!(stack["recreate"], false, "{stack}");
+        let changes = stack["changes"].as_array().unwrap();
+        assert!(!changes.is_empty(), "{stack}");
+        assert!(
+            changes
+                .iter()
+                .all(|c| c["change"] == "add" && c["replacement"] == false),
+            "{stack}"
+        );
+    }
+    let added = |i: usize| -> Vec<&str> {
+        stacks[i]["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["logicalId"].as_str().unwrap())
+            .collect()
+    };
+    assert!(added(0).contains(&"ArtifactsBucket"), "{:?}", added(0));
+    assert!(added(1).contains(&"ProvisionerFunction"), "{:?}", added(1));
+    assert_eq!(
+        d.status("silos-toolkit").await,
+        None,
+        "nothing was deployed"
+    );
+    assert_eq!(d.status("silos-control-plane").await, None);
+    assert!(!d.out().exists(), "nothing was written");
+
+    // Deployed: nothing to do.
+    assert!(d.deploy().status.success());
+    let plan = d.dry_run();
+    assert_eq!(
+        plan,
+        serde_json::json!({"stacks": [
+            {"stack": "silos-toolkit", "action": "none", "recreate": false, "changes": [], "other": []},
+            {"stack": "silos-control-plane", "action": "none", "recreate": false, "changes": [], "other": []},
+        ]})
+    );
+
+    // As text: each stack's summary, and that nothing was done.
+    let out = d.out();
+    let text_plan = d.silos(&[
+        "deploy",
+        "--dry-run",
+        "--lambda-zip",
+        d.zip.to_str().unwrap(),
+        "--tenant-zip",
+        d.tenant_zip.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&text_plan);
+    assert!(text_plan.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("silos-toolkit: no changes\nsilos-control-plane: no changes\ndry run: nothing was published or deployed\n"),
+        "{stdout}"
+    );
+
+    // A change (the library, since the app's options cannot make it): the memory, and a
+    // function name, which replaces the function.
+    let output = edited(|t| {
+        let props = &mut t["Resources"]["ProvisionerFunction"]["Properties"];
+        props["MemorySize"] = (props["MemorySize"].as_u64().unwrap() + 128).into();
+        props["FunctionName"] = "silos-provisioner-renamed".into();
+    });
+    let clients = Clients::new(&d.moto.sdk_config());
+    let plans = app::plan_app(&clients, &output, &zips(&d), &options())
+        .await
+        .unwrap();
+    let summaries: Vec<Value> = plans
+        .iter()
+        .map(|p| serde_json::to_value(p.summary()).unwrap())
+        .collect();
+    assert_eq!(
+        summaries,
+        vec![
+            serde_json::json!({"stack": "silos-toolkit", "action": "none", "recreate": false, "changes": [], "other": []}),
+            serde_json::json!({"stack": "silos-control-plane", "action": "update", "recreate": false, "changes": [{
+                "logicalId": "ProvisionerFunction",
+                "resourceType": "AWS::Lambda::Function",
+                "change": "modify",
+                "replacement": true,
+                "paths": ["Properties.FunctionName", "Properties.MemorySize"],
+            }], "other": []}),
+        ]
+    );
+    // Planned, not carried out: no change set, and the stack as deploy left it.
+    let cfn = aws_sdk_cloudformation::Client::new(&d.moto.sdk_config());
+    let change_sets = cfn
+        .list_change_sets()
+        .stack_name("silos-control-plane")
+        .send()
+        .await
+        .unwrap();
+    assert!(change_sets.summaries().is_empty(), "{change_sets:?}");
+    assert_eq!(
+        d.status("silos-control-plane").await.as_deref(),
+        Some("CREATE_COMPLETE")
+    );
+    assert_eq!(d.dry_run()["stacks"][1]["action"], "none");
 }

@@ -202,8 +202,10 @@ async fn every_role_allows_exactly_the_calls_its_handler_makes() {
     assert_eq!(status, StatusCode::OK, "{body}");
     record("DeploymentTypesFunction", &recorder);
     let memory = |mb: &'static str| {
-        move |silo: &mut serde_json::Value| {
-            silo["blueprint"]["parameters"]["MemorySize"] = json!(mb)
+        move |silo: &mut silos::synth::DeploymentType| {
+            silo.blueprint
+                .parameters
+                .insert("MemorySize".to_owned(), mb.to_owned());
         }
     };
     env.publish("v2", memory("512")).await;

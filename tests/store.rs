@@ -386,3 +386,60 @@ async fn list_reads_every_page() {
         .collect();
     assert_eq!(ids.len(), 10);
 }
+
+/// The items as DynamoDB holds them: the record's attribute names, the timestamps as numbers
+/// with their millis written out, the attempt a number, absent fields left out (no NULLs); the
+/// lock beside it.
+#[tokio::test]
+async fn a_tenant_and_its_lock_are_stored_with_these_attributes_and_types() {
+    let moto = common::Moto::start();
+    let store = store(&moto).await;
+    let mut t = Tenant::new(
+        "00000000-0000-4000-8000-000000000001".to_owned(),
+        TenantName::parse("Acme Corp").unwrap(),
+        "silo",
+        Timestamp {
+            millis: 1_700_000_000_100,
+        },
+    );
+    t.version = Some("v1".to_owned());
+    store.create(&t).await.unwrap();
+    let raw = |id: String| {
+        let client = Client::new(&moto.sdk_config());
+        async move {
+            client
+                .get_item()
+                .table_name("tenants")
+                .key("tenantId", AttributeValue::S(id))
+                .send()
+                .await
+                .unwrap()
+                .item
+                .unwrap()
+        }
+    };
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    let n = |v: &str| AttributeValue::N(v.to_owned());
+    let lock = t.name_lock.clone().unwrap();
+    let expected = std::collections::HashMap::from([
+        ("tenantId".to_owned(), s(&t.tenant_id)),
+        ("tenantName".to_owned(), s("Acme Corp")),
+        ("tenantSafeName".to_owned(), s("acmecorp")),
+        ("deploymentType".to_owned(), s("silo")),
+        ("status".to_owned(), s("initiated")),
+        ("created".to_owned(), n("1700000000.100")),
+        ("statusChangedAt".to_owned(), n("1700000000.100")),
+        ("attempt".to_owned(), n("0")),
+        ("version".to_owned(), s("v1")),
+        ("nameLock".to_owned(), s(&lock)),
+    ]);
+    assert_eq!(raw(t.tenant_id.clone()).await, expected);
+    let key = silos::control_plane::tenant::name::key("Acme Corp");
+    let expected_lock = std::collections::HashMap::from([
+        ("tenantId".to_owned(), s(&lock)),
+        ("kind".to_owned(), s("name-lock")),
+        ("owner".to_owned(), s(&t.tenant_id)),
+        ("nameKey".to_owned(), s(&key)),
+    ]);
+    assert_eq!(raw(lock.clone()).await, expected_lock);
+}

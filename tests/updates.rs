@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use silos::control_plane::stack_events::Handled;
 use silos::control_plane::tenant::Status;
+use silos::synth::DeploymentType;
 
 use common::env::{Env, env, error_code};
 
@@ -53,18 +54,22 @@ async fn change_sets(env: &Env, stack_id: &str) -> Vec<String> {
         .collect()
 }
 
-fn set_memory(mb: &'static str) -> impl FnOnce(&mut Value) {
-    move |silo| silo["blueprint"]["parameters"]["MemorySize"] = json!(mb)
+fn set_memory(mb: &'static str) -> impl FnOnce(&mut DeploymentType) {
+    move |silo| {
+        silo.blueprint
+            .parameters
+            .insert("MemorySize".to_owned(), mb.to_owned());
+    }
 }
 
 #[tokio::test]
 async fn an_update_goes_through_a_change_set_to_running_at_the_new_version() {
     let env = env().await;
     let (id, stack_id) = running(&env, "Acme Corp").await;
-    let v1 = env.catalog["deploymentTypes"]["silo"]["version"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let v1 = env.catalog.deployment_types["silo"]
+        .version
+        .clone()
+        .unwrap();
     assert_eq!(env.tenant(&id).await["version"], v1.as_str());
     assert_eq!(memory_parameter(&env, &stack_id).await, "128");
 
@@ -235,7 +240,7 @@ async fn an_update_that_cannot_start_returns_the_tenant_to_running_with_the_reas
     // A catalog whose template object is missing: CreateChangeSet fails.
     let v2 = env
         .publish("broken", |silo| {
-            silo["templateKey"] = json!("templates/tenant-silo/missing.json")
+            silo.template_key = "templates/tenant-silo/missing.json".to_owned()
         })
         .await;
     let (status, body) = update(&env, json!({"tenantId": id})).await;
@@ -263,7 +268,7 @@ async fn a_version_with_no_stack_changes_is_just_recorded() {
     // A new blueprint description: a new version, and nothing in the stack to change.
     let v2 = env
         .publish("described", |silo| {
-            silo["blueprint"]["description"] = json!("Same stack, new words.")
+            silo.blueprint.description = "Same stack, new words.".to_owned()
         })
         .await;
     let (status, body) = update(&env, json!({"tenantId": id})).await;

@@ -60,6 +60,17 @@ pub enum Source {
     ArtifactKey { artifact: String },
 }
 
+/// A system parameter names an artifact that was not published.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "deployment type {deployment_type}: parameter {parameter} needs artifact {artifact:?}, which was not published"
+)]
+pub struct UnpublishedArtifact {
+    pub deployment_type: String,
+    pub parameter: String,
+    pub artifact: String,
+}
+
 impl Catalog {
     /// The catalog as published: system parameters filled in from the bucket and the
     /// artifact keys, and each deployment type's tenant version. Fails naming an artifact a
@@ -69,18 +80,19 @@ impl Catalog {
         bucket: &str,
         artifact_keys: &BTreeMap<String, String>,
         version: impl Fn(&DeploymentType) -> String,
-    ) -> Result<Catalog, String> {
+    ) -> Result<Catalog, UnpublishedArtifact> {
         for (name, entry) in &mut self.deployment_types {
             for (param, p) in &mut entry.system_parameters {
                 p.value = Some(match &p.source {
                     Source::ArtifactsBucket => bucket.to_owned(),
-                    Source::ArtifactKey { artifact } => {
-                        artifact_keys.get(artifact).cloned().ok_or_else(|| {
-                            format!(
-                                "deployment type {name}: parameter {param} needs artifact {artifact:?}, which was not published"
-                            )
-                        })?
-                    }
+                    Source::ArtifactKey { artifact } => artifact_keys
+                        .get(artifact)
+                        .cloned()
+                        .ok_or_else(|| UnpublishedArtifact {
+                            deployment_type: name.clone(),
+                            parameter: param.clone(),
+                            artifact: artifact.clone(),
+                        })?,
                 });
             }
             entry.version = Some(version(entry));

@@ -120,9 +120,36 @@ pub enum ErrorKind {
     #[error("{field}: {message}")]
     Template { field: String, message: String },
     #[error("stackName renders to {name:?}, which {reason}")]
-    InvalidStackName { name: String, reason: String },
+    InvalidStackName {
+        name: String,
+        reason: StackNameError,
+    },
     #[error("tag {key:?}: {reason}")]
-    InvalidTag { key: String, reason: String },
+    InvalidTag { key: String, reason: TagError },
+}
+
+/// Why a rendered stack name is not a tenant stack name. Reads after "which".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StackNameError {
+    #[error("is {0} characters long; tenant stack names hold at most {MAX_TENANT_STACK_NAME}")]
+    TooLong(usize),
+    #[error("is not a valid stack name (letters, digits and hyphens, starting with a letter)")]
+    Invalid,
+    #[error("does not start with {0:?}")]
+    Prefix(String),
+    #[error("does not contain the tenant id (use {{{{ tenant.id }}}})")]
+    NoTenantId,
+}
+
+/// Why a rendered tag is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TagError {
+    #[error("keys hold 1 to 128 characters")]
+    KeyLength,
+    #[error("the aws: prefix is reserved")]
+    Reserved,
+    #[error("the value is {0} characters; at most 256")]
+    ValueLength(usize),
 }
 
 #[derive(Deserialize)]
@@ -344,43 +371,34 @@ pub const MAX_TENANT_STACK_NAME: usize = 64;
 /// [`MAX_TENANT_STACK_NAME`] long, start with `{prefix}-tenant-` (which the EventBridge filter
 /// and the provisioning role's scope rely on) and contain the tenant id (which maps a stack back
 /// to its tenant).
-pub fn check_stack_name(name: &str, prefix: &str, tenant_id: &str) -> Result<(), String> {
+pub fn check_stack_name(name: &str, prefix: &str, tenant_id: &str) -> Result<(), StackNameError> {
     let expected = format!("{prefix}-tenant-");
     if name.len() > MAX_TENANT_STACK_NAME {
-        return Err(format!(
-            "is {} characters long; tenant stack names hold at most {MAX_TENANT_STACK_NAME}",
-            name.len()
-        ));
+        return Err(StackNameError::TooLong(name.len()));
     }
     if !name.starts_with(|c: char| c.is_ascii_alphabetic())
         || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
     {
-        return Err(
-            "is not a valid stack name (letters, digits and hyphens, starting with a letter)"
-                .to_owned(),
-        );
+        return Err(StackNameError::Invalid);
     }
     if !name.starts_with(&expected) {
-        return Err(format!("does not start with {expected:?}"));
+        return Err(StackNameError::Prefix(expected));
     }
     if !name.contains(tenant_id) {
-        return Err("does not contain the tenant id (use {{ tenant.id }})".to_owned());
+        return Err(StackNameError::NoTenantId);
     }
     Ok(())
 }
 
-fn check_tag(key: &str, value: &str) -> Result<(), String> {
+fn check_tag(key: &str, value: &str) -> Result<(), TagError> {
     if key.is_empty() || key.len() > 128 {
-        return Err("keys hold 1 to 128 characters".to_owned());
+        return Err(TagError::KeyLength);
     }
     if key.to_ascii_lowercase().starts_with("aws:") {
-        return Err("the aws: prefix is reserved".to_owned());
+        return Err(TagError::Reserved);
     }
     if value.len() > 256 {
-        return Err(format!(
-            "the value is {} characters; at most 256",
-            value.len()
-        ));
+        return Err(TagError::ValueLength(value.len()));
     }
     Ok(())
 }

@@ -127,6 +127,7 @@ fn stack_names_are_checked() {
     assert!(
         check_stack_name(&long, "silos", id)
             .unwrap_err()
+            .to_string()
             .contains("at most 64")
     );
 }

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::{Cli, Error};
-use crate::deploy::app::{self, Approval, Ui};
-use crate::deploy::changeset::Plan;
+use super::{ApprovalArg, BlueprintsArg, Cli, Error, OutputFormat};
+use crate::deploy::app::{self, Approval, ApprovalReason, Ui};
+use crate::deploy::changeset::{Plan, PlanSummary};
 use crate::deploy::diff::{self, Change, Replacement};
 use crate::deploy::{self, Clients, LambdaZip, StackSpec, Stacks, ZipSource};
 use crate::stacks::{Artifact, CONTROL_PLANE_ARTIFACT, Config, TENANT_ARTIFACT};
@@ -50,6 +50,16 @@ fn summary(plan: &Plan) -> String {
     )
 }
 
+/// A plan on the terminal: "no changes", or its summary line and the coloured diff.
+fn show(plan: &Plan, color: bool) {
+    if plan.unchanged {
+        println!("{}: no changes", plan.stack);
+        return;
+    }
+    println!("{}", summary(plan));
+    print!("{}", diff::render(&plan.diff, color));
+}
+
 impl Ui for Terminal {
     fn line(&mut self, line: &str) {
         if !self.quiet {
@@ -58,38 +68,21 @@ impl Ui for Terminal {
     }
 
     fn plan(&mut self, plan: &Plan) {
-        if self.quiet {
-            return;
+        if !self.quiet {
+            show(plan, self.color);
         }
-        if plan.unchanged {
-            println!("{}: no changes", plan.stack);
-            return;
-        }
-        println!("{}", summary(plan));
-        print!("{}", diff::render(&plan.diff, self.color));
     }
 
     fn approve(&mut self, plan: &Plan) -> Result<bool, deploy::Error> {
         if self.yes {
             return Ok(true);
         }
-        let why = match self.policy {
-            Approval::Broadening => format!(
-                "it broadens access ({})",
-                plan.diff
-                    .broadening()
-                    .iter()
-                    .map(|r| r.logical_id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            _ => "it changes resources".to_owned(),
-        };
+        let why = ApprovalReason::of(self.policy, plan);
         if !std::io::stdin().is_terminal() {
-            return Err(deploy::Error::Approval(format!(
-                "{} needs approval because {why}, and there is no terminal to ask: review it with `silos diff`, then rerun with --yes (or --require-approval never)",
-                plan.stack
-            )));
+            return Err(deploy::Error::NoTerminal {
+                stack: plan.stack.clone(),
+                reason: why,
+            });
         }
         print!(
             "{} needs approval because {why}. Deploy it? [y/N] ",
@@ -109,11 +102,11 @@ impl Ui for Terminal {
 fn artifact_zip(
     artifact: Artifact,
     given: Option<&PathBuf>,
-    quiet: bool,
+    chatter: Chatter,
 ) -> Result<LambdaZip, Error> {
     let zip = match given {
         Some(path) => LambdaZip::read(artifact, path, ZipSource::Given(path.clone()))?,
-        None => build(artifact, quiet)?,
+        None => build(artifact, chatter)?,
     };
     if zip.is_placeholder() {
         return Err(Error::Usage(format!(
@@ -126,7 +119,17 @@ fn artifact_zip(
     Ok(zip)
 }
 
-fn build(artifact: Artifact, quiet: bool) -> Result<LambdaZip, Error> {
+/// Where deploy's progress text goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Chatter {
+    /// `--quiet`: nowhere.
+    Quiet,
+    Stdout,
+    /// Stdout holds JSON (`--dry-run --output json`): stderr, the build's output too.
+    Stderr,
+}
+
+fn build(artifact: Artifact, chatter: Chatter) -> Result<LambdaZip, Error> {
     let venv = Path::new(".venv/bin");
     let mut path = std::env::var_os("PATH").unwrap_or_default();
     if venv.is_dir() {
@@ -134,34 +137,36 @@ fn build(artifact: Artifact, quiet: bool) -> Result<LambdaZip, Error> {
         dirs.extend(std::env::split_paths(&path));
         path = std::env::join_paths(dirs).unwrap_or(path);
     }
-    if !quiet {
-        println!(
-            "building {} with cargo-lambda (a cold release build takes minutes)",
-            artifact.binary
-        );
+    let building = format!(
+        "building {} with cargo-lambda (a cold release build takes minutes)",
+        artifact.binary
+    );
+    let mut command = std::process::Command::new("cargo");
+    match chatter {
+        Chatter::Quiet => {}
+        Chatter::Stdout => println!("{building}"),
+        Chatter::Stderr => {
+            eprintln!("{building}");
+            command.stdout(std::io::stderr());
+        }
     }
-    let status = std::process::Command::new("cargo")
+    let status = command
         .args(deploy::build_args(artifact))
         .env("PATH", path)
         .status()
-        .map_err(|e| Error::Usage(format!("cannot run cargo lambda: {e}")))?;
+        .map_err(Error::CargoLambda)?;
     if !status.success() {
-        return Err(Error::Usage(format!(
-            "`{}` failed (is cargo-lambda installed? `pip install cargo-lambda==1.9.2 ziglang==0.17.1`, or ./scripts/test.sh installs it into .venv); or pass the zip with --{}",
-            deploy::build_command(artifact),
-            if artifact.name == CONTROL_PLANE_ARTIFACT.name {
+        return Err(Error::BuildFailed {
+            command: deploy::build_command(artifact),
+            flag: if artifact.name == CONTROL_PLANE_ARTIFACT.name {
                 "lambda-zip"
             } else {
                 "tenant-zip"
-            }
-        )));
+            },
+        });
     }
-    let built = deploy::find_lambda_zip(artifact.binary).ok_or_else(|| {
-        Error::Usage(format!(
-            "`{}` wrote no zip",
-            deploy::build_command(artifact)
-        ))
-    })?;
+    let built = deploy::find_lambda_zip(artifact.binary)
+        .ok_or_else(|| Error::NoZipBuilt(deploy::build_command(artifact)))?;
     Ok(LambdaZip::read(
         artifact,
         &built,
@@ -176,48 +181,92 @@ async fn region(cli: &Cli, sdk: &aws_config::SdkConfig) -> Result<String, Error>
         .ok_or_else(|| Error::Usage("no region: pass --region or set AWS_REGION".to_owned()))
 }
 
+/// `silos deploy`'s flags.
+#[derive(Debug, clap::Args)]
 pub struct DeployArgs {
+    /// Approve every change without asking.
+    #[arg(long)]
     pub yes: bool,
-    pub approval: Approval,
+    /// Which changes need approval.
+    #[arg(long, value_enum, default_value = "broadening")]
+    pub require_approval: ApprovalArg,
+    /// The control-plane zip to publish, instead of building it with cargo-lambda.
+    #[arg(long)]
     pub lambda_zip: Option<PathBuf>,
+    /// The tenant function's zip to publish, instead of building it with cargo-lambda.
+    #[arg(long)]
     pub tenant_zip: Option<PathBuf>,
+    /// Where the templates and outputs.json are written.
+    #[arg(long, default_value = "out")]
     pub out: PathBuf,
-    pub blueprints: PathBuf,
+    #[command(flatten)]
+    pub blueprints: BlueprintsArg,
+    /// Seconds each stack operation may take.
+    #[arg(long, default_value = "1800", value_parser = super::seconds)]
     pub timeout: Duration,
+    /// Print what deploy would do to each stack, and change nothing.
+    ///
+    /// The plan: per stack, create, update or nothing, and each resource change with whether
+    /// it replaces the resource. With --output json, the plan as JSON.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
-pub async fn deploy(cli: &Cli, config: &Config, args: DeployArgs) -> Result<(), Error> {
+pub async fn deploy(cli: &Cli, config: &Config, args: &DeployArgs) -> Result<(), Error> {
     let sdk = crate::aws::load(&cli.aws_options()).await;
     let region = region(cli, &sdk).await?;
-    let output = synth::synth(config, &args.blueprints, Format::Json)?;
-    synth::write(&args.out, &output)?;
+    let output = synth::synth(config, &args.blueprints.blueprints, Format::Json)?;
+    let json = cli.output == OutputFormat::Json;
+    let chatter = if cli.quiet {
+        Chatter::Quiet
+    } else if args.dry_run && json {
+        Chatter::Stderr
+    } else {
+        Chatter::Stdout
+    };
+    if !args.dry_run {
+        synth::write(&args.out, &output)?;
+    }
     let zips = vec![
-        artifact_zip(CONTROL_PLANE_ARTIFACT, args.lambda_zip.as_ref(), cli.quiet)?,
-        artifact_zip(TENANT_ARTIFACT, args.tenant_zip.as_ref(), cli.quiet)?,
+        artifact_zip(CONTROL_PLANE_ARTIFACT, args.lambda_zip.as_ref(), chatter)?,
+        artifact_zip(TENANT_ARTIFACT, args.tenant_zip.as_ref(), chatter)?,
     ];
-    if !cli.quiet {
-        for z in &zips {
-            println!("artifact {}: {}", z.artifact.name, z.source);
+    for z in &zips {
+        match chatter {
+            Chatter::Quiet => {}
+            Chatter::Stdout => println!("artifact {}: {}", z.artifact.name, z.source),
+            Chatter::Stderr => eprintln!("artifact {}: {}", z.artifact.name, z.source),
         }
+    }
+    let options = app::Options {
+        approval: args.require_approval.into(),
+        timeout: args.timeout,
+        region: region.clone(),
+    };
+    if args.dry_run {
+        let plans = app::plan_app(&Clients::new(&sdk), &output, &zips, &options).await?;
+        if json {
+            let stacks: Vec<PlanSummary> = plans.iter().map(Plan::summary).collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({ "stacks": stacks })).unwrap_or_default()
+            );
+        } else if !cli.quiet {
+            let color = super::colour(&std::io::stdout());
+            for plan in &plans {
+                show(plan, color);
+            }
+            println!("dry run: nothing was published or deployed");
+        }
+        return Ok(());
     }
     let mut ui = Terminal {
         yes: args.yes,
         quiet: cli.quiet,
         color: super::colour(&std::io::stdout()),
-        policy: args.approval,
+        policy: args.require_approval.into(),
     };
-    let report = app::deploy_app(
-        &Clients::new(&sdk),
-        &output,
-        &zips,
-        &app::Options {
-            approval: args.approval,
-            timeout: args.timeout,
-            region: region.clone(),
-        },
-        &mut ui,
-    )
-    .await?;
+    let report = app::deploy_app(&Clients::new(&sdk), &output, &zips, &options, &mut ui).await?;
     let control_plane = &report.stacks[1];
     let outputs = json!({
         "mode": "aws",
@@ -228,7 +277,7 @@ pub async fn deploy(cli: &Cli, config: &Config, args: DeployArgs) -> Result<(), 
         "tenantsTable": control_plane.outputs.get("TenantsTableName"),
         "stacks": report.stacks.iter().map(|s| (s.name.clone(), json!(s.outputs))).collect::<serde_json::Map<_, _>>(),
     });
-    let path = super::tenants::write_outputs(&args.out, &outputs)?;
+    let path = super::outputs::write_outputs(&args.out, &outputs)?;
     if !cli.quiet {
         for s in &report.stacks {
             println!("{}: {}", s.name, s.outcome);
@@ -284,11 +333,23 @@ pub async fn diff(cli: &Cli, config: &Config, blueprints: &Path) -> Result<bool,
     Ok(any)
 }
 
+/// `silos destroy`'s flags.
+#[derive(Debug, clap::Args)]
 pub struct DestroyArgs {
+    /// Offboard every tenant first, and wait until they are deleted.
+    #[arg(long)]
     pub with_tenants: bool,
+    /// Do not ask for confirmation.
+    #[arg(long)]
     pub yes: bool,
+    /// Delete the toolkit stack too.
+    #[arg(long)]
     pub all: bool,
+    /// The control-plane API, to find and offboard tenants.
+    #[arg(long, env = "SILOS_API_URL")]
     pub api_url: Option<String>,
+    /// Seconds the whole destroy may take.
+    #[arg(long, default_value = "1800", value_parser = super::seconds)]
     pub timeout: Duration,
 }
 
@@ -308,13 +369,11 @@ fn confirm(yes: bool, what: &str) -> Result<(), Error> {
     if matches!(answer.trim(), "y" | "Y" | "yes") {
         Ok(())
     } else {
-        Err(Error::Usage(
-            "not confirmed; nothing was deleted".to_owned(),
-        ))
+        Err(Error::NotConfirmed)
     }
 }
 
-pub async fn destroy(cli: &Cli, config: &Config, args: DestroyArgs) -> Result<(), Error> {
+pub async fn destroy(cli: &Cli, config: &Config, args: &DestroyArgs) -> Result<(), Error> {
     let sdk = crate::aws::load(&cli.aws_options()).await;
     let stacks = Stacks::new(Clients::new(&sdk).cfn);
     let control_plane = format!("{}-control-plane", config.prefix());
@@ -331,11 +390,7 @@ pub async fn destroy(cli: &Cli, config: &Config, args: DestroyArgs) -> Result<()
         // Tenants first: never orphan their stacks.
         let client = super::tenants::client(cli, args.api_url.as_deref())
             .await
-            .map_err(|e| {
-                Error::Usage(format!(
-                    "cannot check for tenants, so nothing was deleted: {e}"
-                ))
-            })?;
+            .map_err(|e| Error::TenantsUnchecked(Box::new(e)))?;
         let tenants = client.get("/tenants").await?;
         let active: Vec<serde_json::Value> = tenants
             .as_array()

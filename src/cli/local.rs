@@ -7,15 +7,26 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::{Cli, Error};
+use super::{BlueprintsArg, Cli, Error};
 use crate::local::{self, Report};
 use crate::stacks::Config;
 
+/// `silos local`'s flags.
+#[derive(Clone, Debug, clap::Args)]
 pub struct Args {
+    /// The API's port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
     pub port: u16,
+    /// Verify SigV4 signatures (the emulator's credentials), as API Gateway's IAM auth.
+    #[arg(long)]
     pub require_auth: bool,
+    /// Where outputs.json is written.
+    #[arg(long, default_value = "out")]
     pub out: PathBuf,
-    pub blueprints: PathBuf,
+    #[command(flatten)]
+    pub blueprints: BlueprintsArg,
+    /// The control-plane Lambda zip to publish instead of the cargo-lambda build.
+    #[arg(long)]
     pub lambda_zip: Option<PathBuf>,
 }
 
@@ -71,7 +82,7 @@ pub async fn run(cli: &Cli, config: Config, args: Args) -> Result<(), Error> {
     let signals = Signals::install()?;
     let options = local::Options {
         config,
-        blueprints: args.blueprints,
+        blueprints: args.blueprints.blueprints,
         endpoint_url: cli.endpoint_url.clone(),
         region: cli.region.clone().unwrap_or_else(|| "us-east-1".to_owned()),
         port: args.port,
@@ -121,7 +132,7 @@ pub async fn run(cli: &Cli, config: Config, args: Args) -> Result<(), Error> {
         "requireAuth": args.require_auth,
         "stacks": running.setup.stacks.iter().map(|s| (s.name.clone(), json!(s.outputs))).collect::<serde_json::Map<_, _>>(),
     });
-    let path = match super::tenants::write_outputs(&args.out, &outputs) {
+    let path = match super::outputs::write_outputs(&args.out, &outputs) {
         Ok(path) => path,
         Err(e) => {
             running.stop().await;
@@ -159,10 +170,9 @@ struct Signals {
 impl Signals {
     fn install() -> Result<Signals, Error> {
         use tokio::signal::unix::{SignalKind, signal};
-        let err = |e: std::io::Error| Error::Usage(format!("cannot handle signals: {e}"));
         Ok(Signals {
-            interrupt: signal(SignalKind::interrupt()).map_err(err)?,
-            terminate: signal(SignalKind::terminate()).map_err(err)?,
+            interrupt: signal(SignalKind::interrupt()).map_err(Error::Signals)?,
+            terminate: signal(SignalKind::terminate()).map_err(Error::Signals)?,
         })
     }
 

@@ -4,6 +4,7 @@
 pub mod client;
 mod deploy;
 mod local;
+mod outputs;
 pub mod tenants;
 mod upgrade;
 
@@ -100,6 +101,19 @@ impl From<ApprovalArg> for crate::deploy::app::Approval {
     }
 }
 
+/// `--blueprints`, which every command that synthesizes takes.
+#[derive(Clone, Debug, clap::Args)]
+pub struct BlueprintsArg {
+    /// Directory of blueprints (*.yaml).
+    #[arg(long, default_value = "blueprints")]
+    pub blueprints: PathBuf,
+}
+
+/// Parses a `--timeout` in whole seconds.
+fn seconds(s: &str) -> Result<std::time::Duration, std::num::ParseIntError> {
+    s.parse().map(std::time::Duration::from_secs)
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write every template, manifest.json and catalog.json into the output directory.
@@ -110,86 +124,29 @@ pub enum Command {
         /// Template format.
         #[arg(long, value_enum, default_value = "json")]
         format: FormatArg,
-        /// Directory of blueprints (*.yaml).
-        #[arg(long, default_value = "blueprints")]
-        blueprints: PathBuf,
+        #[command(flatten)]
+        blueprints: BlueprintsArg,
     },
     /// Run synth and every check without writing anything.
     Validate {
-        /// Directory of blueprints (*.yaml).
-        #[arg(long, default_value = "blueprints")]
-        blueprints: PathBuf,
+        #[command(flatten)]
+        blueprints: BlueprintsArg,
     },
     /// Deploy the toolkit, the artifacts and the control plane, through change sets.
-    Deploy {
-        /// Approve every change without asking.
-        #[arg(long)]
-        yes: bool,
-        /// Which changes need approval.
-        #[arg(long, value_enum, default_value = "broadening")]
-        require_approval: ApprovalArg,
-        /// The control-plane zip to publish, instead of building it with cargo-lambda.
-        #[arg(long)]
-        lambda_zip: Option<PathBuf>,
-        /// The tenant function's zip to publish, instead of building it with cargo-lambda.
-        #[arg(long)]
-        tenant_zip: Option<PathBuf>,
-        /// Where the templates and outputs.json are written.
-        #[arg(long, default_value = "out")]
-        out: PathBuf,
-        /// Directory of blueprints (*.yaml).
-        #[arg(long, default_value = "blueprints")]
-        blueprints: PathBuf,
-        /// Seconds each stack operation may take.
-        #[arg(long, default_value_t = 1800)]
-        timeout: u64,
-    },
+    Deploy(deploy::DeployArgs),
     /// Show the synthesized templates against the deployed ones, per resource.
     Diff {
         /// Exit non-zero when there are differences.
         #[arg(long)]
         fail: bool,
-        /// Directory of blueprints (*.yaml).
-        #[arg(long, default_value = "blueprints")]
-        blueprints: PathBuf,
+        #[command(flatten)]
+        blueprints: BlueprintsArg,
     },
     /// Delete the control plane (and with --all the toolkit). Refuses while tenants exist.
-    Destroy {
-        /// Offboard every tenant first, and wait until they are deleted.
-        #[arg(long)]
-        with_tenants: bool,
-        /// Do not ask for confirmation.
-        #[arg(long)]
-        yes: bool,
-        /// Delete the toolkit stack too.
-        #[arg(long)]
-        all: bool,
-        /// The control-plane API, to find and offboard tenants.
-        #[arg(long, env = "SILOS_API_URL")]
-        api_url: Option<String>,
-        /// Seconds the whole destroy may take.
-        #[arg(long, default_value_t = 1800)]
-        timeout: u64,
-    },
+    Destroy(deploy::DestroyArgs),
     /// Run the whole control plane on this machine against an emulator (moto), started here
     /// unless --endpoint-url names a running one.
-    Local {
-        /// The API's port on 127.0.0.1 (0 picks a free one).
-        #[arg(long, default_value_t = 8080)]
-        port: u16,
-        /// Verify SigV4 signatures (the emulator's credentials), as API Gateway's IAM auth.
-        #[arg(long)]
-        require_auth: bool,
-        /// Where outputs.json is written.
-        #[arg(long, default_value = "out")]
-        out: PathBuf,
-        /// Directory of blueprints (*.yaml).
-        #[arg(long, default_value = "blueprints")]
-        blueprints: PathBuf,
-        /// The control-plane Lambda zip to publish instead of the cargo-lambda build.
-        #[arg(long)]
-        lambda_zip: Option<PathBuf>,
-    },
+    Local(local::Args),
     /// List, create, inspect, delete, retry and wait for tenants through the control-plane API.
     Tenants {
         /// The API URL; else SILOS_API_URL, out/outputs.json, then the deployed stack's output.
@@ -271,8 +228,35 @@ pub enum Error {
     Tenant(String),
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    UnknownTenant(#[from] crate::fleet::UnknownTenant),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("cannot handle signals: {0}")]
+    Signals(std::io::Error),
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is not valid JSON: {source}", outputs::OUTPUTS_FILE)]
+    Outputs { source: serde_json::Error },
+    #[error("no AWS credentials provider: configure credentials to sign API requests")]
+    NoCredentialsProvider,
+    #[error("no AWS credentials to sign the API request with (every route requires IAM auth): {0}")]
+    Credentials(aws_credential_types::provider::error::CredentialsError),
+    #[error("cannot run cargo lambda: {0}")]
+    CargoLambda(std::io::Error),
+    #[error(
+        "`{command}` failed (is cargo-lambda installed? `pip install cargo-lambda==1.9.2 ziglang==0.17.1`, or ./scripts/test.sh installs it into .venv); or pass the zip with --{flag}"
+    )]
+    BuildFailed { command: String, flag: &'static str },
+    #[error("`{0}` wrote no zip")]
+    NoZipBuilt(String),
+    #[error("cannot check for tenants, so nothing was deleted: {0}")]
+    TenantsUnchecked(Box<Error>),
+    #[error("not confirmed; nothing was deleted")]
+    NotConfirmed,
 }
 
 /// Parses the process arguments, runs the command and maps the result to an exit code.
@@ -336,66 +320,24 @@ fn init_tracing(cli: &Cli) {
 pub fn run(cli: &Cli) -> Result<(), Error> {
     let config = Config::new(&cli.prefix)?;
     match &cli.command {
-        Command::Local {
-            port,
-            require_auth,
-            out,
-            blueprints,
-            lambda_zip,
-        } => {
+        Command::Local(args) => {
             init_tracing(cli);
-            let args = local::Args {
-                port: *port,
-                require_auth: *require_auth,
-                out: out.clone(),
-                blueprints: blueprints.clone(),
-                lambda_zip: lambda_zip.clone(),
-            };
-            runtime()?.block_on(local::run(cli, config, args))?;
+            runtime()?.block_on(local::run(cli, config, args.clone()))?;
         }
-        Command::Deploy {
-            yes,
-            require_approval,
-            lambda_zip,
-            tenant_zip,
-            out,
-            blueprints,
-            timeout,
-        } => {
+        Command::Deploy(args) => {
             init_tracing(cli);
-            let args = deploy::DeployArgs {
-                yes: *yes,
-                approval: (*require_approval).into(),
-                lambda_zip: lambda_zip.clone(),
-                tenant_zip: tenant_zip.clone(),
-                out: out.clone(),
-                blueprints: blueprints.clone(),
-                timeout: std::time::Duration::from_secs(*timeout),
-            };
             runtime()?.block_on(deploy::deploy(cli, &config, args))?;
         }
         Command::Diff { fail, blueprints } => {
             init_tracing(cli);
-            let differs = runtime()?.block_on(deploy::diff(cli, &config, blueprints))?;
+            let differs =
+                runtime()?.block_on(deploy::diff(cli, &config, &blueprints.blueprints))?;
             if differs && *fail {
                 return Err(Error::Differences);
             }
         }
-        Command::Destroy {
-            with_tenants,
-            yes,
-            all,
-            api_url,
-            timeout,
-        } => {
+        Command::Destroy(args) => {
             init_tracing(cli);
-            let args = deploy::DestroyArgs {
-                with_tenants: *with_tenants,
-                yes: *yes,
-                all: *all,
-                api_url: api_url.clone(),
-                timeout: std::time::Duration::from_secs(*timeout),
-            };
             runtime()?.block_on(deploy::destroy(cli, &config, args))?;
         }
         Command::Tenants { api_url, command } => {
@@ -407,7 +349,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             format,
             blueprints,
         } => {
-            let output = synth::synth(&config, blueprints, (*format).into())?;
+            let output = synth::synth(&config, &blueprints.blueprints, (*format).into())?;
             warn(cli, &output);
             synth::write(out, &output)?;
             if !cli.quiet {
@@ -431,7 +373,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         }
         Command::Validate { blueprints } => {
             for format in [Format::Json, Format::Yaml] {
-                let output = synth::synth(&config, blueprints, format)?;
+                let output = synth::synth(&config, &blueprints.blueprints, format)?;
                 if format == Format::Json {
                     warn(cli, &output);
                     if !cli.quiet {

@@ -104,8 +104,7 @@ pub async fn run(cli: &Cli, client: Arc<ApiClient>, options: Options) -> Result<
         &published,
         options.only.as_deref(),
         options.wave_size,
-    )
-    .map_err(|e| Error::Usage(e.to_string()))?;
+    )?;
     let json = cli.output == OutputFormat::Json;
     let progress = Progress { json };
 
@@ -176,7 +175,7 @@ pub async fn run(cli: &Cli, client: Arc<ApiClient>, options: Options) -> Result<
     let limits = Limits {
         max_failures: options.max_failures,
         timeout: options.timeout,
-        poll: Duration::from_millis(250),
+        poll: crate::aws::Backoff::constant(Duration::from_millis(250)),
     };
     let report = fleet::execute(&client, &plan, &limits, &mut |e| progress.event(e)).await?;
 

@@ -93,7 +93,7 @@ impl From<Error> for ApiError {
             }
             // Settled before it gets here ([`Mutation::run`]): another request with the key won.
             Error::Store(store::Error::KeyClaimed) => (StatusCode::CONFLICT, "IdempotencyKeyInUse"),
-            Error::Store(store::Error::Corrupt(..)) => {
+            Error::Store(store::Error::Corrupt(..) | store::Error::Unwritable(..)) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "CorruptRecord")
             }
             // The published catalog cannot be read: an upstream (S3) failure.

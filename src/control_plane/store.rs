@@ -30,6 +30,7 @@ use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
 };
+use serde::{Deserialize, Serialize};
 
 use super::idempotency::{self, Claim, RECORD_KIND, RECORD_PREFIX};
 use super::tenant::name::{self, LEGACY_LOCK_PREFIX, LOCK_PREFIX};
@@ -71,6 +72,8 @@ pub enum Error {
     WrongStatus { id: String, expected: Status },
     #[error("tenant {0} has an unreadable record: {1}")]
     Corrupt(String, String),
+    #[error("tenant {0} cannot be written as an item: {1}")]
+    Unwritable(String, String),
     #[error("another request with this Idempotency-Key was written first")]
     KeyClaimed,
     #[error("DynamoDB {operation} failed: {message}")]
@@ -166,25 +169,19 @@ impl Store {
     /// taken over: DynamoDB deletes expired items only within days.
     fn claim_put(&self, claim: &Claim, tenant_id: &str) -> Result<Put, Error> {
         let now = Timestamp::now().millis / 1000;
+        let record = RecordItem {
+            tenant_id: claim.id.clone(),
+            kind: RECORD_KIND.to_owned(),
+            route: claim.route.clone(),
+            request_hash: claim.request_hash.clone(),
+            resource: tenant_id.to_owned(),
+            expires_at: claim.expires_at,
+            response_status: None,
+            response_body: None,
+        };
         Put::builder()
             .table_name(&self.table)
-            .set_item(Some(HashMap::from([
-                ("tenantId".to_owned(), AttributeValue::S(claim.id.clone())),
-                ("kind".to_owned(), AttributeValue::S(RECORD_KIND.to_owned())),
-                ("route".to_owned(), AttributeValue::S(claim.route.clone())),
-                (
-                    "requestHash".to_owned(),
-                    AttributeValue::S(claim.request_hash.clone()),
-                ),
-                (
-                    "resource".to_owned(),
-                    AttributeValue::S(tenant_id.to_owned()),
-                ),
-                (
-                    "expiresAt".to_owned(),
-                    AttributeValue::N(claim.expires_at.to_string()),
-                ),
-            ])))
+            .set_item(Some(encode(&claim.id, &record)?))
             .condition_expression("attribute_not_exists(tenantId) OR expiresAt < :now")
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
             .build()
@@ -267,20 +264,14 @@ impl Store {
         let Some(item) = self.item(id).await? else {
             return Ok(None);
         };
-        let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-        let n = |k: &str| {
-            item.get(k)
-                .and_then(|v| v.as_n().ok())
-                .and_then(|n| n.parse::<u64>().ok())
-        };
-        let corrupt = |field: &str| Error::Corrupt(id.to_owned(), format!("no {field}"));
+        let item: RecordItem = serde_dynamo::from_item(item)
+            .map_err(|e| Error::Corrupt(id.to_owned(), e.to_string()))?;
         let record = idempotency::Record {
-            route: s("route").ok_or_else(|| corrupt("route"))?,
-            request_hash: s("requestHash").ok_or_else(|| corrupt("requestHash"))?,
-            tenant_id: s("resource").ok_or_else(|| corrupt("resource"))?,
-            expires_at: n("expiresAt").ok_or_else(|| corrupt("expiresAt"))?,
-            response: n("responseStatus")
-                .and_then(|status| Some((u16::try_from(status).ok()?, s("responseBody")?))),
+            route: item.route,
+            request_hash: item.request_hash,
+            tenant_id: item.resource,
+            expires_at: item.expires_at,
+            response: item.response_status.zip(item.response_body),
         };
         let now = Timestamp::now().millis / 1000;
         Ok((record.expires_at >= now).then_some(record))
@@ -344,17 +335,17 @@ impl Store {
             .name_lock
             .clone()
             .unwrap_or_else(|| name::lock_id(&key));
-        let mut record = to_item(tenant);
+        let mut record = to_item(tenant)?;
         record.insert("nameLock".to_owned(), AttributeValue::S(lock_id.clone()));
-        let lock = HashMap::from([
-            ("tenantId".to_owned(), AttributeValue::S(lock_id)),
-            ("kind".to_owned(), AttributeValue::S(LOCK_KIND.to_owned())),
-            (
-                "owner".to_owned(),
-                AttributeValue::S(tenant.tenant_id.clone()),
-            ),
-            ("nameKey".to_owned(), AttributeValue::S(key.clone())),
-        ]);
+        let lock = encode(
+            &tenant.tenant_id,
+            &LockItem {
+                tenant_id: &lock_id,
+                kind: LOCK_KIND,
+                owner: &tenant.tenant_id,
+                name_key: &key,
+            },
+        )?;
         let mut transaction = self
             .client
             .transact_write_items()
@@ -722,41 +713,130 @@ fn update_expression(to: Status, changes: &Changes) -> (String, HashMap<String, 
     (expression, names, values)
 }
 
-fn to_item(t: &Tenant) -> Item {
-    let s = |v: &str| AttributeValue::S(v.to_owned());
-    let mut item = HashMap::from([
-        ("tenantId".to_owned(), s(&t.tenant_id)),
-        ("tenantName".to_owned(), s(&t.tenant_name)),
-        ("tenantSafeName".to_owned(), s(&t.tenant_safe_name)),
-        ("deploymentType".to_owned(), s(&t.deployment_type)),
-        ("status".to_owned(), s(t.status.as_str())),
-        (
-            "created".to_owned(),
-            AttributeValue::N(t.created.to_string()),
-        ),
-        (
-            "statusChangedAt".to_owned(),
-            AttributeValue::N(t.status_changed_at.to_string()),
-        ),
-        (
-            "attempt".to_owned(),
-            AttributeValue::N(t.attempt.to_string()),
-        ),
-    ]);
-    for (k, v) in [
-        ("stackName", &t.stack_name),
-        ("stackId", &t.stack_id),
-        ("statusReason", &t.status_reason),
-        ("version", &t.version),
-        ("targetVersion", &t.target_version),
-        ("changeSet", &t.change_set),
-        ("nameLock", &t.name_lock),
-    ] {
-        if let Some(v) = v {
-            item.insert(k.to_owned(), s(v));
+/// A tenant as its item. The attribute names are the record's (camelCase); absent optional
+/// fields are left out, never written as NULL; `attempt` is a number, and so are the two
+/// timestamps (see [`TIMESTAMPS`]).
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TenantItem {
+    tenant_id: String,
+    tenant_name: String,
+    tenant_safe_name: String,
+    deployment_type: String,
+    status: Status,
+    created: Timestamp,
+    status_changed_at: Timestamp,
+    #[serde(default)]
+    attempt: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stack_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stack_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    target_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    change_set: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name_lock: Option<String>,
+}
+
+/// The attributes that hold a [`Timestamp`] as a DynamoDB number whose text is the
+/// timestamp's (`1700000000.120`, DESIGN.md section 10). serde_dynamo writes numbers only
+/// from Rust numbers, which would drop the trailing zeros, so these go through serde as strings
+/// and change type here.
+const TIMESTAMPS: [&str; 2] = ["created", "statusChangedAt"];
+
+impl From<&Tenant> for TenantItem {
+    fn from(t: &Tenant) -> TenantItem {
+        let t = t.clone();
+        TenantItem {
+            tenant_id: t.tenant_id,
+            tenant_name: t.tenant_name,
+            tenant_safe_name: t.tenant_safe_name,
+            deployment_type: t.deployment_type,
+            status: t.status,
+            created: t.created,
+            status_changed_at: t.status_changed_at,
+            attempt: t.attempt,
+            stack_name: t.stack_name,
+            stack_id: t.stack_id,
+            status_reason: t.status_reason,
+            version: t.version,
+            target_version: t.target_version,
+            change_set: t.change_set,
+            name_lock: t.name_lock,
         }
     }
-    item
+}
+
+impl From<TenantItem> for Tenant {
+    fn from(t: TenantItem) -> Tenant {
+        Tenant {
+            tenant_id: t.tenant_id,
+            tenant_name: t.tenant_name,
+            tenant_safe_name: t.tenant_safe_name,
+            deployment_type: t.deployment_type,
+            status: t.status,
+            created: t.created,
+            stack_name: t.stack_name,
+            stack_id: t.stack_id,
+            status_reason: t.status_reason,
+            status_changed_at: t.status_changed_at,
+            version: t.version,
+            target_version: t.target_version,
+            change_set: t.change_set,
+            attempt: t.attempt,
+            name_lock: t.name_lock,
+        }
+    }
+}
+
+/// A name lock item.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LockItem<'a> {
+    tenant_id: &'a str,
+    kind: &'a str,
+    owner: &'a str,
+    name_key: &'a str,
+}
+
+/// An idempotency record as its item: the claim, and once answered the response.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RecordItem {
+    tenant_id: String,
+    kind: String,
+    route: String,
+    request_hash: String,
+    /// The tenant the claimed write touches.
+    resource: String,
+    /// Epoch seconds (the table's TTL attribute).
+    expires_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    response_status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    response_body: Option<String>,
+}
+
+/// `value` as an item. `id` names the record in the error, which only a value serde_dynamo
+/// cannot represent would cause.
+fn encode(id: &str, value: &impl Serialize) -> Result<Item, Error> {
+    serde_dynamo::to_item(value).map_err(|e| Error::Unwritable(id.to_owned(), e.to_string()))
+}
+
+fn to_item(t: &Tenant) -> Result<Item, Error> {
+    let mut item = encode(&t.tenant_id, &TenantItem::from(t))?;
+    for k in TIMESTAMPS {
+        if let Some(AttributeValue::S(text)) = item.remove(k) {
+            item.insert(k.to_owned(), AttributeValue::N(text));
+        }
+    }
+    Ok(item)
 }
 
 /// A tenant from a stream record's image (the Lambda event's attribute values).
@@ -774,41 +854,17 @@ fn from_item(item: &Item) -> Result<Tenant, Error> {
         .and_then(|v| v.as_s().ok())
         .cloned()
         .unwrap_or_default();
-    let corrupt = |what: &str| Error::Corrupt(id.clone(), what.to_owned());
-    let s = |k: &str| -> Result<String, Error> {
-        item.get(k)
-            .and_then(|v| v.as_s().ok())
-            .cloned()
-            .ok_or_else(|| corrupt(&format!("{k} is missing or not a string")))
-    };
-    let opt = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-    let n = |k: &str| -> Result<Timestamp, Error> {
-        item.get(k)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| corrupt(&format!("{k} is missing or not a timestamp")))
-    };
-    let status: Status = serde_json::from_value(serde_json::Value::String(s("status")?))
-        .map_err(|_| corrupt("status is unknown"))?;
-    Ok(Tenant {
-        tenant_id: s("tenantId")?,
-        tenant_name: s("tenantName")?,
-        tenant_safe_name: s("tenantSafeName")?,
-        deployment_type: s("deploymentType")?,
-        status,
-        created: n("created")?,
-        stack_name: opt("stackName"),
-        stack_id: opt("stackId"),
-        status_reason: opt("statusReason"),
-        status_changed_at: n("statusChangedAt")?,
-        version: opt("version"),
-        target_version: opt("targetVersion"),
-        change_set: opt("changeSet"),
-        name_lock: opt("nameLock"),
-        attempt: item
-            .get("attempt")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0),
-    })
+    let corrupt = |what: String| Error::Corrupt(id.clone(), what);
+    let mut item = item.clone();
+    for k in TIMESTAMPS {
+        match item.remove(k) {
+            Some(AttributeValue::N(text)) => {
+                item.insert(k.to_owned(), AttributeValue::S(text));
+            }
+            _ => return Err(corrupt(format!("{k} is missing or not a timestamp"))),
+        }
+    }
+    serde_dynamo::from_item::<_, TenantItem>(item)
+        .map(Tenant::from)
+        .map_err(|e| corrupt(e.to_string()))
 }

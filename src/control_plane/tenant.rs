@@ -147,10 +147,15 @@ impl std::fmt::Display for Timestamp {
     }
 }
 
+/// A string that is not a [`Timestamp`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("not a timestamp: {0:?}")]
+pub struct BadTimestamp(pub String);
+
 impl std::str::FromStr for Timestamp {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Timestamp, String> {
-        let bad = || format!("not a timestamp: {s:?}");
+    type Err = BadTimestamp;
+    fn from_str(s: &str) -> Result<Timestamp, BadTimestamp> {
+        let bad = || BadTimestamp(s.to_owned());
         let (secs, frac) = s.split_once('.').unwrap_or((s, "0"));
         if frac.is_empty() || frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad());

@@ -28,6 +28,39 @@ impl Approval {
     }
 }
 
+/// Why a plan needs approval under a policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApprovalReason {
+    /// It broadens access: the logical ids of the resources that do.
+    Broadens(Vec<String>),
+    /// It changes resources.
+    Changes,
+}
+
+impl ApprovalReason {
+    pub fn of(policy: Approval, plan: &Plan) -> ApprovalReason {
+        match policy {
+            Approval::Broadening => ApprovalReason::Broadens(
+                plan.diff
+                    .broadening()
+                    .iter()
+                    .map(|r| r.logical_id.clone())
+                    .collect(),
+            ),
+            _ => ApprovalReason::Changes,
+        }
+    }
+}
+
+impl std::fmt::Display for ApprovalReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApprovalReason::Broadens(ids) => write!(f, "it broadens access ({})", ids.join(", ")),
+            ApprovalReason::Changes => f.write_str("it changes resources"),
+        }
+    }
+}
+
 /// What deploy shows and asks.
 pub trait Ui: Send {
     fn line(&mut self, line: &str);
@@ -56,7 +89,7 @@ fn spec(
     kind: Kind,
     target: Option<Target>,
 ) -> Result<(StackSpec, String), Error> {
-    let missing = || Error::Catalog(format!("synth produced no {kind:?} stack"));
+    let missing = || Error::MissingStack(kind);
     let entry = output
         .manifest
         .stacks
@@ -80,25 +113,56 @@ fn spec(
     ))
 }
 
-async fn one(
+/// A [`Ui`] that shows nothing and is never asked: local mode's, with [`Approval::Never`].
+pub struct Silent;
+
+impl Ui for Silent {
+    fn line(&mut self, _: &str) {}
+    fn plan(&mut self, _: &Plan) {}
+    fn approve(&mut self, _: &Plan) -> Result<bool, Error> {
+        Ok(true)
+    }
+}
+
+/// The one path every stack takes, in `silos deploy` and in local mode: plan (what is
+/// deployed against `spec`), show the plan, ask for approval when `approval` wants it, then
+/// execute it within `timeout`. Returns the plan with what was deployed.
+pub async fn deploy_stack(
     stacks: &Stacks,
     spec: &StackSpec,
-    options: &Options,
+    approval: Approval,
+    timeout: Duration,
     ui: &mut dyn Ui,
-    plans: &mut Vec<Plan>,
-) -> Result<Deployed, Error> {
-    let deadline = Instant::now() + options.timeout;
-    let plan = stacks.plan(spec, deadline).await?;
+) -> Result<(Plan, Deployed), Error> {
+    let plan = stacks.plan(spec, Instant::now() + timeout).await?;
     ui.plan(&plan);
-    if options.approval.needed(&plan) && !ui.approve(&plan)? {
+    if approval.needed(&plan) && !ui.approve(&plan)? {
         return Err(Error::NotApproved(spec.name.clone()));
     }
     let mut line = |l: &str| ui.line(l);
     let deployed = stacks
-        .execute(spec, &plan, Instant::now() + options.timeout, &mut line)
-        .await;
-    plans.push(plan);
-    deployed
+        .execute(spec, &plan, Instant::now() + timeout, &mut line)
+        .await?;
+    Ok((plan, deployed))
+}
+
+/// The control-plane stack (the AWS variant) for the artifacts in `bucket`: its template by
+/// URL under its content hash (returned with its key and the stack's id), and its parameters.
+fn control_plane_spec(
+    output: &synth::Output,
+    bucket: &str,
+    code_key: String,
+    region: &str,
+) -> Result<(StackSpec, String, String), Error> {
+    let (mut cp, id) = spec(output, Kind::ControlPlane, Some(Target::Aws))?;
+    let sha = crate::synth::sha256_hex(cp.body.as_bytes());
+    let key = format!("templates/{id}/{sha}.json");
+    cp.url = Some(crate::aws::s3_url(bucket, region, &key));
+    cp.parameters
+        .insert("ArtifactsBucket".to_owned(), bucket.to_owned());
+    cp.parameters
+        .insert("ControlPlaneCodeKey".to_owned(), code_key);
+    Ok((cp, key, id))
 }
 
 /// Deploys the app of `output`: toolkit, artifacts, control plane (the AWS variant).
@@ -112,7 +176,15 @@ pub async fn deploy_app(
     let stacks = Stacks::new(clients.cfn.clone());
     let mut plans = Vec::new();
     let (toolkit_spec, _) = spec(output, Kind::Toolkit, None)?;
-    let toolkit = one(&stacks, &toolkit_spec, options, ui, &mut plans).await?;
+    let (plan, toolkit) = deploy_stack(
+        &stacks,
+        &toolkit_spec,
+        options.approval,
+        options.timeout,
+        ui,
+    )
+    .await?;
+    plans.push(plan);
     let bucket = toolkit.output("ArtifactsBucketName")?.to_owned();
 
     let publication = publish_app(clients, &bucket, output, zips).await?;
@@ -121,9 +193,12 @@ pub async fn deploy_app(
         publication.objects.len(),
         publication.uploaded()
     ));
-    let (mut cp, id) = spec(output, Kind::ControlPlane, Some(Target::Aws))?;
-    let sha = crate::synth::sha256_hex(cp.body.as_bytes());
-    let key = format!("templates/{id}/{sha}.json");
+    let code_key = publication
+        .artifact_keys
+        .get(CONTROL_PLANE_ARTIFACT.name)
+        .cloned()
+        .ok_or(Error::MissingZip(CONTROL_PLANE_ARTIFACT.name))?;
+    let (cp, key, id) = control_plane_spec(output, &bucket, code_key, &options.region)?;
     let upload = super::publish::put_if_absent(
         clients,
         &bucket,
@@ -137,17 +212,9 @@ pub async fn deploy_app(
             "published the {id} template to s3://{bucket}/{key}"
         ));
     }
-    cp.url = Some(crate::aws::s3_url(&bucket, &options.region, &key));
-    cp.parameters
-        .insert("ArtifactsBucket".to_owned(), bucket.clone());
-    let code_key = publication
-        .artifact_keys
-        .get(CONTROL_PLANE_ARTIFACT.name)
-        .cloned()
-        .ok_or_else(|| Error::Catalog("no control-plane zip was published".to_owned()))?;
-    cp.parameters
-        .insert("ControlPlaneCodeKey".to_owned(), code_key);
-    let control_plane = one(&stacks, &cp, options, ui, &mut plans).await?;
+    let (plan, control_plane) =
+        deploy_stack(&stacks, &cp, options.approval, options.timeout, ui).await?;
+    plans.push(plan);
     Ok(Report {
         stacks: vec![toolkit, control_plane],
         plans,
@@ -160,4 +227,33 @@ pub async fn deploy_app(
             ..publication
         },
     })
+}
+
+/// What [`deploy_app`] would do to each stack (toolkit, then control plane), changing
+/// nothing: no upload, no change set, no stack call but reads. The control plane is planned
+/// with the toolkit's bucket and the keys the zips would get; before the toolkit exists its
+/// bucket is not known, and the control plane's plan is a create with every resource added.
+pub async fn plan_app(
+    clients: &Clients,
+    output: &synth::Output,
+    zips: &[LambdaZip],
+    options: &Options,
+) -> Result<Vec<Plan>, Error> {
+    let stacks = Stacks::new(clients.cfn.clone());
+    let deadline = Instant::now() + options.timeout;
+    let (toolkit_spec, _) = spec(output, Kind::Toolkit, None)?;
+    let toolkit = stacks.plan(&toolkit_spec, deadline).await?;
+    let bucket = match stacks.outputs(&toolkit_spec.name).await? {
+        Some(mut outputs) if toolkit.exists => outputs.remove("ArtifactsBucketName"),
+        _ => None,
+    }
+    .unwrap_or_else(|| format!("(the bucket {} will create)", toolkit_spec.name));
+    let code_key = zips
+        .iter()
+        .find(|z| z.artifact.name == CONTROL_PLANE_ARTIFACT.name)
+        .map(LambdaZip::key)
+        .ok_or(Error::MissingZip(CONTROL_PLANE_ARTIFACT.name))?;
+    let (cp, _, _) = control_plane_spec(output, &bucket, code_key, &options.region)?;
+    let control_plane = stacks.plan(&cp, deadline).await?;
+    Ok(vec![toolkit, control_plane])
 }

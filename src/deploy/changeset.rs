@@ -1,4 +1,5 @@
-//! Deploying a stack through a change set:
+//! Deploying a stack, the one path every stack takes (`silos deploy` and local mode, through
+//! [`super::app::deploy_stack`]):
 //! 1. **Plan.** Compare with what is deployed: no change at all means no change set.
 //!    Otherwise the diff of the templates (and of the parameter values) is the summary, and it
 //!    says what needs approval.
@@ -18,9 +19,10 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use aws_sdk_cloudformation::types::{ChangeSetStatus, ChangeSetType, StackStatus};
+use serde::Serialize;
 use serde_json::Value;
 
-use super::diff::{self, StackDiff};
+use super::diff::{self, Change, Replacement, StackDiff};
 use super::progress::{Operation, Progress, StackEvent};
 use super::stack::{lock, timed_out, with_spec};
 use super::{Deployed, Error, Outcome, StackSpec, Stacks};
@@ -35,6 +37,98 @@ pub struct Plan {
     pub leftover: bool,
     pub unchanged: bool,
     pub diff: StackDiff,
+}
+
+/// What a plan does to its stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    None,
+}
+
+/// A plan as `silos deploy --dry-run --output json` prints it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanSummary {
+    pub stack: String,
+    pub action: Action,
+    /// A ROLLBACK_COMPLETE stack is deleted before it is created again.
+    pub recreate: bool,
+    pub changes: Vec<ChangeSummary>,
+    /// Changes outside the resources: outputs, parameter values.
+    pub other: Vec<String>,
+}
+
+/// One resource's change in a [`PlanSummary`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeSummary {
+    pub logical_id: String,
+    pub resource_type: String,
+    /// `add`, `modify` or `remove`.
+    pub change: &'static str,
+    /// Whether the change replaces the resource (a new physical resource; the old one is
+    /// deleted).
+    pub replacement: bool,
+    /// The property paths a modification changes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
+    /// A removed resource the template retains.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub retained: bool,
+    /// Why the change widens access, if it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broadening: Option<String>,
+}
+
+impl Plan {
+    pub fn action(&self) -> Action {
+        if !self.exists {
+            Action::Create
+        } else if self.unchanged {
+            Action::None
+        } else {
+            Action::Update
+        }
+    }
+
+    pub fn summary(&self) -> PlanSummary {
+        let changes = self
+            .diff
+            .resources
+            .iter()
+            .map(|r| {
+                let (change, replacement, paths, retained) = match &r.change {
+                    Change::Added => ("add", false, Vec::new(), false),
+                    Change::Removed { retained } => ("remove", false, Vec::new(), *retained),
+                    Change::Modified { paths, replacement } => (
+                        "modify",
+                        *replacement == Replacement::Always,
+                        paths.clone(),
+                        false,
+                    ),
+                };
+                ChangeSummary {
+                    logical_id: r.logical_id.clone(),
+                    resource_type: r.resource_type.clone(),
+                    change,
+                    replacement,
+                    paths,
+                    retained,
+                    broadening: r.broadening.clone(),
+                }
+            })
+            .collect();
+        PlanSummary {
+            stack: self.stack.clone(),
+            action: self.action(),
+            recreate: self.leftover,
+            changes,
+            other: self.diff.other.clone(),
+        }
+    }
 }
 
 fn parse_template(body: &str) -> Option<Value> {
@@ -249,7 +343,8 @@ impl Stacks {
         })
     }
 
-    /// The stack as it is, for a deploy that changed nothing.
+    /// The stack as it is, for a deploy that changed nothing. A stack that ended FAILED
+    /// (UPDATE_ROLLBACK_FAILED, say) is an error even with nothing to change.
     async fn settled(&self, spec: &StackSpec, outcome: Outcome) -> Result<Deployed, Error> {
         let stack = self
             .describe(&spec.name)
@@ -259,6 +354,16 @@ impl Stacks {
                 status: "missing".to_owned(),
                 reason: None,
             })?;
+        if let Some(status) = stack
+            .stack_status()
+            .filter(|s| s.as_str().ends_with("_FAILED"))
+        {
+            return Err(Error::StackFailed {
+                stack: spec.name.clone(),
+                status: status.as_str().to_owned(),
+                reason: stack.stack_status_reason().map(str::to_owned),
+            });
+        }
         Ok(Deployed {
             name: spec.name.clone(),
             stack_id: stack.stack_id().unwrap_or_default().to_owned(),

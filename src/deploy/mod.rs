@@ -52,12 +52,25 @@ pub enum Error {
     MissingOutput { stack: String, output: String },
     #[error("cannot read {path}: {message}")]
     Read { path: String, message: String },
-    #[error("{0}")]
-    Catalog(String),
+    #[error("synth produced no {0:?} stack")]
+    MissingStack(crate::stacks::Kind),
+    #[error("synth produced no {0}")]
+    MissingFile(String),
+    #[error("catalog.json: {0}")]
+    CatalogJson(#[source] serde_json::Error),
+    #[error(transparent)]
+    Catalog(#[from] crate::synth::UnpublishedArtifact),
+    #[error("no {0} zip was published")]
+    MissingZip(&'static str),
     #[error("the changes to {0} were not approved")]
     NotApproved(String),
-    #[error("{0}")]
-    Approval(String),
+    #[error(
+        "{stack} needs approval because {reason}, and there is no terminal to ask: review it with `silos diff`, then rerun with --yes (or --require-approval never)"
+    )]
+    NoTerminal {
+        stack: String,
+        reason: app::ApprovalReason,
+    },
 }
 
 /// The S3 and CloudFormation clients deploy uses. S3 uses path-style addressing when an

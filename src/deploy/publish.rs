@@ -10,11 +10,11 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_s3::primitives::ByteStream;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{Clients, Error, LambdaZip, sdk_message};
 use crate::stacks::CATALOG_POINTER_KEY;
-use crate::synth::{self, Catalog, sha256_hex};
+use crate::synth::{self, Catalog, DeploymentType, sha256_hex};
 
 /// One object publishing wrote or found already there.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,10 +63,10 @@ pub async fn publish_app(
             .iter()
             .find(|f| f.name == name)
             .map(|f| f.contents.as_str())
-            .ok_or_else(|| Error::Catalog(format!("synth produced no {name}")))
+            .ok_or_else(|| Error::MissingFile(name.to_owned()))
     };
-    let catalog: Catalog = serde_json::from_str(file("catalog.json")?)
-        .map_err(|e| Error::Catalog(format!("catalog.json: {e}")))?;
+    let catalog: Catalog =
+        serde_json::from_str(file("catalog.json")?).map_err(Error::CatalogJson)?;
     for entry in catalog.deployment_types.values() {
         let body = file(&entry.template)?;
         let content_type = if entry.template.ends_with(".json") {
@@ -85,11 +85,7 @@ pub async fn publish_app(
             .await?,
         );
     }
-    let catalog = catalog
-        .published(bucket, &artifact_keys, |entry| {
-            tenant_version(&serde_json::to_value(entry).unwrap_or_default())
-        })
-        .map_err(Error::Catalog)?;
+    let catalog = catalog.published(bucket, &artifact_keys, tenant_version)?;
     let mut body = serde_json::to_string_pretty(&catalog).unwrap_or_default();
     body.push('\n');
     let catalog_key = format!("catalog/{}.json", sha256_hex(body.as_bytes()));
@@ -116,11 +112,11 @@ pub async fn publish_app(
 /// content-addressed template key), its blueprint and its system parameters with their values,
 /// the code key included. A new template, blueprint or tenant zip makes every tenant of the
 /// type outdated. serde_json sorts object keys, so the hash is stable.
-pub fn tenant_version(entry: &Value) -> String {
+pub fn tenant_version(entry: &DeploymentType) -> String {
     let basis = json!({
-        "templateKey": entry["templateKey"],
-        "blueprint": entry["blueprint"],
-        "systemParameters": entry["systemParameters"],
+        "templateKey": entry.template_key,
+        "blueprint": entry.blueprint,
+        "systemParameters": entry.system_parameters,
     });
     sha256_hex(basis.to_string().as_bytes())
 }
@@ -237,13 +233,23 @@ where
 mod tests {
     use super::*;
 
-    fn entry(template_key: &str, memory: &str, code_key: &str) -> Value {
-        json!({
+    fn entry(template_key: &str, memory: &str, code_key: &str) -> DeploymentType {
+        serde_json::from_value(json!({
             "stack": "tenant-silo",
             "templateKey": template_key,
-            "blueprint": {"deploymentType": "silo", "parameters": {"MemorySize": memory}},
-            "systemParameters": {"CodeKey": {"source": "artifactKey", "value": code_key}},
-        })
+            "blueprint": {
+                "deploymentType": "silo",
+                "description": "",
+                "stack": "tenant-silo",
+                "stackName": "silos-tenant-{{ tenant.id }}",
+                "parameters": {"MemorySize": memory},
+                "tags": {},
+            },
+            "systemParameters": {
+                "CodeKey": {"source": "artifactKey", "artifact": "t", "value": code_key},
+            },
+        }))
+        .unwrap()
     }
 
     #[test]
@@ -260,11 +266,11 @@ mod tests {
             entry("templates/a.json", "512", "lambda/t/1.zip"),
             entry("templates/a.json", "128", "lambda/t/2.zip"),
         ] {
-            assert_ne!(base, tenant_version(&other), "{other}");
+            assert_ne!(base, tenant_version(&other), "{other:?}");
         }
         // Fields outside the basis (the stack's id, say) do not count.
         let mut renamed = entry("templates/a.json", "128", "lambda/t/1.zip");
-        renamed["stack"] = json!("renamed");
+        renamed.stack = "renamed".to_owned();
         assert_eq!(base, tenant_version(&renamed));
     }
 }

@@ -1,7 +1,6 @@
-//! Create or update one stack and wait until it settles, with a timeout on every wait (an
-//! emulator can leave a stack in progress for ever). A stack left in ROLLBACK_COMPLETE by a
-//! failed first create is deleted and created again. An unchanged template, parameters and tags
-//! mean no call at all.
+//! One stack's CloudFormation calls: describe, create, wait and delete, with a timeout on every
+//! wait (an emulator can leave a stack in progress for ever). Deciding what to do with a stack
+//! is [`super::changeset`]'s plan and execute, the one path every stack takes.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
@@ -161,61 +160,6 @@ impl Stacks {
         Ok(self.describe(name).await?.as_ref().map(outputs))
     }
 
-    /// Creates or updates the stack and waits for it. Fails with the stack's status, its
-    /// reason and its failed resources if it does not end complete.
-    pub async fn deploy(&self, spec: &StackSpec, timeout: Duration) -> Result<Deployed, Error> {
-        let deadline = Instant::now() + timeout;
-        let mut existing = self.describe(&spec.name).await?;
-        if let Some(s) = &existing
-            && s.stack_status().is_some_and(in_progress)
-        {
-            existing = Some(self.wait(&spec.name, deadline).await?);
-        }
-        let outcome = match &existing {
-            None => {
-                self.create(spec).await?;
-                Outcome::Created
-            }
-            Some(s) if s.stack_status() == Some(&StackStatus::RollbackComplete) => {
-                self.delete_and_wait(s.stack_id().unwrap_or(&spec.name), deadline)
-                    .await?;
-                self.create(spec).await?;
-                Outcome::Recreated
-            }
-            Some(s) if self.unchanged(s, spec).await? => Outcome::Unchanged,
-            Some(_) => {
-                if self.update(spec).await? {
-                    Outcome::Updated
-                } else {
-                    Outcome::Unchanged
-                }
-            }
-        };
-        let stack = self.wait(&spec.name, deadline).await?;
-        let status = stack.stack_status().cloned();
-        let ok = match outcome {
-            Outcome::Unchanged => {
-                !matches!(
-                    status,
-                    Some(StackStatus::RollbackComplete | StackStatus::RollbackFailed)
-                ) && !status
-                    .as_ref()
-                    .is_some_and(|s| s.as_str().ends_with("_FAILED"))
-            }
-            Outcome::Updated => status == Some(StackStatus::UpdateComplete),
-            Outcome::Created | Outcome::Recreated => status == Some(StackStatus::CreateComplete),
-        };
-        if !ok {
-            return Err(self.failure(&stack).await);
-        }
-        Ok(Deployed {
-            name: spec.name.clone(),
-            stack_id: stack.stack_id().unwrap_or_default().to_owned(),
-            outcome,
-            outputs: outputs(&stack),
-        })
-    }
-
     pub(crate) async fn create(&self, spec: &StackSpec) -> Result<(), Error> {
         let call = self.cfn.create_stack().stack_name(&spec.name);
         let call = with_spec!(call, spec);
@@ -223,38 +167,6 @@ impl Stacks {
             .await
             .map_err(Stacks::error("CreateStack", &spec.name))?;
         Ok(())
-    }
-
-    /// Returns false when CloudFormation says there is nothing to update.
-    async fn update(&self, spec: &StackSpec) -> Result<bool, Error> {
-        let call = self.cfn.update_stack().stack_name(&spec.name);
-        let call = with_spec!(call, spec);
-        match call.send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .and_then(|s| aws_sdk_cloudformation::error::ProvideErrorMetadata::message(s))
-                    .is_some_and(crate::aws::no_changes) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(Stacks::error("UpdateStack", &spec.name)(e)),
-        }
-    }
-
-    /// Same template text, parameters and tags as deployed.
-    async fn unchanged(&self, stack: &Stack, spec: &StackSpec) -> Result<bool, Error> {
-        if deployed_parameters(stack) != spec.parameters || deployed_tags(stack) != spec.tags {
-            return Ok(false);
-        }
-        let template = self
-            .cfn
-            .get_template()
-            .stack_name(&spec.name)
-            .send()
-            .await
-            .map_err(Stacks::error("GetTemplate", &spec.name))?;
-        Ok(template.template_body() == Some(spec.body.as_str()))
     }
 
     /// How the waits poll: from `poll`, doubling up to five seconds.
@@ -311,45 +223,6 @@ impl Stacks {
         })
         .await
         .map_err(|e| timed_out(e, name, status_of(last)))
-    }
-
-    /// The stack's status and reason, and the reasons of its failed resources.
-    async fn failure(&self, stack: &Stack) -> Error {
-        let name = stack.stack_name().unwrap_or_default().to_owned();
-        let mut reasons: Vec<String> = stack
-            .stack_status_reason()
-            .map(str::to_owned)
-            .into_iter()
-            .collect();
-        if let Ok(events) = self
-            .cfn
-            .describe_stack_events()
-            .stack_name(stack.stack_id().unwrap_or(&name))
-            .send()
-            .await
-        {
-            for e in events.stack_events() {
-                let failed = e
-                    .resource_status()
-                    .is_some_and(|s| s.as_str().ends_with("_FAILED"));
-                if failed && e.logical_resource_id() != Some(name.as_str()) {
-                    reasons.push(format!(
-                        "{} ({}): {}",
-                        e.logical_resource_id().unwrap_or("?"),
-                        e.resource_type().unwrap_or("?"),
-                        e.resource_status_reason().unwrap_or("no reason given")
-                    ));
-                }
-            }
-        }
-        Error::StackFailed {
-            stack: name,
-            status: stack
-                .stack_status()
-                .map(|s| s.as_str().to_owned())
-                .unwrap_or_default(),
-            reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
-        }
     }
 }
 

@@ -109,13 +109,16 @@ enum FakeError {
 }
 
 /// The tenant API in memory: an update is accepted (or refused), and the next read of the
-/// tenant finds it finished: at the version, or failed for the tenants in `breaks`.
+/// tenant finds it finished: at the version, or failed for the tenants in `breaks`, or still
+/// updating for the tenants in `stuck`.
 #[derive(Default)]
 struct Fake {
     tenants: Mutex<Vec<Tenant>>,
     refuses: BTreeSet<String>,
     breaks: BTreeSet<String>,
+    stuck: BTreeSet<String>,
     updates: Mutex<Vec<String>>,
+    reads: Mutex<Vec<String>>,
 }
 
 impl Fake {
@@ -164,9 +167,11 @@ impl TenantApi for Fake {
     }
 
     async fn tenant(&self, id: &str) -> Result<Tenant, FakeError> {
+        self.reads.lock().unwrap().push(id.to_owned());
         let breaks = self.breaks.contains(id);
+        let stuck = self.stuck.contains(id);
         self.change(id, |t| {
-            if t.status != Status::Updating {
+            if t.status != Status::Updating || stuck {
                 return;
             }
             if breaks {
@@ -191,7 +196,7 @@ fn limits(max_failures: usize) -> Limits {
     Limits {
         max_failures,
         timeout: Duration::from_secs(5),
-        poll: Duration::ZERO,
+        poll: crate::aws::Backoff::constant(Duration::ZERO),
     }
 }
 
@@ -309,4 +314,34 @@ async fn an_error_that_is_not_a_refusal_stops_the_run() {
         .await
         .unwrap_err();
     assert_eq!(err.to_string(), "no tenant t1");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_update_still_running_at_the_timeout_fails_and_the_run_goes_on() {
+    let mut fake = Fake::with(fleet(2));
+    fake.stuck.insert("t1".to_owned());
+    let fake = Arc::new(fake);
+    let tenants = fake.tenants().await.unwrap();
+    let plan = plan(&tenants, &published("v2"), None, 2).unwrap();
+    let limits = Limits {
+        max_failures: 5,
+        timeout: Duration::from_secs(30),
+        poll: crate::aws::Backoff::constant(Duration::from_secs(1)),
+    };
+    let mut failures = Vec::new();
+    let report = execute(&fake, &plan, &limits, &mut |e| {
+        if let Event::Failed { candidate, reason } = e {
+            failures.push(format!("{}: {reason}", candidate.tenant_id));
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        failures,
+        vec!["t1: still updating after 30 s; `silos tenants wait t1 --status running` follows it"]
+    );
+    assert_eq!(report.upgraded, vec!["t2"]);
+    // Polled once a second from 0 to 30 s inclusive, as the backoff says.
+    let reads = fake.reads.lock().unwrap();
+    assert_eq!(reads.iter().filter(|id| *id == "t1").count(), 31);
 }

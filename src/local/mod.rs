@@ -22,6 +22,7 @@ use tokio::task::JoinSet;
 
 use crate::control_plane::tenant::Status;
 use crate::control_plane::{ControlPlane, Settings, api};
+use crate::deploy::app::{Approval, Silent, deploy_stack};
 use crate::deploy::{self, Clients, Deployed, LambdaZip, Publication, StackSpec, Stacks};
 use crate::stacks::{
     CATALOG_POINTER_KEY, CONTROL_PLANE_ARTIFACT, Config, Kind, TENANT_ARTIFACT, Target,
@@ -107,7 +108,8 @@ pub struct Setup {
 }
 
 /// Deploys the toolkit and the local control plane into the emulator and publishes the
-/// artifacts, templates and catalog. The same calls as `silos deploy`, minus change sets.
+/// artifacts, templates and catalog. Each stack goes the way `silos deploy` takes it (plan,
+/// then execute: CreateStack, or an update through a change set), with no approval asked.
 pub async fn setup(
     sdk: &aws_config::SdkConfig,
     config: &Config,
@@ -137,9 +139,15 @@ pub async fn setup(
             tags: Default::default(),
         })
     };
-    let toolkit = stacks
-        .deploy(&spec(Kind::Toolkit, None, "toolkit")?, STACK_TIMEOUT)
-        .await?;
+    let deploy = |spec: StackSpec| {
+        let stacks = &stacks;
+        async move {
+            let (_, deployed) =
+                deploy_stack(stacks, &spec, Approval::Never, STACK_TIMEOUT, &mut Silent).await?;
+            Ok::<_, Error>(deployed)
+        }
+    };
+    let toolkit = deploy(spec(Kind::Toolkit, None, "toolkit")?).await?;
     let bucket = toolkit.output("ArtifactsBucketName")?.to_owned();
     let sources = zips
         .iter()
@@ -154,7 +162,7 @@ pub async fn setup(
     cp_spec
         .parameters
         .insert("ArtifactsBucket".to_owned(), bucket.clone());
-    let control_plane = stacks.deploy(&cp_spec, STACK_TIMEOUT).await?;
+    let control_plane = deploy(cp_spec).await?;
     let settings = Settings {
         prefix: config.prefix().to_owned(),
         tenants_table: control_plane.output("TenantsTableName")?.to_owned(),

@@ -66,6 +66,11 @@ struct Observed {
     reason: String,
 }
 
+/// ListStacks failed, with the SDK's whole error context (logged; the next poll retries).
+#[derive(Debug, thiserror::Error)]
+#[error("CloudFormation ListStacks: {0}")]
+struct ListFailed(String);
+
 /// Stacks re-checked through their events per poll, at most.
 const RECHECKS_PER_POLL: usize = 16;
 
@@ -104,7 +109,7 @@ impl StackWatcher {
                 }
                 listed
             } else {
-                self.describe(&in_flight).await
+                Ok(self.describe(&in_flight).await)
             };
             match stacks {
                 Ok(stacks) => {
@@ -218,7 +223,7 @@ impl StackWatcher {
 
     /// The stacks `ids`, one DescribeStacks each. A stack that cannot be described is left to
     /// the next poll (or scan).
-    async fn describe(&self, ids: &[String]) -> Result<Vec<Observed>, String> {
+    async fn describe(&self, ids: &[String]) -> Vec<Observed> {
         let mut out = Vec::new();
         for id in ids {
             match self.cfn.describe_stacks().stack_name(id).send().await {
@@ -235,15 +240,16 @@ impl StackWatcher {
                 }
             }
         }
-        Ok(out)
+        out
     }
 
-    async fn list(&self, prefix: &str) -> Result<Vec<Observed>, String> {
+    async fn list(&self, prefix: &str) -> Result<Vec<Observed>, ListFailed> {
         let mut out = Vec::new();
         let mut summaries = self.cfn.list_stacks().into_paginator().items().send();
         while let Some(s) = summaries.next().await {
-            let s =
-                s.map_err(|e| aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string())?;
+            let s = s.map_err(|e| {
+                ListFailed(aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string())
+            })?;
             if !s.stack_name().is_some_and(|n| n.starts_with(prefix)) {
                 continue;
             }

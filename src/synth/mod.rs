@@ -111,7 +111,9 @@ pub struct CatalogEntry {
     pub pointer_key: &'static str,
 }
 
-pub use crate::blueprint::catalog::{Catalog, DeploymentType, Source, SystemParameter};
+pub use crate::blueprint::catalog::{
+    Catalog, DeploymentType, Source, SystemParameter, UnpublishedArtifact,
+};
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);

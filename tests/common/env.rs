@@ -1,6 +1,7 @@
 //! A control plane on the emulator: the real local control-plane template deployed by
 //! CloudFormation, the synthesized tenant template and catalog published as deploy does.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -12,8 +13,8 @@ use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 use silos::control_plane::stack_events::{Handled, StackStatusEvent};
 use silos::control_plane::{ControlPlane, Settings, api};
-use silos::stacks::Config;
-use silos::synth::{self, Format};
+use silos::stacks::{Config, TENANT_ARTIFACT};
+use silos::synth::{self, Catalog, DeploymentType, Format};
 use tower::ServiceExt;
 
 use super::Moto;
@@ -30,7 +31,7 @@ pub struct Env {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub template_key: String,
     /// The catalog as published first.
-    pub catalog: Value,
+    pub catalog: Catalog,
     /// The synthesized AWS control-plane template.
     pub control_plane_template: Value,
 }
@@ -91,12 +92,13 @@ pub async fn env_with(recorder: Option<Recorder>) -> Env {
 
     // Publish as deploy does: template by content hash, system parameter values filled in,
     // the catalog by content hash, and the pointer.
-    let mut catalog: Value = serde_json::from_str(file("catalog.json")).unwrap();
-    let silo = &mut catalog["deploymentTypes"]["silo"];
-    let template_key = silo["templateKey"].as_str().unwrap().to_owned();
-    silo["systemParameters"]["CodeBucket"]["value"] = json!(BUCKET);
-    silo["systemParameters"]["CodeKey"]["value"] = json!(TENANT_CODE_KEY);
-    silo["version"] = json!(silos::deploy::tenant_version(silo));
+    let catalog: Catalog = serde_json::from_str(file("catalog.json")).unwrap();
+    let artifact_keys =
+        BTreeMap::from([(TENANT_ARTIFACT.name.to_owned(), TENANT_CODE_KEY.to_owned())]);
+    let catalog = catalog
+        .published(BUCKET, &artifact_keys, silos::deploy::tenant_version)
+        .unwrap();
+    let template_key = catalog.deployment_types["silo"].template_key.clone();
     let put = |key: String, body: Vec<u8>| {
         let s3 = s3.clone();
         async move {
@@ -120,7 +122,7 @@ pub async fn env_with(recorder: Option<Recorder>) -> Env {
     put(TENANT_CODE_KEY.to_owned(), empty_zip).await;
     put(
         "catalog/test.json".to_owned(),
-        catalog.to_string().into_bytes(),
+        serde_json::to_vec(&catalog).unwrap(),
     )
     .await;
     put(
@@ -278,15 +280,18 @@ impl Env {
 
     /// Publishes a new catalog as deploy would after `change` to the silo entry (its
     /// blueprint, say), with the version recomputed. Returns the new version.
-    pub async fn publish(&self, name: &str, change: impl FnOnce(&mut Value)) -> String {
+    pub async fn publish(&self, name: &str, change: impl FnOnce(&mut DeploymentType)) -> String {
         let mut catalog = self.catalog.clone();
-        let silo = &mut catalog["deploymentTypes"]["silo"];
+        let silo = catalog
+            .deployment_types
+            .get_mut("silo")
+            .expect("the silo deployment type");
         change(silo);
         let version = silos::deploy::tenant_version(silo);
-        silo["version"] = json!(version);
+        silo.version = Some(version.clone());
         let key = format!("catalog/{name}.json");
         for (key, body) in [
-            (key.clone(), catalog.to_string()),
+            (key.clone(), serde_json::to_string(&catalog).unwrap()),
             (
                 "catalog/current.json".to_owned(),
                 json!({ "key": key }).to_string(),

@@ -1,0 +1,171 @@
+//! `silos tenants`: the tenant API from the command line, as a table or as JSON. Finding the
+//! API and its credentials is [`discovery`]'s job, and showing the answers [`render`]'s.
+
+mod discovery;
+mod render;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::client::{ApiClient, decode};
+use super::{Cli, Error, OutputFormat, TenantsCommand};
+use crate::control_plane::tenant::{Status, Tenant};
+use crate::fleet::{Published, published_versions};
+pub use discovery::client;
+use render::{or_dash, print, tables, tenant_rows};
+
+/// The published versions, or None (and a warning) if the API cannot say.
+async fn published(client: &ApiClient) -> Option<Published> {
+    match published_versions(client).await {
+        Ok(published) => Some(published),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the published versions; not marking outdated tenants");
+            None
+        }
+    }
+}
+
+pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> Result<(), Error> {
+    let client = client(cli, api_url).await?;
+    match command {
+        TenantsCommand::List => {
+            let tenants = client.get("/tenants").await?;
+            let list: Vec<Tenant> = decode(&tenants, "a list of tenants")?;
+            let published = if cli.output == OutputFormat::Text && !list.is_empty() {
+                published(&client).await
+            } else {
+                None
+            };
+            print(cli, &tenants, || {
+                if list.is_empty() {
+                    "no tenants\n".to_owned()
+                } else {
+                    tenant_rows(&list, published.as_ref())
+                }
+            });
+        }
+        TenantsCommand::Create {
+            name,
+            deployment_type,
+        } => {
+            let tenant = client
+                .post_once(
+                    "/onboarding",
+                    json!({"tenantName": name, "deploymentType": deployment_type}),
+                )
+                .await?;
+            let t: Tenant = decode(&tenant, "a tenant")?;
+            print(cli, &tenant, || {
+                format!(
+                    "created tenant {} ({}), status {}\n",
+                    t.tenant_name, t.tenant_id, t.status
+                )
+            });
+        }
+        TenantsCommand::Delete { id, name } => {
+            // Its tables before the stack goes, to say what is kept.
+            let resources = client
+                .post("/tenant-info", json!({"tenantId": id}))
+                .await
+                .ok();
+            let mut body = json!({"tenantId": id});
+            if let Some(n) = name {
+                body["tenantName"] = json!(n);
+            }
+            let tenant = client.post_once("/delete", body).await?;
+            let kept = resources.as_ref().map(tables).unwrap_or_default();
+            let t: Tenant = decode(&tenant, "a tenant")?;
+            print(cli, &tenant, || render::deleted(&t, &kept));
+        }
+        TenantsCommand::Info { id } => {
+            let tenant = client.get(&format!("/tenants/{id}")).await?;
+            let t: Tenant = decode(&tenant, "a tenant")?;
+            let resources = client.post("/tenant-info", json!({"tenantId": id})).await?;
+            let value = json!({"tenant": tenant, "resources": resources});
+            print(cli, &value, || render::info(&t, &resources));
+        }
+        TenantsCommand::Retry { id } => {
+            let tenant = client.post_once("/retry", json!({"tenantId": id})).await?;
+            let t: Tenant = decode(&tenant, "a tenant")?;
+            print(cli, &tenant, || {
+                format!(
+                    "retrying tenant {} ({}): status {}\n",
+                    t.tenant_name, t.tenant_id, t.status
+                )
+            });
+        }
+        TenantsCommand::Upgrade {
+            wave_size,
+            max_failures,
+            tenants,
+            dry_run,
+            timeout,
+        } => {
+            let options = super::upgrade::Options {
+                wave_size: *wave_size as usize,
+                max_failures: *max_failures as usize,
+                only: tenants.clone(),
+                dry_run: *dry_run,
+                timeout: Duration::from_secs(*timeout),
+            };
+            super::upgrade::run(cli, std::sync::Arc::new(client), options).await?;
+        }
+        TenantsCommand::Wait {
+            id,
+            status,
+            timeout,
+        } => {
+            let (tenant, t) = wait(&client, id, status, Duration::from_secs(*timeout)).await?;
+            print(cli, &tenant, || {
+                format!("tenant {} ({}) is {}\n", t.tenant_name, id, status)
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Polls the tenant until it has `status`, and returns it as the API answered (for
+/// `--output json`) and typed. A tenant that ends in `failed` or `deleted` instead stops the
+/// wait early.
+pub async fn wait(
+    client: &ApiClient,
+    id: &str,
+    status: &str,
+    timeout: Duration,
+) -> Result<(Value, Tenant), Error> {
+    // The status the last probe saw, for the timeout's message and the progress lines.
+    let last = std::cell::RefCell::new(String::new());
+    let polled = crate::aws::poll_until(
+        &crate::aws::Backoff::constant(Duration::from_millis(250)),
+        Instant::now() + timeout,
+        || async {
+            let tenant = client.get(&format!("/tenants/{id}")).await?;
+            let t: Tenant = decode(&tenant, "a tenant")?;
+            let now = t.status.to_string();
+            if now == status {
+                return Ok(Some((tenant, t)));
+            }
+            if matches!(t.status, Status::Failed | Status::Deleted) {
+                return Err(Error::Tenant(format!(
+                    "tenant {id} is {now} ({}), not {status}",
+                    or_dash(t.status_reason.as_deref())
+                )));
+            }
+            if *last.borrow() != now {
+                tracing::info!(tenant = id, status = %now, "waiting");
+                *last.borrow_mut() = now;
+            }
+            Ok(None)
+        },
+    )
+    .await;
+    polled.map_err(|e| match e {
+        crate::aws::PollError::Probe(e) => e,
+        crate::aws::PollError::Timeout { .. } => Error::Tenant(format!(
+            "tenant {id} is still {} after {} s; it did not reach {status}",
+            last.borrow(),
+            timeout.as_secs()
+        )),
+    })
+}
