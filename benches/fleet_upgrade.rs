@@ -46,6 +46,7 @@ async fn start(
 ) -> local::Running {
     local::start(
         local::Options {
+            app: silos::App::new().tenant_stack("tenant-silo", silos::stacks::tenant_silo),
             config: Config::new("silos").unwrap(),
             blueprints,
             endpoint_url: Some(endpoint.to_owned()),

@@ -31,10 +31,22 @@ async fn baseline(n: usize) -> Duration {
     let emulator = Emulator::start().await.expect("start the emulator");
     let sdk = silos::aws::emulator(&emulator.endpoint, REGION);
     let config = Config::new("silos").unwrap();
-    let output = synth::synth(&config, &PathBuf::from("blueprints"), Format::Json).unwrap();
-    let setup = local::setup(&sdk, &config, &output, local::zips(None).unwrap(), REGION)
-        .await
-        .expect("set up the emulator");
+    let output = synth::synth(
+        &reference_app(),
+        &config,
+        &PathBuf::from("blueprints"),
+        Format::Json,
+    )
+    .unwrap();
+    let setup = local::setup(
+        &sdk,
+        &config,
+        &output,
+        local::zips(None, &output.manifest.artifacts).unwrap(),
+        REGION,
+    )
+    .await
+    .expect("set up the emulator");
     let catalog: serde_json::Value = {
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&sdk)
@@ -112,6 +124,7 @@ async fn through_local(n: usize) -> Duration {
     let all_running = Arc::new(tokio::sync::Notify::new());
     let running = local::start(
         local::Options {
+            app: reference_app(),
             config: Config::new("silos").unwrap(),
             blueprints: PathBuf::from("blueprints"),
             endpoint_url: Some(emulator.endpoint.clone()),
@@ -197,6 +210,11 @@ async fn through_local(n: usize) -> Duration {
     running.stop().await;
     emulator.stop().await;
     took
+}
+
+/// The reference app, as `src/main.rs` registers it.
+fn reference_app() -> silos::App {
+    silos::App::new().tenant_stack("tenant-silo", silos::stacks::tenant_silo)
 }
 
 #[tokio::main]

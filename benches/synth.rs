@@ -76,11 +76,12 @@ fn generated(n: usize) -> Template {
 
 fn main() {
     let config = Config::new("silos").unwrap();
+    let app = silos::App::new().tenant_stack("tenant-silo", silos::stacks::tenant_silo);
     let blueprints = Path::new(env!("CARGO_MANIFEST_DIR")).join("blueprints");
 
     for format in [Format::Json, Format::Yaml] {
         let d = measure(200, || {
-            black_box(synth::synth(&config, &blueprints, format).unwrap());
+            black_box(synth::synth(&app, &config, &blueprints, format).unwrap());
         });
         println!(
             "synth of every stack ({format:?}), in-process: {:.3} ms",

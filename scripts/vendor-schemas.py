@@ -36,6 +36,18 @@ with open(out / f"{region}.json.gz", "wb") as raw:
     with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz:
         gz.write(body.encode("utf-8"))
 
+# IAM's actions per service, as cfn-lint knows them (its W3037 check): the generator keeps a
+# handler permission only if IAM knows it, so no derived policy names an action that is not one.
+policies = json.loads((data.parent / "AdditionalSpecs" / "Policies.json").read_text())
+actions = {
+    prefix: sorted(spec.get("Actions", {}).keys())
+    for prefix, spec in sorted(policies.items())
+}
+body = json.dumps(actions, sort_keys=True, separators=(",", ":"))
+with open(out / "iam-actions.json.gz", "wb") as raw:
+    with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz:
+        gz.write(body.encode("utf-8"))
+
 version = metadata.version("cfn-lint")
 schema_date = json.loads((data / "version.json").read_text()).get("schema_date", "unknown")
 (out / "SOURCE.md").write_text(
@@ -47,6 +59,9 @@ schema_date = json.loads((data / "version.json").read_text()).get("schema_date",
   `cfnlint/data/schemas/resources/<hash>.json` files it names.
 - cfn-lint's schema date: {schema_date}.
 - Types: {len(schemas)}.
+- `iam-actions.json.gz`: IAM's actions per service prefix (lowercase), from the same cfn-lint's
+  `cfnlint/data/AdditionalSpecs/Policies.json`: {len(actions)} services. A handler permission
+  IAM does not list is kept apart (`Permissions::unlisted`) and never granted.
 - Regenerate with `.venv/bin/python scripts/vendor-schemas.py`, then `cargo run -p silos-codegen`.
 """
 )

@@ -18,3 +18,5 @@ pub mod local;
 pub mod stacks;
 pub mod synth;
 pub mod tenant_function;
+
+pub use stacks::App;

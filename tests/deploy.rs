@@ -226,6 +226,7 @@ impl Ui for Recorder {
 /// The app's synth output with one edit to the control-plane template.
 fn edited(edit: impl FnOnce(&mut Value)) -> synth::Output {
     let mut output = synth::synth(
+        &common::app(),
         &Config::new("silos").unwrap(),
         Path::new("blueprints"),
         Format::Json,

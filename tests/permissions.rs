@@ -18,6 +18,7 @@ use common::recorder::Recorder;
 
 fn template(name: &str) -> Value {
     let out = synth::synth(
+        &common::app(),
         &Config::new("silos").unwrap(),
         std::path::Path::new("blueprints"),
         Format::Json,

@@ -10,9 +10,14 @@ use silos::constructs::Unscoped;
 use silos::stacks::Config;
 use silos::synth::{self, Format, Output};
 
+/// The reference app, as `src/main.rs` registers it.
+fn app() -> silos::App {
+    silos::App::new().tenant_stack("tenant-silo", silos::stacks::tenant_silo)
+}
+
 fn synth(format: Format) -> Output {
     let config = Config::new("silos").unwrap();
-    synth::synth(&config, Path::new("blueprints"), format).unwrap()
+    synth::synth(&app(), &config, Path::new("blueprints"), format).unwrap()
 }
 
 fn file<'a>(output: &'a Output, name: &str) -> &'a str {
@@ -360,7 +365,10 @@ fn render_statement(stack: &str, st: &Statement) -> String {
     if st.held == Held::Trust {
         line.push_str(" (trust)");
     }
-    if st.held == Held::Identity && st.roles != [st.holder.clone()] {
+    if st.held == Held::Identity && st.roles.is_empty() {
+        // A managed policy attached to no role here: the tenant roles' boundary.
+        line.push_str(" (attached to none)");
+    } else if st.held == Held::Identity && st.roles != [st.holder.clone()] {
         line.push_str(&format!(" (for {})", st.roles.join(",")));
     }
     line.push_str(&format!(" {} {}", st.effect, st.actions.join(",")));
@@ -530,5 +538,13 @@ fn the_local_variant_holds_only_what_the_emulator_can_host() {
         .map(|r| r["Type"].as_str().unwrap())
         .collect();
     types.sort();
-    assert_eq!(types, ["AWS::DynamoDB::Table", "AWS::IAM::Role"]);
+    // The tenant roles' boundary too: tenant stacks in the emulator carry it.
+    assert_eq!(
+        types,
+        [
+            "AWS::DynamoDB::Table",
+            "AWS::IAM::ManagedPolicy",
+            "AWS::IAM::Role"
+        ]
+    );
 }

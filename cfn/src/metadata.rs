@@ -25,6 +25,9 @@ pub struct Permissions {
     pub create: &'static [&'static str],
     pub update: &'static [&'static str],
     pub delete: &'static [&'static str],
+    /// Handler permissions that IAM's action list (as the pinned cfn-lint knows it) does not
+    /// have, such as `s3:REST.PUT.OBJECT`: no policy can name them, so none is granted.
+    pub unlisted: &'static [&'static str],
 }
 
 /// Whether changing a property replaces the resource.
@@ -122,6 +125,7 @@ mod tests {
                 create: &[],
                 update: &[],
                 delete: &[],
+                unlisted: &[],
             },
         };
         assert_eq!(info.replacement("Config/3/Name"), Replacement::Always);

@@ -70,6 +70,13 @@ fn root() -> PathBuf {
 fn run(check: bool) -> Result<Vec<String>, String> {
     let root = root();
     let schemas = load(&root.join("codegen/schemas/us-east-1.json.gz"))?;
+    let iam: schema::IamActions = load(&root.join("codegen/schemas/iam-actions.json.gz"))?
+        .into_iter()
+        .map(|(service, actions)| {
+            let actions = serde_json::from_value(actions).unwrap_or_default();
+            (service, actions)
+        })
+        .collect();
     let overrides_path = root.join("codegen/overrides.json");
     let overrides: Overrides = serde_json::from_str(
         &std::fs::read_to_string(&overrides_path)
@@ -92,7 +99,7 @@ fn run(check: bool) -> Result<Vec<String>, String> {
     let resources: Vec<schema::Resource> = schemas
         .iter()
         .map(|(name, s)| {
-            let mut r = schema::resource(name, s, &overrides.types);
+            let mut r = schema::resource(name, s, &overrides.types, &iam);
             if let Some(extra) = overrides.attributes.get(name) {
                 r.meta.attributes.extend(extra.iter().cloned());
                 r.meta.attributes.sort();

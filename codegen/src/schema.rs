@@ -65,6 +65,8 @@ pub struct Meta {
     pub create: Vec<String>,
     pub update: Vec<String>,
     pub delete: Vec<String>,
+    /// Handler permissions IAM's action list does not have: never granted.
+    pub unlisted: Vec<String>,
 }
 
 pub struct Resource {
@@ -84,7 +86,15 @@ pub struct Resource {
 /// Hand-written types for chosen properties, keyed by `TYPE#SCHEMA_PATH`.
 pub type Overrides = BTreeMap<String, String>;
 
-pub fn resource(type_name: &str, schema: &Json, overrides: &Overrides) -> Resource {
+/// IAM's actions, by service prefix, lowercase.
+pub type IamActions = BTreeMap<String, BTreeSet<String>>;
+
+pub fn resource(
+    type_name: &str,
+    schema: &Json,
+    overrides: &Overrides,
+    iam: &IamActions,
+) -> Resource {
     let parts: Vec<&str> = type_name.split("::").collect();
     let (service, resource) = match parts.as_slice() {
         ["AWS", service, resource] => (names::module(service), *resource),
@@ -138,10 +148,33 @@ pub fn resource(type_name: &str, schema: &Json, overrides: &Overrides) -> Resour
             .iter()
             .map(|p| path(p))
             .collect(),
-        create: permissions(schema, "create"),
-        update: permissions(schema, "update"),
-        delete: permissions(schema, "delete"),
+        create: Vec::new(),
+        update: Vec::new(),
+        delete: Vec::new(),
+        unlisted: Vec::new(),
     };
+    let mut meta = meta;
+    let known = |a: &String| {
+        a.split_once(':').is_some_and(|(service, action)| {
+            iam.get(service)
+                .is_some_and(|actions| actions.contains(&action.to_lowercase()))
+        })
+    };
+    let mut unlisted = BTreeSet::new();
+    for (handler, out) in [
+        ("create", &mut meta.create),
+        ("update", &mut meta.update),
+        ("delete", &mut meta.delete),
+    ] {
+        for a in permissions(schema, handler) {
+            if known(&a) {
+                out.push(a);
+            } else {
+                unlisted.insert(a);
+            }
+        }
+    }
+    meta.unlisted = unlisted.into_iter().collect();
     Resource {
         type_name: type_name.to_owned(),
         service,

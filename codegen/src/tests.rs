@@ -19,7 +19,7 @@ fn fixture() -> serde_json::Value {
         "primaryIdentifier": ["/properties/Arn"],
         "handlers": {
             "create": {"permissions": ["widgets:CreateGadget", "iam:PassRole", "widgets:CreateGadget"]},
-            "delete": {"permissions": ["widgets:DeleteGadget"]}
+            "delete": {"permissions": ["widgets:DeleteGadget", "widgets:REST.DELETE", "nosuch:Action"]}
         },
         "properties": {
             "Name": {"type": "string", "description": "The name.   Not the id.", "pattern": "^[a-z]+$"},
@@ -66,7 +66,14 @@ fn overrides() -> Overrides {
 }
 
 fn gadget() -> schema::Resource {
-    schema::resource("Acme::Widgets::Gadget", &fixture(), &overrides())
+    let iam = schema::IamActions::from([
+        (
+            "widgets".to_owned(),
+            ["creategadget", "deletegadget"].map(String::from).into(),
+        ),
+        ("iam".to_owned(), ["passrole"].map(String::from).into()),
+    ]);
+    schema::resource("Acme::Widgets::Gadget", &fixture(), &overrides(), &iam)
 }
 
 fn field<'a>(r: &'a schema::Resource, json: &str) -> &'a schema::Field {
@@ -140,6 +147,9 @@ fn metadata_keeps_nested_and_conditional_paths_and_sorted_permissions() {
     assert_eq!(m.primary_identifier, ["Arn"]);
     assert_eq!(m.create, ["iam:PassRole", "widgets:CreateGadget"]);
     assert!(m.update.is_empty());
+    // What IAM does not know is kept apart, never granted.
+    assert_eq!(m.delete, ["widgets:DeleteGadget"]);
+    assert_eq!(m.unlisted, ["nosuch:Action", "widgets:REST.DELETE"]);
 }
 
 #[test]

@@ -12,7 +12,7 @@ use crate::deploy::app::{self, Approval, ApprovalReason, Ui};
 use crate::deploy::changeset::{Plan, PlanSummary};
 use crate::deploy::diff::{self, Change, Replacement};
 use crate::deploy::{self, Clients, LambdaZip, StackSpec, Stacks, ZipSource};
-use crate::stacks::{Artifact, CONTROL_PLANE_ARTIFACT, Config, TENANT_ARTIFACT};
+use crate::stacks::{App, Artifact, CONTROL_PLANE_ARTIFACT, Config, TENANT_ARTIFACT};
 use crate::synth::{self, Format};
 
 /// Deploy's terminal: summaries, progress lines, and the approval question.
@@ -212,10 +212,10 @@ pub struct DeployArgs {
     pub dry_run: bool,
 }
 
-pub async fn deploy(cli: &Cli, config: &Config, args: &DeployArgs) -> Result<(), Error> {
+pub async fn deploy(cli: &Cli, app: &App, config: &Config, args: &DeployArgs) -> Result<(), Error> {
     let sdk = crate::aws::load(&cli.aws_options()).await;
     let region = region(cli, &sdk).await?;
-    let output = synth::synth(config, &args.blueprints.blueprints, Format::Json)?;
+    let output = synth::synth(app, config, &args.blueprints.blueprints, Format::Json)?;
     let json = cli.output == OutputFormat::Json;
     let chatter = if cli.quiet {
         Chatter::Quiet
@@ -227,10 +227,18 @@ pub async fn deploy(cli: &Cli, config: &Config, args: &DeployArgs) -> Result<(),
     if !args.dry_run {
         synth::write(&args.out, &output)?;
     }
-    let zips = vec![
-        artifact_zip(CONTROL_PLANE_ARTIFACT, args.lambda_zip.as_ref(), chatter)?,
-        artifact_zip(TENANT_ARTIFACT, args.tenant_zip.as_ref(), chatter)?,
-    ];
+    // Every artifact the app's stacks name: the control plane's, and each tenant function.
+    let mut zips = Vec::new();
+    for artifact in &output.manifest.artifacts {
+        let given = if artifact.name == CONTROL_PLANE_ARTIFACT.name {
+            args.lambda_zip.as_ref()
+        } else if artifact.name == TENANT_ARTIFACT.name {
+            args.tenant_zip.as_ref()
+        } else {
+            None
+        };
+        zips.push(artifact_zip(*artifact, given, chatter)?);
+    }
     for z in &zips {
         match chatter {
             Chatter::Quiet => {}
@@ -291,9 +299,9 @@ pub async fn deploy(cli: &Cli, config: &Config, args: &DeployArgs) -> Result<(),
 }
 
 /// Synthesized templates against the deployed ones. Returns whether anything differs.
-pub async fn diff(cli: &Cli, config: &Config, blueprints: &Path) -> Result<bool, Error> {
+pub async fn diff(cli: &Cli, app: &App, config: &Config, blueprints: &Path) -> Result<bool, Error> {
     let sdk = crate::aws::load(&cli.aws_options()).await;
-    let output = synth::synth(config, blueprints, Format::Json)?;
+    let output = synth::synth(app, config, blueprints, Format::Json)?;
     let stacks = Stacks::new(Clients::new(&sdk).cfn);
     let color = super::colour(&std::io::stdout());
     let mut any = false;

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{BlueprintsArg, Cli, Error};
 use crate::local::{self, Report};
-use crate::stacks::Config;
+use crate::stacks::{App, Config};
 
 /// `silos local`'s flags.
 #[derive(Clone, Debug, clap::Args)]
@@ -76,11 +76,12 @@ fn report(quiet: bool) -> local::Reporter {
     })
 }
 
-pub async fn run(cli: &Cli, config: Config, args: Args) -> Result<(), Error> {
+pub async fn run(cli: &Cli, app: &App, config: Config, args: Args) -> Result<(), Error> {
     let started = Instant::now();
     // Handlers first: a signal that comes as soon as "ready" is printed must find them.
     let signals = Signals::install()?;
     let options = local::Options {
+        app: app.clone(),
         config,
         blueprints: args.blueprints.blueprints,
         endpoint_url: cli.endpoint_url.clone(),

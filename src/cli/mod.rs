@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::control_plane::tenant::Status;
-use crate::stacks::Config;
+use crate::stacks::{App, Config};
 use crate::synth::{self, Format};
 
 #[derive(Debug, Parser)]
@@ -259,8 +259,9 @@ pub enum Error {
     NotConfirmed,
 }
 
-/// Parses the process arguments, runs the command and maps the result to an exit code.
-pub fn main() -> ExitCode {
+/// Parses the process arguments, runs the command on `app` and maps the result to an exit
+/// code. A user's `main` is `silos::cli::main_with(App::new().tenant_stack(…))`.
+pub fn main_with(app: App) -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -269,7 +270,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
         }
     };
-    match run(&cli) {
+    match run(&cli, &app) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -317,21 +318,21 @@ fn init_tracing(cli: &Cli) {
         .try_init();
 }
 
-pub fn run(cli: &Cli) -> Result<(), Error> {
+pub fn run(cli: &Cli, app: &App) -> Result<(), Error> {
     let config = Config::new(&cli.prefix)?;
     match &cli.command {
         Command::Local(args) => {
             init_tracing(cli);
-            runtime()?.block_on(local::run(cli, config, args.clone()))?;
+            runtime()?.block_on(local::run(cli, app, config, args.clone()))?;
         }
         Command::Deploy(args) => {
             init_tracing(cli);
-            runtime()?.block_on(deploy::deploy(cli, &config, args))?;
+            runtime()?.block_on(deploy::deploy(cli, app, &config, args))?;
         }
         Command::Diff { fail, blueprints } => {
             init_tracing(cli);
             let differs =
-                runtime()?.block_on(deploy::diff(cli, &config, &blueprints.blueprints))?;
+                runtime()?.block_on(deploy::diff(cli, app, &config, &blueprints.blueprints))?;
             if differs && *fail {
                 return Err(Error::Differences);
             }
@@ -349,9 +350,21 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
             format,
             blueprints,
         } => {
-            let output = synth::synth(&config, &blueprints.blueprints, (*format).into())?;
+            let output = synth::synth(app, &config, &blueprints.blueprints, (*format).into())?;
             warn(cli, &output);
             synth::write(out, &output)?;
+            if cli.verbose {
+                println!("the provisioning role's handler actions not scoped to tenant resources:");
+                for n in &output.unscoped {
+                    println!(
+                        "  {:<40} {:<12} {} (for {})",
+                        n.action,
+                        if n.granted { "on *" } else { "not granted" },
+                        n.why,
+                        n.types.join(", ")
+                    );
+                }
+            }
             if !cli.quiet {
                 println!(
                     "synthesized {} stacks and {} deployment types into {}",
@@ -373,7 +386,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         }
         Command::Validate { blueprints } => {
             for format in [Format::Json, Format::Yaml] {
-                let output = synth::synth(&config, &blueprints.blueprints, format)?;
+                let output = synth::synth(app, &config, &blueprints.blueprints, format)?;
                 if format == Format::Json {
                     warn(cli, &output);
                     if !cli.quiet {

@@ -45,6 +45,7 @@ pub struct Bucket {
     id: String,
     props: s3::Bucket,
     log_target: bool,
+    removal: RemovalPolicy,
     skips: Skips,
 }
 
@@ -98,8 +99,31 @@ impl Bucket {
                 ..s3::Bucket::new()
             },
             log_target: false,
+            removal: RemovalPolicy::Retain,
             skips,
         }
+    }
+
+    /// The bucket's name, e.g. `${AWS::StackName}-files` (lowercase, at most 63 characters).
+    pub fn bucket_name(mut self, name: impl Into<Value<String>>) -> Bucket {
+        self.props.bucket_name = Some(name.into());
+        self
+    }
+
+    /// What happens to the bucket when it leaves the stack (default: retained). A bucket
+    /// deleted with its stack must be empty by then.
+    pub fn removal(mut self, policy: RemovalPolicy) -> Bucket {
+        self.removal = policy;
+        self
+    }
+
+    /// Allows reading, writing and deleting the bucket's objects, and listing them.
+    pub fn grant_read_write(&self, role: &mut Role) {
+        role.allow(
+            &["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+            [Expr::sub(format!("${{{}.Arn}}/*", self.id))],
+        );
+        role.allow(&["s3:ListBucket"], [self.arn()]);
     }
 
     /// Writes this bucket's server access logs into `target` under `prefix`.
@@ -149,7 +173,7 @@ impl Bucket {
     /// Adds the bucket and its policy: deny every non-TLS request, and, for a log target, let
     /// the S3 logging service write from this account only.
     pub fn add_to(&self, t: &mut Template) {
-        let options = t.add(&self.id, &self.props).removal(RemovalPolicy::Retain);
+        let options = t.add(&self.id, &self.props).removal(self.removal);
         self.skips.apply(options);
 
         let objects = Expr::sub(format!("${{{}.Arn}}/*", self.id));

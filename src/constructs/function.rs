@@ -110,14 +110,25 @@ impl Function {
         self
     }
 
+    /// Caps the function's role with a permissions boundary (see [`Role::permissions_boundary`]).
+    pub fn permissions_boundary(mut self, policy_arn: Expr) -> Function {
+        self.role = self.role.permissions_boundary(policy_arn);
+        self
+    }
+
     pub fn reserved_concurrency(mut self, n: u32) -> Function {
         self.props.reserved_concurrent_executions = Some(count(n));
         self
     }
 
     pub fn env(mut self, key: &str, value: impl Into<Value<String>>) -> Function {
-        self.env.insert(key.to_owned(), value.into());
+        self.set_env(key, value);
         self
+    }
+
+    /// [`Function::env`] on a function held by reference.
+    pub fn set_env(&mut self, key: &str, value: impl Into<Value<String>>) {
+        self.env.insert(key.to_owned(), value.into());
     }
 
     /// Sends failed asynchronous invocations to `queue`.

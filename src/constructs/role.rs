@@ -9,6 +9,7 @@ pub struct Role {
     service: String,
     description: Option<String>,
     path: Option<String>,
+    boundary: Option<Expr>,
     statements: Vec<Statement>,
 }
 
@@ -52,6 +53,7 @@ impl Role {
             service: service.to_owned(),
             description: None,
             path: None,
+            boundary: None,
             statements: Vec::new(),
         }
     }
@@ -64,6 +66,12 @@ impl Role {
     /// An IAM path such as `/silos/`, so that policies can scope to the roles under it.
     pub fn path(mut self, path: &str) -> Role {
         self.path = Some(path.to_owned());
+        self
+    }
+
+    /// The managed policy that caps what the role may do, whatever its own policies say.
+    pub fn permissions_boundary(mut self, policy_arn: Expr) -> Role {
+        self.boundary = Some(policy_arn);
         self
     }
 
@@ -122,6 +130,7 @@ impl Role {
             &iam::Role {
                 description: self.description.clone().map(Into::into),
                 path: self.path.clone().map(Into::into),
+                permissions_boundary: self.boundary.clone().map(Into::into),
                 policies,
                 ..iam::Role::new(PolicyDocument::new(vec![Statement::assume_role(
                     Principal::service(&self.service),

@@ -25,7 +25,7 @@ use crate::control_plane::{ControlPlane, Settings, api};
 use crate::deploy::app::{Approval, Silent, deploy_stack};
 use crate::deploy::{self, Clients, Deployed, LambdaZip, Publication, StackSpec, Stacks};
 use crate::stacks::{
-    CATALOG_POINTER_KEY, CONTROL_PLANE_ARTIFACT, Config, Kind, TENANT_ARTIFACT, Target,
+    App, Artifact, CATALOG_POINTER_KEY, CONTROL_PLANE_ARTIFACT, Config, Kind, Target,
 };
 use crate::synth::{self, Format};
 
@@ -38,6 +38,8 @@ const STACK_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(Clone, Debug)]
 pub struct Options {
+    /// The app whose stacks local mode runs.
+    pub app: App,
     pub config: Config,
     pub blueprints: PathBuf,
     /// A running emulator; None starts one.
@@ -182,9 +184,9 @@ pub async fn setup(
 }
 
 /// The zips local mode publishes: the control plane's (given, built, or a placeholder) and
-/// the tenant function's, always the few-hundred-byte placeholder: the emulator stores a copy
+/// each tenant function's, always the few-hundred-byte placeholder: the emulator stores a copy
 /// of the zip in every tenant's function and never runs it (DESIGN.md section 10).
-pub fn zips(lambda_zip: Option<&PathBuf>) -> Result<Vec<LambdaZip>, Error> {
+pub fn zips(lambda_zip: Option<&PathBuf>, artifacts: &[Artifact]) -> Result<Vec<LambdaZip>, Error> {
     let control_plane = match lambda_zip {
         Some(path) => LambdaZip::read(
             CONTROL_PLANE_ARTIFACT,
@@ -193,12 +195,18 @@ pub fn zips(lambda_zip: Option<&PathBuf>) -> Result<Vec<LambdaZip>, Error> {
         )?,
         None => LambdaZip::built_or_placeholder(CONTROL_PLANE_ARTIFACT)?,
     };
-    let tenant = LambdaZip {
-        artifact: TENANT_ARTIFACT,
-        bytes: deploy::placeholder_zip(TENANT_ARTIFACT),
-        source: deploy::ZipSource::StandIn,
-    };
-    Ok(vec![control_plane, tenant])
+    let mut zips = vec![control_plane];
+    for artifact in artifacts
+        .iter()
+        .filter(|a| a.name != CONTROL_PLANE_ARTIFACT.name)
+    {
+        zips.push(LambdaZip {
+            artifact: *artifact,
+            bytes: deploy::placeholder_zip(*artifact),
+            source: deploy::ZipSource::StandIn,
+        });
+    }
+    Ok(zips)
 }
 
 /// A running local control plane. Dropping it without [`Running::stop`] still kills the
@@ -217,8 +225,13 @@ pub struct Running {
 /// stream processor and the stack watcher.
 pub async fn start(options: Options, reporter: Reporter) -> Result<Running, Error> {
     // Synth first: a broken blueprint fails before any process starts.
-    let output = synth::synth(&options.config, &options.blueprints, Format::Json)?;
-    let zips = zips(options.lambda_zip.as_ref())?;
+    let output = synth::synth(
+        &options.app,
+        &options.config,
+        &options.blueprints,
+        Format::Json,
+    )?;
+    let zips = zips(options.lambda_zip.as_ref(), &output.manifest.artifacts)?;
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port)))
         .await
         .map_err(|e| Error::Listen {

@@ -5,9 +5,10 @@ use crate::cfn::iam::Statement;
 use crate::cfn::{Delivery, Expr, Output, Parameter, Template};
 use crate::constructs::{
     self, BucketRef, Code, EventRule, Function, HttpApi, Method, Queue, Role, StreamSubscription,
-    Table, Unscoped,
+    Table,
 };
 
+use super::provisioning::{self, Provisioning};
 use super::{ArtifactParameters, CONTROL_PLANE_ARTIFACT, Config, Kind, Stack, Target};
 
 /// The catalog pointer: the one fixed key in the artifacts bucket through which synth's
@@ -18,7 +19,7 @@ const SYNC_NO_DLQ: &str = "Invoked synchronously by API Gateway: errors return t
 
 /// `{prefix}-control-plane`: the tenants table, the provisioning role and, on AWS, the HTTP API,
 /// one function per route, the provisioner on the table stream and the stack-events handler.
-pub fn control_plane(config: &Config, target: Target) -> Stack {
+pub fn control_plane(config: &Config, target: Target, provisioning: &Provisioning) -> Stack {
     let prefix = config.prefix();
     let id = match target {
         Target::Aws => "control-plane",
@@ -30,20 +31,29 @@ pub fn control_plane(config: &Config, target: Target) -> Stack {
         Target::Local => format!("silos control plane for prefix {prefix}, local variant: the state resources only; silos local runs the API and processors in-process"),
     });
 
-    let bucket = BucketRef::from_name(t.parameter(
+    t.parameter(
         "ArtifactsBucket",
         Parameter::string("The artifacts bucket of the toolkit stack").length(3, 63),
-    ));
+    );
+    let bucket = artifacts_bucket(config);
     // Idempotency records expire (`control_plane::idempotency`).
     let tenants = Table::new("TenantsTable", "tenantId")
         .stream(StreamViewType::NewImage)
         .time_to_live("expiresAt");
-    let provisioning = provisioning_role(config, &bucket);
+    let boundary = provisioning::add_boundary(config, &mut t, &provisioning.boundary).handle();
+    let provisioning = &provisioning.role;
     tenants.add_to(&mut t);
     provisioning.add_to(&mut t);
     t.output(
         "TenantsTableName",
         Output::new("The tenants table", tenants.name()),
+    );
+    t.output(
+        "TenantBoundaryArn",
+        Output::new(
+            "The permissions boundary every tenant role carries",
+            boundary.r#ref(),
+        ),
     );
     t.output(
         "ProvisioningRoleArn",
@@ -61,7 +71,7 @@ pub fn control_plane(config: &Config, target: Target) -> Stack {
                 .length(1, 1024),
         );
         artifacts.push(ArtifactParameters {
-            artifact: CONTROL_PLANE_ARTIFACT.name,
+            artifact: CONTROL_PLANE_ARTIFACT,
             bucket_parameter: "ArtifactsBucket",
             key_parameter: "ControlPlaneCodeKey",
         });
@@ -86,85 +96,9 @@ pub fn control_plane(config: &Config, target: Target) -> Stack {
     }
 }
 
-/// The role CloudFormation assumes for tenant stacks. It can create and delete exactly what a
-/// tenant stack holds, named under the tenant prefix, and nothing else.
-fn provisioning_role(config: &Config, bucket: &BucketRef) -> Role {
-    let tenant = config.tenant_stack_prefix();
-    let mut role = Role::for_service("ProvisioningRole", "cloudformation.amazonaws.com")
-        .description("Assumed by CloudFormation to create, update and delete tenant stacks");
-    role.allow(
-        &[
-            "dynamodb:CreateTable",
-            "dynamodb:DeleteTable",
-            "dynamodb:DescribeContinuousBackups",
-            "dynamodb:DescribeTable",
-            "dynamodb:DescribeTimeToLive",
-            "dynamodb:ListTagsOfResource",
-            "dynamodb:TagResource",
-            "dynamodb:UntagResource",
-            "dynamodb:UpdateContinuousBackups",
-            "dynamodb:UpdateTable",
-        ],
-        [constructs::arn("dynamodb", &format!("table/{tenant}*"))],
-    );
-    role.allow(
-        &[
-            "lambda:CreateFunction",
-            "lambda:DeleteFunction",
-            "lambda:GetFunction",
-            "lambda:GetFunctionConfiguration",
-            "lambda:ListTags",
-            "lambda:TagResource",
-            "lambda:UntagResource",
-            "lambda:UpdateFunctionCode",
-            "lambda:UpdateFunctionConfiguration",
-        ],
-        [constructs::arn("lambda", &format!("function:{tenant}*"))],
-    );
-    let tenant_roles = Expr::sub(format!(
-        "arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role{}*",
-        config.tenant_role_path()
-    ));
-    role.allow(
-        &[
-            "iam:CreateRole",
-            "iam:DeleteRole",
-            "iam:DeleteRolePolicy",
-            "iam:GetRole",
-            "iam:GetRolePolicy",
-            "iam:PutRolePolicy",
-            "iam:TagRole",
-            "iam:UntagRole",
-        ],
-        [tenant_roles.clone()],
-    );
-    role.add_statement(
-        crate::cfn::iam::Statement::allow(&["iam:PassRole"], [tenant_roles]).condition(
-            "StringEquals",
-            "iam:PassedToService",
-            "lambda.amazonaws.com",
-        ),
-    );
-    role.allow(
-        &[
-            "logs:CreateLogGroup",
-            "logs:DeleteLogGroup",
-            "logs:DeleteRetentionPolicy",
-            "logs:ListTagsForResource",
-            "logs:PutRetentionPolicy",
-            "logs:TagResource",
-            "logs:UntagResource",
-        ],
-        [constructs::arn(
-            "logs",
-            &format!("log-group:/aws/lambda/{tenant}*"),
-        )],
-    );
-    // DescribeLogGroups has no resource type: IAM authorizes it only on `*`.
-    role.allow_unscoped(Unscoped::LogsDescribeLogGroups);
-    // Lambda reads a tenant function's zip with the caller's credentials: this role's.
-    bucket.grant_read(&mut role, "lambda/*");
-    role
+/// The artifacts bucket, from the stack's `ArtifactsBucket` parameter.
+pub(super) fn artifacts_bucket(_config: &Config) -> BucketRef {
+    BucketRef::from_name(Expr::r#ref("ArtifactsBucket"))
 }
 
 /// The API, the functions and the event plumbing, which only exist on AWS.

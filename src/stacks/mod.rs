@@ -1,7 +1,9 @@
 //! The product's stacks: the toolkit (artifacts bucket), the control plane (in an AWS and a
 //! local variant) and the tenant stacks that blueprints instantiate.
 
+mod app;
 mod control_plane;
+pub mod provisioning;
 mod tenant_silo;
 mod toolkit;
 
@@ -9,8 +11,9 @@ use serde::Serialize;
 
 use crate::cfn::{Delivery, Template};
 
+pub use app::{App, AppError, TenantContext};
 pub use control_plane::{CATALOG_POINTER_KEY, control_plane};
-pub use tenant_silo::tenant_silo;
+pub use tenant_silo::{Silo, tenant_silo};
 pub use toolkit::toolkit;
 
 /// Settings that shape every stack.
@@ -39,6 +42,16 @@ pub enum TenantData {
     Retain,
     /// Deleted with the stack.
     Delete,
+}
+
+impl TenantData {
+    /// The removal policy of tenant data resources (tables, buckets) under this policy.
+    pub fn removal(self) -> crate::cfn::RemovalPolicy {
+        match self {
+            TenantData::Retain => crate::cfn::RemovalPolicy::RetainExceptOnCreate,
+            TenantData::Delete => crate::cfn::RemovalPolicy::Delete,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -75,9 +88,15 @@ pub const TENANT_ARTIFACT: Artifact = Artifact {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ArtifactParameters {
-    pub artifact: &'static str,
+    /// Written as the artifact's name.
+    #[serde(serialize_with = "artifact_name")]
+    pub artifact: Artifact,
     pub bucket_parameter: &'static str,
     pub key_parameter: &'static str,
+}
+
+fn artifact_name<S: serde::Serializer>(a: &Artifact, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(a.name)
 }
 
 /// A synthesized stack and what deploy needs to know about it.
@@ -141,25 +160,4 @@ impl Config {
     pub fn tenant_role_path(&self) -> String {
         format!("/{}/tenant/", self.prefix)
     }
-}
-
-/// The names of the tenant stacks blueprints may use.
-pub const TENANT_STACKS: &[&str] = &["tenant-silo"];
-
-/// A tenant stack by the name a blueprint uses, with the blueprint's data policy.
-pub fn tenant_stack(name: &str, config: &Config, data: TenantData) -> Option<Stack> {
-    match name {
-        "tenant-silo" => Some(tenant_silo(config, data)),
-        _ => None,
-    }
-}
-
-/// Every fixed stack of the app: toolkit, control plane (AWS and local), tenant silo.
-pub fn app(config: &Config) -> Vec<Stack> {
-    vec![
-        toolkit(config),
-        control_plane(config, Target::Aws),
-        control_plane(config, Target::Local),
-        tenant_silo(config, TenantData::Retain),
-    ]
 }

@@ -11,8 +11,8 @@ use sha2::{Digest, Sha256};
 use crate::blueprint::{self, StackParameters};
 use crate::cfn::{self, Delivery, Warning};
 use crate::stacks::{
-    self, Artifact, ArtifactParameters, CONTROL_PLANE_ARTIFACT, Config, Kind, Stack,
-    TENANT_ARTIFACT, Target, TenantData,
+    App, AppError, Artifact, ArtifactParameters, CONTROL_PLANE_ARTIFACT, Config, Kind, Stack,
+    Target, TenantData,
 };
 
 pub use crate::stacks::CATALOG_POINTER_KEY;
@@ -41,6 +41,8 @@ pub enum Error {
     Size(#[from] cfn::Error),
     #[error(transparent)]
     Blueprint(#[from] blueprint::Error),
+    #[error(transparent)]
+    App(#[from] AppError),
     #[error("cannot write {}: {source}", path.display())]
     Write {
         path: PathBuf,
@@ -63,6 +65,9 @@ pub struct Output {
     /// The deployment types of the catalog.
     pub deployment_types: Vec<String>,
     pub warnings: Vec<Warning>,
+    /// The tenant stacks' handler actions that the provisioning role does not scope to tenant
+    /// resources: granted on `*`, or not granted, each with its reason (`silos synth -v`).
+    pub unscoped: Vec<crate::stacks::provisioning::Note>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -142,8 +147,14 @@ pub fn render_stack(stack: &Stack, format: Format) -> Result<(File, Vec<Warning>
 }
 
 /// Synthesizes every stack and blueprint, checking all of them. Writes nothing.
-pub fn synth(config: &Config, blueprints_dir: &Path, format: Format) -> Result<Output, Error> {
-    let mut app = stacks::app(config);
+pub fn synth(
+    app: &App,
+    config: &Config,
+    blueprints_dir: &Path,
+    format: Format,
+) -> Result<Output, Error> {
+    let registered = app.tenant_stack_names();
+    let (mut app_list, notes) = app.stacks(config)?;
     let blueprints = blueprint::load_dir(blueprints_dir)?;
 
     // Each blueprint against its stack, in the variant its data policy asks for.
@@ -153,7 +164,7 @@ pub fn synth(config: &Config, blueprints_dir: &Path, format: Format) -> Result<O
             blueprint::TenantData::Retain => TenantData::Retain,
             blueprint::TenantData::Delete => TenantData::Delete,
         };
-        let stack = stacks::tenant_stack(&bp.stack, config, data);
+        let stack = app.build_tenant(&bp.stack, config, data);
         let names: Vec<String> = stack
             .as_ref()
             .map(|s| s.template.parameters.keys().cloned().collect())
@@ -166,11 +177,11 @@ pub fn synth(config: &Config, blueprints_dir: &Path, format: Format) -> Result<O
             all: &names,
             system: &system,
         });
-        bp.check(config.prefix(), params, stacks::TENANT_STACKS)?;
+        bp.check(config.prefix(), params, &registered)?;
         if let Some(stack) = stack {
             uses.push(stack.id.clone());
-            if !app.iter().any(|s| s.id == stack.id) {
-                app.push(stack);
+            if !app_list.iter().any(|s| s.id == stack.id) {
+                app_list.push(stack);
             }
         }
     }
@@ -178,7 +189,7 @@ pub fn synth(config: &Config, blueprints_dir: &Path, format: Format) -> Result<O
     let mut files = Vec::new();
     let mut warnings = Vec::new();
     let mut entries = Vec::new();
-    for stack in &app {
+    for stack in &app_list {
         let (file, w) = render_stack(stack, format)?;
         warnings.extend(w);
         let system = stack.system_parameters();
@@ -209,7 +220,11 @@ pub fn synth(config: &Config, blueprints_dir: &Path, format: Format) -> Result<O
 
     let mut deployment_types = BTreeMap::new();
     for (bp, stack_id) in blueprints.iter().zip(&uses) {
-        let Some((stack, entry)) = app.iter().zip(&entries).find(|(s, _)| &s.id == stack_id) else {
+        let Some((stack, entry)) = app_list
+            .iter()
+            .zip(&entries)
+            .find(|(s, _)| &s.id == stack_id)
+        else {
             continue;
         };
         let system_parameters = stack
@@ -228,7 +243,7 @@ pub fn synth(config: &Config, blueprints_dir: &Path, format: Format) -> Result<O
                         a.key_parameter.to_owned(),
                         SystemParameter {
                             source: Source::ArtifactKey {
-                                artifact: a.artifact.to_owned(),
+                                artifact: a.artifact.name.to_owned(),
                             },
                             value: None,
                         },
@@ -272,7 +287,7 @@ pub fn synth(config: &Config, blueprints_dir: &Path, format: Format) -> Result<O
         prefix: config.prefix().to_owned(),
         format,
         stacks: entries,
-        artifacts: vec![CONTROL_PLANE_ARTIFACT, TENANT_ARTIFACT],
+        artifacts: artifacts(&app_list),
         catalog: CatalogEntry {
             file: "catalog.json".to_owned(),
             key: format!("catalog/{catalog_sha}.json"),
@@ -292,7 +307,19 @@ pub fn synth(config: &Config, blueprints_dir: &Path, format: Format) -> Result<O
             .map(|b| b.deployment_type.clone())
             .collect(),
         warnings,
+        unscoped: notes,
     })
+}
+
+/// The control plane's artifact and every one a stack declares, once each, by name.
+fn artifacts(stacks: &[Stack]) -> Vec<Artifact> {
+    let mut out = vec![CONTROL_PLANE_ARTIFACT];
+    for a in stacks.iter().flat_map(|s| &s.artifacts) {
+        if !out.iter().any(|o| o.name == a.artifact.name) {
+            out.push(a.artifact);
+        }
+    }
+    out
 }
 
 fn to_json<T: Serialize>(value: &T) -> String {

@@ -55,6 +55,7 @@ pub async fn env_with(recorder: Option<Recorder>) -> Env {
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
 
     let out = synth::synth(
+        &super::app(),
         &Config::new("silos").unwrap(),
         Path::new("blueprints"),
         Format::Json,

@@ -98,3 +98,9 @@ pub async fn stack_parameter(
         .unwrap_or_else(|| panic!("stack {stack} has no parameter {key}"))
         .to_owned()
 }
+
+/// The reference app, as `src/main.rs` registers it.
+#[allow(dead_code)]
+pub fn app() -> silos::App {
+    silos::App::new().tenant_stack("tenant-silo", silos::stacks::tenant_silo)
+}

@@ -33,6 +33,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["acm-pca:GetCertificate", "acm-pca:IssueCertificate"],
             update: &[],
             delete: &["acm-pca:GetCertificate"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -71,6 +72,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "acm-pca:DeleteCertificateAuthority",
                 "acm-pca:DescribeCertificateAuthority",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -90,6 +92,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "acm-pca:UpdateCertificateAuthority",
             ],
             delete: &["acm-pca:UpdateCertificateAuthority"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -108,6 +111,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["acm-pca:CreatePermission", "acm-pca:ListPermissions"],
             update: &[],
             delete: &["acm-pca:DeletePermission"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -165,6 +169,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:DescribeKey",
                 "kms:ListAliases",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -188,6 +193,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "aps:UntagResource",
             ],
             delete: &["aps:DeleteAnomalyDetector", "aps:DescribeAnomalyDetector"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -201,6 +207,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["aps:DescribeResourcePolicy", "aps:PutResourcePolicy"],
             update: &["aps:DescribeResourcePolicy", "aps:PutResourcePolicy"],
             delete: &["aps:DeleteResourcePolicy", "aps:DescribeResourcePolicy"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -227,6 +234,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "aps:DeleteRuleGroupsNamespace",
                 "aps:DescribeRuleGroupsNamespace",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -312,6 +320,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kafka:DescribeCluster",
                 "logs:DeleteLogDelivery",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -374,6 +383,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "aps:DescribeWorkspace",
                 "logs:DeleteLogDelivery",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -409,6 +419,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["arc-region-switch:DeletePlan", "arc-region-switch:GetPlan"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -425,6 +436,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "arc-zonal-shift:GetAutoshiftObserverNotificationStatus",
                 "arc-zonal-shift:UpdateAutoshiftObserverNotificationStatus",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -453,6 +465,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "arc-zonal-shift:GetManagedResource",
                 "arc-zonal-shift:UpdateZonalAutoshiftConfiguration",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -487,6 +500,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sts:GetWebIdentityToken",
                 "sts:TagGetWebIdentityToken",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -514,6 +528,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "access-analyzer:UpdateArchiveRule",
             ],
             delete: &["access-analyzer:DeleteAnalyzer"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -536,6 +551,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "access-analyzer:DeleteArchiveRule",
                 "access-analyzer:GetArchiveRule",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -586,6 +602,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:DescribeApplication",
                 "sso:DescribeInstance",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -610,6 +627,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "account-access:DeleteEntitlement",
                 "account-access:GetEntitlement",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -656,6 +674,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "agent-registry:GetRegistry",
                 "bedrock-agentcore:DeleteWorkloadIdentity",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -703,6 +722,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "agent-registry:ListTagsForResource",
                 "kms:Decrypt",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -814,6 +834,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mq:DeleteBroker",
                 "mq:DescribeBroker",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -841,6 +862,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mq:UpdateConfiguration",
             ],
             delete: &["mq:DeleteConfiguration"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -854,6 +876,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["mq:DescribeBroker", "mq:RebootBroker", "mq:UpdateBroker"],
             update: &["mq:RebootBroker", "mq:UpdateBroker"],
             delete: &["mq:RebootBroker", "mq:UpdateBroker"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -903,6 +926,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
                 "sns:Unsubscribe",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -954,6 +978,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
                 "sns:Unsubscribe",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -995,6 +1020,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
                 "route53:ListHostedZones",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1018,6 +1044,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "amplify:UpdateWebhook",
             ],
             delete: &["amplify:DeleteWebhook", "amplify:GetWebhook"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1047,6 +1074,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "amplifyuibuilder:GetComponent",
                 "amplifyuibuilder:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1075,6 +1103,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "amplifyuibuilder:DeleteForm",
                 "amplifyuibuilder:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1103,6 +1132,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "amplifyuibuilder:DeleteTheme",
                 "amplifyuibuilder:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1116,6 +1146,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:PATCH", "iam:GetRole", "iam:PassRole"],
             update: &["apigateway:PATCH", "iam:GetRole", "iam:PassRole"],
             delete: &["apigateway:GET"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1134,6 +1165,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "apigateway:PUT",
             ],
             delete: &["apigateway:DELETE", "apigateway:GET"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1147,6 +1179,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:POST", "iam:PassRole"],
             update: &["apigateway:GET", "apigateway:PATCH", "iam:PassRole"],
             delete: &["apigateway:DELETE"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1160,6 +1193,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:GET", "apigateway:POST"],
             update: &["apigateway:DELETE", "apigateway:GET", "apigateway:PATCH"],
             delete: &["apigateway:DELETE"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1173,6 +1207,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:GET", "apigateway:POST"],
             update: &["apigateway:DELETE", "apigateway:GET", "apigateway:PATCH"],
             delete: &["apigateway:DELETE"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1191,6 +1226,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "apigateway:PUT",
             ],
             delete: &["apigateway:DELETE"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1214,6 +1250,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "apigateway:PUT",
             ],
             delete: &["apigateway:DELETE", "apigateway:GET"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1227,6 +1264,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:GET", "apigateway:POST"],
             update: &["apigateway:GET", "apigateway:PATCH"],
             delete: &["apigateway:DELETE"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1240,6 +1278,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:GET", "apigateway:POST"],
             update: &["apigateway:GET", "apigateway:PATCH"],
             delete: &["apigateway:DELETE"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1264,6 +1303,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "apigateway:PUT",
             ],
             delete: &["apigateway:DELETE", "apigateway:GET"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1291,6 +1331,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "apigateway:GET",
                 "apigateway:RejectAccessAssociation",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1319,6 +1360,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "apigateway:GET",
                 "apigateway:UpdateDomainNamePolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1332,6 +1374,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:GET", "apigateway:PUT"],
             update: &["apigateway:GET", "apigateway:PUT"],
             delete: &["apigateway:DELETE", "apigateway:GET"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1350,6 +1393,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["apigateway:DELETE"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1363,6 +1407,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:GET", "apigateway:POST"],
             update: &["apigateway:GET", "apigateway:PATCH"],
             delete: &["apigateway:DELETE", "apigateway:GET"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1376,6 +1421,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:GET", "apigateway:POST"],
             update: &["apigateway:GET", "apigateway:PATCH"],
             delete: &["apigateway:DELETE"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1389,6 +1435,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:POST"],
             update: &["apigateway:GET", "apigateway:PATCH"],
             delete: &["apigateway:DELETE"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1425,6 +1472,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetObject",
             ],
             delete: &["apigateway:DELETE"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1448,6 +1496,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "apigateway:PUT",
             ],
             delete: &["apigateway:DELETE"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1466,6 +1515,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "apigateway:PUT",
             ],
             delete: &["apigateway:DELETE", "apigateway:GET", "apigateway:PATCH"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1479,6 +1529,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:GET", "apigateway:POST"],
             update: &[],
             delete: &["apigateway:DELETE", "apigateway:GET"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1516,6 +1567,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeVpcEndpointServiceConfigurations",
                 "ec2:ModifyVpcEndpointServicePermissions",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1549,6 +1601,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:getObject",
             ],
             delete: &["apigateway:DELETE", "apigateway:GET", "s3:getObject"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1597,6 +1650,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:DeleteResourcePolicy",
                 "logs:ListLogDeliveries",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1610,6 +1664,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:POST"],
             update: &["apigateway:GET", "apigateway:PATCH", "apigateway:PUT"],
             delete: &["apigateway:DELETE"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1634,6 +1689,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["apigateway:DELETE", "apigateway:GET"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1647,6 +1703,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:POST"],
             update: &["apigateway:GET", "apigateway:PATCH", "apigateway:PUT"],
             delete: &["apigateway:DELETE", "apigateway:GET"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1685,6 +1742,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "apigateway:GET",
                 "apigateway:RemoveCertificateFromDomain",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1703,6 +1761,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["apigateway:DELETE", "apigateway:GET"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1716,6 +1775,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:POST"],
             update: &["apigateway:GET", "apigateway:PATCH", "apigateway:PUT"],
             delete: &["apigateway:DELETE", "apigateway:GET"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1729,6 +1789,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:POST"],
             update: &["apigateway:GET", "apigateway:PATCH", "apigateway:PUT"],
             delete: &["apigateway:DELETE", "apigateway:GET"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1739,26 +1800,24 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         conditional_create_only: &[],
         write_only: &[],
         permissions: Permissions {
-            create: &[
-                "apigateway:CreatePortalProduct",
-                "apigateway:POST",
-                "apigateway:TagResource",
-            ],
+            create: &["apigateway:CreatePortalProduct", "apigateway:POST"],
             update: &[
                 "apigateway:DELETE",
                 "apigateway:GET",
                 "apigateway:GetPortalProduct",
-                "apigateway:GetTags",
                 "apigateway:PATCH",
                 "apigateway:POST",
-                "apigateway:TagResource",
-                "apigateway:UntagResource",
                 "apigateway:UpdatePortalProduct",
             ],
             delete: &[
                 "apigateway:DeletePortalProduct",
                 "apigateway:GET",
                 "apigateway:GetPortalProduct",
+            ],
+            unlisted: &[
+                "apigateway:GetTags",
+                "apigateway:TagResource",
+                "apigateway:UntagResource",
             ],
         },
     },
@@ -1773,6 +1832,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:POST"],
             update: &["apigateway:GET", "apigateway:PATCH", "apigateway:PUT"],
             delete: &["apigateway:DELETE", "apigateway:GET"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1786,6 +1846,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:POST"],
             update: &["apigateway:GET", "apigateway:PATCH", "apigateway:PUT"],
             delete: &["apigateway:DELETE", "apigateway:GET"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1799,6 +1860,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:CreateRoutingRule"],
             update: &["apigateway:UpdateRoutingRule"],
             delete: &["apigateway:DeleteRoutingRule"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1809,15 +1871,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         conditional_create_only: &[],
         write_only: &[],
         permissions: Permissions {
-            create: &["apigateway:POST", "apigateway:TagResource"],
-            update: &[
-                "apigateway:DELETE",
-                "apigateway:PATCH",
-                "apigateway:POST",
-                "apigateway:TagResource",
-                "apigateway:UntagResource",
-            ],
+            create: &["apigateway:POST"],
+            update: &["apigateway:DELETE", "apigateway:PATCH", "apigateway:POST"],
             delete: &["apigateway:DELETE"],
+            unlisted: &["apigateway:TagResource", "apigateway:UntagResource"],
         },
     },
     TypeInfo {
@@ -1831,7 +1888,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[
                 "apigateway:GET",
                 "apigateway:POST",
-                "apigateway:TagResource",
                 "iam:CreateServiceLinkedRole",
                 "iam:DeleteServiceLinkedRole",
                 "iam:GetServiceLinkedRoleDeletionStatus",
@@ -1841,8 +1897,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "apigateway:GET",
                 "apigateway:PATCH",
                 "apigateway:POST",
-                "apigateway:TagResource",
-                "apigateway:unTagResource",
                 "iam:CreateServiceLinkedRole",
                 "iam:DeleteServiceLinkedRole",
                 "iam:GetServiceLinkedRoleDeletionStatus",
@@ -1854,6 +1908,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:DeleteServiceLinkedRole",
                 "iam:GetServiceLinkedRoleDeletionStatus",
             ],
+            unlisted: &["apigateway:TagResource", "apigateway:unTagResource"],
         },
     },
     TypeInfo {
@@ -1876,6 +1931,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appconfig:UpdateApplication",
             ],
             delete: &["appconfig:DeleteApplication", "appconfig:GetApplication"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1900,6 +1956,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["appconfig:DeleteConfigurationProfile"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1929,6 +1986,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["appconfig:StopDeployment"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1949,6 +2007,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appconfig:UpdateDeploymentStrategy",
             ],
             delete: &["appconfig:DeleteDeploymentStrategy"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -1973,6 +2032,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["appconfig:DeleteEnvironment", "appconfig:GetEnvironment"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2014,6 +2074,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appconfig:DeleteExperimentDefinition",
                 "appconfig:GetExperimentDefinition",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2054,6 +2115,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appconfig:StopExperimentRun",
                 "kms:GenerateDataKey",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2076,6 +2138,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appconfig:UpdateExtension",
             ],
             delete: &["appconfig:DeleteExtension", "appconfig:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2103,6 +2166,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appconfig:DeleteExtensionAssociation",
                 "appconfig:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2124,6 +2188,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["appconfig:CreateHostedConfigurationVersion"],
             update: &[],
             delete: &["appconfig:DeleteHostedConfigurationVersion"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2151,6 +2216,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appfabric:UpdateAppAuthorization",
             ],
             delete: &["appfabric:DeleteAppAuthorization"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2185,6 +2251,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appfabric:GetIngestionDestination",
                 "appfabric:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2201,6 +2268,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:InvokeFunction",
             ],
             delete: &["appflow:UnRegisterConnector"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2236,6 +2304,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:PutResourcePolicy",
             ],
             delete: &["appflow:DeleteConnectorProfile"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2282,6 +2351,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:PutResourcePolicy",
             ],
             delete: &["appflow:DeleteFlow"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2303,6 +2373,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "app-integrations:UpdateApplication",
             ],
             delete: &["app-integrations:DeleteApplication"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2364,6 +2435,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:ListGrants",
                 "kms:ListKeys",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2385,6 +2457,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "app-integrations:UpdateEventIntegration",
             ],
             delete: &["app-integrations:DeleteEventIntegration"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2403,6 +2476,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2416,6 +2490,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2429,6 +2504,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2442,6 +2518,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2455,6 +2532,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2468,6 +2546,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2481,6 +2560,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2508,6 +2588,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["apprunner:DeleteAutoScalingConfiguration"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2533,6 +2614,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["apprunner:DeleteObservabilityConfiguration"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2558,6 +2640,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["apprunner:UpdateService", "iam:PassRole"],
             delete: &["apprunner:DeleteService"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2578,6 +2661,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["apprunner:DeleteVpcConnector"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2607,6 +2691,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "apprunner:DeleteVpcIngressConnection",
                 "apprunner:DescribeVpcIngressConnection",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2638,6 +2723,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appstream:UntagResource",
             ],
             delete: &["appstream:DeleteAppBlock", "appstream:DescribeAppBlocks"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2677,6 +2763,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appstream:DescribeAppBlockBuilders",
                 "appstream:DisassociateAppBlockBuilderAppBlock",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2703,6 +2790,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appstream:DeleteApplication",
                 "appstream:DescribeApplications",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2722,6 +2810,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appstream:DisassociateApplicationFromEntitlement",
                 "appstream:ListEntitledApplications",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2741,6 +2830,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appstream:DescribeApplicationFleetAssociations",
                 "appstream:DisassociateApplicationFleet",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2766,6 +2856,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:DeleteServiceLinkedRole",
                 "iam:GetServiceLinkedRoleDeletionStatus",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2779,6 +2870,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["appstream:CreateEntitlement"],
             update: &["appstream:UpdateEntitlement"],
             delete: &["appstream:DeleteEntitlement"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2816,6 +2908,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appstream:DescribeFleets",
                 "appstream:StopFleet",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2851,6 +2944,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:DeleteServiceLinkedRole",
                 "iam:GetServiceLinkedRoleDeletionStatus",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2874,6 +2968,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appstream:UpdateStack",
             ],
             delete: &["appstream:DeleteStack", "appstream:DescribeStacks"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2893,6 +2988,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appstream:DisassociateFleet",
                 "appstream:ListAssociatedStacks",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2917,6 +3013,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appstream:BatchDisassociateUserStack",
                 "appstream:DescribeUserStackAssociations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2936,6 +3033,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["appstream:CreateUser", "appstream:DescribeUsers"],
             update: &[],
             delete: &["appstream:DeleteUser"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2960,6 +3058,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["appsync:DeleteApi", "appsync:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2977,6 +3076,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["appsync:CreateApiCache", "appsync:GetApiCache"],
             update: &["appsync:GetApiCache", "appsync:UpdateApiCache"],
             delete: &["appsync:DeleteApiCache"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -2990,6 +3090,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["appsync:CreateApiKey"],
             update: &["appsync:UpdateApiKey"],
             delete: &["appsync:DeleteApiKey"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -3014,6 +3115,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetObject",
             ],
             delete: &["appsync:DeleteChannelNamespace", "appsync:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -3031,6 +3133,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["appsync:UpdateDataSource", "iam:PassRole"],
             delete: &["appsync:DeleteDataSource", "appsync:GetDataSource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -3059,6 +3162,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appsync:GetDomainName",
                 "appsync:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -3072,6 +3176,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["appsync:AssociateApi", "appsync:GetApiAssociation"],
             update: &["appsync:AssociateApi", "appsync:GetApiAssociation"],
             delete: &["appsync:DisassociateApi", "appsync:GetApiAssociation"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -3089,6 +3194,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["appsync:CreateFunction", "s3:GetObject"],
             update: &["appsync:UpdateFunction", "s3:GetObject"],
             delete: &["appsync:DeleteFunction"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -3135,6 +3241,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["appsync:DeleteGraphqlApi"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -3156,6 +3263,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetObject",
             ],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -3177,6 +3285,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["appsync:UpdateResolver", "s3:GetObject"],
             delete: &["appsync:DeleteResolver"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -3212,6 +3321,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appsync:GetSourceApiAssociation",
                 "appsync:ListSourceApiAssociations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -3225,6 +3335,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["appsync:CreateType", "appsync:GetType"],
             update: &["appsync:GetType", "appsync:UpdateType"],
             delete: &["appsync:DeleteType", "appsync:GetType"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -3260,6 +3371,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "apptest:GetTestCase",
                 "apptest:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -3303,6 +3415,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:PutProvisionedConcurrencyConfig",
             ],
             delete: &["application-autoscaling:DeregisterScalableTarget"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -3336,6 +3449,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "application-autoscaling:DeleteScalingPolicy",
                 "application-autoscaling:DescribeScalingPolicies",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -3415,6 +3529,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "applicationinsights:DeleteApplication",
                 "applicationinsights:DescribeApplication",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -3433,6 +3548,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["application-signals:ListServices"],
             delete: &["application-signals:ListServices"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -3455,6 +3571,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "application-signals:DeleteGroupingConfiguration",
                 "application-signals:ListGroupingAttributeDefinitions",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -3498,6 +3615,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "application-signals:GetInstrumentationConfiguration",
                 "application-signals:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -3538,6 +3656,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "application-signals:GetServiceLevelObjective",
                 "application-signals:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -3572,6 +3691,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "athena:DeleteCapacityReservation",
                 "athena:GetCapacityReservation",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -3639,6 +3759,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:DeleteFunction",
                 "s3:ListBucket",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -3658,6 +3779,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["athena:CreateNamedQuery"],
             update: &[],
             delete: &["athena:DeleteNamedQuery"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -3677,6 +3799,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "athena:DeletePreparedStatement",
                 "athena:GetPreparedStatement",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -3735,6 +3858,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "athena:GetWorkGroup",
                 "athena:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -3775,6 +3899,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "auditmanager:DeleteAssessment",
                 "auditmanager:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -3803,6 +3928,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "auditmanager:UpdateAssessmentFramework",
             ],
             delete: &["auditmanager:DeleteAssessmentFramework"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -3821,22 +3947,14 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[
                 "autoscaling:CreateAutoScalingGroup",
                 "autoscaling:CreateOrUpdateTags",
-                "autoscaling:Describe*",
                 "autoscaling:EnableMetricsCollection",
                 "autoscaling:PutNotificationConfiguration",
                 "autoscaling:SuspendProcesses",
                 "autoscaling:UpdateAutoScalingGroup",
                 "cloudwatch:PutMetricAlarm",
-                "ec2:Describe*",
-                "ec2:Get*",
                 "ec2:RunInstances",
-                "elasticloadbalancing:Describe*",
                 "iam:CreateServiceLinkedRole",
                 "iam:PassRole",
-                "managed-fleets:CreateAutoScalingGroup",
-                "managed-fleets:Get*",
-                "managed-fleets:UpdateAutoScalingGroup",
-                "ssm:Get*",
                 "vpc-lattice:DeregisterTargets",
                 "vpc-lattice:GetTargetGroup",
                 "vpc-lattice:ListTargets",
@@ -3851,7 +3969,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "autoscaling:DeleteLifecycleHook",
                 "autoscaling:DeleteNotificationConfiguration",
                 "autoscaling:DeleteTags",
-                "autoscaling:Describe*",
                 "autoscaling:DetachLoadBalancerTargetGroups",
                 "autoscaling:DetachLoadBalancers",
                 "autoscaling:DetachTrafficSources",
@@ -3864,17 +3981,9 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "autoscaling:SuspendProcesses",
                 "autoscaling:UpdateAutoScalingGroup",
                 "cloudwatch:PutMetricAlarm",
-                "ec2:Describe*",
-                "ec2:Get*",
                 "ec2:RunInstances",
-                "elasticloadbalancing:Describe*",
                 "iam:CreateServiceLinkedRole",
                 "iam:PassRole",
-                "managed-fleets:DeregisterAutoScalingGroup",
-                "managed-fleets:Get*",
-                "managed-fleets:RegisterAutoScalingGroup",
-                "managed-fleets:UpdateAutoScalingGroup",
-                "ssm:Get*",
                 "vpc-lattice:DeregisterTargets",
                 "vpc-lattice:GetTargetGroup",
                 "vpc-lattice:ListTargets",
@@ -3882,10 +3991,20 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "autoscaling:DeleteAutoScalingGroup",
-                "autoscaling:Describe*",
                 "autoscaling:UpdateAutoScalingGroup",
+            ],
+            unlisted: &[
+                "autoscaling:Describe*",
+                "ec2:Describe*",
+                "ec2:Get*",
+                "elasticloadbalancing:Describe*",
+                "managed-fleets:CreateAutoScalingGroup",
                 "managed-fleets:DeleteAutoScalingGroup",
+                "managed-fleets:DeregisterAutoScalingGroup",
                 "managed-fleets:Get*",
+                "managed-fleets:RegisterAutoScalingGroup",
+                "managed-fleets:UpdateAutoScalingGroup",
+                "ssm:Get*",
             ],
         },
     },
@@ -3933,6 +4052,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "autoscaling:DeleteLaunchConfiguration",
                 "autoscaling:DescribeLaunchConfigurations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -3957,6 +4077,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "autoscaling:DeleteLifecycleHook",
                 "autoscaling:DescribeLifecycleHooks",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -3978,6 +4099,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudwatch:GetMetricData",
             ],
             delete: &["autoscaling:DeletePolicy", "autoscaling:DescribePolicies"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -3997,6 +4119,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "autoscaling:DeleteScheduledAction",
                 "autoscaling:DescribeScheduledActions",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -4018,6 +4141,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "autoscaling:PutWarmPool",
             ],
             delete: &["autoscaling:DeleteWarmPool", "autoscaling:DescribeWarmPool"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -4098,6 +4222,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudwatch:DeleteAlarms",
                 "cloudwatch:DescribeAlarms",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -4132,6 +4257,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "b2bi:UpdateCapability",
             ],
             delete: &["b2bi:DeleteCapability"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -4155,6 +4281,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "b2bi:UpdatePartnership",
             ],
             delete: &["b2bi:DeletePartnership"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -4194,6 +4321,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:DeleteLogDelivery",
                 "logs:ListLogDeliveries",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -4228,6 +4356,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:DeleteLogDelivery",
                 "logs:ListLogDeliveries",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -4261,6 +4390,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bcm-dashboards:DeleteDashboard",
                 "bcm-dashboards:GetDashboard",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -4295,6 +4425,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["bcm-dashboards:DeleteScheduledReport"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -4320,6 +4451,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bcm-data-exports:UpdateExport",
             ],
             delete: &["bcm-data-exports:DeleteExport"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -4344,6 +4476,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["backup:DeleteBackupPlan", "backup:GetBackupPlan"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -4362,6 +4495,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["backup:DeleteBackupSelection", "backup:GetBackupSelection"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -4373,7 +4507,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         write_only: &["LockConfiguration/ChangeableForDays"],
         permissions: Permissions {
             create: &[
-                "backup-storage:Mount",
                 "backup-storage:MountCapsule",
                 "backup:CreateBackupVault",
                 "backup:PutBackupVaultAccessPolicy",
@@ -4399,6 +4532,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "backup:UntagResource",
             ],
             delete: &["backup:DeleteBackupVault"],
+            unlisted: &["backup-storage:Mount"],
         },
     },
     TypeInfo {
@@ -4429,6 +4563,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "backup:UpdateFramework",
             ],
             delete: &["backup:DeleteFramework", "backup:DescribeFramework"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -4451,6 +4586,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "backup:UntagResource",
             ],
             delete: &["backup:CancelLegalHold", "backup:GetLegalHold"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -4467,7 +4603,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         write_only: &[],
         permissions: Permissions {
             create: &[
-                "backup-storage:Mount",
                 "backup-storage:MountCapsule",
                 "backup:AssociateBackupVaultMpaApprovalTeam",
                 "backup:CreateLogicallyAirGappedBackupVault",
@@ -4495,6 +4630,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mpa:GetApprovalTeam",
             ],
             delete: &["backup:DeleteBackupVault"],
+            unlisted: &["backup-storage:Mount"],
         },
     },
     TypeInfo {
@@ -4520,6 +4656,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "backup:UpdateReportPlan",
             ],
             delete: &["backup:DeleteReportPlan", "backup:DescribeReportPlan"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -4548,6 +4685,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "backup:DeleteRestoreTestingPlan",
                 "backup:GetRestoreTestingPlan",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -4576,6 +4714,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "backup:DeleteRestoreTestingSelection",
                 "backup:GetRestoreTestingSelection",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -4601,6 +4740,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "backup:DeleteTieringConfiguration",
                 "backup:GetTieringConfiguration",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -4634,6 +4774,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "backup-gateway:GetHypervisor",
                 "backup-gateway:ListHypervisors",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -4677,21 +4818,14 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         ],
         permissions: Permissions {
             create: &[
-                "Batch:CreateComputeEnvironment",
-                "Batch:DescribeComputeEnvironments",
-                "Batch:SetCapacityTags",
-                "Batch:TagResource",
-                "Eks:AssociateAccessPolicy",
-                "Eks:CreateAccessEntry",
-                "Eks:DeleteAccessEntry",
-                "Eks:DescribeAccessEntry",
-                "Eks:DescribeCluster",
-                "Eks:ListAssociatedAccessPolicies",
-                "Iam:PassRole",
                 "ec2:DescribeLaunchTemplateVersions",
                 "iam:CreateServiceLinkedRole",
             ],
-            update: &[
+            update: &["ec2:DescribeLaunchTemplateVersions"],
+            delete: &["ec2:DescribeLaunchTemplateVersions"],
+            unlisted: &[
+                "Batch:CreateComputeEnvironment",
+                "Batch:DeleteComputeEnvironment",
                 "Batch:DescribeComputeEnvironments",
                 "Batch:SetCapacityTags",
                 "Batch:TagResource",
@@ -4704,20 +4838,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "Eks:DescribeCluster",
                 "Eks:ListAssociatedAccessPolicies",
                 "Iam:PassRole",
-                "ec2:DescribeLaunchTemplateVersions",
-            ],
-            delete: &[
-                "Batch:DeleteComputeEnvironment",
-                "Batch:DescribeComputeEnvironments",
-                "Batch:UpdateComputeEnvironment",
-                "Eks:AssociateAccessPolicy",
-                "Eks:CreateAccessEntry",
-                "Eks:DeleteAccessEntry",
-                "Eks:DescribeAccessEntry",
-                "Eks:DescribeCluster",
-                "Eks:ListAssociatedAccessPolicies",
-                "Iam:PassRole",
-                "ec2:DescribeLaunchTemplateVersions",
             ],
         },
     },
@@ -4734,15 +4854,16 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         conditional_create_only: &[],
         write_only: &[],
         permissions: Permissions {
-            create: &["Batch:CreateConsumableResource", "Batch:TagResource"],
-            update: &[
+            create: &[],
+            update: &[],
+            delete: &[],
+            unlisted: &[
+                "Batch:CreateConsumableResource",
+                "Batch:DeleteConsumableResource",
+                "Batch:DescribeConsumableResource",
                 "Batch:TagResource",
                 "Batch:UntagResource",
                 "Batch:UpdateConsumableResource",
-            ],
-            delete: &[
-                "Batch:DeleteConsumableResource",
-                "Batch:DescribeConsumableResource",
             ],
         },
     },
@@ -4757,23 +4878,15 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             "ResourceRetentionPolicy/SkipDeregisterOnUpdate",
         ],
         permissions: Permissions {
-            create: &[
-                "Batch:DescribeJobDefinitions",
-                "Batch:RegisterJobDefinition",
-                "Batch:TagResource",
-                "Iam:PassRole",
-            ],
-            update: &[
+            create: &[],
+            update: &[],
+            delete: &[],
+            unlisted: &[
                 "Batch:DeregisterJobDefinition",
                 "Batch:DescribeJobDefinitions",
                 "Batch:RegisterJobDefinition",
                 "Batch:TagResource",
                 "Batch:UntagResource",
-                "Iam:PassRole",
-            ],
-            delete: &[
-                "Batch:DeregisterJobDefinition",
-                "Batch:DescribeJobDefinitions",
                 "Iam:PassRole",
             ],
         },
@@ -4786,20 +4899,15 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         conditional_create_only: &[],
         write_only: &[],
         permissions: Permissions {
-            create: &[
+            create: &[],
+            update: &[],
+            delete: &[],
+            unlisted: &[
                 "Batch:CreateJobQueue",
-                "Batch:DescribeJobQueues",
-                "Batch:TagResource",
-            ],
-            update: &[
+                "Batch:DeleteJobQueue",
                 "Batch:DescribeJobQueues",
                 "Batch:TagResource",
                 "Batch:UntagResource",
-                "Batch:UpdateJobQueue",
-            ],
-            delete: &[
-                "Batch:DeleteJobQueue",
-                "Batch:DescribeJobQueues",
                 "Batch:UpdateJobQueue",
             ],
         },
@@ -4812,20 +4920,15 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         conditional_create_only: &[],
         write_only: &[],
         permissions: Permissions {
-            create: &[
+            create: &[],
+            update: &[],
+            delete: &[],
+            unlisted: &[
                 "Batch:CreateQuotaShare",
-                "Batch:DescribeQuotaShare",
-                "Batch:TagResource",
-            ],
-            update: &[
+                "Batch:DeleteQuotaShare",
                 "Batch:DescribeQuotaShare",
                 "Batch:TagResource",
                 "Batch:UntagResource",
-                "Batch:UpdateQuotaShare",
-            ],
-            delete: &[
-                "Batch:DeleteQuotaShare",
-                "Batch:DescribeQuotaShare",
                 "Batch:UpdateQuotaShare",
             ],
         },
@@ -4838,15 +4941,16 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         conditional_create_only: &[],
         write_only: &[],
         permissions: Permissions {
-            create: &["Batch:CreateSchedulingPolicy", "Batch:TagResource"],
-            update: &[
+            create: &[],
+            update: &[],
+            delete: &[],
+            unlisted: &[
+                "Batch:CreateSchedulingPolicy",
+                "Batch:DeleteSchedulingPolicy",
+                "Batch:DescribeSchedulingPolicies",
                 "Batch:TagResource",
                 "Batch:UntagResource",
                 "Batch:UpdateSchedulingPolicy",
-            ],
-            delete: &[
-                "Batch:DeleteSchedulingPolicy",
-                "Batch:DescribeSchedulingPolicies",
             ],
         },
     },
@@ -4858,22 +4962,17 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         conditional_create_only: &[],
         write_only: &[],
         permissions: Permissions {
-            create: &[
+            create: &[],
+            update: &[],
+            delete: &[],
+            unlisted: &[
                 "Batch:CreateServiceEnvironment",
-                "Batch:DescribeServiceEnvironments",
-                "Batch:TagResource",
-                "Iam:CreateServiceLinkedRole",
-            ],
-            update: &[
+                "Batch:DeleteServiceEnvironment",
                 "Batch:DescribeServiceEnvironments",
                 "Batch:TagResource",
                 "Batch:UntagResource",
                 "Batch:UpdateServiceEnvironment",
-            ],
-            delete: &[
-                "Batch:DeleteServiceEnvironment",
-                "Batch:DescribeServiceEnvironments",
-                "Batch:UpdateServiceEnvironment",
+                "Iam:CreateServiceLinkedRole",
             ],
         },
     },
@@ -4912,6 +5011,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bcm-pricing-calculator:GetBillEstimate",
                 "bcm-pricing-calculator:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -4946,6 +5046,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bcm-pricing-calculator:DeleteBillScenario",
                 "bcm-pricing-calculator:GetBillScenario",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -4983,6 +5084,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bcm-pricing-calculator:GetWorkloadEstimate",
                 "bcm-pricing-calculator:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -5073,6 +5175,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:Encrypt",
                 "kms:GenerateDataKey",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -5108,6 +5211,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock:UpdateAgentAlias",
             ],
             delete: &["bedrock:DeleteAgentAlias"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -5143,6 +5247,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock:DeleteInferenceProfile",
                 "bedrock:GetInferenceProfile",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -5185,6 +5290,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock:DeleteAutomatedReasoningPolicy",
                 "bedrock:GetAutomatedReasoningPolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -5218,6 +5324,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock:DeleteAutomatedReasoningPolicy",
                 "bedrock:GetAutomatedReasoningPolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -5258,6 +5365,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:Decrypt",
                 "kms:DescribeKey",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -5296,6 +5404,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:DescribeKey",
                 "kms:GenerateDataKey",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -5337,6 +5446,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:Decrypt",
                 "kms:DescribeKey",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -5373,6 +5483,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:GenerateDataKey",
             ],
             delete: &["bedrock:DeleteDataSource", "bedrock:GetDataSource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -5401,6 +5512,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock:PutEnforcedGuardrailConfiguration",
             ],
             delete: &["bedrock:DeleteEnforcedGuardrailConfiguration"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -5459,6 +5571,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock:GetFlow",
                 "bedrock:GetGuardrail",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -5483,6 +5596,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock:UpdateFlowAlias",
             ],
             delete: &["bedrock:DeleteFlowAlias"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -5511,13 +5625,14 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:Decrypt",
                 "kms:GenerateDataKey",
             ],
-            update: &["noservice:NoAction"],
+            update: &[],
             delete: &[
                 "bedrock:DeleteFlowVersion",
                 "bedrock:DeleteGuardrail",
                 "bedrock:GetFlowVersion",
                 "bedrock:GetGuardrail",
             ],
+            unlisted: &["noservice:NoAction"],
         },
     },
     TypeInfo {
@@ -5564,6 +5679,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:Decrypt",
                 "kms:RetireGrant",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -5586,6 +5702,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock:GetGuardrail",
                 "kms:RetireGrant",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -5621,6 +5738,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock:UntagResource",
             ],
             delete: &["bedrock:DeletePromptRouter", "bedrock:GetPromptRouter"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -5683,6 +5801,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock:GetKnowledgeBase",
                 "bedrock:ListDataSources",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -5696,6 +5815,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["bedrock:GetResourcePolicy", "bedrock:PutResourcePolicy"],
             update: &["bedrock:GetResourcePolicy", "bedrock:PutResourcePolicy"],
             delete: &["bedrock:DeleteResourcePolicy", "bedrock:GetResourcePolicy"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -5728,6 +5848,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetObjectVersion",
             ],
             delete: &["bedrock:DeletePrompt", "bedrock:GetPrompt"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -5758,6 +5879,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["bedrock:DeletePrompt", "bedrock:GetPrompt"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -5771,6 +5893,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["bedrock:GetResourcePolicy", "bedrock:PutResourcePolicy"],
             update: &["bedrock:GetResourcePolicy", "bedrock:PutResourcePolicy"],
             delete: &["bedrock:DeleteResourcePolicy", "bedrock:GetResourcePolicy"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -5806,6 +5929,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:GenerateDataKey",
             ],
             delete: &["bedrock:DeleteRetrievalInstruction"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -5847,6 +5971,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:Decrypt",
                 "kms:DescribeKey",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -5865,7 +5990,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         permissions: Permissions {
             create: &[
                 "bedrock-agentcore:CreateApiKeyCredentialProvider",
-                "bedrock-agentcore:CreateTokenVault",
                 "bedrock-agentcore:GetApiKeyCredentialProvider",
                 "bedrock-agentcore:TagResource",
                 "secretsmanager:CreateSecret",
@@ -5887,6 +6011,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:GetApiKeyCredentialProvider",
                 "secretsmanager:DeleteSecret",
             ],
+            unlisted: &["bedrock-agentcore:CreateTokenVault"],
         },
     },
     TypeInfo {
@@ -5933,6 +6058,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:DeleteBrowser",
                 "bedrock-agentcore:GetBrowser",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -5968,6 +6094,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:DeleteBrowserProfile",
                 "bedrock-agentcore:GetBrowserProfile",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -6007,6 +6134,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:GetCapacityProvider",
                 "bedrock-agentcore:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -6050,6 +6178,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:DeleteCodeInterpreter",
                 "bedrock-agentcore:GetCodeInterpreter",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -6105,6 +6234,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:DescribeKey",
                 "kms:RetireGrant",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -6146,6 +6276,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:GetConsentPortal",
                 "bedrock-agentcore:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -6189,6 +6320,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:Decrypt",
                 "kms:DescribeKey",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -6239,6 +6371,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:DeleteEvaluator",
                 "bedrock-agentcore:GetEvaluator",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -6292,6 +6425,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:DeleteWorkloadIdentity",
                 "bedrock-agentcore:GetGateway",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -6314,6 +6448,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:DeleteGatewayRateLimit",
                 "bedrock-agentcore:GetGatewayRateLimit",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -6343,6 +6478,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:DeleteGatewayRule",
                 "bedrock-agentcore:GetGatewayRule",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -6438,6 +6574,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:DeleteResourceGateway",
                 "vpc-lattice:DeleteServiceNetworkResourceAssociation",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -6521,6 +6658,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:UpdateAgentRuntime",
                 "bedrock-agentcore:UpdateAgentRuntimeEndpoint",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -6565,6 +6703,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:GetHarnessEndpoint",
                 "bedrock-agentcore:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -6654,6 +6793,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:DescribeKey",
                 "kms:GenerateDataKey",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -6676,7 +6816,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         permissions: Permissions {
             create: &[
                 "bedrock-agentcore:CreateOauth2CredentialProvider",
-                "bedrock-agentcore:CreateTokenVault",
                 "bedrock-agentcore:GetOauth2CredentialProvider",
                 "bedrock-agentcore:TagResource",
                 "ec2:CreateNetworkInterface",
@@ -6722,6 +6861,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:DeleteSecret",
                 "vpc-lattice:DeleteServiceNetworkResourceAssociation",
             ],
+            unlisted: &["bedrock-agentcore:CreateTokenVault"],
         },
     },
     TypeInfo {
@@ -6765,6 +6905,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:DeleteOnlineEvaluationConfig",
                 "bedrock-agentcore:GetOnlineEvaluationConfig",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -6799,6 +6940,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:DeletePaymentConnector",
                 "bedrock-agentcore:GetPaymentConnector",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -6816,7 +6958,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         permissions: Permissions {
             create: &[
                 "bedrock-agentcore:CreatePaymentCredentialProvider",
-                "bedrock-agentcore:CreateTokenVault",
                 "bedrock-agentcore:GetPaymentCredentialProvider",
                 "bedrock-agentcore:TagResource",
                 "secretsmanager:CreateSecret",
@@ -6839,6 +6980,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:ListTagsForResource",
                 "secretsmanager:DeleteSecret",
             ],
+            unlisted: &["bedrock-agentcore:CreateTokenVault"],
         },
     },
     TypeInfo {
@@ -6876,6 +7018,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:DeleteWorkloadIdentity",
                 "bedrock-agentcore:GetPaymentManager",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -6911,6 +7054,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:ManageAdminPolicy",
                 "bedrock-agentcore:ManageResourceScopedPolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -6952,6 +7096,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:Decrypt",
                 "kms:GenerateDataKey",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -6974,6 +7119,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:DeleteResourcePolicy",
                 "bedrock-agentcore:GetResourcePolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7048,6 +7194,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:GetAgentRuntime",
                 "bedrock-agentcore:GetAgentRuntimeEndpoint",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7088,6 +7235,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:GetAgentRuntime",
                 "bedrock-agentcore:GetAgentRuntimeEndpoint",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7112,6 +7260,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:UpdateWorkloadIdentity",
             ],
             delete: &["bedrock-agentcore:DeleteWorkloadIdentity"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7140,6 +7289,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-mantle:GetProject",
                 "bedrock-mantle:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7177,6 +7327,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "billing:UseSourceView",
             ],
             delete: &["billing:DeleteBillingView", "billing:GetBillingView"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7218,6 +7369,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "billingconductor:UntagResource",
                 "billingconductor:UpdateBillingGroup",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7266,6 +7418,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "billingconductor:ListResourcesAssociatedToCustomLineItem",
                 "billingconductor:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7297,6 +7450,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "billingconductor:ListPricingPlans",
                 "billingconductor:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7335,6 +7489,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "billingconductor:ListPricingRules",
                 "billingconductor:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7363,6 +7518,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "braket:UpdateSpendingLimit",
             ],
             delete: &["braket:DeleteSpendingLimit", "braket:SearchSpendingLimits"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7389,6 +7545,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "budgets:ViewBudget",
             ],
             delete: &["budgets:ModifyBudget"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7412,6 +7569,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["budgets:DeleteBudgetAction"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7425,6 +7583,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7449,6 +7608,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ce:CreateAnomalyMonitor", "ce:TagResource"],
             update: &["ce:UpdateAnomalyMonitor"],
             delete: &["ce:DeleteAnomalyMonitor"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7462,6 +7622,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ce:CreateAnomalySubscription", "ce:TagResource"],
             update: &["ce:UpdateAnomalySubscription"],
             delete: &["ce:DeleteAnomalySubscription"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7479,6 +7640,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ce:UpdateCostCategoryDefinition",
             ],
             delete: &["ce:DeleteCostCategoryDefinition"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7512,6 +7674,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cur:DeleteReportDefinition",
                 "cur:DescribeReportDefinitions",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7537,6 +7700,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cases:UpdateCase",
             ],
             delete: &["cases:DeleteCase"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7564,6 +7728,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cases:UpdateCaseRule",
             ],
             delete: &["cases:DeleteCaseRule", "cases:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7581,6 +7746,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cases:UntagResource",
             ],
             delete: &["cases:DeleteDomain", "cases:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7609,6 +7775,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cases:UpdateField",
             ],
             delete: &["cases:DeleteField", "cases:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7627,6 +7794,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cases:UpdateLayout",
             ],
             delete: &["cases:DeleteLayout", "cases:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7649,6 +7817,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cases:UpdateRelatedItem",
             ],
             delete: &["cases:DeleteRelatedItem"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7676,6 +7845,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cases:UpdateTemplate",
             ],
             delete: &["cases:DeleteTemplate", "cases:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7725,6 +7895,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cassandra:Select",
                 "cassandra:SelectMultiRegionResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7802,6 +7973,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudwatch:GetMetricData",
                 "cloudwatch:PutMetricAlarm",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7821,6 +7993,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["cassandra:Create", "cassandra:Select"],
             update: &[],
             delete: &["cassandra:Drop", "cassandra:Select"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7834,6 +8007,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["acm:GetAccountConfiguration", "acm:PutAccountConfiguration"],
             update: &["acm:GetAccountConfiguration", "acm:PutAccountConfiguration"],
             delete: &["acm:GetAccountConfiguration", "acm:PutAccountConfiguration"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7875,6 +8049,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53:GetChange",
                 "route53:GetHostedZone",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7899,6 +8074,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "acm:UpdateAcmeEndpoint",
             ],
             delete: &["acm:DeleteAcmeEndpoint", "acm:DescribeAcmeEndpoint"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7926,6 +8102,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "acm:DeleteAcmeExternalAccountBinding",
                 "acm:DescribeAcmeExternalAccountBinding",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7962,6 +8139,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "acm:DescribeCertificate",
                 "acm:RemoveTagsFromCertificate",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -7986,6 +8164,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "chatbot:UpdateCustomAction",
             ],
             delete: &["chatbot:DeleteCustomAction"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -8020,6 +8199,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "chatbot:GetMicrosoftTeamsChannelConfiguration",
                 "chatbot:ListAssociations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -8053,6 +8233,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "chatbot:DisassociateFromConfiguration",
                 "chatbot:ListAssociations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -8077,6 +8258,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "chime:UpdateAppInstance",
             ],
             delete: &["chime:DeleteAppInstance", "chime:DescribeAppInstance"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -8105,6 +8287,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "chime:UpdateAppInstanceBot",
             ],
             delete: &["chime:DeleteAppInstanceBot", "chime:DescribeAppInstanceBot"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -8131,6 +8314,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "chime:DeleteAppInstanceUser",
                 "chime:DescribeAppInstanceUser",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -8176,6 +8360,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "chime:DescribeChannel",
                 "chime:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -8205,6 +8390,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "chime:UpdateChannelFlow",
             ],
             delete: &["chime:DeleteChannelFlow", "chime:DescribeChannelFlow"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -8242,6 +8428,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "chime:DeleteMediaInsightsPipelineConfiguration",
                 "chime:ListVoiceConnectors",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -8274,6 +8461,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "chime:DeleteMediaPipelineKinesisVideoStreamPool",
                 "chime:GetMediaPipelineKinesisVideoStreamPool",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -8310,6 +8498,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "chime:DeleteSipMediaApplication",
                 "chime:GetSipMediaApplication",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -8344,6 +8533,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "chime:GetVoiceConnector",
                 "chime:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -8389,6 +8579,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cleanrooms:ListTagsForResource",
                 "cleanrooms:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -8434,6 +8625,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cleanrooms:ListTagsForResource",
                 "cleanrooms:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -8502,6 +8694,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:GetTable",
                 "glue:GetTables",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -8548,6 +8741,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cleanrooms:ListTagsForResource",
                 "cleanrooms:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -8597,6 +8791,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "entityresolution:DeletePolicyStatement",
                 "entityresolution:GetIdMappingWorkflow",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -8647,6 +8842,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "entityresolution:DeletePolicyStatement",
                 "entityresolution:GetIdNamespace",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -8709,6 +8905,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cleanrooms:ListTagsForResource",
                 "cleanrooms:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -8768,6 +8965,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:GetLogDelivery",
                 "logs:ListLogDeliveries",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -8810,6 +9008,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cleanrooms:ListTagsForResource",
                 "cleanrooms:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -8835,6 +9034,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["cleanrooms-ml:TagResource", "cleanrooms-ml:UntagResource"],
             delete: &["cleanrooms-ml:DeleteConfiguredModelAlgorithm"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -8869,6 +9069,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cleanrooms:GetMembership",
                 "cleanrooms:PassMembership",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -8887,6 +9088,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["cleanrooms-ml:TagResource", "cleanrooms-ml:UntagResource"],
             delete: &["cleanrooms-ml:DeleteTrainingDataset"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -8935,6 +9137,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeInstances",
                 "ec2:TerminateInstances",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -8978,6 +9181,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudformation:DeleteChangeSet",
                 "cloudformation:DescribeChangeSet",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -8991,6 +9195,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9020,6 +9225,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudformation:DeleteGeneratedTemplate",
                 "cloudformation:DescribeGeneratedTemplate",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9050,6 +9256,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudformation:DescribeType",
                 "cloudformation:SetTypeConfiguration",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9063,6 +9270,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["cloudformation:SetTypeDefaultVersion"],
             update: &["cloudformation:SetTypeDefaultVersion"],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9076,6 +9284,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["cloudformation:SetTypeConfiguration"],
             update: &["cloudformation:SetTypeConfiguration"],
             delete: &["cloudformation:SetTypeConfiguration"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9111,6 +9320,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudformation:DeregisterType",
                 "cloudformation:DescribeType",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9141,6 +9351,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudformation:DescribeType",
                 "cloudformation:SetTypeConfiguration",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9154,6 +9365,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9170,6 +9382,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9202,6 +9415,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudformation:DeregisterType",
                 "cloudformation:DescribeType",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9228,6 +9442,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9251,6 +9466,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9263,7 +9479,8 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         permissions: Permissions {
             create: &["cloudformation:SetTypeDefaultVersion"],
             update: &["cloudformation:SetTypeDefaultVersion"],
-            delete: &[""],
+            delete: &[],
+            unlisted: &[""],
         },
     },
     TypeInfo {
@@ -9302,6 +9519,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudformation:DeregisterType",
                 "cloudformation:DescribeType",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9328,6 +9546,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudformation:DeleteStack",
                 "cloudformation:DescribeStacks",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9373,6 +9592,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudformation:ListStackSetOperationResults",
                 "cloudformation:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9404,6 +9624,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudformation:DeactivateType",
                 "cloudformation:DescribeType",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9417,6 +9638,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9430,6 +9652,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9452,6 +9675,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudfront:DeleteAnycastIpList",
                 "cloudfront:GetAnycastIpList",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9465,6 +9689,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["cloudfront:CreateCachePolicy"],
             update: &["cloudfront:GetCachePolicy", "cloudfront:UpdateCachePolicy"],
             delete: &["cloudfront:DeleteCachePolicy", "cloudfront:GetCachePolicy"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9484,6 +9709,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudfront:DeleteCloudFrontOriginAccessIdentity",
                 "cloudfront:GetCloudFrontOriginAccessIdentity",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9519,6 +9745,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudfront:DeleteConnectionFunction",
                 "cloudfront:DescribeConnectionFunction",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9555,6 +9782,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudfront:GetConnectionGroup",
                 "cloudfront:UpdateConnectionGroup",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9574,6 +9802,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudfront:DeleteContinuousDeploymentPolicy",
                 "cloudfront:GetContinuousDeploymentPolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9587,7 +9816,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[
                 "cloudfront:CreateConnectionGroup",
                 "cloudfront:CreateDistribution",
-                "cloudfront:CreateDistributionWithTags",
                 "cloudfront:GetConnectionGroup",
                 "cloudfront:GetDistribution",
                 "cloudfront:GetDistributionConfig",
@@ -9611,6 +9839,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudfront:GetDistribution",
                 "cloudfront:GetDistributionConfig",
             ],
+            unlisted: &["cloudfront:CreateDistributionWithTags"],
         },
     },
     TypeInfo {
@@ -9657,6 +9886,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudfront:UpdateDistributionTenant",
                 "wafv2:GetWebACL",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9676,6 +9906,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudfront:DeleteFieldLevelEncryptionConfig",
                 "cloudfront:GetFieldLevelEncryption",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9695,6 +9926,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudfront:DeleteFieldLevelEncryptionProfile",
                 "cloudfront:GetFieldLevelEncryptionProfile",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9719,6 +9951,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudfront:UpdateFunction",
             ],
             delete: &["cloudfront:DeleteFunction", "cloudfront:DescribeFunction"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9732,6 +9965,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["cloudfront:CreateKeyGroup"],
             update: &["cloudfront:GetKeyGroup", "cloudfront:UpdateKeyGroup"],
             delete: &["cloudfront:DeleteKeyGroup", "cloudfront:GetKeyGroup"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9748,7 +9982,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudfront:TagResource",
                 "s3:GetBucketLocation",
                 "s3:GetObject",
-                "s3:HeadObject",
             ],
             update: &[
                 "cloudfront:DescribeKeyValueStore",
@@ -9760,6 +9993,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudfront:DeleteKeyValueStore",
                 "cloudfront:DescribeKeyValueStore",
             ],
+            unlisted: &["s3:HeadObject"],
         },
     },
     TypeInfo {
@@ -9773,6 +10007,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["cloudfront:CreateMonitoringSubscription"],
             update: &[],
             delete: &["cloudfront:DeleteMonitoringSubscription"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9792,6 +10027,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudfront:DeleteOriginAccessControl",
                 "cloudfront:GetOriginAccessControl",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9811,6 +10047,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudfront:DeleteOriginRequestPolicy",
                 "cloudfront:GetOriginRequestPolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9824,6 +10061,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["cloudfront:CreatePublicKey"],
             update: &["cloudfront:GetPublicKey", "cloudfront:UpdatePublicKey"],
             delete: &["cloudfront:DeletePublicKey", "cloudfront:GetPublicKey"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9844,6 +10082,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudfront:DeleteRealtimeLogConfig",
                 "cloudfront:GetRealtimeLogConfig",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9863,6 +10102,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudfront:DeleteResponseHeadersPolicy",
                 "cloudfront:GetResponseHeadersPolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9876,6 +10116,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9913,6 +10154,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:ListBucket",
             ],
             delete: &["cloudfront:DeleteTrustStore", "cloudfront:GetTrustStore"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -9961,6 +10203,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:CreateServiceLinkedRole",
                 "sts:AssumeRole",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -10007,6 +10250,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudhsm:DescribeClusters",
                 "ec2:DeleteSecurityGroup",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -10017,14 +10261,17 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         conditional_create_only: &[],
         write_only: &[],
         permissions: Permissions {
-            create: &["CloudTrail:AddTags", "CloudTrail:CreateChannel"],
-            update: &[
+            create: &[],
+            update: &[],
+            delete: &[],
+            unlisted: &[
                 "CloudTrail:AddTags",
+                "CloudTrail:CreateChannel",
+                "CloudTrail:DeleteChannel",
                 "CloudTrail:GetChannel",
                 "CloudTrail:RemoveTags",
                 "CloudTrail:UpdateChannel",
             ],
-            delete: &["CloudTrail:DeleteChannel"],
         },
     },
     TypeInfo {
@@ -10041,20 +10288,18 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         conditional_create_only: &[],
         write_only: &[],
         permissions: Permissions {
-            create: &[
+            create: &[],
+            update: &[],
+            delete: &[],
+            unlisted: &[
                 "CloudTrail:AddTags",
                 "CloudTrail:CreateDashboard",
-                "CloudTrail:StartDashboardRefresh",
-                "CloudTrail:StartQuery",
-            ],
-            update: &[
-                "CloudTrail:AddTags",
+                "CloudTrail:DeleteDashboard",
                 "CloudTrail:RemoveTags",
                 "CloudTrail:StartDashboardRefresh",
                 "CloudTrail:StartQuery",
                 "CloudTrail:UpdateDashboard",
             ],
-            delete: &["CloudTrail:DeleteDashboard", "CloudTrail:UpdateDashboard"],
         },
     },
     TypeInfo {
@@ -10071,12 +10316,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         write_only: &[],
         permissions: Permissions {
             create: &[
-                "CloudTrail:AddTags",
-                "CloudTrail:CreateEventDataStore",
-                "CloudTrail:EnableFederation",
-                "CloudTrail:GetEventDataStore",
-                "CloudTrail:PutEventConfiguration",
-                "CloudTrail:PutInsightSelectors",
                 "glue:CreateDatabase",
                 "glue:CreateTable",
                 "glue:PassConnection",
@@ -10090,18 +10329,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "organizations:ListAWSServiceAccessForOrganization",
             ],
             update: &[
-                "CloudTrail:AddTags",
-                "CloudTrail:DisableFederation",
-                "CloudTrail:EnableFederation",
-                "CloudTrail:GetEventDataStore",
-                "CloudTrail:GetInsightSelectors",
-                "CloudTrail:PutEventConfiguration",
-                "CloudTrail:PutInsightSelectors",
-                "CloudTrail:RemoveTags",
-                "CloudTrail:RestoreEventDataStore",
-                "CloudTrail:StartEventDataStoreIngestion",
-                "CloudTrail:StopEventDataStoreIngestion",
-                "CloudTrail:UpdateEventDataStore",
                 "glue:CreateDatabase",
                 "glue:CreateTable",
                 "glue:DeleteTable",
@@ -10115,12 +10342,22 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "organizations:DescribeOrganization",
                 "organizations:ListAWSServiceAccessForOrganization",
             ],
-            delete: &[
+            delete: &["glue:DeleteTable", "lakeformation:DeregisterResource"],
+            unlisted: &[
+                "CloudTrail:AddTags",
+                "CloudTrail:CreateEventDataStore",
                 "CloudTrail:DeleteEventDataStore",
                 "CloudTrail:DisableFederation",
+                "CloudTrail:EnableFederation",
                 "CloudTrail:GetEventDataStore",
-                "glue:DeleteTable",
-                "lakeformation:DeregisterResource",
+                "CloudTrail:GetInsightSelectors",
+                "CloudTrail:PutEventConfiguration",
+                "CloudTrail:PutInsightSelectors",
+                "CloudTrail:RemoveTags",
+                "CloudTrail:RestoreEventDataStore",
+                "CloudTrail:StartEventDataStoreIngestion",
+                "CloudTrail:StopEventDataStoreIngestion",
+                "CloudTrail:UpdateEventDataStore",
             ],
         },
     },
@@ -10132,15 +10369,14 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         conditional_create_only: &[],
         write_only: &[],
         permissions: Permissions {
-            create: &[
+            create: &[],
+            update: &[],
+            delete: &[],
+            unlisted: &[
+                "CloudTrail:DeleteResourcePolicy",
                 "CloudTrail:GetResourcePolicy",
                 "CloudTrail:PutResourcePolicy",
             ],
-            update: &[
-                "CloudTrail:GetResourcePolicy",
-                "CloudTrail:PutResourcePolicy",
-            ],
-            delete: &["CloudTrail:DeleteResourcePolicy"],
         },
     },
     TypeInfo {
@@ -10152,12 +10388,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         write_only: &[],
         permissions: Permissions {
             create: &[
-                "CloudTrail:AddTags",
-                "CloudTrail:CreateTrail",
-                "CloudTrail:PutEventConfiguration",
-                "CloudTrail:PutEventSelectors",
-                "CloudTrail:PutInsightSelectors",
-                "CloudTrail:StartLogging",
                 "iam:CreateServiceLinkedRole",
                 "iam:GetRole",
                 "iam:PassRole",
@@ -10165,7 +10395,17 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "organizations:ListAWSServiceAccessForOrganization",
             ],
             update: &[
+                "iam:CreateServiceLinkedRole",
+                "iam:GetRole",
+                "iam:PassRole",
+                "organizations:DescribeOrganization",
+                "organizations:ListAWSServiceAccessForOrganization",
+            ],
+            delete: &[],
+            unlisted: &[
                 "CloudTrail:AddTags",
+                "CloudTrail:CreateTrail",
+                "CloudTrail:DeleteTrail",
                 "CloudTrail:DescribeTrails",
                 "CloudTrail:GetTrail",
                 "CloudTrail:PutEventConfiguration",
@@ -10175,13 +10415,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "CloudTrail:StartLogging",
                 "CloudTrail:StopLogging",
                 "CloudTrail:UpdateTrail",
-                "iam:CreateServiceLinkedRole",
-                "iam:GetRole",
-                "iam:PassRole",
-                "organizations:DescribeOrganization",
-                "organizations:ListAWSServiceAccessForOrganization",
             ],
-            delete: &["CloudTrail:DeleteTrail"],
         },
     },
     TypeInfo {
@@ -10206,6 +10440,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudwatch:UntagResource",
             ],
             delete: &["cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -10231,6 +10466,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudwatch:DeleteAlarmMuteRule",
                 "cloudwatch:GetAlarmMuteRule",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -10252,6 +10488,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -10276,6 +10513,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudwatch:UntagResource",
             ],
             delete: &["cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -10298,6 +10536,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudwatch:UntagResource",
             ],
             delete: &["cloudwatch:DeleteDashboards", "cloudwatch:GetDashboard"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -10323,6 +10562,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudwatch:DeleteInsightRules",
                 "cloudwatch:DescribeInsightRules",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -10359,6 +10599,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudwatch:GetIntegration",
                 "cloudwatch:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -10404,6 +10645,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:DeleteScheduledQuery",
                 "logs:GetScheduledQuery",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -10431,6 +10673,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudwatch:DeleteMetricStream",
                 "cloudwatch:GetMetricStream",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -10453,6 +10696,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudwatch:GetOTelEnrichment",
                 "cloudwatch:StopOTelEnrichment",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -10475,6 +10719,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudwatch:DeleteResourceMetricsConfiguration",
                 "cloudwatch:GetResourceMetricsConfiguration",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -10498,6 +10743,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudwatch:GetView",
                 "cloudwatch:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -10526,6 +10772,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codeartifact:UntagResource",
             ],
             delete: &["codeartifact:DeleteDomain", "codeartifact:DescribeDomain"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -10558,6 +10805,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codeartifact:DeletePackageGroup",
                 "codeartifact:DescribePackageGroup",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -10595,6 +10843,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codeartifact:DeleteRepository",
                 "codeartifact:DescribeRepository",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -10616,6 +10865,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["codebuild:BatchGetFleets", "codebuild:DeleteFleet"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -10629,6 +10879,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -10645,6 +10896,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codebuild:BatchGetReportGroups",
                 "codebuild:DeleteReportGroup",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -10664,6 +10916,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codebuild:ListSourceCredentials",
             ],
             delete: &["codebuild:DeleteSourceCredentials"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -10691,6 +10944,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codecommit:UpdateRepositoryName",
             ],
             delete: &["codecommit:DeleteRepository", "codecommit:ListRepositories"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -10711,6 +10965,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codeconnections:UntagResource",
             ],
             delete: &["codeconnections:DeleteConnection"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -10764,6 +11019,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeNetworkInterfaces",
                 "ec2:DescribeVpcEndpoints",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -10777,6 +11033,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["codedeploy:CreateApplication", "codedeploy:TagResource"],
             update: &["codedeploy:TagResource", "codedeploy:UntagResource"],
             delete: &["codedeploy:DeleteApplication", "codedeploy:GetApplication"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -10799,6 +11056,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codedeploy:DeleteDeploymentConfig",
                 "codedeploy:GetDeploymentConfig",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -10841,6 +11099,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codedeploy:DeleteDeploymentGroup",
                 "codedeploy:GetDeploymentGroup",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -10872,6 +11131,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sns:Publish",
             ],
             delete: &["codeguru-profiler:DeleteProfilingGroup"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -10895,8 +11155,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codeguru-reviewer:AssociateRepository",
                 "codeguru-reviewer:DescribeRepositoryAssociation",
                 "codeguru-reviewer:TagResource",
-                "codestar-connections:ListBranches",
-                "codestar-connections:ListRepositories",
                 "codestar-connections:ListTagsForResource",
                 "codestar-connections:PassConnection",
                 "codestar-connections:TagResource",
@@ -10915,6 +11173,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codestar-connections:UntagResource",
                 "events:DeleteRule",
                 "events:RemoveTargets",
+            ],
+            unlisted: &[
+                "codestar-connections:ListBranches",
+                "codestar-connections:ListRepositories",
             ],
         },
     },
@@ -10951,6 +11213,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codepipeline:DeleteCustomActionType",
                 "codepipeline:ListActionTypes",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -10985,6 +11248,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["codepipeline:DeletePipeline", "codepipeline:GetPipeline"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11019,6 +11283,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codepipeline:ListWebhooks",
                 "codepipeline:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11032,6 +11297,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11052,6 +11318,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codestar-connections:UntagResource",
             ],
             delete: &["codestar-connections:DeleteConnection"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11084,6 +11351,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codestar-connections:GetConnection",
                 "codestar-connections:GetRepositoryLink",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11108,6 +11376,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codestar-connections:DeleteSyncConfiguration",
                 "codestar-connections:GetSyncConfiguration",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11131,6 +11400,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codestar-notifications:deleteNotificationRule",
                 "codestar-notifications:describeNotificationRule",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11158,6 +11428,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["cognito-identity:DeleteIdentityPool"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11180,6 +11451,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cognito-identity:GetPrincipalTagAttributeMap",
                 "cognito-identity:SetPrincipalTagAttributeMap",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11204,6 +11476,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cognito-identity:GetIdentityPoolRoles",
                 "cognito-identity:SetIdentityPoolRoles",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11271,6 +11544,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:PutBucketPolicy",
                 "s3:PutObject",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11287,6 +11561,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["cognito-idp:UpdateManagedLoginBranding"],
             delete: &["cognito-idp:DeleteManagedLoginBranding"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11297,13 +11572,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         conditional_create_only: &[],
         write_only: &["ClientId"],
         permissions: Permissions {
-            create: &[
-                "cognito-idp:CreateTerms",
-                "cognito-idp:DescribeTerms",
-                "cognito-idp:DescribeTermsByClient",
-            ],
+            create: &["cognito-idp:CreateTerms", "cognito-idp:DescribeTerms"],
             update: &["cognito-idp:UpdateTerms"],
             delete: &["cognito-idp:DeleteTerms"],
+            unlisted: &["cognito-idp:DescribeTermsByClient"],
         },
     },
     TypeInfo {
@@ -11350,6 +11622,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:ReEncryptTo",
             ],
             delete: &["cognito-idp:DeleteUserPool"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11376,6 +11649,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:DeleteRolePolicy",
                 "iam:PutRolePolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11421,6 +11695,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:ReEncryptFrom",
                 "kms:ReEncryptTo",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11447,6 +11722,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cognito-idp:GetGroup",
                 "iam:PutRolePolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11469,6 +11745,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cognito-idp:DeleteIdentityProvider",
                 "cognito-idp:DescribeIdentityProvider",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11529,6 +11806,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:ReEncryptFrom",
                 "kms:ReEncryptTo",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11578,6 +11856,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:ReEncryptFrom",
                 "kms:ReEncryptTo",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11594,6 +11873,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["cognito-idp:UpdateResourceServer"],
             delete: &["cognito-idp:DeleteResourceServer"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11618,6 +11898,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cognito-idp:DescribeRiskConfiguration",
                 "cognito-idp:SetRiskConfiguration",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11637,6 +11918,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cognito-idp:GetUICustomization",
                 "cognito-idp:SetUICustomization",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11669,6 +11951,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["cognito-idp:AdminDeleteUser"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11688,6 +11971,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cognito-idp:AdminListGroupsForUser",
                 "cognito-idp:AdminRemoveUserFromGroup",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11731,6 +12015,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "comprehend:DeleteDocumentClassifier",
                 "comprehend:DescribeDocumentClassifier",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11764,6 +12049,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "comprehend:DescribeEndpoint",
                 "comprehend:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11800,6 +12086,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "comprehend:DeleteEntityRecognizer",
                 "comprehend:DescribeEntityRecognizer",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11836,6 +12123,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "comprehend:DescribeEndpoint",
                 "comprehend:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11861,6 +12149,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["comprehend:DeleteFlywheel", "comprehend:DescribeFlywheel"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11893,6 +12182,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "aco-automation:DeleteAutomationRule",
                 "aco-automation:GetAutomationRule",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11919,6 +12209,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "config:DescribeAggregationAuthorizations",
                 "config:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11932,6 +12223,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["config:DescribeConfigRules", "config:PutConfigRule"],
             update: &["config:DescribeConfigRules", "config:PutConfigRule"],
             delete: &["config:DeleteConfigRule", "config:DescribeConfigRules"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11964,6 +12256,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "config:DeleteConfigurationAggregator",
                 "config:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -11986,6 +12279,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["config:DeleteConfigurationRecorder"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12028,6 +12322,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "config:DescribeConformancePackStatus",
                 "config:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12052,6 +12347,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "config:UntagResource",
             ],
             delete: &["config:DeleteConnector"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12071,6 +12367,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "config:PutDeliveryChannel",
             ],
             delete: &["config:DeleteDeliveryChannel"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12099,6 +12396,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "config:DeleteOrganizationConfigRule",
                 "config:DescribeOrganizationConfigRuleStatuses",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12145,6 +12443,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "config:UntagResource",
                 "organizations:ListDelegatedAdministrators",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12168,6 +12467,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["config:DeleteRemediationConfiguration"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12191,6 +12491,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "config:UntagResource",
             ],
             delete: &["config:DeleteStoredQuery", "config:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12212,6 +12513,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateAgentStatus",
             ],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12231,6 +12533,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:DisassociateApprovedOrigin",
                 "connect:ListApprovedOrigins",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12249,6 +12552,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateContactFlowMetadata",
             ],
             delete: &["connect:DeleteContactFlow", "connect:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12267,6 +12571,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateContactFlowModuleMetadata",
             ],
             delete: &["connect:DeleteContactFlowModule", "connect:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12286,6 +12591,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateContactFlowModuleAlias",
             ],
             delete: &["connect:DeleteContactFlowModuleAlias"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12306,6 +12612,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["connect:DescribeContactFlowModule"],
             delete: &["connect:DeleteContactFlowModuleVersion"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12322,6 +12629,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["connect:DescribeContactFlow"],
             delete: &["connect:DeleteContactFlowVersion"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12341,6 +12649,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:DisassociateAnalyticsDataSet",
                 "connect:ListAnalyticsDataAssociations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12364,6 +12673,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateDataTableMetadata",
             ],
             delete: &["connect:DeleteDataTable", "connect:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12388,6 +12698,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:DeleteDataTableAttribute",
                 "connect:ListDataTableAttributes",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12415,6 +12726,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:ListDataTableAttributes",
                 "connect:ListDataTableValues",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12450,6 +12762,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:DescribeReceiptRule",
                 "ses:UpdateReceiptRule",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12474,6 +12787,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateEvaluationForm",
             ],
             delete: &["connect:DeleteEvaluationForm", "connect:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12490,10 +12804,8 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:TagResource",
             ],
             update: &[
-                "connect:AssociateHoursOfOperations",
                 "connect:CreateHoursOfOperationOverride",
                 "connect:DeleteHoursOfOperationOverride",
-                "connect:DisassociateHoursOfOperations",
                 "connect:ListHoursOfOperationOverrides",
                 "connect:TagResource",
                 "connect:UntagResource",
@@ -12501,6 +12813,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateHoursOfOperationOverride",
             ],
             delete: &["connect:DeleteHoursOfOperation", "connect:UntagResource"],
+            unlisted: &[
+                "connect:AssociateHoursOfOperations",
+                "connect:DisassociateHoursOfOperations",
+            ],
         },
     },
     TypeInfo {
@@ -12546,6 +12862,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ds:DescribeDirectories",
                 "ds:UnauthorizeApplication",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12587,6 +12904,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetBucketAcl",
                 "s3:GetBucketLocation",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12667,6 +12985,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lex:DeleteResourcePolicy",
                 "lex:DeleteResourcePolicyStatement",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12704,6 +13023,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateMetricMetadata",
             ],
             delete: &["connect:DeleteMetric", "connect:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12721,6 +13041,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateNotificationContent",
             ],
             delete: &["connect:DeleteNotification", "connect:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12749,6 +13070,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdatePhoneNumberMetadata",
             ],
             delete: &["connect:ReleasePhoneNumber", "connect:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12762,6 +13084,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["connect:CreatePredefinedAttribute"],
             update: &["connect:UpdatePredefinedAttribute"],
             delete: &["connect:DeletePredefinedAttribute"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12788,6 +13111,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetObjectAcl",
             ],
             delete: &["connect:DeletePrompt"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12802,23 +13126,17 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:AssociateQueueEmailAddresses",
                 "connect:AssociateQueueQuickConnects",
                 "connect:CreateQueue",
-                "connect:CreateQueueAgentGroup",
                 "connect:DescribeQueue",
-                "connect:ListQueueAgentGroups",
                 "connect:TagResource",
             ],
             update: &[
                 "connect:AssociateQueueEmailAddresses",
                 "connect:AssociateQueueQuickConnects",
-                "connect:CreateQueueAgentGroup",
-                "connect:DeleteQueueAgentGroup",
                 "connect:DescribeQueue",
                 "connect:DisassociateQueueEmailAddresses",
                 "connect:DisassociateQueueQuickConnects",
-                "connect:ListQueueAgentGroups",
                 "connect:TagResource",
                 "connect:UntagResource",
-                "connect:UpdateQueueAgentGroup",
                 "connect:UpdateQueueHoursOfOperation",
                 "connect:UpdateQueueMaxContacts",
                 "connect:UpdateQueueName",
@@ -12831,6 +13149,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:DisassociateQueueEmailAddresses",
                 "connect:ListQueueEmailAddresses",
                 "connect:UntagResource",
+            ],
+            unlisted: &[
+                "connect:CreateQueueAgentGroup",
+                "connect:DeleteQueueAgentGroup",
+                "connect:ListQueueAgentGroups",
+                "connect:UpdateQueueAgentGroup",
             ],
         },
     },
@@ -12850,6 +13174,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateQuickConnectName",
             ],
             delete: &["connect:DeleteQuickConnect", "connect:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12875,6 +13200,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateRoutingProfileQueues",
             ],
             delete: &["connect:DeleteRoutingProfile", "connect:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12902,6 +13228,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateRule",
             ],
             delete: &["connect:DeleteRule", "connect:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12915,6 +13242,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["connect:AssociateSecurityKey"],
             update: &[],
             delete: &["connect:DisassociateSecurityKey"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12936,6 +13264,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateSecurityProfile",
             ],
             delete: &["connect:DeleteSecurityProfile", "connect:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12962,6 +13291,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:GetTaskTemplate",
                 "connect:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -12972,13 +13302,14 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         conditional_create_only: &[],
         write_only: &[],
         permissions: Permissions {
-            create: &["connect:CreateTestCase", "connect:TagResource"],
-            update: &[
-                "connect:TagResource",
-                "connect:UntagResource",
+            create: &["connect:TagResource"],
+            update: &["connect:TagResource", "connect:UntagResource"],
+            delete: &["connect:UntagResource"],
+            unlisted: &[
+                "connect:CreateTestCase",
+                "connect:DeleteTestCase",
                 "connect:UpdateTestCase",
             ],
-            delete: &["connect:DeleteTestCase", "connect:UntagResource"],
         },
     },
     TypeInfo {
@@ -13004,6 +13335,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:DescribeTrafficDistributionGroup",
                 "connect:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -13026,6 +13358,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:ListTagsForResource",
                 "connect:ListUseCases",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -13046,7 +13379,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:DisassociateUserProficiencies",
                 "connect:TagResource",
                 "connect:UntagResource",
-                "connect:UpdateUserConfig",
                 "connect:UpdateUserHierarchy",
                 "connect:UpdateUserIdentityInfo",
                 "connect:UpdateUserPhoneConfig",
@@ -13055,6 +13387,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateUserSecurityProfiles",
             ],
             delete: &["connect:DeleteUser", "connect:UntagResource"],
+            unlisted: &["connect:UpdateUserConfig"],
         },
     },
     TypeInfo {
@@ -13072,6 +13405,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateUserHierarchyGroupName",
             ],
             delete: &["connect:DeleteUserHierarchyGroup", "connect:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -13085,6 +13419,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["connect:UpdateUserHierarchyStructure"],
             update: &["connect:UpdateUserHierarchyStructure"],
             delete: &["connect:UpdateUserHierarchyStructure"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -13103,6 +13438,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateViewMetadata",
             ],
             delete: &["connect:DeleteView", "connect:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -13116,6 +13452,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["connect:CreateViewVersion"],
             update: &[],
             delete: &["connect:DeleteViewVersion"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -13137,6 +13474,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UntagResource",
             ],
             delete: &["connect:DeleteVocabulary", "connect:DescribeVocabulary"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -13171,6 +13509,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateWorkspaceVisibility",
             ],
             delete: &["connect:DeleteWorkspace"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -13198,6 +13537,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect-campaigns:UpdateCampaignOutboundCallConfig",
             ],
             delete: &["connect-campaigns:DeleteCampaign"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -13250,6 +13590,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect-campaigns:DeleteCampaignCommunicationTime",
                 "connect-campaigns:DeleteCampaignEntryLimits",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -13347,6 +13688,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:UpdatePortfolio",
                 "servicecatalog:UpdateProvisioningArtifact",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -13403,6 +13745,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "organizations:ListTargetsForPolicy",
                 "organizations:UpdatePolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -13421,7 +13764,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         permissions: Permissions {
             create: &[
                 "cloudformation:DescribeOrganizationsAccess",
-                "cloudformation:EnableOrganizationsAccess",
                 "controltower:CreateLandingZone",
                 "controltower:GetLandingZone",
                 "controltower:GetLandingZoneOperation",
@@ -13452,14 +13794,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:SearchProductsAsAdmin",
                 "servicecatalog:UpdatePortfolio",
                 "servicecatalog:UpdateProvisioningArtifact",
-                "sso:GetPeregrineStatus",
                 "sso:ListDirectoryAssociations",
-                "sso:RegisterRegion",
-                "sso:StartPeregrine",
             ],
             update: &[
                 "cloudformation:DescribeOrganizationsAccess",
-                "cloudformation:EnableOrganizationsAccess",
                 "controltower:GetLandingZone",
                 "controltower:GetLandingZoneOperation",
                 "controltower:ListTagsForResource",
@@ -13490,14 +13828,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:SearchProductsAsAdmin",
                 "servicecatalog:UpdatePortfolio",
                 "servicecatalog:UpdateProvisioningArtifact",
-                "sso:GetPeregrineStatus",
                 "sso:ListDirectoryAssociations",
-                "sso:RegisterRegion",
-                "sso:StartPeregrine",
             ],
             delete: &[
                 "cloudformation:DescribeOrganizationsAccess",
-                "cloudformation:EnableOrganizationsAccess",
                 "controltower:DeleteLandingZone",
                 "controltower:GetLandingZone",
                 "controltower:GetLandingZoneOperation",
@@ -13522,8 +13856,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:ListProvisioningArtifacts",
                 "servicecatalog:SearchProductsAsAdmin",
                 "servicecatalog:UpdateProvisioningArtifact",
-                "sso:GetPeregrineStatus",
                 "sso:ListDirectoryAssociations",
+            ],
+            unlisted: &[
+                "cloudformation:EnableOrganizationsAccess",
+                "sso:GetPeregrineStatus",
+                "sso:RegisterRegion",
+                "sso:StartPeregrine",
             ],
         },
     },
@@ -13553,6 +13892,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "profile:UpdateCalculatedAttributeDefinition",
             ],
             delete: &["profile:DeleteCalculatedAttributeDefinition"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -13598,6 +13938,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:PutKeyPolicy",
                 "profile:DeleteDomain",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -13628,6 +13969,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "profile:UntagResource",
             ],
             delete: &["profile:DeleteDomainObjectType"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -13652,6 +13994,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "profile:UntagResource",
             ],
             delete: &["iam:DeleteRolePolicy", "profile:DeleteEventStream"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -13671,6 +14014,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "profile:UpdateEventTrigger",
             ],
             delete: &["profile:DeleteEventTrigger"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -13724,6 +14068,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "events:RemoveTargets",
                 "profile:DeleteIntegration",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -13755,6 +14100,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "profile:UntagResource",
             ],
             delete: &["profile:DeleteProfileObjectType"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -13789,6 +14135,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "profile:UpdateRecommender",
             ],
             delete: &["profile:DeleteRecommender", "profile:GetRecommender"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -13825,6 +14172,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "profile:DeleteRecommenderFilter",
                 "profile:GetRecommenderFilter",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -13853,6 +14201,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "profile:DeleteRecommenderSchema",
                 "profile:GetRecommenderSchema",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -13900,6 +14249,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:PutKeyPolicy",
                 "profile:DeleteSegmentDefinition",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -13926,6 +14276,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -13948,6 +14299,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "dax:UpdateParameterGroup",
             ],
             delete: &["dax:DeleteParameterGroup"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -13961,6 +14313,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["dax:CreateSubnetGroup", "iam:CreateServiceLinkedRole"],
             update: &["dax:UpdateSubnetGroup"],
             delete: &["dax:DeleteSubnetGroup"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -13985,6 +14338,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["dlm:DeleteLifecyclePolicy"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -14002,6 +14356,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["dms:ImportCertificate"],
             update: &[],
             delete: &["dms:DeleteCertificate"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -14027,6 +14382,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["dms:DeleteDataMigration", "dms:RemoveTagsFromResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -14040,7 +14396,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[
                 "dms:AddTagsToResource",
                 "dms:CreateDataProvider",
-                "dms:DescribeDataProviders",
                 "dms:ListDataProviders",
                 "dms:ListTagsForResource",
                 "iam:GetRole",
@@ -14049,13 +14404,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             update: &[
                 "dms:AddTagsToResource",
                 "dms:ListTagsForResource",
-                "dms:ModifyDataProvider",
                 "dms:RemoveTagsFromResource",
                 "dms:UpdateDataProvider",
                 "iam:GetRole",
                 "iam:PassRole",
             ],
             delete: &["dms:DeleteDataProvider"],
+            unlisted: &["dms:DescribeDataProviders", "dms:ModifyDataProvider"],
         },
     },
     TypeInfo {
@@ -14136,6 +14491,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:DescribeSecret",
             ],
             delete: &["dms:DeleteEndpoint", "dms:DescribeEndpoints"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -14167,6 +14523,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "dms:DeleteEventSubscription",
                 "dms:DescribeEventSubscriptions",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -14180,18 +14537,17 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[
                 "dms:AddTagsToResource",
                 "dms:CreateInstanceProfile",
-                "dms:DescribeInstanceProfiles",
                 "dms:ListInstanceProfiles",
                 "dms:ListTagsForResource",
             ],
             update: &[
                 "dms:AddTagsToResource",
                 "dms:ListTagsForResource",
-                "dms:ModifyInstanceProfile",
                 "dms:RemoveTagsFromResource",
                 "dms:UpdateInstanceProfile",
             ],
             delete: &["dms:DeleteInstanceProfile"],
+            unlisted: &["dms:DescribeInstanceProfiles", "dms:ModifyInstanceProfile"],
         },
     },
     TypeInfo {
@@ -14226,12 +14582,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             update: &[
                 "dms:AddTagsToResource",
                 "dms:ListTagsForResource",
-                "dms:ModifyMigrationProject",
                 "dms:RemoveTagsFromResource",
                 "dms:UpdateMigrationProject",
                 "iam:PassRole",
             ],
             delete: &["dms:DeleteMigrationProject"],
+            unlisted: &["dms:ModifyMigrationProject"],
         },
     },
     TypeInfo {
@@ -14269,6 +14625,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:DeleteServiceLinkedRole",
                 "iam:GetServiceLinkedRoleDeletionStatus",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -14292,6 +14649,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -14309,6 +14667,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "dms:RemoveTagsFromResource",
             ],
             delete: &["dms:DeleteReplicationSubnetGroup"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -14338,6 +14697,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "dms:RemoveTagsFromResource",
             ],
             delete: &["dms:DeleteReplicationTask", "dms:DescribeReplicationTasks"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -14362,6 +14722,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "drs:DeleteLaunchConfigurationTemplate",
                 "drs:DescribeLaunchConfigurationTemplates",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -14379,6 +14740,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "drs:UpdateRecoveryPlan",
             ],
             delete: &["drs:DeleteRecoveryPlan"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -14423,6 +14785,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:DescribeKey",
             ],
             delete: &["drs:DeleteReplicationConfigurationTemplate"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -14451,6 +14814,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "drs:DescribeSourceNetworks",
                 "drs:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -14513,6 +14877,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "dsql:GetCluster",
                 "dsql:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -14540,6 +14905,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:GetTable",
             ],
             delete: &["databrew:DeleteDataset"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -14566,6 +14932,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["databrew:DeleteJob"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -14590,6 +14957,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["databrew:DeleteProject"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -14613,6 +14981,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "databrew:UpdateRecipe",
             ],
             delete: &["databrew:DeleteRecipeVersion"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -14636,6 +15005,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "databrew:UpdateRuleset",
             ],
             delete: &["databrew:DeleteRuleset"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -14659,6 +15029,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "databrew:UpdateSchedule",
             ],
             delete: &["databrew:DeleteSchedule"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -14682,6 +15053,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "dataexchange:UpdateDataSet",
             ],
             delete: &["dataexchange:DeleteDataSet", "dataexchange:GetDataSet"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -14711,6 +15083,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "dataexchange:GetEventAction",
                 "kms:RevokeGrant",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -14748,6 +15121,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "datapipeline:GetPipelineDefinition",
                 "datapipeline:RemoveTags",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -14781,6 +15155,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "datasync:UpdateAgent",
             ],
             delete: &["datasync:DeleteAgent"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -14831,6 +15206,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:UpdateSecret",
             ],
             delete: &["datasync:DeleteLocation", "secretsmanager:DeleteSecret"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -14864,6 +15240,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["datasync:DeleteLocation"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -14894,6 +15271,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "fsx:DescribeFileSystems",
             ],
             delete: &["datasync:DeleteLocation"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -14949,6 +15327,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:UpdateSecret",
             ],
             delete: &["datasync:DeleteLocation", "secretsmanager:DeleteSecret"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -14979,6 +15358,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "fsx:DescribeFileSystems",
             ],
             delete: &["datasync:DeleteLocation"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -15031,6 +15411,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:UpdateSecret",
             ],
             delete: &["datasync:DeleteLocation", "secretsmanager:DeleteSecret"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -15077,6 +15458,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:UpdateSecret",
             ],
             delete: &["datasync:DeleteLocation", "secretsmanager:DeleteSecret"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -15101,6 +15483,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "datasync:UpdateLocationNfs",
             ],
             delete: &["datasync:DeleteLocation"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -15147,6 +15530,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:UpdateSecret",
             ],
             delete: &["datasync:DeleteLocation", "secretsmanager:DeleteSecret"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -15176,6 +15560,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["datasync:DeleteLocation"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -15228,6 +15613,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:UpdateSecret",
             ],
             delete: &["datasync:DeleteLocation", "secretsmanager:DeleteSecret"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -15257,7 +15643,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticfilesystem:DescribeFileSystems",
                 "elasticfilesystem:DescribeMountTargets",
                 "fsx:DescribeFileSystems",
-                "iam:AssumeRole",
                 "iam:GetRole",
                 "iam:PassRole",
                 "logs:DescribeLogGroups",
@@ -15286,6 +15671,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "fsx:DescribeFileSystems",
                 "iam:GetRole",
             ],
+            unlisted: &["iam:AssumeRole"],
         },
     },
     TypeInfo {
@@ -15332,6 +15718,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "datazone:UpdateConnection",
             ],
             delete: &["datazone:DeleteConnection", "datazone:GetConnection"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -15379,6 +15766,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "datazone:UpdateDataSource",
             ],
             delete: &["datazone:DeleteDataSource", "datazone:GetDataSource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -15437,6 +15825,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:ListInstances",
                 "sso:PutApplicationAssignmentConfiguration",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -15457,6 +15846,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["datazone:CreateDomainUnit", "datazone:GetDomainUnit"],
             update: &["datazone:GetDomainUnit", "datazone:UpdateDomainUnit"],
             delete: &["datazone:DeleteDomainUnit", "datazone:GetDomainUnit"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -15516,6 +15906,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["datazone:DeleteEnvironment", "datazone:GetEnvironment"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -15540,6 +15931,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "datazone:DeleteEnvironmentAction",
                 "datazone:GetEnvironmentAction",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -15577,6 +15969,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "datazone:DeleteEnvironmentBlueprintConfiguration",
                 "datazone:GetEnvironmentBlueprintConfiguration",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -15615,6 +16008,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "datazone:DeleteEnvironmentProfile",
                 "datazone:GetEnvironmentProfile",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -15635,6 +16029,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["datazone:CreateFormType", "datazone:GetFormType"],
             update: &["datazone:CreateFormType", "datazone:GetFormType"],
             delete: &["datazone:DeleteFormType", "datazone:GetFormType"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -15669,7 +16064,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:ListProfiles",
             ],
             delete: &[
-                "datazone:DeleteGroupProfile",
                 "datazone:GetGroupProfile",
                 "datazone:UpdateGroupProfile",
                 "sso:AssociateProfile",
@@ -15677,6 +16071,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:GetProfile",
                 "sso:ListProfiles",
             ],
+            unlisted: &["datazone:DeleteGroupProfile"],
         },
     },
     TypeInfo {
@@ -15711,6 +16106,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "datazone:RemoveEntityOwner",
                 "iam:GetRole",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -15749,6 +16145,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["datazone:ListPolicyGrants", "datazone:RemovePolicyGrant"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -15786,6 +16183,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["datazone:GetProject", "datazone:UpdateProject"],
             delete: &["datazone:DeleteProject", "datazone:GetProject"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -15808,6 +16206,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "datazone:DeleteProjectMembership",
             ],
             delete: &["datazone:DeleteProjectMembership"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -15843,6 +16242,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "datazone:DeleteProjectProfile",
                 "datazone:GetProjectProfile",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -15873,6 +16273,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["datazone:DeleteSubscriptionTarget"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -15911,7 +16312,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:ListProfiles",
             ],
             delete: &[
-                "datazone:DeleteUserProfile",
                 "datazone:GetUserProfile",
                 "datazone:UpdateUserProfile",
                 "iam:GetRole",
@@ -15921,6 +16321,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:GetProfile",
                 "sso:ListProfiles",
             ],
+            unlisted: &["datazone:DeleteUserProfile"],
         },
     },
     TypeInfo {
@@ -15949,6 +16350,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "deadline:GetBudget",
                 "deadline:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -15991,6 +16393,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:Encrypt",
                 "kms:GenerateDataKey",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -16043,6 +16446,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "deadline:GetFleet",
                 "identitystore:ListGroupMembershipsForMember",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -16080,6 +16484,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteVpcEndpoints",
                 "ec2:DescribeVpcEndpoints",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -16108,6 +16513,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "identitystore:ListGroupMembershipsForMember",
                 "kms:Decrypt",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -16124,6 +16530,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "deadline:DeleteMeteredProduct",
                 "deadline:ListMeteredProducts",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -16163,6 +16570,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "deadline:GetMonitor",
                 "sso:DeleteApplication",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -16199,6 +16607,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "deadline:GetQueue",
                 "identitystore:ListGroupMembershipsForMember",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -16222,6 +16631,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "deadline:GetQueueEnvironment",
                 "identitystore:ListGroupMembershipsForMember",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -16244,6 +16654,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "deadline:UpdateQueueFleetAssociation",
                 "identitystore:ListGroupMembershipsForMember",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -16266,6 +16677,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "deadline:UpdateQueueLimitAssociation",
                 "identitystore:ListGroupMembershipsForMember",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -16291,6 +16703,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "deadline:GetStorageProfile",
                 "identitystore:ListGroupMembershipsForMember",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -16318,6 +16731,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "deadline:GetWorker",
                 "deadline:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -16344,6 +16758,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "organizations:DescribeOrganization",
             ],
             delete: &["detective:DeleteGraph", "detective:ListGraphs"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -16357,6 +16772,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["detective:CreateMembers", "detective:GetMembers"],
             update: &[],
             delete: &["detective:DeleteMembers"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -16382,6 +16798,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "detective:ListOrganizationAdminAccount",
                 "organizations:DescribeOrganization",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -16410,7 +16827,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "aidevops:EnableOperatorApp",
                 "aidevops:GetAgentSpace",
                 "aidevops:GetOperatorApp",
-                "aidevops:GetOperatorAppTeams",
                 "aidevops:ListTagsForResource",
                 "aidevops:TagResource",
                 "iam:CreateServiceLinkedRole",
@@ -16441,7 +16857,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "aidevops:EnableOperatorApp",
                 "aidevops:GetAgentSpace",
                 "aidevops:GetOperatorApp",
-                "aidevops:GetOperatorAppTeams",
                 "aidevops:ListTagsForResource",
                 "aidevops:TagResource",
                 "aidevops:UntagResource",
@@ -16479,6 +16894,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:DeleteApplicationAuthenticationMethod",
                 "sso:DeleteApplicationGrant",
             ],
+            unlisted: &["aidevops:GetOperatorAppTeams"],
         },
     },
     TypeInfo {
@@ -16507,6 +16923,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "aidevops:UpdateAssetFile",
             ],
             delete: &["aidevops:DeleteAsset", "aidevops:GetAsset"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -16547,6 +16964,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "aidevops:GetAgentSpace",
                 "aidevops:GetAssociation",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -16572,7 +16990,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeVpcs",
                 "iam:CreateServiceLinkedRole",
                 "vpc-lattice:AssociateViaAWSService",
-                "vpc-lattice:AssociateViaService",
                 "vpc-lattice:CreateServiceNetworkResourceAssociation",
                 "vpc-lattice:GetResourceConfiguration",
             ],
@@ -16587,6 +17004,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "aidevops:DeletePrivateConnection",
                 "aidevops:DescribePrivateConnection",
             ],
+            unlisted: &["vpc-lattice:AssociateViaService"],
         },
     },
     TypeInfo {
@@ -16640,7 +17058,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "aidevops:ListTagsForResource",
                 "aidevops:TagResource",
                 "aidevops:UntagResource",
-                "aidevops:UpdateService",
                 "iam:PassRole",
                 "kms:Decrypt",
                 "kms:DescribeKey",
@@ -16653,6 +17070,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:ReEncryptTo",
             ],
             delete: &["aidevops:DeregisterService", "aidevops:GetService"],
+            unlisted: &["aidevops:UpdateService"],
         },
     },
     TypeInfo {
@@ -16666,6 +17084,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["aidevops:CreateTrigger", "aidevops:GetTrigger"],
             update: &["aidevops:GetTrigger", "aidevops:UpdateTrigger"],
             delete: &["aidevops:DeleteTrigger", "aidevops:GetTrigger"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -16693,6 +17112,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:TagLogGroup",
                 "logs:UntagLogGroup",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -16715,6 +17135,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "devops-guru:ListNotificationChannels",
                 "devops-guru:RemoveNotificationChannel",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -16737,6 +17158,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "devops-guru:GetResourceCollection",
                 "devops-guru:UpdateResourceCollection",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -16764,6 +17186,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "directconnect:DeleteConnection",
                 "directconnect:DescribeConnections",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -16789,6 +17212,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "directconnect:DeleteDirectConnectGateway",
                 "directconnect:DescribeDirectConnectGateways",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -16818,6 +17242,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "directconnect:DeleteDirectConnectGatewayAssociation",
                 "directconnect:DescribeDirectConnectGatewayAssociations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -16846,6 +17271,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "directconnect:UpdateLag",
             ],
             delete: &["directconnect:DeleteLag", "directconnect:DescribeLags"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -16886,6 +17312,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "directconnect:DeleteVirtualInterface",
                 "directconnect:DescribeVirtualInterfaces",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -16925,6 +17352,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "directconnect:DeleteVirtualInterface",
                 "directconnect:DescribeVirtualInterfaces",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -16964,6 +17392,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "directconnect:DeleteVirtualInterface",
                 "directconnect:DescribeVirtualInterfaces",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -16998,14 +17427,8 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:RevokeSecurityGroupEgress",
                 "ec2:RevokeSecurityGroupIngress",
             ],
-            update: &[
-                "ds:CheckStabilizationForSso",
-                "ds:DescribeDirectories",
-                "ds:DisableSso",
-                "ds:EnableSso",
-            ],
+            update: &["ds:DescribeDirectories", "ds:DisableSso", "ds:EnableSso"],
             delete: &[
-                "ds:CheckStabilizationForDelete",
                 "ds:DeleteDirectory",
                 "ds:DescribeDirectories",
                 "ec2:DeleteNetworkInterface",
@@ -17014,6 +17437,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeNetworkInterfaces",
                 "ec2:RevokeSecurityGroupEgress",
                 "ec2:RevokeSecurityGroupIngress",
+            ],
+            unlisted: &[
+                "ds:CheckStabilizationForDelete",
+                "ds:CheckStabilizationForSso",
             ],
         },
     },
@@ -17073,6 +17500,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:RevokeSecurityGroupEgress",
                 "ec2:RevokeSecurityGroupIngress",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -17095,6 +17523,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -17122,6 +17551,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:RemoveTagsFromResource",
             ],
             delete: &["rds:DeleteDBClusterParameterGroup"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -17139,6 +17569,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -17160,6 +17591,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:RemoveTagsFromResource",
             ],
             delete: &["rds:DeleteDBSubnetGroup"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -17178,6 +17610,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:RemoveSourceIdentifierFromSubscription",
             ],
             delete: &["rds:DeleteEventSubscription"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -17214,6 +17647,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:DescribeGlobalClusters",
                 "rds:RemoveFromGlobalCluster",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -17286,6 +17720,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeVpcs",
                 "ec2:ModifyVpcEndpoint",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -17321,6 +17756,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "docdb-elastic:DeleteClusterSnapshot",
                 "docdb-elastic:GetClusterSnapshot",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -17341,7 +17777,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "application-autoscaling:DeleteScalingPolicy",
                 "application-autoscaling:DeleteScheduledAction",
                 "application-autoscaling:DeregisterScalableTarget",
-                "application-autoscaling:Describe*",
                 "application-autoscaling:PutScalingPolicy",
                 "application-autoscaling:PutScheduledAction",
                 "application-autoscaling:RegisterScalableTarget",
@@ -17350,7 +17785,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "dynamodb:CreateTable",
                 "dynamodb:CreateTableReplica",
                 "dynamodb:DeleteItem",
-                "dynamodb:Describe*",
                 "dynamodb:DisableKinesisStreamingDestination",
                 "dynamodb:EnableKinesisStreamingDestination",
                 "dynamodb:GetItem",
@@ -17381,7 +17815,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "application-autoscaling:DeleteScalingPolicy",
                 "application-autoscaling:DeleteScheduledAction",
                 "application-autoscaling:DeregisterScalableTarget",
-                "application-autoscaling:Describe*",
                 "application-autoscaling:PutScalingPolicy",
                 "application-autoscaling:PutScheduledAction",
                 "application-autoscaling:RegisterScalableTarget",
@@ -17392,9 +17825,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "dynamodb:DeleteResourcePolicy",
                 "dynamodb:DeleteTable",
                 "dynamodb:DeleteTableReplica",
-                "dynamodb:Describe*",
                 "dynamodb:DisableKinesisStreamingDestination",
-                "dynamodb:DisassociateTableReplica",
                 "dynamodb:EnableKinesisStreamingDestination",
                 "dynamodb:GetItem",
                 "dynamodb:GetResourcePolicy",
@@ -17424,12 +17855,15 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "application-autoscaling:DeleteScalingPolicy",
                 "application-autoscaling:DeleteScheduledAction",
                 "application-autoscaling:DeregisterScalableTarget",
-                "application-autoscaling:Describe*",
                 "application-autoscaling:PutScalingPolicy",
                 "application-autoscaling:PutScheduledAction",
                 "application-autoscaling:RegisterScalableTarget",
                 "dynamodb:DeleteTable",
+            ],
+            unlisted: &[
+                "application-autoscaling:Describe*",
                 "dynamodb:Describe*",
+                "dynamodb:DisassociateTableReplica",
             ],
         },
     },
@@ -17485,7 +17919,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:PutLogEvents",
                 "logs:PutRetentionPolicy",
                 "s3:GetObject",
-                "s3:GetObjectMetadata",
                 "s3:ListBucket",
             ],
             update: &[
@@ -17526,6 +17959,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:RevokeGrant",
             ],
             delete: &["dynamodb:DeleteTable", "dynamodb:DescribeTable"],
+            unlisted: &["s3:GetObjectMetadata"],
         },
     },
     TypeInfo {
@@ -17555,6 +17989,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeApplicationStatusChecks",
                 "ec2:DescribeTags",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -17580,6 +18015,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeCapacityManagerDataExports",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -17635,6 +18071,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeCapacityReservations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -17686,6 +18123,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeCapacityReservations",
                 "ec2:ModifyCapacityReservationFleet",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -17712,6 +18150,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeCarrierGateways",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -17737,6 +18176,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeClientVpnAuthorizationRules",
                 "ec2:RevokeClientVpnIngress",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -17758,6 +18198,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -17776,6 +18217,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ec2:CreateClientVpnRoute", "ec2:DescribeClientVpnRoutes"],
             update: &[],
             delete: &["ec2:DeleteClientVpnRoute", "ec2:DescribeClientVpnRoutes"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -17794,6 +18236,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -17822,6 +18265,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeCustomerGateways",
             ],
             delete: &["ec2:DeleteCustomerGateway", "ec2:DescribeCustomerGateways"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -17854,6 +18298,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeDhcpOptions",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -17902,6 +18347,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeInstanceStatus",
                 "ec2:TerminateInstances",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -17936,6 +18382,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DisassociateAddress",
                 "ec2:ReleaseAddress",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -17955,6 +18402,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ec2:AssociateAddress", "ec2:DescribeAddresses"],
             update: &[],
             delete: &["ec2:DescribeAddresses", "ec2:DisassociateAddress"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -17981,6 +18429,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeEgressOnlyInternetGateways",
                 "ec2:DescribeVpcs",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -18004,6 +18453,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DisassociateEnclaveCertificateIamRole",
                 "ec2:GetAssociatedEnclaveCertificateIamRoles",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -18045,6 +18495,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeFlowLogs",
                 "logs:DeleteLogDelivery",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -18084,6 +18535,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeFpgaImages",
                 "ec2:DescribeTags",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -18100,6 +18552,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:ReplaceRouteTableAssociation",
             ],
             delete: &["ec2:DescribeRouteTables", "ec2:DisassociateRouteTable"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -18124,6 +18577,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:ModifyHosts",
             ],
             delete: &["ec2:DescribeHosts", "ec2:ReleaseHosts"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -18160,6 +18614,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:ModifyIpamResourceDiscovery",
             ],
             delete: &["ec2:DeleteIpam", "ec2:DeleteTags", "ec2:DescribeIpams"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -18173,6 +18628,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ec2:AllocateIpamPoolCidr", "ec2:GetIpamPoolAllocations"],
             update: &[],
             delete: &["ec2:ReleaseIpamPoolAllocation"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -18224,6 +18680,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeIpamPools",
                 "ec2:GetIpamPoolCidrs",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -18237,6 +18694,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ec2:GetIpamPoolCidrs", "ec2:ProvisionIpamPoolCidr"],
             update: &[],
             delete: &["ec2:DeprovisionIpamPoolCidr", "ec2:GetIpamPoolCidrs"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -18269,6 +18727,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeIpamPrefixListResolvers",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -18305,6 +18764,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeIpamPrefixListResolverTargets",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -18340,6 +18800,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeIpamResourceDiscoveries",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -18374,6 +18835,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeIpamResourceDiscoveryAssociations",
                 "ec2:DisassociateIpamResourceDiscovery",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -18407,6 +18869,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeIpamScopes",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -18431,6 +18894,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribePublicIpv4Pools",
             ],
             delete: &["ec2:DeletePublicIpv4Pool", "ec2:DescribePublicIpv4Pools"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -18564,6 +19028,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm:DescribeAssociation",
                 "ssm:ListAssociations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -18607,6 +19072,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteInstanceConnectEndpoint",
                 "ec2:DescribeInstanceConnectEndpoints",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -18632,6 +19098,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteInstanceEventWindow",
                 "ec2:DescribeInstanceEventWindows",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -18653,6 +19120,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeInternetGateways",
             ],
             delete: &["ec2:DeleteInternetGateway", "ec2:DescribeInternetGateways"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -18666,6 +19134,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ec2:AssociateRouteTable", "ec2:DescribeRouteTables"],
             update: &[],
             delete: &["ec2:DescribeRouteTables", "ec2:DisassociateRouteTable"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -18701,6 +19170,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeIpamExternalResourceVerificationTokens",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -18733,6 +19203,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeIpamInternetRegistryAssociations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -18761,6 +19232,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeKeyPairs",
                 "ssm:DeleteParameter",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -18790,6 +19262,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeLaunchTemplates",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -18812,6 +19285,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteLocalGatewayRoute",
                 "ec2:SearchLocalGatewayRoutes",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -18844,6 +19318,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeLocalGatewayRouteTables",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -18874,6 +19349,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeLocalGatewayRouteTableVpcAssociations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -18909,6 +19385,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeLocalGatewayRouteTableVirtualInterfaceGroupAssociations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -18949,6 +19426,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeLocalGatewayVirtualInterfaces",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -18981,6 +19459,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeLocalGatewayVirtualInterfaceGroups",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19019,6 +19498,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:UnassignPrivateNatGatewayAddress",
             ],
             delete: &["ec2:DeleteNatGateway", "ec2:DescribeNatGateways"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19044,6 +19524,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeNetworkAcls",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19057,6 +19538,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ec2:CreateNetworkAclEntry", "ec2:DescribeNetworkAcls"],
             update: &["ec2:DescribeNetworkAcls", "ec2:ReplaceNetworkAclEntry"],
             delete: &["ec2:DeleteNetworkAclEntry", "ec2:DescribeNetworkAcls"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19084,6 +19566,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:GetNetworkInsightsAccessScopeContent",
             ],
             delete: &["ec2:DeleteNetworkInsightsAccessScope", "ec2:DeleteTags"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19104,12 +19587,9 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         write_only: &[],
         permissions: Permissions {
             create: &[
-                "directconnect:Describe*",
                 "ec2:CreateTags",
-                "ec2:Describe*",
                 "ec2:GetTransitGatewayRouteTablePropagations",
                 "ec2:StartNetworkInsightsAccessScopeAnalysis",
-                "elasticloadbalancing:Describe*",
                 "tiros:CreateQuery",
                 "tiros:GetQueryAnswer",
                 "tiros:GetQueryExplanation",
@@ -19122,6 +19602,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "ec2:DeleteNetworkInsightsAccessScopeAnalysis",
                 "ec2:DeleteTags",
+            ],
+            unlisted: &[
+                "directconnect:Describe*",
+                "ec2:Describe*",
+                "elasticloadbalancing:Describe*",
             ],
         },
     },
@@ -19146,22 +19631,24 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         write_only: &[],
         permissions: Permissions {
             create: &[
-                "directconnect:Describe*",
                 "ec2:CreateTags",
-                "ec2:Describe*",
                 "ec2:GetManagedPrefixListEntries",
                 "ec2:GetTransitGatewayPolicyTableAssociations",
                 "ec2:GetTransitGatewayPolicyTableEntries",
                 "ec2:GetTransitGatewayRouteTablePropagations",
                 "ec2:SearchTransitGatewayRoutes",
                 "ec2:StartNetworkInsightsAnalysis",
-                "elasticloadbalancing:Describe*",
                 "tiros:CreateQuery",
                 "tiros:GetQueryAnswer",
                 "tiros:GetQueryExplanation",
             ],
-            update: &["ec2:CreateTags", "ec2:DeleteTags", "ec2:Describe*"],
+            update: &["ec2:CreateTags", "ec2:DeleteTags"],
             delete: &["ec2:DeleteNetworkInsightsAnalysis", "ec2:DeleteTags"],
+            unlisted: &[
+                "directconnect:Describe*",
+                "ec2:Describe*",
+                "elasticloadbalancing:Describe*",
+            ],
         },
     },
     TypeInfo {
@@ -19194,6 +19681,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeNetworkInsightsPaths",
             ],
             delete: &["ec2:DeleteNetworkInsightsPath", "ec2:DeleteTags"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19237,6 +19725,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteNetworkInterface",
                 "ec2:DescribeNetworkInterfaces",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19262,6 +19751,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeNetworkInterfaces",
                 "ec2:DetachNetworkInterface",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19275,6 +19765,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19294,6 +19785,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeAwsNetworkPerformanceMetricSubscriptions",
                 "ec2:DisableAwsNetworkPerformanceMetricSubscription",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19317,6 +19809,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["ec2:DeletePlacementGroup", "ec2:DescribePlacementGroups"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19327,21 +19820,17 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         conditional_create_only: &[],
         write_only: &[],
         permissions: Permissions {
-            create: &[
+            create: &[],
+            update: &[],
+            delete: &[],
+            unlisted: &[
                 "EC2:CreateManagedPrefixList",
                 "EC2:CreateTags",
-                "EC2:DescribeManagedPrefixLists",
-            ],
-            update: &[
-                "EC2:CreateTags",
+                "EC2:DeleteManagedPrefixList",
                 "EC2:DeleteTags",
                 "EC2:DescribeManagedPrefixLists",
                 "EC2:GetManagedPrefixListEntries",
                 "EC2:ModifyManagedPrefixList",
-            ],
-            delete: &[
-                "EC2:DeleteManagedPrefixList",
-                "EC2:DescribeManagedPrefixLists",
             ],
         },
     },
@@ -19369,6 +19858,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:ReplaceRoute",
             ],
             delete: &["ec2:DeleteRoute", "ec2:DescribeRouteTables"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19401,6 +19891,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeTags",
                 "sns:DeleteTopic",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19417,6 +19908,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DisassociateRouteServer",
                 "ec2:GetRouteServerAssociations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19442,7 +19934,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeRouteServerEndpoints",
                 "ec2:DescribeTags",
-                "ec2:ModifyRouteServerEndpoint",
             ],
             delete: &[
                 "ec2:DeleteNetworkInterface",
@@ -19454,6 +19945,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeTags",
                 "ec2:RevokeSecurityGroupIngress",
             ],
+            unlisted: &["ec2:ModifyRouteServerEndpoint"],
         },
     },
     TypeInfo {
@@ -19483,7 +19975,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeRouteServerPeers",
                 "ec2:DescribeTags",
-                "ec2:ModifyRouteServerPeer",
             ],
             delete: &[
                 "ec2:DeleteRouteServerPeer",
@@ -19492,6 +19983,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeTags",
                 "ec2:RevokeSecurityGroupIngress",
             ],
+            unlisted: &["ec2:ModifyRouteServerPeer"],
         },
     },
     TypeInfo {
@@ -19511,6 +20003,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DisableRouteServerPropagation",
                 "ec2:GetRouteServerPropagations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19532,6 +20025,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeRouteTables",
             ],
             delete: &["ec2:DeleteRouteTable", "ec2:DescribeRouteTables"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19563,6 +20057,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeSecondaryNetworks",
                 "ec2:DescribeTags",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19597,6 +20092,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeInstances",
                 "ec2:DescribeSecurityGroups",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19626,6 +20122,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeSecurityGroupRules",
                 "ec2:RevokeSecurityGroupEgress",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19657,6 +20154,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeSecurityGroupRules",
                 "ec2:RevokeSecurityGroupIngress",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19676,6 +20174,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeSecurityGroupVpcAssociations",
                 "ec2:DisassociateSecurityGroupVpc",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19698,6 +20197,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DisableSnapshotBlockPublicAccess",
                 "ec2:GetSnapshotBlockPublicAccessState",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19746,6 +20246,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeSpotFleetInstances",
                 "ec2:DescribeSpotFleetRequests",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19784,6 +20285,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:TagResource",
                 "secretsmanager:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19831,6 +20333,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:ModifySubnetAttribute",
             ],
             delete: &["ec2:DeleteSubnet", "ec2:DescribeSubnets"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19849,6 +20352,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ec2:AssociateSubnetCidrBlock", "ec2:DescribeSubnets"],
             update: &[],
             delete: &["ec2:DescribeSubnets", "ec2:DisassociateSubnetCidrBlock"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19871,6 +20375,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeTags",
                 "ec2:GetSubnetCidrReservations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19890,6 +20395,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeNetworkAcls",
                 "ec2:ReplaceNetworkAclAssociation",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19912,6 +20418,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeSubnets",
                 "ec2:DisassociateRouteTable",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19942,6 +20449,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeTags",
                 "ec2:DescribeTrafficMirrorFilters",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19963,6 +20471,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:ModifyTrafficMirrorFilterRule",
             ],
             delete: &["ec2:DeleteTrafficMirrorFilterRule"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -19987,6 +20496,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:ModifyTrafficMirrorSession",
             ],
             delete: &["ec2:DeleteTags", "ec2:DeleteTrafficMirrorSession"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -20010,6 +20520,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeTrafficMirrorTargets",
             ],
             delete: &["ec2:DeleteTags", "ec2:DeleteTrafficMirrorTarget"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -20026,7 +20537,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeTags",
                 "ec2:DescribeTransitGateways",
                 "ec2:ModifyTransitGateway",
-                "ec2:ModifyTransitGatewayOptions",
             ],
             update: &[
                 "ec2:CreateTags",
@@ -20036,7 +20546,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeTags",
                 "ec2:DescribeTransitGateways",
                 "ec2:ModifyTransitGateway",
-                "ec2:ModifyTransitGatewayOptions",
             ],
             delete: &[
                 "ec2:DeleteTags",
@@ -20044,6 +20553,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeTags",
                 "ec2:DescribeTransitGateways",
             ],
+            unlisted: &["ec2:ModifyTransitGatewayOptions"],
         },
     },
     TypeInfo {
@@ -20075,6 +20585,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeTags",
                 "ec2:DescribeTransitGatewayVpcAttachments",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -20108,6 +20619,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeTags",
                 "ec2:DescribeTransitGatewayConnects",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -20152,6 +20664,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeTags",
                 "ec2:DescribeTransitGatewayConnectPeers",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -20182,6 +20695,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTransitGatewayMeteringPolicy",
                 "ec2:DescribeTransitGatewayMeteringPolicies",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -20214,6 +20728,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTransitGatewayMeteringPolicyEntry",
                 "ec2:GetTransitGatewayMeteringPolicyEntries",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -20247,6 +20762,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeTags",
                 "ec2:DescribeTransitGatewayMulticastDomains",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -20274,6 +20790,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DisassociateTransitGatewayMulticastDomain",
                 "ec2:GetTransitGatewayMulticastDomainAssociations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -20309,6 +20826,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeregisterTransitGatewayMulticastGroupMembers",
                 "ec2:SearchTransitGatewayMulticastGroups",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -20344,6 +20862,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeregisterTransitGatewayMulticastGroupSources",
                 "ec2:SearchTransitGatewayMulticastGroups",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -20375,7 +20894,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeTags",
                 "ec2:DescribeTransitGatewayPeeringAttachments",
-                "ec2:ModifyTransitGatewayPeeringAttachment",
             ],
             delete: &[
                 "ec2:DeleteTags",
@@ -20383,6 +20901,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeTags",
                 "ec2:DescribeTransitGatewayPeeringAttachments",
             ],
+            unlisted: &["ec2:ModifyTransitGatewayPeeringAttachment"],
         },
     },
     TypeInfo {
@@ -20408,6 +20927,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTransitGatewayPolicyTable",
                 "ec2:DescribeTransitGatewayPolicyTables",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -20427,6 +20947,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DisassociateTransitGatewayPolicyTable",
                 "ec2:GetTransitGatewayPolicyTableAssociations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -20449,6 +20970,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTransitGatewayPolicyTableEntry",
                 "ec2:GetTransitGatewayPolicyTableEntries",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -20473,6 +20995,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTransitGatewayRoute",
                 "ec2:SearchTransitGatewayRoutes",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -20499,6 +21022,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DisassociateTransitGatewayRouteTable",
                 "ec2:GetTransitGatewayRouteTableAssociations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -20518,6 +21042,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DisassociateTransitGatewayRouteTable",
                 "ec2:GetTransitGatewayRouteTableAssociations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -20537,6 +21062,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DisableTransitGatewayRouteTablePropagation",
                 "ec2:GetTransitGatewayRouteTablePropagations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -20568,6 +21094,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeTags",
                 "ec2:DescribeTransitGatewayVpcAttachments",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -20645,6 +21172,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:ModifyVpcTenancy",
             ],
             delete: &["ec2:DeleteVpc", "ec2:DescribeVpcs"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -20670,6 +21198,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteVpcBlockPublicAccessExclusion",
                 "ec2:DescribeVpcBlockPublicAccessExclusions",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -20692,6 +21221,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeVpcBlockPublicAccessOptions",
                 "ec2:ModifyVpcBlockPublicAccessOptions",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -20725,6 +21255,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["ec2:DescribeVpcs", "ec2:DisassociateVpcCidrBlock"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -20738,6 +21269,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ec2:AssociateDhcpOptions"],
             update: &["ec2:AssociateDhcpOptions"],
             delete: &["ec2:AssociateDhcpOptions"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -20802,6 +21334,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteVpcEncryptionControl",
                 "ec2:DescribeVpcEncryptionControls",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -20835,7 +21368,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeVpcEndpoints",
                 "ec2:DescribeVpcs",
                 "vpc-lattice:CreateServiceNetworkVpcEndpointAssociation",
-                "vpc-lattice:DescribeServiceNetworkVpcEndpointAssociation",
                 "vpce:AllowMultiRegion",
             ],
             update: &[
@@ -20847,7 +21379,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeVpcs",
                 "ec2:ModifyVpcEndpoint",
                 "vpc-lattice:CreateServiceNetworkVpcEndpointAssociation",
-                "vpc-lattice:DescribeServiceNetworkVpcEndpointAssociation",
                 "vpce:AllowMultiRegion",
             ],
             delete: &[
@@ -20858,9 +21389,9 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeSubnets",
                 "ec2:DescribeVpcEndpoints",
                 "ec2:DescribeVpcs",
-                "vpc-lattice:DescribeServiceNetworkVpcEndpointAssociation",
                 "vpce:AllowMultiRegion",
             ],
+            unlisted: &["vpc-lattice:DescribeServiceNetworkVpcEndpointAssociation"],
         },
     },
     TypeInfo {
@@ -20883,6 +21414,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteVpcEndpointConnectionNotifications",
                 "ec2:DescribeVpcEndpointConnectionNotifications",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -20928,6 +21460,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeVpcEndpointServiceConfigurations",
                 "vpce:AllowMultiRegion",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -20939,22 +21472,20 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         write_only: &[],
         permissions: Permissions {
             create: &[
-                "ec2:CreateVpcEndpointServicePermissions",
-                "ec2:DeleteVpcEndpointServicePermissions",
                 "ec2:DescribeVpcEndpointServicePermissions",
                 "ec2:ModifyVpcEndpointServicePermissions",
             ],
             update: &[
-                "ec2:CreateVpcEndpointServicePermissions",
-                "ec2:DeleteVpcEndpointServicePermissions",
                 "ec2:DescribeVpcEndpointServicePermissions",
                 "ec2:ModifyVpcEndpointServicePermissions",
             ],
             delete: &[
-                "ec2:CreateVpcEndpointServicePermissions",
-                "ec2:DeleteVpcEndpointServicePermissions",
                 "ec2:DescribeVpcEndpointServicePermissions",
                 "ec2:ModifyVpcEndpointServicePermissions",
+            ],
+            unlisted: &[
+                "ec2:CreateVpcEndpointServicePermissions",
+                "ec2:DeleteVpcEndpointServicePermissions",
             ],
         },
     },
@@ -20986,6 +21517,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DetachInternetGateway",
                 "ec2:DetachVpnGateway",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -21015,6 +21547,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteVpcPeeringConnection",
                 "ec2:DescribeVpcPeeringConnections",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -21036,6 +21569,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeVpnConcentrators",
             ],
             delete: &["ec2:DeleteVpnConcentrator", "ec2:DescribeVpnConcentrators"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -21092,6 +21626,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:UpdateLogDelivery",
             ],
             delete: &["ec2:DeleteVpnConnection", "ec2:DescribeVpnConnections"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -21105,6 +21640,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ec2:CreateVpnConnectionRoute", "ec2:DescribeVpnConnections"],
             update: &[],
             delete: &["ec2:DeleteVpnConnectionRoute", "ec2:DescribeVpnConnections"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -21126,6 +21662,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeVpnGateways",
             ],
             delete: &["ec2:DeleteVpnGateway", "ec2:DescribeVpnGateways"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -21139,6 +21676,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ec2:DescribeRouteTables", "ec2:EnableVgwRoutePropagation"],
             update: &["ec2:DescribeRouteTables", "ec2:EnableVgwRoutePropagation"],
             delete: &["ec2:DescribeRouteTables", "ec2:DisableVgwRoutePropagation"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -21240,6 +21778,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:RetireGrant",
                 "sso:DeleteManagedApplicationInstance",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -21293,6 +21832,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:GenerateDataKey",
                 "kms:RetireGrant",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -21334,7 +21874,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetBucketPolicy",
                 "s3:PutBucketPolicy",
                 "s3:PutObject",
-                "s3:listBuckets",
                 "verified-access:AllowVerifiedAccess",
             ],
             update: &[
@@ -21363,7 +21902,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetBucketPolicy",
                 "s3:PutBucketPolicy",
                 "s3:PutObject",
-                "s3:listBuckets",
             ],
             delete: &[
                 "ec2:DeleteTags",
@@ -21377,6 +21915,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:GetLogDelivery",
                 "logs:ListLogDeliveries",
             ],
+            unlisted: &["s3:listBuckets"],
         },
     },
     TypeInfo {
@@ -21432,6 +21971,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:GenerateDataKey",
                 "kms:RetireGrant",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -21470,6 +22010,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeSnapshots",
                 "ec2:DescribeVolumes",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -21483,6 +22024,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ec2:AttachVolume", "ec2:DescribeVolumes"],
             update: &[],
             delete: &["ec2:DescribeVolumes", "ec2:DetachVolume"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -21508,6 +22050,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ecr-public:UntagResource",
             ],
             delete: &["ecr-public:DeleteRepository"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -21545,6 +22088,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ecr:DeletePullThroughCacheRule",
                 "ecr:DescribePullThroughCacheRules",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -21561,6 +22105,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["ecr:DeregisterPullTimeUpdateExclusion"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -21574,6 +22119,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ecr:GetRegistryPolicy", "ecr:PutRegistryPolicy"],
             update: &["ecr:GetRegistryPolicy", "ecr:PutRegistryPolicy"],
             delete: &["ecr:DeleteRegistryPolicy"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -21604,6 +22150,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "inspector2:Disable",
                 "inspector2:ListAccountPermissions",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -21629,6 +22176,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ecr:PutReplicationConfiguration",
                 "iam:CreateServiceLinkedRole",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -21668,6 +22216,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:RetireGrant",
             ],
             delete: &["ecr:DeleteRepository", "kms:RetireGrant"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -21696,6 +22245,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["ecr:DeleteRepositoryCreationTemplate"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -21712,6 +22262,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ecr:DeleteSigningConfiguration",
                 "ecr:GetSigningConfiguration",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -21749,6 +22300,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ecs:DescribeCapacityProviders",
                 "ecs:PutClusterCapacityProviders",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -21783,6 +22335,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ecs:DescribeClusters",
                 "kms:DescribeKey",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -21804,6 +22357,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ecs:PutClusterCapacityProviders",
             ],
             delete: &["ecs:DescribeClusters", "ecs:PutClusterCapacityProviders"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -21849,6 +22403,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["ecs:DeleteDaemon", "ecs:DescribeDaemon"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -21887,6 +22442,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ecs:DescribeDaemonTaskDefinition",
                 "iam:PassRole",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -21954,6 +22510,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ecs:DescribeExpressGatewayService",
                 "ecs:DescribeServices",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -21993,6 +22550,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["ecs:DeleteGateway", "ecs:DescribeGateway"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -22012,6 +22570,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ecs:DisassociateGatewayFromCluster",
                 "ecs:ListGatewayClusterAssociations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -22025,6 +22584,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ecs:DescribeTaskSets", "ecs:UpdateServicePrimaryTaskSet"],
             update: &["ecs:DescribeTaskSets", "ecs:UpdateServicePrimaryTaskSet"],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -22060,6 +22620,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ecs:UpdateService",
             ],
             delete: &["ecs:DeleteService", "ecs:DescribeServices"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -22109,6 +22670,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:GetRole",
                 "iam:PassRole",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -22142,6 +22704,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ecs:UpdateTaskSet",
             ],
             delete: &["ecs:DeleteTaskSet", "ecs:DescribeTaskSets"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -22180,6 +22743,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticfilesystem:DeleteAccessPoint",
                 "elasticfilesystem:DescribeAccessPoints",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -22250,6 +22814,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticfilesystem:DescribeFileSystems",
                 "elasticfilesystem:DescribeReplicationConfigurations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -22279,6 +22844,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticfilesystem:DeleteMountTarget",
                 "elasticfilesystem:DescribeMountTargets",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -22306,6 +22872,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "eks:UpdateAccessEntry",
             ],
             delete: &["eks:DeleteAccessEntry", "eks:DescribeAccessEntry"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -22345,6 +22912,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "eks:DeletePodIdentityAssociation",
                 "eks:DescribeAddon",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -22451,6 +23019,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:DescribeRegisteredRegions",
                 "sso:ListApplicationAssignments",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -22490,6 +23059,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "eks:DescribeUpdate",
                 "eks:ListCertificateAuthorities",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -22558,6 +23128,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["eks:DeleteCluster", "eks:DescribeCluster"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -22588,6 +23159,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "eks:UntagResource",
             ],
             delete: &["eks:DeleteFargateProfile", "eks:DescribeFargateProfile"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -22613,6 +23185,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "eks:DescribeIdentityProviderConfig",
                 "eks:DisassociateIdentityProviderConfig",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -22666,6 +23239,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["eks:DeleteNodegroup", "eks:DescribeNodegroup"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -22695,6 +23269,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "eks:DeletePodIdentityAssociation",
                 "eks:DescribePodIdentityAssociation",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -22730,6 +23305,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -22759,6 +23335,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticmapreduce:ListInstanceFleets",
                 "elasticmapreduce:ModifyInstanceFleet",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -22797,6 +23374,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticmapreduce:ModifyInstanceGroups",
                 "elasticmapreduce:RemoveAutoScalingPolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -22813,6 +23391,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["elasticmapreduce:DeleteSecurityConfiguration"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -22830,9 +23409,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         conditional_create_only: &[],
         write_only: &[],
         permissions: Permissions {
-            create: &["emr:AddJobFlowSteps"],
+            create: &[],
             update: &[],
             delete: &[],
+            unlisted: &["emr:AddJobFlowSteps"],
         },
     },
     TypeInfo {
@@ -22873,6 +23453,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticmapreduce:DescribeStudio",
                 "sso:DeleteManagedApplicationInstance",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -22936,6 +23517,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:ListDirectoryAssociations",
                 "sso:ListProfiles",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -22946,17 +23528,16 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         conditional_create_only: &[],
         write_only: &[],
         permissions: Permissions {
-            create: &[
+            create: &["iam:CreateServiceLinkedRole"],
+            update: &[],
+            delete: &[],
+            unlisted: &[
                 "emrwal:CreateWorkspace",
-                "emrwal:TagResource",
-                "iam:CreateServiceLinkedRole",
-            ],
-            update: &[
+                "emrwal:DeleteWorkspace",
                 "emrwal:ListTagsForResource",
                 "emrwal:TagResource",
                 "emrwal:UntagResource",
             ],
-            delete: &["emrwal:DeleteWorkspace"],
         },
     },
     TypeInfo {
@@ -23010,12 +23591,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteNetworkInterface",
                 "ec2:DeleteSecurityGroup",
                 "ec2:DescribeNetworkInterfaces",
-                "ec2:DescribeSecurityGroup",
                 "ec2:RevokeSecurityGroupEgress",
                 "ec2:RevokeSecurityGroupIngress",
                 "emr-containers:DeleteManagedEndpoint",
                 "emr-containers:DescribeManagedEndpoint",
             ],
+            unlisted: &["ec2:DescribeSecurityGroup"],
         },
     },
     TypeInfo {
@@ -23038,6 +23619,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "emr-containers:DescribeJobTemplate",
                 "emr-containers:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -23067,6 +23649,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "emr-containers:DeleteSecurityConfiguration",
                 "emr-containers:DescribeSecurityConfiguration",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -23097,6 +23680,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "emr-containers:DeleteVirtualCluster",
                 "emr-containers:DescribeVirtualCluster",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -23201,6 +23785,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "emr-serverless:GetApplication",
                 "sso:DeleteApplication",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -23249,7 +23834,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "evs:TagResource",
                 "iam:CreateServiceLinkedRole",
                 "kms:DescribeKey",
-                "kms:ListKeysForService",
                 "secretsmanager:BatchGetSecretValue",
                 "secretsmanager:CreateSecret",
                 "secretsmanager:GetRandomPassword",
@@ -23279,6 +23863,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "evs:UntagResource",
                 "secretsmanager:DeleteSecret",
             ],
+            unlisted: &["kms:ListKeysForService"],
         },
     },
     TypeInfo {
@@ -23351,6 +23936,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticache:DeleteCacheCluster",
                 "elasticache:DescribeCacheClusters",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -23392,6 +23978,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticache:DescribeGlobalReplicationGroups",
                 "elasticache:DisassociateGlobalReplicationGroup",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -23422,6 +24009,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticache:DeleteCacheParameterGroup",
                 "elasticache:DescribeCacheParameterGroups",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -23534,6 +24122,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticache:DeleteReplicationGroup",
                 "elasticache:DescribeReplicationGroups",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -23547,6 +24136,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -23560,6 +24150,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -23608,6 +24199,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticache:DescribeServerlessCaches",
                 "elasticache:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -23647,6 +24239,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticache:DeleteServerlessCacheSnapshot",
                 "elasticache:DescribeServerlessCacheSnapshots",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -23704,6 +24297,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticache:DeleteSnapshot",
                 "elasticache:DescribeSnapshots",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -23731,6 +24325,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticache:DescribeCacheSubnetGroups",
                 "elasticache:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -23760,6 +24355,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticache:RemoveTagsFromResource",
             ],
             delete: &["elasticache:DeleteUser", "elasticache:DescribeUsers"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -23789,6 +24385,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticache:ListTagsForResource",
                 "elasticache:ModifyReplicationGroup",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -23827,6 +24424,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticbeanstalk:DescribeApplications",
                 "s3:ListBucket",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -23857,6 +24455,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticbeanstalk:DeleteApplicationVersion",
                 "elasticbeanstalk:DescribeApplicationVersions",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -23914,6 +24513,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetObject",
                 "s3:ListBucket",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -23963,6 +24563,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticbeanstalk:DescribeEnvironments",
                 "elasticbeanstalk:TerminateEnvironment",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24028,6 +24629,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticloadbalancing:DeleteLoadBalancer",
                 "elasticloadbalancing:DescribeLoadBalancers",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24059,6 +24661,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticloadbalancing:DeleteListener",
                 "elasticloadbalancing:DescribeListeners",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24072,6 +24675,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24103,6 +24707,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticloadbalancing:DeleteRule",
                 "elasticloadbalancing:DescribeRules",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24142,6 +24747,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticloadbalancing:DeleteLoadBalancer",
                 "elasticloadbalancing:DescribeLoadBalancers",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24189,6 +24795,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticloadbalancing:DeleteTargetGroup",
                 "elasticloadbalancing:DescribeTargetGroups",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24221,6 +24828,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticloadbalancing:DeleteTrustStore",
                 "elasticloadbalancing:DescribeTrustStores",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24242,6 +24850,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticloadbalancing:DescribeTrustStoreRevocations",
                 "elasticloadbalancing:RemoveTrustStoreRevocations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24255,6 +24864,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24280,6 +24890,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elemental-inference:DeleteDictionary",
                 "elemental-inference:GetDictionary",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24307,6 +24918,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elemental-inference:DeleteFeed",
                 "elemental-inference:GetFeed",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24340,6 +24952,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "entityresolution:GetIdMappingWorkflow",
                 "entityresolution:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24367,6 +24980,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "entityresolution:GetIdNamespace",
                 "entityresolution:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24419,6 +25033,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "events:RemoveTargets",
                 "profile:DeleteIntegration",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24438,6 +25053,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "entityresolution:DeletePolicyStatement",
                 "entityresolution:GetPolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24464,6 +25080,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "entityresolution:DeleteSchemaMapping",
                 "entityresolution:GetSchemaMapping",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24500,6 +25117,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "schemas:DeleteDiscoverer",
                 "schemas:DescribeDiscoverer",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24523,6 +25141,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "schemas:UpdateRegistry",
             ],
             delete: &["schemas:DeleteRegistry", "schemas:DescribeRegistry"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24540,6 +25159,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["schemas:GetResourcePolicy", "schemas:PutResourcePolicy"],
             delete: &["schemas:DeleteResourcePolicy", "schemas:GetResourcePolicy"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24572,6 +25192,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "schemas:DeleteSchemaVersion",
                 "schemas:DescribeSchema",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24594,6 +25215,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "events:DeleteApiDestination",
                 "events:DescribeApiDestination",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24621,6 +25243,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:ReEncryptTo",
             ],
             delete: &["events:DeleteArchive", "events:DescribeArchive"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24668,6 +25291,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:UpdateSecret",
             ],
             delete: &["events:DeleteConnection", "events:DescribeConnection"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24691,6 +25315,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53:GetHealthCheck",
             ],
             delete: &["events:DeleteEndpoint", "events:DescribeEndpoint"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24712,7 +25337,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:Encrypt",
                 "kms:GenerateDataKey",
                 "kms:GenerateDataKeyWithoutPlaintext",
-                "kms:ReEncrypt",
                 "kms:ReEncryptFrom",
                 "kms:ReEncryptTo",
             ],
@@ -24727,7 +25351,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:Encrypt",
                 "kms:GenerateDataKey",
                 "kms:GenerateDataKeyWithoutPlaintext",
-                "kms:ReEncrypt",
                 "kms:ReEncryptFrom",
                 "kms:ReEncryptTo",
             ],
@@ -24739,6 +25362,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "events:UntagResource",
                 "events:UpdateEventBus",
             ],
+            unlisted: &["kms:ReEncrypt"],
         },
     },
     TypeInfo {
@@ -24752,6 +25376,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["events:DescribeEventBus", "events:PutPermission"],
             update: &["events:DescribeEventBus", "events:PutPermission"],
             delete: &["events:DescribeEventBus", "events:RemovePermission"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24785,6 +25410,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "events:RemoveTargets",
                 "iam:PassRole",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24821,6 +25447,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:ReEncryptTo",
             ],
             delete: &["events:DeleteEventBus", "events:DescribeEventBus"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24868,6 +25495,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:ReEncryptTo",
             ],
             delete: &["events:DeleteEventSource", "events:DescribeEventSource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24881,6 +25509,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["events:GetResourcePolicy", "events:PutResourcePolicy"],
             update: &["events:GetResourcePolicy", "events:PutResourcePolicy"],
             delete: &["events:DeleteResourcePolicy", "events:GetResourcePolicy"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24919,6 +25548,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["events:DeleteSubscriber", "events:DescribeSubscriber"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -24929,24 +25559,18 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         conditional_create_only: &[],
         write_only: &[],
         permissions: Permissions {
-            create: &[
+            create: &[],
+            update: &[],
+            delete: &[],
+            unlisted: &[
                 "evidently:CreateExperiment",
-                "evidently:GetExperiment",
-                "evidently:StartExperiment",
-                "evidently:TagResource",
-            ],
-            update: &[
+                "evidently:DeleteExperiment",
                 "evidently:GetExperiment",
                 "evidently:StartExperiment",
                 "evidently:StopExperiment",
                 "evidently:TagResource",
                 "evidently:UntagResource",
                 "evidently:UpdateExperiment",
-            ],
-            delete: &[
-                "evidently:DeleteExperiment",
-                "evidently:GetExperiment",
-                "evidently:UntagResource",
             ],
         },
     },
@@ -24958,22 +25582,17 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         conditional_create_only: &[],
         write_only: &[],
         permissions: Permissions {
-            create: &[
+            create: &[],
+            update: &[],
+            delete: &[],
+            unlisted: &[
                 "evidently:CreateFeature",
-                "evidently:GetFeature",
-                "evidently:TagResource",
-            ],
-            update: &[
+                "evidently:DeleteFeature",
                 "evidently:GetFeature",
                 "evidently:ListTagsForResource",
                 "evidently:TagResource",
                 "evidently:UntagResource",
                 "evidently:UpdateFeature",
-            ],
-            delete: &[
-                "evidently:DeleteFeature",
-                "evidently:GetFeature",
-                "evidently:UntagResource",
             ],
         },
     },
@@ -24985,13 +25604,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         conditional_create_only: &[],
         write_only: &[],
         permissions: Permissions {
-            create: &[
+            create: &[],
+            update: &[],
+            delete: &[],
+            unlisted: &[
                 "evidently:CreateLaunch",
-                "evidently:GetLaunch",
-                "evidently:StartLaunch",
-                "evidently:TagResource",
-            ],
-            update: &[
+                "evidently:DeleteLaunch",
                 "evidently:GetLaunch",
                 "evidently:ListTagsForResource",
                 "evidently:StartLaunch",
@@ -24999,11 +25617,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "evidently:TagResource",
                 "evidently:UntagResource",
                 "evidently:UpdateLaunch",
-            ],
-            delete: &[
-                "evidently:DeleteLaunch",
-                "evidently:GetLaunch",
-                "evidently:UntagResource",
             ],
         },
     },
@@ -25021,10 +25634,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appconfig:CreateHostedConfigurationVersion",
                 "appconfig:GetEnvironment",
                 "appconfig:TagResource",
-                "evidently:CreateProject",
-                "evidently:ExportProjectAsConfiguration",
-                "evidently:GetProject",
-                "evidently:TagResource",
                 "iam:CreateServiceLinkedRole",
                 "iam:GetRole",
                 "logs:CreateLogDelivery",
@@ -25039,13 +25648,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appconfig:CreateHostedConfigurationVersion",
                 "appconfig:GetEnvironment",
                 "appconfig:TagResource",
-                "evidently:ExportProjectAsConfiguration",
-                "evidently:GetProject",
-                "evidently:ListTagsForResource",
-                "evidently:TagResource",
-                "evidently:UntagResource",
-                "evidently:UpdateProject",
-                "evidently:UpdateProjectDataDelivery",
                 "iam:CreateServiceLinkedRole",
                 "iam:GetRole",
                 "logs:DescribeLogGroups",
@@ -25061,9 +25663,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appconfig:DeleteConfigurationProfile",
                 "appconfig:DeleteExtensionAssociation",
                 "appconfig:DeleteHostedConfigurationVersion",
-                "evidently:DeleteProject",
-                "evidently:GetProject",
-                "evidently:UntagResource",
                 "logs:CreateLogDelivery",
                 "logs:DeleteLogDelivery",
                 "logs:DescribeLogGroups",
@@ -25071,6 +25670,17 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:GetLogDelivery",
                 "logs:ListLogDeliveries",
                 "s3:GetBucketPolicy",
+            ],
+            unlisted: &[
+                "evidently:CreateProject",
+                "evidently:DeleteProject",
+                "evidently:ExportProjectAsConfiguration",
+                "evidently:GetProject",
+                "evidently:ListTagsForResource",
+                "evidently:TagResource",
+                "evidently:UntagResource",
+                "evidently:UpdateProject",
+                "evidently:UpdateProjectDataDelivery",
             ],
         },
     },
@@ -25082,15 +25692,14 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         conditional_create_only: &[],
         write_only: &[],
         permissions: Permissions {
-            create: &[
-                "evidently:CreateSegment",
-                "evidently:GetSegment",
-                "evidently:TagResource",
-            ],
+            create: &[],
             update: &[],
-            delete: &[
+            delete: &[],
+            unlisted: &[
+                "evidently:CreateSegment",
                 "evidently:DeleteSegment",
                 "evidently:GetSegment",
+                "evidently:TagResource",
                 "evidently:UntagResource",
             ],
         },
@@ -25115,6 +25724,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["fis:DeleteExperimentTemplate"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -25128,6 +25738,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["fis:CreateTargetAccountConfiguration"],
             update: &["fis:UpdateTargetAccountConfiguration"],
             delete: &["fis:DeleteTargetAccountConfiguration"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -25147,6 +25758,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "fms:UntagResource",
             ],
             delete: &["fms:DeleteAppsList"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -25171,6 +25783,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "fms:DeleteNotificationChannel",
                 "fms:GetNotificationChannel",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -25215,6 +25828,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wafv2:ListRuleGroups",
             ],
             delete: &["fms:DeletePolicy"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -25234,6 +25848,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "fms:UntagResource",
             ],
             delete: &["fms:DeleteProtocolsList"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -25261,6 +25876,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "fms:UntagResource",
             ],
             delete: &["fms:DeleteResourceSet"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -25294,6 +25910,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "fsx:DescribeBackups",
                 "fsx:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -25334,6 +25951,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "fsx:DeleteDataRepositoryAssociation",
                 "fsx:DescribeDataRepositoryAssociations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -25399,7 +26017,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetBucketPolicy",
                 "s3:GetEncryptionConfiguration",
                 "s3:GetObject",
-                "s3:HeadBucket",
                 "s3:ListBucket",
                 "s3:PutBucketPolicy",
                 "s3:PutObject",
@@ -25416,6 +26033,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "fsx:DeleteFileCache",
                 "fsx:DescribeFileCaches",
             ],
+            unlisted: &["s3:HeadBucket"],
         },
     },
     TypeInfo {
@@ -25441,6 +26059,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -25475,6 +26094,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:DeleteAccessPoint",
                 "s3:GetAccessPoint",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -25497,6 +26117,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "fsx:UpdateSnapshot",
             ],
             delete: &["fsx:DeleteSnapshot", "fsx:DescribeSnapshots"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -25533,6 +26154,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "fsx:DeleteStorageVirtualMachine",
                 "fsx:DescribeStorageVirtualMachines",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -25580,6 +26202,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "fsx:DescribeVolumes",
                 "fsx:TagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -25616,6 +26239,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["finspace:UpdateEnvironment"],
             delete: &["finspace:DeleteEnvironment", "finspace:GetEnvironment"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -25629,6 +26253,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["forecast:CreateDataset"],
             update: &[],
             delete: &["forecast:DeleteDataset"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -25642,6 +26267,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["forecast:CreateDatasetGroup"],
             update: &["forecast:UpdateDatasetGroup"],
             delete: &["forecast:DeleteDatasetGroup"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -25752,6 +26378,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "frauddetector:GetVariables",
                 "frauddetector:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -25779,6 +26406,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "frauddetector:DeleteEntityType",
                 "frauddetector:GetEntityTypes",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -25848,6 +26476,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "frauddetector:GetVariables",
                 "frauddetector:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -25872,6 +26501,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "frauddetector:UntagResource",
             ],
             delete: &["frauddetector:DeleteLabel", "frauddetector:GetLabels"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -25899,6 +26529,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "frauddetector:UpdateList",
             ],
             delete: &["frauddetector:DeleteList", "frauddetector:GetListsMetadata"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -25923,6 +26554,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "frauddetector:UntagResource",
             ],
             delete: &["frauddetector:DeleteOutcome", "frauddetector:GetOutcomes"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -25947,6 +26579,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "frauddetector:UpdateVariable",
             ],
             delete: &["frauddetector:DeleteVariable", "frauddetector:GetVariables"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -25966,6 +26599,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "gamelift:UpdateAlias",
             ],
             delete: &["gamelift:DeleteAlias"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -25991,6 +26625,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "gamelift:UpdateBuild",
             ],
             delete: &["gamelift:DeleteBuild", "gamelift:DescribeBuild"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -26052,6 +26687,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "gamelift:DeleteContainerFleet",
                 "gamelift:DescribeContainerFleet",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -26092,6 +26728,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "gamelift:UpdateContainerGroupDefinition",
             ],
             delete: &["gamelift:DeleteContainerGroupDefinition"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -26162,6 +26799,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "gamelift:DescribeScalingPolicies",
                 "gamelift:UpdateFleetCapacity",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -26204,7 +26842,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "gamelift:TagResource",
                 "iam:CreateServiceLinkedRole",
                 "iam:PassRole",
-                "iam:assumeRole",
             ],
             update: &[
                 "autoscaling:DescribeAutoScalingGroups",
@@ -26216,7 +26853,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "gamelift:UntagResource",
                 "gamelift:UpdateGameServerGroup",
                 "iam:PassRole",
-                "iam:assumeRole",
             ],
             delete: &[
                 "autoscaling:CreateAutoScalingGroup",
@@ -26239,8 +26875,8 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "gamelift:DescribeGameServerGroup",
                 "iam:CreateServiceLinkedRole",
                 "iam:PassRole",
-                "iam:assumeRole",
             ],
+            unlisted: &["iam:assumeRole"],
         },
     },
     TypeInfo {
@@ -26268,6 +26904,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "gamelift:DeleteGameSessionQueue",
                 "gamelift:DescribeGameSessionQueues",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -26291,6 +26928,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "gamelift:UntagResource",
             ],
             delete: &["gamelift:DeleteLocation"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -26318,6 +26956,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "gamelift:DeleteMatchmakingConfiguration",
                 "gamelift:DescribeMatchmakingConfigurations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -26342,6 +26981,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "gamelift:UntagResource",
             ],
             delete: &["gamelift:DeleteMatchmakingRuleSet"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -26368,6 +27008,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["gamelift:DeleteScript"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -26418,6 +27059,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetBucketPolicy",
                 "s3:PutBucketPolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -26445,6 +27087,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "globalaccelerator:DeleteCrossAccountAttachment",
                 "globalaccelerator:DescribeCrossAccountAttachment",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -26474,6 +27117,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "globalaccelerator:DescribeAccelerator",
                 "globalaccelerator:DescribeEndpointGroup",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -26499,6 +27143,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "globalaccelerator:DescribeAccelerator",
                 "globalaccelerator:DescribeListener",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -26531,6 +27176,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetObject",
             ],
             delete: &["glue:DeleteBlueprint", "glue:GetBlueprint", "glue:GetTags"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -26619,6 +27265,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "redshift-serverless:GetWorkgroup",
                 "s3:DeleteBucket",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -26637,6 +27284,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["glue:CreateClassifier", "glue:GetClassifier"],
             update: &["glue:GetClassifier", "glue:UpdateClassifier"],
             delete: &["glue:DeleteClassifier"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -26671,6 +27319,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:UpdateConnection",
             ],
             delete: &["glue:DeleteConnection"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -26709,6 +27358,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:DescribeConnectionType",
                 "glue:GetTags",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -26737,6 +27387,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:StopCrawler",
                 "iam:PassRole",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -26759,6 +27410,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:TagResource",
             ],
             delete: &["glue:DeleteCustomEntityType", "glue:GetCustomEntityType"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -26783,6 +27435,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:GetDataCatalogEncryptionSettings",
                 "glue:PutDataCatalogEncryptionSettings",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -26811,6 +27464,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:DeleteDataQualityRuleset",
                 "glue:GetDataQualityRuleset",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -26846,6 +27500,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lakeformation:DescribeResource",
                 "lakeformation:ListResources",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -26859,6 +27514,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -26896,6 +27552,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:GetGlueIdentityCenterConfiguration",
                 "sso:DeleteApplication",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -26937,6 +27594,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:DescribeIntegrations",
                 "glue:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -26967,6 +27625,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:UntagResource",
                 "glue:UpdateIntegrationResourceProperty",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -26992,6 +27651,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["glue:DeleteJob", "glue:GetJob", "glue:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27025,6 +27685,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["glue:DeleteMLTransform", "glue:GetMLTransform"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27056,6 +27717,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:UpdatePartition",
             ],
             delete: &["glue:DeletePartition", "glue:GetPartitions"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27080,6 +27742,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:UpdateRegistry",
             ],
             delete: &["glue:DeleteRegistry", "glue:GetRegistry"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27100,6 +27763,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:UpdateSchema",
             ],
             delete: &["glue:DeleteSchema", "glue:GetSchema"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27117,6 +27781,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["glue:DeleteSchemaVersions", "glue:GetSchemaVersion"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27130,6 +27795,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["glue:putSchemaVersionMetadata"],
             update: &[],
             delete: &["glue:removeSchemaVersionMetadata"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27146,6 +27812,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["glue:DeleteSecurityConfiguration"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27179,6 +27846,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["glue:GetSession", "glue:TagResource", "glue:UntagResource"],
             delete: &["glue:DeleteSession", "glue:GetSession"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27202,7 +27870,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:GetTable",
                 "glue:PassConnection",
                 "iam:PassRole",
-                "lakeformation:CreateTable",
                 "lakeformation:DescribeLakeFormationIdentityCenterConfiguration",
                 "lakeformation:DescribeResource",
                 "lakeformation:GetDataAccess",
@@ -27217,7 +27884,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:UpdateDatabase",
                 "glue:UpdateTable",
                 "iam:PassRole",
-                "lakeformation:CreateTable",
                 "lakeformation:DescribeLakeFormationIdentityCenterConfiguration",
                 "lakeformation:DescribeResource",
                 "lakeformation:GetDataAccess",
@@ -27230,12 +27896,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:DeleteTable",
                 "glue:GetDatabase",
                 "glue:GetTable",
-                "lakeformation:CreateTable",
                 "lakeformation:DescribeLakeFormationIdentityCenterConfiguration",
                 "lakeformation:DescribeResource",
                 "lakeformation:GetDataAccess",
                 "lakeformation:ListResources",
             ],
+            unlisted: &["lakeformation:CreateTable"],
         },
     },
     TypeInfo {
@@ -27261,6 +27927,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["glue:DeleteTableOptimizer", "glue:GetTable", "iam:PassRole"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27278,6 +27945,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:UpdateTrigger",
             ],
             delete: &["glue:DeleteTrigger", "glue:GetTrigger"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27302,6 +27970,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:UpdateUsageProfile",
             ],
             delete: &["glue:DeleteUsageProfile", "glue:GetUsageProfile"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27324,6 +27993,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:DeleteUserDefinedFunction",
                 "glue:GetUserDefinedFunction",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27348,6 +28018,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:UpdateWorkflow",
             ],
             delete: &["glue:DeleteWorkflow", "glue:GetWorkflow"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27420,6 +28091,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:DeleteManagedApplicationInstance",
                 "sso:DescribeRegisteredRegions",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27433,6 +28105,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27446,6 +28119,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27459,6 +28133,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27472,6 +28147,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27485,6 +28161,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27498,6 +28175,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27511,6 +28189,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27524,6 +28203,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27537,6 +28217,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27559,6 +28240,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27572,6 +28254,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27585,6 +28268,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27598,6 +28282,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27611,6 +28296,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27624,6 +28310,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27637,6 +28324,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27662,6 +28350,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "greengrass:UntagResource",
             ],
             delete: &["greengrass:DeleteComponent", "greengrass:DescribeComponent"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27706,6 +28395,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:DeleteJob",
                 "iot:DescribeJob",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27729,6 +28419,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["groundstation:DeleteConfig"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27761,6 +28452,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "groundstation:DeleteDataflowEndpointGroup",
                 "groundstation:GetDataflowEndpointGroup",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27793,6 +28485,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "groundstation:DeleteDataflowEndpointGroup",
                 "groundstation:GetDataflowEndpointGroup",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27825,6 +28518,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "groundstation:DeleteMissionProfile",
                 "groundstation:GetMissionProfile",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27856,6 +28550,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "guardduty:DeleteCustomDetectionRuleAssociation",
                 "guardduty:GetCustomDetectionRuleAssociation",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27887,6 +28582,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "guardduty:GetDetector",
                 "guardduty:ListDetectors",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27915,6 +28611,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "guardduty:ListDetectors",
                 "guardduty:ListFilters",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27947,6 +28644,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "guardduty:ListIPSets",
                 "iam:DeleteRolePolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27980,6 +28678,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "guardduty:DeleteMalwareProtectionPlan",
                 "guardduty:GetMalwareProtectionPlan",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -27997,6 +28696,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["guardduty:DisassociateFromMasterAccount"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28022,6 +28722,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "guardduty:GetMembers",
                 "guardduty:ListMembers",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28049,6 +28750,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "guardduty:DeletePublishingDestination",
                 "guardduty:DescribePublishingDestination",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28079,6 +28781,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "guardduty:ListDetectors",
                 "guardduty:ListThreatEntitySets",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28110,6 +28813,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "guardduty:ListThreatIntelSets",
                 "iam:DeleteRolePolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28140,6 +28844,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "guardduty:ListDetectors",
                 "guardduty:ListTrustedEntitySets",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28171,6 +28876,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "health-agent:UntagResource",
             ],
             delete: &["health-agent:DeleteDomain", "health-agent:GetDomain"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28210,6 +28916,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "medical-imaging:GetDatastore",
                 "medical-imaging:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28246,6 +28953,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "healthlake:DeleteDataTransformationProfile",
                 "healthlake:GetDataTransformationProfile",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28306,6 +29014,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ram:AcceptResourceShareInvitation",
                 "ram:GetResourceShareInvitations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28319,6 +29028,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28354,6 +29064,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:ListAttachedGroupPolicies",
                 "iam:ListGroupPolicies",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28367,6 +29078,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["iam:GetGroupPolicy", "iam:PutGroupPolicy"],
             update: &["iam:GetGroupPolicy", "iam:PutGroupPolicy"],
             delete: &["iam:DeleteGroupPolicy", "iam:GetGroupPolicy"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28394,6 +29106,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:GetInstanceProfile",
                 "iam:RemoveRoleFromInstanceProfile",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28441,6 +29154,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:ListEntitiesForPolicy",
                 "iam:ListPolicyVersions",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28466,6 +29180,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:UpdateOpenIDConnectProviderThumbprint",
             ],
             delete: &["iam:DeleteOpenIDConnectProvider"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28497,6 +29212,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:DeleteRolePolicy",
                 "iam:DeleteUserPolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28539,6 +29255,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:TagRole",
                 "iam:UntagRole",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28552,6 +29269,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["iam:GetRolePolicy", "iam:PutRolePolicy"],
             update: &["iam:GetRolePolicy", "iam:PutRolePolicy"],
             delete: &["iam:DeleteRolePolicy", "iam:GetRolePolicy"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28575,6 +29293,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:UpdateSAMLProvider",
             ],
             delete: &["iam:DeleteSAMLProvider"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28602,6 +29321,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:UntagServerCertificate",
             ],
             delete: &["iam:DeleteServerCertificate"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28619,6 +29339,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:GetRole",
                 "iam:GetServiceLinkedRoleDeletionStatus",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28672,6 +29393,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:ListUserPolicies",
                 "iam:RemoveUserFromGroup",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28685,6 +29407,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["iam:GetUserPolicy", "iam:PutUserPolicy"],
             update: &["iam:GetUserPolicy", "iam:PutUserPolicy"],
             delete: &["iam:DeleteUserPolicy", "iam:GetUserPolicy"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28698,6 +29421,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28715,6 +29439,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["iam:TagMFADevice", "iam:UntagMFADevice"],
             delete: &["iam:DeactivateMFADevice", "iam:DeleteVirtualMFADevice"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28738,6 +29463,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediatailor:GetPlaybackConfiguration",
             ],
             delete: &["ivs:DeleteAdConfiguration"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28757,6 +29483,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ivs:UpdateChannel",
             ],
             delete: &["ivs:DeleteChannel", "ivs:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28782,6 +29509,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ivs:UntagResource",
             ],
             delete: &["ivs:DeleteEncoderConfiguration", "ivs:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28801,6 +29529,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ivs:UpdateIngestConfiguration",
             ],
             delete: &["ivs:DeleteIngestConfiguration", "ivs:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28819,6 +29548,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ivs:UntagResource",
             ],
             delete: &["ivs:DeletePlaybackKeyPair", "ivs:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28838,6 +29568,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ivs:UpdatePlaybackRestrictionPolicy",
             ],
             delete: &["ivs:DeletePlaybackRestrictionPolicy", "ivs:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28856,6 +29587,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ivs:UntagResource",
             ],
             delete: &["ivs:DeletePublicKey", "ivs:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28907,6 +29639,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ivs:DeleteRecordingConfiguration",
                 "ivs:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28931,6 +29664,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ivs:UpdateStage",
             ],
             delete: &["ivs:DeleteStage", "ivs:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28962,6 +29696,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetBucketPolicy",
                 "s3:PutBucketPolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -28984,6 +29719,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ivs:UntagResource",
             ],
             delete: &["ivs:DeleteStreamKey", "ivs:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -29034,6 +29770,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:GetLogDelivery",
                 "logs:ListLogDeliveries",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -29052,6 +29789,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ivschat:UpdateRoom",
             ],
             delete: &["ivschat:DeleteRoom", "ivschat:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -29065,6 +29803,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["identitystore:CreateGroup", "identitystore:DescribeGroup"],
             update: &["identitystore:DescribeGroup", "identitystore:UpdateGroup"],
             delete: &["identitystore:DeleteGroup", "identitystore:DescribeGroup"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -29084,6 +29823,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "identitystore:DeleteGroupMembership",
                 "identitystore:DescribeGroupMembership",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -29113,6 +29853,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["identitystore:CreateUser", "identitystore:DescribeUser"],
             update: &["identitystore:DescribeUser", "identitystore:UpdateUser"],
             delete: &["identitystore:DeleteUser", "identitystore:DescribeUser"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -29156,7 +29897,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:GenerateDataKeyWithoutPlaintext",
                 "s3:GetBucketLocation",
                 "s3:GetObject",
-                "s3:HeadBucket",
             ],
             update: &["imagebuilder:TagResource", "imagebuilder:UntagResource"],
             delete: &[
@@ -29164,6 +29904,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "imagebuilder:GetComponent",
                 "imagebuilder:UntagResource",
             ],
+            unlisted: &["s3:HeadBucket"],
         },
     },
     TypeInfo {
@@ -29228,6 +29969,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "imagebuilder:GetContainerRecipe",
                 "imagebuilder:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -29264,6 +30006,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "imagebuilder:GetDistributionConfiguration",
                 "imagebuilder:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -29316,6 +30059,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "imagebuilder:GetImage",
                 "imagebuilder:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -29358,6 +30102,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "imagebuilder:GetImagePipeline",
                 "imagebuilder:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -29402,6 +30147,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "imagebuilder:GetImageRecipe",
                 "imagebuilder:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -29437,6 +30183,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "imagebuilder:GetInfrastructureConfiguration",
                 "imagebuilder:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -29465,6 +30212,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "imagebuilder:GetLifecyclePolicy",
                 "imagebuilder:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -29504,7 +30252,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:GenerateDataKeyWithoutPlaintext",
                 "s3:GetBucketLocation",
                 "s3:GetObject",
-                "s3:HeadBucket",
             ],
             update: &["imagebuilder:TagResource", "imagebuilder:UntagResource"],
             delete: &[
@@ -29512,6 +30259,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "imagebuilder:GetWorkflow",
                 "imagebuilder:UntagResource",
             ],
+            unlisted: &["s3:HeadBucket"],
         },
     },
     TypeInfo {
@@ -29532,6 +30280,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "inspector:UpdateAssessmentTarget",
             ],
             delete: &["inspector:DeleteAssessmentTarget"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -29555,6 +30304,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["inspector:DeleteAssessmentTemplate"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -29568,6 +30318,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["inspector:CreateResourceGroup"],
             update: &[],
             delete: &["inspector:CreateResourceGroup"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -29595,6 +30346,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "inspector2:ListCisScanConfigurations",
                 "inspector2:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -29628,6 +30380,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "inspector2:DeleteCodeSecurityIntegration",
                 "inspector2:GetCodeSecurityIntegration",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -29656,6 +30409,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "inspector2:GetCodeSecurityScanConfiguration",
                 "inspector2:ListCodeSecurityScanConfigurations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -29702,6 +30456,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "inspector2:UpdateConnector",
             ],
             delete: &["inspector2:DeleteConnector", "inspector2:ListConnectors"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -29725,6 +30480,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "inspector2:UpdateFilter",
             ],
             delete: &["inspector2:DeleteFilter", "inspector2:ListFilters"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -29765,6 +30521,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "interconnect:DeleteConnection",
                 "interconnect:GetConnection",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -29820,6 +30577,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "internetmonitor:UpdateMonitor",
                 "logs:DeleteLogDelivery",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -29837,6 +30595,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "invoicing:UpdateInvoiceUnit",
             ],
             delete: &["invoicing:DeleteInvoiceUnit"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -29880,6 +30639,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "invoicing:GetProcurementPortalPreference",
                 "invoicing:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -29904,6 +30664,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:DeleteAccountAuditConfiguration",
                 "iot:DescribeAccountAuditConfiguration",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -29935,6 +30696,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UpdateAuthorizer",
                 "kms:Decrypt",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -29959,6 +30721,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UpdateBillingGroup",
             ],
             delete: &["iot:DeleteBillingGroup", "iot:DescribeBillingGroup"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -29998,6 +30761,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UpdateCACertificate",
                 "kms:Decrypt",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30031,6 +30795,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UpdateCertificate",
                 "kms:Decrypt",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30061,6 +30826,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:DescribeCertificateProvider",
                 "kms:Decrypt",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30081,6 +30847,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UpdateCommand",
             ],
             delete: &["iot:DeleteCommand", "iot:GetCommand", "iot:UpdateCommand"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30099,6 +30866,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UpdateCustomMetric",
             ],
             delete: &["iot:DeleteCustomMetric", "iot:DescribeCustomMetric"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30117,6 +30885,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UpdateDimension",
             ],
             delete: &["iot:DeleteDimension", "iot:DescribeDimension"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30156,6 +30925,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UpdateDomainConfiguration",
                 "kms:Decrypt",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30187,6 +30957,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UpdateEncryptionConfiguration",
                 "kms:Decrypt",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30210,6 +30981,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UpdateFleetMetric",
             ],
             delete: &["iot:DeleteFleetMetric", "iot:DescribeFleetMetric"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30249,6 +31021,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UpdateJob",
             ],
             delete: &["iot:DeleteJob", "iot:DescribeJob"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30292,6 +31065,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["iot:DeleteJobTemplate"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30313,6 +31087,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:SetV2LoggingOptions",
             ],
             delete: &["iot:GetV2LoggingOptions", "iot:SetV2LoggingOptions"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30337,6 +31112,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UpdateMitigationAction",
             ],
             delete: &["iot:DeleteMitigationAction", "iot:DescribeMitigationAction"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30372,6 +31148,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:ListPolicyVersions",
                 "kms:Decrypt",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30385,6 +31162,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["iot:AttachPrincipalPolicy", "iot:ListAttachedPolicies"],
             update: &[],
             delete: &["iot:DetachPrincipalPolicy", "iot:ListAttachedPolicies"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30422,6 +31200,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:DescribeProvisioningTemplate",
                 "kms:Decrypt",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30435,6 +31214,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["iot:ListV2LoggingLevels", "iot:SetV2LoggingLevel"],
             update: &["iot:ListV2LoggingLevels", "iot:SetV2LoggingLevel"],
             delete: &["iot:DeleteV2LoggingLevel", "iot:ListV2LoggingLevels"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30469,6 +31249,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:DescribeRoleAlias",
                 "kms:Decrypt",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30491,6 +31272,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UpdateScheduledAudit",
             ],
             delete: &["iot:DeleteScheduledAudit", "iot:DescribeScheduledAudit"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30519,6 +31301,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UpdateSecurityProfile",
             ],
             delete: &["iot:DeleteSecurityProfile", "iot:DescribeSecurityProfile"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30554,6 +31337,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UpdatePackage",
                 "iot:UpdatePackageVersion",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30595,6 +31379,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:GetPackageVersion",
                 "iot:UpdatePackageVersion",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30621,6 +31406,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UpdateStream",
             ],
             delete: &["iot:DeleteStream"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30634,6 +31420,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["iot:CreateThing", "iot:DescribeThing"],
             update: &["iot:DescribeThing", "iot:UpdateThing"],
             delete: &["iot:DeleteThing", "iot:DescribeThing"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30664,6 +31451,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:DeleteThingGroup",
                 "iot:DescribeThingGroup",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30677,6 +31465,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["iot:AttachThingPrincipal", "iot:ListThingPrincipalsV2"],
             update: &[],
             delete: &["iot:DetachThingPrincipal", "iot:ListThingPrincipalsV2"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30707,6 +31496,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:DeprecateThingType",
                 "iot:DescribeThingType",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30733,6 +31523,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UntagResource",
             ],
             delete: &["iot:DeleteTopicRule", "iot:GetTopicRule"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30760,6 +31551,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:DeleteTopicRuleDestination",
                 "iot:GetTopicRuleDestination",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30777,6 +31569,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotanalytics:UpdateChannel",
             ],
             delete: &["iotanalytics:DeleteChannel"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30794,6 +31587,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotanalytics:UpdateDataset",
             ],
             delete: &["iotanalytics:DeleteDataset"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30811,6 +31605,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotanalytics:UpdateDatastore",
             ],
             delete: &["iotanalytics:DeleteDatastore"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30828,6 +31623,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotanalytics:UpdatePipeline",
             ],
             delete: &["iotanalytics:DeletePipeline"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30874,6 +31670,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotdeviceadvisor:DeleteSuiteDefinition",
                 "iotdeviceadvisor:GetSuiteDefinition",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30917,6 +31714,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotfleetwise:UpdateCampaign",
             ],
             delete: &["iotfleetwise:DeleteCampaign", "iotfleetwise:GetCampaign"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30949,6 +31747,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotfleetwise:DeleteDecoderManifest",
                 "iotfleetwise:GetDecoderManifest",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -30974,6 +31773,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotfleetwise:UpdateFleet",
             ],
             delete: &["iotfleetwise:DeleteFleet", "iotfleetwise:GetFleet"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31004,6 +31804,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotfleetwise:DeleteModelManifest",
                 "iotfleetwise:GetModelManifest",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31042,6 +31843,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotfleetwise:DeleteSignalCatalog",
                 "iotfleetwise:GetSignalCatalog",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31069,6 +31871,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotfleetwise:DeleteStateTemplate",
                 "iotfleetwise:GetStateTemplate",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31097,6 +31900,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotfleetwise:UpdateVehicle",
             ],
             delete: &["iotfleetwise:DeleteVehicle", "iotfleetwise:GetVehicle"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31115,6 +31919,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UntagResource",
             ],
             delete: &["iot:CloseTunnel", "iot:DescribeTunnel"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31134,6 +31939,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotsitewise:DeleteAccessPolicy",
                 "iotsitewise:DescribeAccessPolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31176,6 +31982,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotsitewise:ListTagsForResource",
                 "sso:DeleteApplication",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31230,6 +32037,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotsitewise:ListAssociatedAssets",
                 "iotsitewise:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31303,6 +32111,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotsitewise:ListAssetModelCompositeModels",
                 "iotsitewise:ListAssetModelProperties",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31331,6 +32140,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotsitewise:DescribeComputationModel",
                 "iotsitewise:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31366,6 +32176,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotsitewise:DeleteDashboard",
                 "iotsitewise:DescribeDashboard",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31396,6 +32207,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotsitewise:DescribeDataset",
                 "iotsitewise:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31430,6 +32242,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotsitewise:DescribeGateway",
                 "iotsitewise:DescribeGatewayCapabilityConfiguration",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31458,6 +32271,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotsitewise:DescribePipeline",
                 "iotsitewise:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31492,6 +32306,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotsitewise:DescribePortal",
                 "sso:DeleteManagedApplicationInstance",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31521,6 +32336,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotsitewise:UpdateProject",
             ],
             delete: &["iotsitewise:DeleteProject", "iotsitewise:DescribeProject"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31551,6 +32367,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotsitewise:DescribeTask",
                 "iotsitewise:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31582,6 +32399,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotsitewise:DescribeWorkspace",
                 "iotsitewise:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31595,6 +32413,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31632,6 +32451,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iottwinmaker:GetComponentType",
                 "iottwinmaker:GetWorkspace",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31674,6 +32494,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iottwinmaker:GetEntity",
                 "iottwinmaker:GetWorkspace",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31709,6 +32530,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iottwinmaker:GetScene",
                 "iottwinmaker:GetWorkspace",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31733,6 +32555,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iottwinmaker:GetSyncJob",
                 "iottwinmaker:GetWorkspace",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31759,6 +32582,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iottwinmaker:UpdateWorkspace",
             ],
             delete: &["iottwinmaker:DeleteWorkspace", "iottwinmaker:GetWorkspace"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31782,6 +32606,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotwireless:UpdateDestination",
             ],
             delete: &["iotwireless:DeleteDestination"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31799,6 +32624,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotwireless:UntagResource",
             ],
             delete: &["iotwireless:DeleteDeviceProfile"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31827,6 +32653,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotwireless:UpdateFuotaTask",
             ],
             delete: &["iotwireless:DeleteFuotaTask"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31856,6 +32683,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotwireless:UpdateMulticastGroup",
             ],
             delete: &["iotwireless:DeleteMulticastGroup"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31877,6 +32705,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotwireless:UpdateNetworkAnalyzerConfiguration",
             ],
             delete: &["iotwireless:DeleteNetworkAnalyzerConfiguration"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31901,6 +32730,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotwireless:UpdatePartnerAccount",
             ],
             delete: &["iotwireless:DisassociateAwsAccountFromPartnerAccount"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31940,6 +32770,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotwireless:UntagResource",
             ],
             delete: &["iotwireless:DeleteServiceProfile"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31962,6 +32793,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotwireless:UntagResource",
             ],
             delete: &["iotwireless:DeleteWirelessGatewayTaskDefinition"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -31987,6 +32819,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotwireless:DeleteWirelessDevice",
                 "iotwireless:DisassociateWirelessDeviceFromThing",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32025,6 +32858,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotwireless:UpdateWirelessDeviceImportTask",
             ],
             delete: &["iotwireless:DeleteWirelessDeviceImportTask"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32050,6 +32884,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotwireless:DeleteWirelessGateway",
                 "iotwireless:DisassociateWirelessGatewayFromThing",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32063,6 +32898,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["kms:CreateAlias"],
             update: &["kms:UpdateAlias"],
             delete: &["kms:DeleteAlias"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32097,6 +32933,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:UpdateKeyDescription",
             ],
             delete: &["kms:DescribeKey", "kms:ScheduleKeyDeletion"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32124,6 +32961,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:UpdateKeyDescription",
             ],
             delete: &["kms:DescribeKey", "kms:ScheduleKeyDeletion"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32192,6 +33030,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:GetLogDelivery",
                 "logs:ListLogDeliveries",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32222,6 +33061,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kafkaconnect:DeleteCustomPlugin",
                 "kafkaconnect:DescribeCustomPlugin",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32248,6 +33088,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kafkaconnect:DeleteWorkerConfiguration",
                 "kafkaconnect:DescribeWorkerConfiguration",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32274,6 +33115,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kendra:UpdateDataSource",
             ],
             delete: &["kendra:DeleteDataSource", "kendra:DescribeDataSource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32305,6 +33147,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kendra:UntagResource",
             ],
             delete: &["kendra:DeleteFaq", "kendra:DescribeFaq"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32332,6 +33175,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kendra:DescribeFeaturedResultsSet",
                 "kendra:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32365,6 +33209,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kendra:DescribeIndex",
                 "kms:RetireGrant",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32396,6 +33241,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kendra:DescribeQuerySuggestionsBlockList",
                 "kendra:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32425,6 +33271,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kendra:DescribeThesaurus",
                 "kendra:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32453,6 +33300,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kendra-ranking:DeleteRescoreExecutionPlan",
                 "kendra-ranking:DescribeRescoreExecutionPlan",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32493,6 +33341,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kinesis:UpdateChannel",
             ],
             delete: &["kinesis:DeleteChannel", "kinesis:DescribeChannel"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32506,6 +33355,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["kinesis:GetResourcePolicy", "kinesis:PutResourcePolicy"],
             update: &["kinesis:GetResourcePolicy", "kinesis:PutResourcePolicy"],
             delete: &["kinesis:DeleteResourcePolicy", "kinesis:GetResourcePolicy"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32554,6 +33404,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kinesis:RemoveTagsFromStream",
                 "kinesis:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32575,6 +33426,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kinesis:DescribeStreamConsumer",
                 "kinesis:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32588,6 +33440,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32601,6 +33454,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32614,6 +33468,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32660,6 +33515,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kinesisanalytics:DeleteApplication",
                 "kinesisanalytics:DescribeApplication",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32673,6 +33529,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32686,6 +33543,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32699,6 +33557,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32782,6 +33641,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:DescribeKey",
                 "kms:RevokeGrant",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32808,6 +33668,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kinesisvideo:DeleteSignalingChannel",
                 "kinesisvideo:DescribeSignalingChannel",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32832,6 +33693,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kinesisvideo:UpdateStream",
             ],
             delete: &["kinesisvideo:DeleteStream", "kinesisvideo:DescribeStream"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32860,6 +33722,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lakeformation:DeleteDataCellsFilter",
                 "lakeformation:ListDataCellsFilter",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32873,6 +33736,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32886,6 +33750,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32915,6 +33780,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lakeformation:ListPermissions",
                 "lakeformation:RevokePermissions",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32928,6 +33794,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32941,6 +33808,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["lakeformation:CreateLFTag", "lakeformation:GetLFTag"],
             update: &["lakeformation:GetLFTag", "lakeformation:UpdateLFTag"],
             delete: &["lakeformation:DeleteLFTag"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32964,6 +33832,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lakeformation:GetResourceLFTags",
                 "lakeformation:RemoveLFTagsFromResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -32992,6 +33861,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:UpdateAlias",
             ],
             delete: &["lambda:DeleteAlias", "lambda:GetAlias"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -33025,6 +33895,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:DeleteCapacityProvider",
                 "lambda:GetCapacityProvider",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -33042,6 +33913,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:UpdateCodeSigningConfig",
             ],
             delete: &["lambda:DeleteCodeSigningConfig"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -33055,6 +33927,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["lambda:PutFunctionEventInvokeConfig"],
             update: &["lambda:UpdateFunctionEventInvokeConfig"],
             delete: &["lambda:DeleteFunctionEventInvokeConfig"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -33092,6 +33965,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:DeleteEventSourceMapping",
                 "lambda:GetEventSourceMapping",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -33129,7 +34003,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:DescribeKey",
                 "kms:Encrypt",
                 "kms:GenerateDataKey",
-                "lambda:AssociateRuntimeAlias",
                 "lambda:CreateFunction",
                 "lambda:GetCodeSigningConfig",
                 "lambda:GetFunction",
@@ -33157,7 +34030,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:Decrypt",
                 "kms:DescribeKey",
                 "kms:GenerateDataKey",
-                "lambda:AssociateRuntimeAlias",
                 "lambda:DeleteFunctionCodeSigningConfig",
                 "lambda:DeleteFunctionConcurrency",
                 "lambda:GetCodeSigningConfig",
@@ -33185,6 +34057,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:DeleteFunction",
                 "lambda:GetFunction",
             ],
+            unlisted: &["lambda:AssociateRuntimeAlias"],
         },
     },
     TypeInfo {
@@ -33209,6 +34082,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["lambda:DeleteLayerVersion", "lambda:GetLayerVersion"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -33225,6 +34099,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:GetLayerVersionPolicy",
                 "lambda:RemoveLayerVersionPermission",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -33261,7 +34136,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:GetMicrovmImage",
                 "lambda:PassNetworkConnector",
                 "lambda:TagResource",
-                "lambda:TagResource20170331v2",
             ],
             update: &[
                 "iam:PassRole",
@@ -33270,12 +34144,14 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:GetMicrovmImageVersion",
                 "lambda:PassNetworkConnector",
                 "lambda:TagResource",
-                "lambda:TagResource20170331v2",
                 "lambda:UntagResource",
-                "lambda:UntagResource20170331v2",
                 "lambda:UpdateMicrovmImage",
             ],
             delete: &["lambda:DeleteMicrovmImage", "lambda:GetMicrovmImage"],
+            unlisted: &[
+                "lambda:TagResource20170331v2",
+                "lambda:UntagResource20170331v2",
+            ],
         },
     },
     TypeInfo {
@@ -33308,6 +34184,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:DeleteNetworkConnector",
                 "lambda:GetNetworkConnector",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -33331,6 +34208,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["lambda:AddPermission"],
             update: &[],
             delete: &["lambda:RemovePermission"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -33364,6 +34242,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:PutResourcePolicy",
                 "lambda:RemovePermission",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -33377,6 +34256,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["lambda:CreateFunctionUrlConfig"],
             update: &["lambda:UpdateFunctionUrlConfig"],
             delete: &["lambda:DeleteFunctionUrlConfig"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -33408,6 +34288,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:PutFunctionScalingConfig",
             ],
             delete: &["lambda:DeleteFunction", "lambda:GetFunctionConfiguration"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -33441,6 +34322,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:GetWebFunction",
                 "lambda:ListTags",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -33474,6 +34356,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:DeleteWebFunctionEndpoint",
                 "lambda:GetWebFunctionEndpoint",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -33515,6 +34398,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:DeleteWebFunctionRevision",
                 "lambda:GetWebFunctionRevision",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -33607,6 +34491,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm:DeleteParameter",
                 "ssm:GetParameter",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -33736,6 +34621,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lex:DescribeBotAlias",
                 "lex:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -33761,6 +34647,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lex:UpdateBotAlias",
             ],
             delete: &["lex:DeleteBotAlias"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -33780,6 +34667,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["lex:DeleteBotVersion", "lex:DescribeBotVersion"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -33808,6 +34696,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lex:DeleteResourcePolicyStatement",
                 "lex:DescribeResourcePolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -33837,6 +34726,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "license-manager:GetGrant",
                 "license-manager:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -33866,6 +34756,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "license-manager:GetLicense",
                 "license-manager:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -33888,6 +34779,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "license-manager:UpdateLicenseAssetGroup",
             ],
             delete: &["license-manager:DeleteLicenseAssetGroup"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -33910,6 +34802,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "license-manager:UpdateLicenseAssetRuleset",
             ],
             delete: &["license-manager:DeleteLicenseAssetRuleset"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -33941,6 +34834,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "license-manager:GetLicenseConfiguration",
                 "license-manager:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -33965,6 +34859,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "license-manager:UpdateLicenseManagerReportGenerator",
             ],
             delete: &["license-manager:DeleteLicenseManagerReportGenerator"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -33997,6 +34892,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "license-manager-linux-subscriptions:GetRegisteredSubscriptionProvider",
                 "license-manager-linux-subscriptions:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -34062,6 +34958,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53:GetHostedZone",
                 "route53:ListResourceRecordSets",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -34075,6 +34972,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["lightsail:GetAlarms", "lightsail:PutAlarm"],
             update: &["lightsail:GetAlarms", "lightsail:PutAlarm"],
             delete: &["lightsail:DeleteAlarm", "lightsail:GetAlarms"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -34105,6 +35003,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:UpdateBucketBundle",
             ],
             delete: &["lightsail:DeleteBucket", "lightsail:GetBuckets"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -34127,6 +35026,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:UntagResource",
             ],
             delete: &["lightsail:DeleteCertificate", "lightsail:GetCertificates"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -34153,6 +35053,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:DeleteContactMethod",
                 "lightsail:GetContactMethods",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -34187,6 +35088,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:DeleteContainerService",
                 "lightsail:GetContainerServices",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -34231,6 +35133,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:GetRelationalDatabase",
                 "lightsail:GetRelationalDatabases",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -34270,6 +35173,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:DeleteRelationalDatabaseSnapshot",
                 "lightsail:GetRelationalDatabaseSnapshot",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -34315,6 +35219,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:GetDisk",
                 "lightsail:GetDisks",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -34347,6 +35252,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:UntagResource",
             ],
             delete: &["lightsail:DeleteDiskSnapshot", "lightsail:GetDiskSnapshot"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -34361,7 +35267,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:AttachCertificateToDistribution",
                 "lightsail:CreateDistribution",
                 "lightsail:DetachCertificateFromDistribution",
-                "lightsail:GetCertificateDetails",
                 "lightsail:GetCertificates",
                 "lightsail:GetDistributions",
                 "lightsail:TagResource",
@@ -34372,7 +35277,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             update: &[
                 "lightsail:AttachCertificateToDistribution",
                 "lightsail:DetachCertificateFromDistribution",
-                "lightsail:GetCertificateDetails",
                 "lightsail:GetCertificates",
                 "lightsail:GetDistributions",
                 "lightsail:TagResource",
@@ -34381,6 +35285,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:UpdateDistributionBundle",
             ],
             delete: &["lightsail:DeleteDistribution", "lightsail:GetDistributions"],
+            unlisted: &["lightsail:GetCertificateDetails"],
         },
     },
     TypeInfo {
@@ -34412,6 +35317,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:UntagResource",
             ],
             delete: &["lightsail:DeleteDomain", "lightsail:GetDomain"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -34480,6 +35386,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:GetInstance",
                 "lightsail:GetInstances",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -34514,6 +35421,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:DeleteInstanceSnapshot",
                 "lightsail:GetInstanceSnapshot",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -34542,6 +35450,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:UntagResource",
             ],
             delete: &["lightsail:DeleteKeyPair", "lightsail:GetKeyPair"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -34578,6 +35487,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:GetLoadBalancer",
                 "lightsail:GetLoadBalancers",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -34611,6 +35521,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:GetLoadBalancer",
                 "lightsail:GetLoadBalancerTlsCertificates",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -34641,6 +35552,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:GetStaticIps",
                 "lightsail:ReleaseStaticIp",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -34713,6 +35625,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "geo:UpdateKey",
             ],
             delete: &["geo:DeleteKey", "geo:DescribeKey"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -34744,6 +35657,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "geo:DeleteGeofenceCollection",
                 "geo:DescribeGeofenceCollection",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -34768,6 +35682,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "geo:UpdateMap",
             ],
             delete: &["geo:DeleteMap", "geo:DescribeMap"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -34792,6 +35707,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "geo:UpdatePlaceIndex",
             ],
             delete: &["geo:DeletePlaceIndex", "geo:DescribePlaceIndex"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -34816,6 +35732,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "geo:UpdateRouteCalculator",
             ],
             delete: &["geo:DeleteRouteCalculator", "geo:DescribeRouteCalculator"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -34844,6 +35761,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:DescribeKey",
             ],
             delete: &["geo:DeleteTracker", "geo:DescribeTracker"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -34860,6 +35778,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "geo:DisassociateTrackerConsumer",
                 "geo:ListTrackerConsumers",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -34879,10 +35798,8 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:PutAccountPolicy",
                 "logs:PutDataProtectionPolicy",
                 "logs:PutIndexPolicy",
-                "logs:PutMetricExtractionPolicy",
                 "logs:PutSubscriptionFilter",
                 "logs:PutTransformer",
-                "s3:REST.PUT.OBJECT",
             ],
             update: &[
                 "firehose:TagDeliveryStream",
@@ -34891,27 +35808,28 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:DeleteAccountPolicy",
                 "logs:DeleteDataProtectionPolicy",
                 "logs:DeleteIndexPolicy",
-                "logs:DeleteMetricExtractionPolicy",
                 "logs:DeleteSubscriptionFilter",
                 "logs:DeleteTransformer",
                 "logs:DescribeAccountPolicies",
                 "logs:PutAccountPolicy",
                 "logs:PutDataProtectionPolicy",
                 "logs:PutIndexPolicy",
-                "logs:PutMetricExtractionPolicy",
                 "logs:PutSubscriptionFilter",
                 "logs:PutTransformer",
-                "s3:REST.PUT.OBJECT",
             ],
             delete: &[
                 "iam:PassRole",
                 "logs:DeleteAccountPolicy",
                 "logs:DeleteDataProtectionPolicy",
                 "logs:DeleteIndexPolicy",
-                "logs:DeleteMetricExtractionPolicy",
                 "logs:DeleteSubscriptionFilter",
                 "logs:DeleteTransformer",
                 "logs:DescribeAccountPolicies",
+            ],
+            unlisted: &[
+                "logs:DeleteMetricExtractionPolicy",
+                "logs:PutMetricExtractionPolicy",
+                "s3:REST.PUT.OBJECT",
             ],
         },
     },
@@ -34944,6 +35862,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:ListTagsForResource",
                 "logs:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -34982,6 +35901,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:DeleteDeliveryDestination",
                 "logs:DeleteDeliveryDestinationPolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -34993,9 +35913,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         write_only: &["ResourceArn"],
         permissions: Permissions {
             create: &[
-                "autoloop:AllowVendedLogDeliveryForResource",
                 "codewhisperer:AllowVendedLogDeliveryForResource",
-                "logs:AllowVendedLogDeliveryForResource",
                 "logs:GetDeliverySource",
                 "logs:ListTagsForResource",
                 "logs:PutDeliverySource",
@@ -35010,6 +35928,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:UntagResource",
             ],
             delete: &["logs:DeleteDeliverySource"],
+            unlisted: &[
+                "autoloop:AllowVendedLogDeliveryForResource",
+                "logs:AllowVendedLogDeliveryForResource",
+            ],
         },
     },
     TypeInfo {
@@ -35037,6 +35959,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:UntagResource",
             ],
             delete: &["logs:DeleteDestination"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -35077,20 +36000,22 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
                 "logs:GetIntegration",
                 "logs:PutIntegration",
-                "opensearch:AddDirectQueryDataSource",
                 "opensearch:ApplicationAccessAll",
+                "opensearch:GetDirectQuery",
+                "opensearch:StartDirectQuery",
+            ],
+            update: &[],
+            delete: &["logs:DeleteIntegration"],
+            unlisted: &[
+                "opensearch:AddDirectQueryDataSource",
                 "opensearch:CreateApplication",
                 "opensearch:DashboardsAccessAll",
                 "opensearch:DeleteApplication",
                 "opensearch:DeleteDirectQueryDataSource",
                 "opensearch:GetApplication",
-                "opensearch:GetDirectQuery",
                 "opensearch:GetDirectQueryDataSource",
-                "opensearch:StartDirectQuery",
                 "opensearch:UpdateApplication",
             ],
-            update: &[],
-            delete: &["logs:DeleteIntegration"],
         },
     },
     TypeInfo {
@@ -35125,6 +36050,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:DescribeKey",
                 "logs:DeleteLogAnomalyDetector",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -35149,7 +36075,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:PutResourcePolicy",
                 "logs:PutRetentionPolicy",
                 "logs:TagResource",
-                "s3:REST.PUT.OBJECT",
             ],
             update: &[
                 "firehose:TagDeliveryStream",
@@ -35171,13 +36096,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:PutRetentionPolicy",
                 "logs:TagResource",
                 "logs:UntagResource",
-                "s3:REST.PUT.OBJECT",
             ],
             delete: &[
                 "logs:DeleteDataProtectionPolicy",
                 "logs:DeleteLogGroup",
                 "logs:DescribeLogGroups",
             ],
+            unlisted: &["s3:REST.PUT.OBJECT"],
         },
     },
     TypeInfo {
@@ -35191,6 +36116,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["logs:CreateLogStream", "logs:DescribeLogStreams"],
             update: &[],
             delete: &["logs:DeleteLogStream"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -35204,6 +36130,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["logs:DescribeMetricFilters", "logs:PutMetricFilter"],
             update: &["logs:DescribeMetricFilters", "logs:PutMetricFilter"],
             delete: &["logs:DeleteMetricFilter"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -35217,6 +36144,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["logs:PutQueryDefinition"],
             update: &["logs:PutQueryDefinition"],
             delete: &["logs:DeleteQueryDefinition"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -35234,6 +36162,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:PutResourcePolicy",
             ],
             delete: &["logs:DeleteResourcePolicy"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -35271,6 +36200,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:GetScheduledQuery",
                 "logs:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -35284,6 +36214,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["logs:GetStorageTierPolicy", "logs:PutStorageTierPolicy"],
             update: &["logs:GetStorageTierPolicy", "logs:PutStorageTierPolicy"],
             delete: &["logs:GetStorageTierPolicy", "logs:PutStorageTierPolicy"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -35305,6 +36236,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:PutSubscriptionFilter",
             ],
             delete: &["logs:DeleteSubscriptionFilter"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -35318,6 +36250,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["logs:GetTransformer", "logs:PutTransformer"],
             update: &["logs:GetTransformer", "logs:PutTransformer"],
             delete: &["logs:DeleteTransformer"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -35344,6 +36277,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lookoutequipment:DescribeInferenceScheduler",
                 "lookoutequipment:StopInferenceScheduler",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -35357,6 +36291,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["lookoutvision:CreateProject"],
             update: &[],
             delete: &["lookoutvision:DeleteProject"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -35394,6 +36329,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "m2:DeleteApplication",
                 "m2:GetApplication",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -35450,6 +36386,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "m2:GetDeployment",
                 "m2:ListDeployments",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -35505,6 +36442,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "m2:DeleteEnvironment",
                 "m2:GetEnvironment",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -35535,6 +36473,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mgn:ListConnectors",
                 "mgn:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -35571,6 +36510,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteLaunchTemplate",
                 "mgn:DeleteLaunchConfigurationTemplate",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -35614,6 +36554,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mgn:DeleteNetworkMigrationDefinition",
                 "mgn:GetNetworkMigrationDefinition",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -35656,6 +36597,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mpa:StartActiveApprovalTeamDeletion",
                 "mpa:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -35707,6 +36649,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:DeleteApplication",
                 "sso:ListInstances",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -35738,6 +36681,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:CreateGrant",
                 "kms:DescribeKey",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -35823,9 +36767,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:ListBucket",
                 "s3:PutBucketPolicy",
                 "s3:PutObject",
-                "stepfunctions:DescribeStateMachine",
-                "stepfunctions:StartExecution",
-                "stepfunctions:TagResource",
             ],
             update: &[
                 "kafka:DescribeChannel",
@@ -35841,8 +36782,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:DescribeKey",
                 "logs:DeleteLogDelivery",
                 "logs:ListLogDeliveries",
+            ],
+            unlisted: &[
                 "stepfunctions:DescribeStateMachine",
+                "stepfunctions:StartExecution",
                 "stepfunctions:StopExecution",
+                "stepfunctions:TagResource",
             ],
         },
     },
@@ -35924,6 +36869,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetBucketPolicy",
             ],
             delete: &["kafka:DeleteCluster", "kafka:DescribeCluster"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -35937,6 +36883,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["kafka:GetClusterPolicy", "kafka:PutClusterPolicy"],
             update: &["kafka:GetClusterPolicy", "kafka:PutClusterPolicy"],
             delete: &["kafka:DeleteClusterPolicy", "kafka:GetClusterPolicy"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -35952,9 +36899,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         conditional_create_only: &[],
         write_only: &["ServerProperties"],
         permissions: Permissions {
-            create: &["Kafka:DescribeConfiguration", "kafka:CreateConfiguration"],
+            create: &["kafka:CreateConfiguration"],
             update: &["kafka:DescribeConfiguration", "kafka:UpdateConfiguration"],
             delete: &["kafka:DeleteConfiguration", "kafka:DescribeConfiguration"],
+            unlisted: &["Kafka:DescribeConfiguration"],
         },
     },
     TypeInfo {
@@ -35987,7 +36935,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:CreateServiceLinkedRole",
                 "iam:PassRole",
                 "kafka:CreateReplicator",
-                "kafka:CreateReplicatorReference",
                 "kafka:DescribeClusterV2",
                 "kafka:DescribeReplicator",
                 "kafka:GetBootstrapBrokers",
@@ -36025,6 +36972,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:DeleteLogDelivery",
                 "logs:ListLogDeliveries",
             ],
+            unlisted: &["kafka:CreateReplicatorReference"],
         },
     },
     TypeInfo {
@@ -36053,6 +37001,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kafka:DeleteCluster",
                 "kafka:DescribeClusterV2",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -36081,6 +37030,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kafka-cluster:DescribeTopic",
                 "kafka-cluster:DescribeTopicDynamicConfiguration",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -36125,7 +37075,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:DescribeKey",
             ],
             delete: &[
-                "ec2:DeleteVpcEndpoint",
                 "ec2:DeleteVpcEndpoints",
                 "ec2:DescribeVpcEndpointConnections",
                 "ec2:DescribeVpcEndpoints",
@@ -36134,6 +37083,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:CreateGrant",
                 "kms:DescribeKey",
             ],
+            unlisted: &["ec2:DeleteVpcEndpoint"],
         },
     },
     TypeInfo {
@@ -36210,6 +37160,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:ListBucketVersions",
             ],
             delete: &["airflow:DeleteEnvironment", "airflow:GetEnvironment"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -36260,6 +37211,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "airflow-serverless:GetWorkflow",
                 "airflow-serverless:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -36282,6 +37234,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "macie2:UpdateAllowList",
             ],
             delete: &["macie2:DeleteAllowList"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -36310,6 +37263,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "macie2:UntagResource",
             ],
             delete: &["macie2:DeleteCustomDataIdentifier"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -36332,6 +37286,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "macie2:UpdateFindingsFilter",
             ],
             delete: &["macie2:DeleteFindingsFilter"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -36364,6 +37319,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "macie2:GetMember",
                 "macie2:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -36385,6 +37341,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "macie2:UpdateMacieSession",
             ],
             delete: &["macie2:DisableMacie"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -36407,6 +37364,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "managedblockchain:UntagResource",
             ],
             delete: &["managedblockchain:DeleteAccessor"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -36420,6 +37378,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -36433,6 +37392,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -36456,6 +37416,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediaconnect:RemoveBridgeOutput",
                 "mediaconnect:RemoveBridgeSource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -36475,6 +37436,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediaconnect:UpdateBridgeOutput",
             ],
             delete: &["mediaconnect:RemoveBridgeOutput"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -36494,6 +37456,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediaconnect:UpdateBridgeSource",
             ],
             delete: &["mediaconnect:RemoveBridgeSource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -36544,6 +37507,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediaconnect:RemoveFlowVpcInterface",
                 "mediaconnect:RevokeFlowEntitlement",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -36574,6 +37538,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediaconnect:ListFlows",
                 "mediaconnect:RevokeFlowEntitlement",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -36601,6 +37566,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediaconnect:DescribeFlow",
                 "mediaconnect:RemoveFlowMediaStream",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -36631,6 +37597,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediaconnect:ListFlows",
                 "mediaconnect:RemoveFlowOutput",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -36662,6 +37629,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediaconnect:ListFlows",
                 "mediaconnect:RemoveFlowSource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -36692,6 +37660,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediaconnect:DescribeFlow",
                 "mediaconnect:RemoveFlowVpcInterface",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -36713,6 +37682,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediaconnect:DeleteGateway",
                 "mediaconnect:DescribeGateway",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -36773,6 +37743,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediaconnect:UpdateRouterInput",
                 "medialive:UpdateChannel",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -36812,6 +37783,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediaconnect:GetRouterNetworkInterface",
                 "mediaconnect:ListRouterNetworkInterfaces",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -36869,6 +37841,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediaconnect:UpdateRouterOutput",
                 "medialive:UpdateInput",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -36889,6 +37862,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "acm:DescribeCertificate",
                 "mediaconvert:DisassociateCertificate",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -36914,6 +37888,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediaconvert:DeleteJobTemplate",
                 "mediaconvert:GetJobTemplate",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -36937,6 +37912,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediaconvert:UpdatePreset",
             ],
             delete: &["mediaconvert:DeletePreset", "mediaconvert:GetPreset"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -36959,6 +37935,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediaconvert:UpdateQueue",
             ],
             delete: &["mediaconvert:DeleteQueue", "mediaconvert:GetQueue"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -36972,6 +37949,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -36999,6 +37977,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "medialive:DeleteChannelPlacementGroup",
                 "medialive:DescribeChannelPlacementGroup",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37028,6 +38007,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "medialive:UpdateCloudWatchAlarmTemplate",
             ],
             delete: &["medialive:DeleteCloudWatchAlarmTemplate"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37050,6 +38030,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "medialive:UpdateCloudWatchAlarmTemplateGroup",
             ],
             delete: &["medialive:DeleteCloudWatchAlarmTemplateGroup"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37084,6 +38065,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "medialive:DeleteCluster",
                 "medialive:DescribeCluster",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37113,6 +38095,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "medialive:UpdateEventBridgeRuleTemplate",
             ],
             delete: &["medialive:DeleteEventBridgeRuleTemplate"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37135,6 +38118,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "medialive:UpdateEventBridgeRuleTemplateGroup",
             ],
             delete: &["medialive:DeleteEventBridgeRuleTemplateGroup"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37182,6 +38166,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "medialive:UpdateInput",
             ],
             delete: &["medialive:DeleteInput", "medialive:DescribeInput"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37208,6 +38193,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "medialive:DeleteInputSecurityGroup",
                 "medialive:DescribeInputSecurityGroup",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37236,6 +38222,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "medialive:UpdateMultiplex",
             ],
             delete: &["medialive:DeleteMultiplex", "medialive:DescribeMultiplex"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37258,6 +38245,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "medialive:DeleteMultiplexProgram",
                 "medialive:DescribeMultiplexProgram",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37282,6 +38270,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "medialive:UpdateNetwork",
             ],
             delete: &["medialive:DeleteNetwork", "medialive:DescribeNetwork"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37313,6 +38302,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "medialive:UpdateNode",
             ],
             delete: &["medialive:DeleteNode", "medialive:DescribeNode"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37337,6 +38327,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "medialive:UpdateSdiSource",
             ],
             delete: &["medialive:DeleteSdiSource", "medialive:DescribeSdiSource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37447,6 +38438,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "tag:GetResources",
             ],
             delete: &["medialive:DeleteSignalMap", "medialive:GetSignalMap"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37473,6 +38465,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediapackage-vod:DeleteAsset",
                 "mediapackage-vod:DescribeAsset",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37503,6 +38496,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediapackage:UpdateChannel",
             ],
             delete: &["mediapackage:DeleteChannel"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37530,6 +38524,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediapackage:UpdateOriginEndpoint",
             ],
             delete: &["mediapackage:DeleteOriginEndpoint"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37551,6 +38546,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediapackage-vod:DeletePackagingConfiguration",
                 "mediapackage-vod:DescribePackagingConfiguration",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37581,6 +38577,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediapackage-vod:DeletePackagingGroup",
                 "mediapackage-vod:DescribePackagingGroup",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37611,6 +38608,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediapackagev2:UpdateChannel",
             ],
             delete: &["mediapackagev2:DeleteChannel", "mediapackagev2:GetChannel"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37635,6 +38633,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediapackagev2:DeleteChannelGroup",
                 "mediapackagev2:GetChannelGroup",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37657,6 +38656,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediapackagev2:DeleteChannelPolicy",
                 "mediapackagev2:GetChannelPolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37695,6 +38695,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediapackagev2:DeleteOriginEndpoint",
                 "mediapackagev2:GetOriginEndpoint",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37719,6 +38720,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediapackagev2:DeleteOriginEndpointPolicy",
                 "mediapackagev2:GetOriginEndpointPolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37732,6 +38734,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37758,6 +38761,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediatailor:UpdateChannel",
             ],
             delete: &["mediatailor:DeleteChannel", "mediatailor:DescribeChannel"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37780,6 +38784,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediatailor:DeleteChannelPolicy",
                 "mediatailor:GetChannelPolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37790,18 +38795,14 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         conditional_create_only: &[],
         write_only: &[],
         permissions: Permissions {
-            create: &[
+            create: &["mediatailor:TagResource"],
+            update: &["mediatailor:TagResource", "mediatailor:UntagResource"],
+            delete: &[],
+            unlisted: &[
+                "mediatailor:DeleteFunction",
                 "mediatailor:GetFunction",
                 "mediatailor:PutFunction",
-                "mediatailor:TagResource",
             ],
-            update: &[
-                "mediatailor:GetFunction",
-                "mediatailor:PutFunction",
-                "mediatailor:TagResource",
-                "mediatailor:UntagResource",
-            ],
-            delete: &["mediatailor:DeleteFunction", "mediatailor:GetFunction"],
         },
     },
     TypeInfo {
@@ -37827,6 +38828,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediatailor:DeleteLiveSource",
                 "mediatailor:DescribeLiveSource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37863,6 +38865,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediatailor:DeletePlaybackConfiguration",
                 "mediatailor:GetPlaybackConfiguration",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37896,6 +38899,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediatailor:DeletePrefetchSchedule",
                 "mediatailor:GetPrefetchSchedule",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37921,6 +38925,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["mediatailor:CreateProgram", "mediatailor:DescribeProgram"],
             update: &["mediatailor:DescribeProgram", "mediatailor:UpdateProgram"],
             delete: &["mediatailor:DeleteProgram", "mediatailor:DescribeProgram"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37952,6 +38957,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediatailor:DeleteSourceLocation",
                 "mediatailor:DescribeSourceLocation",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -37977,6 +38983,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediatailor:DeleteVodSource",
                 "mediatailor:DescribeVodSource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -38001,11 +39008,8 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "memorydb:UntagResource",
                 "memorydb:UpdateACL",
             ],
-            delete: &[
-                "memorydb:DeleteACL",
-                "memorydb:DescribeACLs",
-                "memorydb:ModifyReplicationGroup",
-            ],
+            delete: &["memorydb:DeleteACL", "memorydb:DescribeACLs"],
+            unlisted: &["memorydb:ModifyReplicationGroup"],
         },
     },
     TypeInfo {
@@ -38055,6 +39059,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "memorydb:UpdateCluster",
             ],
             delete: &["memorydb:DeleteCluster", "memorydb:DescribeClusters"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -38088,6 +39093,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "memorydb:DeleteMultiRegionCluster",
                 "memorydb:DescribeMultiRegionClusters",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -38115,6 +39121,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "memorydb:UpdateParameterGroup",
             ],
             delete: &["memorydb:DeleteParameterGroup"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -38146,6 +39153,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "memorydb:UntagResource",
             ],
             delete: &["memorydb:DeleteSnapshot", "memorydb:DescribeSnapshots"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -38174,6 +39182,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "memorydb:DeleteSubnetGroup",
                 "memorydb:DescribeSubnetGroups",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -38199,6 +39208,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "memorydb:UpdateUser",
             ],
             delete: &["memorydb:DeleteUser", "memorydb:DescribeUsers"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -38272,6 +39282,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:ListTagsForResource",
                 "rds:RemoveFromGlobalCluster",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -38308,6 +39319,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:ListTagsForResource",
                 "rds:RemoveTagsFromResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -38367,6 +39379,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:DeleteDBInstance",
                 "rds:DescribeDBInstances",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -38399,6 +39412,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:ResetDBParameterGroup",
             ],
             delete: &["rds:DeleteDBParameterGroup", "rds:RemoveTagsFromResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -38429,6 +39443,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:ListTagsForResource",
                 "rds:RemoveTagsFromResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -38459,6 +39474,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:DescribeEventSubscriptions",
                 "rds:RemoveTagsFromResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -38494,6 +39510,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:DescribeGlobalClusters",
                 "rds:RemoveFromGlobalCluster",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -38546,6 +39563,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "neptune-graph:ListTagsForResource",
                 "neptune-graph:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -38578,6 +39596,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "neptune-graph:DeleteGraphSnapshot",
                 "neptune-graph:GetGraphSnapshot",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -38617,6 +39636,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "neptune-graph:GetPrivateGraphEndpoint",
                 "route53:DisassociateVPCFromHostedZone",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -38655,6 +39675,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "network-firewall:DeleteContainerAssociation",
                 "network-firewall:DescribeContainerAssociation",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -38709,7 +39730,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "network-firewall:UpdateFirewallDeleteProtection",
                 "network-firewall:UpdateFirewallDescription",
                 "network-firewall:UpdateFirewallPolicyChangeProtection",
-                "network-firewall:UpdateProxySettings",
                 "network-firewall:UpdateSubnetChangeProtection",
             ],
             delete: &[
@@ -38725,6 +39745,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "network-firewall:DescribeFirewall",
                 "network-firewall:UntagResource",
             ],
+            unlisted: &["network-firewall:UpdateProxySettings"],
         },
     },
     TypeInfo {
@@ -38755,6 +39776,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "network-firewall:DescribeFirewallPolicy",
                 "network-firewall:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -38802,6 +39824,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "network-firewall:DescribeLoggingConfiguration",
                 "network-firewall:UpdateLoggingConfiguration",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -38835,6 +39858,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "network-firewall:DescribeRuleGroup",
                 "network-firewall:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -38865,6 +39889,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "network-firewall:DescribeTLSInspectionConfiguration",
                 "network-firewall:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -38902,6 +39927,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "network-firewall:DescribeVpcEndpointAssociation",
                 "network-firewall:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -38928,6 +39954,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkflowmonitor:DeleteMonitor",
                 "networkflowmonitor:GetMonitor",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -38956,6 +39983,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkflowmonitor:DeleteScope",
                 "networkflowmonitor:GetScope",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39006,6 +40034,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkmanager:DeleteAttachment",
                 "networkmanager:GetConnectAttachment",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39049,6 +40078,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkmanager:DeleteConnectPeer",
                 "networkmanager:GetConnectPeer",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39093,6 +40123,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkmanager:GetCoreNetworkPolicy",
                 "networkmanager:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39114,6 +40145,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkmanager:GetCoreNetwork",
                 "networkmanager:ListCoreNetworkPrefixListAssociations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39135,6 +40167,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["networkmanager:DisassociateCustomerGateway"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39158,6 +40191,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkmanager:UpdateDevice",
             ],
             delete: &["networkmanager:DeleteDevice", "networkmanager:GetDevices"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39207,6 +40241,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkmanager:GetDirectConnectGatewayAttachment",
                 "networkmanager:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39234,6 +40269,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkmanager:DeleteGlobalNetwork",
                 "networkmanager:DescribeGlobalNetworks",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39257,6 +40293,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkmanager:UpdateLink",
             ],
             delete: &["networkmanager:DeleteLink", "networkmanager:GetLinks"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39273,6 +40310,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["networkmanager:DisassociateLink"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39296,6 +40334,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkmanager:UpdateSite",
             ],
             delete: &["networkmanager:DeleteSite", "networkmanager:GetSites"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39342,6 +40381,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkmanager:DeleteAttachment",
                 "networkmanager:GetSiteToSiteVpnAttachment",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39384,6 +40424,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkmanager:DeletePeering",
                 "networkmanager:GetTransitGatewayPeering",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39404,6 +40445,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkmanager:DeregisterTransitGateway",
                 "networkmanager:GetTransitGatewayRegistrations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39452,6 +40494,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkmanager:DeleteAttachment",
                 "networkmanager:GetTransitGatewayRouteTableAttachment",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39502,6 +40545,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkmanager:GetVpcAttachment",
                 "networkmanager:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39526,6 +40570,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkmonitor:UpdateMonitor",
             ],
             delete: &["networkmonitor:DeleteMonitor", "networkmonitor:GetMonitor"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39560,6 +40605,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "network-security-manager:GetDeployment",
                 "network-security-manager:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39588,6 +40634,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "network-security-manager:GetPolicy",
                 "network-security-manager:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39616,6 +40663,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "network-security-manager:GetRule",
                 "network-security-manager:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39644,6 +40692,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "network-security-manager:GetScope",
                 "network-security-manager:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39678,6 +40727,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "network-security-manager:GetTemplate",
                 "network-security-manager:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39694,6 +40744,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["notifications:DisassociateChannel"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39722,6 +40773,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "notifications:DeleteEventRule",
                 "notifications:GetEventRule",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39746,6 +40798,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "notifications:DisassociateManagedNotificationAccountContact",
                 "notifications:ListManagedNotificationChannelAssociations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39770,6 +40823,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "notifications:DisassociateManagedNotificationAdditionalChannel",
                 "notifications:ListManagedNotificationChannelAssociations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39801,6 +40855,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "notifications:DeleteNotificationConfiguration",
                 "notifications:GetNotificationConfiguration",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39821,6 +40876,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "notifications:DeregisterNotificationHub",
                 "notifications:ListNotificationHubs",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39841,6 +40897,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "notifications:DisassociateOrganizationalUnit",
                 "notifications:ListOrganizationalUnits",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39874,6 +40931,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "notifications-contacts:DeleteEmailContact",
                 "notifications-contacts:GetEmailContact",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39898,6 +40956,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "nova-act:DeleteWorkflowDefinition",
                 "nova-act:GetWorkflowDefinition",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -39984,6 +41043,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "odb:ListTagsForResource",
                 "sts:GetCallerIdentity",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -40055,6 +41115,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "odb:ListTagsForResource",
                 "sts:GetCallerIdentity",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -40153,6 +41214,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "odb:ListTagsForResource",
                 "sts:GetCallerIdentity",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -40207,7 +41269,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "odb:ListTagsForResource",
                 "odb:TagResource",
                 "odb:UpdateOdbNetwork",
-                "redshiftchannelmanagement:CreateChannel",
                 "sts:GetCallerIdentity",
                 "vpc-lattice:CreateResourceGateway",
                 "vpc-lattice:CreateServiceNetwork",
@@ -40257,6 +41318,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:GetServiceNetwork",
                 "vpc-lattice:GetServiceNetworkResourceAssociation",
             ],
+            unlisted: &["redshiftchannelmanagement:CreateChannel"],
         },
     },
     TypeInfo {
@@ -40312,6 +41374,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "odb:UntagResource",
                 "sts:GetCallerIdentity",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -40361,6 +41424,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "osis:DeletePipeline",
                 "osis:GetPipeline",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -40397,6 +41461,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "xray:Link",
             ],
             delete: &["oam:DeleteLink", "oam:GetLink"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -40424,6 +41489,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "oam:UntagResource",
             ],
             delete: &["oam:DeleteSink", "oam:GetSink", "oam:GetSinkPolicy"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -40454,6 +41520,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "observabilityadmin:GetDatasetIntegration",
                 "observabilityadmin:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -40480,6 +41547,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "observabilityadmin:UpdateCentralizationRuleForOrganization",
             ],
             delete: &["observabilityadmin:DeleteCentralizationRuleForOrganization"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -40516,6 +41584,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "observabilityadmin:GetTelemetryRuleForOrganization",
                 "organizations:ListDelegatedAdministrators",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -40552,6 +41621,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "observabilityadmin:DeleteS3TableIntegration",
                 "observabilityadmin:GetS3TableIntegration",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -40588,6 +41658,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "resource-explorer-2:CreateStreamingAccessForService",
                 "resource-explorer-2:DeleteStreamingAccessForService",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -40630,6 +41701,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "observabilityadmin:DeleteTelemetryPipeline",
                 "observabilityadmin:GetTelemetryPipeline",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -40665,6 +41737,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "observabilityadmin:GetTelemetryEvaluationStatus",
                 "observabilityadmin:GetTelemetryRule",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -40708,6 +41781,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "omics:UpdateAnnotationStore",
             ],
             delete: &["omics:DeleteAnnotationStore", "omics:ListAnnotationStores"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -40729,6 +41803,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["omics:DeleteConfiguration", "omics:GetConfiguration"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -40746,6 +41821,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["omics:DeleteReferenceStore"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -40773,6 +41849,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "omics:UpdateRunCache",
             ],
             delete: &["omics:DeleteRunCache", "omics:GetRunCache"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -40792,6 +41869,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "omics:UpdateRunGroup",
             ],
             delete: &["omics:DeleteRunGroup", "omics:GetRunGroup"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -40831,6 +41909,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "omics:UpdateSequenceStore",
             ],
             delete: &["omics:DeleteSequenceStore"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -40867,6 +41946,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "omics:UpdateVariantStore",
             ],
             delete: &["omics:DeleteVariantStore", "omics:ListVariantStores"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -40915,7 +41995,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetEncryptionConfiguration",
                 "s3:GetObject",
                 "s3:GetObjectAttributes",
-                "s3:HeadObject",
                 "s3:PutObject",
             ],
             update: &[
@@ -40926,6 +42005,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "omics:UpdateWorkflow",
             ],
             delete: &["omics:DeleteWorkflow", "omics:GetWorkflow"],
+            unlisted: &["s3:HeadObject"],
         },
     },
     TypeInfo {
@@ -40977,7 +42057,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetEncryptionConfiguration",
                 "s3:GetObject",
                 "s3:GetObjectAttributes",
-                "s3:HeadObject",
                 "s3:PutObject",
             ],
             update: &[
@@ -40988,6 +42067,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "omics:UpdateWorkflowVersion",
             ],
             delete: &["omics:DeleteWorkflowVersion", "omics:GetWorkflowVersion"],
+            unlisted: &["s3:HeadObject"],
         },
     },
     TypeInfo {
@@ -41001,6 +42081,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["es:AddDataSource", "es:GetDataSource", "iam:PassRole"],
             update: &["es:GetDataSource", "es:UpdateDataSource", "iam:PassRole"],
             delete: &["es:DeleteDataSource", "es:GetDataSource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -41014,6 +42095,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["aoss:CreateAccessPolicy", "aoss:GetAccessPolicy"],
             update: &["aoss:GetAccessPolicy", "aoss:UpdateAccessPolicy"],
             delete: &["aoss:DeleteAccessPolicy", "aoss:GetAccessPolicy"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -41049,6 +42131,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["aoss:BatchGetCollection", "aoss:UpdateCollection"],
             delete: &["aoss:BatchGetCollection", "aoss:DeleteCollection"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -41071,6 +42154,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "aoss:UpdateCollectionGroup",
             ],
             delete: &["aoss:BatchGetCollectionGroup", "aoss:DeleteCollectionGroup"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -41084,6 +42168,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["aoss:APIAccessAll", "aoss:CreateIndex", "aoss:GetIndex"],
             update: &["aoss:APIAccessAll", "aoss:GetIndex", "aoss:UpdateIndex"],
             delete: &["aoss:APIAccessAll", "aoss:DeleteIndex", "aoss:GetIndex"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -41100,6 +42185,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["aoss:APIAccessAll"],
             update: &["aoss:APIAccessAll"],
             delete: &["aoss:APIAccessAll"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -41113,6 +42199,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["aoss:CreateLifecyclePolicy"],
             update: &["aoss:BatchGetLifecyclePolicy", "aoss:UpdateLifecyclePolicy"],
             delete: &["aoss:DeleteLifecyclePolicy"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -41144,6 +42231,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:DeleteApplicationAssignment",
                 "sso:ListApplicationAssignments",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -41167,6 +42255,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:DescribeKey",
             ],
             delete: &["aoss:DeleteSecurityPolicy", "aoss:GetSecurityPolicy"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -41236,6 +42325,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53:ListHostedZonesByVPC",
                 "route53:ListResourceRecordSets",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -41261,6 +42351,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "es:UpdateApplication",
             ],
             delete: &["es:DeleteApplication", "es:GetApplication"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -41304,10 +42395,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "es:DescribeDomainChangeProgress",
                 "es:ListTags",
                 "es:RemoveTags",
-                "es:UpdateDomain",
                 "es:UpgradeDomain",
             ],
             delete: &["es:DeleteDomain", "es:DescribeDomain"],
+            unlisted: &["es:UpdateDomain"],
         },
     },
     TypeInfo {
@@ -41346,6 +42437,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "organizations:UntagResource",
             ],
             delete: &["organizations:CloseAccount"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -41374,6 +42466,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "organizations:DeleteOrganization",
                 "organizations:DescribeOrganization",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -41401,6 +42494,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "organizations:UpdateOrganizationalUnit",
             ],
             delete: &["organizations:DeleteOrganizationalUnit"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -41435,6 +42529,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "organizations:DetachPolicy",
                 "organizations:ListTargetsForPolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -41459,6 +42554,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "organizations:UntagResource",
             ],
             delete: &["organizations:DeleteResourcePolicy"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -41487,6 +42583,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "outposts:UpdateOutpost",
             ],
             delete: &["outposts:DeleteOutpost"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -41510,6 +42607,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "outposts:UpdateSiteRackPhysicalProperties",
             ],
             delete: &["outposts:DeleteSite"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -41545,6 +42643,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "pca-connector-ad:GetConnector",
                 "pca-connector-ad:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -41575,6 +42674,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "pca-connector-ad:GetDirectoryRegistration",
                 "pca-connector-ad:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -41596,6 +42696,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "pca-connector-ad:DeleteServicePrincipalName",
                 "pca-connector-ad:GetServicePrincipalName",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -41621,6 +42722,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "pca-connector-ad:GetTemplate",
                 "pca-connector-ad:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -41637,6 +42739,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "pca-connector-ad:DeleteTemplateGroupAccessControlEntry",
                 "pca-connector-ad:GetTemplateGroupAccessControlEntry",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -41661,6 +42764,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "pca-connector-scep:GetChallengeMetadata",
                 "pca-connector-scep:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -41698,6 +42802,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "pca-connector-scep:GetConnector",
                 "pca-connector-scep:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -41730,6 +42835,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "pcs:UpdateCluster",
             ],
             delete: &["pcs:DeleteCluster", "pcs:GetCluster"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -41801,6 +42907,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "pcs:TagResource",
                 "pcs:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -41833,6 +42940,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "pcs:UpdateQueue",
             ],
             delete: &["pcs:DeleteQueue", "pcs:GetQueue"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -41857,6 +42965,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "pi:GetPerformanceAnalysisReport",
                 "pi:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -41904,7 +43013,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "panorama:UntagResource",
                 "s3:GetObject",
                 "s3:GetObjectVersion",
-                "s3:ListObjects",
             ],
             delete: &[
                 "panorama:DescribeApplicationInstance",
@@ -41915,8 +43023,8 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:DeleteObjectVersionTagging",
                 "s3:GetObject",
                 "s3:GetObjectVersion",
-                "s3:ListObjects",
             ],
+            unlisted: &["s3:ListObjects"],
         },
     },
     TypeInfo {
@@ -41965,9 +43073,8 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetObject",
                 "s3:GetObjectVersion",
                 "s3:ListBucket",
-                "s3:ListObjects",
-                "s3:ListObjectsV2",
             ],
+            unlisted: &["s3:ListObjects", "s3:ListObjectsV2"],
         },
     },
     TypeInfo {
@@ -42016,6 +43123,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetObjectVersion",
                 "s3:ListBucket",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42029,6 +43137,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["payment-cryptography:CreateAlias"],
             update: &["payment-cryptography:UpdateAlias"],
             delete: &["payment-cryptography:DeleteAlias"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42066,6 +43175,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "payment-cryptography:DeleteKey",
                 "payment-cryptography:GetKey",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42095,6 +43205,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "personalize:UpdateCampaign",
             ],
             delete: &["personalize:DeleteCampaign", "personalize:DescribeCampaign"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42130,6 +43241,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "personalize:ListTagsForResource",
             ],
             delete: &["personalize:DeleteDataset", "personalize:DescribeDataset"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42152,6 +43264,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "personalize:DeleteDatasetGroup",
                 "personalize:DescribeDatasetGroup",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42177,6 +43290,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "personalize:DeleteEventTracker",
                 "personalize:DescribeEventTracker",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42205,6 +43319,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "personalize:UntagResource",
             ],
             delete: &["personalize:DeleteFilter", "personalize:DescribeFilter"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42237,6 +43352,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "personalize:DeleteMetricAttribution",
                 "personalize:DescribeMetricAttribution",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42255,6 +43371,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["personalize:DeleteSchema", "personalize:DescribeSchema"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42282,6 +43399,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["personalize:DeleteSolution", "personalize:DescribeSolution"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42295,6 +43413,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42308,6 +43427,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42321,6 +43441,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42334,6 +43455,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42347,6 +43469,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42360,6 +43483,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42373,6 +43497,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42386,6 +43511,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42399,6 +43525,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42412,6 +43539,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42425,6 +43553,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42438,6 +43567,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42451,6 +43581,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42476,6 +43607,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mobiletargeting:DeleteInAppTemplate",
                 "mobiletargeting:GetInAppTemplate",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42489,6 +43621,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42502,6 +43635,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42515,6 +43649,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42528,6 +43663,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42541,6 +43677,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42554,6 +43691,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42567,6 +43705,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42580,6 +43719,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42601,6 +43741,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42687,6 +43828,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "pipes:DescribePipe",
                 "pipes:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42707,6 +43849,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["polly:GetLexicon", "polly:PutLexicon"],
             update: &["polly:GetLexicon", "polly:PutLexicon"],
             delete: &["polly:DeleteLexicon", "polly:GetLexicon"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42746,6 +43889,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "pricingplanmanager:CancelSubscriptionChange",
                 "pricingplanmanager:GetSubscription",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42779,6 +43923,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "proton:ListTagsForResource",
                 "proton:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -42918,6 +44063,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "proton:TagResource",
                 "proton:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -43051,6 +44197,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "proton:GetServiceTemplate",
                 "proton:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -43113,6 +44260,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "qbusiness:GetApplication",
                 "sso:DeleteApplication",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -43158,6 +44306,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "qbusiness:GetDataAccessor",
                 "sso:DeleteApplication",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -43191,6 +44340,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "qbusiness:UpdateDataSource",
             ],
             delete: &["qbusiness:DeleteDataSource", "qbusiness:GetDataSource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -43223,6 +44373,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "qbusiness:UpdateIndex",
             ],
             delete: &["qbusiness:DeleteIndex", "qbusiness:GetIndex"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -43248,6 +44399,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "qbusiness:DisassociatePermission",
                 "qbusiness:PutResourcePolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -43280,6 +44432,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "qbusiness:UpdatePlugin",
             ],
             delete: &["qbusiness:DeletePlugin", "qbusiness:GetPlugin"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -43312,6 +44465,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "qbusiness:UpdateRetriever",
             ],
             delete: &["qbusiness:DeleteRetriever", "qbusiness:GetRetriever"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -43352,6 +44506,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "qbusiness:DeleteWebExperience",
                 "qbusiness:GetWebExperience",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -43365,6 +44520,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -43396,6 +44552,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "qldb:CancelJournalKinesisStream",
                 "qldb:DescribeJournalKinesisStream",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -43434,6 +44591,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:DeleteActionConnector",
                 "quicksight:DescribeActionConnector",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -43473,6 +44631,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:ListTagsForResource",
                 "quicksight:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -43522,6 +44681,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:UpdateAnalysisPermissions",
             ],
             delete: &["quicksight:DeleteAnalysis", "quicksight:DescribeAnalysis"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -43544,6 +44704,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:DeleteApprovalPolicy",
                 "quicksight:DescribeApprovalPolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -43566,6 +44727,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:DeleteIAMPolicyAssignment",
                 "quicksight:DescribeIAMPolicyAssignment",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -43602,6 +44764,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:DescribeBrand",
                 "quicksight:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -43623,6 +44786,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:UpdateCustomPermissions",
             ],
             delete: &["quicksight:DeleteCustomPermissions"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -43645,6 +44809,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:UpdateAccountCustomization",
             ],
             delete: &["quicksight:DeleteAccountCustomization"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -43672,6 +44837,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:DeleteDlpSetting",
                 "quicksight:DescribeDlpSetting",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -43732,6 +44898,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:UpdateDashboardPublishedVersion",
             ],
             delete: &["quicksight:DeleteDashboard", "quicksight:DescribeDashboard"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -43792,6 +44959,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:DescribeIngestion",
                 "quicksight:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -43830,6 +44998,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:DescribeDataSourcePermissions",
                 "quicksight:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -43854,6 +45023,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:UpdateFlowPermissions",
             ],
             delete: &["quicksight:DeleteFlow", "quicksight:DescribeFlow"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -43888,6 +45058,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:UpdateFolderPermissions",
             ],
             delete: &["quicksight:DeleteFolder"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -43901,6 +45072,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["quicksight:CreateGroup", "quicksight:DescribeGroup"],
             update: &["quicksight:UpdateGroup"],
             delete: &["quicksight:DeleteGroup", "quicksight:DescribeGroup"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -43948,6 +45120,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:DeleteKnowledgeBase",
                 "quicksight:DescribeKnowledgeBase",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -43970,6 +45143,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:DeleteLimitsProfile",
                 "quicksight:DescribeLimitsProfile",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -43997,6 +45171,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:DeleteOAuthClientApplication",
                 "quicksight:DescribeOAuthClientApplication",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -44019,6 +45194,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:DeleteRefreshSchedule",
                 "quicksight:DescribeRefreshSchedule",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -44057,6 +45233,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:ListTagsForResource",
                 "quicksight:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -44092,6 +45269,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:UpdateTemplatePermissions",
             ],
             delete: &["quicksight:DeleteTemplate", "quicksight:DescribeTemplate"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -44120,6 +45298,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:UpdateThemePermissions",
             ],
             delete: &["quicksight:DeleteTheme", "quicksight:DescribeTheme"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -44147,6 +45326,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:UpdateTopic",
             ],
             delete: &["quicksight:DeleteTopic"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -44175,6 +45355,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:UpdateTopicPermissions",
             ],
             delete: &["quicksight:DeleteTopic"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -44213,6 +45394,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:DescribeVPCConnection",
                 "quicksight:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -44236,6 +45418,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ram:UntagResource",
             ],
             delete: &["ram:DeletePermission", "ram:DeletePermissionVersion"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -44269,6 +45452,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ram:DisassociateResourceSharePermission",
                 "ram:ListPermissionAssociations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -44295,6 +45479,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ram:DisassociateResourceShare",
                 "ram:GetResourceShareAssociations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -44321,6 +45506,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ram:DisassociateResourceShare",
                 "ram:GetResourceShareAssociations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -44352,6 +45538,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ram:UpdateResourceShare",
             ],
             delete: &["ram:DeleteResourceShare", "ram:GetResourceShares"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -44372,6 +45559,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ram:DisassociateResourceShare",
                 "ram:ListSourceAssociations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -44419,6 +45607,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:DescribeDBClusterSnapshots",
                 "rds:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -44454,7 +45643,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:Decrypt",
                 "kms:DescribeKey",
                 "kms:GenerateDataKey",
-                "kms:ReEncrypt",
                 "mediaimport:CreateDatabaseBinarySnapshot",
                 "rds:AddTagsToResource",
                 "rds:CreateCustomDBEngineVersion",
@@ -44479,6 +45667,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:DeleteCustomDBEngineVersion",
                 "rds:DescribeDBEngineVersions",
             ],
+            unlisted: &["kms:ReEncrypt"],
         },
     },
     TypeInfo {
@@ -44582,6 +45771,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:DescribeGlobalClusters",
                 "rds:RemoveFromGlobalCluster",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -44615,6 +45805,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:DeleteDBClusterEndpoint",
                 "rds:DescribeDBClusterEndpoints",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -44649,6 +45840,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:ResetDBClusterParameterGroup",
             ],
             delete: &["rds:DeleteDBClusterParameterGroup"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -44808,6 +46000,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:DeleteDBInstance",
                 "rds:DescribeDBInstances",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -44840,6 +46033,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:ResetDBParameterGroup",
             ],
             delete: &["rds:DeleteDBParameterGroup"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -44870,6 +46064,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:RemoveTagsFromResource",
             ],
             delete: &["rds:DeleteDBProxy", "rds:DescribeDBProxies"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -44897,6 +46092,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:RemoveTagsFromResource",
             ],
             delete: &["rds:DeleteDBProxyEndpoint", "rds:DescribeDBProxyEndpoints"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -44926,6 +46122,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:RemoveTagsFromResource",
             ],
             delete: &["rds:DeregisterDBProxyTargets"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -44939,6 +46136,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -44952,6 +46150,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -44986,6 +46185,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:DescribeDBClusters",
                 "rds:DescribeDbShardGroups",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -45037,6 +46237,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:DescribeDBSnapshots",
                 "rds:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -45067,6 +46268,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:DescribeDBSubnetGroups",
                 "rds:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -45136,6 +46338,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:PromoteReadReplicaDBCluster",
                 "rds:RemoveFromGlobalCluster",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -45167,6 +46370,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:DeleteEventSubscription",
                 "rds:DescribeEventSubscriptions",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -45201,6 +46405,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:DescribeGlobalClusters",
                 "rds:RemoveFromGlobalCluster",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -45231,6 +46436,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:RemoveTagsFromResource",
             ],
             delete: &["rds:DeleteIntegration", "rds:DescribeIntegrations"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -45268,6 +46474,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:ListTagsForResource",
                 "rds:RemoveTagsFromResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -45302,6 +46509,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rtbfabric:DeleteInboundExternalLink",
                 "rtbfabric:GetInboundExternalLink",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -45340,6 +46548,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rtbfabric:UpdateLinkModuleFlow",
             ],
             delete: &["rtbfabric:DeleteLink", "rtbfabric:GetLink"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -45373,6 +46582,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rtbfabric:DeleteLinkRoutingRule",
                 "rtbfabric:GetLinkRoutingRule",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -45411,6 +46621,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rtbfabric:DeleteOutboundExternalLink",
                 "rtbfabric:GetOutboundExternalLink",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -45448,6 +46659,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rtbfabric:DeleteRequesterGateway",
                 "rtbfabric:GetRequesterGateway",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -45479,11 +46691,8 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         write_only: &[],
         permissions: Permissions {
             create: &[
-                "acm:CreateCertificateRelation",
                 "acm:DescribeCertificate",
                 "iam:CreateServiceLinkedRole",
-                "quickbeam-admin:CreateCertificateRelation",
-                "quickbeam:CreateCertificateRelation",
                 "rtbfabric:AssociateCertificate",
                 "rtbfabric:CreateResponderGateway",
                 "rtbfabric:GetCertificateAssociation",
@@ -45501,14 +46710,19 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rtbfabric:UpdateResponderGateway",
             ],
             delete: &[
-                "acm:RemoveCertificateRelation",
-                "quickbeam-admin:RemoveCertificateRelation",
-                "quickbeam:RemoveCertificateRelation",
                 "rtbfabric:DeleteResponderGateway",
                 "rtbfabric:DisassociateCertificate",
                 "rtbfabric:GetCertificateAssociation",
                 "rtbfabric:GetResponderGateway",
                 "rtbfabric:ListCertificateAssociations",
+            ],
+            unlisted: &[
+                "acm:CreateCertificateRelation",
+                "acm:RemoveCertificateRelation",
+                "quickbeam-admin:CreateCertificateRelation",
+                "quickbeam-admin:RemoveCertificateRelation",
+                "quickbeam:CreateCertificateRelation",
+                "quickbeam:RemoveCertificateRelation",
             ],
         },
     },
@@ -45545,7 +46759,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rum:PutResourcePolicy",
                 "rum:PutRumMetricsDestination",
                 "rum:TagResource",
-                "s3:DoesObjectExist",
                 "s3:GetObject",
                 "s3:GetObjectAcl",
                 "s3:PutObject",
@@ -45581,7 +46794,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rum:UntagResource",
                 "rum:UpdateAppMonitor",
                 "rum:UpdateRumMetricDefinition",
-                "s3:DoesObjectExist",
                 "s3:GetObject",
                 "s3:GetObjectAcl",
                 "s3:PutObject",
@@ -45602,8 +46814,8 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rum:PutResourcePolicy",
                 "rum:UntagResource",
                 "s3:DeleteObject",
-                "s3:DoesObjectExist",
             ],
+            unlisted: &["s3:DoesObjectExist"],
         },
     },
     TypeInfo {
@@ -45636,6 +46848,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rbin:UpdateRule",
             ],
             delete: &["iam:PassRole", "rbin:DeleteRule", "rbin:GetRule"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -45674,7 +46887,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:CreateNetworkInterface",
                 "ec2:CreateSecurityGroup",
                 "ec2:CreateVpcEndpoint",
-                "ec2:Describe*",
                 "ec2:ModifyNetworkInterfaceAttribute",
                 "ec2:ModifyVpcEndpoint",
                 "iam:CreateServiceLinkedRole",
@@ -45720,7 +46932,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "redshift:GetResourcePolicy",
                 "redshift:ModifyAquaConfiguration",
                 "redshift:ModifyCluster",
-                "redshift:ModifyClusterDbRevisions",
                 "redshift:ModifyClusterIamRoles",
                 "redshift:ModifyClusterMaintenance",
                 "redshift:ModifySnapshotCopyRetentionPeriod",
@@ -45738,6 +46949,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "redshift:DescribeClusters",
                 "redshift:DescribeTags",
             ],
+            unlisted: &["ec2:Describe*", "redshift:ModifyClusterDbRevisions"],
         },
     },
     TypeInfo {
@@ -45767,7 +46979,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "redshift:ModifyClusterParameterGroup",
             ],
             update: &[
-                "initech:UpdateReport",
                 "redshift:CreateTags",
                 "redshift:DeleteTags",
                 "redshift:DescribeClusterParameterGroups",
@@ -45777,13 +46988,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "redshift:ResetClusterParameterGroup",
             ],
             delete: &[
-                "initech:DeleteReport",
                 "redshift:DeleteClusterParameterGroup",
                 "redshift:DeleteTags",
                 "redshift:DescribeClusterParameterGroups",
                 "redshift:DescribeClusterParameters",
                 "redshift:DescribeTags",
             ],
+            unlisted: &["initech:DeleteReport", "initech:UpdateReport"],
         },
     },
     TypeInfo {
@@ -45797,6 +47008,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -45815,6 +47027,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -45874,6 +47087,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "redshift:DescribeClusterSubnetGroups",
                 "redshift:DescribeTags",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -45928,16 +47142,15 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "ec2:DeleteClientVpnEndpoint",
-                "ec2:DeleteVpcEndpoint",
                 "ec2:DescribeAddresses",
                 "ec2:DescribeInternetGateways",
                 "ec2:DescribeSecurityGroups",
                 "ec2:DescribeSubnets",
                 "ec2:DescribeVpcAttribute",
-                "ec2:DescribeVpcEndpoint",
                 "redshift:DeleteEndpointAccess",
                 "redshift:DescribeEndpointAccess",
             ],
+            unlisted: &["ec2:DeleteVpcEndpoint", "ec2:DescribeVpcEndpoint"],
         },
     },
     TypeInfo {
@@ -45977,6 +47190,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "redshift:DescribeEndpointAuthorization",
                 "redshift:RevokeEndpointAccess",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -46013,6 +47227,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "redshift:DescribeEventSubscriptions",
                 "redshift:DescribeTags",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -46053,6 +47268,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "redshift:DeleteTags",
                 "redshift:DescribeIntegrations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -46084,6 +47300,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:UpdateApplication",
             ],
             delete: &["redshift:DeleteQev2IdcApplication", "sso:DeleteApplication"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -46143,6 +47360,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:DeleteApplication",
                 "sso:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -46176,6 +47394,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "redshift:DescribeScheduledActions",
                 "redshift:DescribeTags",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -46224,6 +47443,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "redshift:DescribeClusterSnapshots",
                 "redshift:DescribeClusters",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -46245,6 +47465,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "redshift:DescribeSnapshotCopyGrants",
             ],
             delete: &["redshift:DeleteSnapshotCopyGrant"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -46270,6 +47491,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "redshift:DeleteSnapshotSchedule",
                 "redshift:DescribeSnapshotSchedules",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -46291,6 +47513,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "redshift:ModifyUsageLimit",
             ],
             delete: &["redshift:DeleteUsageLimit"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -46394,6 +47617,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:DeleteSecret",
                 "secretsmanager:DescribeSecret",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -46445,6 +47669,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "redshift-serverless:ListTagsForResource",
                 "redshift-serverless:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -46533,6 +47758,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "redshift-serverless:ListTagsForResource",
                 "redshift-serverless:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -46601,6 +47827,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "refactor-spaces:GetApplication",
                 "refactor-spaces:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -46657,6 +47884,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "refactor-spaces:GetEnvironment",
                 "refactor-spaces:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -46760,6 +47988,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "refactor-spaces:UntagResource",
                 "tag:GetResources",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -46821,6 +48050,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "refactor-spaces:GetService",
                 "refactor-spaces:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -46844,6 +48074,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rekognition:UntagResource",
             ],
             delete: &["rekognition:DeleteCollection"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -46871,6 +48102,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rekognition:DescribeDataset",
                 "rekognition:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -46893,6 +48125,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rekognition:UntagResource",
             ],
             delete: &["rekognition:DeleteProject", "rekognition:DescribeProjects"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -46930,6 +48163,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rekognition:UntagResource",
             ],
             delete: &["rekognition:DeleteStreamProcessor"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -46945,15 +48179,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "autoscaling:DescribeAutoScalingGroups",
                 "cloudformation:DescribeStacks",
                 "cloudformation:ListStackResources",
-                "dynamodb:Describe*",
-                "ec2:Describe*",
                 "ecs:DescribeServices",
                 "eks:DescribeCluster",
                 "elasticfilesystem:DescribeFileSystems",
                 "elasticloadbalancing:DescribeLoadBalancers",
                 "iam:PassRole",
-                "lambda:GetFunction*",
-                "rds:Describe*",
                 "resiliencehub:AddDraftAppVersionResourceMappings",
                 "resiliencehub:CreateApp",
                 "resiliencehub:DescribeApp",
@@ -46965,7 +48195,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "resiliencehub:PutDraftAppVersionTemplate",
                 "resiliencehub:TagResource",
                 "resiliencehub:UntagResource",
-                "route53:List*",
                 "s3:GetBucketLocation",
                 "s3:GetObject",
                 "s3:ListAllMyBuckets",
@@ -46977,15 +48206,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "autoscaling:DescribeAutoScalingGroups",
                 "cloudformation:DescribeStacks",
                 "cloudformation:ListStackResources",
-                "dynamodb:Describe*",
-                "ec2:Describe*",
                 "ecs:DescribeServices",
                 "eks:DescribeCluster",
                 "elasticfilesystem:DescribeFileSystems",
                 "elasticloadbalancing:DescribeLoadBalancers",
                 "iam:PassRole",
-                "lambda:GetFunction*",
-                "rds:Describe*",
                 "resiliencehub:AddDraftAppVersionResourceMappings",
                 "resiliencehub:DescribeApp",
                 "resiliencehub:DescribeAppVersionTemplate",
@@ -46998,7 +48223,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "resiliencehub:TagResource",
                 "resiliencehub:UntagResource",
                 "resiliencehub:UpdateApp",
-                "route53:List*",
                 "s3:GetBucketLocation",
                 "s3:GetObject",
                 "s3:ListAllMyBuckets",
@@ -47009,6 +48233,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "resiliencehub:DeleteApp",
                 "resiliencehub:ListApps",
                 "resiliencehub:UntagResource",
+            ],
+            unlisted: &[
+                "dynamodb:Describe*",
+                "ec2:Describe*",
+                "lambda:GetFunction*",
+                "rds:Describe*",
+                "route53:List*",
             ],
         },
     },
@@ -47036,6 +48267,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "resiliencehub:DeleteResiliencyPolicy",
                 "resiliencehub:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47086,6 +48318,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "resiliencehub:DeletePolicy",
                 "resiliencehub:GetPolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47153,6 +48386,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "resiliencehub:ListAssertions",
                 "resiliencehub:ListInputSources",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47178,6 +48412,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "resiliencehub:UpdateServiceFunction",
             ],
             delete: &["resiliencehub:DeleteServiceFunction"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47223,6 +48458,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "resiliencehub:DeleteSystem",
                 "resiliencehub:GetSystem",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47242,6 +48478,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "resiliencehub:UpdateUserJourney",
             ],
             delete: &["resiliencehub:DeleteUserJourney"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47264,6 +48501,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "resource-explorer-2:DisassociateDefaultView",
                 "resource-explorer-2:GetDefaultView",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47294,6 +48532,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "resource-explorer-2:GetIndex",
                 "resource-explorer-2:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47319,6 +48558,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "resource-explorer-2:GetView",
                 "resource-explorer-2:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47356,6 +48596,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "resource-groups:DeleteGroup",
                 "resource-groups:UnGroupResources",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47376,6 +48617,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "resource-groups:CancelTagSyncTask",
                 "resource-groups:DeleteGroup",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47389,6 +48631,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["robomaker:CreateFleet"],
             update: &["robomaker:TagResource", "robomaker:UntagResource"],
             delete: &["robomaker:DeleteFleet"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47406,6 +48649,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "robomaker:DeregisterRobot",
                 "robomaker:DescribeRobot",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47439,6 +48683,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "robomaker:DeleteRobotApplication",
                 "robomaker:DescribeRobotApplication",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47463,6 +48708,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "robomaker:DeleteRobotApplication",
                 "robomaker:DescribeRobotApplication",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47501,6 +48747,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "robomaker:DeleteSimulationApplication",
                 "robomaker:DescribeSimulationApplication",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47525,6 +48772,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "robomaker:DeleteSimulationApplication",
                 "robomaker:DescribeSimulationApplication",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47545,6 +48793,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rolesanywhere:UpdateCrl",
             ],
             delete: &["rolesanywhere:DeleteCrl"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47579,6 +48828,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rolesanywhere:UpdateProfile",
             ],
             delete: &["rolesanywhere:DeleteProfile"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47607,6 +48857,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rolesanywhere:UpdateTrustAnchor",
             ],
             delete: &["rolesanywhere:DeleteTrustAnchor"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47627,6 +48878,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53:DeleteCidrCollection",
                 "route53:ListCidrBlocks",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47654,6 +48906,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53:DisableHostedZoneDNSSEC",
                 "route53:GetDNSSEC",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47673,6 +48926,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53:DeleteReusableDelegationSet",
                 "route53:GetReusableDelegationSet",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47700,6 +48954,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53:UpdateHealthCheck",
             ],
             delete: &["route53:DeleteHealthCheck"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47742,6 +48997,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53:ListQueryLoggingConfigs",
                 "route53:UpdateHostedZoneFeatures",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47776,6 +49032,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53:DeactivateKeySigningKey",
                 "route53:DeleteKeySigningKey",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47789,6 +49046,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["route53:CreateQueryLoggingConfig"],
             update: &[],
             delete: &["route53:DeleteQueryLoggingConfig"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47820,6 +49078,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53:ListHostedZones",
                 "route53:ListResourceRecordSets",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47833,6 +49092,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47855,6 +49115,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53:DeleteTrafficPolicy",
                 "route53:ListTrafficPolicyVersions",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47877,6 +49138,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53:DeleteTrafficPolicyInstance",
                 "route53:GetTrafficPolicyInstance",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47905,6 +49167,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53globalresolver:DeleteAccessSource",
                 "route53globalresolver:GetAccessSource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47941,6 +49204,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53globalresolver:DeleteAccessToken",
                 "route53globalresolver:GetAccessToken",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -47969,6 +49233,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53globalresolver:DeleteDNSView",
                 "route53globalresolver:GetDNSView",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -48008,6 +49273,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53globalresolver:DeleteFirewallDomainList",
                 "route53globalresolver:GetFirewallDomainList",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -48036,6 +49302,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53globalresolver:DeleteFirewallRule",
                 "route53globalresolver:GetFirewallRule",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -48073,6 +49340,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53globalresolver:DeleteGlobalResolver",
                 "route53globalresolver:GetGlobalResolver",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -48104,6 +49372,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53globalresolver:DisassociateHostedZone",
                 "route53globalresolver:GetHostedZoneAssociation",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -48132,6 +49401,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53profiles:ListTagsForResource",
                 "route53profiles:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -48162,6 +49432,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53profiles:ListTagsForResource",
                 "route53profiles:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -48195,6 +49466,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53resolver:GetResolverQueryLogConfig",
                 "route53resolver:GetResolverRule",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -48220,6 +49492,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53-recovery-control-config:DeleteCluster",
                 "route53-recovery-control-config:DescribeCluster",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -48253,6 +49526,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53-recovery-control-config:DeleteControlPanel",
                 "route53-recovery-control-config:DescribeControlPanel",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -48278,6 +49552,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53-recovery-control-config:DeleteRoutingControl",
                 "route53-recovery-control-config:DescribeRoutingControl",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -48314,6 +49589,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53-recovery-control-config:DeleteSafetyRule",
                 "route53-recovery-control-config:DescribeSafetyRule",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -48341,6 +49617,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53-recovery-readiness:DeleteCell",
                 "route53-recovery-readiness:GetCell",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -48370,6 +49647,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53-recovery-readiness:DeleteReadinessCheck",
                 "route53-recovery-readiness:GetReadinessCheck",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -48399,6 +49677,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53-recovery-readiness:DeleteRecoveryGroup",
                 "route53-recovery-readiness:GetRecoveryGroup",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -48430,6 +49709,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53-recovery-readiness:DeleteResourceSet",
                 "route53-recovery-readiness:GetResourceSet",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -48472,6 +49752,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53resolver:ListTagsForResource",
                 "route53resolver:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -48522,6 +49803,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53resolver:ListTagsForResource",
                 "route53resolver:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -48561,6 +49843,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53resolver:ListTagsForResource",
                 "route53resolver:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -48600,6 +49883,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53resolver:ListOutpostResolvers",
                 "route53resolver:ListResolverEndpoints",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -48621,6 +49905,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53resolver:ListResolverConfigs",
                 "route53resolver:UpdateResolverConfig",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -48633,17 +49918,16 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         permissions: Permissions {
             create: &[
                 "ec2:DescribeVpcs",
-                "resolverdnssec:CreateConfig",
                 "route53resolver:GetResolverDnssecConfig",
                 "route53resolver:UpdateResolverDnssecConfig",
             ],
             update: &[],
             delete: &[
                 "ec2:DescribeVpcs",
-                "resolverdnssec:DeleteConfig",
                 "route53resolver:ListResolverDnssecConfigs",
                 "route53resolver:UpdateResolverDnssecConfig",
             ],
+            unlisted: &["resolverdnssec:CreateConfig", "resolverdnssec:DeleteConfig"],
         },
     },
     TypeInfo {
@@ -48697,6 +49981,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53resolver:DeleteResolverEndpoint",
                 "route53resolver:GetResolverEndpoint",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -48726,8 +50011,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:ListLogDeliveries",
                 "logs:PutResourcePolicy",
                 "logs:UpdateLogDelivery",
-                "resolverquerylogging:CreateConfig",
-                "resolverquerylogging:GetConfig",
                 "route53resolver:CreateResolverQueryLogConfig",
                 "route53resolver:GetResolverQueryLogConfig",
                 "route53resolver:ListResolverQueryLogConfigs",
@@ -48736,12 +50019,16 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &[
-                "resolverquerylogging:DeleteConfig",
-                "resolverquerylogging:ListConfig",
                 "route53resolver:DeleteResolverQueryLogConfig",
                 "route53resolver:ListResolverQueryLogConfigs",
                 "route53resolver:ListTagsForResource",
                 "route53resolver:UntagResource",
+            ],
+            unlisted: &[
+                "resolverquerylogging:CreateConfig",
+                "resolverquerylogging:DeleteConfig",
+                "resolverquerylogging:GetConfig",
+                "resolverquerylogging:ListConfig",
             ],
         },
     },
@@ -48755,18 +50042,20 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         permissions: Permissions {
             create: &[
                 "ec2:DescribeVpcs",
-                "resolverquerylogging:AssociateConfig",
-                "resolverquerylogging:GetConfigAssociation",
                 "route53resolver:AssociateResolverQueryLogConfig",
                 "route53resolver:GetResolverQueryLogConfigAssociation",
             ],
             update: &[],
             delete: &[
-                "resolverquerylogging:DisassociateConfig",
-                "resolverquerylogging:ListConfigAssociation",
                 "route53resolver:DisassociateResolverQueryLogConfig",
                 "route53resolver:GetResolverQueryLogConfigAssociation",
                 "route53resolver:ListResolverQueryLogConfigAssociations",
+            ],
+            unlisted: &[
+                "resolverquerylogging:AssociateConfig",
+                "resolverquerylogging:DisassociateConfig",
+                "resolverquerylogging:GetConfigAssociation",
+                "resolverquerylogging:ListConfigAssociation",
             ],
         },
     },
@@ -48795,6 +50084,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53resolver:DeleteResolverRule",
                 "route53resolver:GetResolverRule",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -48815,6 +50105,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53resolver:DisassociateResolverRule",
                 "route53resolver:GetResolverRuleAssociation",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -48828,6 +50119,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["s3:CreateAccessGrant", "s3:TagResource"],
             update: &["s3:TagResource", "s3:UntagResource"],
             delete: &["s3:DeleteAccessGrant"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -48849,6 +50141,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:DissociateAccessGrantsIdentityCenter",
                 "s3:GetAccessGrantsInstance",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -48871,6 +50164,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:UpdateAccessGrantsLocation",
             ],
             delete: &["s3:DeleteAccessGrantsLocation"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -48898,6 +50192,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:UntagResource",
             ],
             delete: &["s3:DeleteAccessPoint", "s3:DeleteAccessPointPolicy"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -48952,7 +50247,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:PutBucketObjectLockConfiguration",
                 "s3:PutBucketOwnershipControls",
                 "s3:PutBucketPublicAccessBlock",
-                "s3:PutBucketReplication",
                 "s3:PutBucketTagging",
                 "s3:PutBucketVersioning",
                 "s3:PutBucketWebsite",
@@ -48962,7 +50256,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:PutLifecycleConfiguration",
                 "s3:PutMetricsConfiguration",
                 "s3:PutObjectAcl",
-                "s3:PutObjectLockConfiguration",
                 "s3:PutReplicationConfiguration",
                 "s3:TagResource",
                 "s3tables:CreateNamespace",
@@ -48978,13 +50271,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             update: &[
                 "iam:PassRole",
                 "s3:CreateBucketMetadataTableConfiguration",
-                "s3:DeleteBucketAnalyticsConfiguration",
-                "s3:DeleteBucketCors",
-                "s3:DeleteBucketEncryption",
-                "s3:DeleteBucketLifecycle",
                 "s3:DeleteBucketMetadataTableConfiguration",
-                "s3:DeleteBucketMetricsConfiguration",
-                "s3:DeleteBucketReplication",
                 "s3:DeleteBucketWebsite",
                 "s3:GetBucketMetadataTableConfiguration",
                 "s3:ListBucket",
@@ -48998,7 +50285,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:PutBucketObjectLockConfiguration",
                 "s3:PutBucketOwnershipControls",
                 "s3:PutBucketPublicAccessBlock",
-                "s3:PutBucketReplication",
                 "s3:PutBucketTagging",
                 "s3:PutBucketVersioning",
                 "s3:PutBucketWebsite",
@@ -49007,7 +50293,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:PutInventoryConfiguration",
                 "s3:PutLifecycleConfiguration",
                 "s3:PutMetricsConfiguration",
-                "s3:PutObjectLockConfiguration",
                 "s3:PutReplicationConfiguration",
                 "s3:TagResource",
                 "s3:UntagResource",
@@ -49025,6 +50310,16 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3tables:UpdateTableMetadataLocation",
             ],
             delete: &["s3:DeleteBucket", "s3:ListBucket"],
+            unlisted: &[
+                "s3:DeleteBucketAnalyticsConfiguration",
+                "s3:DeleteBucketCors",
+                "s3:DeleteBucketEncryption",
+                "s3:DeleteBucketLifecycle",
+                "s3:DeleteBucketMetricsConfiguration",
+                "s3:DeleteBucketReplication",
+                "s3:PutBucketReplication",
+                "s3:PutObjectLockConfiguration",
+            ],
         },
     },
     TypeInfo {
@@ -49038,6 +50333,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["s3:GetBucketPolicy", "s3:PutBucketPolicy"],
             update: &["s3:GetBucketPolicy", "s3:PutBucketPolicy"],
             delete: &["s3:DeleteBucketPolicy", "s3:GetBucketPolicy"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49059,6 +50355,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:DescribeMultiRegionAccessPointOperation",
                 "s3:GetMultiRegionAccessPoint",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49086,6 +50383,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetMultiRegionAccessPoint",
                 "s3:PutMultiRegionAccessPointPolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49126,6 +50424,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:DeleteStorageLensConfiguration",
                 "s3:DeleteStorageLensConfigurationTagging",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49150,6 +50449,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:UpdateStorageLensGroup",
             ],
             delete: &["s3:DeleteStorageLensGroup"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49185,6 +50485,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3express:DeleteAccessPointPolicy",
                 "s3express:DeleteAccessPointScope",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49198,6 +50499,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["s3express:GetBucketPolicy", "s3express:PutBucketPolicy"],
             update: &["s3express:GetBucketPolicy", "s3express:PutBucketPolicy"],
             delete: &["s3express:DeleteBucketPolicy", "s3express:GetBucketPolicy"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49233,6 +50535,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3express:DeleteBucket",
                 "s3express:ListAllMyDirectoryBuckets",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49268,6 +50571,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3files:UntagResource",
             ],
             delete: &["s3files:DeleteAccessPoint", "s3files:GetAccessPoint"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49328,6 +50632,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3files:DeleteFileSystem",
                 "s3files:GetFileSystem",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49344,6 +50649,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3files:DeleteFileSystemPolicy",
                 "s3files:GetFileSystemPolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49385,6 +50691,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3files:DeleteMountTarget",
                 "s3files:GetMountTarget",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49418,6 +50725,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:PutAccessPointConfigurationForObjectLambda",
             ],
             delete: &["s3:DeleteAccessPointForObjectLambda"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49440,6 +50748,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:DeleteAccessPointPolicyForObjectLambda",
                 "s3:GetAccessPointPolicyForObjectLambda",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49466,6 +50775,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3-outposts:DeleteAccessPoint",
                 "s3-outposts:DeleteAccessPointPolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49482,11 +50792,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3-outposts:PutLifecycleConfiguration",
             ],
             update: &[
-                "s3-outposts:DeleteBucketTagging",
                 "s3-outposts:PutBucketTagging",
                 "s3-outposts:PutLifecycleConfiguration",
             ],
             delete: &["s3-outposts:DeleteBucket"],
+            unlisted: &["s3-outposts:DeleteBucketTagging"],
         },
     },
     TypeInfo {
@@ -49503,6 +50813,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3-outposts:DeleteBucketPolicy",
                 "s3-outposts:GetBucketPolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49529,6 +50840,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["s3-outposts:CreateEndpoint"],
             update: &[],
             delete: &["s3-outposts:DeleteEndpoint"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49542,6 +50854,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["s3tables:CreateNamespace"],
             update: &[],
             delete: &["s3tables:DeleteNamespace"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49579,6 +50892,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3tables:UntagResource",
             ],
             delete: &["s3tables:DeleteTable", "s3tables:GetTable"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49629,6 +50943,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3tables:UntagResource",
             ],
             delete: &["s3tables:DeleteTableBucket"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49652,6 +50967,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3tables:DeleteTableBucketPolicy",
                 "s3tables:GetTableBucketPolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49677,6 +50993,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3tables:GetTable",
                 "s3tables:GetTablePolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49710,6 +51027,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3vectors:UntagResource",
             ],
             delete: &["s3vectors:DeleteIndex", "s3vectors:GetIndex"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49733,6 +51051,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3vectors:UntagResource",
             ],
             delete: &["s3vectors:DeleteVectorBucket", "s3vectors:GetVectorBucket"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49755,6 +51074,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3vectors:DeleteVectorBucketPolicy",
                 "s3vectors:GetVectorBucketPolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49783,6 +51103,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "scn:GetDataIntegrationFlow",
                 "scn:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49807,6 +51128,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "scn:UpdateDataLakeDataset",
             ],
             delete: &["scn:DeleteDataLakeDataset", "scn:GetDataLakeDataset"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49826,8 +51148,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         write_only: &[],
         permissions: Permissions {
             create: &[
-                "chime:*",
-                "events:*",
                 "iam:CreateServiceLinkedRole",
                 "kms:CreateGrant",
                 "kms:DescribeKey",
@@ -49835,7 +51155,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "organizations:CreateOrganization",
                 "organizations:DescribeOrganization",
                 "organizations:EnableAWSServiceAccess",
-                "s3:*",
                 "scn:CreateInstance",
                 "scn:CreateSSOApplication",
                 "scn:GetInstance",
@@ -49850,8 +51169,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "scn:UpdateInstance",
             ],
             delete: &[
-                "chime:*",
-                "events:*",
                 "iam:CreateServiceLinkedRole",
                 "kms:CreateGrant",
                 "kms:DescribeKey",
@@ -49859,12 +51176,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "organizations:CreateOrganization",
                 "organizations:DescribeOrganization",
                 "organizations:EnableAWSServiceAccess",
-                "s3:*",
                 "scn:DeleteInstance",
                 "scn:DeleteSSOApplication",
                 "scn:GetInstance",
                 "scn:ListTagsForResource",
             ],
+            unlisted: &["chime:*", "events:*", "s3:*"],
         },
     },
     TypeInfo {
@@ -49889,6 +51206,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "scn:UpdateDataLakeNamespace",
             ],
             delete: &["scn:DeleteDataLakeNamespace", "scn:GetDataLakeNamespace"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49902,6 +51220,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["sdb:CreateDomain", "sdb:DomainMetadata"],
             update: &[],
             delete: &["sdb:DeleteDomain", "sdb:DomainMetadata"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49932,6 +51251,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UntagResource",
             ],
             delete: &["ses:DeleteConfigurationSet"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49954,6 +51274,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UpdateConfigurationSetEventDestination",
             ],
             delete: &["ses:DeleteConfigurationSetEventDestination"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -49977,6 +51298,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UpdateContactList",
             ],
             delete: &["ses:DeleteContactList", "ses:GetContactList"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50002,6 +51324,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:DeleteCustomVerificationEmailTemplate",
                 "ses:GetCustomVerificationEmailTemplate",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50027,6 +51350,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UntagResource",
             ],
             delete: &["ses:DeleteDedicatedIpPool"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50069,6 +51393,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UntagResource",
             ],
             delete: &["ses:DeleteEmailIdentity"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50088,6 +51413,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:DisassociateEmailIdentityCertificate",
                 "ses:ListEmailIdentityCertificates",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50111,6 +51437,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UntagResource",
             ],
             delete: &["ses:DeleteAddonInstance", "ses:GetAddonInstance"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50134,6 +51461,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UntagResource",
             ],
             delete: &["ses:DeleteAddonSubscription", "ses:GetAddonSubscription"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50157,6 +51485,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UntagResource",
             ],
             delete: &["ses:DeleteAddressList", "ses:GetAddressList"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50185,6 +51514,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UpdateArchive",
             ],
             delete: &["ses:DeleteArchive", "ses:GetArchive"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50211,6 +51541,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UpdateIngressPoint",
             ],
             delete: &["ses:DeleteIngressPoint", "ses:GetIngressPoint"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50235,6 +51566,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UpdateRelay",
             ],
             delete: &["ses:DeleteRelay", "ses:GetRelay"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50259,6 +51591,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UpdateRuleSet",
             ],
             delete: &["ses:DeleteRuleSet", "ses:GetRuleSet"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50283,6 +51616,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UpdateTrafficPolicy",
             ],
             delete: &["ses:DeleteTrafficPolicy", "ses:GetTrafficPolicy"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50310,6 +51644,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:DeleteMultiRegionEndpoint",
                 "ses:GetMultiRegionEndpoint",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50329,6 +51664,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ses:CreateReceiptFilter"],
             update: &[],
             delete: &["ses:DeleteReceiptFilter", "ses:ListReceiptFilters"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50352,6 +51688,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UpdateReceiptRule",
             ],
             delete: &["ses:DeleteReceiptRule", "ses:DescribeReceiptRule"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50365,6 +51702,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ses:CreateReceiptRuleSet"],
             update: &[],
             delete: &["ses:DeleteReceiptRuleSet", "ses:DescribeReceiptRuleSet"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50391,6 +51729,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UpdateTemplate",
             ],
             delete: &["ses:DeleteEmailTemplate", "ses:DeleteTemplate"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50423,6 +51762,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UpdateReputationEntityPolicy",
             ],
             delete: &["ses:DeleteTenant", "ses:GetTenant"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50436,6 +51776,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ses:GetAccount", "ses:PutAccountVdmAttributes"],
             update: &["ses:GetAccount", "ses:PutAccountVdmAttributes"],
             delete: &["ses:GetAccount", "ses:PutAccountVdmAttributes"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50462,7 +51803,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
                 "sms-voice:AssociateProtectConfiguration",
                 "sms-voice:CreateEventDestination",
-                "sms-voice:DeleteDefaultMessageFeedbackEnabled",
                 "sms-voice:DeleteDefaultSenderId",
                 "sms-voice:DeleteEventDestination",
                 "sms-voice:DescribeConfigurationSets",
@@ -50478,6 +51818,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sms-voice:DeleteConfigurationSet",
                 "sms-voice:DescribeConfigurationSets",
             ],
+            unlisted: &["sms-voice:DeleteDefaultMessageFeedbackEnabled"],
         },
     },
     TypeInfo {
@@ -50507,6 +51848,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sms-voice:UpdateNotifyConfiguration",
             ],
             delete: &["sms-voice:DeleteNotifyConfiguration"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50533,6 +51875,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sms-voice:DeleteOptOutList",
                 "sms-voice:DescribeOptOutLists",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50568,6 +51911,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sms-voice:DescribePhoneNumbers",
                 "sms-voice:ReleasePhoneNumber",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50612,6 +51956,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sms-voice:DisassociateOriginationIdentity",
                 "sms-voice:ListPoolOriginationIdentities",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50643,6 +51988,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sms-voice:DeleteProtectConfiguration",
                 "sms-voice:DescribeProtectConfigurations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50679,6 +52025,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sms-voice:DescribeRcsAgents",
                 "sms-voice:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50710,6 +52057,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sms-voice:DeleteRegistration",
                 "sms-voice:DescribeRegistrations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50744,6 +52092,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sms-voice:DescribeRegistrationAttachments",
                 "sms-voice:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50764,6 +52113,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sms-voice:DeleteResourcePolicy",
                 "sms-voice:GetResourcePolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50789,6 +52139,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sms-voice:UpdateSenderId",
             ],
             delete: &["sms-voice:DescribeSenderIds", "sms-voice:ReleaseSenderId"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50815,6 +52166,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sms-voice:UntagResource",
             ],
             delete: &["sms-voice:DeleteVerifiedDestinationNumber"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50832,6 +52184,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sns:SetSubscriptionAttributes",
             ],
             delete: &["sns:GetSubscriptionAttributes", "sns:Unsubscribe"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50866,6 +52219,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sns:UntagResource",
             ],
             delete: &["sns:DeleteTopic", "sns:GetTopicAttributes"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50879,6 +52233,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["sns:GetTopicAttributes", "sns:SetTopicAttributes"],
             update: &["sns:GetTopicAttributes", "sns:SetTopicAttributes"],
             delete: &["sns:GetTopicAttributes", "sns:SetTopicAttributes"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50892,6 +52247,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["sns:SetTopicAttributes"],
             update: &["sns:SetTopicAttributes"],
             delete: &["sns:SetTopicAttributes"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50917,6 +52273,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sqs:UntagQueue",
             ],
             delete: &["sqs:DeleteQueue", "sqs:GetQueueAttributes"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50938,6 +52295,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sqs:SetQueueAttributes",
             ],
             delete: &["sqs:GetQueueAttributes", "sqs:SetQueueAttributes"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50951,6 +52309,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["sqs:SetQueueAttributes"],
             update: &["sqs:SetQueueAttributes"],
             delete: &["sqs:SetQueueAttributes"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -50981,6 +52340,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm:UpdateAssociation",
             ],
             delete: &["ssm:DeleteAssociation"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -51026,6 +52386,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm:GetCloudConnector",
                 "ssm:ListAssociations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -51062,6 +52423,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm:UpdateDocumentDefaultVersion",
             ],
             delete: &["ssm:DeleteDocument", "ssm:GetDocument"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -51079,6 +52441,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm:UpdateMaintenanceWindow",
             ],
             delete: &["ssm:DeleteMaintenanceWindow", "ssm:GetMaintenanceWindow"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -51098,6 +52461,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm:DeregisterTargetFromMaintenanceWindow",
                 "ssm:DescribeMaintenanceWindowTargets",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -51123,6 +52487,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm:DeregisterTaskFromMaintenanceWindow",
                 "ssm:GetMaintenanceWindowTask",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -51161,6 +52526,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm:GetOpsItem",
                 "ssm:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -51183,6 +52549,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm:RemoveTagsFromResource",
             ],
             delete: &["ssm:DeleteParameter"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -51216,6 +52583,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm:DeregisterPatchBaselineForPatchGroup",
                 "ssm:GetPatchBaseline",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -51238,6 +52606,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ssm:CreateResourceDataSync", "ssm:ListResourceDataSync"],
             update: &["ssm:ListResourceDataSync", "ssm:UpdateResourceDataSync"],
             delete: &["ssm:DeleteResourceDataSync", "ssm:ListResourceDataSync"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -51251,6 +52620,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ssm:PutResourcePolicy"],
             update: &["ssm:GetResourcePolicies", "ssm:PutResourcePolicy"],
             delete: &["ssm:DeleteResourcePolicy", "ssm:GetResourcePolicies"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -51264,6 +52634,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ssm:GetServiceSetting", "ssm:UpdateServiceSetting"],
             update: &["ssm:GetServiceSetting", "ssm:UpdateServiceSetting"],
             delete: &["ssm:GetServiceSetting", "ssm:ResetServiceSetting"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -51294,6 +52665,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm-contacts:DeleteContact",
                 "ssm-contacts:GetContact",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -51316,6 +52688,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm-contacts:DeleteContactChannel",
                 "ssm-contacts:GetContactChannel",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -51341,6 +52714,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm-contacts:GetContact",
                 "ssm-contacts:UpdateContact",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -51370,6 +52744,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm-contacts:ListTagsForResource",
                 "ssm-contacts:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -51395,6 +52770,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm-guiconnect:DeleteConnectionRecordingPreferences",
                 "ssm-guiconnect:GetConnectionRecordingPreferences",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -51426,6 +52802,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm-incidents:DeleteReplicationSet",
                 "ssm-incidents:GetReplicationSet",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -51467,6 +52844,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm-incidents:DeleteResponsePlan",
                 "ssm-incidents:GetResponsePlan",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -51493,9 +52871,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudformation:DeleteStack",
                 "cloudformation:DeleteStackInstances",
                 "cloudformation:DeleteStackSet",
-                "cloudformation:Describe*",
                 "cloudformation:GetTemplate",
-                "cloudformation:List*",
                 "cloudformation:RollbackStack",
                 "cloudformation:StopStackSetOperation",
                 "cloudformation:TagResource",
@@ -51507,9 +52883,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:ListRoles",
                 "iam:PassRole",
                 "organizations:DeregisterDelegatedAdministrator",
-                "organizations:Describe*",
                 "organizations:EnableAWSServiceAccess",
-                "organizations:List*",
                 "organizations:RegisterDelegatedAdministrator",
                 "ssm-quicksetup:CreateConfigurationManager",
                 "ssm-quicksetup:GetConfigurationManager",
@@ -51519,9 +52893,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm:CreateAssociation",
                 "ssm:CreateResourceDataSync",
                 "ssm:DeleteAssociation",
-                "ssm:Describe*",
-                "ssm:Get*",
-                "ssm:List*",
                 "ssm:StartAssociationsOnce",
                 "ssm:StartAutomationExecution",
                 "ssm:UpdateResourceDataSync",
@@ -51533,9 +52904,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudformation:DeleteStack",
                 "cloudformation:DeleteStackInstances",
                 "cloudformation:DeleteStackSet",
-                "cloudformation:Describe*",
                 "cloudformation:GetTemplate",
-                "cloudformation:List*",
                 "cloudformation:RollbackStack",
                 "cloudformation:StopStackSetOperation",
                 "cloudformation:TagResource",
@@ -51547,9 +52916,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:ListRoles",
                 "iam:PassRole",
                 "organizations:DeregisterDelegatedAdministrator",
-                "organizations:Describe*",
                 "organizations:EnableAWSServiceAccess",
-                "organizations:List*",
                 "organizations:RegisterDelegatedAdministrator",
                 "ssm-quicksetup:GetConfigurationManager",
                 "ssm-quicksetup:TagResource",
@@ -51559,9 +52926,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm:CreateAssociation",
                 "ssm:CreateResourceDataSync",
                 "ssm:DeleteAssociation",
-                "ssm:Describe*",
-                "ssm:Get*",
-                "ssm:List*",
                 "ssm:StartAssociationsOnce",
                 "ssm:StartAutomationExecution",
                 "ssm:UpdateResourceDataSync",
@@ -51573,9 +52937,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudformation:DeleteStack",
                 "cloudformation:DeleteStackInstances",
                 "cloudformation:DeleteStackSet",
-                "cloudformation:Describe*",
                 "cloudformation:GetTemplate",
-                "cloudformation:List*",
                 "cloudformation:RollbackStack",
                 "cloudformation:StopStackSetOperation",
                 "cloudformation:TagResource",
@@ -51587,9 +52949,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:ListRoles",
                 "iam:PassRole",
                 "organizations:DeregisterDelegatedAdministrator",
-                "organizations:Describe*",
                 "organizations:EnableAWSServiceAccess",
-                "organizations:List*",
                 "organizations:RegisterDelegatedAdministrator",
                 "ssm-quicksetup:DeleteConfigurationManager",
                 "ssm-quicksetup:GetConfigurationManager",
@@ -51600,12 +52960,18 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm:CreateAssociation",
                 "ssm:CreateResourceDataSync",
                 "ssm:DeleteAssociation",
-                "ssm:Describe*",
-                "ssm:Get*",
-                "ssm:List*",
                 "ssm:StartAssociationsOnce",
                 "ssm:StartAutomationExecution",
                 "ssm:UpdateResourceDataSync",
+            ],
+            unlisted: &[
+                "cloudformation:Describe*",
+                "cloudformation:List*",
+                "organizations:Describe*",
+                "organizations:List*",
+                "ssm:Describe*",
+                "ssm:Get*",
+                "ssm:List*",
             ],
         },
     },
@@ -51647,6 +53013,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm:GetAutomationExecution",
                 "ssm:UpdateAssociation",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -51671,6 +53038,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:UpdateApplication",
             ],
             delete: &["sso:DeleteApplication"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -51687,6 +53055,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["sso:DeleteApplicationAssignment"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -51731,6 +53100,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:DescribeAccountAssignmentDeletionStatus",
                 "sso:ListAccountAssignments",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -51747,18 +53117,17 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:CreateInstance",
                 "sso:DescribeInstance",
                 "sso:ListTagsForResource",
-                "sso:TagInstance",
                 "sso:TagResource",
             ],
             update: &[
                 "sso:DescribeInstance",
                 "sso:ListTagsForResource",
-                "sso:TagInstance",
                 "sso:TagResource",
                 "sso:UntagResource",
                 "sso:UpdateInstance",
             ],
             delete: &["identitystore:DeleteIdentityStore", "sso:DeleteInstance"],
+            unlisted: &["sso:TagInstance"],
         },
     },
     TypeInfo {
@@ -51772,7 +53141,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[
                 "sso:CreateInstanceAccessControlAttributeConfiguration",
                 "sso:DescribeInstanceAccessControlAttributeConfiguration",
-                "sso:UpdateApplicationProfileForAWSAccountInstance",
             ],
             update: &[
                 "sso:DescribeInstanceAccessControlAttributeConfiguration",
@@ -51782,6 +53150,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:DeleteInstanceAccessControlAttributeConfiguration",
                 "sso:DescribeInstanceAccessControlAttributeConfiguration",
             ],
+            unlisted: &["sso:UpdateApplicationProfileForAWSAccountInstance"],
         },
     },
     TypeInfo {
@@ -51828,6 +53197,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:UpdatePermissionSet",
             ],
             delete: &["sso:DeletePermissionSet"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -51854,6 +53224,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DeleteAIWorkloadConfig",
                 "sagemaker:DescribeAIWorkloadConfig",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -51882,6 +53253,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeAction",
                 "sagemaker:ListTags",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -51910,6 +53282,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:ListTags",
             ],
             delete: &["sagemaker:DeleteAlgorithm", "sagemaker:DescribeAlgorithm"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -51944,6 +53317,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeApp",
                 "sagemaker:ListTags",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -51972,6 +53346,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DeleteTags",
                 "sagemaker:DescribeAppImageConfig",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -52000,6 +53375,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeArtifact",
                 "sagemaker:ListTags",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -52068,6 +53444,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DeleteCluster",
                 "sagemaker:DescribeCluster",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -52118,6 +53495,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeClusterSchedulerConfig",
                 "sagemaker:ListTags",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -52139,6 +53517,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:UpdateCodeRepository",
             ],
             delete: &["sagemaker:DeleteCodeRepository"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -52189,6 +53568,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeComputeQuota",
                 "sagemaker:ListTags",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -52217,6 +53597,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeContext",
                 "sagemaker:ListTags",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -52248,6 +53629,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["sagemaker:DeleteDataQualityJobDefinition"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -52261,6 +53643,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["sagemaker:RegisterDevices"],
             update: &["sagemaker:UpdateDevices"],
             delete: &["sagemaker:DeregisterDevices"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -52274,6 +53657,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["iam:PassRole", "sagemaker:CreateDeviceFleet"],
             update: &["iam:PassRole", "sagemaker:UpdateDeviceFleet"],
             delete: &["sagemaker:DeleteDeviceFleet"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -52298,7 +53682,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         write_only: &[],
         permissions: Permissions {
             create: &[
-                "efs:CreateFileSystem",
                 "iam:CreateServiceLinkedRole",
                 "iam:PassRole",
                 "kms:CreateGrant",
@@ -52326,15 +53709,18 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:UpdateDomain",
             ],
             delete: &[
-                "efs:DeleteFileSystem",
-                "efs:DeleteMountTarget",
-                "efs:DescribeMountTargets",
                 "sagemaker:AddTags",
                 "sagemaker:DeleteApp",
                 "sagemaker:DeleteDomain",
                 "sagemaker:DeleteTags",
                 "sagemaker:DescribeDomain",
                 "sagemaker:ListTags",
+            ],
+            unlisted: &[
+                "efs:CreateFileSystem",
+                "efs:DeleteFileSystem",
+                "efs:DeleteMountTarget",
+                "efs:DescribeMountTargets",
             ],
         },
     },
@@ -52362,6 +53748,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:UpdateEndpoint",
             ],
             delete: &["sagemaker:DeleteEndpoint", "sagemaker:DescribeEndpoint"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -52392,6 +53779,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["sagemaker:AddTags", "sagemaker:DeleteTags"],
             delete: &["sagemaker:DeleteEndpointConfig"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -52420,6 +53808,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeExperiment",
                 "sagemaker:ListTags",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -52439,6 +53828,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -52484,6 +53874,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DeleteFeatureGroup",
                 "sagemaker:DescribeFeatureGroup",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -52508,6 +53899,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:UpdateHub",
             ],
             delete: &["sagemaker:DeleteHub", "sagemaker:DescribeHub"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -52535,6 +53927,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeHumanTaskUi",
                 "sagemaker:ListTags",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -52561,6 +53954,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:UpdateImage",
             ],
             delete: &["sagemaker:DeleteImage", "sagemaker:DescribeImage"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -52584,6 +53978,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DeleteImageVersion",
                 "sagemaker:DescribeImageVersion",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -52632,6 +54027,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DeleteTags",
                 "sagemaker:DescribeInferenceComponent",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -52670,6 +54066,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:ListTags",
                 "sagemaker:StopInferenceExperiment",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -52706,6 +54103,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeMlflowApp",
                 "sagemaker:ListTags",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -52735,6 +54133,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DeleteMlflowTrackingServer",
                 "sagemaker:DescribeMlflowTrackingServer",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -52756,6 +54155,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["iam:PassRole", "sagemaker:AddTags", "sagemaker:CreateModel"],
             update: &["sagemaker:AddTags", "sagemaker:DeleteTags"],
             delete: &["sagemaker:DeleteModel"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -52787,6 +54187,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["sagemaker:DeleteModelBiasJobDefinition"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -52841,6 +54242,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeModelPackageGroup",
                 "sagemaker:ListTags",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -52872,6 +54274,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["sagemaker:DeleteModelExplainabilityJobDefinition"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -52943,6 +54346,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DeleteModelPackage",
                 "sagemaker:DescribeModelPackage",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -52980,6 +54384,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeModelPackageGroup",
                 "sagemaker:GetModelPackageGroupPolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -53011,6 +54416,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["sagemaker:DeleteModelQualityJobDefinition"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -53034,6 +54440,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DeleteMonitoringSchedule",
                 "sagemaker:DescribeMonitoringSchedule",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -53091,6 +54498,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeNotebookInstance",
                 "sagemaker:StopNotebookInstance",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -53111,6 +54519,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:UpdateNotebookInstanceLifecycleConfig",
             ],
             delete: &["sagemaker:DeleteNotebookInstanceLifecycleConfig"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -53143,6 +54552,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DeleteTags",
                 "sagemaker:DescribePartnerApp",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -53171,6 +54581,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:UpdatePipeline",
             ],
             delete: &["sagemaker:DeletePipeline"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -53238,6 +54649,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:ListTags",
                 "sagemaker:StopProcessingJob",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -53283,6 +54695,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:DescribeRecord",
                 "servicecatalog:TerminateProvisionedProduct",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -53316,6 +54729,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DeleteTags",
                 "sagemaker:DescribeSpace",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -53344,6 +54758,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeStudioLifecycleConfig",
                 "sagemaker:ListTags",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -53377,6 +54792,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeTrialComponent",
                 "sagemaker:ListTags",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -53432,6 +54848,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:DescribeInstance",
                 "sso:ListInstances",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -53482,6 +54899,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeWorkforce",
                 "sagemaker:ListTags",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -53514,6 +54932,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:UpdateWorkteam",
             ],
             delete: &["sagemaker:DeleteWorkteam"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -53535,6 +54954,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "scheduler:UpdateSchedule",
             ],
             delete: &["scheduler:DeleteSchedule", "scheduler:GetSchedule"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -53562,6 +54982,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "scheduler:DeleteScheduleGroup",
                 "scheduler:GetScheduleGroup",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -53584,6 +55005,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:DeleteResourcePolicy",
                 "secretsmanager:GetResourcePolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -53624,6 +55046,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:CancelRotateSecret",
                 "secretsmanager:DescribeSecret",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -53655,6 +55078,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:DescribeSecret",
                 "secretsmanager:RemoveRegionsFromReplication",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -53689,6 +55113,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:GetSecretValue",
                 "secretsmanager:PutSecretValue",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -53735,6 +55160,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityagent:BatchGetAgentSpaces",
                 "securityagent:DeleteAgentSpace",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -53777,6 +55203,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityagent:GetApplication",
                 "sso:DeleteApplication",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -53795,6 +55222,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["securityagent:AddArtifact", "securityagent:GetArtifact"],
             update: &[],
             delete: &["securityagent:DeleteArtifact", "securityagent:GetArtifact"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -53840,6 +55268,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityagent:GetIntegration",
                 "securityagent:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -53870,6 +55299,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityagent:BatchDeletePentests",
                 "securityagent:BatchGetPentests",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -53915,6 +55345,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityagent:GetSecurityRequirementPack",
                 "securityagent:ListSecurityRequirements",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -53949,6 +55380,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityagent:BatchGetTargetDomains",
                 "securityagent:DeleteTargetDomain",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -53965,6 +55397,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["securityhub:UpdateActionTarget"],
             delete: &["securityhub:DeleteActionTarget"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -53989,6 +55422,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityhub:UpdateAggregatorV2",
             ],
             delete: &["securityhub:DeleteAggregatorV2"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -54014,6 +55448,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityhub:BatchDeleteAutomationRules",
                 "securityhub:BatchGetAutomationRules",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -54041,6 +55476,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityhub:DeleteAutomationRuleV2",
                 "securityhub:GetAutomationRuleV2",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -54066,6 +55502,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityhub:DeleteConfigurationPolicy",
                 "securityhub:GetConfigurationPolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -54101,6 +55538,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityhub:UpdateConnector",
             ],
             delete: &["securityhub:DeleteConnector", "securityhub:GetConnector"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -54150,6 +55588,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityhub:GetConnectorV2",
                 "securityhub:ListConnectorsV2",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -54171,6 +55610,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "organizations:DescribeOrganization",
                 "securityhub:DisableOrganizationAdminAccount",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -54184,6 +55624,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["securityhub:CreateFindingAggregator"],
             update: &["securityhub:UpdateFindingAggregator"],
             delete: &["securityhub:DeleteFindingAggregator"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -54208,6 +55649,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityhub:UpdateSecurityHubConfiguration",
             ],
             delete: &["securityhub:DisableSecurityHub"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -54238,6 +55680,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityhub:DescribeSecurityHubV2",
                 "securityhub:DisableSecurityHubV2",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -54251,6 +55694,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["securityhub:CreateInsight"],
             update: &["securityhub:UpdateInsight"],
             delete: &["securityhub:DeleteInsight", "securityhub:GetInsights"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -54282,6 +55726,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityhub:ListFindingAggregators",
                 "securityhub:UpdateOrganizationConfiguration",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -54310,6 +55755,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityhub:GetConfigurationPolicyAssociation",
                 "securityhub:StartConfigurationPolicyDisassociation",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -54326,6 +55772,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityhub:DisableImportFindingsForProduct",
                 "securityhub:ListEnabledProductsForImport",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -54354,6 +55801,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityhub:UpdateSecurityControl",
                 "securityhub:UpdateStandardsControl",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -54377,6 +55825,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityhub:BatchDisableStandards",
                 "securityhub:GetEnabledStandards",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -54414,6 +55863,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securitylake:DeleteAwsLogSource",
                 "securitylake:ListLogSources",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -54425,8 +55875,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         write_only: &["MetaStoreManagerRoleArn"],
         permissions: Permissions {
             create: &[
-                "events:*",
-                "glue:*",
                 "iam:CreateServiceLinkedRole",
                 "iam:GetRole",
                 "iam:ListAttachedRolePolicies",
@@ -54434,17 +55882,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PutRolePolicy",
                 "kms:CreateGrant",
                 "kms:DescribeKey",
-                "lakeformation:*",
-                "lambda:*",
-                "organizations:*",
-                "s3:*",
                 "securitylake:CreateDataLake",
-                "securitylake:List*",
                 "securitylake:TagResource",
-                "sqs:*",
             ],
             update: &[
-                "events:*",
                 "iam:CreateServiceLinkedRole",
                 "iam:DeleteRolePolicy",
                 "iam:GetRole",
@@ -54452,20 +55893,20 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PutRolePolicy",
                 "kms:CreateGrant",
                 "kms:DescribeKey",
+                "securitylake:TagResource",
+                "securitylake:UntagResource",
+                "securitylake:UpdateDataLake",
+            ],
+            delete: &["securitylake:DeleteDataLake"],
+            unlisted: &[
+                "events:*",
+                "glue:*",
                 "lakeformation:*",
                 "lambda:*",
                 "organizations:*",
                 "s3:*",
                 "securitylake:List*",
-                "securitylake:TagResource",
-                "securitylake:UntagResource",
-                "securitylake:UpdateDataLake",
                 "sqs:*",
-            ],
-            delete: &[
-                "organizations:*",
-                "securitylake:DeleteDataLake",
-                "securitylake:List*",
             ],
         },
     },
@@ -54567,6 +56008,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sqs:DeleteQueue",
                 "sqs:GetQueueUrl",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -54586,7 +56028,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[
                 "events:CreateApiDestination",
                 "events:CreateConnection",
-                "events:CreateRule",
                 "events:DeleteApiDestination",
                 "events:DeleteConnection",
                 "events:DeleteRule",
@@ -54635,9 +56076,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
                 "iam:PutRolePolicy",
                 "s3:GetBucketNotification",
-                "s3:GetBucketNotificationConfiguration",
                 "s3:PutBucketNotification",
-                "s3:PutBucketNotificationConfiguration",
                 "secretsmanager:CreateSecret",
                 "securitylake:GetSubscriber",
                 "securitylake:UpdateSubscriberNotification",
@@ -54658,6 +56097,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securitylake:DeleteSubscriberNotification",
                 "securitylake:GetSubscriber",
                 "sqs:DeleteQueue",
+            ],
+            unlisted: &[
+                "events:CreateRule",
+                "s3:GetBucketNotificationConfiguration",
+                "s3:PutBucketNotificationConfiguration",
             ],
         },
     },
@@ -54692,6 +56136,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "serverlessrepo:DeleteApplication",
                 "serverlessrepo:ListApplications",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -54711,6 +56156,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:ListAcceptedPortfolioShares",
                 "servicecatalog:RejectPortfolioShare",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -54765,6 +56211,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:UpdateProvisioningArtifact",
             ],
             delete: &["s3:GetObject", "servicecatalog:DeleteProduct"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -54801,6 +56248,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:describeRecord",
                 "servicecatalog:terminateProvisionedProduct",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -54822,6 +56270,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sns:GetTopicAttributes",
             ],
             delete: &["servicecatalog:DeleteConstraint"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -54845,6 +56294,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:UpdateConstraint",
             ],
             delete: &["servicecatalog:DeleteConstraint"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -54864,6 +56314,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:UpdateConstraint",
             ],
             delete: &["servicecatalog:DeleteConstraint"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -54891,6 +56342,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:DeletePortfolio",
                 "servicecatalog:DescribePortfolio",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -54921,6 +56373,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:DisassociatePrincipalFromPortfolio",
                 "servicecatalog:ListPrincipalsForPortfolio",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -54945,6 +56398,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:DisassociateProductFromPortfolio",
                 "servicecatalog:ListPortfoliosForProduct",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -54967,6 +56421,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:DeletePortfolioShare",
                 "servicecatalog:DescribePortfolioShares",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -54986,6 +56441,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:UpdateConstraint",
             ],
             delete: &["servicecatalog:DeleteConstraint"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55007,6 +56463,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm:DescribeDocument",
             ],
             delete: &["servicecatalog:DeleteServiceAction"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55026,6 +56483,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:DisassociateServiceActionFromProvisioningArtifact",
                 "servicecatalog:ListServiceActionsForProvisioningArtifact",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55047,6 +56505,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:UpdateConstraint",
             ],
             delete: &["servicecatalog:DeleteConstraint"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55063,6 +56522,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:UpdateTagOption",
             ],
             delete: &["servicecatalog:DeleteTagOption"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55082,6 +56542,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:DisassociateTagOptionFromResource",
                 "servicecatalog:ListResourcesForTagOption",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55112,6 +56573,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:UpdateApplication",
             ],
             delete: &["servicecatalog:DeleteApplication"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55134,6 +56596,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:UpdateAttributeGroup",
             ],
             delete: &["servicecatalog:DeleteAttributeGroup"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55150,6 +56613,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["servicecatalog:DisassociateAttributeGroup"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55167,6 +56631,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["servicecatalog:DisassociateResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55193,6 +56658,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicediscovery:DeleteNamespace",
                 "servicediscovery:GetOperation",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55218,6 +56684,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicediscovery:GetInstance",
                 "servicediscovery:GetOperation",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55253,6 +56720,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicediscovery:DeleteNamespace",
                 "servicediscovery:GetOperation",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55284,6 +56752,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicediscovery:DeleteNamespace",
                 "servicediscovery:GetOperation",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55320,6 +56789,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicediscovery:DeleteService",
                 "servicediscovery:GetService",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55364,6 +56834,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "shield:DisassociateDRTLogBucket",
                 "shield:DisassociateDRTRole",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55394,6 +56865,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "shield:DisableProactiveEngagement",
                 "shield:UpdateEmergencyContactSettings",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55437,6 +56909,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wafv2:GetWebACLForResource",
             ],
             delete: &["shield:DeleteProtection", "shield:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55455,6 +56928,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "shield:UpdateProtectionGroup",
             ],
             delete: &["shield:DeleteProtectionGroup", "shield:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55480,6 +56954,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "signer:ListProfilePermissions",
                 "signer:RemoveProfilePermission",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55497,6 +56972,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "signer:UntagResource",
             ],
             delete: &["signer:CancelSigningProfile", "signer:GetSigningProfile"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55530,6 +57006,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "simspaceweaver:DescribeSimulation",
                 "simspaceweaver:StopSimulation",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55552,6 +57029,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "states:UntagResource",
             ],
             delete: &["states:DeleteActivity", "states:DescribeActivity"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55588,6 +57066,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "states:UpdateStateMachine",
             ],
             delete: &["states:DeleteStateMachine", "states:DescribeStateMachine"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55611,6 +57090,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "states:DeleteStateMachineAlias",
                 "states:DescribeStateMachineAlias",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55631,6 +57111,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "states:DeleteStateMachineVersion",
                 "states:DescribeStateMachine",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55680,6 +57161,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "storagegateway:DescribeNFSFileShares",
                 "storagegateway:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55730,6 +57212,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "storagegateway:DescribeSMBFileShares",
                 "storagegateway:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55776,6 +57259,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "storagegateway:ListTagsForResource",
                 "storagegateway:ListTapes",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55806,6 +57290,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "storagegateway:ListTagsForResource",
                 "storagegateway:ListTapePools",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55853,6 +57338,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "storagegateway:DescribeCachediSCSIVolumes",
                 "storagegateway:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55869,6 +57355,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "supportapp:DeleteAccountAlias",
                 "supportapp:GetAccountAlias",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55891,6 +57378,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "supportapp:DeleteSlackChannelConfiguration",
                 "supportapp:ListSlackChannelConfigurations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55913,6 +57401,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "supportapp:DeleteSlackWorkspaceConfiguration",
                 "supportapp:ListSlackWorkspaceConfigurations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55949,6 +57438,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "supportauthz:GetSupportPermit",
                 "supportauthz:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -55997,7 +57487,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:CreateFunction",
                 "lambda:GetFunctionConfiguration",
                 "lambda:GetLayerVersion",
-                "lambda:GetLayerVersionByArn",
                 "lambda:PublishLayerVersion",
                 "lambda:PublishVersion",
                 "lambda:TagResource",
@@ -56007,11 +57496,9 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetBucketLocation",
                 "s3:GetObject",
                 "s3:GetObjectVersion",
-                "s3:PutBucketEncryption",
                 "s3:PutEncryptionConfiguration",
                 "synthetics:CreateCanary",
                 "synthetics:GetCanary",
-                "synthetics:ReplicateCanary",
                 "synthetics:StartCanary",
                 "synthetics:TagResource",
             ],
@@ -56030,7 +57517,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:CreateFunction",
                 "lambda:GetFunctionConfiguration",
                 "lambda:GetLayerVersion",
-                "lambda:GetLayerVersionByArn",
                 "lambda:ListTags",
                 "lambda:PublishLayerVersion",
                 "lambda:PublishVersion",
@@ -56041,11 +57527,9 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetBucketLocation",
                 "s3:GetObject",
                 "s3:GetObjectVersion",
-                "s3:PutBucketEncryption",
                 "s3:PutEncryptionConfiguration",
                 "synthetics:GetCanary",
                 "synthetics:GetCanaryRuns",
-                "synthetics:ReplicateCanary",
                 "synthetics:StartCanary",
                 "synthetics:StartCanaryDryRun",
                 "synthetics:StopCanary",
@@ -56059,8 +57543,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:GetFunctionConfiguration",
                 "synthetics:DeleteCanary",
                 "synthetics:GetCanary",
-                "synthetics:ReplicateCanary",
                 "synthetics:UpdateCanary",
+            ],
+            unlisted: &[
+                "lambda:GetLayerVersionByArn",
+                "s3:PutBucketEncryption",
+                "synthetics:ReplicateCanary",
             ],
         },
     },
@@ -56087,6 +57575,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "synthetics:UntagResource",
             ],
             delete: &["synthetics:DeleteGroup", "synthetics:GetGroup"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -56125,6 +57614,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm-sap:UntagResource",
             ],
             delete: &["ssm-sap:DeregisterApplication", "ssm-sap:GetApplication"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -56147,6 +57637,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "textract:UpdateAdapter",
             ],
             delete: &["textract:DeleteAdapter", "textract:GetAdapter"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -56173,6 +57664,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "timestream:UpdateDatabase",
             ],
             delete: &["timestream:DeleteDatabase", "timestream:DescribeEndpoints"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -56223,6 +57715,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "timestream-influxdb:GetDbBackup",
                 "timestream-influxdb:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -56295,6 +57788,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "timestream-influxdb:GetDbCluster",
                 "timestream-influxdb:ListDbClusters",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -56356,6 +57850,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "timestream-influxdb:GetDbInstance",
                 "timestream-influxdb:ListDbInstances",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -56404,6 +57899,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "timestream:DescribeEndpoints",
                 "timestream:DescribeScheduledQuery",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -56444,6 +57940,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "timestream:DescribeEndpoints",
                 "timestream:DescribeTable",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -56467,6 +57964,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "transcribe:UpdateCallAnalyticsCategory",
             ],
             delete: &["transcribe:DeleteCallAnalyticsCategory"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -56497,6 +57995,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "transcribe:GetMedicalVocabulary",
                 "transcribe:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -56529,6 +58028,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "transcribe:GetVocabulary",
                 "transcribe:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -56559,6 +58059,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "transcribe:GetVocabularyFilter",
                 "transcribe:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -56581,6 +58082,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "transfer:UpdateAgreement",
             ],
             delete: &["transfer:DeleteAgreement"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -56606,6 +58108,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "transfer:UpdateCertificate",
             ],
             delete: &["transfer:DeleteCertificate"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -56642,6 +58145,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:GetResourceConfiguration",
             ],
             delete: &["transfer:DeleteConnector"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -56689,6 +58193,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "transfer:DescribeHostKey",
                 "transfer:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -56706,6 +58211,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "transfer:UpdateProfile",
             ],
             delete: &["transfer:DeleteProfile"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -56792,6 +58298,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:ListLogDeliveries",
                 "transfer:DeleteServer",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -56819,6 +58326,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "transfer:UpdateUser",
             ],
             delete: &["transfer:DeleteUser"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -56889,6 +58397,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:DescribeApplication",
                 "transfer:DeleteWebApp",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -56902,6 +58411,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["transfer:CreateWorkflow", "transfer:TagResource"],
             update: &["transfer:TagResource", "transfer:UnTagResource"],
             delete: &["transfer:DeleteWorkflow"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -56954,6 +58464,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "translate:GetParallelData",
                 "translate:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -56994,6 +58505,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "translate:UntagResource",
             ],
             delete: &["translate:DeleteTerminology", "translate:GetTerminology"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57016,6 +58528,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "uxc:GetAccountCustomizations",
                 "uxc:UpdateAccountCustomizations",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57044,6 +58557,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "verifiedpermissions:DeleteIdentitySource",
                 "verifiedpermissions:GetIdentitySource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57066,6 +58580,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "verifiedpermissions:DeletePolicy",
                 "verifiedpermissions:GetPolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57101,6 +58616,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "verifiedpermissions:DeletePolicyStore",
                 "verifiedpermissions:GetPolicyStore",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57120,6 +58636,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "verifiedpermissions:DeletePolicyStoreAlias",
                 "verifiedpermissions:GetPolicyStoreAlias",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57142,6 +58659,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "verifiedpermissions:DeletePolicyTemplate",
                 "verifiedpermissions:GetPolicyTemplate",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57176,6 +58694,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "voiceid:DeleteDomain",
                 "voiceid:DescribeDomain",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57245,6 +58764,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:DeleteAccessLogSubscription",
                 "vpc-lattice:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57258,6 +58778,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["vpc-lattice:GetAuthPolicy", "vpc-lattice:PutAuthPolicy"],
             update: &["vpc-lattice:GetAuthPolicy", "vpc-lattice:PutAuthPolicy"],
             delete: &["vpc-lattice:DeleteAuthPolicy", "vpc-lattice:GetAuthPolicy"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57286,6 +58807,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:GetDomainVerification",
                 "vpc-lattice:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57310,6 +58832,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:UpdateListener",
             ],
             delete: &["vpc-lattice:DeleteListener"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57351,6 +58874,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:GetResourceConfiguration",
                 "vpc-lattice:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57391,6 +58915,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:GetResourceGateway",
                 "vpc-lattice:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57413,6 +58938,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:DeleteResourcePolicy",
                 "vpc-lattice:GetResourcePolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57437,6 +58963,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:UpdateRule",
             ],
             delete: &["vpc-lattice:DeleteRule", "vpc-lattice:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57476,6 +59003,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:GetService",
                 "vpc-lattice:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57504,6 +59032,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:DeleteServiceNetwork",
                 "vpc-lattice:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57535,6 +59064,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:GetServiceNetworkResourceAssociation",
                 "vpc-lattice:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57575,6 +59105,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:GetServiceNetworkServiceAssociation",
                 "vpc-lattice:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57616,6 +59147,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:GetServiceNetworkVpcAssociation",
                 "vpc-lattice:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57636,14 +59168,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         write_only: &[],
         permissions: Permissions {
             create: &[
-                "ec2:DescribeAvailabilityZoneMappings",
                 "ec2:DescribeInstances",
                 "ec2:DescribeSubnets",
                 "ec2:DescribeVpcs",
                 "elasticloadbalancing:DescribeLoadBalancers",
                 "iam:CreateServiceLinkedRole",
                 "lambda:AddPermission",
-                "lambda:Invoke",
                 "vpc-lattice:CreateTargetGroup",
                 "vpc-lattice:GetTargetGroup",
                 "vpc-lattice:ListTagsForResource",
@@ -57653,13 +59183,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:UntagResource",
             ],
             update: &[
-                "ec2:DescribeAvailabilityZoneMappings",
                 "ec2:DescribeInstances",
                 "ec2:DescribeSubnets",
                 "ec2:DescribeVpcs",
                 "elasticloadbalancing:DescribeLoadBalancers",
                 "lambda:AddPermission",
-                "lambda:Invoke",
                 "lambda:RemovePermission",
                 "vpc-lattice:DeregisterTargets",
                 "vpc-lattice:GetTargetGroup",
@@ -57677,6 +59205,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:GetTargetGroup",
                 "vpc-lattice:ListTargets",
             ],
+            unlisted: &["ec2:DescribeAvailabilityZoneMappings", "lambda:Invoke"],
         },
     },
     TypeInfo {
@@ -57690,6 +59219,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57703,6 +59233,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57716,6 +59247,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57729,6 +59261,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57742,6 +59275,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57755,6 +59289,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57768,6 +59303,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57781,6 +59317,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57794,6 +59331,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57807,6 +59345,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57820,6 +59359,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57833,6 +59373,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57846,6 +59387,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57859,6 +59401,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57872,6 +59415,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57885,6 +59429,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57898,6 +59443,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57911,6 +59457,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57936,6 +59483,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wafv2:UpdateIPSet",
             ],
             delete: &["wafv2:DeleteIPSet", "wafv2:GetIPSet"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -57949,7 +59497,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[
                 "firehose:ListDeliveryStreams",
                 "iam:CreateServiceLinkedRole",
-                "iam:DescribeOrganization",
                 "logs:CreateLogDelivery",
                 "logs:DescribeLogGroups",
                 "logs:DescribeResourcePolicies",
@@ -57962,7 +59509,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             update: &[
                 "firehose:ListDeliveryStreams",
                 "iam:CreateServiceLinkedRole",
-                "iam:DescribeOrganization",
                 "logs:CreateLogDelivery",
                 "logs:DescribeLogGroups",
                 "logs:DescribeResourcePolicies",
@@ -57977,6 +59523,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wafv2:DeleteLoggingConfiguration",
                 "wafv2:GetLoggingConfiguration",
             ],
+            unlisted: &["iam:DescribeOrganization"],
         },
     },
     TypeInfo {
@@ -58002,6 +59549,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wafv2:UpdateRegexPatternSet",
             ],
             delete: &["wafv2:DeleteRegexPatternSet", "wafv2:GetRegexPatternSet"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -58019,7 +59567,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         write_only: &[],
         permissions: Permissions {
             create: &[
-                "payments:GetConnectedAccount",
                 "wafv2:CreateRuleGroup",
                 "wafv2:GetRuleGroup",
                 "wafv2:ListTagsForResource",
@@ -58027,7 +59574,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wafv2:UntagResource",
             ],
             update: &[
-                "payments:GetConnectedAccount",
                 "wafv2:GetRuleGroup",
                 "wafv2:ListTagsForResource",
                 "wafv2:TagResource",
@@ -58035,6 +59581,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wafv2:UpdateRuleGroup",
             ],
             delete: &["wafv2:DeleteRuleGroup", "wafv2:GetRuleGroup"],
+            unlisted: &["payments:GetConnectedAccount"],
         },
     },
     TypeInfo {
@@ -58046,7 +59593,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         write_only: &[],
         permissions: Permissions {
             create: &[
-                "payments:GetConnectedAccount",
                 "wafv2:CreateWebACL",
                 "wafv2:GetWebACL",
                 "wafv2:ListTagsForResource",
@@ -58054,7 +59600,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wafv2:UntagResource",
             ],
             update: &[
-                "payments:GetConnectedAccount",
                 "wafv2:GetWebACL",
                 "wafv2:ListTagsForResource",
                 "wafv2:TagResource",
@@ -58062,6 +59607,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wafv2:UpdateWebACL",
             ],
             delete: &["wafv2:DeleteWebACL", "wafv2:GetWebACL"],
+            unlisted: &["payments:GetConnectedAccount"],
         },
     },
     TypeInfo {
@@ -58163,6 +59709,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wafv2:GetWebACLForResource",
                 "wafv2:PutPermissionPolicy",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -58194,6 +59741,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wellarchitected:DeleteAgentContext",
                 "wellarchitected:GetAgentContext",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -58223,6 +59771,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wellarchitected:DeleteAgentGoal",
                 "wellarchitected:GetAgentGoal",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -58258,6 +59807,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wellarchitected:DeleteAgentProfile",
                 "wellarchitected:GetAgentProfile",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -58282,6 +59832,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wellarchitected:UntagResource",
             ],
             delete: &["wellarchitected:DeleteLens", "wellarchitected:GetLens"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -58315,6 +59866,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wellarchitected:DeleteProfile",
                 "wellarchitected:GetProfile",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -58341,6 +59893,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wellarchitected:DeleteReviewTemplate",
                 "wellarchitected:GetReviewTemplate",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -58369,6 +59922,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wellarchitected:GetWorkload",
                 "wellarchitected:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -58386,8 +59940,9 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         write_only: &[],
         permissions: Permissions {
             create: &["wickr:CreateNetwork", "wickr:GetNetwork"],
-            update: &["wickr:GetNetwork", "wickr:UpdateNetwork"],
+            update: &["wickr:GetNetwork"],
             delete: &["wickr:DeleteNetwork", "wickr:GetNetwork"],
+            unlisted: &["wickr:UpdateNetwork"],
         },
     },
     TypeInfo {
@@ -58410,6 +59965,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["wisdom:UpdateAIAgent"],
             delete: &["wisdom:DeleteAIAgent"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -58426,8 +59982,9 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         write_only: &[],
         permissions: Permissions {
             create: &["wisdom:CreateAIAgentVersion"],
-            update: &["wisdom:GetAIAgent", "wisdom:GetAIAgentVersion"],
+            update: &["wisdom:GetAIAgent"],
             delete: &["wisdom:DeleteAIAgentVersion"],
+            unlisted: &["wisdom:GetAIAgentVersion"],
         },
     },
     TypeInfo {
@@ -58446,6 +60003,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["wisdom:CreateAIGuardrail", "wisdom:TagResource"],
             update: &["wisdom:UpdateAIGuardrail"],
             delete: &["wisdom:DeleteAIGuardrail"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -58462,8 +60020,9 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         write_only: &[],
         permissions: Permissions {
             create: &["wisdom:CreateAIGuardrailVersion"],
-            update: &["wisdom:GetAIGuardrail", "wisdom:GetAIGuardrailVersion"],
+            update: &["wisdom:GetAIGuardrail"],
             delete: &["wisdom:DeleteAIGuardrailVersion"],
+            unlisted: &["wisdom:GetAIGuardrailVersion"],
         },
     },
     TypeInfo {
@@ -58489,6 +60048,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["wisdom:CreateAIPrompt", "wisdom:TagResource"],
             update: &["wisdom:UpdateAIPrompt"],
             delete: &["wisdom:DeleteAIPrompt"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -58505,8 +60065,9 @@ pub(crate) static TYPES: &[TypeInfo] = &[
         write_only: &[],
         permissions: Permissions {
             create: &["wisdom:CreateAIPromptVersion"],
-            update: &["wisdom:GetAIPrompt", "wisdom:GetAIPromptVersion"],
+            update: &["wisdom:GetAIPrompt"],
             delete: &["wisdom:DeleteAIPromptVersion"],
+            unlisted: &["wisdom:GetAIPromptVersion"],
         },
     },
     TypeInfo {
@@ -58531,6 +60092,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["wisdom:GetAssistant"],
             delete: &["wisdom:DeleteAssistant"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -58552,6 +60114,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["wisdom:GetAssistantAssociation"],
             delete: &["wisdom:DeleteAssistantAssociation"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -58587,6 +60150,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wisdom:GetContent",
                 "wisdom:ListTagsForResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -58618,6 +60182,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wisdom:DeleteContentAssociation",
                 "wisdom:GetContentAssociation",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -58656,6 +60221,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appflow:StopFlow",
                 "wisdom:DeleteKnowledgeBase",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -58696,6 +60262,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wisdom:DeleteMessageTemplateAttachment",
                 "wisdom:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -58712,6 +60279,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["wisdom:CreateMessageTemplateVersion"],
             delete: &["wisdom:DeleteMessageTemplate"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -58738,6 +60306,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wisdom:UpdateQuickResponse",
             ],
             delete: &["wisdom:DeleteQuickResponse", "wisdom:UntagResource"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -58761,6 +60330,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces:DescribeConnectionAliases",
                 "workspaces:DescribeTags",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -58848,6 +60418,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces:DescribeTags",
                 "workspaces:DescribeWorkspaceDirectories",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -58884,6 +60455,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces:DescribeWorkspaces",
                 "workspaces:TerminateWorkspaces",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -58910,6 +60482,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces:UpdateRulesOfIpGroup",
             ],
             delete: &["workspaces:DeleteIpGroup", "workspaces:DescribeIpGroups"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -58937,6 +60510,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces:DescribeWorkspacesPools",
                 "workspaces:TerminateWorkspacesPool",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -58988,6 +60562,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "thinclient:DeleteEnvironment",
                 "thinclient:UntagResource",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -59030,6 +60605,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces-web:DeleteBrowserSettings",
                 "workspaces-web:GetBrowserSettings",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -59076,6 +60652,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces-web:GetDataProtectionSettings",
                 "workspaces-web:ListDataProtectionSettings",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -59104,6 +60681,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces-web:DeleteIdentityProvider",
                 "workspaces-web:GetIdentityProvider",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -59152,6 +60730,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces-web:GetIpAccessSettings",
                 "workspaces-web:ListIpAccessSettings",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -59174,12 +60753,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces-web:TagResource",
                 "workspaces-web:UntagResource",
                 "workspaces-web:UpdateNetworkSettings",
-                "workspaces-web:UpdateResource",
             ],
             delete: &[
                 "workspaces-web:DeleteNetworkSettings",
                 "workspaces-web:GetNetworkSettings",
             ],
+            unlisted: &["workspaces-web:UpdateResource"],
         },
     },
     TypeInfo {
@@ -59205,7 +60784,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteNetworkInterface",
                 "ec2:DeleteNetworkInterfacePermission",
                 "ec2:ModifyNetworkInterfaceAttribute",
-                "kinesis:Describe*",
                 "kinesis:PutRecord",
                 "kinesis:PutRecords",
                 "kms:Decrypt",
@@ -59216,7 +60794,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:ReEncryptTo",
                 "s3:PutObject",
                 "sso:CreateManagedApplicationInstance",
-                "sso:Describe*",
                 "workspaces-web:AssociateBrowserSettings",
                 "workspaces-web:AssociateDataProtectionSettings",
                 "workspaces-web:AssociateIpAccessSettings",
@@ -59226,8 +60803,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces-web:AssociateUserAccessLoggingSettings",
                 "workspaces-web:AssociateUserSettings",
                 "workspaces-web:CreatePortal",
-                "workspaces-web:GetPortal*",
-                "workspaces-web:List*",
                 "workspaces-web:TagResource",
             ],
             update: &[
@@ -59236,7 +60811,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteNetworkInterface",
                 "ec2:DeleteNetworkInterfacePermission",
                 "ec2:ModifyNetworkInterfaceAttribute",
-                "kinesis:Describe*",
                 "kinesis:PutRecord",
                 "kinesis:PutRecords",
                 "kms:CreateGrant",
@@ -59247,9 +60821,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:PutObject",
                 "sso:CreateManagedApplicationInstance",
                 "sso:DeleteManagedApplicationInstance",
-                "sso:Describe*",
                 "sso:GetApplicationInstance",
-                "sso:List*",
                 "workspaces-web:AssociateBrowserSettings",
                 "workspaces-web:AssociateDataProtectionSettings",
                 "workspaces-web:AssociateIpAccessSettings",
@@ -59266,8 +60838,6 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces-web:DisassociateTrustStore",
                 "workspaces-web:DisassociateUserAccessLoggingSettings",
                 "workspaces-web:DisassociateUserSettings",
-                "workspaces-web:GetPortal*",
-                "workspaces-web:List*",
                 "workspaces-web:TagResource",
                 "workspaces-web:UntagResource",
                 "workspaces-web:UpdatePortal",
@@ -59285,7 +60855,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces-web:DisassociateTrustStore",
                 "workspaces-web:DisassociateUserAccessLoggingSettings",
                 "workspaces-web:DisassociateUserSettings",
+            ],
+            unlisted: &[
+                "kinesis:Describe*",
+                "sso:Describe*",
+                "sso:List*",
                 "workspaces-web:GetPortal*",
+                "workspaces-web:List*",
             ],
         },
     },
@@ -59327,6 +60903,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces-web:DeleteSessionLogger",
                 "workspaces-web:GetSessionLogger",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -59359,6 +60936,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces-web:GetTrustStore",
                 "workspaces-web:GetTrustStoreCertificate",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -59388,6 +60966,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces-web:DeleteUserAccessLoggingSettings",
                 "workspaces-web:GetUserAccessLoggingSettings",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -59441,6 +61020,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces-web:DeleteUserSettings",
                 "workspaces-web:GetUserSettings",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -59472,6 +61052,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeVolumes",
                 "workspaces-instances:DeleteVolume",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -59495,6 +61076,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces-instances:DisassociateVolume",
                 "workspaces-instances:GetWorkspaceInstance",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -59534,6 +61116,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces-instances:DeleteWorkspaceInstance",
                 "workspaces-instances:GetWorkspaceInstance",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -59552,6 +61135,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "xray:UpdateGroup",
             ],
             delete: &["xray:DeleteGroup"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -59565,6 +61149,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["xray:ListResourcePolicies", "xray:PutResourcePolicy"],
             update: &["xray:ListResourcePolicies", "xray:PutResourcePolicy"],
             delete: &["xray:DeleteResourcePolicy"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -59587,6 +61172,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "xray:UpdateSamplingRule",
             ],
             delete: &["xray:DeleteSamplingRule"],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -59618,6 +61204,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "xray:UpdateIndexingRule",
                 "xray:UpdateTraceSegmentDestination",
             ],
+            unlisted: &[],
         },
     },
     TypeInfo {
@@ -59631,6 +61218,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            unlisted: &[],
         },
     },
 ];
