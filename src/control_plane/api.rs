@@ -437,6 +437,9 @@ pub struct PublishedType {
     pub description: String,
     /// Its tenant version; None if the catalog was published without versions.
     pub version: Option<String>,
+    /// What offboarding does with its tenants' data: `retain` (the default) or `delete`.
+    #[serde(default)]
+    pub tenant_data: crate::blueprint::TenantData,
 }
 
 /// `GET /deployment-types`: each published deployment type and its tenant version.
@@ -449,6 +452,7 @@ async fn deployment_types(State(cp): State<ControlPlane>) -> Reply {
             deployment_type: name.clone(),
             description: entry.blueprint.description.clone(),
             version: entry.version.clone(),
+            tenant_data: entry.blueprint.tenant_data,
         })
         .collect();
     reply(StatusCode::OK, types)

@@ -152,6 +152,7 @@ impl TenantApi for Fake {
             deployment_type: "silo".to_owned(),
             description: String::new(),
             version: Some("v2".to_owned()),
+            tenant_data: Default::default(),
         }])
     }
 

@@ -39,9 +39,20 @@ impl Local {
 
     /// As [`start_at`](Self::start_at), publishing the blueprints of `blueprints`.
     pub fn start_with(endpoint: Option<&str>, blueprints: Option<&Path>) -> Local {
+        Local::start_app(Path::new(env!("CARGO_BIN_EXE_silos")), endpoint, blueprints)
+    }
+
+    /// As [`start_with`](Self::start_with), running another app's binary (the premium
+    /// example's `premium`, say): `local` is one of every app's commands.
+    pub fn start_app(binary: &Path, endpoint: Option<&str>, blueprints: Option<&Path>) -> Local {
         let out = tempfile::tempdir().unwrap();
         let home = tempfile::tempdir().unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_silos"));
+        assert!(
+            binary.is_file(),
+            "{} is not built: the test command builds the whole workspace (cargo nextest run --workspace)",
+            binary.display()
+        );
+        let mut cmd = Command::new(binary);
         cmd.current_dir(root())
             .args(["local", "--port", "0", "--require-auth", "--out"])
             .arg(out.path());
@@ -182,7 +193,12 @@ impl Local {
 
     /// Creates a tenant and returns its id.
     pub fn create(&self, name: &str) -> String {
-        let tenant = self.json(&["create", name]);
+        self.create_typed(name, "silo")
+    }
+
+    /// Creates a tenant of a deployment type and returns its id.
+    pub fn create_typed(&self, name: &str, deployment_type: &str) -> String {
+        let tenant = self.json(&["create", name, "--type", deployment_type]);
         assert_eq!(tenant["status"], "initiated", "{tenant}");
         tenant["tenantId"].as_str().unwrap().to_owned()
     }

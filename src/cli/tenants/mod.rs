@@ -74,8 +74,22 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
                 body["tenantName"] = json!(n);
             }
             let tenant = client.post_once("/delete", body).await?;
-            let kept = resources.as_ref().map(tables).unwrap_or_default();
             let t: Tenant = decode(&tenant, "a tenant")?;
+            // A deployment type that deletes tenant data keeps nothing.
+            let deletes = client
+                .deployment_types()
+                .await
+                .ok()
+                .and_then(|types| {
+                    types
+                        .into_iter()
+                        .find(|d| d.deployment_type == t.deployment_type)
+                })
+                .is_some_and(|d| d.tenant_data == crate::blueprint::TenantData::Delete);
+            let kept = match (&resources, deletes) {
+                (Some(r), false) => tables(r),
+                _ => Vec::new(),
+            };
             print(cli, &tenant, || render::deleted(&t, &kept));
         }
         TenantsCommand::Info { id } => {
