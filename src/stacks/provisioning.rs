@@ -426,3 +426,6 @@ pub fn add_boundary<'t>(
         },
     )
 }
+
+#[cfg(test)]
+mod tests;

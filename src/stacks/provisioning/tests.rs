@@ -1,0 +1,234 @@
+use std::collections::BTreeSet;
+
+use serde_json::json;
+
+use super::*;
+use crate::cfn::sqs;
+use crate::stacks::{App, Silo, TenantContext, tenant_silo};
+
+fn config() -> Config {
+    Config::new("silos").unwrap()
+}
+
+/// Every action the derived role allows (on tenant resources, on `*`, or on the artifacts).
+fn granted(app: &App) -> BTreeSet<String> {
+    let p = app.provisioning(&config()).unwrap();
+    p.role
+        .statements()
+        .iter()
+        .flat_map(|s| s.action.iter().cloned())
+        .collect()
+}
+
+fn with_queue(ctx: &TenantContext) -> Stack {
+    let mut silo = Silo::new(ctx);
+    silo.template().add("Extra", &sqs::Queue::new());
+    silo.finish()
+}
+
+#[test]
+fn adding_a_type_adds_exactly_its_handler_actions() {
+    let reference = App::new().tenant_stack("tenant-silo", tenant_silo);
+    let more = App::new()
+        .tenant_stack("tenant-silo", tenant_silo)
+        .tenant_stack("tenant-queue", with_queue);
+    let before = granted(&reference);
+    let after = granted(&more);
+    let added: BTreeSet<String> = after.difference(&before).cloned().collect();
+    let queue = metadata::type_info("AWS::SQS::Queue").unwrap();
+    let expected: BTreeSet<String> = queue
+        .permissions
+        .create
+        .iter()
+        .chain(queue.permissions.update)
+        .chain(queue.permissions.delete)
+        .map(|a| (*a).to_owned())
+        .filter(|a| !before.contains(a))
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(added, expected);
+    assert!(before.is_subset(&after));
+    // The queue's actions reach tenant-named queues only.
+    let p = more.provisioning(&config()).unwrap();
+    let st = p
+        .role
+        .statements()
+        .iter()
+        .find(|s| s.action.iter().any(|a| a == "sqs:CreateQueue"))
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&st.resource).unwrap(),
+        json!([{"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:silos-tenant-*"}])
+    );
+}
+
+#[test]
+fn a_type_no_rule_scopes_fails_with_the_type_and_its_actions() {
+    let app = App::new().tenant_stack("tenant-topic", |ctx: &TenantContext| {
+        let mut silo = Silo::new(ctx);
+        silo.template()
+            .add_raw("Topic", "AWS::SNS::Topic", json!({}));
+        silo.finish()
+    });
+    let Err(crate::stacks::AppError::Provisioning(errors)) = app.provisioning(&config()) else {
+        panic!("an SNS topic has no scoping rule");
+    };
+    let sns = metadata::type_info("AWS::SNS::Topic").unwrap();
+    let expected: BTreeSet<String> = sns
+        .permissions
+        .create
+        .iter()
+        .chain(sns.permissions.update)
+        .chain(sns.permissions.delete)
+        .filter(|a| a.starts_with("sns:"))
+        .map(|a| (*a).to_owned())
+        .collect();
+    let uncovered: Vec<_> = errors
+        .iter()
+        .filter_map(|e| match e {
+            Error::Uncovered {
+                type_name, actions, ..
+            } if type_name == "AWS::SNS::Topic" => Some(actions.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(uncovered.len(), 2, "both data variants: {errors:?}");
+    let reported: BTreeSet<String> = uncovered[0].iter().cloned().collect();
+    assert!(expected.is_subset(&reported), "{reported:?}");
+    let message = errors[0].to_string();
+    assert!(
+        message.contains("cannot create AWS::SNS::Topic") && message.contains("sns:CreateTopic"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_type_the_schemas_lack_fails() {
+    let app = App::new().tenant_stack("tenant-meter", |ctx: &TenantContext| {
+        let mut silo = Silo::new(ctx);
+        silo.template()
+            .add_raw("Meter", "MyOrg::Billing::Meter", json!({}));
+        silo.finish()
+    });
+    let Err(crate::stacks::AppError::Provisioning(errors)) = app.provisioning(&config()) else {
+        panic!("a private type has no handler permissions");
+    };
+    assert!(
+        errors.iter().any(|e| matches!(e, Error::UnknownType { type_name, .. } if type_name == "MyOrg::Billing::Meter")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn a_tenant_role_without_the_boundary_fails() {
+    let app = App::new().tenant_stack("tenant-unbounded", |ctx: &TenantContext| {
+        let mut silo = Silo::new(ctx);
+        crate::constructs::Role::for_service("Loose", "lambda.amazonaws.com")
+            .path(&ctx.config.tenant_role_path())
+            .add_to(silo.template());
+        silo.finish()
+    });
+    let Err(crate::stacks::AppError::Provisioning(errors)) = app.provisioning(&config()) else {
+        panic!("a role without the boundary");
+    };
+    assert!(
+        errors
+            .iter()
+            .any(|e| matches!(e, Error::MissingBoundary { role, .. } if role == "Loose")),
+        "{errors:?}"
+    );
+    assert!(
+        errors[0]
+            .to_string()
+            .contains("role Loose has no permissions boundary")
+    );
+}
+
+#[test]
+fn a_tenant_grant_outside_every_scope_fails() {
+    let app = App::new().tenant_stack("tenant-wide", |ctx: &TenantContext| {
+        let mut silo = Silo::new(ctx);
+        silo.function_role()
+            .allow(&["sns:Publish"], [Expr::lit("arn:aws:sns:us-east-1:1:t")]);
+        silo.finish()
+    });
+    let Err(crate::stacks::AppError::Provisioning(errors)) = app.provisioning(&config()) else {
+        panic!("a grant the boundary cannot hold");
+    };
+    assert!(
+        errors
+            .iter()
+            .any(|e| matches!(e, Error::UnscopedGrant { action, .. } if action == "sns:Publish")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn the_reference_apps_unscoped_actions_are_these() {
+    let app = App::new().tenant_stack("tenant-silo", tenant_silo);
+    let p = app.provisioning(&config()).unwrap();
+    let on_star: Vec<&str> = p
+        .notes
+        .iter()
+        .filter(|n| n.granted)
+        .map(|n| n.action.as_str())
+        .collect();
+    assert_eq!(on_star, ["logs:DescribeLogGroups"]);
+    let not_granted: BTreeSet<&str> = p
+        .notes
+        .iter()
+        .filter(|n| !n.granted)
+        .map(|n| n.action.as_str())
+        .collect();
+    let expected: BTreeSet<&str> = [
+        "dynamodb:BatchWriteItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:DescribeImport",
+        "dynamodb:GetItem",
+        "dynamodb:ImportTable",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+        "dynamodb:UpdateItem",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeVpcs",
+        "elasticfilesystem:DescribeMountTargets",
+        "firehose:TagDeliveryStream",
+        "iam:CreateServiceLinkedRole",
+        "iam:DeleteRolePermissionsBoundary",
+        "kinesis:DescribeStream",
+        "kinesis:PutRecords",
+        "kms:CreateGrant",
+        "kms:Decrypt",
+        "kms:DescribeKey",
+        "kms:Encrypt",
+        "kms:GenerateDataKey",
+        "kms:ListAliases",
+        "kms:RevokeGrant",
+        "lambda:AssociateRuntimeAlias",
+        "s3:GetObjectMetadata",
+        "s3:REST.PUT.OBJECT",
+        "s3files:ListMountTargets",
+    ]
+    .into();
+    assert_eq!(not_granted, expected);
+    // Nothing granted touches tenant data, and no write to a role goes without the boundary.
+    let granted = granted(&app);
+    assert!(!granted.contains("dynamodb:GetItem") && !granted.contains("dynamodb:PutItem"));
+    let bounded = p
+        .role
+        .statements()
+        .iter()
+        .find(|s| s.action.iter().any(|a| a == "iam:CreateRole"))
+        .unwrap();
+    assert!(bounded.condition["StringEquals"].contains_key("iam:PermissionsBoundary"));
+    for action in [
+        "iam:PutRolePolicy",
+        "iam:AttachRolePolicy",
+        "iam:DeleteRolePolicy",
+    ] {
+        assert!(bounded.action.iter().any(|a| a == action), "{action}");
+    }
+}
