@@ -116,6 +116,25 @@ pub fn caller<B>(request: &http::Request<B>) -> Caller {
     .map_or_else(Caller::anonymous, Caller)
 }
 
+/// The control plane's Lambda binary, for a `main` with no runtime of its own (a user crate's
+/// `src/bin/silos-lambda.rs` is `fn main() -> ExitCode { silos::lambda::main() }`).
+pub fn main() -> std::process::ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build();
+    match runtime.map(|rt| rt.block_on(run())) {
+        Ok(Ok(())) => std::process::ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 pub async fn run() -> Result<(), Error> {
     init_logging();
     let (handler, settings) = configure(|k| std::env::var(k).ok(), &mut BTreeSet::new())?;

@@ -87,6 +87,25 @@ pub fn router(client: aws_sdk_dynamodb::Client, settings: Settings) -> Router {
 }
 
 /// Runs the function on Lambda.
+/// The tenant function's binary, for a `main` with no runtime of its own (a user crate's
+/// tenant function is `fn main() -> ExitCode { silos::tenant_function::main() }`).
+pub fn main() -> std::process::ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build();
+    match runtime.map(|rt| rt.block_on(run())) {
+        Ok(Ok(())) => std::process::ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 pub async fn run() -> Result<(), String> {
     crate::lambda::init_logging();
     let settings = Settings::configure(|k| std::env::var(k).ok(), &mut BTreeSet::new())

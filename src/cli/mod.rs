@@ -4,6 +4,7 @@
 pub mod client;
 mod deploy;
 mod local;
+mod new;
 mod outputs;
 pub mod tenants;
 mod upgrade;
@@ -116,6 +117,15 @@ fn seconds(s: &str) -> Result<std::time::Duration, std::num::ParseIntError> {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Make a new silos app: a crate with the reference app, its blueprints, its Lambda
+    /// binaries and a snapshot test of its templates, as `cdk init` does.
+    New {
+        /// The new crate's directory (its name is the crate's).
+        dir: PathBuf,
+        /// Depend on this silos checkout instead of the crates.io release.
+        #[arg(long)]
+        silos_path: Option<PathBuf>,
+    },
     /// Write every template, manifest.json and catalog.json into the output directory.
     Synth {
         /// Output directory.
@@ -344,6 +354,18 @@ pub fn run(cli: &Cli, app: &App) -> Result<(), Error> {
         Command::Tenants { api_url, command } => {
             init_tracing(cli);
             runtime()?.block_on(tenants::run(cli, api_url.as_deref(), command))?;
+        }
+        Command::New { dir, silos_path } => {
+            let created = new::new(dir, silos_path.as_deref())?;
+            if !cli.quiet {
+                println!(
+                    "created {} in {} ({} files); next:\n  cd {}\n  cargo run -- synth\n  cargo test",
+                    created.name,
+                    created.dir.display(),
+                    created.files.len(),
+                    created.dir.display()
+                );
+            }
         }
         Command::Synth {
             out,

@@ -1,7 +1,9 @@
 use crate::cfn::{Delivery, Expr, Output, Parameter, Template, Value};
 use crate::constructs::{Code, Function, Role, Table};
 
-use super::{ArtifactParameters, Kind, Stack, TENANT_ARTIFACT, TenantContext, provisioning};
+use super::{
+    Artifact, ArtifactParameters, Kind, Stack, TENANT_ARTIFACT, TenantContext, provisioning,
+};
 
 /// `tenant-silo`: one tenant's own table and function. The function's role reaches that table
 /// and nothing else, and carries the tenant boundary. Resources are named after the stack, so
@@ -15,6 +17,7 @@ pub fn tenant_silo(ctx: &TenantContext) -> Stack {
 /// [`Silo::finish`].
 pub struct Silo {
     template: Template,
+    artifact: Artifact,
     table: Table,
     function: Function,
 }
@@ -90,9 +93,17 @@ impl Silo {
         );
         Silo {
             template: t,
+            artifact: TENANT_ARTIFACT,
             table,
             function,
         }
+    }
+
+    /// The artifact whose zip the tenant function runs (default: silos's own
+    /// `silos-tenant-handler`); a user crate names its own binary here.
+    pub fn artifact(mut self, artifact: Artifact) -> Silo {
+        self.artifact = artifact;
+        self
     }
 
     /// The template, for resources a tier adds (`bucket.add_to(silo.template())`).
@@ -131,7 +142,7 @@ impl Silo {
             delivery: Delivery::Url,
             template: self.template,
             artifacts: vec![ArtifactParameters {
-                artifact: TENANT_ARTIFACT,
+                artifact: self.artifact,
                 bucket_parameter: "CodeBucket",
                 key_parameter: "CodeKey",
             }],
