@@ -53,5 +53,7 @@ trap 'rm -rf "$synth_dir"' EXIT
 for format in json yaml; do
   cargo run --locked --quiet -- synth --quiet --format "$format" --out "$synth_dir/$format"
 done
-"$venv/bin/python" scripts/validate-templates.py "$venv" "$synth_dir/json" "$synth_dir/yaml"
+# The premium example's (a user's app with a second tier) too.
+cargo run --locked --quiet -p silos-example-premium -- synth --quiet --blueprints examples/premium/blueprints --out "$synth_dir/premium"
+"$venv/bin/python" scripts/validate-templates.py "$venv" "$synth_dir/json" "$synth_dir/yaml" "$synth_dir/premium"
 echo "==> all checks passed"

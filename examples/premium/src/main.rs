@@ -12,8 +12,13 @@ use silos::stacks::{Silo, Stack, TenantContext, tenant_silo};
 /// The premium tier: the silo, plus a bucket and a queue for the tenant's function.
 fn premium(ctx: &TenantContext) -> Stack {
     let mut silo = Silo::new(ctx);
+    let logs = Bucket::new("FilesLogs")
+        .bucket_name(Expr::sub("${AWS::StackName}-files-logs"))
+        .log_target()
+        .removal(ctx.data.removal());
     let files = Bucket::new("Files")
         .bucket_name(Expr::sub("${AWS::StackName}-files"))
+        .access_logs_to(&logs, "files/")
         .removal(ctx.data.removal());
     let dead = Queue::new("JobsDeadLetter").queue_name(Expr::sub("${AWS::StackName}-jobs-dlq"));
     let jobs = Queue::new("Jobs")
@@ -24,6 +29,7 @@ fn premium(ctx: &TenantContext) -> Stack {
     jobs.grant_consume(silo.function_role());
     silo.env("FILES_BUCKET", files.name());
     silo.env("JOBS_QUEUE_URL", jobs.url());
+    logs.add_to(silo.template());
     files.add_to(silo.template());
     dead.add_to(silo.template());
     jobs.add_to(silo.template());
