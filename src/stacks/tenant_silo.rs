@@ -1,8 +1,9 @@
 use crate::cfn::{Delivery, Expr, Output, Parameter, Template, Value};
-use crate::constructs::{Code, Function, Role, Table};
+use crate::constructs::{Bucket, Code, Function, Queue, Role, Table};
 
 use super::{
-    Artifact, ArtifactParameters, Kind, Stack, TENANT_ARTIFACT, TenantContext, provisioning,
+    Artifact, ArtifactParameters, Kind, Stack, TENANT_ARTIFACT, TenantContext, TenantData,
+    provisioning,
 };
 
 /// `tenant-silo`: one tenant's own table and function. The function's role reaches that table
@@ -17,6 +18,7 @@ pub fn tenant_silo(ctx: &TenantContext) -> Stack {
 /// [`Silo::finish`].
 pub struct Silo {
     template: Template,
+    data: TenantData,
     artifact: Artifact,
     table: Table,
     function: Function,
@@ -93,6 +95,7 @@ impl Silo {
         );
         Silo {
             template: t,
+            data,
             artifact: TENANT_ARTIFACT,
             table,
             function,
@@ -104,6 +107,51 @@ impl Silo {
     pub fn artifact(mut self, artifact: Artifact) -> Silo {
         self.artifact = artifact;
         self
+    }
+
+    /// A bucket for the tenant, in one line: named `${AWS::StackName}-{suffix}`, encrypted,
+    /// public access blocked, TLS only, its accesses logged into a log bucket of its own
+    /// (`-{suffix}-logs`), kept or deleted on offboarding as the blueprint's `tenantData`
+    /// says. Only the tenant's function may read and write it; its name is in the function's
+    /// environment as `env` and in the stack's outputs as `{id}Name`.
+    pub fn bucket(&mut self, id: &str, suffix: &str, env: &str) -> Bucket {
+        let logs = Bucket::new(&format!("{id}Logs"))
+            .bucket_name(Expr::sub(format!("${{AWS::StackName}}-{suffix}-logs")))
+            .log_target()
+            .removal(self.data.removal());
+        let bucket = Bucket::new(id)
+            .bucket_name(Expr::sub(format!("${{AWS::StackName}}-{suffix}")))
+            .access_logs_to(&logs, &format!("{suffix}/"))
+            .removal(self.data.removal());
+        bucket.grant_read_write(self.function_role());
+        self.env(env, bucket.name());
+        logs.add_to(&mut self.template);
+        bucket.add_to(&mut self.template);
+        self.output(
+            &format!("{id}Name"),
+            "A bucket of the tenant's",
+            bucket.name(),
+        );
+        bucket
+    }
+
+    /// A queue for the tenant, in one line: named `${AWS::StackName}-{suffix}`, encrypted,
+    /// with a dead-letter queue (`-{suffix}-dlq`) after 5 receives. Only the tenant's function
+    /// may send to it and consume it; its URL is in the function's environment as `env` and
+    /// in the stack's outputs as `{id}Url`.
+    pub fn queue(&mut self, id: &str, suffix: &str, env: &str) -> Queue {
+        let dead = Queue::new(&format!("{id}DeadLetter"))
+            .queue_name(Expr::sub(format!("${{AWS::StackName}}-{suffix}-dlq")));
+        let queue = Queue::new(id)
+            .queue_name(Expr::sub(format!("${{AWS::StackName}}-{suffix}")))
+            .dead_letter_queue(&dead, 5);
+        queue.grant_send(self.function_role());
+        queue.grant_consume(self.function_role());
+        self.env(env, queue.url());
+        dead.add_to(&mut self.template);
+        queue.add_to(&mut self.template);
+        self.output(&format!("{id}Url"), "A queue of the tenant's", queue.url());
+        queue
     }
 
     /// The template, for resources a tier adds (`bucket.add_to(silo.template())`).
