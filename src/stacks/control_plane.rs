@@ -75,7 +75,7 @@ pub fn control_plane(config: &Config, target: Target, provisioning: &Provisionin
             bucket_parameter: "ArtifactsBucket",
             key_parameter: "ControlPlaneCodeKey",
         });
-        aws_compute(config, &mut t, &tenants, &provisioning, &bucket, code_key);
+        aws_compute(config, &mut t, &tenants, provisioning, &bucket, code_key);
         t.output(
             "ArtifactsBucketName",
             Output::new(
