@@ -72,6 +72,10 @@ pub struct ChangeSummary {
     /// Whether the change replaces the resource (a new physical resource; the old one is
     /// deleted).
     pub replacement: bool,
+    /// Whether it may replace the resource: a conditionally create-only property changed, or
+    /// the type is one the pinned schemas do not have.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub may_replace: bool,
     /// The property paths a modification changes.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub paths: Vec<String>,
@@ -101,20 +105,20 @@ impl Plan {
             .iter()
             .map(|r| {
                 let (change, replacement, paths, retained) = match &r.change {
-                    Change::Added => ("add", false, Vec::new(), false),
-                    Change::Removed { retained } => ("remove", false, Vec::new(), *retained),
-                    Change::Modified { paths, replacement } => (
-                        "modify",
-                        *replacement == Replacement::Always,
-                        paths.clone(),
-                        false,
-                    ),
+                    Change::Added => ("add", Replacement::Never, Vec::new(), false),
+                    Change::Removed { retained } => {
+                        ("remove", Replacement::Never, Vec::new(), *retained)
+                    }
+                    Change::Modified { paths, replacement } => {
+                        ("modify", *replacement, paths.clone(), false)
+                    }
                 };
                 ChangeSummary {
                     logical_id: r.logical_id.clone(),
                     resource_type: r.resource_type.clone(),
                     change,
-                    replacement,
+                    replacement: replacement == Replacement::Always,
+                    may_replace: replacement == Replacement::Conditional,
                     paths,
                     retained,
                     broadening: r.broadening.clone(),
