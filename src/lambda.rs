@@ -119,10 +119,18 @@ pub fn caller<B>(request: &http::Request<B>) -> Caller {
 /// The control plane's Lambda binary, for a `main` with no runtime of its own (a user crate's
 /// `src/bin/silos-lambda.rs` is `fn main() -> ExitCode { silos::lambda::main() }`).
 pub fn main() -> std::process::ExitCode {
+    block_on_main(run())
+}
+
+/// Runs a binary's async body on a multi-threaded runtime: its error becomes `error: …` on
+/// stderr and exit code 1.
+pub fn block_on_main<E: std::fmt::Display>(
+    body: impl std::future::Future<Output = Result<(), E>>,
+) -> std::process::ExitCode {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build();
-    match runtime.map(|rt| rt.block_on(run())) {
+    match runtime.map(|rt| rt.block_on(body)) {
         Ok(Ok(())) => std::process::ExitCode::SUCCESS,
         Ok(Err(e)) => {
             eprintln!("error: {e}");

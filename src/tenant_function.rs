@@ -90,20 +90,7 @@ pub fn router(client: aws_sdk_dynamodb::Client, settings: Settings) -> Router {
 /// The tenant function's binary, for a `main` with no runtime of its own (a user crate's
 /// tenant function is `fn main() -> ExitCode { silos::tenant_function::main() }`).
 pub fn main() -> std::process::ExitCode {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build();
-    match runtime.map(|rt| rt.block_on(run())) {
-        Ok(Ok(())) => std::process::ExitCode::SUCCESS,
-        Ok(Err(e)) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    crate::lambda::block_on_main(run())
 }
 
 pub async fn run() -> Result<(), String> {
