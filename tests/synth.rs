@@ -548,3 +548,39 @@ fn the_local_variant_holds_only_what_the_emulator_can_host() {
         ]
     );
 }
+
+#[test]
+fn every_diagram_matches_its_snapshot() {
+    let output = synth(Format::Json);
+    for stack in &output.manifest.stacks {
+        let diagram = file(&output, &format!("{}.mmd", stack.id));
+        assert!(diagram.starts_with("flowchart LR\n"), "{diagram}");
+        insta::assert_snapshot!(format!("diagram-{}", stack.id), diagram);
+    }
+}
+
+/// The README's diagrams are the generated ones: each block after a
+/// `<!-- diagram: STACK -->` line is `silos graph STACK`'s output.
+#[test]
+fn the_readmes_diagrams_are_not_stale() {
+    let output = synth(Format::Json);
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let mut found = 0;
+    for stack in ["control-plane", "tenant-silo"] {
+        let marker = format!("<!-- diagram: {stack} -->\n```mermaid\n");
+        let start = readme
+            .find(&marker)
+            .unwrap_or_else(|| panic!("README.md has no {marker:?}"))
+            + marker.len();
+        let end = start + readme[start..].find("```").unwrap();
+        let generated = file(&output, &format!("{stack}.mmd"));
+        assert_eq!(
+            &readme[start..end],
+            generated,
+            "README.md's diagram of {stack} is stale: replace its block with `cargo run -q -- graph {stack}`"
+        );
+        found += 1;
+    }
+    assert_eq!(found, 2);
+}

@@ -137,6 +137,15 @@ pub enum Command {
         #[command(flatten)]
         blueprints: BlueprintsArg,
     },
+    /// Print a stack's Mermaid diagram (`out/<stack>.mmd`, as synth writes it): resources by
+    /// service, references, IAM grants and the control plane's flows.
+    Graph {
+        /// The stack: control-plane, tenant-silo, toolkit, … (default: control-plane).
+        #[arg(default_value = "control-plane")]
+        stack: String,
+        #[command(flatten)]
+        blueprints: BlueprintsArg,
+    },
     /// Run synth and every check without writing anything.
     Validate {
         #[command(flatten)]
@@ -403,6 +412,25 @@ pub fn run(cli: &Cli, app: &App) -> Result<(), Error> {
                         s.bytes,
                         &s.sha256[..12]
                     );
+                }
+            }
+        }
+        Command::Graph { stack, blueprints } => {
+            let output = synth::synth(app, &config, &blueprints.blueprints, Format::Json)?;
+            let name = format!("{stack}.mmd");
+            match output.files.iter().find(|f| f.name == name) {
+                Some(file) => print!("{}", file.contents),
+                None => {
+                    let known: Vec<&str> = output
+                        .manifest
+                        .stacks
+                        .iter()
+                        .map(|s| s.id.as_str())
+                        .collect();
+                    return Err(Error::Usage(format!(
+                        "no stack {stack:?}: the stacks are {}",
+                        known.join(", ")
+                    )));
                 }
             }
         }

@@ -15,6 +15,8 @@ use crate::stacks::{
     Target, TenantData,
 };
 
+pub mod diagram;
+
 pub use crate::stacks::CATALOG_POINTER_KEY;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -216,6 +218,10 @@ pub fn synth(
             artifacts: stack.artifacts.clone(),
         });
         files.push(file);
+        files.push(File {
+            name: format!("{}.mmd", stack.id),
+            contents: diagram::mermaid(&stack.template),
+        });
     }
 
     let mut deployment_types = BTreeMap::new();
