@@ -59,7 +59,7 @@ fn a_new_app_builds_synthesizes_and_passes_its_own_test() {
     }
     let manifest = std::fs::read_to_string(app.join("Cargo.toml")).unwrap();
     assert!(
-        manifest.contains(&format!("silos = {{ path = {repo:?} }}")),
+        manifest.contains(&format!("silos = {{ path = '{repo}' }}")),
         "{manifest}"
     );
     let readme = std::fs::read_to_string(app.join("README.md")).unwrap();

@@ -59,7 +59,14 @@ pub fn new(dir: &Path, silos_path: Option<&Path>) -> Result<Created, Error> {
                     path.display()
                 )));
             }
-            format!("silos = {{ path = {:?} }}", path.display().to_string())
+            let path = path.display().to_string();
+            if path.contains('\'') || path.contains('\n') {
+                return Err(Error::Usage(format!(
+                    "--silos-path {path}: a path with a quote or a newline cannot be written into Cargo.toml"
+                )));
+            }
+            // A TOML literal string: no escapes, so any other path is written as it is.
+            format!("silos = {{ path = '{path}' }}")
         }
         None => format!("silos = \"{}\"", env!("CARGO_PKG_VERSION")),
     };

@@ -232,8 +232,12 @@ pub fn diff(
                 }
                 let replacement = paths
                     .iter()
-                    .filter_map(|p| p.strip_prefix("Properties."))
-                    .map(|p| replaces(&resource_type, p))
+                    .map(|p| match p.strip_prefix("Properties.") {
+                        Some(p) => replaces(&resource_type, p),
+                        // A new type is a new resource.
+                        None if p == "Type" => Replacement::Always,
+                        None => Replacement::Never,
+                    })
                     .max()
                     .unwrap_or(Replacement::Never);
                 Change::Modified { paths, replacement }

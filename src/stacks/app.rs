@@ -82,6 +82,10 @@ pub enum AppError {
         "tenant stack name {0:?}: use lowercase letters, digits and hyphens, starting with a letter"
     )]
     InvalidName(String),
+    #[error(
+        "tenant stack name {0:?} is taken: toolkit, control-plane and control-plane-local are the fixed stacks, and -delete-data names a tenant stack's variant"
+    )]
+    Reserved(String),
     #[error("the app registers no tenant stack: add one with App::tenant_stack")]
     NoTenantStack,
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
@@ -128,6 +132,10 @@ impl App {
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
             if !ok {
                 return Err(AppError::InvalidName(name.clone()));
+            }
+            let reserved = ["toolkit", "control-plane", "control-plane-local"];
+            if reserved.contains(&name.as_str()) || name.ends_with("-delete-data") {
+                return Err(AppError::Reserved(name.clone()));
             }
             if !seen.insert(name.as_str()) {
                 return Err(AppError::Duplicate(name.clone()));

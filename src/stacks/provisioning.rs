@@ -56,7 +56,15 @@ pub enum Error {
         boundary: String,
     },
     #[error(
-        "tenant stack {stack}: {from} grants {action}, which no tenant scoping rule covers, so the boundary cannot allow it"
+        "tenant stack {stack}: role {role} is not under the tenant path {path} (constructs::Role::path), so the provisioning role cannot create it"
+    )]
+    RolePath {
+        stack: String,
+        role: String,
+        path: String,
+    },
+    #[error(
+        "tenant stack {stack}: {from} grants {action}, which no tenant scoping rule covers (and a tenant role never changes IAM), so the boundary cannot allow it"
     )]
     UnscopedGrant {
         stack: String,
@@ -100,8 +108,17 @@ const NOT_GRANTED: &[(&str, &str)] = &[
 /// tenant stacks never reads tenant data.
 const TABLE_IMPORT: &str = "item reads and writes for a table import from S3, which tenant tables do not use; the provisioning role never touches tenant data";
 
+/// Objects in tenant buckets are tenant data: the role that builds tenant stacks never reads,
+/// writes or lists them (a Lambda function's code is read from the artifacts bucket, granted
+/// apart).
+const TENANT_OBJECTS: &str = "S3 object and listing actions: objects in tenant buckets are tenant data, and function code is read from the artifacts bucket only";
+
 /// Single actions that are not granted, and why.
 const NOT_GRANTED_ACTIONS: &[(&str, &str)] = &[
+    (
+        "iam:UpdateAssumeRolePolicy",
+        "a tenant role's trust never changes after it is created",
+    ),
     ("dynamodb:BatchWriteItem", TABLE_IMPORT),
     ("dynamodb:DeleteItem", TABLE_IMPORT),
     ("dynamodb:DescribeImport", TABLE_IMPORT),
@@ -132,6 +149,50 @@ const BOUNDED: &[&str] = &[
     "iam:PutRolePolicy",
 ];
 
+/// A scoping rule: a service's tenant-named resources, and the resource types whose ARNs they
+/// are. A type of the service that is not listed has another ARN shape (a layer, a managed
+/// policy, an access point) and fails synth until a rule covers it.
+struct Rule {
+    service: &'static str,
+    types: &'static [&'static str],
+}
+
+const RULES: &[Rule] = &[
+    Rule {
+        service: "dynamodb",
+        types: &["AWS::DynamoDB::Table"],
+    },
+    Rule {
+        service: "lambda",
+        types: &[
+            "AWS::Lambda::Function",
+            "AWS::Lambda::Permission",
+            "AWS::Lambda::Version",
+            "AWS::Lambda::Alias",
+        ],
+    },
+    Rule {
+        service: "logs",
+        types: &["AWS::Logs::LogGroup"],
+    },
+    Rule {
+        service: "sqs",
+        types: &[
+            "AWS::SQS::Queue",
+            "AWS::SQS::QueuePolicy",
+            "AWS::SQS::QueueInlinePolicy",
+        ],
+    },
+    Rule {
+        service: "s3",
+        types: &["AWS::S3::Bucket", "AWS::S3::BucketPolicy"],
+    },
+    Rule {
+        service: "iam",
+        types: &["AWS::IAM::Role", "AWS::IAM::RolePolicy", "AWS::IAM::Policy"],
+    },
+];
+
 /// The tenant-named resources of a service, the only ones its actions reach.
 fn scope(config: &Config, service: &str) -> Option<Vec<Expr>> {
     let tenant = config.tenant_stack_prefix();
@@ -148,6 +209,17 @@ fn scope(config: &Config, service: &str) -> Option<Vec<Expr>> {
         "iam" => vec![tenant_roles(config)],
         _ => return None,
     })
+}
+
+/// `actions` on a service's tenant-named resources. S3 ARNs name no account, so an S3
+/// statement also requires the bucket to be this account's.
+fn scoped_statement(config: &Config, service: &str, actions: &[&str]) -> Statement {
+    let statement = Statement::allow(actions, scope(config, service).unwrap_or_default());
+    if service == "s3" {
+        statement.condition("StringEquals", "s3:ResourceAccount", Expr::account_id())
+    } else {
+        statement
+    }
 }
 
 fn tenant_roles(config: &Config) -> Expr {
@@ -211,10 +283,20 @@ pub fn derive(
                     .insert(entry.type_name.clone());
             }
             let mut uncovered = BTreeSet::new();
+            let own = own_service(&entry.type_name);
+            let rule = RULES.iter().find(|r| r.service == own);
+            let type_scoped = rule.is_some_and(|r| r.types.contains(&entry.type_name.as_str()));
             for action in p.create.iter().chain(p.update).chain(p.delete) {
-                let covered = scope(config, service_of(action)).is_some()
-                    || not_granted(action).is_some()
-                    || is_unscoped(action);
+                let service = service_of(action);
+                // A type's own actions need a rule that covers the type itself (its ARN shape);
+                // what it calls in other services is scoped or left out by that service's rule.
+                let covered = if service == own {
+                    type_scoped || not_granted_action(action).is_some() || is_unscoped(action)
+                } else {
+                    scope(config, service).is_some()
+                        || not_granted(action).is_some()
+                        || is_unscoped(action)
+                };
                 if covered {
                     actions
                         .entry((*action).to_owned())
@@ -286,8 +368,7 @@ pub fn derive(
     }
     notes.sort_by(|a, b| a.action.cmp(&b.action));
     for (service, list) in &scoped {
-        let resources = scope(config, service).unwrap_or_default();
-        role.allow(list, resources);
+        role.add_statement(scoped_statement(config, service, list));
     }
     if !bounded.is_empty() {
         role.add_statement(
@@ -308,8 +389,10 @@ pub fn derive(
             ),
         );
     }
-    if actions.contains_key(Unscoped::LogsDescribeLogGroups.action()) {
-        role.allow_unscoped(Unscoped::LogsDescribeLogGroups);
+    for unscoped in Unscoped::ALL {
+        if actions.contains_key(unscoped.action()) {
+            role.allow_unscoped(unscoped);
+        }
     }
     if actions
         .keys()
@@ -326,11 +409,33 @@ pub fn derive(
 }
 
 fn not_granted(action: &str) -> Option<&'static str> {
+    not_granted_action(action).or_else(|| {
+        NOT_GRANTED
+            .iter()
+            .find(|(s, _)| *s == service_of(action))
+            .map(|(_, why)| *why)
+    })
+}
+
+/// The single actions never granted: the listed ones, and every S3 action on objects (they
+/// are tenant data) or that lists a bucket's keys.
+fn not_granted_action(action: &str) -> Option<&'static str> {
+    if action.starts_with("s3:") && (action.contains("Object") || action == "s3:ListBucket") {
+        return Some(TENANT_OBJECTS);
+    }
     NOT_GRANTED_ACTIONS
         .iter()
         .find(|(a, _)| *a == action)
-        .or_else(|| NOT_GRANTED.iter().find(|(s, _)| *s == service_of(action)))
         .map(|(_, why)| *why)
+}
+
+/// The service prefix of a type's own actions: `AWS::DynamoDB::Table` → `dynamodb`.
+fn own_service(type_name: &str) -> String {
+    type_name
+        .split("::")
+        .nth(1)
+        .unwrap_or_default()
+        .to_lowercase()
 }
 
 fn is_unscoped(action: &str) -> bool {
@@ -353,6 +458,13 @@ fn boundary(config: &Config, tenant_stacks: &[&Stack]) -> Result<PolicyDocument,
                             stack: stack.id.clone(),
                             role: id.clone(),
                             boundary: boundary_name(config),
+                        });
+                    }
+                    if props["Path"].as_str() != Some(config.tenant_role_path().as_str()) {
+                        errors.push(Error::RolePath {
+                            stack: stack.id.clone(),
+                            role: id.clone(),
+                            path: config.tenant_role_path(),
                         });
                     }
                     props["Policies"]
@@ -378,7 +490,10 @@ fn boundary(config: &Config, tenant_stacks: &[&Stack]) -> Result<PolicyDocument,
                         _ => Vec::new(),
                     };
                     for action in list {
-                        if scope(config, service_of(action)).is_none() {
+                        // A tenant role never changes IAM: it could lift its own boundary.
+                        if service_of(action) == "iam"
+                            || scope(config, service_of(action)).is_none()
+                        {
                             errors.push(Error::UnscopedGrant {
                                 stack: stack.id.clone(),
                                 from: id.clone(),
@@ -398,13 +513,16 @@ fn boundary(config: &Config, tenant_stacks: &[&Stack]) -> Result<PolicyDocument,
     if !errors.is_empty() {
         return Err(errors);
     }
-    let statements = granted
+    let mut statements: Vec<Statement> = granted
         .iter()
         .map(|(service, actions)| {
             let actions: Vec<&str> = actions.iter().map(String::as_str).collect();
-            Statement::allow(&actions, scope(config, service).unwrap_or_default())
+            scoped_statement(config, service, &actions)
         })
         .collect();
+    // Whatever a tenant role's own policies say, it never touches IAM: not its boundary, not
+    // this policy, not another role.
+    statements.push(Statement::deny(&["iam:*"], ["*".to_owned()]).sid("TenantRolesNeverChangeIam"));
     Ok(PolicyDocument::new(statements))
 }
 

@@ -1,9 +1,8 @@
-use crate::cfn::{Delivery, Expr, Output, Parameter, Template, Value};
+use crate::cfn::{Delivery, Expr, Output, Parameter, RemovalPolicy, Template, Value};
 use crate::constructs::{Bucket, Code, Function, Queue, Role, Table};
 
 use super::{
-    Artifact, ArtifactParameters, Kind, Stack, TENANT_ARTIFACT, TenantContext, TenantData,
-    provisioning,
+    Artifact, ArtifactParameters, Kind, Stack, TENANT_ARTIFACT, TenantContext, provisioning,
 };
 
 /// `tenant-silo`: one tenant's own table and function. The function's role reaches that table
@@ -18,7 +17,6 @@ pub fn tenant_silo(ctx: &TenantContext) -> Stack {
 /// [`Silo::finish`].
 pub struct Silo {
     template: Template,
-    data: TenantData,
     artifact: Artifact,
     table: Table,
     function: Function,
@@ -95,7 +93,6 @@ impl Silo {
         );
         Silo {
             template: t,
-            data,
             artifact: TENANT_ARTIFACT,
             table,
             function,
@@ -111,18 +108,19 @@ impl Silo {
 
     /// A bucket for the tenant, in one line: named `${AWS::StackName}-{suffix}`, encrypted,
     /// public access blocked, TLS only, its accesses logged into a log bucket of its own
-    /// (`-{suffix}-logs`), kept or deleted on offboarding as the blueprint's `tenantData`
-    /// says. Only the tenant's function may read and write it; its name is in the function's
+    /// (`-{suffix}-logs`). Both are kept on offboarding whatever the blueprint's `tenantData`
+    /// says: CloudFormation cannot delete a versioned bucket that holds anything, and
+    /// `silos tenants delete` names them. Only the tenant's function may read and write it; its name is in the function's
     /// environment as `env` and in the stack's outputs as `{id}Name`.
     pub fn bucket(&mut self, id: &str, suffix: &str, env: &str) -> Bucket {
         let logs = Bucket::new(&format!("{id}Logs"))
             .bucket_name(Expr::sub(format!("${{AWS::StackName}}-{suffix}-logs")))
             .log_target()
-            .removal(self.data.removal());
+            .removal(RemovalPolicy::RetainExceptOnCreate);
         let bucket = Bucket::new(id)
             .bucket_name(Expr::sub(format!("${{AWS::StackName}}-{suffix}")))
             .access_logs_to(&logs, &format!("{suffix}/"))
-            .removal(self.data.removal());
+            .removal(RemovalPolicy::RetainExceptOnCreate);
         bucket.grant_read_write(self.function_role());
         self.env(env, bucket.name());
         logs.add_to(&mut self.template);

@@ -27,8 +27,8 @@ const HIDDEN: &[&str] = &[
 ];
 
 /// Nodes for what is outside the stack.
-const CLOUDFORMATION: &str = "CloudFormation";
-const TENANT_STACKS: &str = "TenantStacks";
+const CLOUDFORMATION: &str = "ext_CloudFormation";
+const TENANT_STACKS: &str = "ext_TenantStacks";
 
 pub fn mermaid(template: &Template) -> String {
     let resources: BTreeMap<&str, (&str, &Json)> = template
@@ -222,7 +222,8 @@ pub fn mermaid(template: &Template) -> String {
 
     let mut out = String::from("flowchart LR\n");
     for (service, ids) in &services {
-        out.push_str(&format!("  subgraph {service}\n"));
+        // Subgraph ids never meet a logical ID: `svc_` is not alphanumeric-only.
+        out.push_str(&format!("  subgraph svc_{service}[\"{service}\"]\n"));
         for id in ids {
             let (ty, _) = resources[*id];
             let label = match routes.get(*id) {
@@ -415,7 +416,7 @@ mod tests {
         let m = mermaid(&t);
         assert!(m.starts_with("flowchart LR\n"), "{m}");
         assert!(
-            m.contains("subgraph DynamoDB") && m.contains("Items[(\"Items\")]"),
+            m.contains("subgraph svc_DynamoDB[\"DynamoDB\"]") && m.contains("Items[(\"Items\")]"),
             "{m}"
         );
         // The role and log group are drawn as the function.

@@ -90,7 +90,8 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
                 (Some(r), false) => tables(r),
                 _ => Vec::new(),
             };
-            print(cli, &tenant, || render::deleted(&t, &kept));
+            let buckets = resources.as_ref().map(render::buckets).unwrap_or_default();
+            print(cli, &tenant, || render::deleted(&t, &kept, &buckets));
         }
         TenantsCommand::Info { id } => {
             let tenant = client.get(&format!("/tenants/{id}")).await?;

@@ -108,19 +108,28 @@ pub(super) fn print(cli: &Cli, value: &Value, text: impl FnOnce() -> String) {
 
 /// The tenant's data tables, from its stack's resources.
 pub(super) fn tables(resources: &Value) -> Vec<String> {
+    of_type(resources, "AWS::DynamoDB::Table")
+}
+
+/// The tenant's buckets, which offboarding always keeps.
+pub(super) fn buckets(resources: &Value) -> Vec<String> {
+    of_type(resources, "AWS::S3::Bucket")
+}
+
+fn of_type(resources: &Value, type_name: &str) -> Vec<String> {
     resources
         .as_array()
         .map(|rs| {
             rs.iter()
-                .filter(|r| r["ResourceType"] == "AWS::DynamoDB::Table")
+                .filter(|r| r["ResourceType"] == type_name)
                 .filter_map(|r| r["PhysicalResourceId"].as_str().map(str::to_owned))
                 .collect()
         })
         .unwrap_or_default()
 }
 
-/// `silos tenants delete`'s text: the tenant's status, and each data table that is kept.
-pub(super) fn deleted(t: &Tenant, kept: &[String]) -> String {
+/// `silos tenants delete`'s text: the tenant's status, and each data table and bucket kept.
+pub(super) fn deleted(t: &Tenant, kept: &[String], buckets: &[String]) -> String {
     let mut out = format!(
         "tenant {} ({}) is {}\n",
         t.tenant_name, t.tenant_id, t.status
@@ -128,6 +137,11 @@ pub(super) fn deleted(t: &Tenant, kept: &[String]) -> String {
     for t in kept {
         out.push_str(&format!(
             "its data table {t} is retained when the stack is deleted (unless its blueprint sets tenantData: delete); remove it with `aws dynamodb delete-table --table-name {t}` once it is no longer needed\n"
+        ));
+    }
+    for b in buckets {
+        out.push_str(&format!(
+            "its bucket {b} is kept when the stack is deleted (a versioned bucket that holds anything cannot be); empty and remove it with `aws s3 rb s3://{b} --force` once it is no longer needed\n"
         ));
     }
     out

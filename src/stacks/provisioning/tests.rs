@@ -198,6 +198,7 @@ fn the_reference_apps_unscoped_actions_are_these() {
         "firehose:TagDeliveryStream",
         "iam:CreateServiceLinkedRole",
         "iam:DeleteRolePermissionsBoundary",
+        "iam:UpdateAssumeRolePolicy",
         "kinesis:DescribeStream",
         "kinesis:PutRecords",
         "kms:CreateGrant",
@@ -208,7 +209,10 @@ fn the_reference_apps_unscoped_actions_are_these() {
         "kms:ListAliases",
         "kms:RevokeGrant",
         "lambda:AssociateRuntimeAlias",
+        "s3:GetObject",
         "s3:GetObjectMetadata",
+        "s3:GetObjectVersion",
+        "s3:ListBucket",
         "s3:REST.PUT.OBJECT",
         "s3files:ListMountTargets",
     ]
@@ -230,5 +234,116 @@ fn the_reference_apps_unscoped_actions_are_these() {
         "iam:DeleteRolePolicy",
     ] {
         assert!(bounded.action.iter().any(|a| a == action), "{action}");
+    }
+}
+
+/// The resources of every statement that allows `action`, as JSON.
+fn resources_of(p: &Provisioning, action: &str) -> Vec<serde_json::Value> {
+    p.role
+        .statements()
+        .iter()
+        .filter(|s| s.action.iter().any(|a| a == action))
+        .map(|s| serde_json::to_value(&s.resource).unwrap())
+        .collect()
+}
+
+#[test]
+fn the_role_never_reaches_tenant_objects_and_tenant_roles_never_change_iam() {
+    let premium = App::new().tenant_stack("tenant-premium", |ctx: &TenantContext| {
+        let mut silo = Silo::new(ctx);
+        silo.bucket("Files", "files", "FILES_BUCKET");
+        silo.finish()
+    });
+    let p = premium.provisioning(&config()).unwrap();
+    // Function code comes from the artifacts bucket only; no object action on tenant buckets.
+    for action in [
+        "s3:GetObject",
+        "s3:DeleteObject",
+        "s3:PutObjectAcl",
+        "s3:ListBucket",
+    ] {
+        for resources in resources_of(&p, action) {
+            assert!(
+                !resources.to_string().contains("silos-tenant-"),
+                "{action} reaches tenant objects: {resources}"
+            );
+        }
+    }
+    let create = p
+        .role
+        .statements()
+        .iter()
+        .find(|s| s.action.iter().any(|a| a == "s3:CreateBucket"))
+        .unwrap();
+    assert!(create.condition["StringEquals"].contains_key("s3:ResourceAccount"));
+    // The boundary denies IAM to every tenant role, whatever its policies say.
+    let boundary = serde_json::to_value(&p.boundary).unwrap();
+    let deny = boundary["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Effect"] == "Deny")
+        .expect("a Deny statement");
+    assert_eq!(deny["Action"], json!(["iam:*"]));
+    assert_eq!(deny["Resource"], json!(["*"]));
+}
+
+#[test]
+fn a_tenant_role_granted_iam_or_off_the_tenant_path_fails() {
+    let app = App::new().tenant_stack("tenant-iam", |ctx: &TenantContext| {
+        let mut silo = Silo::new(ctx);
+        silo.function_role()
+            .allow(&["iam:DeleteRolePermissionsBoundary"], [Expr::lit("*")]);
+        crate::constructs::Role::for_service("Pathless", "lambda.amazonaws.com")
+            .permissions_boundary(boundary_arn(ctx.config))
+            .add_to(silo.template());
+        silo.finish()
+    });
+    let Err(crate::stacks::AppError::Provisioning(errors)) = app.provisioning(&config()) else {
+        panic!("an IAM grant and a role off the tenant path");
+    };
+    assert!(
+        errors.iter().any(|e| matches!(e, Error::UnscopedGrant { action, .. } if action == "iam:DeleteRolePermissionsBoundary")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| matches!(e, Error::RolePath { role, .. } if role == "Pathless")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn a_type_of_a_scoped_service_with_another_arn_shape_or_an_unscoped_service_fails() {
+    for (type_name, service) in [
+        ("AWS::IAM::ManagedPolicy", "iam:"),
+        ("AWS::KMS::Key", "kms:"),
+        ("AWS::Lambda::LayerVersion", "lambda:"),
+    ] {
+        let app = App::new().tenant_stack("tenant-x", move |ctx: &TenantContext| {
+            let mut silo = Silo::new(ctx);
+            silo.template().add_raw("X", type_name, json!({}));
+            silo.finish()
+        });
+        let Err(crate::stacks::AppError::Provisioning(errors)) = app.provisioning(&config()) else {
+            panic!("{type_name} has no rule for its ARNs");
+        };
+        let actions = errors
+            .iter()
+            .find_map(|e| match e {
+                Error::Uncovered {
+                    type_name: t,
+                    actions,
+                    ..
+                } if t == type_name => Some(actions.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{type_name}: {errors:?}"));
+        assert!(
+            actions.iter().all(|a| a.starts_with(service)),
+            "{actions:?}"
+        );
+        assert!(!actions.is_empty());
     }
 }
