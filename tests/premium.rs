@@ -119,7 +119,15 @@ async fn a_silo_and_a_premium_tenant_run_and_offboard_as_their_blueprints_say() 
     local.wait(&premium, "deleted");
     local.wait(&silo, "deleted");
     // The buckets' RetainExceptOnCreate is the template's; moto deletes them with the stack.
-    let sqs = aws_sdk_sqs_urls(&local).await;
+    // moto removes a deleted stack's queues a moment after the stack reads DELETE_COMPLETE.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let sqs = loop {
+        let sqs = aws_sdk_sqs_urls(&local).await;
+        if !sqs.iter().any(|q| q.contains(&premium)) || std::time::Instant::now() > deadline {
+            break sqs;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
     assert!(!sqs.iter().any(|q| q.contains(&premium)), "{sqs:?}");
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let tables = dynamodb.list_tables().send().await.unwrap();

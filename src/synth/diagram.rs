@@ -396,23 +396,36 @@ fn level(action: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::constructs::{Code, Function, Table};
 
     #[test]
     fn a_function_with_a_grant_on_a_table_is_an_edge_with_its_access() {
         let mut t = Template::new("t");
-        let table = Table::new("Items", "pk");
-        let mut f = Function::new(
-            "Reader",
-            Code {
-                bucket: "b".into(),
-                key: "k".into(),
-            },
-        )
-        .env("TABLE", table.name());
-        table.grant(f.role_mut(), &["dynamodb:GetItem", "dynamodb:Query"]);
-        table.add_to(&mut t);
-        f.add_to(&mut t);
+        t.add_raw(
+            "Items",
+            "AWS::DynamoDB::Table",
+            serde_json::json!({"KeySchema": []}),
+        );
+        t.add_raw(
+            "ReaderRole",
+            "AWS::IAM::Role",
+            serde_json::json!({"Policies": [{"PolicyName": "p", "PolicyDocument": {"Statement": [
+                {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:Query"],
+                 "Resource": [{"Fn::GetAtt": ["Items", "Arn"]}]}]}}]}),
+        );
+        t.add_raw(
+            "ReaderLogGroup",
+            "AWS::Logs::LogGroup",
+            serde_json::json!({}),
+        );
+        t.add_raw(
+            "ReaderFunction",
+            "AWS::Lambda::Function",
+            serde_json::json!({
+                "Role": {"Fn::GetAtt": ["ReaderRole", "Arn"]},
+                "LoggingConfig": {"LogGroup": {"Ref": "ReaderLogGroup"}},
+                "Environment": {"Variables": {"TABLE": {"Ref": "Items"}}}
+            }),
+        );
         let m = mermaid(&t);
         assert!(m.starts_with("flowchart LR\n"), "{m}");
         assert!(
