@@ -19,6 +19,10 @@ use serde::Serialize;
 use super::store;
 use super::tenant::{Status, Tenant, Timestamp};
 
+pub mod publish;
+
+pub use publish::{PublishError, Publisher};
+
 /// The `source` of every lifecycle event.
 pub const SOURCE: &str = "silos.tenants";
 

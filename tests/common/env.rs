@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
+use silos::control_plane::events::{DetailTypes, Publisher};
 use silos::control_plane::stack_events::{Handled, StackStatusEvent};
 use silos::control_plane::{ControlPlane, Settings, api};
 use silos::stacks::{Config, TENANT_ARTIFACT};
@@ -34,6 +35,8 @@ pub struct Env {
     pub catalog: Catalog,
     /// The synthesized AWS control-plane template.
     pub control_plane_template: Value,
+    /// The lifecycle event publisher, on the stack's bus (`EventBusName`).
+    pub publisher: Publisher,
 }
 
 /// Deploys control-plane-local into the emulator and publishes the tenant template, a
@@ -149,6 +152,15 @@ pub async fn env_with(recorder: Option<Recorder>) -> Env {
     with(&mut |r| {
         s3_conf.push_interceptor(aws_sdk_s3::config::SharedInterceptor::new(r));
     });
+    let mut events_conf = aws_sdk_eventbridge::config::Builder::from(&config);
+    with(&mut |r| {
+        events_conf.push_interceptor(aws_sdk_eventbridge::config::SharedInterceptor::new(r));
+    });
+    let publisher = Publisher::new(
+        aws_sdk_eventbridge::Client::from_conf(events_conf.build()),
+        &output("EventBusName"),
+        DetailTypes::Silos,
+    );
     let cp = ControlPlane::from_clients(
         aws_sdk_dynamodb::Client::from_conf(ddb.build()),
         aws_sdk_cloudformation::Client::from_conf(cfn_conf.build()),
@@ -174,6 +186,7 @@ pub async fn env_with(recorder: Option<Recorder>) -> Env {
         template_key,
         catalog,
         control_plane_template,
+        publisher,
     }
 }
 
