@@ -14,14 +14,16 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::store;
 use super::tenant::{Status, Tenant, Timestamp};
 
 pub mod publish;
+pub mod subscription;
 
 pub use publish::{PublishError, Publisher};
+pub use subscription::{Subscription, SubscriptionError};
 
 /// The `source` of every lifecycle event.
 pub const SOURCE: &str = "silos.tenants";
@@ -177,7 +179,7 @@ pub fn kind(old: Option<Status>, new: &Tenant) -> Option<Kind> {
 }
 
 /// The tenant as an event carries it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantDetail {
     pub tenant_id: String,
@@ -191,7 +193,7 @@ pub struct TenantDetail {
 }
 
 /// An event's `detail`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Detail {
     /// `{tenantId}:{status}:{statusChangedAt}`: the same for every delivery of one
@@ -201,8 +203,18 @@ pub struct Detail {
     pub previous_status: Option<Status>,
     pub tenant: TenantDetail,
     /// The tenant stack's outputs, once it is running, where the publisher read them.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack_outputs: Option<BTreeMap<String, String>>,
+}
+
+/// A lifecycle event as a consumer receives it from EventBridge (the envelope's fields it
+/// needs).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Received {
+    pub source: String,
+    #[serde(rename = "detail-type")]
+    pub detail_type: String,
+    pub detail: Detail,
 }
 
 /// One lifecycle event, ready for PutEvents.

@@ -305,3 +305,19 @@ fn an_unreadable_tenant_image_is_an_error() {
     .unwrap();
     assert!(from_record("MODIFY", &none(), &broken, DetailTypes::Silos).is_err());
 }
+
+#[test]
+fn a_consumer_reads_back_what_was_published() {
+    let mut t = tenant(Status::Running, None);
+    t.version = Some("0caf125bac46".into());
+    let e = event(Some(Status::Provisioning), &t, DetailTypes::SbtAws).unwrap();
+    let envelope = json!({
+        "version": "0", "id": "x", "source": e.source(), "detail-type": e.detail_type,
+        "account": "123456789012", "time": "2026-12-01T12:00:00Z", "region": "us-east-1",
+        "resources": [], "detail": serde_json::from_str::<serde_json::Value>(&e.detail_json()).unwrap(),
+    });
+    let back: Received = serde_json::from_value(envelope).unwrap();
+    assert_eq!(back.source, "silos.tenants");
+    assert_eq!(back.detail_type, "onboardingSuccess");
+    assert_eq!(back.detail, e.detail);
+}
