@@ -25,7 +25,7 @@ pub const BUCKET: &str = "silos-artifacts";
 pub const TENANT_CODE_KEY: &str = "lambda/tenant-function/placeholder.zip";
 
 pub struct Env {
-    _moto: Moto,
+    pub moto: Moto,
     pub cp: ControlPlane,
     pub cfn: aws_sdk_cloudformation::Client,
     pub s3: aws_sdk_s3::Client,
@@ -178,7 +178,7 @@ pub async fn env_with(recorder: Option<Recorder>) -> Env {
     );
     let control_plane_template = serde_json::from_str(file("control-plane.json")).unwrap();
     Env {
-        _moto: moto,
+        moto,
         cp,
         cfn,
         s3,
