@@ -650,6 +650,14 @@ async fn the_whole_lifecycle_is_published_on_the_bus_in_order() {
         ],
         "{events:#?}"
     );
+    // Once running, the event carries the tenant stack's outputs; before, none.
+    assert_eq!(
+        events[2]["detail"]["stackOutputs"]["TenantTableName"],
+        format!("silos-tenant-{id}"),
+        "{:#}",
+        events[2]
+    );
+    assert!(events[1]["detail"].get("stackOutputs").is_none());
     let keys: std::collections::BTreeSet<&str> = events
         .iter()
         .map(|e| e["detail"]["idempotencyKey"].as_str().unwrap())

@@ -205,6 +205,12 @@ async fn every_role_allows_exactly_the_calls_its_handler_makes() {
     env.stack_event("eventbridge-stack-create-complete.json", &stack_id)
         .await;
     record("StackEventsFunction", &recorder);
+    // A running tenant's event reads its stack's outputs.
+    let running = env.modify_record(&id).await;
+    recorder.take();
+    let published = env.publisher.handle_stream(running).await;
+    assert!(published.batch_item_failures.is_empty(), "{published:?}");
+    record("EventPublisherFunction", &recorder);
 
     // An upgrade: the published versions, the update request, the provisioner's change set
     // from the MODIFY record, and the outcome event.

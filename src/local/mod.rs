@@ -303,11 +303,14 @@ pub async fn start(options: Options, reporter: Reporter) -> Result<Running, Erro
             streams: aws_sdk_dynamodbstreams::Client::new(&sdk),
             reporter: reporter.clone(),
             in_flight: in_flight.clone(),
-            publisher: Some(Publisher::new(
-                aws_sdk_eventbridge::Client::new(&sdk),
-                &setup.event_bus,
-                event_names(&options.config),
-            )),
+            publisher: Some(
+                Publisher::new(
+                    aws_sdk_eventbridge::Client::new(&sdk),
+                    &setup.event_bus,
+                    event_names(&options.config),
+                )
+                .with_stack_outputs(aws_sdk_cloudformation::Client::new(&sdk)),
+            ),
         }
         .run(rx.clone()),
     );

@@ -313,6 +313,10 @@ fn aws_compute(
         "Invoked by a stream event source mapping, whose on-failure destination keeps failed records",
     );
     bus.grant_put(publisher.role_mut());
+    // A running tenant's event carries its stack's outputs.
+    publisher
+        .role_mut()
+        .allow(&["cloudformation:DescribeStacks"], [tenant_stacks.clone()]);
     let publications =
         StreamSubscription::new("EventPublisherSubscription", tenants, &mut publisher).filter(
             json!({

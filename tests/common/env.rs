@@ -160,7 +160,10 @@ pub async fn env_with(recorder: Option<Recorder>) -> Env {
         aws_sdk_eventbridge::Client::from_conf(events_conf.build()),
         &output("EventBusName"),
         DetailTypes::Silos,
-    );
+    )
+    .with_stack_outputs(aws_sdk_cloudformation::Client::from_conf(
+        cfn_conf.clone().build(),
+    ));
     let cp = ControlPlane::from_clients(
         aws_sdk_dynamodb::Client::from_conf(ddb.build()),
         aws_sdk_cloudformation::Client::from_conf(cfn_conf.build()),

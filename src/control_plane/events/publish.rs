@@ -31,6 +31,8 @@ pub struct Publisher {
     client: aws_sdk_eventbridge::Client,
     bus: String,
     names: DetailTypes,
+    /// Reads a running tenant's stack outputs into its event, where given.
+    cfn: Option<aws_sdk_cloudformation::Client>,
 }
 
 impl Publisher {
@@ -39,6 +41,41 @@ impl Publisher {
             client,
             bus: bus.to_owned(),
             names,
+            cfn: None,
+        }
+    }
+
+    /// Adds the tenant stack's outputs to the events of a tenant that is now `running`
+    /// (DescribeStacks on its stack).
+    pub fn with_stack_outputs(mut self, cfn: aws_sdk_cloudformation::Client) -> Publisher {
+        self.cfn = Some(cfn);
+        self
+    }
+
+    /// The outputs of a running tenant's stack, or None: not running, no stack, no client,
+    /// or the stack could not be read (logged; the event goes out without them rather than
+    /// late).
+    async fn stack_outputs(&self, e: &Event) -> Option<std::collections::BTreeMap<String, String>> {
+        let cfn = self.cfn.as_ref()?;
+        if e.detail.tenant.status != crate::control_plane::tenant::Status::Running {
+            return None;
+        }
+        let stack = e.detail.tenant.stack_name.as_deref()?;
+        match cfn.describe_stacks().stack_name(stack).send().await {
+            Ok(out) => Some(
+                out.stacks()
+                    .first()?
+                    .outputs()
+                    .iter()
+                    .filter_map(|o| {
+                        Some((o.output_key()?.to_owned(), o.output_value()?.to_owned()))
+                    })
+                    .collect(),
+            ),
+            Err(err) => {
+                tracing::warn!(stack, error = %crate::aws::sdk_message(&err), "cannot read the tenant stack's outputs; publishing without them");
+                None
+            }
         }
     }
 
@@ -163,6 +200,9 @@ impl Publisher {
                     break;
                 }
             }
+        }
+        for (_, e) in &mut events {
+            e.detail.stack_outputs = self.stack_outputs(e).await;
         }
         let list: Vec<Event> = events.iter().map(|(_, e)| e.clone()).collect();
         if let Err(e) = self.publish(&list).await {
