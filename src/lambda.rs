@@ -1,6 +1,6 @@
 //! The Lambda host: the same [`ControlPlane`] as `silos local`, served through `lambda_http`
-//! (the API router) or `lambda_runtime` (the provisioner, the stack-events handler and the
-//! scheduled reconciler). The
+//! (the API router) or `lambda_runtime` (the provisioner, the stack-events handler, the
+//! scheduled reconciler and the lifecycle event publisher). The
 //! handler and every setting come from the environment the control-plane template sets; a
 //! missing variable is a clear startup error.
 
@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
 
+use crate::control_plane::events::{DetailTypes, Publisher};
 use crate::control_plane::idempotency::Caller;
 use crate::control_plane::stack_events::StackStatusEvent;
 use crate::control_plane::{ControlPlane, MissingVariable, Settings, api};
@@ -20,6 +21,8 @@ pub enum Handler {
     Provisioner,
     StackEvents,
     Reconciler,
+    /// The lifecycle event publisher, on the table stream.
+    Events,
 }
 
 /// How long a tenant keeps a transitional status before the scheduled reconciler repairs it:
@@ -30,8 +33,12 @@ pub const RECONCILE_SETTLE: std::time::Duration = std::time::Duration::from_secs
 pub enum Error {
     #[error(transparent)]
     Missing(#[from] MissingVariable),
-    #[error("SILOS_HANDLER is {0:?}; expected api, provisioner, stack-events or reconciler")]
+    #[error(
+        "SILOS_HANDLER is {0:?}; expected api, provisioner, stack-events, reconciler or events"
+    )]
     UnknownHandler(String),
+    #[error("SILOS_EVENT_NAMES: {0}")]
+    EventNames(#[from] crate::control_plane::events::UnknownDetailTypes),
     #[error("the Lambda runtime stopped: {0}")]
     Runtime(String),
 }
@@ -54,6 +61,7 @@ pub fn configure(
         "provisioner" => Handler::Provisioner,
         "stack-events" => Handler::StackEvents,
         "reconciler" => Handler::Reconciler,
+        "events" => Handler::Events,
         other => return Err(Error::UnknownHandler(other.to_owned())),
     };
     let mut required = |name: &'static str| var(name).ok_or(MissingVariable(name));
@@ -67,7 +75,21 @@ pub fn configure(
         stack_wait: std::time::Duration::from_secs(600),
         catalog_ttl: std::time::Duration::from_secs(5),
     };
+    if handler == Handler::Events {
+        publisher_settings(var)?;
+    }
     Ok((handler, settings))
+}
+
+/// The event publisher's bus and names, from `lookup` (checked by [`configure`]).
+fn publisher_settings(
+    mut lookup: impl FnMut(&'static str) -> Option<String>,
+) -> Result<(String, DetailTypes), Error> {
+    let bus = lookup("EVENT_BUS").ok_or(MissingVariable("EVENT_BUS"))?;
+    let names = lookup("SILOS_EVENT_NAMES")
+        .ok_or(MissingVariable("SILOS_EVENT_NAMES"))?
+        .parse()?;
+    Ok((bus, names))
 }
 
 /// JSON logs for CloudWatch, filtered by `RUST_LOG` (`info`, or targets such as
@@ -174,6 +196,18 @@ pub async fn run() -> Result<(), Error> {
                     let handled = cp.handle_stack_event(&event.payload).await?;
                     tracing::info!(?handled, "stack event");
                     Ok::<_, lambda_runtime::Error>(())
+                }
+            }))
+            .await
+        }
+        Handler::Events => {
+            let (bus, names) = publisher_settings(|k: &str| std::env::var(k).ok())?;
+            let publisher = Publisher::new(aws_sdk_eventbridge::Client::new(&config), &bus, names)
+                .with_stack_outputs(aws_sdk_cloudformation::Client::new(&config));
+            lambda_runtime::run(service_fn(|event: LambdaEvent<StreamEvent>| {
+                let publisher = publisher.clone();
+                async move {
+                    Ok::<_, lambda_runtime::Error>(publisher.handle_stream(event.payload).await)
                 }
             }))
             .await

@@ -556,3 +556,135 @@ async fn an_emulator_outage_is_survived_and_work_resumes_when_it_is_back() {
         "no partial record of the refused create"
     );
 }
+
+/// Issue 16: `silos tenants events --follow` hears every transition of a tenant's life on the
+/// bus, once each and in order; a refused duplicate publishes nothing; the queue and rule it
+/// made are gone once it stops.
+#[tokio::test]
+async fn the_whole_lifecycle_is_published_on_the_bus_in_order() {
+    use std::io::{BufRead, BufReader};
+    let local = Local::start();
+    let mut follow = local
+        .command(
+            &[
+                "tenants",
+                "events",
+                "--follow",
+                "--output",
+                "json",
+                "--endpoint-url",
+                &local.endpoint,
+            ],
+            Some(("testing", "testing")),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Listening before anything happens: only events after that are delivered.
+    let mut err = BufReader::new(follow.stderr.take().unwrap());
+    let mut first = String::new();
+    err.read_line(&mut first).unwrap();
+    assert!(first.starts_with("listening on silos-events"), "{first}");
+    std::thread::spawn(move || for _ in err.lines() {});
+    let out = BufReader::new(follow.stdout.take().unwrap());
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let sink = events.clone();
+    std::thread::spawn(move || {
+        for line in out.lines() {
+            let Ok(line) = line else { break };
+            sink.lock()
+                .unwrap()
+                .push(serde_json::from_str(&line).unwrap());
+        }
+    });
+
+    let id = local.create("Acme Corp");
+    let duplicate = local.tenants(&["create", "acme corp"]);
+    assert_eq!(duplicate.status.code(), Some(1), "{}", stderr(&duplicate));
+    local.wait(&id, "running");
+    let deleting = local.tenants(&["delete", &id]);
+    assert!(deleting.status.success(), "{}", stderr(&deleting));
+    local.wait(&id, "deleted");
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline
+        && !events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e["detail-type"] == "Tenant Offboarded")
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // SIGTERM: it removes its queue and rule, and exits 0.
+    let pid = follow.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = follow.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+
+    let events = events.lock().unwrap().clone();
+    // Only this tenant: the refused duplicate published nothing.
+    for e in &events {
+        assert_eq!(e["source"], "silos.tenants", "{e}");
+        assert_eq!(e["detail"]["tenant"]["tenantId"], id.as_str(), "{e}");
+    }
+    let types: Vec<&str> = events
+        .iter()
+        .map(|e| e["detail-type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "Tenant Requested",
+            "Tenant Provisioning Started",
+            "Tenant Provisioned",
+            "Tenant Offboarding",
+            "Tenant Offboarded",
+        ],
+        "{events:#?}"
+    );
+    // Once running, the event carries the tenant stack's outputs; before, none.
+    assert_eq!(
+        events[2]["detail"]["stackOutputs"]["TenantTableName"],
+        format!("silos-tenant-{id}"),
+        "{:#}",
+        events[2]
+    );
+    assert!(events[1]["detail"].get("stackOutputs").is_none());
+    let keys: std::collections::BTreeSet<&str> = events
+        .iter()
+        .map(|e| e["detail"]["idempotencyKey"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys.len(), events.len(), "one key per transition");
+    assert!(
+        events[0]["detail"]["idempotencyKey"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{id}:initiated:"))
+    );
+
+    let sdk = local.sdk_config();
+    let queues = aws_sdk_sqs::Client::new(&sdk)
+        .list_queues()
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        queues.queue_urls().iter().all(|q| !q.contains("-tail-")),
+        "{queues:?}"
+    );
+    let rules = aws_sdk_eventbridge::Client::new(&sdk)
+        .list_rules()
+        .event_bus_name("silos-events")
+        .send()
+        .await
+        .unwrap();
+    assert!(rules.rules().is_empty(), "{rules:?}");
+}

@@ -83,7 +83,7 @@ fn granted(template: &Value, function: &str) -> BTreeSet<String> {
 fn every_function_sets_exactly_the_variables_the_lambda_host_reads() {
     let template = control_plane_template();
     let functions = functions(&template);
-    assert_eq!(functions.len(), 11);
+    assert_eq!(functions.len(), 12);
     for (id, vars) in functions {
         let lookup = |k: &str| {
             // Lambda sets AWS_REGION itself; the template sets the rest (literals as written,
@@ -116,6 +116,7 @@ fn every_function_sets_exactly_the_variables_the_lambda_host_reads() {
             "ProvisionerFunction" => silos::lambda::Handler::Provisioner,
             "StackEventsFunction" => silos::lambda::Handler::StackEvents,
             "ReconcilerFunction" => silos::lambda::Handler::Reconciler,
+            "EventPublisherFunction" => silos::lambda::Handler::Events,
             _ => silos::lambda::Handler::Api,
         };
         assert_eq!(handler, expected, "{id}");
@@ -181,6 +182,14 @@ async fn every_role_allows_exactly_the_calls_its_handler_makes() {
     env.cp.handle_stream(insert.clone()).await;
     env.cp.handle_stream(insert).await;
     record("ProvisionerFunction", &recorder);
+    // The lifecycle event of the INSERT, on the stack's bus, twice: delivery is at least once.
+    let insert = env.insert_record(&acme).await;
+    recorder.take();
+    for _ in 0..2 {
+        let published = env.publisher.handle_stream(insert.clone()).await;
+        assert!(published.batch_item_failures.is_empty(), "{published:?}");
+    }
+    record("EventPublisherFunction", &recorder);
     let stack_id = env.tenant(&id).await["stackId"]
         .as_str()
         .unwrap()
@@ -196,6 +205,12 @@ async fn every_role_allows_exactly_the_calls_its_handler_makes() {
     env.stack_event("eventbridge-stack-create-complete.json", &stack_id)
         .await;
     record("StackEventsFunction", &recorder);
+    // A running tenant's event reads its stack's outputs.
+    let running = env.modify_record(&id).await;
+    recorder.take();
+    let published = env.publisher.handle_stream(running).await;
+    assert!(published.batch_item_failures.is_empty(), "{published:?}");
+    record("EventPublisherFunction", &recorder);
 
     // An upgrade: the published versions, the update request, the provisioner's change set
     // from the MODIFY record, and the outcome event.
@@ -339,7 +354,7 @@ async fn every_role_allows_exactly_the_calls_its_handler_makes() {
     }
     assert_eq!(
         called.len(),
-        11,
+        12,
         "every function was exercised: {:?}",
         called.keys()
     );

@@ -277,6 +277,16 @@ async fn transitions_name_the_expected_status() {
     assert_eq!(moved.status, Status::Provisioning);
     assert_eq!(moved.stack_name.as_deref(), Some("silos-tenant-x"));
     assert!(moved.status_changed_at >= t.status_changed_at);
+    // Every move records where it came from, for the lifecycle events.
+    assert_eq!(t.previous_status, None);
+    assert_eq!(moved.previous_status, Some(Status::Initiated));
+    // A write that moves nothing says so: its previous status is its status.
+    let moved = store
+        .record_stack(&t.tenant_id, Status::Provisioning, "arn:stack/x")
+        .await
+        .unwrap();
+    assert_eq!(moved.previous_status, Some(Status::Provisioning));
+    assert_eq!(moved.stack_id.as_deref(), Some("arn:stack/x"));
 
     // A redelivered record expects `initiated` again: refused, and nothing changes.
     let err = store
@@ -313,6 +323,7 @@ async fn transitions_name_the_expected_status() {
         .await
         .unwrap();
     assert_eq!(failed.status_reason.as_deref(), Some("CREATE_FAILED: boom"));
+    assert_eq!(failed.previous_status, Some(Status::Provisioning));
     let retried = store
         .transition(
             &t.tenant_id,
@@ -348,10 +359,9 @@ async fn reaching_deleted_frees_the_name() {
         .mark_deleted(&first, Status::Initiated, None)
         .await
         .unwrap();
-    assert_eq!(
-        store.get(&first.tenant_id).await.unwrap().unwrap().status,
-        Status::Deleted
-    );
+    let deleted = store.get(&first.tenant_id).await.unwrap().unwrap();
+    assert_eq!(deleted.status, Status::Deleted);
+    assert_eq!(deleted.previous_status, Some(Status::Initiated));
     store.create(&tenant(2, "acme")).await.unwrap();
     // The second tenant's lock belongs to it: deleting the first again cannot free it.
     assert!(

@@ -538,11 +538,13 @@ fn the_local_variant_holds_only_what_the_emulator_can_host() {
         .map(|r| r["Type"].as_str().unwrap())
         .collect();
     types.sort();
-    // The tenant roles' boundary too: tenant stacks in the emulator carry it.
+    // The tenant roles' boundary too: tenant stacks in the emulator carry it. And the event
+    // bus, which local mode publishes lifecycle events to.
     assert_eq!(
         types,
         [
             "AWS::DynamoDB::Table",
+            "AWS::Events::EventBus",
             "AWS::IAM::ManagedPolicy",
             "AWS::IAM::Role"
         ]
@@ -583,4 +585,45 @@ fn the_readmes_diagrams_are_not_stale() {
         found += 1;
     }
     assert_eq!(found, 2);
+}
+
+/// Only the event publisher may put events, and only on the control plane's bus.
+#[test]
+fn only_the_event_publisher_puts_events_and_only_on_the_bus() {
+    let mut found = Vec::new();
+    for (id, template) in templates(&synth(Format::Json)) {
+        for (logical_id, r) in template["Resources"].as_object().unwrap() {
+            let Some(policies) = r["Properties"]["Policies"].as_array() else {
+                continue;
+            };
+            for st in policies
+                .iter()
+                .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().unwrap())
+            {
+                let actions: Vec<String> = st["Action"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_owned())
+                    .collect();
+                if actions.iter().any(|a| a.starts_with("events:")) {
+                    found.push((
+                        id.clone(),
+                        logical_id.clone(),
+                        actions,
+                        st["Resource"].clone(),
+                    ));
+                }
+            }
+        }
+    }
+    assert_eq!(
+        found,
+        [(
+            "control-plane".to_owned(),
+            "EventPublisherRole".to_owned(),
+            vec!["events:PutEvents".to_owned()],
+            serde_json::json!([{"Fn::GetAtt": ["EventBus", "Arn"]}])
+        )]
+    );
 }

@@ -79,7 +79,7 @@ fn report(quiet: bool) -> local::Reporter {
 pub async fn run(cli: &Cli, app: &App, config: Config, args: Args) -> Result<(), Error> {
     let started = Instant::now();
     // Handlers first: a signal that comes as soon as "ready" is printed must find them.
-    let signals = Signals::install()?;
+    let mut signals = Signals::install()?;
     let options = local::Options {
         app: app.clone(),
         config,
@@ -163,13 +163,13 @@ pub async fn run(cli: &Cli, app: &App, config: Config, args: Args) -> Result<(),
 }
 
 /// SIGINT and SIGTERM, registered when installed.
-struct Signals {
+pub(super) struct Signals {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
 }
 
 impl Signals {
-    fn install() -> Result<Signals, Error> {
+    pub(super) fn install() -> Result<Signals, Error> {
         use tokio::signal::unix::{SignalKind, signal};
         Ok(Signals {
             interrupt: signal(SignalKind::interrupt()).map_err(Error::Signals)?,
@@ -177,7 +177,7 @@ impl Signals {
         })
     }
 
-    async fn wait(mut self) {
+    pub(super) async fn wait(&mut self) {
         tokio::select! {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}

@@ -218,6 +218,17 @@ pub enum TenantsCommand {
         #[arg(long, default_value_t = 1800)]
         timeout: u64,
     },
+    /// Print the tenant lifecycle events of the control plane's bus ({prefix}-events),
+    /// through a queue and a rule made for this and removed on exit. Only events published
+    /// after it starts are seen.
+    Events {
+        /// Keep printing until Ctrl-C or SIGTERM.
+        #[arg(long)]
+        follow: bool,
+        /// Without --follow: how many seconds to listen.
+        #[arg(long, default_value_t = 20)]
+        wait: u64,
+    },
     /// Wait until a tenant has a status.
     Wait {
         id: String,
@@ -237,6 +248,8 @@ pub enum Error {
     Synth(#[from] synth::Error),
     #[error(transparent)]
     Local(#[from] crate::local::Error),
+    #[error(transparent)]
+    Events(#[from] crate::control_plane::events::SubscriptionError),
     #[error(transparent)]
     Client(#[from] client::ClientError),
     #[error(transparent)]

@@ -4,6 +4,7 @@
 //! `add_to` renders a construct into a template. No IO.
 
 mod bucket;
+mod event_bus;
 mod event_rule;
 mod function;
 mod http_api;
@@ -13,6 +14,7 @@ mod stream;
 mod table;
 
 pub use bucket::{Bucket, BucketRef};
+pub use event_bus::EventBus;
 pub use event_rule::EventRule;
 pub use function::{Code, Function};
 pub use http_api::{HttpApi, Method};

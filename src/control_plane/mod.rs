@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod catalog;
+pub mod events;
 pub mod idempotency;
 mod offboarding;
 mod provisioner;

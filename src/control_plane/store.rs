@@ -448,7 +448,7 @@ impl Store {
         changes: &Changes,
         target: Option<&str>,
     ) -> Result<Tenant, Error> {
-        let (expression, names, mut values) = update_expression(to, changes);
+        let (expression, names, mut values) = update_expression(from, to, changes);
         let condition = condition(from, target, &mut values);
         if let Some(claim) = self.pending_claim() {
             // With the claim: one transaction, then the tenant read back (a transaction
@@ -535,7 +535,8 @@ impl Store {
     }
 
     /// Sets one string `field` of a tenant still in `expected` (and, if given, still updating
-    /// to `target`), leaving its status alone.
+    /// to `target`), leaving its status alone. `previousStatus` becomes `expected` too, so the
+    /// stream's image of this write says that no status changed, and publishes no event.
     async fn set(
         &self,
         id: &str,
@@ -556,7 +557,7 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(id)))
-            .update_expression("SET #field = :value")
+            .update_expression("SET #field = :value, previousStatus = :expected")
             .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
@@ -578,7 +579,7 @@ impl Store {
             status_reason: Some(reason),
             ..Changes::default()
         };
-        let (expression, names, mut values) = update_expression(Status::Deleted, &changes);
+        let (expression, names, mut values) = update_expression(from, Status::Deleted, &changes);
         let condition = condition(from, None, &mut values);
         let build_err = |e: aws_sdk_dynamodb::error::BuildError| Error::Aws {
             operation: "TransactWriteItems",
@@ -666,13 +667,27 @@ fn condition(expected: Status, target: Option<&str>, values: &mut Item) -> Strin
     }
 }
 
-/// The update of a move to `to` with `changes`, its attribute names and values.
-fn update_expression(to: Status, changes: &Changes) -> (String, HashMap<String, String>, Item) {
-    let mut sets: Vec<String> = vec!["#status = :to".into(), "statusChangedAt = :now".into()];
+/// The update of a move from `from` to `to` with `changes`, its attribute names and values.
+/// It records `from` as `previousStatus`, which the lifecycle events read from the stream's
+/// new image.
+fn update_expression(
+    from: Status,
+    to: Status,
+    changes: &Changes,
+) -> (String, HashMap<String, String>, Item) {
+    let mut sets: Vec<String> = vec![
+        "#status = :to".into(),
+        "statusChangedAt = :now".into(),
+        "previousStatus = :from".into(),
+    ];
     let mut removes = Vec::new();
     let names = HashMap::from([("#status".to_owned(), "status".to_owned())]);
     let mut values: Item = HashMap::from([
         (":to".to_owned(), AttributeValue::S(to.as_str().to_owned())),
+        (
+            ":from".to_owned(),
+            AttributeValue::S(from.as_str().to_owned()),
+        ),
         (
             ":now".to_owned(),
             AttributeValue::N(Timestamp::now().to_string()),
@@ -742,6 +757,8 @@ struct TenantItem {
     change_set: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     name_lock: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    previous_status: Option<Status>,
 }
 
 /// The attributes that hold a [`Timestamp`] as a DynamoDB number whose text is the
@@ -769,6 +786,7 @@ impl From<&Tenant> for TenantItem {
             target_version: t.target_version,
             change_set: t.change_set,
             name_lock: t.name_lock,
+            previous_status: t.previous_status,
         }
     }
 }
@@ -791,6 +809,7 @@ impl From<TenantItem> for Tenant {
             change_set: t.change_set,
             attempt: t.attempt,
             name_lock: t.name_lock,
+            previous_status: t.previous_status,
         }
     }
 }

@@ -213,6 +213,12 @@ pub struct Tenant {
     /// record written before Unicode names, whose lock is `name#<tenantSafeName>`. Internal.
     #[serde(skip)]
     pub name_lock: Option<String>,
+    /// The status before the last write (`previousStatus`): the one it moved from, or its own
+    /// status after a write that moved nothing (a stack id, a change set). `None` on a new
+    /// record and on one written before lifecycle events. The table's stream is NEW_IMAGE, so
+    /// this is how the event publisher tells a transition from its image. Internal.
+    #[serde(skip)]
+    pub previous_status: Option<Status>,
 }
 
 impl Tenant {
@@ -239,6 +245,7 @@ impl Tenant {
             target_version: None,
             change_set: None,
             attempt: 0,
+            previous_status: None,
         }
     }
 }

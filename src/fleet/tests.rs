@@ -21,6 +21,7 @@ fn tenant(id: &str, status: Status, version: Option<&str>) -> Tenant {
         change_set: None,
         attempt: 0,
         name_lock: None,
+        previous_status: None,
     }
 }
 

@@ -20,6 +20,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::control_plane::events::{DetailTypes, Publisher};
 use crate::control_plane::tenant::Status;
 use crate::control_plane::{ControlPlane, Settings, api};
 use crate::deploy::app::{Approval, Silent, deploy_stack};
@@ -107,6 +108,8 @@ pub struct Setup {
     pub publication: Publication,
     pub zips: Vec<(String, deploy::ZipSource)>,
     pub settings: Settings,
+    /// The lifecycle events' bus (`EventBusName`).
+    pub event_bus: String,
 }
 
 /// Deploys the toolkit and the local control plane into the emulator and publishes the
@@ -175,7 +178,9 @@ pub async fn setup(
         stack_wait: Duration::from_secs(60),
         catalog_ttl: Duration::from_secs(2),
     };
+    let event_bus = control_plane.output("EventBusName")?.to_owned();
     Ok(Setup {
+        event_bus,
         stacks: vec![toolkit, control_plane],
         publication,
         zips: sources,
@@ -298,6 +303,14 @@ pub async fn start(options: Options, reporter: Reporter) -> Result<Running, Erro
             streams: aws_sdk_dynamodbstreams::Client::new(&sdk),
             reporter: reporter.clone(),
             in_flight: in_flight.clone(),
+            publisher: Some(
+                Publisher::new(
+                    aws_sdk_eventbridge::Client::new(&sdk),
+                    &setup.event_bus,
+                    event_names(&options.config),
+                )
+                .with_stack_outputs(aws_sdk_cloudformation::Client::new(&sdk)),
+            ),
         }
         .run(rx.clone()),
     );
@@ -322,6 +335,11 @@ pub async fn start(options: Options, reporter: Reporter) -> Result<Running, Erro
         shutdown,
         tasks,
     })
+}
+
+/// The app's choice of detail types (`Config::with_sbt_aws_event_names`).
+fn event_names(config: &Config) -> DetailTypes {
+    config.event_names().parse().unwrap_or_default()
 }
 
 /// How often the reconciler passes over the tenants, and how long a tenant must have kept its

@@ -4,8 +4,8 @@ use crate::cfn::dynamodb::table::StreamViewType;
 use crate::cfn::iam::Statement;
 use crate::cfn::{Delivery, Expr, Output, Parameter, Template};
 use crate::constructs::{
-    self, BucketRef, Code, EventRule, Function, HttpApi, Method, Queue, Role, StreamSubscription,
-    Table,
+    self, BucketRef, Code, EventBus, EventRule, Function, HttpApi, Method, Queue, Role,
+    StreamSubscription, Table,
 };
 
 use super::provisioning::{self, Provisioning};
@@ -44,6 +44,21 @@ pub fn control_plane(config: &Config, target: Target, provisioning: &Provisionin
     let provisioning = &provisioning.role;
     tenants.add_to(&mut t);
     provisioning.add_to(&mut t);
+    // Tenant lifecycle events (`control_plane::events`): state, so local mode has it too.
+    let bus = EventBus::new(
+        "EventBus",
+        &config.event_bus_name(),
+        "Tenant lifecycle events (source silos.tenants), published from the tenants table's stream",
+    );
+    bus.add_to(&mut t);
+    t.output(
+        "EventBusName",
+        Output::new("The bus of tenant lifecycle events", bus.name().to_owned()),
+    );
+    t.output(
+        "EventBusArn",
+        Output::new("The bus of tenant lifecycle events", bus.arn()),
+    );
     t.output(
         "TenantsTableName",
         Output::new("The tenants table", tenants.name()),
@@ -75,7 +90,15 @@ pub fn control_plane(config: &Config, target: Target, provisioning: &Provisionin
             bucket_parameter: "ArtifactsBucket",
             key_parameter: "ControlPlaneCodeKey",
         });
-        aws_compute(config, &mut t, &tenants, provisioning, &bucket, code_key);
+        aws_compute(
+            config,
+            &mut t,
+            &tenants,
+            provisioning,
+            &bucket,
+            &bus,
+            code_key,
+        );
         t.output(
             "ArtifactsBucketName",
             Output::new(
@@ -108,6 +131,7 @@ fn aws_compute(
     tenants: &Table,
     provisioning: &Role,
     bucket: &BucketRef,
+    bus: &EventBus,
     code_key: Expr,
 ) {
     let prefix = config.prefix();
@@ -274,6 +298,33 @@ fn aws_compute(
                 }}
             }));
 
+    // Lifecycle events: every committed transition, published from the stream, with its own
+    // mapping (retries, bisection, an on-failure queue), so a failed publish never holds up
+    // provisioning. Lock items and idempotency records (they carry `kind`) are filtered out.
+    let mut publisher = function(
+        "EventPublisher",
+        "events",
+        "Publishes tenant lifecycle events on the event bus, from the table stream",
+    )
+    // The ARN (PutEvents takes a name or an ARN): a reference, so the bus comes first.
+    .env("EVENT_BUS", bus.arn())
+    .env("SILOS_EVENT_NAMES", config.event_names())
+    .without_dead_letter_queue(
+        "Invoked by a stream event source mapping, whose on-failure destination keeps failed records",
+    );
+    bus.grant_put(publisher.role_mut());
+    // A running tenant's event carries its stack's outputs.
+    publisher
+        .role_mut()
+        .allow(&["cloudformation:DescribeStacks"], [tenant_stacks.clone()]);
+    let publications =
+        StreamSubscription::new("EventPublisherSubscription", tenants, &mut publisher).filter(
+            json!({
+                "eventName": ["INSERT", "MODIFY"],
+                "dynamodb": {"NewImage": {"kind": {"S": [{"exists": false}]}}}
+            }),
+        );
+
     let events_dlq = Queue::new("StackEventsDeadLetterQueue");
     let mut stack_events = function(
         "StackEvents",
@@ -360,12 +411,14 @@ fn aws_compute(
         &update,
         &types,
         &provisioner,
+        &publisher,
         &stack_events,
         &reconciler,
     ] {
         f.add_to(t);
     }
     subscription.add_to(t);
+    publications.add_to(t);
     events_dlq.add_to(t);
     rule.add_to(t);
     schedule.add_to(t);
@@ -377,6 +430,13 @@ fn aws_compute(
         Output::new(
             "Stream records the provisioner could not process",
             subscription.failure_queue().url(),
+        ),
+    );
+    t.output(
+        "EventPublisherFailureQueueUrl",
+        Output::new(
+            "Stream records whose lifecycle events could not be published",
+            publications.failure_queue().url(),
         ),
     );
 }

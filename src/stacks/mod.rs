@@ -20,6 +20,7 @@ pub use toolkit::toolkit;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     prefix: String,
+    sbt_aws_event_names: bool,
 }
 
 /// Where the control plane runs, which decides what its template holds.
@@ -141,6 +142,7 @@ impl Config {
         if ok {
             Ok(Config {
                 prefix: prefix.to_owned(),
+                sbt_aws_event_names: false,
             })
         } else {
             Err(InvalidPrefix(prefix.to_owned()))
@@ -154,6 +156,27 @@ impl Config {
     /// The prefix every tenant stack name starts with: `{prefix}-tenant-`.
     pub fn tenant_stack_prefix(&self) -> String {
         format!("{}-tenant-", self.prefix)
+    }
+
+    /// Publish lifecycle events under sbt-aws's detail types (`onboardingRequest`, ...)
+    /// where it has them, instead of ours.
+    pub fn with_sbt_aws_event_names(mut self) -> Config {
+        self.sbt_aws_event_names = true;
+        self
+    }
+
+    /// The event publisher's `SILOS_EVENT_NAMES`: `silos` or `sbt-aws`.
+    pub fn event_names(&self) -> &'static str {
+        if self.sbt_aws_event_names {
+            "sbt-aws"
+        } else {
+            "silos"
+        }
+    }
+
+    /// The control plane's event bus: `{prefix}-events`.
+    pub fn event_bus_name(&self) -> String {
+        format!("{}-events", self.prefix)
     }
 
     /// The IAM path of tenant roles, which the provisioning role is scoped to.

@@ -238,7 +238,7 @@ pub fn mermaid(template: &Template) -> String {
         let label = if *e == TENANT_STACKS {
             "tenant stacks"
         } else {
-            e
+            "CloudFormation"
         };
         out.push_str(&format!("  {e}{{{{\"{label}\"}}}}\n"));
     }

@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
+use silos::control_plane::events::{DetailTypes, Publisher};
 use silos::control_plane::stack_events::{Handled, StackStatusEvent};
 use silos::control_plane::{ControlPlane, Settings, api};
 use silos::stacks::{Config, TENANT_ARTIFACT};
@@ -24,7 +25,7 @@ pub const BUCKET: &str = "silos-artifacts";
 pub const TENANT_CODE_KEY: &str = "lambda/tenant-function/placeholder.zip";
 
 pub struct Env {
-    _moto: Moto,
+    pub moto: Moto,
     pub cp: ControlPlane,
     pub cfn: aws_sdk_cloudformation::Client,
     pub s3: aws_sdk_s3::Client,
@@ -34,6 +35,8 @@ pub struct Env {
     pub catalog: Catalog,
     /// The synthesized AWS control-plane template.
     pub control_plane_template: Value,
+    /// The lifecycle event publisher, on the stack's bus (`EventBusName`).
+    pub publisher: Publisher,
 }
 
 /// Deploys control-plane-local into the emulator and publishes the tenant template, a
@@ -149,6 +152,18 @@ pub async fn env_with(recorder: Option<Recorder>) -> Env {
     with(&mut |r| {
         s3_conf.push_interceptor(aws_sdk_s3::config::SharedInterceptor::new(r));
     });
+    let mut events_conf = aws_sdk_eventbridge::config::Builder::from(&config);
+    with(&mut |r| {
+        events_conf.push_interceptor(aws_sdk_eventbridge::config::SharedInterceptor::new(r));
+    });
+    let publisher = Publisher::new(
+        aws_sdk_eventbridge::Client::from_conf(events_conf.build()),
+        &output("EventBusName"),
+        DetailTypes::Silos,
+    )
+    .with_stack_outputs(aws_sdk_cloudformation::Client::from_conf(
+        cfn_conf.clone().build(),
+    ));
     let cp = ControlPlane::from_clients(
         aws_sdk_dynamodb::Client::from_conf(ddb.build()),
         aws_sdk_cloudformation::Client::from_conf(cfn_conf.build()),
@@ -166,7 +181,7 @@ pub async fn env_with(recorder: Option<Recorder>) -> Env {
     );
     let control_plane_template = serde_json::from_str(file("control-plane.json")).unwrap();
     Env {
-        _moto: moto,
+        moto,
         cp,
         cfn,
         s3,
@@ -174,6 +189,7 @@ pub async fn env_with(recorder: Option<Recorder>) -> Env {
         template_key,
         catalog,
         control_plane_template,
+        publisher,
     }
 }
 

@@ -41,6 +41,7 @@ impl Intercept for Recorder {
             "DynamoDB" => "dynamodb",
             "CloudFormation" => "cloudformation",
             "S3" => "s3",
+            "EventBridge" => "events",
             other => other,
         };
         let mut actions = Vec::new();

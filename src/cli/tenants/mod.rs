@@ -2,6 +2,7 @@
 //! API and its credentials is [`discovery`]'s job, and showing the answers [`render`]'s.
 
 mod discovery;
+mod events;
 mod render;
 
 use std::time::{Duration, Instant};
@@ -27,6 +28,10 @@ async fn published(client: &ApiClient) -> Option<Published> {
 }
 
 pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> Result<(), Error> {
+    // The events come from the bus, not the API.
+    if let TenantsCommand::Events { follow, wait } = command {
+        return events::run(cli, *follow, Duration::from_secs(*wait)).await;
+    }
     let client = client(cli, api_url).await?;
     match command {
         TenantsCommand::List => {
@@ -126,6 +131,7 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
             };
             super::upgrade::run(cli, std::sync::Arc::new(client), options).await?;
         }
+        TenantsCommand::Events { .. } => {}
         TenantsCommand::Wait {
             id,
             status,

@@ -1,5 +1,6 @@
-//! The event-source-mapping emulation: records pass the provisioner mapping's filter, are
-//! converted to the `aws_lambda_events` type Lambda delivers, and are handed over in batches.
+//! The event-source-mapping emulation: records pass a mapping's filter (the provisioner's, or
+//! the event publisher's), are converted to the `aws_lambda_events` type Lambda delivers, and
+//! are handed over in batches.
 //! Batch item failures are retried from the first failed record with backoff, and a record that
 //! still fails after the mapping's retry count is given up, as the on-failure queue would take
 //! it.
@@ -7,41 +8,57 @@
 use std::collections::{HashMap, VecDeque};
 
 use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use aws_sdk_dynamodbstreams::types::Record;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::{backoff, pause, string};
-use crate::control_plane::ControlPlane;
 use crate::local::{Report, Reporter};
 
 /// As the control-plane template's stream subscription: batch size and retries.
 pub const BATCH_SIZE: usize = 10;
 pub const MAX_RETRIES: u32 = 5;
 
-/// The records waiting for the provisioner, and the retries of the batch at their head.
+/// The records waiting for a mapping's function, and the retries of the batch at their head.
 pub(super) struct Mapping {
     arn: String,
     region: String,
+    filter: fn(&Record) -> bool,
     pending: VecDeque<EventRecord>,
     attempt: u32,
 }
 
 impl Mapping {
+    /// The provisioner's mapping.
     pub(super) fn new(arn: String, region: String) -> Mapping {
+        Mapping::with_filter(arn, region, provisioner_filter)
+    }
+
+    /// The event publisher's mapping.
+    pub(super) fn publisher(arn: String, region: String) -> Mapping {
+        Mapping::with_filter(arn, region, publisher_filter)
+    }
+
+    fn with_filter(arn: String, region: String, filter: fn(&Record) -> bool) -> Mapping {
         Mapping {
             arn,
             region,
+            filter,
             pending: VecDeque::new(),
             attempt: 0,
         }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.pending.is_empty()
     }
 
     /// Queues `record` (read from `shard`) for the provisioner if the filter passes it. A
     /// record that cannot be converted is reported and left out: an empty record would be
     /// worse.
     pub(super) fn offer(&mut self, shard: &str, record: &Record, reporter: &Reporter) {
-        if !provisioner_filter(record) {
+        if !(self.filter)(record) {
             return;
         }
         match event_record(record, &self.arn, &self.region) {
@@ -63,21 +80,25 @@ impl Mapping {
         }
     }
 
-    /// Hands pending records to the provisioner, a batch at a time. Returns whether any
-    /// batch was handled.
-    pub(super) async fn process(
+    /// Hands pending records to `handle` (the function), a batch at a time. Returns whether
+    /// any batch was handled.
+    pub(super) async fn process<F, Fut>(
         &mut self,
-        cp: &ControlPlane,
+        mut handle: F,
         reporter: &Reporter,
         shutdown: &mut watch::Receiver<bool>,
-    ) -> bool {
+    ) -> bool
+    where
+        F: FnMut(StreamEvent) -> Fut,
+        Fut: std::future::Future<Output = DynamoDbEventResponse>,
+    {
         let mut handled = false;
         while !self.pending.is_empty() && !*shutdown.borrow() {
             let n = self.pending.len().min(BATCH_SIZE);
             let batch: Vec<EventRecord> = self.pending.drain(..n).collect();
             let mut event = StreamEvent::default();
             event.records = batch.clone();
-            let response = cp.handle_stream(event).await;
+            let response = handle(event).await;
             handled = true;
             let first_failed = response
                 .batch_item_failures
@@ -131,6 +152,18 @@ fn provisioner_filter(record: &Record) -> bool {
         }
         _ => false,
     }
+}
+
+/// The event publisher's filter: tenant records written or changed (lock items and
+/// idempotency records carry `kind`).
+fn publisher_filter(record: &Record) -> bool {
+    let Some(image) = record.dynamodb().and_then(|d| d.new_image()) else {
+        return false;
+    };
+    matches!(
+        record.event_name().map(|e| e.as_str()),
+        Some("INSERT" | "MODIFY")
+    ) && !image.contains_key("kind")
 }
 
 fn image(map: Option<&HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>>) -> Value {

@@ -30,6 +30,7 @@ use tokio::sync::watch;
 use super::Reporter;
 use super::watcher::InFlight;
 use crate::control_plane::ControlPlane;
+use crate::control_plane::events::Publisher;
 use mapping::Mapping;
 pub use mapping::{BATCH_SIZE, MAX_RETRIES};
 use reader::Reader;
@@ -48,6 +49,9 @@ pub struct StreamProcessor {
     pub reporter: Reporter,
     /// The tenants waiting for a stack status, for the stack watcher.
     pub in_flight: InFlight,
+    /// The lifecycle event publisher, fed by its own mapping in its own task: a failing
+    /// publish is retried there and never holds up provisioning.
+    pub publisher: Option<Publisher>,
 }
 
 /// Sleeps, or returns true at once if shutdown was asked for.
@@ -127,7 +131,20 @@ impl StreamProcessor {
             }
         };
         let mut reader = Reader::new(arn.clone());
-        let mut mapping = Mapping::new(arn, self.cp.settings().region.clone());
+        let region = self.cp.settings().region.clone();
+        let events = self.publisher.clone().map(|publisher| {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let mapping = Mapping::publisher(arn.clone(), region.clone());
+            tokio::spawn(publish(
+                publisher,
+                mapping,
+                rx,
+                self.reporter.clone(),
+                shutdown.clone(),
+            ));
+            tx
+        });
+        let mut mapping = Mapping::new(arn, region);
         let mut transitions = Transitions::default();
         let mut errors = 0;
         let mut records = Vec::new();
@@ -137,9 +154,18 @@ impl StreamProcessor {
             for (shard, record) in records.drain(..) {
                 transitions.observe(&record, &self.reporter, &self.in_flight);
                 mapping.offer(&shard, &record, &self.reporter);
+                if let Some(events) = &events {
+                    // The publisher's task outlives this loop; a send fails only after it
+                    // stopped on shutdown.
+                    let _ = events.send((shard, record));
+                }
             }
             let handled = mapping
-                .process(&self.cp, &self.reporter, &mut shutdown)
+                .process(
+                    |event| self.cp.handle_stream(event),
+                    &self.reporter,
+                    &mut shutdown,
+                )
                 .await;
             let wait = match read {
                 Ok(()) if count == 0 && !handled => POLL,
@@ -157,5 +183,43 @@ impl StreamProcessor {
                 break;
             }
         }
+    }
+}
+
+/// The event publisher's side of the stream: its own mapping over the same records, with the
+/// same batches, retries and giving up.
+async fn publish(
+    publisher: Publisher,
+    mut mapping: Mapping,
+    mut records: tokio::sync::mpsc::UnboundedReceiver<(
+        String,
+        aws_sdk_dynamodbstreams::types::Record,
+    )>,
+    reporter: Reporter,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        if mapping.is_empty() {
+            tokio::select! {
+                next = records.recv() => match next {
+                    Some((shard, record)) => mapping.offer(&shard, &record, &reporter),
+                    None => return,
+                },
+                _ = shutdown.changed() => {}
+            }
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        while let Ok((shard, record)) = records.try_recv() {
+            mapping.offer(&shard, &record, &reporter);
+        }
+        mapping
+            .process(
+                |event| publisher.handle_stream(event),
+                &reporter,
+                &mut shutdown,
+            )
+            .await;
     }
 }
