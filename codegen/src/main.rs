@@ -60,11 +60,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// The workspace root: the parent of this crate's directory, which `cargo run` names at run
+/// time (a path baked in at build time would be another checkout's when a target directory is
+/// shared).
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 fn run(check: bool) -> Result<Vec<String>, String> {
