@@ -377,19 +377,26 @@ impl ControlPlane {
                 first_failed = Some(first_failed.map_or(i, |f: usize| f.min(i)));
             }
         }
-        let failures: Vec<Option<String>> = match first_failed {
-            Some(i) => sequences[i..].to_vec(),
-            None => Vec::new(),
-        };
-        let mut response = DynamoDbEventResponse::default();
-        response.batch_item_failures = failures
-            .into_iter()
-            .map(|item_identifier| {
-                let mut f = DynamoDbBatchItemFailure::default();
-                f.item_identifier = item_identifier;
-                f
-            })
-            .collect();
-        response
+        batch_failures(&sequences, first_failed)
     }
+}
+
+/// A stream batch's response: every record from the first that failed on is reported, so the
+/// event source mapping redelivers them in order (the records before it are done).
+pub(crate) fn batch_failures(
+    sequences: &[Option<String>],
+    first_failed: Option<usize>,
+) -> DynamoDbEventResponse {
+    let mut response = DynamoDbEventResponse::default();
+    response.batch_item_failures = first_failed
+        .map(|i| sequences[i..].to_vec())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|item_identifier| {
+            let mut f = DynamoDbBatchItemFailure::default();
+            f.item_identifier = item_identifier;
+            f
+        })
+        .collect();
+    response
 }

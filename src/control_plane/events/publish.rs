@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
-use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
 use super::{DetailTypes, Event, SOURCE, from_record};
@@ -214,17 +214,6 @@ impl Publisher {
                 tracing::info!(detail_type = e.detail_type, key = %e.detail.idempotency_key, "published");
             }
         }
-        let mut response = DynamoDbEventResponse::default();
-        response.batch_item_failures = first_failed
-            .map(|i| sequences[i..].to_vec())
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item_identifier| {
-                let mut f = DynamoDbBatchItemFailure::default();
-                f.item_identifier = item_identifier;
-                f
-            })
-            .collect();
-        response
+        crate::control_plane::provisioner::batch_failures(&sequences, first_failed)
     }
 }
