@@ -26,7 +26,7 @@ pub use template::{
 };
 pub use validate::{
     Delivery, MAX_BODY_BYTES, MAX_OUTPUTS, MAX_PARAMETERS, MAX_RESOURCES, MAX_URL_BYTES, Report,
-    check_size, sub_variables,
+    check_size, references, sub_variables,
 };
 
 /// Free-form JSON, for properties the schemas leave untyped or typed as a union.

@@ -6,7 +6,17 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::{Expr, Value};
+use crate::{Expr, Json, Value};
+
+/// The actions a rendered statement names under `key` (`Action` or `NotAction`): IAM takes one
+/// string or a list of them.
+pub fn rendered_actions<'a>(statement: &'a Json, key: &str) -> Vec<&'a str> {
+    match statement.get(key) {
+        Some(Json::String(a)) => vec![a.as_str()],
+        Some(Json::Array(list)) => list.iter().filter_map(Json::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]

@@ -93,14 +93,7 @@ impl<'a> Walk<'a> {
                 // idiom) narrows access and is fine.
                 if map.get("Effect").and_then(Json::as_str) == Some("Allow") {
                     for key in ["Action", "NotAction"] {
-                        let actions = match map.get(key) {
-                            Some(Json::String(a)) => vec![a.as_str()],
-                            Some(Json::Array(list)) => {
-                                list.iter().filter_map(Json::as_str).collect()
-                            }
-                            _ => Vec::new(),
-                        };
-                        for a in actions {
+                        for a in crate::policy::rendered_actions(v, key) {
                             if key == "NotAction" || a.contains('*') {
                                 self.push(Found::Action(format!("{key} {a}")));
                             }
@@ -169,6 +162,26 @@ impl<'a> Walk<'a> {
             }
         }
     }
+}
+
+/// The logical IDs a rendered value refers to, once each in order of appearance: its `Ref`s
+/// (pseudo parameters left out), `Fn::GetAtt`s and `Fn::Sub` variables, as validation reads
+/// them.
+pub fn references(value: &Json) -> Vec<String> {
+    let mut walk = Walk::new("");
+    walk.value(value);
+    let mut out: Vec<String> = Vec::new();
+    for (_, found) in walk.found {
+        let id = match found {
+            Found::Ref(id) if !Pseudo::is_pseudo(&id) => id,
+            Found::GetAtt(id, _) => id,
+            _ => continue,
+        };
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    out
 }
 
 /// The `${Name}` variables of a Fn::Sub string, without the `${!Literal}` escapes.

@@ -484,12 +484,7 @@ fn boundary(config: &Config, tenant_stacks: &[&Stack]) -> Result<PolicyDocument,
                     if st["Effect"] != "Allow" {
                         continue;
                     }
-                    let list: Vec<&str> = match &st["Action"] {
-                        Json::String(a) => vec![a.as_str()],
-                        Json::Array(a) => a.iter().filter_map(Json::as_str).collect(),
-                        _ => Vec::new(),
-                    };
-                    for action in list {
+                    for action in crate::cfn::policy::rendered_actions(st, "Action") {
                         // A tenant role never changes IAM: it could lift its own boundary.
                         if service_of(action) == "iam"
                             || scope(config, service_of(action)).is_none()

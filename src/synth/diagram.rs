@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value as Json;
 
-use crate::cfn::{Template, sub_variables};
+use crate::cfn::policy::rendered_actions;
+use crate::cfn::{Template, references};
 
 /// Plumbing: never a node of its own.
 const HIDDEN: &[&str] = &[
@@ -276,61 +277,6 @@ fn shape(id: &str, ty: &str, label: &str) -> String {
     }
 }
 
-/// The logical IDs a value refers to: `Ref`, `Fn::GetAtt` and `Fn::Sub` variables.
-fn references(v: &Json) -> Vec<String> {
-    let mut out = Vec::new();
-    collect(v, &mut out);
-    out
-}
-
-fn collect(v: &Json, out: &mut Vec<String>) {
-    match v {
-        Json::Object(map) if map.len() == 1 => {
-            let Some((k, arg)) = map.iter().next() else {
-                return;
-            };
-            match (k.as_str(), arg) {
-                ("Ref", Json::String(id)) if !id.starts_with("AWS::") => push(out, id),
-                ("Fn::GetAtt", Json::Array(a)) => {
-                    if let Some(id) = a.first().and_then(Json::as_str) {
-                        push(out, id);
-                    }
-                }
-                ("Fn::Sub", Json::String(s)) => sub(s, &BTreeSet::new(), out),
-                ("Fn::Sub", Json::Array(a)) if a.len() == 2 => {
-                    let local: BTreeSet<&str> = a[1]
-                        .as_object()
-                        .map(|m| m.keys().map(String::as_str).collect())
-                        .unwrap_or_default();
-                    if let Some(s) = a[0].as_str() {
-                        sub(s, &local, out);
-                    }
-                    collect(&a[1], out);
-                }
-                _ => collect(arg, out),
-            }
-        }
-        Json::Object(map) => map.values().for_each(|c| collect(c, out)),
-        Json::Array(items) => items.iter().for_each(|c| collect(c, out)),
-        _ => {}
-    }
-}
-
-fn sub(s: &str, local: &BTreeSet<&str>, out: &mut Vec<String>) {
-    for var in sub_variables(s) {
-        let id = var.split('.').next().unwrap_or(var);
-        if !id.starts_with("AWS::") && !local.contains(id) {
-            push(out, id);
-        }
-    }
-}
-
-fn push(out: &mut Vec<String>, id: &str) {
-    if !out.iter().any(|o| o == id) {
-        out.push(id.to_owned());
-    }
-}
-
 enum Target {
     Resource(String),
     CloudFormation,
@@ -349,12 +295,10 @@ fn grants(role: &Json) -> Vec<(Target, String)> {
             if st["Effect"] != "Allow" {
                 continue;
             }
-            let actions: Vec<&str> = match &st["Action"] {
-                Json::String(a) => vec![a.as_str()],
-                Json::Array(a) => a.iter().filter_map(Json::as_str).collect(),
-                _ => Vec::new(),
-            };
-            let levels: BTreeSet<&'static str> = actions.iter().map(|a| level(a)).collect();
+            let levels: BTreeSet<&'static str> = rendered_actions(st, "Action")
+                .into_iter()
+                .map(level)
+                .collect();
             for target in references(&st["Resource"]) {
                 by_target.entry(target).or_default().extend(levels.iter());
             }
