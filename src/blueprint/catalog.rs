@@ -16,6 +16,10 @@ pub struct Catalog {
     pub version: u32,
     pub prefix: String,
     pub deployment_types: BTreeMap<String, DeploymentType>,
+    /// Where tenants are placed ([`super::cells`]). A catalog published before cells has
+    /// none, which means the default cell.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cells: Vec<super::cells::Cell>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -126,6 +126,8 @@ pub enum ErrorKind {
     },
     #[error("tag {key:?}: {reason}")]
     InvalidTag { key: String, reason: TagError },
+    #[error("{0}")]
+    Cells(String),
 }
 
 /// Why a rendered stack name is not a tenant stack name. Reads after "which".
@@ -417,7 +419,9 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Blueprint>, Error> {
         let path = entry
             .map_err(|e| dir_error(ErrorKind::Read(e.to_string())))?
             .path();
-        if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+        // The cells file sits beside the blueprints ([`cells`]).
+        let is_cells = path.file_name().is_some_and(|n| n == cells::FILE_NAME);
+        if path.extension().is_some_and(|e| e == "yaml" || e == "yml") && !is_cells {
             paths.push(path);
         }
     }
@@ -429,6 +433,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Blueprint>, Error> {
 }
 
 pub mod catalog;
+pub mod cells;
 
 #[cfg(test)]
 mod tests;

@@ -103,6 +103,18 @@ impl From<Error> for ApiError {
                 (StatusCode::BAD_GATEWAY, "AwsError")
             }
             Error::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "Timeout"),
+            // The request is fine; the fleet has no room for it (yet).
+            Error::NoCell(super::cells::NoCell::Full { .. }) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "NoCellCapacity")
+            }
+            Error::NoCell(super::cells::NoCell::NoMatch { .. }) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "NoMatchingCell")
+            }
+            // Settled inside placement: the next cell is tried.
+            Error::Store(store::Error::CellFull(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "NoCellCapacity")
+            }
+            Error::Unreachable(_) => (StatusCode::SERVICE_UNAVAILABLE, "CellUnreachable"),
         };
         if status.is_server_error() {
             tracing::error!(error = %message, "request failed");
@@ -325,10 +337,24 @@ async fn get_one(State(cp): State<ControlPlane>, Path(id): Path<String>) -> Repl
 struct OnboardingRequest {
     tenant_name: String,
     deployment_type: String,
+    /// Places the tenant in a cell of this region.
+    #[serde(default)]
+    region: Option<String>,
 }
 
 async fn onboarding(State(cp): State<ControlPlane>, request: Mutation) -> Reply {
     let req: OnboardingRequest = request.json()?;
+    if let Some(region) = &req.region
+        && !(1..=32).contains(&region.len())
+            | !region
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(ApiError::bad_request(
+            "InvalidRegion",
+            format!("region {region:?} is not an AWS region name such as eu-west-1"),
+        ));
+    }
     let name = TenantName::parse(&req.tenant_name)
         .map_err(|e| ApiError::bad_request("InvalidTenantName", e.to_string()))?;
     let route = "/onboarding";
@@ -341,7 +367,7 @@ async fn onboarding(State(cp): State<ControlPlane>, request: Mutation) -> Reply 
                 &req.deployment_type,
                 Timestamp::now(),
             );
-            cp.store().create(&tenant).await.map_err(Error::from)?;
+            let tenant = cp.create_placed(tenant, req.region.as_deref()).await?;
             answer(StatusCode::CREATED, tenant)
         })
         .await

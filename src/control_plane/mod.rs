@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod catalog;
+pub mod cells;
 pub mod events;
 pub mod idempotency;
 mod offboarding;
@@ -86,6 +87,10 @@ pub enum Error {
     VersionMismatch { expected: String, published: String },
     #[error("stack {0} was not deleted in time")]
     Timeout(String),
+    #[error(transparent)]
+    NoCell(#[from] cells::NoCell),
+    #[error(transparent)]
+    Unreachable(#[from] cells::Unreachable),
 }
 
 type HttpResponse = aws_smithy_runtime_api::client::orchestrator::HttpResponse;
@@ -125,6 +130,21 @@ where
     }
 }
 
+/// Whether an SDK error is CloudFormation throttling the caller.
+pub(crate) fn is_throttling<E>(e: &aws_sdk_cloudformation::error::SdkError<E, HttpResponse>) -> bool
+where
+    E: aws_sdk_cloudformation::error::ProvideErrorMetadata,
+{
+    e.as_service_error()
+        .and_then(|s| s.code())
+        .is_some_and(|c| {
+            matches!(
+                c,
+                "Throttling" | "ThrottlingException" | "RequestLimitExceeded"
+            )
+        })
+}
+
 /// The control plane: shared, cheap to clone.
 #[derive(Clone)]
 pub struct ControlPlane {
@@ -135,7 +155,7 @@ pub struct ControlPlane {
 
 struct Inner {
     catalog: catalog::Cache,
-    cfn: aws_sdk_cloudformation::Client,
+    cells: cells::Registry,
     s3: aws_sdk_s3::Client,
     settings: Settings,
 }
@@ -143,7 +163,8 @@ struct Inner {
 impl ControlPlane {
     pub fn new(config: &aws_config::SdkConfig, settings: Settings) -> ControlPlane {
         let s3 = crate::aws::s3_client(config);
-        ControlPlane::from_clients(
+        ControlPlane::build(
+            Some(config.clone()),
             aws_sdk_dynamodb::Client::new(config),
             aws_sdk_cloudformation::Client::new(config),
             s3,
@@ -151,8 +172,31 @@ impl ControlPlane {
         )
     }
 
-    /// From clients configured by the caller (with interceptors, say).
+    /// From clients configured by the caller (with interceptors, say). It reaches only its
+    /// own cell: cells in other accounts need [`from_clients_with`](Self::from_clients_with).
     pub fn from_clients(
+        dynamodb: aws_sdk_dynamodb::Client,
+        cfn: aws_sdk_cloudformation::Client,
+        s3: aws_sdk_s3::Client,
+        settings: Settings,
+    ) -> ControlPlane {
+        ControlPlane::build(None, dynamodb, cfn, s3, settings)
+    }
+
+    /// As [`from_clients`](Self::from_clients), reaching cells in other accounts by assuming
+    /// their access roles with `config`'s credentials.
+    pub fn from_clients_with(
+        config: aws_config::SdkConfig,
+        dynamodb: aws_sdk_dynamodb::Client,
+        cfn: aws_sdk_cloudformation::Client,
+        s3: aws_sdk_s3::Client,
+        settings: Settings,
+    ) -> ControlPlane {
+        ControlPlane::build(Some(config), dynamodb, cfn, s3, settings)
+    }
+
+    fn build(
+        config: Option<aws_config::SdkConfig>,
         dynamodb: aws_sdk_dynamodb::Client,
         cfn: aws_sdk_cloudformation::Client,
         s3: aws_sdk_s3::Client,
@@ -162,7 +206,7 @@ impl ControlPlane {
             store: store::Store::new(dynamodb, &settings.tenants_table),
             inner: Arc::new(Inner {
                 catalog: catalog::Cache::default(),
-                cfn,
+                cells: cells::Registry::new(config, cfn),
                 s3,
                 settings,
             }),
@@ -185,8 +229,39 @@ impl ControlPlane {
         &self.inner.settings
     }
 
-    pub(crate) fn cfn(&self) -> &aws_sdk_cloudformation::Client {
-        &self.inner.cfn
+    /// The published cells: the catalog's, or the default cell for a catalog from before
+    /// cells.
+    pub async fn cells(&self) -> Result<Vec<cells::Cell>, Error> {
+        let catalog = self.catalog().await?;
+        Ok(if catalog.cells.is_empty() {
+            cells::default_cells()
+        } else {
+            catalog.cells.clone()
+        })
+    }
+
+    /// How to reach `tenant`'s cell: its own, or the control plane's for a tenant recorded
+    /// before cells.
+    pub(crate) async fn reach(&self, tenant: &tenant::Tenant) -> Result<cells::Reach, Error> {
+        let cells = self.cells().await?;
+        let cell = match &tenant.cell {
+            Some(name) => cells.iter().find(|c| &c.name == name).ok_or_else(|| {
+                cells::Unreachable::Undeclared {
+                    tenant: tenant.tenant_id.clone(),
+                    cell: name.clone(),
+                }
+            })?,
+            None => match cells.iter().find(|c| c.is_home()) {
+                Some(home) => home,
+                None => &cells::Cell::home(),
+            },
+        };
+        Ok(self.inner.cells.reach(cell, &self.inner.settings).await?)
+    }
+
+    /// Throttling answers per cell so far (the fleet bench reports them).
+    pub fn throttles(&self) -> Vec<(String, u64)> {
+        self.inner.cells.throttles()
     }
 
     pub async fn catalog(&self) -> Result<Arc<catalog::Catalog>, Error> {

@@ -35,18 +35,20 @@ impl ControlPlane {
                 needs: "provisioning, running or failed (an update must settle first)",
             });
         }
+        let reach = self.reach(&tenant).await?;
         let deleting = self
             .store()
             .transition(&id, from, Status::Deleting, &Changes::default())
             .await?;
-        if let Err(e) = self
+        let deleted = reach
             .cfn()
+            .await
             .delete_stack()
             .stack_name(&stack_id)
             .client_request_token(format!("silos-delete-{id}-{}", deleting.attempt))
             .send()
-            .await
-        {
+            .await;
+        if let Err(e) = reach.paced(deleted) {
             let e = cfn_error("DeleteStack")(e);
             let changes = Changes {
                 status_reason: Some(Some(e.to_string())),
@@ -71,9 +73,11 @@ impl ControlPlane {
             .stack_id
             .clone()
             .ok_or_else(|| Error::NoStack(tenant.tenant_id.clone()))?;
+        let reach = self.reach(tenant).await?;
         let mut resources = Vec::new();
-        let mut summaries = self
+        let mut summaries = reach
             .cfn()
+            .await
             .list_stack_resources()
             .stack_name(&stack)
             .into_paginator()

@@ -10,6 +10,7 @@ use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus, Tag};
 
+use super::cells::Reach;
 use super::store::{self, Changes};
 use super::tenant::{Status, Tenant};
 use super::{ControlPlane, Error, cfn_error};
@@ -53,11 +54,17 @@ impl ControlPlane {
                 });
             }
         }
-        let plan = match self.plan(&tenant).await {
-            Ok(plan) => plan,
-            Err(e @ (Error::UnknownDeploymentType { .. } | Error::Blueprint(..)))
-                if from != Status::Failed =>
-            {
+        let planned = match self.reach(&tenant).await {
+            Ok(reach) => self.plan(&tenant, &reach).await.map(|plan| (plan, reach)),
+            Err(e) => Err(e),
+        };
+        let (plan, reach) = match planned {
+            Ok(planned) => planned,
+            Err(
+                e @ (Error::UnknownDeploymentType { .. }
+                | Error::Blueprint(..)
+                | Error::Unreachable(_)),
+            ) if from != Status::Failed => {
                 return self.fail(&id, from, &e).await;
             }
             Err(e) => return Err(e),
@@ -91,7 +98,7 @@ impl ControlPlane {
                 Err(e) => return Err(e.into()),
             }
         };
-        match self.create_stack(&tenant, plan).await {
+        match self.create_stack(&tenant, plan, &reach).await {
             Ok(stack_id) => Ok(self
                 .store()
                 .record_stack(&id, Status::Provisioning, &stack_id)
@@ -119,8 +126,9 @@ impl ControlPlane {
             .await?)
     }
 
-    /// Reads the catalog and renders the tenant's blueprint.
-    pub(super) async fn plan(&self, tenant: &Tenant) -> Result<Plan, Error> {
+    /// Reads the catalog and renders the tenant's blueprint, for the tenant's cell: its
+    /// template and code come from the cell's bucket.
+    pub(super) async fn plan(&self, tenant: &Tenant, reach: &Reach) -> Result<Plan, Error> {
         let settings = self.settings();
         let catalog = self.catalog().await?;
         let entry = catalog.deployment_type(&tenant.deployment_type)?;
@@ -146,7 +154,12 @@ impl ControlPlane {
             );
         }
         for (k, p) in &entry.system_parameters {
-            let value = p.value.clone().ok_or_else(|| {
+            let value = match p.source {
+                // The cell's own copy.
+                blueprint::catalog::Source::ArtifactsBucket => Some(reach.bucket.clone()),
+                _ => p.value.clone(),
+            };
+            let value = value.ok_or_else(|| {
                 Error::Blueprint(
                     tenant.deployment_type.clone(),
                     format!("the published catalog has no value for system parameter {k}"),
@@ -171,28 +184,30 @@ impl ControlPlane {
             tags,
             // Only `https://BUCKET.s3.REGION.amazonaws.com/KEY` is accepted by both AWS and
             // the emulator.
-            template_url: crate::aws::s3_url(
-                &settings.artifacts_bucket,
-                &settings.region,
-                &entry.template_key,
-            ),
+            template_url: crate::aws::s3_url(&reach.bucket, &reach.region, &entry.template_key),
         })
     }
 
     /// Calls CreateStack. Returns the stack id.
-    async fn create_stack(&self, tenant: &Tenant, plan: Plan) -> Result<String, Error> {
+    async fn create_stack(
+        &self,
+        tenant: &Tenant,
+        plan: Plan,
+        reach: &Reach,
+    ) -> Result<String, Error> {
         // A retry after a failed create first clears the dead stack.
         if tenant.attempt > 1 {
-            self.delete_dead_stack(&plan.stack_name).await?;
+            self.delete_dead_stack(&plan.stack_name, reach).await?;
         }
-        let result = self
+        let result = reach
             .cfn()
+            .await
             .create_stack()
             .stack_name(&plan.stack_name)
             .template_url(plan.template_url)
             .set_parameters(Some(plan.parameters))
             .set_tags(Some(plan.tags))
-            .set_role_arn(self.settings().provisioning_role_arn.clone())
+            .set_role_arn(reach.provisioning_role_arn.clone())
             .capabilities(Capability::CapabilityIam)
             .client_request_token(format!(
                 "silos-provision-{}-{}",
@@ -201,7 +216,7 @@ impl ControlPlane {
             ))
             .send()
             .await;
-        match result {
+        match reach.paced(result) {
             Ok(out) => out.stack_id.ok_or_else(|| Error::CloudFormation {
                 transient: false,
                 operation: "CreateStack",
@@ -212,7 +227,7 @@ impl ControlPlane {
                     .is_some_and(|s| s.is_already_exists_exception()) =>
             {
                 // A redelivery after CreateStack went through: the stack is ours.
-                self.stack_id(&plan.stack_name)
+                self.stack_id(&plan.stack_name, reach)
                     .await?
                     .ok_or_else(|| Error::CloudFormation {
                         transient: false,
@@ -225,8 +240,19 @@ impl ControlPlane {
     }
 
     /// The id and status of a live stack named `name`, if there is one.
-    async fn describe(&self, name: &str) -> Result<Option<(String, StackStatus)>, Error> {
-        match self.cfn().describe_stacks().stack_name(name).send().await {
+    async fn describe(
+        &self,
+        name: &str,
+        reach: &Reach,
+    ) -> Result<Option<(String, StackStatus)>, Error> {
+        let result = reach
+            .cfn()
+            .await
+            .describe_stacks()
+            .stack_name(name)
+            .send()
+            .await;
+        match reach.paced(result) {
             Ok(out) => Ok(out
                 .stacks()
                 .first()
@@ -237,13 +263,13 @@ impl ControlPlane {
         }
     }
 
-    async fn stack_id(&self, name: &str) -> Result<Option<String>, Error> {
-        Ok(self.describe(name).await?.map(|(id, _)| id))
+    async fn stack_id(&self, name: &str, reach: &Reach) -> Result<Option<String>, Error> {
+        Ok(self.describe(name, reach).await?.map(|(id, _)| id))
     }
 
     /// Deletes a stack a failed create left behind (ROLLBACK_COMPLETE and the like), and waits
     /// until it is gone.
-    async fn delete_dead_stack(&self, name: &str) -> Result<(), Error> {
+    async fn delete_dead_stack(&self, name: &str, reach: &Reach) -> Result<(), Error> {
         let dead = |s: &StackStatus| {
             matches!(
                 s,
@@ -253,20 +279,22 @@ impl ControlPlane {
                     | StackStatus::DeleteFailed
             )
         };
-        match self.describe(name).await? {
+        match self.describe(name, reach).await? {
             Some((_, status)) if dead(&status) => {}
             _ => return Ok(()),
         }
-        self.cfn()
+        let deleted = reach
+            .cfn()
+            .await
             .delete_stack()
             .stack_name(name)
             .send()
-            .await
-            .map_err(cfn_error("DeleteStack"))?;
+            .await;
+        reach.paced(deleted).map_err(cfn_error("DeleteStack"))?;
         let deadline = Instant::now() + self.settings().stack_wait;
         let policy = Backoff::constant(Duration::from_secs(2));
         poll_until(&policy, deadline, || async move {
-            match self.describe(name).await? {
+            match self.describe(name, reach).await? {
                 None | Some((_, StackStatus::DeleteComplete)) => Ok(Some(())),
                 Some(_) => Ok(None),
             }

@@ -60,7 +60,8 @@ impl ControlPlane {
         let (Some(stack), Some(change_set)) = (&tenant.stack_name, &tenant.change_set) else {
             return Ok(false);
         };
-        let status = self.execution_status(stack, change_set).await?;
+        let reach = self.reach(tenant).await?;
+        let status = self.execution_status(stack, change_set, &reach).await?;
         Ok(status.is_some_and(|s| {
             !matches!(s, ExecutionStatus::Available | ExecutionStatus::Unavailable)
         }))
@@ -93,7 +94,15 @@ impl ControlPlane {
                 status: after.status,
             }));
         }
-        let described = self.cfn().describe_stacks().stack_name(&stack).send().await;
+        let reach = self.reach(&tenant).await?;
+        let described = reach
+            .cfn()
+            .await
+            .describe_stacks()
+            .stack_name(&stack)
+            .send()
+            .await;
+        let described = reach.paced(described);
         let (stack_id, status, reason) = match described {
             Ok(out) => match out.stacks().first() {
                 Some(s) => (

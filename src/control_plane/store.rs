@@ -42,6 +42,18 @@ type TransactError = SdkError<TransactWriteItemsError, HttpResponse>;
 /// What `kind` lock items carry. Tenant items have no `kind`, and tenant ids are UUIDs, so they
 /// never collide with a lock prefix.
 const LOCK_KIND: &str = "name-lock";
+/// What `kind` a cell's tenant count carries: `{tenantId: "cell#<name>", kind, tenants}`.
+const CELL_COUNT_KIND: &str = "cell-count";
+/// The id prefix of cell counts.
+pub const CELL_COUNT_PREFIX: &str = "cell#";
+
+/// The cell a new tenant goes to, with the most it may hold: the tenant's write raises the
+/// cell's count in the same transaction, only while it is below `capacity`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Slot {
+    pub cell: String,
+    pub capacity: u32,
+}
 
 /// The lock that held a name another tenant asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,6 +88,8 @@ pub enum Error {
     Unwritable(String, String),
     #[error("another request with this Idempotency-Key was written first")]
     KeyClaimed,
+    #[error("cell {0} filled up first")]
+    CellFull(String),
     #[error("DynamoDB {operation} failed: {message}")]
     Aws {
         operation: &'static str,
@@ -316,8 +330,103 @@ impl Store {
 
     /// Writes a new tenant and its name lock in one transaction, checking that no tenant
     /// recorded before Unicode names holds the name (see the module docs). Fails with
-    /// `NameTaken` if either is held, and writes nothing then.
+    /// `NameTaken` if either is held, and writes nothing then. The tenant is counted in no
+    /// cell: onboarding uses [`create_in`](Self::create_in).
     pub async fn create(&self, tenant: &Tenant) -> Result<(), Error> {
+        self.create_in(tenant, None).await
+    }
+
+    /// The tenants counted in each of `cells` (a cell with no count yet holds none), read
+    /// consistently.
+    pub async fn cell_counts(&self, cells: &[&str]) -> Result<HashMap<String, u32>, Error> {
+        let mut counts = HashMap::new();
+        for chunk in cells.chunks(100) {
+            let keys: Vec<Item> = chunk
+                .iter()
+                .map(|c| Self::key(&format!("{CELL_COUNT_PREFIX}{c}")))
+                .collect();
+            let mut request = Some(
+                aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| Error::Aws {
+                        operation: "BatchGetItem",
+                        message: e.to_string(),
+                    })?,
+            );
+            while let Some(keys) = request.take() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, keys)
+                    .send()
+                    .await
+                    .map_err(aws("BatchGetItem"))?;
+                for item in out
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    let id = item.get("tenantId").and_then(|v| v.as_s().ok());
+                    let n = item.get("tenants").and_then(|v| v.as_n().ok());
+                    if let (Some(id), Some(n)) = (id, n) {
+                        let cell = id.trim_start_matches(CELL_COUNT_PREFIX).to_owned();
+                        let n = n
+                            .parse()
+                            .map_err(|_| Error::Corrupt(id.clone(), format!("tenants is {n:?}")))?;
+                        counts.insert(cell, n);
+                    }
+                }
+                request = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys().is_empty());
+            }
+        }
+        Ok(counts)
+    }
+
+    /// The count update of a placement in `slot`: one more tenant, while below capacity.
+    fn count_up(&self, slot: &Slot) -> Result<Update, Error> {
+        Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&format!(
+                "{CELL_COUNT_PREFIX}{}",
+                slot.cell
+            ))))
+            .update_expression("SET tenants = if_not_exists(tenants, :zero) + :one, kind = :kind")
+            .condition_expression("attribute_not_exists(tenants) OR tenants < :capacity")
+            .expression_attribute_values(":zero", AttributeValue::N("0".to_owned()))
+            .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
+            .expression_attribute_values(":kind", AttributeValue::S(CELL_COUNT_KIND.to_owned()))
+            .expression_attribute_values(":capacity", AttributeValue::N(slot.capacity.to_string()))
+            .build()
+            .map_err(|e| Error::Aws {
+                operation: "TransactWriteItems",
+                message: e.to_string(),
+            })
+    }
+
+    /// The count update of a tenant leaving `cell` (when it reaches `deleted`).
+    fn count_down(&self, cell: &str) -> Result<Update, Error> {
+        Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&format!("{CELL_COUNT_PREFIX}{cell}"))))
+            .update_expression("SET tenants = if_not_exists(tenants, :one) - :one, kind = :kind")
+            .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
+            .expression_attribute_values(":kind", AttributeValue::S(CELL_COUNT_KIND.to_owned()))
+            .build()
+            .map_err(|e| Error::Aws {
+                operation: "TransactWriteItems",
+                message: e.to_string(),
+            })
+    }
+
+    /// As [`create`](Self::create), placing the tenant in `slot`'s cell: the cell's count goes
+    /// up in the same transaction, only while it is below the slot's capacity, so concurrent
+    /// onboardings never overfill a cell. A full cell is `CellFull`, and nothing is written.
+    pub async fn create_in(&self, tenant: &Tenant, slot: Option<&Slot>) -> Result<(), Error> {
         let build_err = |e: aws_sdk_dynamodb::error::BuildError| Error::Aws {
             operation: "TransactWriteItems",
             message: e.to_string(),
@@ -362,7 +471,15 @@ impl Store {
             transaction = transaction
                 .transact_items(TransactWriteItem::builder().condition_check(check).build());
         }
-        let claim_index = 2 + usize::from(legacy.is_some());
+        let count_index = 2 + usize::from(legacy.is_some());
+        if let Some(slot) = slot {
+            transaction = transaction.transact_items(
+                TransactWriteItem::builder()
+                    .update(self.count_up(slot)?)
+                    .build(),
+            );
+        }
+        let claim_index = count_index + usize::from(slot.is_some());
         let result = self
             .send_claimed(transaction, &tenant.tenant_id, claim_index)
             .await?;
@@ -374,12 +491,23 @@ impl Store {
         else {
             return Err(aws("TransactWriteItems")(e));
         };
-        // The reasons come in the order of the items: the record, the lock, the legacy check.
-        let legacy_held = cancelled
-            .cancellation_reasons()
-            .get(2)
-            .and_then(|r| r.code())
-            == Some("ConditionalCheckFailed");
+        // The reasons come in the order of the items: the record, the lock, the legacy check,
+        // the cell's count.
+        let failed = |i: usize| {
+            cancelled
+                .cancellation_reasons()
+                .get(i)
+                .and_then(|r| r.code())
+                == Some("ConditionalCheckFailed")
+        };
+        let legacy_held = legacy.is_some() && failed(2);
+        if let Some(slot) = slot
+            && failed(count_index)
+            && !failed(1)
+            && !legacy_held
+        {
+            return Err(Error::CellFull(slot.cell.clone()));
+        }
         let held = match legacy {
             Some(legacy) if legacy_held => {
                 Held::Legacy(legacy.trim_start_matches(LEGACY_LOCK_PREFIX).to_owned())
@@ -396,6 +524,7 @@ impl Store {
         if id.starts_with(LOCK_PREFIX)
             || id.starts_with(LEGACY_LOCK_PREFIX)
             || id.starts_with(RECORD_PREFIX)
+            || id.starts_with(CELL_COUNT_PREFIX)
         {
             return Ok(None);
         }
@@ -606,12 +735,23 @@ impl Store {
             .expression_attribute_values(":owner", AttributeValue::S(tenant.tenant_id.clone()))
             .build()
             .map_err(build_err)?;
-        let transaction = self
+        let mut transaction = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(update).build())
             .transact_items(TransactWriteItem::builder().delete(unlock).build());
-        let result = self.send_claimed(transaction, &tenant.tenant_id, 2).await?;
+        // Its cell has room for one more.
+        if let Some(cell) = &tenant.cell {
+            transaction = transaction.transact_items(
+                TransactWriteItem::builder()
+                    .update(self.count_down(cell)?)
+                    .build(),
+            );
+        }
+        let claim_index = 2 + usize::from(tenant.cell.is_some());
+        let result = self
+            .send_claimed(transaction, &tenant.tenant_id, claim_index)
+            .await?;
         match result {
             Ok(_) => Ok(()),
             Err(e)
@@ -738,6 +878,8 @@ struct TenantItem {
     tenant_name: String,
     tenant_safe_name: String,
     deployment_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cell: Option<String>,
     status: Status,
     created: Timestamp,
     status_changed_at: Timestamp,
@@ -775,6 +917,7 @@ impl From<&Tenant> for TenantItem {
             tenant_name: t.tenant_name,
             tenant_safe_name: t.tenant_safe_name,
             deployment_type: t.deployment_type,
+            cell: t.cell,
             status: t.status,
             created: t.created,
             status_changed_at: t.status_changed_at,
@@ -798,6 +941,7 @@ impl From<TenantItem> for Tenant {
             tenant_name: t.tenant_name,
             tenant_safe_name: t.tenant_safe_name,
             deployment_type: t.deployment_type,
+            cell: t.cell,
             status: t.status,
             created: t.created,
             stack_name: t.stack_name,

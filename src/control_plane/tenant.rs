@@ -191,6 +191,9 @@ pub struct Tenant {
     pub tenant_name: String,
     pub tenant_safe_name: String,
     pub deployment_type: String,
+    /// The cell the tenant was placed in at onboarding, for good. `None` on a record written
+    /// before cells: the control plane's own cell.
+    pub cell: Option<String>,
     pub status: Status,
     pub created: Timestamp,
     pub stack_name: Option<String>,
@@ -235,6 +238,7 @@ impl Tenant {
             tenant_id,
             tenant_name: name.name,
             deployment_type: deployment_type.to_owned(),
+            cell: None,
             status: Status::Initiated,
             created: now,
             stack_name: None,

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, ExecutionStatus};
 
+use super::cells::Reach;
 use super::store::{self, Changes};
 use super::tenant::{Status, Tenant};
 use super::{ControlPlane, Error, cfn_error};
@@ -122,10 +123,18 @@ impl ControlPlane {
             &tenant.tenant_id,
             tenant.attempt,
         );
+        let reach = match self.reach(&tenant).await {
+            Ok(reach) => reach,
+            Err(e @ Error::Unreachable(_)) => {
+                return self.abandon(&tenant, &target, &e.to_string()).await;
+            }
+            Err(e) => return Err(e),
+        };
+        let reach = &reach;
         let tenant = match &tenant.change_set {
             Some(recorded) => {
                 // A redelivery or the reconciler: execute it only if nobody has.
-                match self.execution_status(&stack_id, recorded).await? {
+                match self.execution_status(&stack_id, recorded, reach).await? {
                     Some(ExecutionStatus::Available) => tenant,
                     Some(_) => return Ok(tenant),
                     None => {
@@ -135,7 +144,10 @@ impl ControlPlane {
                 }
             }
             None => {
-                match self.prepare(&tenant, &target, &stack_id, &name).await {
+                match self
+                    .prepare(&tenant, &target, &stack_id, &name, reach)
+                    .await
+                {
                     Ok(Created::Ready) => {}
                     Ok(Created::NoChanges) => return self.settle_unchanged(&tenant, &target).await,
                     Err(
@@ -160,15 +172,16 @@ impl ControlPlane {
             }
         };
         let change_set = tenant.change_set.clone().unwrap_or(name);
-        let executed = self
+        let executed = reach
             .cfn()
+            .await
             .execute_change_set()
             .stack_name(&stack_id)
             .change_set_name(&change_set)
             .client_request_token(&change_set)
             .send()
             .await;
-        match executed {
+        match reach.paced(executed) {
             Ok(_) => Ok(tenant),
             Err(e) => {
                 let e = cfn_error("ExecuteChangeSet")(e);
@@ -191,15 +204,17 @@ impl ControlPlane {
         &self,
         stack: &str,
         name: &str,
+        reach: &Reach,
     ) -> Result<Option<ExecutionStatus>, Error> {
-        let described = self
+        let described = reach
             .cfn()
+            .await
             .describe_change_set()
             .stack_name(stack)
             .change_set_name(name)
             .send()
             .await;
-        match described {
+        match reach.paced(described) {
             Ok(out) => Ok(out.execution_status().cloned()),
             Err(e)
                 if e.as_service_error()
@@ -218,16 +233,18 @@ impl ControlPlane {
         target: &str,
         stack_id: &str,
         name: &str,
+        reach: &Reach,
     ) -> Result<Created, Error> {
-        let plan = self.plan(tenant).await?;
+        let plan = self.plan(tenant, reach).await?;
         if plan.version.as_deref() != Some(target) {
             return Err(Error::VersionMismatch {
                 expected: target.to_owned(),
                 published: plan.version.unwrap_or_else(|| "none".to_owned()),
             });
         }
-        let created = self
+        let created = reach
             .cfn()
+            .await
             .create_change_set()
             .stack_name(stack_id)
             .change_set_name(name)
@@ -236,11 +253,11 @@ impl ControlPlane {
             .template_url(plan.template_url)
             .set_parameters(Some(plan.parameters))
             .set_tags(Some(plan.tags))
-            .set_role_arn(self.settings().provisioning_role_arn.clone())
+            .set_role_arn(reach.provisioning_role_arn.clone())
             .capabilities(Capability::CapabilityIam)
             .send()
             .await;
-        if let Err(e) = created {
+        if let Err(e) = reach.paced(created) {
             let message = e
                 .as_service_error()
                 .and_then(|s| aws_sdk_cloudformation::error::ProvideErrorMetadata::message(s))
@@ -260,21 +277,25 @@ impl ControlPlane {
         let deadline = Instant::now() + self.settings().stack_wait;
         let policy = Backoff::doubling(Duration::from_millis(200), Duration::from_secs(2));
         poll_until(&policy, deadline, || async move {
-            let described = self
+            let described = reach
                 .cfn()
+                .await
                 .describe_change_set()
                 .stack_name(stack_id)
                 .change_set_name(name)
                 .send()
-                .await
+                .await;
+            let described = reach
+                .paced(described)
                 .map_err(cfn_error("DescribeChangeSet"))?;
             let reason = described.status_reason().unwrap_or_default();
             match described.status() {
                 Some(ChangeSetStatus::CreateComplete) => Ok(Some(Created::Ready)),
                 Some(ChangeSetStatus::Failed) if no_changes(reason) => {
                     // An empty change set is no use to anyone: clean it up, best effort.
-                    let _ = self
+                    let _ = reach
                         .cfn()
+                        .await
                         .delete_change_set()
                         .stack_name(stack_id)
                         .change_set_name(name)

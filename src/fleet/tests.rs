@@ -9,6 +9,7 @@ fn tenant(id: &str, status: Status, version: Option<&str>) -> Tenant {
         tenant_id: id.to_owned(),
         tenant_name: format!("T {id}"),
         tenant_safe_name: id.to_owned(),
+        cell: None,
         deployment_type: "silo".to_owned(),
         status,
         created: Timestamp { millis: 0 },

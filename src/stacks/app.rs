@@ -5,6 +5,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::blueprint::cells::Cells;
 use crate::cfn::{Delivery, Template};
 
 use super::provisioning::{self, Provisioning};
@@ -171,7 +172,9 @@ impl App {
     pub fn stacks(
         &self,
         config: &Config,
+        cells: &Cells,
     ) -> Result<(Vec<Stack>, Vec<provisioning::Note>), AppError> {
+        let _ = cells;
         let provisioning = self.provisioning(config)?;
         let mut stacks = vec![
             toolkit(config),

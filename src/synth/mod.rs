@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::blueprint::cells::Cells;
 use crate::blueprint::{self, StackParameters};
 use crate::cfn::{self, Delivery, Warning};
 use crate::stacks::{
@@ -156,8 +157,14 @@ pub fn synth(
     format: Format,
 ) -> Result<Output, Error> {
     let registered = app.tenant_stack_names();
-    let (mut app_list, notes) = app.stacks(config)?;
     let blueprints = blueprint::load_dir(blueprints_dir)?;
+    let mut cells = Cells::load(blueprints_dir, config.prefix())?;
+    let types: Vec<&str> = blueprints
+        .iter()
+        .map(|b| b.deployment_type.as_str())
+        .collect();
+    cells.check_types(&types)?;
+    let (mut app_list, notes) = app.stacks(config, &cells)?;
 
     // Each blueprint against its stack, in the variant its data policy asks for.
     let mut uses = Vec::new();
@@ -276,10 +283,25 @@ pub fn synth(
             },
         );
     }
+    // Each tenant's roles count against its cell account's IAM role quota.
+    let roles_per_tenant = app_list
+        .iter()
+        .filter(|s| s.kind == Kind::Tenant)
+        .map(|s| {
+            s.template
+                .resources
+                .values()
+                .filter(|r| r.type_name == "AWS::IAM::Role")
+                .count() as u32
+        })
+        .max()
+        .unwrap_or(0);
+    cells.fit_roles(roles_per_tenant)?;
     let catalog = Catalog {
         version: 1,
         prefix: config.prefix().to_owned(),
         deployment_types,
+        cells: cells.cells.clone(),
     };
     let catalog_json = to_json(&catalog);
     let catalog_sha = sha256_hex(catalog_json.as_bytes());

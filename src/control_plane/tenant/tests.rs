@@ -127,6 +127,7 @@ fn the_record_has_the_contract_shape() {
             "tenantName": "Acme Corp",
             "tenantSafeName": "acmecorp",
             "deploymentType": "silo",
+            "cell": null,
             "status": "initiated",
             "created": "1700000000.123",
             "stackName": null,

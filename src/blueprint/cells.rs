@@ -1,0 +1,785 @@
+//! Cells (DESIGN.md section 11): the accounts and regions tenant stacks are placed in, declared
+//! in `cells.yaml` beside the blueprints. Each cell holds a bounded share of the tenants. With
+//! no file there is one cell, `home`: the control plane's own account and region.
+//!
+//! Everything the control plane and the cell's own stack must agree on is named here, from
+//! the prefix and the cell: the cell stack, its access and provisioning roles, and its
+//! artifacts bucket.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+
+use super::{Error, ErrorKind};
+
+/// The file beside the blueprints that declares the cells. The blueprint loader skips it.
+pub const FILE_NAME: &str = "cells.yaml";
+/// The name of the default cell.
+pub const HOME: &str = "home";
+/// CloudFormation's default quota of stacks per account and region.
+pub const DEFAULT_STACK_QUOTA: u32 = 2000;
+/// IAM's default quota of roles per account (all regions together). Each tenant stack's roles
+/// count against it, so it binds before the stack quota for a stack with a role.
+pub const DEFAULT_ROLE_QUOTA: u32 = 1000;
+/// The share of the stack quota a cell takes by default: the rest is headroom for the
+/// platform's own stacks, the stacks a retry leaves behind for a moment, and anything else the
+/// account runs.
+pub const DEFAULT_FILL: f64 = 0.9;
+/// The role `silos cells bootstrap` assumes in a cell's account unless the cell names another:
+/// the one AWS Organizations creates in every member account.
+pub const DEFAULT_BOOTSTRAP_ROLE: &str = "OrganizationAccountAccessRole";
+
+/// How fast the control plane calls CloudFormation in a cell: a token bucket.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pace {
+    /// Calls per second, on average.
+    pub calls_per_second: f64,
+    /// Calls that may go at once after a quiet spell.
+    pub burst: u32,
+}
+
+impl Default for Pace {
+    /// Below what CloudFormation's control-plane APIs take before they throttle an account.
+    fn default() -> Pace {
+        Pace {
+            calls_per_second: 5.0,
+            burst: 10,
+        }
+    }
+}
+
+/// One cell, as published in the catalog.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cell {
+    pub name: String,
+    /// `None`: the control plane's own account (and then its own region).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The most tenants (so tenant stacks) the cell ever holds.
+    pub capacity: u32,
+    /// The deployment types it takes; `None` takes every one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_types: Option<Vec<String>>,
+    /// What the control plane passes when it assumes the cell's access role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// The role `silos cells bootstrap` and `silos deploy` assume in the cell's account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap_role: Option<String>,
+    #[serde(default)]
+    pub cloud_formation: Pace,
+}
+
+impl Cell {
+    /// The default cell: the control plane's own account and region.
+    pub fn home() -> Cell {
+        Cell {
+            name: HOME.to_owned(),
+            account: None,
+            region: None,
+            capacity: default_capacity(DEFAULT_STACK_QUOTA),
+            deployment_types: None,
+            external_id: None,
+            bootstrap_role: None,
+            cloud_formation: Pace::default(),
+        }
+    }
+
+    /// Whether this is the control plane's own account and region (no cell stack, no role to
+    /// assume).
+    pub fn is_home(&self) -> bool {
+        self.account.is_none()
+    }
+
+    pub fn takes(&self, deployment_type: &str) -> bool {
+        self.deployment_types
+            .as_ref()
+            .is_none_or(|types| types.iter().any(|t| t == deployment_type))
+    }
+
+    /// The stack `silos cells bootstrap` deploys into the cell.
+    pub fn stack_name(&self, prefix: &str) -> String {
+        format!("{prefix}-cell-{}", self.name)
+    }
+
+    /// The role the control plane assumes in the cell.
+    pub fn access_role_name(&self, prefix: &str) -> String {
+        format!("{prefix}-cell-{}-access", self.name)
+    }
+
+    /// The role CloudFormation assumes for the cell's tenant stacks.
+    pub fn provisioning_role_name(&self, prefix: &str) -> String {
+        format!("{prefix}-cell-{}-provisioning", self.name)
+    }
+
+    /// The cell's artifacts bucket: Lambda code must come from a bucket in the function's
+    /// region, and CloudFormation reads a TemplateURL with the caller's credentials, so each
+    /// cell has its own copy of the tenant templates and zips. Named like CDK's bootstrap
+    /// buckets: the account and region make it unique.
+    pub fn bucket_name(&self, prefix: &str) -> Option<String> {
+        Some(format!(
+            "{prefix}-cell-{}-{}-{}",
+            self.name,
+            self.account.as_deref()?,
+            self.region.as_deref()?
+        ))
+    }
+
+    pub fn role_arn(&self, role_name: &str) -> Option<String> {
+        Some(format!(
+            "arn:aws:iam::{}:role/{role_name}",
+            self.account.as_deref()?
+        ))
+    }
+
+    pub fn external_id(&self, prefix: &str) -> String {
+        self.external_id
+            .clone()
+            .unwrap_or_else(|| format!("silos-{prefix}-{}", self.name))
+    }
+
+    pub fn bootstrap_role(&self) -> &str {
+        self.bootstrap_role
+            .as_deref()
+            .unwrap_or(DEFAULT_BOOTSTRAP_ROLE)
+    }
+}
+
+/// The default capacity under a stack quota.
+pub fn default_capacity(stack_quota: u32) -> u32 {
+    (f64::from(stack_quota) * DEFAULT_FILL).floor() as u32
+}
+
+/// The declared cells, with the lines they were declared on (for later checks).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cells {
+    pub cells: Vec<Cell>,
+    /// `None`: no file, the default cell.
+    pub path: Option<PathBuf>,
+    lines: Vec<CellLines>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+struct CellLines {
+    name: u64,
+    /// The declared capacity's line; `None`: the default.
+    capacity: Option<u64>,
+    stack_quota: u32,
+    role_quota: u32,
+    /// Each named deployment type's line.
+    deployment_types: Vec<u64>,
+}
+
+impl Default for Cells {
+    fn default() -> Cells {
+        Cells {
+            cells: vec![Cell::home()],
+            path: None,
+            lines: Vec::new(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawFile {
+    cells: Spanned<Vec<RawCell>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawCell {
+    name: Spanned<String>,
+    #[serde(default)]
+    account: Option<Spanned<String>>,
+    #[serde(default)]
+    region: Option<Spanned<String>>,
+    #[serde(default)]
+    capacity: Option<Spanned<u32>>,
+    #[serde(default)]
+    stack_quota: Option<Spanned<u32>>,
+    #[serde(default)]
+    role_quota: Option<Spanned<u32>>,
+    #[serde(default)]
+    deployment_types: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    external_id: Option<Spanned<String>>,
+    #[serde(default)]
+    bootstrap_role: Option<Spanned<String>>,
+    #[serde(default)]
+    cloud_formation: Option<Spanned<RawPace>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawPace {
+    calls_per_second: f64,
+    burst: u32,
+}
+
+/// The longest S3 bucket name.
+const MAX_BUCKET_NAME: usize = 63;
+/// The longest IAM role name.
+const MAX_ROLE_NAME: usize = 64;
+
+fn valid_name(name: &str) -> bool {
+    (1..=16).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.ends_with('-')
+}
+
+fn valid_region(region: &str) -> bool {
+    // us-east-1, eu-central-2, us-gov-west-1, ap-southeast-5
+    let parts: Vec<&str> = region.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[0].chars().all(|c| c.is_ascii_lowercase())
+        && parts[1..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1]
+            .parse::<u8>()
+            .is_ok_and(|n| n > 0 && parts[parts.len() - 1].len() <= 2)
+}
+
+fn valid_external_id(id: &str) -> bool {
+    (2..=1224).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c))
+}
+
+fn valid_role_name(name: &str) -> bool {
+    (1..=MAX_ROLE_NAME).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c))
+}
+
+impl Cells {
+    /// The cells of the blueprints directory `dir`: its `cells.yaml`, or the default cell.
+    pub fn load(dir: &Path, prefix: &str) -> Result<Cells, Error> {
+        let path = dir.join(FILE_NAME);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Cells::parse(&path, &text, prefix),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Cells::default()),
+            Err(e) => Err(Error {
+                path,
+                line: None,
+                kind: ErrorKind::Read(e.to_string()),
+            }),
+        }
+    }
+
+    /// Parses and checks a cells file on its own (deployment types are checked against the
+    /// blueprints by [`check_types`](Self::check_types)).
+    pub fn parse(path: &Path, text: &str, prefix: &str) -> Result<Cells, Error> {
+        let err = |line: u64, message: String| Error {
+            path: path.to_owned(),
+            line: Some(line),
+            kind: ErrorKind::Cells(message),
+        };
+        let raw: RawFile = serde_saphyr::from_str(text).map_err(|e| {
+            let line = e.location().map(|l| l.line());
+            let message = e.without_snippet().to_string();
+            let message = message.lines().next().unwrap_or_default().to_owned();
+            Error {
+                path: path.to_owned(),
+                line,
+                kind: ErrorKind::Parse(message),
+            }
+        })?;
+        if raw.cells.value.is_empty() {
+            return Err(err(
+                raw.cells.referenced.line(),
+                "cells is empty: declare at least one cell, or remove the file for the default one"
+                    .to_owned(),
+            ));
+        }
+        let mut cells = Vec::new();
+        let mut lines = Vec::new();
+        let mut names = BTreeSet::new();
+        let mut homes = 0;
+        for raw in raw.cells.value {
+            let name_line = raw.name.referenced.line();
+            let name = raw.name.value;
+            if !valid_name(&name) {
+                return Err(err(
+                    name_line,
+                    format!(
+                        "cell name {name:?} must be 1 to 16 lowercase letters, digits and hyphens, starting with a letter"
+                    ),
+                ));
+            }
+            if !names.insert(name.clone()) {
+                return Err(err(name_line, format!("cell {name:?} is declared twice")));
+            }
+            let account = match raw.account {
+                Some(a) if a.value.len() == 12 && a.value.chars().all(|c| c.is_ascii_digit()) => {
+                    Some(a.value)
+                }
+                Some(a) => {
+                    return Err(err(
+                        a.referenced.line(),
+                        format!(
+                            "cell {name}: account {:?} is not a 12-digit AWS account id (quote it, so YAML keeps leading zeros)",
+                            a.value
+                        ),
+                    ));
+                }
+                None => None,
+            };
+            let region = match raw.region {
+                Some(r) if valid_region(&r.value) => Some((r.value, r.referenced.line())),
+                Some(r) => {
+                    return Err(err(
+                        r.referenced.line(),
+                        format!(
+                            "cell {name}: region {:?} is not an AWS region name such as eu-west-1",
+                            r.value
+                        ),
+                    ));
+                }
+                None => None,
+            };
+            match (&account, &region) {
+                (None, Some((_, line))) => {
+                    return Err(err(
+                        *line,
+                        format!(
+                            "cell {name}: a cell in another region names its account; leave both out for the control plane's own account and region"
+                        ),
+                    ));
+                }
+                (Some(_), None) => {
+                    return Err(err(
+                        name_line,
+                        format!("cell {name}: a cell with an account names its region too"),
+                    ));
+                }
+                (None, None) => homes += 1,
+                _ => {}
+            }
+            if homes > 1 {
+                return Err(err(
+                    name_line,
+                    format!(
+                        "cell {name}: only one cell can be the control plane's own account and region (no account and no region)"
+                    ),
+                ));
+            }
+            let quota = raw
+                .stack_quota
+                .as_ref()
+                .map_or(DEFAULT_STACK_QUOTA, |q| q.value);
+            if quota == 0 {
+                let line = raw
+                    .stack_quota
+                    .as_ref()
+                    .map_or(name_line, |q| q.referenced.line());
+                return Err(err(
+                    line,
+                    format!("cell {name}: stackQuota must be at least 1"),
+                ));
+            }
+            let raw_capacity_line = raw.capacity.as_ref().map(|c| c.referenced.line());
+            let capacity = match raw.capacity {
+                Some(c) if c.value == 0 => {
+                    return Err(err(
+                        c.referenced.line(),
+                        format!("cell {name}: capacity must be at least 1"),
+                    ));
+                }
+                Some(c) if c.value > quota => {
+                    return Err(err(
+                        c.referenced.line(),
+                        format!(
+                            "cell {name}: capacity {} is above the account's stack quota {quota}; raise the quota with AWS first and declare it as stackQuota",
+                            c.value
+                        ),
+                    ));
+                }
+                Some(c) => c.value,
+                None => default_capacity(quota).max(1),
+            };
+            let mut type_lines = Vec::new();
+            let deployment_types = match raw.deployment_types {
+                Some(types) if types.is_empty() => {
+                    return Err(err(
+                        name_line,
+                        format!(
+                            "cell {name}: deploymentTypes is empty; leave it out to take every type"
+                        ),
+                    ));
+                }
+                Some(types) => {
+                    let mut out = Vec::new();
+                    for t in types {
+                        type_lines.push(t.referenced.line());
+                        out.push(t.value);
+                    }
+                    Some(out)
+                }
+                None => None,
+            };
+            if let Some(id) = &raw.external_id
+                && !valid_external_id(&id.value)
+            {
+                return Err(err(
+                    id.referenced.line(),
+                    format!(
+                        "cell {name}: externalId must be 2 to 1224 letters, digits and +=,.@:/-_"
+                    ),
+                ));
+            }
+            if let Some(role) = &raw.bootstrap_role
+                && !valid_role_name(&role.value)
+            {
+                return Err(err(
+                    role.referenced.line(),
+                    format!(
+                        "cell {name}: bootstrapRole {:?} is not an IAM role name",
+                        role.value
+                    ),
+                ));
+            }
+            let cloud_formation = match raw.cloud_formation {
+                Some(p)
+                    if !(p.value.calls_per_second > 0.0
+                        && p.value.calls_per_second.is_finite())
+                        || p.value.burst == 0 =>
+                {
+                    return Err(err(
+                        p.referenced.line(),
+                        format!(
+                            "cell {name}: cloudFormation needs callsPerSecond above 0 and burst of at least 1"
+                        ),
+                    ));
+                }
+                Some(p) => Pace {
+                    calls_per_second: p.value.calls_per_second,
+                    burst: p.value.burst,
+                },
+                None => Pace::default(),
+            };
+            let cell = Cell {
+                name: name.clone(),
+                account,
+                region: region.map(|(r, _)| r),
+                capacity,
+                deployment_types,
+                external_id: raw.external_id.map(|i| i.value),
+                bootstrap_role: raw.bootstrap_role.map(|r| r.value),
+                cloud_formation,
+            };
+            if let Some(bucket) = cell.bucket_name(prefix)
+                && bucket.len() > MAX_BUCKET_NAME
+            {
+                return Err(err(
+                    name_line,
+                    format!(
+                        "cell {name}: its artifacts bucket {bucket} would be {} characters; S3 allows {MAX_BUCKET_NAME}: shorten the cell name or the prefix",
+                        bucket.len()
+                    ),
+                ));
+            }
+            let role = cell.provisioning_role_name(prefix);
+            if role.len() > MAX_ROLE_NAME {
+                return Err(err(
+                    name_line,
+                    format!(
+                        "cell {name}: its role {role} would be {} characters; IAM allows {MAX_ROLE_NAME}",
+                        role.len()
+                    ),
+                ));
+            }
+            let role_quota = raw
+                .role_quota
+                .as_ref()
+                .map_or(DEFAULT_ROLE_QUOTA, |q| q.value);
+            lines.push(CellLines {
+                name: name_line,
+                capacity: raw_capacity_line,
+                stack_quota: quota,
+                role_quota,
+                deployment_types: type_lines,
+            });
+            cells.push(cell);
+        }
+        Ok(Cells {
+            cells,
+            path: Some(path.to_owned()),
+            lines,
+        })
+    }
+
+    /// Checks the cells against the blueprints' deployment types: each type a cell names
+    /// exists, and every type is taken by some cell (else onboarding it is always refused).
+    pub fn check_types(&self, known: &[&str]) -> Result<(), Error> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let err = |line: u64, message: String| Error {
+            path: path.clone(),
+            line: Some(line),
+            kind: ErrorKind::Cells(message),
+        };
+        for (cell, lines) in self.cells.iter().zip(&self.lines) {
+            let Some(types) = &cell.deployment_types else {
+                continue;
+            };
+            for (t, line) in types.iter().zip(&lines.deployment_types) {
+                if !known.contains(&t.as_str()) {
+                    return Err(err(
+                        *line,
+                        format!(
+                            "cell {}: no blueprint has deploymentType {t:?} (known: {})",
+                            cell.name,
+                            known.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        for t in known {
+            if !self.cells.iter().any(|c| c.takes(t)) {
+                return Err(err(
+                    self.lines.first().map_or(1, |l| l.name),
+                    format!(
+                        "no cell takes deployment type {t}: its onboardings would all be refused"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Fits the capacities to IAM's role quota, now that the tenant stacks are known: each
+    /// tenant holds `roles_per_tenant` roles in its cell's account. A default capacity is
+    /// lowered to 90% of what the role quota allows; a declared one above it is refused, and so
+    /// are cells sharing an account whose roles together pass its quota.
+    pub fn fit_roles(&mut self, roles_per_tenant: u32) -> Result<(), Error> {
+        if roles_per_tenant == 0 {
+            return Ok(());
+        }
+        let path = self
+            .path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(FILE_NAME));
+        let err = |line: u64, message: String| Error {
+            path: path.clone(),
+            line: Some(line),
+            kind: ErrorKind::Cells(message),
+        };
+        if self.lines.is_empty() {
+            // The default cell.
+            for cell in &mut self.cells {
+                let quota = (DEFAULT_ROLE_QUOTA / roles_per_tenant).min(DEFAULT_STACK_QUOTA);
+                cell.capacity = default_capacity(quota).max(1);
+            }
+            return Ok(());
+        }
+        for (cell, lines) in self.cells.iter_mut().zip(&self.lines) {
+            let by_roles = lines.role_quota / roles_per_tenant;
+            match lines.capacity {
+                Some(line)
+                    if u64::from(cell.capacity) * u64::from(roles_per_tenant)
+                        > u64::from(lines.role_quota) =>
+                {
+                    return Err(err(
+                        line,
+                        format!(
+                            "cell {}: capacity {} with {roles_per_tenant} IAM role(s) per tenant is above the account's role quota {}; raise the quota with AWS first and declare it as roleQuota",
+                            cell.name, cell.capacity, lines.role_quota
+                        ),
+                    ));
+                }
+                Some(_) => {}
+                None => cell.capacity = default_capacity(by_roles.min(lines.stack_quota)).max(1),
+            }
+        }
+        // IAM is per account, whatever the region.
+        let mut roles: std::collections::BTreeMap<Option<&str>, u64> = Default::default();
+        for (cell, lines) in self.cells.iter().zip(&self.lines) {
+            let held = roles.entry(cell.account.as_deref()).or_default();
+            *held += u64::from(cell.capacity) * u64::from(roles_per_tenant);
+            if *held > u64::from(lines.role_quota) {
+                return Err(err(
+                    lines.name,
+                    format!(
+                        "cell {}: the cells in its account would hold {held} tenant roles together, above the role quota {}; declare their capacities to share it",
+                        cell.name, lines.role_quota
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The cells that are not the control plane's own: each needs a cell stack.
+    pub fn remote(&self) -> impl Iterator<Item = &Cell> {
+        self.cells.iter().filter(|c| !c.is_home())
+    }
+
+    /// The first cell declared in each account: its stack holds the account's tenant
+    /// boundary (IAM names are per account, and a tenant stack names the boundary by name).
+    pub fn owns_account_resources(&self, cell: &Cell) -> bool {
+        self.remote()
+            .find(|c| c.account == cell.account)
+            .is_some_and(|c| c.name == cell.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Cells, Error> {
+        Cells::parse(Path::new("blueprints/cells.yaml"), text, "silos")
+    }
+
+    fn message(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn no_file_is_the_home_cell() {
+        let dir = std::env::temp_dir().join(format!("silos-cells-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cells = Cells::load(&dir, "silos").unwrap();
+        assert_eq!(cells.cells, vec![Cell::home()]);
+        assert_eq!(cells.cells[0].capacity, 1800);
+        assert!(cells.cells[0].is_home());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn parses_cells_with_defaults() {
+        let cells = parse(
+            "cells:\n  - name: home\n    capacity: 10\n  - name: eu-1\n    account: \"210987654321\"\n    region: eu-west-1\n    deploymentTypes: [silo]\n    stackQuota: 4000\n",
+        )
+        .unwrap();
+        assert_eq!(cells.cells.len(), 2);
+        assert_eq!(cells.cells[0].capacity, 10);
+        let eu = &cells.cells[1];
+        assert_eq!(eu.capacity, 3600);
+        assert!(eu.takes("silo") && !eu.takes("premium"));
+        assert_eq!(
+            eu.bucket_name("silos").unwrap(),
+            "silos-cell-eu-1-210987654321-eu-west-1"
+        );
+        assert_eq!(
+            eu.role_arn(&eu.access_role_name("silos")).unwrap(),
+            "arn:aws:iam::210987654321:role/silos-cell-eu-1-access"
+        );
+        assert_eq!(eu.external_id("silos"), "silos-silos-eu-1");
+        assert_eq!(eu.bootstrap_role(), DEFAULT_BOOTSTRAP_ROLE);
+        assert!(cells.owns_account_resources(eu));
+        assert_eq!(cells.remote().count(), 1);
+    }
+
+    #[test]
+    fn errors_name_the_file_and_line() {
+        let text =
+            "cells:\n  - name: a\n  - name: b\n    account: \"12345\"\n    region: eu-west-1\n";
+        assert_eq!(
+            message(text),
+            "blueprints/cells.yaml:4: cell b: account \"12345\" is not a 12-digit AWS account id (quote it, so YAML keeps leading zeros)"
+        );
+        let m = message("cells:\n  - name: a\n    capacity: 2500\n");
+        assert!(
+            m.starts_with("blueprints/cells.yaml:3: cell a: capacity 2500 is above"),
+            "{m}"
+        );
+        let m = message(
+            "cells:\n  - name: a\n  - name: a\n    account: \"123456789012\"\n    region: us-east-1\n",
+        );
+        assert!(
+            m.starts_with("blueprints/cells.yaml:3: cell \"a\" is declared twice"),
+            "{m}"
+        );
+        let m = message("cells:\n  - name: a\n  - name: b\n");
+        assert!(m.contains(":3: cell b: only one cell"), "{m}");
+        let m = message("cells:\n  - name: a\n    region: eu-west-1\n");
+        assert!(
+            m.contains(":3: cell a: a cell in another region names its account"),
+            "{m}"
+        );
+        let m = message("cells:\n  - name: a\n    colour: blue\n");
+        assert!(m.starts_with("blueprints/cells.yaml:3:"), "{m}");
+        let m = message("cells:\n  - name: Big\n");
+        assert!(m.contains(":2: cell name \"Big\""), "{m}");
+        let m = message("cells:\n  - name: a\n    region: mars\n    account: \"123456789012\"\n");
+        assert!(m.contains(":3: cell a: region \"mars\""), "{m}");
+        let m = message(
+            "cells:\n  - name: a\n    cloudFormation:\n      callsPerSecond: 0\n      burst: 1\n",
+        );
+        assert!(
+            m.contains(":4: cell a: cloudFormation needs")
+                || m.contains(":3: cell a: cloudFormation needs"),
+            "{m}"
+        );
+        let m = message("cells: []\n");
+        assert!(m.contains(":1: cells is empty"), "{m}");
+    }
+
+    #[test]
+    fn a_long_bucket_name_is_refused() {
+        let text = "cells:\n  - name: a-very-long-cell\n    account: \"123456789012\"\n    region: ap-southeast-5\n";
+        // silos-cell-a-very-long-cell-123456789012-ap-southeast-5: 55 characters.
+        assert!(parse(text).is_ok());
+        let m = Cells::parse(Path::new("cells.yaml"), text, "a-twenty-char-prefix")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            m,
+            "cells.yaml:2: cell a-very-long-cell: its artifacts bucket a-twenty-char-prefix-cell-a-very-long-cell-123456789012-ap-southeast-5 would be 70 characters; S3 allows 63: shorten the cell name or the prefix"
+        );
+    }
+
+    #[test]
+    fn capacities_fit_the_role_quota() {
+        let mut cells = Cells::default();
+        cells.fit_roles(1).unwrap();
+        // 90% of the 1,000 roles IAM allows by default.
+        assert_eq!(cells.cells[0].capacity, 900);
+        let mut cells = parse("cells:\n  - name: a\n    roleQuota: 5000\n  - name: b\n    account: \"210987654321\"\n    region: eu-west-1\n    capacity: 400\n").unwrap();
+        cells.fit_roles(2).unwrap();
+        assert_eq!(cells.cells[0].capacity, 1800);
+        assert_eq!(cells.cells[1].capacity, 400);
+        let mut cells = parse("cells:\n  - name: a\n    capacity: 600\n").unwrap();
+        let m = cells.fit_roles(2).unwrap_err().to_string();
+        assert!(m.starts_with("blueprints/cells.yaml:3: cell a: capacity 600 with 2 IAM role(s) per tenant is above the account's role quota 1000"), "{m}");
+        let mut cells = parse("cells:\n  - name: a\n    account: \"210987654321\"\n    region: eu-west-1\n  - name: b\n    account: \"210987654321\"\n    region: eu-west-2\n").unwrap();
+        let m = cells.fit_roles(1).unwrap_err().to_string();
+        assert!(m.starts_with("blueprints/cells.yaml:5: cell b: the cells in its account would hold 1800 tenant roles"), "{m}");
+    }
+
+    #[test]
+    fn types_are_checked_against_the_blueprints() {
+        let cells =
+            parse("cells:\n  - name: a\n    deploymentTypes:\n      - silo\n      - gold\n")
+                .unwrap();
+        let m = cells.check_types(&["silo"]).unwrap_err().to_string();
+        assert_eq!(
+            m,
+            "blueprints/cells.yaml:5: cell a: no blueprint has deploymentType \"gold\" (known: silo)"
+        );
+        let cells = parse("cells:\n  - name: a\n    deploymentTypes: [silo]\n").unwrap();
+        let m = cells
+            .check_types(&["silo", "premium"])
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains("no cell takes deployment type premium"), "{m}");
+        assert!(cells.check_types(&["silo"]).is_ok());
+    }
+}
