@@ -77,9 +77,14 @@ fn the_manifest_describes_every_file_it_lists() {
             "toolkit",
             "control-plane",
             "control-plane-local",
+            "cell",
             "tenant-silo"
         ]
     );
+    // The cell stack goes by TemplateBody: a new cell has no bucket to hold it.
+    let cell = &output.manifest.stacks[3];
+    assert_eq!(cell.stack_name, None);
+    assert!(cell.bytes <= silos::cfn::MAX_BODY_BYTES, "{}", cell.bytes);
     for s in &output.manifest.stacks {
         let contents = file(&output, &s.template);
         assert!(s.template.ends_with(".yaml"));
@@ -587,7 +592,8 @@ fn the_readmes_diagrams_are_not_stale() {
     assert_eq!(found, 2);
 }
 
-/// Only the event publisher may put events, and only on the control plane's bus.
+/// Only the event publisher may put events, and only on the control plane's bus (and a cell's
+/// forwarder, only on the bus its stack is given).
 #[test]
 fn only_the_event_publisher_puts_events_and_only_on_the_bus() {
     let mut found = Vec::new();
@@ -619,11 +625,122 @@ fn only_the_event_publisher_puts_events_and_only_on_the_bus() {
     }
     assert_eq!(
         found,
-        [(
-            "control-plane".to_owned(),
-            "EventPublisherRole".to_owned(),
-            vec!["events:PutEvents".to_owned()],
-            serde_json::json!([{"Fn::GetAtt": ["EventBus", "Arn"]}])
-        )]
+        [
+            (
+                "control-plane".to_owned(),
+                "EventPublisherRole".to_owned(),
+                vec!["events:PutEvents".to_owned()],
+                serde_json::json!([{"Fn::GetAtt": ["EventBus", "Arn"]}])
+            ),
+            (
+                "cell".to_owned(),
+                "ForwarderRole".to_owned(),
+                vec!["events:PutEvents".to_owned()],
+                // A cell forwards its tenant stack events to the control plane's bus.
+                serde_json::json!([{"Ref": "ControlPlaneEventBusArn"}])
+            ),
+        ]
     );
+}
+
+/// With cells in other accounts, the functions that work tenant stacks may assume exactly
+/// those cells' access roles, each cell account may put events on the bus, and the forwarded
+/// stack events reach the stack-events handler. Without any, none of that exists.
+#[test]
+fn remote_cells_are_granted_exactly_their_access_roles() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy("blueprints/silo.yaml", dir.path().join("silo.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("cells.yaml"),
+        "cells:\n  - name: home\n    capacity: 100\n  - name: eu-1\n    account: \"210987654321\"\n    region: eu-west-1\n    capacity: 50\n  - name: eu-2\n    account: \"210987654321\"\n    region: eu-central-1\n    capacity: 50\n  - name: ap\n    account: \"310987654321\"\n    region: ap-south-1\n    capacity: 30\n",
+    )
+    .unwrap();
+    let config = Config::new("silos").unwrap();
+    let output = synth::synth(&app(), &config, dir.path(), Format::Json).unwrap();
+    let cp: Value = serde_json::from_str(file(&output, "control-plane.json")).unwrap();
+    let resources = cp["Resources"].as_object().unwrap();
+    let mut assuming = Vec::new();
+    for (id, r) in resources {
+        for policy in r["Properties"]["Policies"].as_array().into_iter().flatten() {
+            for st in policy["PolicyDocument"]["Statement"].as_array().unwrap() {
+                if st["Action"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a == "sts:AssumeRole")
+                {
+                    assert_eq!(st["Action"], serde_json::json!(["sts:AssumeRole"]));
+                    let arns: Vec<&str> = st["Resource"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|r| r["Fn::Sub"].as_str().unwrap())
+                        .collect();
+                    assert_eq!(
+                        arns,
+                        [
+                            "arn:${AWS::Partition}:iam::210987654321:role/silos-cell-eu-1-access",
+                            "arn:${AWS::Partition}:iam::210987654321:role/silos-cell-eu-2-access",
+                            "arn:${AWS::Partition}:iam::310987654321:role/silos-cell-ap-access",
+                        ]
+                    );
+                    assuming.push(id.clone());
+                    // Only roles under the path the cells' access roles trust.
+                    assert_eq!(r["Properties"]["Path"], "/silos/control-plane/", "{id}");
+                }
+            }
+        }
+    }
+    assuming.sort();
+    assert_eq!(
+        assuming,
+        [
+            "DeleteRole",
+            "EventPublisherRole",
+            "ProvisionerRole",
+            "ReconcilerRole",
+            "RetryRole",
+            "TenantInfoRole"
+        ]
+    );
+    let bus_policies: Vec<&Value> = resources
+        .values()
+        .filter(|r| r["Type"] == "AWS::Events::EventBusPolicy")
+        .map(|r| &r["Properties"]["Statement"]["Principal"]["AWS"])
+        .collect();
+    assert_eq!(
+        bus_policies,
+        [
+            "arn:aws:iam::210987654321:root",
+            "arn:aws:iam::310987654321:root"
+        ]
+    );
+    let rule = &resources["CellStackStatusRule"]["Properties"];
+    assert_eq!(rule["EventBusName"], "silos-events");
+    assert_eq!(
+        rule["EventPattern"]["account"],
+        serde_json::json!(["210987654321", "310987654321"])
+    );
+    assert_eq!(
+        rule["Targets"][0]["Arn"],
+        serde_json::json!({"Fn::GetAtt": ["StackEventsFunction", "Arn"]})
+    );
+    let catalog: Value = serde_json::from_str(file(&output, "catalog.json")).unwrap();
+    let names: Vec<&str> = catalog["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["home", "eu-1", "eu-2", "ap"]);
+
+    // The reference app declares no cells: nothing to assume, no bus policy.
+    let plain = synth(Format::Json);
+    let cp = file(&plain, "control-plane.json");
+    assert!(
+        !cp.contains(":role/silos-cell-"),
+        "no cell, no access role to assume"
+    );
+    assert!(!cp.contains("CellStackStatusRule"));
+    assert!(!cp.contains("AWS::Events::EventBusPolicy"));
 }

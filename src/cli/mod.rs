@@ -420,7 +420,10 @@ pub fn run(cli: &Cli, app: &App) -> Result<(), Error> {
                     println!(
                         "  {:<24} {:<24} {:>3} resources  {:>7} bytes  sha256 {}",
                         s.template,
-                        s.stack_name.as_deref().unwrap_or("(one per tenant)"),
+                        s.stack_name.as_deref().unwrap_or(match s.kind {
+                            crate::stacks::Kind::Cell => "(one per cell)",
+                            _ => "(one per tenant)",
+                        }),
                         s.resources,
                         s.bytes,
                         &s.sha256[..12]

@@ -2,7 +2,7 @@ use crate::cfn::events::{self, rule};
 use crate::cfn::iam::{PolicyDocument, Principal, Statement};
 use crate::cfn::lambda;
 use crate::cfn::sqs::QueuePolicy;
-use crate::cfn::{Expr, Handle, Template};
+use crate::cfn::{Expr, Handle, Template, Value};
 
 use super::{Function, Queue, count, invoke_permission};
 
@@ -15,6 +15,7 @@ pub struct EventRule {
     pattern: Option<serde_json::Value>,
     schedule: Option<String>,
     target: Option<(String, Expr)>,
+    bus: Option<Value<String>>,
 }
 
 impl EventRule {
@@ -26,7 +27,14 @@ impl EventRule {
             pattern: Some(pattern),
             schedule: None,
             target: None,
+            bus: None,
         }
+    }
+
+    /// Matches events on `bus` (a name or ARN) instead of the account's default bus.
+    pub fn on_bus(mut self, bus: impl Into<Value<String>>) -> EventRule {
+        self.bus = Some(bus.into());
+        self
     }
 
     /// A rule firing on a schedule, e.g. `rate(5 minutes)`.
@@ -37,6 +45,7 @@ impl EventRule {
             pattern: None,
             schedule: Some(expression.to_owned()),
             target: None,
+            bus: None,
         }
     }
 
@@ -75,6 +84,7 @@ impl EventRule {
                 event_pattern: self.pattern.clone(),
                 schedule_expression: self.schedule.clone().map(Into::into),
                 state: Some(rule::State::Enabled.into()),
+                event_bus_name: self.bus.clone(),
                 targets: Some(targets),
                 ..events::Rule::new()
             },

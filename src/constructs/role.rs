@@ -7,6 +7,9 @@ use crate::cfn::{Expr, Handle, ResourceOptions, Template, Value};
 pub struct Role {
     id: String,
     service: String,
+    /// Replaces the service trust, for a role assumed by another account's roles.
+    trust: Option<Statement>,
+    name: Option<Value<String>>,
     description: Option<String>,
     path: Option<String>,
     boundary: Option<Expr>,
@@ -51,11 +54,28 @@ impl Role {
         Role {
             id: id.to_owned(),
             service: service.to_owned(),
+            trust: None,
+            name: None,
             description: None,
             path: None,
             boundary: None,
             statements: Vec::new(),
         }
+    }
+
+    /// A role assumed through `trust` (a `sts:AssumeRole` statement with its principal and
+    /// conditions) instead of by a service.
+    pub fn trusting(id: &str, trust: Statement) -> Role {
+        Role {
+            trust: Some(trust),
+            ..Role::for_service(id, "")
+        }
+    }
+
+    /// A fixed role name, for a role another stack or account names by ARN.
+    pub fn role_name(mut self, name: impl Into<Value<String>>) -> Role {
+        self.name = Some(name.into());
+        self
     }
 
     pub fn description(mut self, d: &str) -> Role {
@@ -125,16 +145,19 @@ impl Role {
                 "least-privilege",
             )]
         });
+        let trust = self
+            .trust
+            .clone()
+            .unwrap_or_else(|| Statement::assume_role(Principal::service(&self.service)));
         t.add(
             &self.id,
             &iam::Role {
+                role_name: self.name.clone(),
                 description: self.description.clone().map(Into::into),
                 path: self.path.clone().map(Into::into),
                 permissions_boundary: self.boundary.clone().map(Into::into),
                 policies,
-                ..iam::Role::new(PolicyDocument::new(vec![Statement::assume_role(
-                    Principal::service(&self.service),
-                )]))
+                ..iam::Role::new(PolicyDocument::new(vec![trust]))
             },
         )
     }

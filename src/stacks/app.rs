@@ -9,7 +9,9 @@ use crate::blueprint::cells::Cells;
 use crate::cfn::{Delivery, Template};
 
 use super::provisioning::{self, Provisioning};
-use super::{ArtifactParameters, Config, Kind, Stack, Target, TenantData, control_plane, toolkit};
+use super::{
+    ArtifactParameters, Config, Kind, Stack, Target, TenantData, cell, control_plane, toolkit,
+};
 
 /// What a tenant stack is built from: the settings, and the data policy of the blueprint that
 /// names it.
@@ -174,12 +176,16 @@ impl App {
         config: &Config,
         cells: &Cells,
     ) -> Result<(Vec<Stack>, Vec<provisioning::Note>), AppError> {
-        let _ = cells;
+        let tenants = self.all_tenant_stacks(config);
+        let refs: Vec<&Stack> = tenants.iter().collect();
+        let for_cells = provisioning::derive(config, &cell::cell_bucket(config), &refs)
+            .map_err(AppError::Provisioning)?;
         let provisioning = self.provisioning(config)?;
         let mut stacks = vec![
             toolkit(config),
-            control_plane::control_plane(config, Target::Aws, &provisioning),
-            control_plane::control_plane(config, Target::Local, &provisioning),
+            control_plane::control_plane(config, Target::Aws, &provisioning, cells),
+            control_plane::control_plane(config, Target::Local, &provisioning, cells),
+            cell::cell(config, for_cells),
         ];
         for (name, build) in &self.tenant_stacks {
             stacks.push(build(&TenantContext::new(config, name, TenantData::Retain)));

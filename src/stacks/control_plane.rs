@@ -1,6 +1,8 @@
 use serde_json::json;
 
+use crate::blueprint::cells::Cells;
 use crate::cfn::dynamodb::table::StreamViewType;
+use crate::cfn::events::EventBusPolicy;
 use crate::cfn::iam::Statement;
 use crate::cfn::{Delivery, Expr, Output, Parameter, Template};
 use crate::constructs::{
@@ -8,6 +10,7 @@ use crate::constructs::{
     StreamSubscription, Table,
 };
 
+use super::cell::control_plane_role_path;
 use super::provisioning::{self, Provisioning};
 use super::{ArtifactParameters, CONTROL_PLANE_ARTIFACT, Config, Kind, Stack, Target};
 
@@ -19,7 +22,12 @@ const SYNC_NO_DLQ: &str = "Invoked synchronously by API Gateway: errors return t
 
 /// `{prefix}-control-plane`: the tenants table, the provisioning role and, on AWS, the HTTP API,
 /// one function per route, the provisioner on the table stream and the stack-events handler.
-pub fn control_plane(config: &Config, target: Target, provisioning: &Provisioning) -> Stack {
+pub fn control_plane(
+    config: &Config,
+    target: Target,
+    provisioning: &Provisioning,
+    cells: &Cells,
+) -> Stack {
     let prefix = config.prefix();
     let id = match target {
         Target::Aws => "control-plane",
@@ -98,6 +106,7 @@ pub fn control_plane(config: &Config, target: Target, provisioning: &Provisionin
             &bucket,
             &bus,
             code_key,
+            cells,
         );
         t.output(
             "ArtifactsBucketName",
@@ -133,6 +142,7 @@ fn aws_compute(
     bucket: &BucketRef,
     bus: &EventBus,
     code_key: Expr,
+    cells: &Cells,
 ) {
     let prefix = config.prefix();
     let code = Code {
@@ -169,9 +179,11 @@ fn aws_compute(
     // With an Idempotency-Key: the key's record is read (GetItem), claimed in the same
     // transaction (PutItem), and given the answer (UpdateItem); likewise on every mutating
     // route.
+    // Placement reads the cells' counts (BatchGetItem) and raises one in the same transaction.
     tenants.grant(
         onboarding.role_mut(),
         &[
+            "dynamodb:BatchGetItem",
             "dynamodb:ConditionCheckItem",
             "dynamodb:GetItem",
             "dynamodb:PutItem",
@@ -180,8 +192,9 @@ fn aws_compute(
     );
     bucket.grant_read(onboarding.role_mut(), "catalog/*");
 
-    let mut delete =
-        function("Delete", "api", "POST /delete").without_dead_letter_queue(SYNC_NO_DLQ);
+    let mut delete = function("Delete", "api", "POST /delete")
+        .without_dead_letter_queue(SYNC_NO_DLQ)
+        .role_path(&control_plane_role_path(config));
     tenants.grant(
         delete.role_mut(),
         &[
@@ -194,14 +207,18 @@ fn aws_compute(
     delete
         .role_mut()
         .allow(&["cloudformation:DeleteStack"], [tenant_stacks.clone()]);
+    // The catalog says which cell the tenant's stack is in, and how to reach it.
+    bucket.grant_read(delete.role_mut(), "catalog/*");
 
-    let mut info =
-        function("TenantInfo", "api", "POST /tenant-info").without_dead_letter_queue(SYNC_NO_DLQ);
+    let mut info = function("TenantInfo", "api", "POST /tenant-info")
+        .without_dead_letter_queue(SYNC_NO_DLQ)
+        .role_path(&control_plane_role_path(config));
     tenants.grant(info.role_mut(), &["dynamodb:GetItem"]);
     info.role_mut().allow(
         &["cloudformation:ListStackResources"],
         [tenant_stacks.clone()],
     );
+    bucket.grant_read(info.role_mut(), "catalog/*");
 
     // DescribeStacks: after AlreadyExists (a redelivery), and around a dead stack (a retry).
     // DeleteStack: only a retry clears a stack a failed create left behind.
@@ -233,6 +250,7 @@ fn aws_compute(
 
     let mut retry = function("Retry", "api", "POST /retry")
         .without_dead_letter_queue(SYNC_NO_DLQ)
+        .role_path(&control_plane_role_path(config))
         .env("PROVISIONING_ROLE_ARN", provisioning.arn());
     provisioner_calls(
         &mut retry,
@@ -271,6 +289,7 @@ fn aws_compute(
         "Creates tenant stacks for new tenants, and updates them on request, from the table stream",
     )
     .timeout(120)
+    .role_path(&control_plane_role_path(config))
     .env("PROVISIONING_ROLE_ARN", provisioning.arn())
     .without_dead_letter_queue(
         "Invoked by a stream event source mapping, whose on-failure destination keeps failed records",
@@ -306,6 +325,7 @@ fn aws_compute(
         "events",
         "Publishes tenant lifecycle events on the event bus, from the table stream",
     )
+    .role_path(&control_plane_role_path(config))
     // The ARN (PutEvents takes a name or an ARN): a reference, so the bus comes first.
     .env("EVENT_BUS", bus.arn())
     .env("SILOS_EVENT_NAMES", config.event_names())
@@ -364,6 +384,7 @@ fn aws_compute(
         "Repairs tenants stuck in provisioning, deleting or updating, from their stacks",
     )
     .timeout(300)
+    .role_path(&control_plane_role_path(config))
     .env("PROVISIONING_ROLE_ARN", provisioning.arn())
     .without_dead_letter_queue(
         "Invoked by a schedule rule whose target has its own dead-letter queue, and the next scheduled pass retries anything missed",
@@ -389,6 +410,77 @@ fn aws_compute(
         "rate(5 minutes)",
     )
     .target(&reconciler);
+
+    // Cells in other accounts: the functions that work tenant stacks assume each cell's
+    // access role, and the cells forward their tenant stack events to the bus.
+    let access_roles: Vec<Expr> = cells
+        .remote()
+        .filter_map(|c| {
+            Some(Expr::sub(format!(
+                "arn:${{AWS::Partition}}:iam::{}:role/{}",
+                c.account.as_deref()?,
+                c.access_role_name(prefix)
+            )))
+        })
+        .collect();
+    if !access_roles.is_empty() {
+        for f in [
+            &mut delete,
+            &mut info,
+            &mut retry,
+            &mut provisioner,
+            &mut publisher,
+            &mut reconciler,
+        ] {
+            f.role_mut()
+                .allow(&["sts:AssumeRole"], access_roles.clone());
+        }
+    }
+    let cell_accounts: std::collections::BTreeSet<&str> = cells
+        .remote()
+        .filter_map(|c| c.account.as_deref())
+        .collect();
+    for account in &cell_accounts {
+        t.add(
+            &format!("CellEvents{account}"),
+            &EventBusPolicy {
+                event_bus_name: Some(bus.name().to_owned().into()),
+                statement: Some(json!({
+                    "Sid": format!("CellEvents{account}"),
+                    "Effect": "Allow",
+                    "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+                    "Action": "events:PutEvents",
+                    "Resource": bus.arn(),
+                })),
+                ..EventBusPolicy::new(format!("CellEvents{account}"))
+            },
+        );
+    }
+    let forwarded = (!cell_accounts.is_empty()).then(|| {
+        let stacks: Vec<String> = cells
+            .remote()
+            .filter_map(|c| {
+                Some(format!(
+                    "arn:aws:cloudformation:{}:{}:stack/{}",
+                    c.region.as_deref()?,
+                    c.account.as_deref()?,
+                    config.tenant_stack_prefix()
+                ))
+            })
+            .collect();
+        EventRule::pattern(
+            "CellStackStatusRule",
+            "Tenant stack status changes the cells forward, and no other stack's",
+            json!({
+                "source": ["aws.cloudformation"],
+                "detail-type": ["CloudFormation Stack Status Change"],
+                "account": cell_accounts.iter().collect::<Vec<_>>(),
+                "detail": {"stack-id": stacks.iter().map(|p| json!({"prefix": p})).collect::<Vec<_>>()}
+            }),
+        )
+        .on_bus(bus.name().to_owned())
+        .target(&stack_events)
+    });
 
     let mut api = HttpApi::new("Api", format!("{prefix}-control-plane"))
         .description("silos tenant API; every route requires SigV4 (AWS_IAM) authorization");
@@ -421,6 +513,9 @@ fn aws_compute(
     publications.add_to(t);
     events_dlq.add_to(t);
     rule.add_to(t);
+    if let Some(forwarded) = &forwarded {
+        forwarded.add_to(t);
+    }
     schedule.add_to(t);
     api.add_to(t);
 

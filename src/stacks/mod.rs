@@ -2,6 +2,7 @@
 //! local variant) and the tenant stacks that blueprints instantiate.
 
 mod app;
+pub mod cell;
 mod control_plane;
 pub mod provisioning;
 mod tenant_silo;
@@ -61,6 +62,8 @@ pub enum Kind {
     Toolkit,
     ControlPlane,
     Tenant,
+    /// Deployed into each cell by `silos cells bootstrap`, never by `deploy`.
+    Cell,
 }
 
 /// A Lambda artifact deploy must build and publish.
