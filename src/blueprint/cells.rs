@@ -74,6 +74,9 @@ pub struct Cell {
     pub bootstrap_role: Option<String>,
     #[serde(default)]
     pub cloud_formation: Pace,
+    /// The organizational unit holding the cell's account, for a service-managed StackSet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organizational_unit: Option<String>,
 }
 
 impl Cell {
@@ -88,6 +91,7 @@ impl Cell {
             external_id: None,
             bootstrap_role: None,
             cloud_formation: Pace::default(),
+            organizational_unit: None,
         }
     }
 
@@ -214,6 +218,8 @@ struct RawCell {
     bootstrap_role: Option<Spanned<String>>,
     #[serde(default)]
     cloud_formation: Option<Spanned<RawPace>>,
+    #[serde(default)]
+    organizational_unit: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -309,6 +315,7 @@ impl Cells {
         let mut lines = Vec::new();
         let mut names = BTreeSet::new();
         let mut homes = 0;
+        let mut places: BTreeSet<(String, String)> = BTreeSet::new();
         for raw in raw.cells.value {
             let name_line = raw.name.referenced.line();
             let name = raw.name.value;
@@ -374,6 +381,16 @@ impl Cells {
                     name_line,
                     format!(
                         "cell {name}: only one cell can be the control plane's own account and region (no account and no region)"
+                    ),
+                ));
+            }
+            if let (Some(a), Some((r, _))) = (&account, &region)
+                && !places.insert((a.clone(), r.clone()))
+            {
+                return Err(err(
+                    name_line,
+                    format!(
+                        "cell {name}: another cell is already account {a} in {r}; a cell is one account and region"
                     ),
                 ));
             }
@@ -480,6 +497,7 @@ impl Cells {
                 external_id: raw.external_id.map(|i| i.value),
                 bootstrap_role: raw.bootstrap_role.map(|r| r.value),
                 cloud_formation,
+                organizational_unit: raw.organizational_unit.map(|o| o.value),
             };
             if let Some(bucket) = cell.bucket_name(prefix)
                 && bucket.len() > MAX_BUCKET_NAME
@@ -726,6 +744,13 @@ mod tests {
         assert!(
             m.contains(":4: cell a: cloudFormation needs")
                 || m.contains(":3: cell a: cloudFormation needs"),
+            "{m}"
+        );
+        let m = message(
+            "cells:\n  - name: a\n    account: \"123456789012\"\n    region: eu-west-1\n  - name: b\n    account: \"123456789012\"\n    region: eu-west-1\n",
+        );
+        assert!(
+            m.contains(":5: cell b: another cell is already account 123456789012 in eu-west-1"),
             "{m}"
         );
         let m = message("cells: []\n");

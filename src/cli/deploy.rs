@@ -498,3 +498,226 @@ pub async fn destroy(cli: &Cli, config: &Config, args: &DestroyArgs) -> Result<(
     }
     Ok(())
 }
+
+/// `silos cells bootstrap`'s flags.
+#[derive(Debug, clap::Args)]
+pub struct BootstrapArgs {
+    /// Approve every change without asking.
+    #[arg(long)]
+    pub yes: bool,
+    /// Which changes need approval.
+    #[arg(long, value_enum, default_value = "broadening")]
+    pub require_approval: ApprovalArg,
+    /// One stack per cell, a StackSet, or a StackSet where the organization allows it.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub via: ViaArg,
+    /// The tenant function's zip to publish, instead of building it with cargo-lambda.
+    #[arg(long)]
+    pub tenant_zip: Option<PathBuf>,
+    /// Only these cells (comma-separated names).
+    #[arg(long, value_delimiter = ',')]
+    pub cells: Option<Vec<String>>,
+    #[command(flatten)]
+    pub blueprints: BlueprintsArg,
+    /// Seconds each stack operation may take.
+    #[arg(long, default_value = "1800", value_parser = super::seconds)]
+    pub timeout: Duration,
+}
+
+/// `--via`: the library's `deploy::cells::Via`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ViaArg {
+    Auto,
+    Stacks,
+    StackSet,
+}
+
+/// The tenant zips of `output`: every artifact but the control plane's.
+fn tenant_zips(
+    output: &synth::Output,
+    tenant_zip: Option<&PathBuf>,
+    chatter: Chatter,
+) -> Result<Vec<LambdaZip>, Error> {
+    let mut zips = Vec::new();
+    for artifact in &output.manifest.artifacts {
+        if artifact.name == CONTROL_PLANE_ARTIFACT.name {
+            continue;
+        }
+        let given = (artifact.name == TENANT_ARTIFACT.name)
+            .then_some(tenant_zip)
+            .flatten();
+        zips.push(artifact_zip(*artifact, given, chatter)?);
+    }
+    Ok(zips)
+}
+
+/// `silos cells bootstrap`: each remote cell's stack in its account, and its artifacts.
+pub async fn cells_bootstrap(
+    cli: &Cli,
+    app: &App,
+    config: &Config,
+    args: &BootstrapArgs,
+) -> Result<(), Error> {
+    use crate::deploy::cells::{self, Via};
+    let sdk = crate::aws::load(&cli.aws_options()).await;
+    let output = synth::synth(app, config, &args.blueprints.blueprints, Format::Json)?;
+    let mut selected = output.cells.clone();
+    if let Some(names) = &args.cells {
+        if let Some(unknown) = names
+            .iter()
+            .find(|n| !selected.cells.iter().any(|c| &c.name == *n))
+        {
+            return Err(Error::Usage(format!(
+                "no cell {unknown} in {}",
+                selected
+                    .path
+                    .as_deref()
+                    .map_or("the cells file".into(), |p| p.display().to_string())
+            )));
+        }
+        selected
+            .cells
+            .retain(|c| c.is_home() || names.contains(&c.name));
+    }
+    if selected.remote().next().is_none() {
+        if !cli.quiet {
+            println!(
+                "no cells to bootstrap: the control plane's own account and region needs none ({} declares no other)",
+                output
+                    .cells
+                    .path
+                    .as_deref()
+                    .map_or("no cells.yaml".into(), |p| p.display().to_string())
+            );
+        }
+        return Ok(());
+    }
+    let home_clients = Clients::new(&sdk);
+    let home = cells::home(&home_clients, config.prefix()).await?;
+    let chatter = if cli.quiet {
+        Chatter::Quiet
+    } else {
+        Chatter::Stdout
+    };
+    let zips = tenant_zips(&output, args.tenant_zip.as_ref(), chatter)?;
+    let via = match args.via {
+        ViaArg::Stacks => Via::Stacks,
+        ViaArg::StackSet => Via::StackSet,
+        ViaArg::Auto => Via::Auto,
+    };
+    let service_managed = match via {
+        Via::Stacks => None,
+        Via::StackSet => Some(
+            cells::organization_allows_stack_sets(&home_clients, &selected)
+                .await
+                .is_ok(),
+        ),
+        Via::Auto => match cells::organization_allows_stack_sets(&home_clients, &selected).await {
+            Ok(()) => Some(true),
+            Err(why) => {
+                if !cli.quiet {
+                    println!(
+                        "deploying one stack per cell: the organization does not allow a StackSet here ({why})"
+                    );
+                }
+                None
+            }
+        },
+    };
+    let mut ui = Terminal {
+        yes: args.yes,
+        quiet: cli.quiet,
+        color: super::colour(&std::io::stdout()),
+        policy: args.require_approval.into(),
+    };
+    if let Some(service_managed) = service_managed {
+        if !cli.quiet {
+            println!(
+                "deploying the cells as instances of the StackSet {}-cells ({})",
+                config.prefix(),
+                if service_managed {
+                    "service-managed, through the organization's trusted access"
+                } else {
+                    "self-managed: needs AWSCloudFormationStackSetAdministrationRole here and AWSCloudFormationStackSetExecutionRole in each cell's account"
+                }
+            );
+        }
+        let prefix = config.prefix().to_owned();
+        let sdk_ref = &sdk;
+        let output_ref = &output;
+        let zips_ref = &zips;
+        cells::bootstrap_stack_set(
+            &home_clients,
+            &output,
+            &selected,
+            &home,
+            service_managed,
+            args.timeout,
+            async |cell, bucket| {
+                let clients = cells::cell_config(sdk_ref, cell, &prefix).await;
+                cells::publish_to_cell(&clients, bucket, output_ref, zips_ref).await
+            },
+            &mut ui,
+        )
+        .await?;
+        return Ok(());
+    }
+    for cell in selected.remote() {
+        let clients = cells::cell_config(&sdk, cell, config.prefix()).await;
+        let (report, deployed) = cells::bootstrap_cell(
+            &clients,
+            &output,
+            &zips,
+            &selected,
+            cell,
+            &home,
+            args.require_approval.into(),
+            args.timeout,
+            &mut ui,
+        )
+        .await?;
+        if !cli.quiet {
+            println!(
+                "cell {}: stack {} in {}/{}: {}; s3://{}: {} objects, {} uploaded",
+                report.cell,
+                report.stack,
+                cell.account.as_deref().unwrap_or_default(),
+                cell.region.as_deref().unwrap_or_default(),
+                deployed.outcome,
+                report.bucket,
+                report.objects.len(),
+                report.objects.iter().filter(|o| o.uploaded).count()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `silos cells list`: the declared cells, as the catalog publishes them.
+pub fn cells_list(cli: &Cli, app: &App, config: &Config, blueprints: &Path) -> Result<(), Error> {
+    let output = synth::synth(app, config, blueprints, Format::Json)?;
+    if cli.output == OutputFormat::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&output.cells.cells).unwrap_or_default()
+        );
+        return Ok(());
+    }
+    println!(
+        "{:<16} {:<14} {:<16} {:>8}  TYPES",
+        "CELL", "ACCOUNT", "REGION", "CAPACITY"
+    );
+    for c in &output.cells.cells {
+        println!(
+            "{:<16} {:<14} {:<16} {:>8}  {}",
+            c.name,
+            c.account.as_deref().unwrap_or("(own)"),
+            c.region.as_deref().unwrap_or("(own)"),
+            c.capacity,
+            c.deployment_types
+                .as_ref()
+                .map_or("all".to_owned(), |t| t.join(","))
+        );
+    }
+    Ok(())
+}

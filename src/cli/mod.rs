@@ -166,6 +166,11 @@ pub enum Command {
     /// Run the whole control plane on this machine against an emulator (moto), started here
     /// unless --endpoint-url names a running one.
     Local(local::Args),
+    /// The cells tenants are placed in (cells.yaml beside the blueprints).
+    Cells {
+        #[command(subcommand)]
+        command: CellsCommand,
+    },
     /// List, create, inspect, delete, retry and wait for tenants through the control-plane API.
     Tenants {
         /// The API URL; else SILOS_API_URL, out/outputs.json, then the deployed stack's output.
@@ -174,6 +179,19 @@ pub enum Command {
         #[command(subcommand)]
         command: TenantsCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CellsCommand {
+    /// The declared cells: account, region, capacity and deployment types.
+    List {
+        #[command(flatten)]
+        blueprints: BlueprintsArg,
+    },
+    /// Deploy each cell's stack into its account and region (the cell's bucket, its roles
+    /// and its stack-event forwarding), and publish its copy of the tenant templates and zips.
+    /// Run it after `silos deploy`, and again when the tenant stacks change.
+    Bootstrap(deploy::BootstrapArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -361,6 +379,15 @@ pub fn run(cli: &Cli, app: &App) -> Result<(), Error> {
             init_tracing(cli);
             runtime()?.block_on(deploy::deploy(cli, app, &config, args))?;
         }
+        Command::Cells { command } => match command {
+            CellsCommand::List { blueprints } => {
+                deploy::cells_list(cli, app, &config, &blueprints.blueprints)?;
+            }
+            CellsCommand::Bootstrap(args) => {
+                init_tracing(cli);
+                runtime()?.block_on(deploy::cells_bootstrap(cli, app, &config, args))?;
+            }
+        },
         Command::Diff { fail, blueprints } => {
             init_tracing(cli);
             let differs =

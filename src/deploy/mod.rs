@@ -5,6 +5,7 @@
 
 pub mod app;
 mod artifacts;
+pub mod cells;
 pub mod changeset;
 mod destroy;
 pub mod diff;

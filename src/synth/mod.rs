@@ -71,6 +71,8 @@ pub struct Output {
     /// The tenant stacks' handler actions that the provisioning role does not scope to tenant
     /// resources: granted on `*`, or not granted, each with its reason (`silos synth -v`).
     pub unscoped: Vec<crate::stacks::provisioning::Note>,
+    /// The cells, as published in the catalog (capacities fitted).
+    pub cells: Cells,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -336,6 +338,7 @@ pub fn synth(
             .collect(),
         warnings,
         unscoped: notes,
+        cells,
     })
 }
 
