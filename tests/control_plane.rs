@@ -12,6 +12,7 @@ use silos::control_plane::stack_events::Handled;
 use silos::control_plane::tenant::Status;
 
 use common::env::{BUCKET, env, error_code};
+use silos::control_plane::api;
 
 #[tokio::test]
 async fn every_route_answers_by_the_contract_and_bad_requests_leave_nothing_behind() {
@@ -562,4 +563,282 @@ async fn an_unreachable_cloudformation_leaves_the_tenant_provisioning_for_the_re
     env.cp.reconcile(std::time::Duration::ZERO).await.unwrap();
     assert_eq!(env.tenant(&id).await["status"], "running");
     assert_eq!(env.stacks_named(&format!("silos-tenant-{id}")).await, 1);
+}
+
+/// The bytes a body takes in the Lambda response that carries it (as `api::RESPONSE_BUDGET`
+/// counts them): each `"` and `\` twice.
+fn embedded(body: &Value) -> usize {
+    let text = body.to_string();
+    text.len() + text.bytes().filter(|b| matches!(b, b'"' | b'\\')).count()
+}
+
+/// Follows `GET /tenants` pages from `first` (a paging request) to the end: the tenant ids of
+/// each page.
+async fn follow(env: &common::env::Env, limits: api::Limits, first: &str) -> Vec<Vec<String>> {
+    let mut pages = Vec::new();
+    let mut path = first.to_owned();
+    loop {
+        let (status, headers, page, _) = env.get_with(limits, &path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {page}");
+        assert!(embedded(&page) <= limits.response_budget, "{path}");
+        let ids: Vec<String> = page["tenants"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{path}: not a page: {page}"))
+            .iter()
+            .map(|t| t["tenantId"].as_str().unwrap().to_owned())
+            .collect();
+        pages.push(ids);
+        let header = headers
+            .get(api::NEXT_TOKEN_HEADER)
+            .map(|h| h.to_str().unwrap().to_owned());
+        match page["nextToken"].as_str() {
+            Some(token) => {
+                assert_eq!(header.as_deref(), Some(token), "the header says the same");
+                let base = first
+                    .split("nextToken=")
+                    .next()
+                    .unwrap()
+                    .trim_end_matches(['&', '?']);
+                let sep = if base.contains('?') { "&" } else { "?" };
+                path = format!("{base}{sep}nextToken={token}");
+            }
+            None => {
+                assert_eq!(page["nextToken"], Value::Null, "{page}");
+                assert_eq!(header, None);
+                return pages;
+            }
+        }
+        assert!(pages.len() < 100, "the listing never ends");
+    }
+}
+
+fn ids(tenants: &Value) -> Vec<String> {
+    tenants
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {tenants}"))
+        .iter()
+        .map(|t| t["tenantId"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn get_tenants_pages_with_limit_and_next_token_and_lists_by_status() {
+    let env = env().await;
+    let mut onboarded = Vec::new();
+    for i in 0..7 {
+        onboarded.push(env.onboard(&format!("Tenant {i}")).await);
+    }
+    let mut oldest_first = onboarded.clone();
+    oldest_first.sort_by_key(|t| {
+        (
+            t["created"]
+                .as_str()
+                .unwrap()
+                .parse::<silos::control_plane::tenant::Timestamp>()
+                .unwrap(),
+            t["tenantId"].as_str().unwrap().to_owned(),
+        )
+    });
+    let all_ids = ids(&Value::Array(onboarded.clone()));
+    let limits = api::Limits::default();
+
+    // No paging parameters: the array, every tenant, oldest first, as before paging.
+    let (status, headers, all, _) = env.get_with(limits, "/tenants").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(all, Value::Array(oldest_first.clone()));
+    assert_eq!(headers.get(api::NEXT_TOKEN_HEADER), None);
+
+    // Pages of 3: every tenant once, full pages but the last.
+    let pages = follow(&env, limits, "/tenants?limit=3").await;
+    assert_eq!(
+        pages.iter().map(Vec::len).collect::<Vec<_>>(),
+        [3, 3, 1],
+        "{pages:?}"
+    );
+    let mut listed = pages.concat();
+    listed.sort();
+    let mut expected = all_ids.clone();
+    expected.sort();
+    assert_eq!(listed, expected);
+    // A nextToken alone pages with the default limit, which holds the rest.
+    let (_, _, first, _) = env.get_with(limits, "/tenants?limit=2").await;
+    let token = first["nextToken"].as_str().unwrap();
+    let (_, _, rest, _) = env
+        .get_with(limits, &format!("/tenants?nextToken={token}"))
+        .await;
+    assert_eq!(rest["nextToken"], Value::Null, "{rest}");
+    assert_eq!(rest["tenants"].as_array().unwrap().len(), 5, "{rest}");
+
+    // By status: through the index, exactly the tenants in it.
+    for t in &onboarded[..2] {
+        env.cp
+            .store()
+            .transition(
+                t["tenantId"].as_str().unwrap(),
+                Status::Initiated,
+                Status::Failed,
+                &Default::default(),
+            )
+            .await
+            .unwrap();
+    }
+    let (status, _, failed, _) = env.get_with(limits, "/tenants?status=failed").await;
+    assert_eq!(status, StatusCode::OK, "{failed}");
+    let mut failed = ids(&failed);
+    failed.sort();
+    let mut expected = all_ids[..2].to_vec();
+    expected.sort();
+    assert_eq!(failed, expected, "status alone: the array shape");
+    let initiated = follow(&env, limits, "/tenants?status=initiated&limit=2").await;
+    assert_eq!(initiated.len(), 3, "{initiated:?}");
+    let mut initiated = initiated.concat();
+    initiated.sort();
+    let mut expected = all_ids[2..].to_vec();
+    expected.sort();
+    assert_eq!(initiated, expected);
+    let (_, _, none, _) = env
+        .get_with(limits, "/tenants?status=deleted&limit=5")
+        .await;
+    assert_eq!(none, json!({"tenants": [], "nextToken": null}));
+}
+
+#[tokio::test]
+async fn bad_list_parameters_are_400s_in_the_error_shape() {
+    let env = env().await;
+    for i in 0..2 {
+        env.onboard(&format!("Tenant {i}")).await;
+    }
+    let (_, _, page, _) = env
+        .get_with(api::Limits::default(), "/tenants?status=initiated&limit=1")
+        .await;
+    let status_token = page["nextToken"].as_str().unwrap().to_owned();
+    let cases = [
+        ("/tenants?limit=0", "InvalidLimit"),
+        ("/tenants?limit=1001", "InvalidLimit"),
+        ("/tenants?limit=-1", "InvalidLimit"),
+        ("/tenants?limit=ten", "InvalidLimit"),
+        ("/tenants?limit=", "InvalidLimit"),
+        ("/tenants?status=bogus", "InvalidStatus"),
+        ("/tenants?status=Running", "InvalidStatus"),
+        ("/tenants?nextToken=garbage!", "InvalidNextToken"),
+        ("/tenants?nextToken=", "InvalidNextToken"),
+        ("/tenants?nextToken=eyJ2IjoxfQ", "InvalidNextToken"),
+        (
+            &format!("/tenants?nextToken={status_token}"),
+            "InvalidNextToken",
+        ),
+        (
+            &format!("/tenants?status=failed&nextToken={status_token}"),
+            "InvalidNextToken",
+        ),
+        ("/tenants?page=2", "InvalidQuery"),
+        ("/tenants?limit=1&limit=2", "InvalidQuery"),
+    ];
+    for (path, code) in cases {
+        let (status, _, body, _) = env.get_with(api::Limits::default(), path).await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (StatusCode::BAD_REQUEST, code),
+            "{path}: {body}"
+        );
+        assert!(body["error"]["message"].is_string(), "{body}");
+    }
+    let (_, _, message, _) = env
+        .get_with(api::Limits::default(), "/tenants?limit=1001")
+        .await;
+    assert_eq!(
+        message["error"]["message"],
+        "limit \"1001\" is not a whole number from 1 to 1000"
+    );
+    // Nothing changed.
+    let (_, _, all, _) = env.get_with(api::Limits::default(), "/tenants").await;
+    assert_eq!(all.as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_list_answer_stops_before_its_byte_budget_and_says_where_to_go_on() {
+    let env = env().await;
+    let mut all = Vec::new();
+    for i in 0..9 {
+        all.push(
+            env.onboard(&format!("Tenant {i}")).await["tenantId"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    all.sort();
+    // Room for about three tenants beside a page's overhead.
+    let one = embedded(&env.tenant(&all[0]).await);
+    let limits = api::Limits {
+        response_budget: 2048 + 3 * (one + 1) + 2,
+    };
+    // Without paging parameters: the array, cut short, and the header to continue from.
+    let (status, headers, first, _) = env.get_with(limits, "/tenants").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(embedded(&first) <= limits.response_budget);
+    let first = ids(&first);
+    assert!((1..9).contains(&first.len()), "{first:?}");
+    let token = headers
+        .get(api::NEXT_TOKEN_HEADER)
+        .expect("the header of a cut answer")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    // The rest, page by page (asking for more than fits: each page is cut by the budget too).
+    let rest = follow(
+        &env,
+        limits,
+        &format!("/tenants?limit=1000&nextToken={token}"),
+    )
+    .await;
+    assert!(rest.len() >= 2, "{rest:?}");
+    let mut listed = [vec![first], rest].concat().concat();
+    listed.sort();
+    assert_eq!(listed, all, "every tenant exactly once");
+}
+
+#[tokio::test]
+async fn pages_hold_every_tenant_once_while_others_are_onboarded() {
+    let env = env().await;
+    let mut before = Vec::new();
+    for i in 0..10 {
+        before.push(
+            env.onboard(&format!("Before {i}")).await["tenantId"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    // Ten more onboarded while the pages of two are read, on the same runtime.
+    let onboarding = async {
+        let mut during = Vec::new();
+        for i in 0..10 {
+            during.push(
+                env.onboard(&format!("During {i}")).await["tenantId"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+            tokio::task::yield_now().await;
+        }
+        during
+    };
+    let (pages, during) = tokio::join!(
+        follow(&env, api::Limits::default(), "/tenants?limit=2"),
+        onboarding
+    );
+    let listed = pages.concat();
+    let unique: std::collections::HashSet<&String> = listed.iter().collect();
+    assert_eq!(unique.len(), listed.len(), "no tenant twice: {pages:?}");
+    for id in &before {
+        assert!(unique.contains(id), "{id} is missing: {pages:?}");
+    }
+    assert!(
+        listed
+            .iter()
+            .all(|id| before.contains(id) || during.contains(id)),
+        "{pages:?}"
+    );
+    assert!(pages.iter().all(|p| p.len() <= 2), "{pages:?}");
 }

@@ -688,3 +688,41 @@ async fn the_whole_lifecycle_is_published_on_the_bus_in_order() {
         .unwrap();
     assert!(rules.rules().is_empty(), "{rules:?}");
 }
+
+#[tokio::test]
+async fn tenants_list_follows_the_pages_and_filters_by_status() {
+    let local = Local::start();
+    let mut ids: Vec<String> = (0..3)
+        .map(|i| local.create(&format!("Paged {i}")))
+        .collect();
+    ids.sort();
+    let listed = |args: &[&str]| {
+        let mut listed: Vec<String> = local
+            .json(args)
+            .as_array()
+            .unwrap_or_else(|| panic!("{args:?}: not an array"))
+            .iter()
+            .map(|t| t["tenantId"].as_str().unwrap().to_owned())
+            .collect();
+        listed.sort();
+        listed
+    };
+    // Pages of two: the list follows nextToken to the second page.
+    assert_eq!(listed(&["list", "--page-size", "2"]), ids);
+    let text = local.tenants(&["list", "--page-size", "1"]);
+    assert!(text.status.success(), "{}", stderr(&text));
+    let text = String::from_utf8_lossy(&text.stdout);
+    for i in 0..3 {
+        assert!(text.contains(&format!("Paged {i}")), "{text}");
+    }
+    for id in &ids {
+        local.wait(id, "running");
+    }
+    assert_eq!(
+        listed(&["list", "--status", "running", "--page-size", "2"]),
+        ids
+    );
+    assert!(listed(&["list", "--status", "deleted"]).is_empty());
+    let bad = local.tenants(&["list", "--page-size", "0"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+}

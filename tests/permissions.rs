@@ -172,7 +172,12 @@ async fn every_role_allows_exactly_the_calls_its_handler_makes() {
     assert_eq!(status, StatusCode::CREATED, "{acme}");
     record("OnboardingFunction", &recorder);
     let id = acme["tenantId"].as_str().unwrap().to_owned();
+    // Every tenant (a Scan), and by status (a Query of the status index).
     env.call("GET", "/tenants", Body::empty()).await;
+    let (status, _) = env
+        .call("GET", "/tenants?status=initiated&limit=5", Body::empty())
+        .await;
+    assert_eq!(status, StatusCode::OK);
     record("ListTenantsFunction", &recorder);
     env.tenant(&id).await;
     record("GetTenantFunction", &recorder);

@@ -6,29 +6,46 @@ use std::collections::HashSet;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put,
-    ScalarAttributeType, TransactWriteItem,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, Put, ScalarAttributeType, TransactWriteItem,
 };
-use silos::control_plane::store::{Changes, Error, Held, Store};
+use silos::control_plane::store::{Changes, Error, Held, Page, STATUS_INDEX, Store};
 use silos::control_plane::tenant::{Status, Tenant, TenantName, Timestamp};
 
-/// A table shaped like the control plane's TenantsTable.
+/// A table shaped like the control plane's TenantsTable, with its status index.
 async fn store(moto: &common::Moto) -> Store {
     let client = Client::new(&moto.sdk_config());
+    let attribute = |name: &str, ty: ScalarAttributeType| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ty)
+            .build()
+            .unwrap()
+    };
+    let key = |name: &str, ty: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(ty)
+            .build()
+            .unwrap()
+    };
     client
         .create_table()
         .table_name("tenants")
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("tenantId")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("tenantId")
-                .key_type(KeyType::Hash)
+        .attribute_definitions(attribute("tenantId", ScalarAttributeType::S))
+        .attribute_definitions(attribute("status", ScalarAttributeType::S))
+        .attribute_definitions(attribute("created", ScalarAttributeType::N))
+        .key_schema(key("tenantId", KeyType::Hash))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(STATUS_INDEX)
+                .key_schema(key("status", KeyType::Hash))
+                .key_schema(key("created", KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
                 .build()
                 .unwrap(),
         )
@@ -395,6 +412,245 @@ async fn list_reads_every_page() {
         .map(|t| t.tenant_id)
         .collect();
     assert_eq!(ids.len(), 10);
+}
+
+/// Reads every page of a listing (by `status`, or of every tenant) of at most `limit`,
+/// calling `between` after each page; returns the pages' tenant ids in order.
+async fn pages<F, Fut>(
+    store: &Store,
+    status: Option<Status>,
+    limit: usize,
+    mut between: F,
+) -> Vec<Vec<String>>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut pages = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let Page {
+            tenants,
+            next_token,
+        } = match status {
+            Some(s) => store.by_status(s, limit, token.as_deref()).await,
+            None => store.page(limit, token.as_deref()).await,
+        }
+        .unwrap();
+        assert!(
+            tenants.len() <= limit,
+            "a page of {} > {limit}",
+            tenants.len()
+        );
+        if let Some(s) = status {
+            assert!(tenants.iter().all(|t| t.status == s), "{tenants:?}");
+        }
+        pages.push(tenants.into_iter().map(|t| t.tenant_id).collect());
+        between(pages.len()).await;
+        match next_token {
+            Some(next) => token = Some(next),
+            None => return pages,
+        }
+        assert!(pages.len() < 1000, "the listing never ends");
+    }
+}
+
+/// Tenant `n` of these tests: even numbers are there from the start, odd ones are written
+/// while the listing runs, so they land between the others (ids sort by number).
+fn numbered(n: u32) -> Tenant {
+    tenant(n, &format!("Tenant {n}"))
+}
+
+#[tokio::test]
+async fn every_tenant_is_on_exactly_one_page_while_tenants_are_written() {
+    let moto = common::Moto::start();
+    // Scan reads of 3 items, half of them locks: a page takes several reads to fill.
+    let store = store(&moto).await.with_page_size(3);
+    let before: Vec<Tenant> = (0..24).map(|i| numbered(2 * i)).collect();
+    for t in &before {
+        store.create(t).await.unwrap();
+    }
+    // An idempotency record, which has `kind` too, is never listed.
+    let claimed = store.claiming(silos::control_plane::idempotency::Claim {
+        id: "idem#0000".to_owned(),
+        route: "/onboarding".to_owned(),
+        request_hash: "h".to_owned(),
+        expires_at: u64::MAX / 2,
+    });
+    let extra = numbered(1001);
+    claimed.create(&extra).await.unwrap();
+
+    let mut written = Vec::new();
+    let pages = pages(&store, None, 4, |page| {
+        // Two new tenants after each page, and a move of an old one.
+        let store = store.clone();
+        let new = [numbered(4 * page as u32 + 1), numbered(4 * page as u32 + 3)];
+        written.extend(new.iter().map(|t| t.tenant_id.clone()));
+        let moved = before[page % before.len()].clone();
+        async move {
+            for t in &new {
+                store.create(t).await.unwrap();
+            }
+            let _ = store
+                .transition(
+                    &moved.tenant_id,
+                    Status::Initiated,
+                    Status::Failed,
+                    &Changes::default(),
+                )
+                .await;
+        }
+    })
+    .await;
+    let listed: Vec<&String> = pages.iter().flatten().collect();
+    let unique: HashSet<&String> = listed.iter().copied().collect();
+    assert_eq!(unique.len(), listed.len(), "no tenant twice: {pages:?}");
+    for t in before.iter().chain([&extra]) {
+        assert!(unique.contains(&t.tenant_id), "{} is missing", t.tenant_id);
+    }
+    let known: HashSet<&String> = before
+        .iter()
+        .chain([&extra])
+        .map(|t| &t.tenant_id)
+        .chain(&written)
+        .collect();
+    assert!(
+        unique.iter().all(|id| known.contains(id)),
+        "only tenants, never a lock or a record: {pages:?}"
+    );
+    // Full pages until the last: a page reads on until it has its limit.
+    for page in &pages[..pages.len() - 1] {
+        assert_eq!(page.len(), 4, "{pages:?}");
+    }
+    assert!(pages.len() >= 7, "{pages:?}");
+}
+
+#[tokio::test]
+async fn a_status_listing_holds_exactly_the_tenants_in_that_status_oldest_first() {
+    let moto = common::Moto::start();
+    let store = store(&moto).await.with_page_size(2);
+    // Created out of order, so id order is not age order.
+    let all: Vec<Tenant> = [5, 2, 9, 0, 7, 4, 1, 8, 3, 6]
+        .into_iter()
+        .map(|n| {
+            let mut t = numbered(n);
+            t.created = Timestamp {
+                millis: 1_700_000_000_000 + u64::from(10 - n),
+            };
+            t
+        })
+        .collect();
+    for t in &all {
+        store.create(t).await.unwrap();
+    }
+    let provisioning = |t: &Tenant| {
+        let store = store.clone();
+        let id = t.tenant_id.clone();
+        async move {
+            store
+                .transition(
+                    &id,
+                    Status::Initiated,
+                    Status::Provisioning,
+                    &Changes::default(),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    for t in &all[..5] {
+        provisioning(t).await;
+    }
+    for t in &all[..2] {
+        store
+            .transition(
+                &t.tenant_id,
+                Status::Provisioning,
+                Status::Running,
+                &Changes::default(),
+            )
+            .await
+            .unwrap();
+    }
+    let expect = |which: &[Tenant]| {
+        let mut which = which.to_vec();
+        which.sort_by_key(|t| t.created);
+        which.into_iter().map(|t| t.tenant_id).collect::<Vec<_>>()
+    };
+    for limit in [1, 2, 3, 100] {
+        for (status, tenants) in [
+            (Status::Running, &all[..2]),
+            (Status::Provisioning, &all[2..5]),
+            (Status::Initiated, &all[5..]),
+            (Status::Deleted, &all[..0]),
+        ] {
+            let listed: Vec<String> = pages(&store, Some(status), limit, |_| async {})
+                .await
+                .concat();
+            assert_eq!(listed, expect(tenants), "{status}, pages of {limit}");
+        }
+    }
+
+    // Moving tenants out of the status while it is listed skips none of the others.
+    let staying = expect(&all[5..8]);
+    let leaving = all[8..].to_vec();
+    let listed: Vec<String> = pages(&store, Some(Status::Initiated), 1, |page| {
+        let leaving = leaving.get(page - 1).cloned();
+        let provisioning = &provisioning;
+        async move {
+            if let Some(t) = leaving {
+                provisioning(&t).await;
+            }
+        }
+    })
+    .await
+    .concat();
+    for id in &staying {
+        assert_eq!(listed.iter().filter(|l| *l == id).count(), 1, "{listed:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_or_foreign_next_token_is_refused_before_any_read() {
+    let moto = common::Moto::start();
+    let store = store(&moto).await;
+    for i in 0..3 {
+        store.create(&numbered(i)).await.unwrap();
+    }
+    let by_status = store
+        .by_status(Status::Initiated, 1, None)
+        .await
+        .unwrap()
+        .next_token
+        .unwrap();
+    let scan = store.page(1, None).await.unwrap().next_token.unwrap();
+    for (status, token) in [
+        (None, "garbage!".to_owned()),
+        (None, String::new()),
+        (None, by_status.clone()),
+        (Some(Status::Running), by_status.clone()),
+        (Some(Status::Initiated), scan.clone()),
+    ] {
+        let got = match status {
+            Some(s) => store.by_status(s, 1, Some(&token)).await,
+            None => store.page(1, Some(&token)).await,
+        };
+        assert!(
+            matches!(got, Err(Error::InvalidNextToken(_))),
+            "{status:?} {token:?}: {got:?}"
+        );
+    }
+    // Each kind of token continues its own listing.
+    assert_eq!(store.page(5, Some(&scan)).await.unwrap().tenants.len(), 2);
+    assert_eq!(
+        store
+            .by_status(Status::Initiated, 5, Some(&by_status))
+            .await
+            .unwrap()
+            .tenants
+            .len(),
+        2
+    );
 }
 
 /// The items as DynamoDB holds them: the record's attribute names, the timestamps as numbers

@@ -509,6 +509,41 @@ fn only_the_provisioning_functions_may_pass_the_provisioning_role() {
 }
 
 #[test]
+fn the_status_index_is_the_one_the_runtime_queries_and_only_listing_may_query_it() {
+    assert_eq!(
+        silos::stacks::STATUS_INDEX,
+        silos::control_plane::store::STATUS_INDEX
+    );
+    for (id, template) in templates(&synth(Format::Json)) {
+        if !id.starts_with("control-plane") {
+            continue;
+        }
+        let table = &template["Resources"]["TenantsTable"]["Properties"];
+        let indexes = table["GlobalSecondaryIndexes"].as_array().unwrap();
+        assert_eq!(indexes.len(), 1, "{id}");
+        assert_eq!(indexes[0]["IndexName"], silos::stacks::STATUS_INDEX);
+        assert_eq!(indexes[0]["Projection"]["ProjectionType"], "ALL");
+        let index_arn = serde_json::json!({
+            "Fn::Sub": format!("${{TenantsTable.Arn}}/index/{}", silos::stacks::STATUS_INDEX)
+        });
+        let mut queriers = Vec::new();
+        for (role, actions, resources) in allows(&template) {
+            if resources.contains(&index_arn) {
+                assert_eq!(actions, ["dynamodb:Query"], "{role}");
+                assert_eq!(resources, std::slice::from_ref(&index_arn), "{role}");
+                queriers.push(role);
+            }
+        }
+        queriers.sort();
+        let expected: &[&str] = match id.as_str() {
+            "control-plane" => &["ListTenantsRole", "ReconcilerRole"],
+            _ => &[],
+        };
+        assert_eq!(queriers, expected, "{id}");
+    }
+}
+
+#[test]
 fn every_api_route_requires_iam_auth_and_the_rule_matches_only_tenant_stacks() {
     let (_, cp) = templates(&synth(Format::Json))
         .into_iter()

@@ -12,10 +12,33 @@ use hyper_util::rt::TokioExecutor;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::control_plane::api::PublishedType;
-use crate::control_plane::tenant::Tenant;
+use crate::control_plane::api::{MAX_LIMIT, PublishedType};
+use crate::control_plane::tenant::{Status, Tenant};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One page of `GET /tenants` (with `limit` or `nextToken`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantsPage {
+    pub tenants: Vec<Tenant>,
+    /// Where the next page starts; None on the last.
+    pub next_token: Option<String>,
+}
+
+/// `value` as a query-string value: unreserved characters as they are, the rest
+/// percent-encoded. (A token is base64url, which needs none.)
+fn query_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
 
 /// How many times [`ApiClient::post_once`] sends a request, at most.
 pub const ATTEMPTS: u32 = 5;
@@ -154,9 +177,65 @@ impl ApiClient {
         }
     }
 
-    /// `GET /tenants`: every tenant, oldest first.
+    /// `GET /tenants`, page by page: every tenant, oldest first.
     pub async fn tenants(&self) -> Result<Vec<Tenant>, ClientError> {
-        decode(&self.get("/tenants").await?, "a list of tenants")
+        self.tenants_where(None, MAX_LIMIT).await
+    }
+
+    /// Every tenant, or those in `status`, oldest first: pages of `page_size` (1 to 1000),
+    /// followed until the API gives no `nextToken`.
+    pub async fn tenants_where(
+        &self,
+        status: Option<Status>,
+        page_size: usize,
+    ) -> Result<Vec<Tenant>, ClientError> {
+        let mut tenants = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .tenants_page(status, page_size, token.as_deref())
+                .await?;
+            tenants.extend(page.tenants);
+            match page.next_token {
+                // A token that does not move would page forever.
+                Some(next) if token.as_deref() != Some(next.as_str()) => token = Some(next),
+                Some(_) => {
+                    return Err(ClientError::Shape {
+                        what: "a page of tenants",
+                        message: "the same nextToken twice".to_owned(),
+                    });
+                }
+                None => break,
+            }
+        }
+        tenants.sort_by(|a, b| (a.created, &a.tenant_id).cmp(&(b.created, &b.tenant_id)));
+        Ok(tenants)
+    }
+
+    /// One page of `GET /tenants`: at most `limit` tenants (in `status`, if given) from
+    /// `next_token`. An API from before paging answers every tenant as an array, which is one
+    /// last page.
+    pub async fn tenants_page(
+        &self,
+        status: Option<Status>,
+        limit: usize,
+        next_token: Option<&str>,
+    ) -> Result<TenantsPage, ClientError> {
+        let mut path = format!("/tenants?limit={limit}");
+        if let Some(status) = status {
+            path.push_str(&format!("&status={status}"));
+        }
+        if let Some(token) = next_token {
+            path.push_str(&format!("&nextToken={}", query_escape(token)));
+        }
+        let value = self.get(&path).await?;
+        if value.is_array() {
+            return Ok(TenantsPage {
+                tenants: decode(&value, "a list of tenants")?,
+                next_token: None,
+            });
+        }
+        decode(&value, "a page of tenants")
     }
 
     /// `GET /tenants/{id}`.
@@ -316,6 +395,12 @@ mod tests {
             message: String::new()
         }));
         assert!(!retryable(&ClientError::Url(String::new())));
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(query_escape("eyJ2IjoxfQ-_"), "eyJ2IjoxfQ-_");
+        assert_eq!(query_escape("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
     }
 
     #[test]

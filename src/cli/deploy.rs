@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::{ApprovalArg, BlueprintsArg, Cli, Error, OutputFormat};
+use crate::control_plane::tenant::{Status, Tenant};
 use crate::deploy::app::{self, Approval, ApprovalReason, Ui};
 use crate::deploy::changeset::{Plan, PlanSummary};
 use crate::deploy::diff::{self, Change, Replacement};
@@ -399,19 +400,15 @@ pub async fn destroy(cli: &Cli, config: &Config, args: &DestroyArgs) -> Result<(
         let client = super::tenants::client(cli, args.api_url.as_deref())
             .await
             .map_err(|e| Error::TenantsUnchecked(Box::new(e)))?;
-        let tenants = client.get("/tenants").await?;
-        let active: Vec<serde_json::Value> = tenants
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
+        // Every page of them.
+        let active: Vec<Tenant> = client
+            .tenants()
+            .await?
             .into_iter()
-            .filter(|t| t["status"] != "deleted")
+            .filter(|t| t.status != Status::Deleted)
             .collect();
         if !active.is_empty() && !args.with_tenants {
-            let names: Vec<&str> = active
-                .iter()
-                .filter_map(|t| t["tenantName"].as_str())
-                .collect();
+            let names: Vec<&str> = active.iter().map(|t| t.tenant_name.as_str()).collect();
             return Err(Error::Usage(format!(
                 "{} tenant(s) still exist ({}): offboard them with `silos tenants delete`, or pass --with-tenants",
                 active.len(),
@@ -430,7 +427,7 @@ pub async fn destroy(cli: &Cli, config: &Config, args: &DestroyArgs) -> Result<(
         }
         confirm(args.yes, &what)?;
         for t in &active {
-            let id = t["tenantId"].as_str().unwrap_or_default();
+            let id = t.tenant_id.as_str();
             if let Ok(resources) = client.post("/tenant-info", json!({"tenantId": id})).await
                 && let Some(list) = resources.as_array()
             {
@@ -440,16 +437,13 @@ pub async fn destroy(cli: &Cli, config: &Config, args: &DestroyArgs) -> Result<(
                         .filter_map(|r| r["PhysicalResourceId"].as_str().map(str::to_owned)),
                 );
             }
-            if t["status"] != "deleting" {
+            if t.status != Status::Deleting {
                 client.post_once("/delete", json!({"tenantId": id})).await?;
-                say(format!(
-                    "offboarding tenant {} ({id})",
-                    t["tenantName"].as_str().unwrap_or("?")
-                ));
+                say(format!("offboarding tenant {} ({id})", t.tenant_name));
             }
         }
         for t in &active {
-            let id = t["tenantId"].as_str().unwrap_or_default();
+            let id = t.tenant_id.as_str();
             let left = deadline.saturating_duration_since(Instant::now());
             super::tenants::wait(&client, id, "deleted", left).await?;
             say(format!("tenant {id} is deleted"));

@@ -196,8 +196,15 @@ pub enum CellsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum TenantsCommand {
-    /// Every tenant.
-    List,
+    /// Every tenant (or those in one status), read page by page.
+    List {
+        /// Only the tenants in this status.
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(Status::ALL.map(Status::as_str)))]
+        status: Option<String>,
+        /// Tenants per request (1 to 1000); the list follows the pages to the end.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        page_size: u32,
+    },
     /// Onboard a tenant.
     Create {
         name: String,

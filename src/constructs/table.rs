@@ -54,23 +54,53 @@ impl Table {
         }
     }
 
-    fn define(&mut self, name: &str) {
+    /// Declares key attribute `name` with type `ty`, once: the first declaration holds.
+    fn define(&mut self, name: &str, ty: table::AttributeType) {
         let definitions = self
             .props
             .attribute_definitions
             .get_or_insert_with(Vec::new);
         let name_value: Value<String> = name.into();
         if !definitions.iter().any(|a| a.attribute_name == name_value) {
-            definitions.push(table::AttributeDefinition::new(
-                name,
-                table::AttributeType::S,
-            ));
+            definitions.push(table::AttributeDefinition::new(name, ty));
         }
     }
 
     pub fn sort_key(mut self, name: &str) -> Table {
-        self.define(name);
+        self.define(name, table::AttributeType::S);
         self.key_schema.push(table::KeySchema::new(name, RANGE));
+        self
+    }
+
+    /// A global secondary index `name` on `partition` and, if given, `sort` (each an attribute
+    /// name and its type), projecting every attribute. Items that lack a key attribute of the
+    /// index are not in it. Grants on the table do not reach it: see
+    /// [`grant_index`](Self::grant_index).
+    pub fn global_index(
+        mut self,
+        name: &str,
+        partition: (&str, table::AttributeType),
+        sort: Option<(&str, table::AttributeType)>,
+    ) -> Table {
+        let mut key_schema = Vec::new();
+        for (key, key_type) in [(Some(partition), HASH), (sort, RANGE)] {
+            if let Some((attribute, ty)) = key {
+                self.define(attribute, ty);
+                key_schema.push(table::GlobalSecondaryIndexKeySchema::new(
+                    attribute, key_type,
+                ));
+            }
+        }
+        let projection = table::Projection {
+            projection_type: Some(table::ProjectionType::All.into()),
+            ..table::Projection::new()
+        };
+        self.props
+            .global_secondary_indexes
+            .get_or_insert_with(Vec::new)
+            .push(table::GlobalSecondaryIndex::new(
+                name, key_schema, projection,
+            ));
         self
     }
 
@@ -119,20 +149,30 @@ impl Table {
         self.handle().attr_stream_arn()
     }
 
-    /// Allows exactly `actions` on this table and, if it has any, its indexes.
-    pub fn grant(&self, role: &mut Role, actions: &[&str]) {
-        let mut resources = vec![self.arn()];
-        if self
-            .props
+    /// The ARN of this table's index `name`.
+    pub fn index_arn(&self, name: &str) -> Expr {
+        Expr::sub(format!("${{{}.Arn}}/index/{name}", self.id))
+    }
+
+    fn has_indexes(&self) -> bool {
+        self.props
             .global_secondary_indexes
             .as_ref()
             .is_some_and(|indexes| !indexes.is_empty())
-        {
-            resources.push(Expr::sub(format!("${{{}.Arn}}/index/*", self.id)));
-        }
-        role.allow(actions, resources);
     }
 
+    /// Allows exactly `actions` on this table, and not on its indexes.
+    pub fn grant(&self, role: &mut Role, actions: &[&str]) {
+        role.allow(actions, [self.arn()]);
+    }
+
+    /// Allows exactly `actions` (Query, Scan: the only ones an index takes) on this table's
+    /// index `index`, and nothing on the table.
+    pub fn grant_index(&self, role: &mut Role, index: &str, actions: &[&str]) {
+        role.allow(actions, [self.index_arn(index)]);
+    }
+
+    /// Every read of the table, and Query and Scan on all its indexes if it has any.
     pub fn grant_read_data(&self, role: &mut Role) {
         self.grant(
             role,
@@ -143,6 +183,12 @@ impl Table {
                 "dynamodb:Scan",
             ],
         );
+        if self.has_indexes() {
+            role.allow(
+                &["dynamodb:Query", "dynamodb:Scan"],
+                [Expr::sub(format!("${{{}.Arn}}/index/*", self.id))],
+            );
+        }
     }
 
     pub fn grant_write_data(&self, role: &mut Role) {

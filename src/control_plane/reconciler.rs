@@ -15,8 +15,13 @@ use std::time::Duration;
 use aws_sdk_cloudformation::types::ExecutionStatus;
 
 use super::stack_events::{Handled, stack_status_event};
+use super::store;
 use super::tenant::{Status, Tenant, Timestamp};
 use super::{ControlPlane, Error, cfn_error};
+
+/// The statuses the reconciler looks at: the ones a lost event or a crash can leave a tenant
+/// stuck in.
+const IN_FLIGHT: [Status; 3] = [Status::Provisioning, Status::Deleting, Status::Updating];
 
 /// What the reconciler did to one tenant.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,27 +33,40 @@ pub enum Repair {
 }
 
 impl ControlPlane {
-    /// One pass over every tenant whose status has not changed for `settle`.
+    /// One pass over every tenant in flight (provisioning, deleting, updating) whose status
+    /// has not changed for `settle`. They are listed by status through the status index, page
+    /// by page, never by scanning the table; a page resumes after its last tenant, so the ones
+    /// a repair moves out of the status skip none.
     pub async fn reconcile(&self, settle: Duration) -> Result<Vec<Repair>, Error> {
         let now = Timestamp::now();
         let mut repairs = Vec::new();
-        for tenant in self.store().list().await? {
-            if !matches!(
-                tenant.status,
-                Status::Provisioning | Status::Deleting | Status::Updating
-            ) {
-                continue;
-            }
-            let age =
-                Duration::from_millis(now.millis.saturating_sub(tenant.status_changed_at.millis));
-            if age < settle {
-                continue;
-            }
-            match self.repair(tenant).await {
-                Ok(Some(r)) => repairs.push(r),
-                Ok(None) => {}
-                // One tenant's failure does not stop the pass; the next pass retries it.
-                Err(e) => tracing::warn!(error = %e, "reconciling a tenant failed"),
+        for status in IN_FLIGHT {
+            let mut token: Option<String> = None;
+            loop {
+                let page = self
+                    .store()
+                    .by_status(status, store::MAX_PAGE, token.as_deref())
+                    .await?;
+                // As the index holds them, a moment behind the table at most: a repair's
+                // conditional writes refuse a tenant that has moved on meanwhile.
+                for tenant in page.tenants {
+                    let age = Duration::from_millis(
+                        now.millis.saturating_sub(tenant.status_changed_at.millis),
+                    );
+                    if age < settle {
+                        continue;
+                    }
+                    match self.repair(tenant).await {
+                        Ok(Some(r)) => repairs.push(r),
+                        Ok(None) => {}
+                        // One tenant's failure does not stop the pass; the next pass retries it.
+                        Err(e) => tracing::warn!(error = %e, "reconciling a tenant failed"),
+                    }
+                }
+                match page.next_token {
+                    Some(next) => token = Some(next),
+                    None => break,
+                }
             }
         }
         Ok(repairs)

@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use crate::blueprint::cells::Cells;
-use crate::cfn::dynamodb::table::StreamViewType;
+use crate::cfn::dynamodb::table::{AttributeType, StreamViewType};
 use crate::cfn::events::EventBusPolicy;
 use crate::cfn::iam::Statement;
 use crate::cfn::{Delivery, Expr, Output, Parameter, Template};
@@ -17,6 +17,11 @@ use super::{ArtifactParameters, CONTROL_PLANE_ARTIFACT, Config, Kind, Stack, Tar
 /// The catalog pointer: the one fixed key in the artifacts bucket through which synth's
 /// manifest, deploy and the runtime (via `CATALOG_KEY`) find the current catalog.
 pub const CATALOG_POINTER_KEY: &str = "catalog/current.json";
+
+/// The tenants table's index of tenants by status, oldest first: `status` (S), `created` (N).
+/// Lock items and idempotency records have neither, so they are not in it. The runtime names it
+/// as `control_plane::store::STATUS_INDEX`; `tests/synth.rs` checks the two agree.
+pub const STATUS_INDEX: &str = "byStatus";
 
 const SYNC_NO_DLQ: &str = "Invoked synchronously by API Gateway: errors return to the caller and there are no asynchronous events to keep";
 
@@ -44,10 +49,16 @@ pub fn control_plane(
         Parameter::string("The artifacts bucket of the toolkit stack").length(3, 63),
     );
     let bucket = artifacts_bucket(config);
-    // Idempotency records expire (`control_plane::idempotency`).
+    // Idempotency records expire (`control_plane::idempotency`). Listing by status (the API's
+    // `?status=`, the reconciler) reads the index instead of scanning the table.
     let tenants = Table::new("TenantsTable", "tenantId")
         .stream(StreamViewType::NewImage)
-        .time_to_live("expiresAt");
+        .time_to_live("expiresAt")
+        .global_index(
+            STATUS_INDEX,
+            ("status", AttributeType::S),
+            Some(("created", AttributeType::N)),
+        );
     let boundary = provisioning::add_boundary(config, &mut t, &provisioning.boundary).handle();
     let provisioning = &provisioning.role;
     tenants.add_to(&mut t);
@@ -166,7 +177,9 @@ fn aws_compute(
     // One function per route, each with only the calls its route makes.
     let mut list =
         function("ListTenants", "api", "GET /tenants").without_dead_letter_queue(SYNC_NO_DLQ);
+    // Every tenant: a Scan, page by page. By status: a Query of the index.
     tenants.grant(list.role_mut(), &["dynamodb:Scan"]);
+    tenants.grant_index(list.role_mut(), STATUS_INDEX, &["dynamodb:Query"]);
 
     let mut get = function("GetTenant", "api", "GET /tenants/{tenantId}")
         .without_dead_letter_queue(SYNC_NO_DLQ);
@@ -376,7 +389,7 @@ fn aws_compute(
     .target(&stack_events);
 
     // The reconciler: tenants stuck in a transitional status are repaired from their stacks,
-    // on a schedule. It lists tenants (Scan), applies stack statuses like the stack-events
+    // on a schedule. It lists the tenants in flight (a Query of the status index), applies stack statuses like the stack-events
     // handler (a delete frees the name lock), and resumes provisioning like the provisioner.
     let mut reconciler = function(
         "Reconciler",
@@ -400,10 +413,8 @@ fn aws_compute(
         ],
     );
     update_calls(&mut reconciler);
-    tenants.grant(
-        reconciler.role_mut(),
-        &["dynamodb:DeleteItem", "dynamodb:Scan"],
-    );
+    tenants.grant(reconciler.role_mut(), &["dynamodb:DeleteItem"]);
+    tenants.grant_index(reconciler.role_mut(), STATUS_INDEX, &["dynamodb:Query"]);
     let schedule = EventRule::schedule(
         "ReconcilerSchedule",
         "Runs the reconciler over stuck tenants",

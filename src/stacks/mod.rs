@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::cfn::{Delivery, Template};
 
 pub use app::{App, AppError, TenantContext};
-pub use control_plane::{CATALOG_POINTER_KEY, control_plane};
+pub use control_plane::{CATALOG_POINTER_KEY, STATUS_INDEX, control_plane};
 pub use tenant_silo::{Silo, tenant_silo};
 pub use toolkit::toolkit;
 

@@ -214,6 +214,32 @@ impl Env {
         key: Option<&str>,
         caller: Option<&str>,
     ) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let (status, headers, value, _) = self
+            .call_with(api::Limits::default(), method, path, body, key, caller)
+            .await;
+        (status, headers, value)
+    }
+
+    /// `GET path` through a router with `limits`: the status, headers, JSON body and the
+    /// body's length in bytes.
+    pub async fn get_with(
+        &self,
+        limits: api::Limits,
+        path: &str,
+    ) -> (StatusCode, axum::http::HeaderMap, Value, usize) {
+        self.call_with(limits, "GET", path, Body::empty(), None, None)
+            .await
+    }
+
+    async fn call_with(
+        &self,
+        limits: api::Limits,
+        method: &str,
+        path: &str,
+        body: impl Into<Body>,
+        key: Option<&str>,
+        caller: Option<&str>,
+    ) -> (StatusCode, axum::http::HeaderMap, Value, usize) {
         let mut request = Request::builder().method(method).uri(path);
         if let Some(key) = key {
             request = request.header("idempotency-key", key);
@@ -224,7 +250,10 @@ impl Env {
                 .extensions_mut()
                 .insert(silos::control_plane::idempotency::Caller(caller.to_owned()));
         }
-        let response = api::router(self.cp.clone()).oneshot(request).await.unwrap();
+        let response = api::router_with(self.cp.clone(), limits)
+            .oneshot(request)
+            .await
+            .unwrap();
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
@@ -236,7 +265,7 @@ impl Env {
                 String::from_utf8_lossy(&bytes)
             )
         });
-        (status, headers, value)
+        (status, headers, value, bytes.len())
     }
 
     pub async fn onboard(&self, name: &str) -> Value {

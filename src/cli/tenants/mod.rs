@@ -34,9 +34,13 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
     }
     let client = client(cli, api_url).await?;
     match command {
-        TenantsCommand::List => {
-            let tenants = client.get("/tenants").await?;
-            let list: Vec<Tenant> = decode(&tenants, "a list of tenants")?;
+        TenantsCommand::List { status, page_size } => {
+            let status = status
+                .as_deref()
+                .and_then(|s| Status::ALL.into_iter().find(|x| x.as_str() == s));
+            let list = client.tenants_where(status, *page_size as usize).await?;
+            let tenants = serde_json::to_value(&list)
+                .map_err(|e| Error::Tenant(format!("cannot render the tenants: {e}")))?;
             let published = if cli.output == OutputFormat::Text && !list.is_empty() {
                 published(&client).await
             } else {
