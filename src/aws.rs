@@ -34,6 +34,8 @@ pub async fn load(options: &Options) -> SdkConfig {
 
 /// The static credentials emulators accept (and `silos local --require-auth` verifies).
 pub const EMULATOR_ACCESS_KEY: &str = "testing";
+/// The account the emulator (moto) runs everything in for those credentials.
+pub const EMULATOR_ACCOUNT: &str = "123456789012";
 pub const EMULATOR_SECRET_KEY: &str = "testing";
 
 /// A config for an emulator on `endpoint_url`, with the static credentials emulators accept.
@@ -52,6 +54,11 @@ pub fn emulator(endpoint_url: &str, region: &str) -> SdkConfig {
             ),
         ))
         .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        // What aws-config's loader sets; assumed-role credentials (cells) need both.
+        .time_source(aws_smithy_async::time::SystemTimeSource::new())
+        .sleep_impl(aws_smithy_async::rt::sleep::SharedAsyncSleep::new(
+            aws_smithy_async::rt::sleep::TokioSleep::new(),
+        ))
         .build()
 }
 

@@ -203,7 +203,7 @@ pub async fn run() -> Result<(), Error> {
         Handler::Events => {
             let (bus, names) = publisher_settings(|k: &str| std::env::var(k).ok())?;
             let publisher = Publisher::new(aws_sdk_eventbridge::Client::new(&config), &bus, names)
-                .with_stack_outputs(aws_sdk_cloudformation::Client::new(&config));
+                .with_stack_outputs_in_cells(cp.clone());
             lambda_runtime::run(service_fn(|event: LambdaEvent<StreamEvent>| {
                 let publisher = publisher.clone();
                 async move {

@@ -709,3 +709,68 @@ async fn a_tenant_and_its_lock_are_stored_with_these_attributes_and_types() {
     ]);
     assert_eq!(raw(lock.clone()).await, expected_lock);
 }
+
+/// Concurrent placements in a cell with one free slot: exactly one lands, the others are
+/// `CellFull` and write nothing (their names stay free), and the count is the cell's tenants.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_placements_never_overfill_a_cell() {
+    use silos::control_plane::store::Slot;
+    let moto = common::Moto::start();
+    let store = store(&moto).await;
+    let slot = Slot {
+        cell: "one".to_owned(),
+        capacity: 2,
+    };
+    let mut first = tenant(100, "Already There");
+    first.cell = Some("one".to_owned());
+    store.create_in(&first, Some(&slot)).await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..16 {
+        let store = store.clone();
+        let slot = slot.clone();
+        tasks.spawn(async move {
+            let mut t = tenant(n, &format!("Racer {n}"));
+            t.cell = Some("one".to_owned());
+            (n, store.create_in(&t, Some(&slot)).await)
+        });
+    }
+    let (mut won, mut full) = (Vec::new(), 0);
+    while let Some(done) = tasks.join_next().await {
+        match done.unwrap() {
+            (n, Ok(())) => won.push(n),
+            (_, Err(Error::CellFull(cell))) => {
+                assert_eq!(cell, "one");
+                full += 1;
+            }
+            (n, Err(e)) => panic!("racer {n}: {e}"),
+        }
+    }
+    assert_eq!(won.len(), 1, "exactly one takes the last slot: {won:?}");
+    assert_eq!(full, 15);
+    let counts = store.cell_counts(&["one", "other"]).await.unwrap();
+    assert_eq!(counts.get("one"), Some(&2));
+    assert_eq!(counts.get("other"), None);
+    // A loser wrote nothing: its name is still free.
+    let loser = (0..16).find(|n| !won.contains(n)).unwrap();
+    let mut again = tenant(200, &format!("Racer {loser}"));
+    again.cell = Some("two".to_owned());
+    store
+        .create_in(
+            &again,
+            Some(&Slot {
+                cell: "two".to_owned(),
+                capacity: 1,
+            }),
+        )
+        .await
+        .unwrap();
+    // Deleting a placed tenant frees its slot.
+    store
+        .mark_deleted(&first, Status::Initiated, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.cell_counts(&["one"]).await.unwrap().get("one"),
+        Some(&1)
+    );
+}

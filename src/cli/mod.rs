@@ -211,6 +211,9 @@ pub enum TenantsCommand {
         /// The deployment type (a blueprint).
         #[arg(long = "type", default_value = "silo")]
         deployment_type: String,
+        /// Place the tenant in a cell of this region.
+        #[arg(long)]
+        cell_region: Option<String>,
     },
     /// Offboard a tenant: its stack is deleted.
     Delete {

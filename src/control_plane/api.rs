@@ -144,17 +144,17 @@ impl From<Error> for ApiError {
                 (StatusCode::BAD_GATEWAY, "AwsError")
             }
             Error::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "Timeout"),
-            // The request is fine; the fleet has no room for it (yet).
+            // The request is fine, but the fleet has no room for it: a conflict with the
+            // cells' state that retrying will not change until an operator adds capacity
+            // (so not a 503, which clients retry).
             Error::NoCell(super::cells::NoCell::Full { .. }) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "NoCellCapacity")
+                (StatusCode::CONFLICT, "NoCellCapacity")
             }
             Error::NoCell(super::cells::NoCell::NoMatch { .. }) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "NoMatchingCell")
             }
             // Settled inside placement: the next cell is tried.
-            Error::Store(store::Error::CellFull(_)) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "NoCellCapacity")
-            }
+            Error::Store(store::Error::CellFull(_)) => (StatusCode::CONFLICT, "NoCellCapacity"),
             Error::Unreachable(_) => (StatusCode::SERVICE_UNAVAILABLE, "CellUnreachable"),
         };
         if status.is_server_error() {

@@ -190,6 +190,10 @@ pub struct TenantDetail {
     pub status_changed_at: Timestamp,
     pub version: Option<String>,
     pub stack_name: Option<String>,
+    /// The cell the tenant lives in; `None` for a tenant recorded before cells (the control
+    /// plane's own).
+    #[serde(default)]
+    pub cell: Option<String>,
 }
 
 /// An event's `detail`.
@@ -258,6 +262,7 @@ pub fn event(old: Option<Status>, new: &Tenant, names: DetailTypes) -> Option<Ev
                 tenant_id: new.tenant_id.clone(),
                 tenant_name: new.tenant_name.clone(),
                 deployment_type: new.deployment_type.clone(),
+                cell: new.cell.clone(),
                 status: new.status,
                 status_reason: new.status_reason.clone(),
                 status_changed_at: new.status_changed_at,
@@ -280,7 +285,11 @@ pub fn from_record(
     if !matches!(event_name, "INSERT" | "MODIFY") || new_image.is_empty() {
         return Ok(None);
     }
-    if new_image.contains_key("kind") {
+    let id = match new_image.get("tenantId") {
+        Some(serde_dynamo::AttributeValue::S(id)) => id.as_str(),
+        _ => "",
+    };
+    if new_image.contains_key("kind") || !store::is_tenant_id(id) {
         return Ok(None);
     }
     let new = store::from_image(new_image)?;

@@ -145,6 +145,14 @@ where
         })
 }
 
+impl std::fmt::Debug for ControlPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlPlane")
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The control plane: shared, cheap to clone.
 #[derive(Clone)]
 pub struct ControlPlane {
@@ -243,12 +251,22 @@ impl ControlPlane {
     /// How to reach `tenant`'s cell: its own, or the control plane's for a tenant recorded
     /// before cells.
     pub(crate) async fn reach(&self, tenant: &tenant::Tenant) -> Result<cells::Reach, Error> {
+        self.reach_of(&tenant.tenant_id, tenant.cell.as_deref())
+            .await
+    }
+
+    /// How to reach the cell named `cell` of tenant `tenant_id` (named in the error).
+    pub(crate) async fn reach_of(
+        &self,
+        tenant_id: &str,
+        cell: Option<&str>,
+    ) -> Result<cells::Reach, Error> {
         let cells = self.cells().await?;
-        let cell = match &tenant.cell {
-            Some(name) => cells.iter().find(|c| &c.name == name).ok_or_else(|| {
+        let cell = match cell {
+            Some(name) => cells.iter().find(|c| c.name == name).ok_or_else(|| {
                 cells::Unreachable::Undeclared {
-                    tenant: tenant.tenant_id.clone(),
-                    cell: name.clone(),
+                    tenant: tenant_id.to_owned(),
+                    cell: name.to_owned(),
                 }
             })?,
             None => match cells.iter().find(|c| c.is_home()) {
@@ -256,6 +274,11 @@ impl ControlPlane {
                 None => &cells::Cell::home(),
             },
         };
+        Ok(self.inner.cells.reach(cell, &self.inner.settings).await?)
+    }
+
+    /// How to reach `cell` (local mode watches each cell's stacks through it).
+    pub async fn reach_cell(&self, cell: &cells::Cell) -> Result<cells::Reach, Error> {
         Ok(self.inner.cells.reach(cell, &self.inner.settings).await?)
     }
 

@@ -556,11 +556,7 @@ impl Store {
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<Tenant>, Error> {
-        if id.starts_with(LOCK_PREFIX)
-            || id.starts_with(LEGACY_LOCK_PREFIX)
-            || id.starts_with(RECORD_PREFIX)
-            || id.starts_with(CELL_COUNT_PREFIX)
-        {
+        if !is_tenant_id(id) {
             return Ok(None);
         }
         self.item(id)
@@ -933,6 +929,20 @@ where
         return Error::InvalidNextToken("DynamoDB refused the key it starts at".to_owned());
     }
     aws(operation)(e)
+}
+
+/// Whether `id` can name a tenant: lock items, idempotency records and cell counts have ids
+/// under their own prefixes. (The emulator streams an update that creates an item as two
+/// records, the first holding only the key: its id says what it is.)
+pub fn is_tenant_id(id: &str) -> bool {
+    ![
+        LOCK_PREFIX,
+        LEGACY_LOCK_PREFIX,
+        RECORD_PREFIX,
+        CELL_COUNT_PREFIX,
+    ]
+    .iter()
+    .any(|p| id.starts_with(p))
 }
 
 /// The tenant a conditional UpdateItem returned, or `WrongStatus` if its condition on the

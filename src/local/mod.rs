@@ -99,11 +99,14 @@ pub enum Error {
     Listen { port: u16, message: String },
     #[error("synth produced no {0} stack")]
     MissingStack(&'static str),
+    #[error("cell {0}: {1}")]
+    Cell(String, String),
 }
 
 /// What setting up the emulator did.
 #[derive(Debug)]
 pub struct Setup {
+    /// The toolkit, the control plane, then each remote cell's stack.
     pub stacks: Vec<Deployed>,
     pub publication: Publication,
     pub zips: Vec<(String, deploy::ZipSource)>,
@@ -179,9 +182,36 @@ pub async fn setup(
         catalog_ttl: Duration::from_secs(2),
     };
     let event_bus = control_plane.output("EventBusName")?.to_owned();
+    let mut stacks = vec![toolkit, control_plane];
+    // Each cell in another account, in the same emulator: moto keeps an account per
+    // credentials obtained with sts:AssumeRole on a role ARN of that account.
+    if output.cells.remote().next().is_some() {
+        let home = deploy::cells::home(&clients, config.prefix()).await?;
+        let tenant_zips: Vec<LambdaZip> = zips
+            .iter()
+            .filter(|z| z.artifact.name != CONTROL_PLANE_ARTIFACT.name)
+            .cloned()
+            .collect();
+        for cell in output.cells.remote() {
+            let cell_clients = deploy::cells::cell_config(sdk, cell, config.prefix()).await;
+            let (_, deployed) = deploy::cells::bootstrap_cell(
+                &cell_clients,
+                output,
+                &tenant_zips,
+                &output.cells,
+                cell,
+                &home,
+                Approval::Never,
+                STACK_TIMEOUT,
+                &mut Silent,
+            )
+            .await?;
+            stacks.push(deployed);
+        }
+    }
     Ok(Setup {
         event_bus,
-        stacks: vec![toolkit, control_plane],
+        stacks,
         publication,
         zips: sources,
         settings,
@@ -309,18 +339,37 @@ pub async fn start(options: Options, reporter: Reporter) -> Result<Running, Erro
                     &setup.event_bus,
                     event_names(&options.config),
                 )
-                .with_stack_outputs(aws_sdk_cloudformation::Client::new(&sdk)),
+                .with_stack_outputs_in_cells(cp.clone()),
             ),
         }
         .run(rx.clone()),
     );
     tasks.spawn(reconciler(cp.clone(), rx.clone()));
+    // One watcher per cell, each through the cell's own reach (its access role).
+    for cell in output.cells.remote() {
+        let reach = cp
+            .reach_cell(cell)
+            .await
+            .map_err(|e| Error::Cell(cell.name.clone(), e.to_string()))?;
+        tasks.spawn(
+            watcher::StackWatcher {
+                cp: cp.clone(),
+                cfn: reach.cfn.clone(),
+                account: cell.account.clone().unwrap_or_default(),
+                region: reach.region.clone(),
+                reporter: reporter.clone(),
+                in_flight: in_flight.clone(),
+            }
+            .run(rx.clone()),
+        );
+    }
     tasks.spawn(
         watcher::StackWatcher {
             cp: cp.clone(),
             cfn: aws_sdk_cloudformation::Client::new(&sdk),
             // moto's account; on AWS EventBridge fills in the real one.
-            account: "123456789012".to_owned(),
+            account: crate::aws::EMULATOR_ACCOUNT.to_owned(),
+            region: options.region.clone(),
             reporter,
             in_flight,
         }

@@ -49,12 +49,23 @@ impl InFlight {
         let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         map.values().cloned().collect()
     }
+
+    /// The in-flight stacks of one account and region (one cell's), by their ARNs.
+    fn stacks_in(&self, region: &str, account: &str) -> Vec<String> {
+        let cell = format!("arn:aws:cloudformation:{region}:{account}:");
+        self.stacks()
+            .into_iter()
+            .filter(|s| s.starts_with(&cell))
+            .collect()
+    }
 }
 
 pub struct StackWatcher {
     pub cp: ControlPlane,
+    /// CloudFormation in the watched cell's account and region.
     pub cfn: aws_sdk_cloudformation::Client,
     pub account: String,
+    pub region: String,
     pub reporter: Reporter,
     pub in_flight: InFlight,
 }
@@ -97,7 +108,7 @@ impl StackWatcher {
         let mut turn = 0usize;
         let mut scanned: Option<Instant> = None;
         loop {
-            let in_flight = self.in_flight.stacks();
+            let in_flight = self.in_flight.stacks_in(&self.region, &self.account);
             // One ListStacks instead of many DescribeStacks once enough stacks are in flight:
             // a listing costs the emulator about as much as describing a small share of the
             // stacks it lists.
@@ -175,8 +186,7 @@ impl StackWatcher {
     /// failed invocation.
     async fn deliver(&self, s: &Observed) -> bool {
         let (id, status) = (&s.id, &s.status);
-        let settings = self.cp.settings();
-        let event = stack_status_event(id, status, &s.reason, &settings.region, &self.account);
+        let event = stack_status_event(id, status, &s.reason, &self.region, &self.account);
         match self.cp.handle_stack_event(&event).await {
             Ok(handled) => {
                 tracing::debug!(stack = %id, %status, ?handled, "stack event");
@@ -282,5 +292,19 @@ mod tests {
         in_flight.observe("t2", "running", Some("stack-2"));
         in_flight.observe("t4", "deleted", Some("stack-4"));
         assert_eq!(in_flight.stacks(), ["stack-3"]);
+        in_flight.observe(
+            "t5",
+            "provisioning",
+            Some("arn:aws:cloudformation:eu-west-1:210987654321:stack/a/1"),
+        );
+        in_flight.observe(
+            "t6",
+            "provisioning",
+            Some("arn:aws:cloudformation:us-east-1:210987654321:stack/b/2"),
+        );
+        assert_eq!(
+            in_flight.stacks_in("eu-west-1", "210987654321"),
+            ["arn:aws:cloudformation:eu-west-1:210987654321:stack/a/1"]
+        );
     }
 }

@@ -350,6 +350,8 @@ fn aws_compute(
     publisher
         .role_mut()
         .allow(&["cloudformation:DescribeStacks"], [tenant_stacks.clone()]);
+    // Read in the tenant's cell, which the catalog names.
+    bucket.grant_read(publisher.role_mut(), "catalog/*");
     let publications =
         StreamSubscription::new("EventPublisherSubscription", tenants, &mut publisher).filter(
             json!({

@@ -57,18 +57,21 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
         TenantsCommand::Create {
             name,
             deployment_type,
+            cell_region,
         } => {
-            let tenant = client
-                .post_once(
-                    "/onboarding",
-                    json!({"tenantName": name, "deploymentType": deployment_type}),
-                )
-                .await?;
+            let mut body = json!({"tenantName": name, "deploymentType": deployment_type});
+            if let Some(region) = cell_region {
+                body["region"] = json!(region);
+            }
+            let tenant = client.post_once("/onboarding", body).await?;
             let t: Tenant = decode(&tenant, "a tenant")?;
             print(cli, &tenant, || {
                 format!(
-                    "created tenant {} ({}), status {}\n",
-                    t.tenant_name, t.tenant_id, t.status
+                    "created tenant {} ({}) in cell {}, status {}\n",
+                    t.tenant_name,
+                    t.tenant_id,
+                    t.cell.as_deref().unwrap_or("-"),
+                    t.status
                 )
             });
         }

@@ -77,6 +77,7 @@ pub(super) fn tenant_rows(tenants: &[Tenant], published: Option<&Published>) -> 
                 t.tenant_id.clone(),
                 t.tenant_name.clone(),
                 t.deployment_type.clone(),
+                or_dash(t.cell.as_deref()),
                 t.status.to_string(),
                 version,
                 or_dash(t.status_reason.as_deref()),
@@ -84,7 +85,15 @@ pub(super) fn tenant_rows(tenants: &[Tenant], published: Option<&Published>) -> 
         })
         .collect();
     let mut out = table(
-        &["TENANT ID", "NAME", "TYPE", "STATUS", "VERSION", "REASON"],
+        &[
+            "TENANT ID",
+            "NAME",
+            "TYPE",
+            "CELL",
+            "STATUS",
+            "VERSION",
+            "REASON",
+        ],
         &rows,
     );
     if behind > 0 {

@@ -33,6 +33,8 @@ pub struct Publisher {
     names: DetailTypes,
     /// Reads a running tenant's stack outputs into its event, where given.
     cfn: Option<aws_sdk_cloudformation::Client>,
+    /// Reads them in the tenant's own cell, where given.
+    cells: Option<crate::control_plane::ControlPlane>,
 }
 
 impl Publisher {
@@ -42,7 +44,18 @@ impl Publisher {
             bus: bus.to_owned(),
             names,
             cfn: None,
+            cells: None,
         }
+    }
+
+    /// Adds the tenant stack's outputs to the events of a tenant that is now `running`, read
+    /// in the tenant's cell (its account and region) through `cp`.
+    pub fn with_stack_outputs_in_cells(
+        mut self,
+        cp: crate::control_plane::ControlPlane,
+    ) -> Publisher {
+        self.cells = Some(cp);
+        self
     }
 
     /// Adds the tenant stack's outputs to the events of a tenant that is now `running`
@@ -56,11 +69,24 @@ impl Publisher {
     /// or the stack could not be read (logged; the event goes out without them rather than
     /// late).
     async fn stack_outputs(&self, e: &Event) -> Option<std::collections::BTreeMap<String, String>> {
-        let cfn = self.cfn.as_ref()?;
         if e.detail.tenant.status != crate::control_plane::tenant::Status::Running {
             return None;
         }
         let stack = e.detail.tenant.stack_name.as_deref()?;
+        let cfn = match (&self.cells, &self.cfn) {
+            (Some(cp), _) => match cp
+                .reach_of(&e.detail.tenant.tenant_id, e.detail.tenant.cell.as_deref())
+                .await
+            {
+                Ok(reach) => reach.cfn().await.clone(),
+                Err(err) => {
+                    tracing::warn!(stack, error = %err, "cannot reach the tenant's cell; publishing without its stack's outputs");
+                    return None;
+                }
+            },
+            (None, Some(cfn)) => cfn.clone(),
+            (None, None) => return None,
+        };
         match cfn.describe_stacks().stack_name(stack).send().await {
             Ok(out) => Some(
                 out.stacks()
