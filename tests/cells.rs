@@ -247,3 +247,139 @@ async fn concurrent_onboardings_never_overfill_a_cell() {
     assert_eq!(listed.len(), 8);
     assert_eq!(listed.iter().filter(|t| t["cell"] == "small").count(), 1);
 }
+
+/// `silos cells bootstrap` as a user runs it, after the control plane is deployed: by
+/// default one stack per cell (the emulator's organization has no trusted access for
+/// StackSets), saying so; with `--via stack-set`, one StackSet instance per cell, each
+/// landing in its cell's account with the cell's parameters. Either way the cell's bucket
+/// then holds the tenant template the catalog names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_deploys_each_cell_by_stacks_or_by_a_stack_set() {
+    let moto = common::Moto::start();
+    // The control plane, with no cells of its own yet.
+    let plain = tempfile::tempdir().unwrap();
+    std::fs::copy("blueprints/silo.yaml", plain.path().join("silo.yaml")).unwrap();
+    let local = Local::start_with(Some(&moto.endpoint), Some(plain.path()));
+    // A tenant function's zip as the user gives it (the emulator never runs it).
+    let zip = plain.path().join("tenant.zip");
+    let mut writer = zip::ZipWriter::new(std::fs::File::create(&zip).unwrap());
+    writer
+        .start_file("bootstrap", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    std::io::Write::write_all(&mut writer, b"#!/bin/sh\nexit 0\n").unwrap();
+    writer.finish().unwrap();
+    let cells = tempfile::tempdir().unwrap();
+    blueprints(cells.path(), "128", CELLS);
+    let bootstrap = |via: &str| {
+        local.silos(
+            &[
+                "cells",
+                "bootstrap",
+                "--yes",
+                "--via",
+                via,
+                "--blueprints",
+                cells.path().to_str().unwrap(),
+                "--tenant-zip",
+                zip.to_str().unwrap(),
+                "--endpoint-url",
+                &moto.endpoint,
+            ],
+            Some((
+                silos::aws::EMULATOR_ACCESS_KEY,
+                silos::aws::EMULATOR_SECRET_KEY,
+            )),
+        )
+    };
+    let out = bootstrap("auto");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(
+        text.contains(
+            "deploying one stack per cell: the organization does not allow a StackSet here"
+        ),
+        "{text}"
+    );
+    for (cell, account, region) in [
+        ("eu", "210987654321", "eu-west-1"),
+        ("ap", "310987654321", "ap-south-1"),
+    ] {
+        assert!(
+            text.contains(&format!(
+                "cell {cell}: stack silos-cell-{cell} in {account}/{region}: created"
+            )),
+            "{text}"
+        );
+        assert_eq!(
+            stack_status(&local, account, region, &format!("silos-cell-{cell}"))
+                .await
+                .as_deref(),
+            Some("CREATE_COMPLETE")
+        );
+    }
+    // Again: nothing to change, nothing to upload.
+    let again = bootstrap("stacks");
+    let text = String::from_utf8_lossy(&again.stdout).into_owned();
+    assert!(again.status.success(), "{text}{}", stderr(&again));
+    assert!(text.contains("0 uploaded"), "{text}");
+
+    // The same cells as StackSet instances, in a fresh emulator account pair.
+    let set_cells = tempfile::tempdir().unwrap();
+    blueprints(
+        set_cells.path(),
+        "128",
+        "cells:\n  - name: home\n  - name: sa\n    account: \"410987654321\"\n    region: sa-east-1\n    capacity: 10\n",
+    );
+    let out = local.silos(
+        &[
+            "cells",
+            "bootstrap",
+            "--yes",
+            "--via",
+            "stack-set",
+            "--blueprints",
+            set_cells.path().to_str().unwrap(),
+            "--tenant-zip",
+            zip.to_str().unwrap(),
+            "--endpoint-url",
+            &moto.endpoint,
+        ],
+        Some((
+            silos::aws::EMULATOR_ACCESS_KEY,
+            silos::aws::EMULATOR_SECRET_KEY,
+        )),
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("instances of the StackSet silos-cells (self-managed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("cell sa: instance of silos-cells in 410987654321/sa-east-1"),
+        "{text}"
+    );
+    let cfn = cfn_in(&local, "410987654321", "sa-east-1").await;
+    let listed = cfn.list_stacks().send().await.unwrap();
+    let instance = listed
+        .stack_summaries()
+        .iter()
+        .find(|s| s.stack_name().is_some_and(|n| n.contains("silos-cells")))
+        .unwrap_or_else(|| panic!("no StackSet instance in the cell's account: {listed:?}"));
+    let described = cfn
+        .describe_stacks()
+        .stack_name(instance.stack_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let cell_name = described.stacks()[0]
+        .parameters()
+        .iter()
+        .find(|p| p.parameter_key() == Some("CellName"))
+        .and_then(|p| p.parameter_value());
+    assert_eq!(
+        cell_name,
+        Some("sa"),
+        "the instance has its cell's parameters"
+    );
+}

@@ -190,6 +190,6 @@ fn validate_checks_everything_and_writes_nothing() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("valid: 4 stacks and 1 deployment types"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("valid: 5 stacks and 1 deployment types"));
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }

@@ -287,6 +287,36 @@ pub async fn deploy(cli: &Cli, app: &App, config: &Config, args: &DeployArgs) ->
         "stacks": report.stacks.iter().map(|s| (s.name.clone(), json!(s.outputs))).collect::<serde_json::Map<_, _>>(),
     });
     let path = super::outputs::write_outputs(&args.out, &outputs)?;
+    // The cells' copies of the tenant templates and zips, which a new tenant zip or template
+    // changes: a cell must hold every key the published catalog names.
+    for cell in output.cells.remote() {
+        let clients = deploy::cells::cell_config(&sdk, cell, config.prefix()).await;
+        let stacks = Stacks::new(clients.cfn.clone());
+        let bucket = stacks
+            .outputs(&cell.stack_name(config.prefix()))
+            .await
+            .ok()
+            .flatten()
+            .and_then(|mut o| o.remove("ArtifactsBucketName"));
+        let Some(bucket) = bucket else {
+            if !cli.quiet {
+                println!(
+                    "cell {}: not bootstrapped yet; tenants placed there fail until `silos cells bootstrap` deploys it",
+                    cell.name
+                );
+            }
+            continue;
+        };
+        let objects = deploy::cells::publish_to_cell(&clients, &bucket, &output, &zips).await?;
+        if !cli.quiet {
+            println!(
+                "cell {}: s3://{bucket}: {} objects, {} uploaded",
+                cell.name,
+                objects.len(),
+                objects.iter().filter(|o| o.uploaded).count()
+            );
+        }
+    }
     if !cli.quiet {
         for s in &report.stacks {
             println!("{}: {}", s.name, s.outcome);

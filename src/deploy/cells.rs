@@ -253,10 +253,6 @@ pub async fn bootstrap_stack_set(
         return Ok(Vec::new());
     };
     let template = cell_spec(output, cells, first, home)?;
-    let shared = [
-        ("ControlPlaneAccount", home.account.clone()),
-        ("ControlPlaneEventBusArn", home.event_bus_arn.clone()),
-    ];
     let parameter = |k: &str, v: &str| {
         Parameter::builder()
             .parameter_key(k)
@@ -324,10 +320,11 @@ pub async fn bootstrap_stack_set(
             continue;
         };
         let spec = cell_spec(output, cells, cell, home)?;
+        // Every parameter, the set's own included: an override with the set's value changes
+        // nothing, and the emulator replaces the set's parameters with the overrides.
         let overrides: Vec<Parameter> = spec
             .parameters
             .iter()
-            .filter(|(k, _)| !shared.iter().any(|(s, _)| s == k))
             .map(|(k, v)| parameter(k, v))
             .collect();
         let present = instances
@@ -342,14 +339,17 @@ pub async fn bootstrap_stack_set(
                 .accounts(account)
                 .account_filter_type(aws_sdk_cloudformation::types::AccountFilterType::Intersection)
                 .build(),
-            _ => DeploymentTargets::builder().accounts(account).build(),
+            _ => DeploymentTargets::builder().build(),
         };
+        // Self-managed instances are addressed by account.
+        let accounts = (!service_managed).then(|| vec![account.clone()]);
         let op = if present {
             admin
                 .cfn
                 .update_stack_instances()
                 .stack_set_name(&name)
-                .deployment_targets(targets)
+                .set_accounts(accounts.clone())
+                .set_deployment_targets(service_managed.then_some(targets.clone()))
                 .regions(region)
                 .set_parameter_overrides(Some(overrides))
                 .send()
@@ -361,7 +361,8 @@ pub async fn bootstrap_stack_set(
                 .cfn
                 .create_stack_instances()
                 .stack_set_name(&name)
-                .deployment_targets(targets)
+                .set_accounts(accounts)
+                .set_deployment_targets(service_managed.then_some(targets))
                 .regions(region)
                 .set_parameter_overrides(Some(overrides))
                 .send()

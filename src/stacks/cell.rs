@@ -165,7 +165,11 @@ pub fn cell(config: &Config, provisioning: Provisioning) -> Stack {
     );
     forwarder.allow(&["events:PutEvents"], [bus_arn.clone()]);
     forwarder.add_to(&mut t);
-    let dlq = Queue::new("ForwardDeadLetterQueue");
+    // Named: a generated name grows with the stack's, and a StackSet instance's stack name
+    // (`StackSet-{set}-{uuid}`) is long.
+    let dlq = Queue::new("ForwardDeadLetterQueue").queue_name(Expr::sub(format!(
+        "{prefix}-cell-${{CellName}}-forward-dlq"
+    )));
     dlq.add_to(&mut t);
     t.add(
         "ForwardStackEvents",

@@ -156,14 +156,6 @@ pub async fn env_with(recorder: Option<Recorder>) -> Env {
     with(&mut |r| {
         events_conf.push_interceptor(aws_sdk_eventbridge::config::SharedInterceptor::new(r));
     });
-    let publisher = Publisher::new(
-        aws_sdk_eventbridge::Client::from_conf(events_conf.build()),
-        &output("EventBusName"),
-        DetailTypes::Silos,
-    )
-    .with_stack_outputs(aws_sdk_cloudformation::Client::from_conf(
-        cfn_conf.clone().build(),
-    ));
     let cp = ControlPlane::from_clients(
         aws_sdk_dynamodb::Client::from_conf(ddb.build()),
         aws_sdk_cloudformation::Client::from_conf(cfn_conf.build()),
@@ -179,6 +171,13 @@ pub async fn env_with(recorder: Option<Recorder>) -> Env {
             catalog_ttl: Duration::ZERO,
         },
     );
+    // As on Lambda: a running tenant's stack outputs are read in its cell.
+    let publisher = Publisher::new(
+        aws_sdk_eventbridge::Client::from_conf(events_conf.build()),
+        &output("EventBusName"),
+        DetailTypes::Silos,
+    )
+    .with_stack_outputs_in_cells(cp.clone());
     let control_plane_template = serde_json::from_str(file("control-plane.json")).unwrap();
     Env {
         moto,

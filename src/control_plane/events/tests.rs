@@ -179,6 +179,7 @@ fn the_detail_carries_the_record_and_its_key() {
                 "statusChangedAt": "1700000123.450",
                 "version": "0caf125bac46",
                 "stackName": "silos-tenant-6f1c2a3e",
+                "cell": null,
             },
         })
     );
