@@ -111,13 +111,15 @@ pub fn control_plane(
         });
         aws_compute(
             config,
-            &mut t,
-            &tenants,
-            provisioning,
-            &bucket,
-            &bus,
-            code_key,
             cells,
+            &mut t,
+            State {
+                tenants: &tenants,
+                provisioning,
+                bucket: &bucket,
+                bus: &bus,
+            },
+            code_key,
         );
         t.output(
             "ArtifactsBucketName",
@@ -144,17 +146,22 @@ pub(super) fn artifacts_bucket(_config: &Config) -> BucketRef {
     BucketRef::from_name(Expr::r#ref("ArtifactsBucket"))
 }
 
+/// The state resources both variants hold, which the AWS variant's functions use.
+struct State<'a> {
+    tenants: &'a Table,
+    provisioning: &'a Role,
+    bucket: &'a BucketRef,
+    bus: &'a EventBus,
+}
+
 /// The API, the functions and the event plumbing, which only exist on AWS.
-fn aws_compute(
-    config: &Config,
-    t: &mut Template,
-    tenants: &Table,
-    provisioning: &Role,
-    bucket: &BucketRef,
-    bus: &EventBus,
-    code_key: Expr,
-    cells: &Cells,
-) {
+fn aws_compute(config: &Config, cells: &Cells, t: &mut Template, state: State, code_key: Expr) {
+    let State {
+        tenants,
+        provisioning,
+        bucket,
+        bus,
+    } = state;
     let prefix = config.prefix();
     let code = Code {
         bucket: bucket.name(),
