@@ -143,14 +143,34 @@ pub(super) fn deleted(t: &Tenant, kept: &[String], buckets: &[String]) -> String
         "tenant {} ({}) is {}\n",
         t.tenant_name, t.tenant_id, t.status
     );
+    // Where they are: the stack's account and region (a cell's, perhaps not this one's).
+    let (account, region) = t
+        .stack_id
+        .as_deref()
+        .map(|id| {
+            let parts: Vec<&str> = id.split(':').collect();
+            (
+                parts.get(4).copied().unwrap_or_default(),
+                parts.get(3).copied().unwrap_or_default(),
+            )
+        })
+        .unwrap_or_default();
+    let (where_, flag) = if region.is_empty() {
+        (String::new(), String::new())
+    } else {
+        (
+            format!(", in account {account}, {region}"),
+            format!(" --region {region}"),
+        )
+    };
     for t in kept {
         out.push_str(&format!(
-            "its data table {t} is retained when the stack is deleted (unless its blueprint sets tenantData: delete); remove it with `aws dynamodb delete-table --table-name {t}` once it is no longer needed\n"
+            "its data table {t} is retained when the stack is deleted (unless its blueprint sets tenantData: delete){where_}; remove it with `aws dynamodb delete-table --table-name {t}{flag}` once it is no longer needed\n"
         ));
     }
     for b in buckets {
         out.push_str(&format!(
-            "its bucket {b} is kept when the stack is deleted (a versioned bucket that holds anything cannot be); empty and remove it with `aws s3 rb s3://{b} --force` once it is no longer needed\n"
+            "its bucket {b} is kept when the stack is deleted (a versioned bucket that holds anything cannot be){where_}; empty and remove it with `aws s3 rb s3://{b} --force{flag}` once it is no longer needed\n"
         ));
     }
     out
