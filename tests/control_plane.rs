@@ -842,3 +842,106 @@ async fn pages_hold_every_tenant_once_while_others_are_onboarded() {
     );
     assert!(pages.iter().all(|p| p.len() <= 2), "{pages:?}");
 }
+
+/// CloudFormation throttling the provisioner: every attempt of the first CreateStack is
+/// answered `Throttling`. The SDK retries with backoff, then the cell's calls pause; the
+/// tenant stays `provisioning` (never `failed`) and its redelivered record provisions it.
+#[tokio::test]
+async fn a_throttled_cloudformation_pauses_the_cell_and_fails_no_tenant() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use aws_smithy_runtime_api::box_error::BoxError;
+    use aws_smithy_runtime_api::client::interceptors::Intercept;
+    use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextMut;
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::config_bag::ConfigBag;
+
+    /// Answers the next `left` calls with CloudFormation's throttling error.
+    #[derive(Debug)]
+    struct Throttle {
+        left: Arc<AtomicUsize>,
+        answered: Arc<AtomicUsize>,
+    }
+    impl Intercept for Throttle {
+        fn name(&self) -> &'static str {
+            "Throttle"
+        }
+        fn modify_before_deserialization(
+            &self,
+            context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+            _: &RuntimeComponents,
+            _: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            let throttle = self
+                .left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            if throttle {
+                self.answered.fetch_add(1, Ordering::SeqCst);
+                *context.response_mut() = HttpResponse::new(
+                    400.try_into().unwrap(),
+                    SdkBody::from(
+                        "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>\
+                         <Message>Rate exceeded</Message></Error><RequestId>1</RequestId></ErrorResponse>",
+                    ),
+                );
+            }
+            Ok(())
+        }
+    }
+
+    let env = env().await;
+    let left = Arc::new(AtomicUsize::new(usize::MAX));
+    let answered = Arc::new(AtomicUsize::new(0));
+    let config = env.moto.sdk_config();
+    let throttled = aws_sdk_cloudformation::Client::from_conf(
+        aws_sdk_cloudformation::config::Builder::from(&config)
+            .interceptor(Throttle {
+                left: left.clone(),
+                answered: answered.clone(),
+            })
+            .build(),
+    );
+    let cp = silos::control_plane::ControlPlane::from_clients(
+        env.dynamodb.clone(),
+        throttled,
+        env.s3.clone(),
+        env.cp.settings().clone(),
+    );
+    let tenant = env.onboard("Throttled").await;
+    let id = tenant["tenantId"].as_str().unwrap().to_owned();
+    let record = env.insert_record(&tenant).await;
+    let response = cp.handle_stream(record.clone()).await;
+    assert_eq!(
+        response.batch_item_failures.len(),
+        1,
+        "the record is retried"
+    );
+    let attempts = answered.load(Ordering::SeqCst);
+    assert!(
+        attempts >= 2,
+        "the SDK retried before giving up: {attempts}"
+    );
+    let stuck = env.tenant(&id).await;
+    assert_eq!(stuck["status"], "provisioning", "not failed: {stuck}");
+    assert_eq!(cp.throttles(), [("home".to_owned(), 1)]);
+
+    // CloudFormation answers again; the redelivery waits out the cell's pause, then
+    // provisions the tenant.
+    left.store(0, Ordering::SeqCst);
+    let redelivered = std::time::Instant::now();
+    let response = cp.handle_stream(record).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert!(
+        redelivered.elapsed() >= silos::control_plane::cells::THROTTLE_PAUSE,
+        "the cell's calls waited: {:?}",
+        redelivered.elapsed()
+    );
+    let t = env.tenant(&id).await;
+    assert_eq!(t["status"], "provisioning");
+    assert!(t["stackId"].is_string(), "{t}");
+    assert_eq!(t["cell"], "home");
+}
