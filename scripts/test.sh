@@ -55,5 +55,21 @@ for format in json yaml; do
 done
 # The premium example's (a user's app with a second tier) too.
 cargo run --locked --quiet -p silos-example-premium -- synth --quiet --blueprints examples/premium/blueprints --out "$synth_dir/premium"
-"$venv/bin/python" scripts/validate-templates.py "$venv" "$synth_dir/json" "$synth_dir/yaml" "$synth_dir/premium"
+# With cells in two more accounts: the control plane's grants, bus policies and forwarded-events rule.
+mkdir -p "$synth_dir/cells-blueprints"
+cp blueprints/*.yaml "$synth_dir/cells-blueprints/"
+cat > "$synth_dir/cells-blueprints/cells.yaml" <<'CELLS'
+cells:
+  - name: home
+    capacity: 500
+  - name: eu-1
+    account: "210987654321"
+    region: eu-west-1
+    capacity: 400
+  - name: ap-1
+    account: "310987654321"
+    region: ap-south-1
+CELLS
+cargo run --locked --quiet -- synth --quiet --blueprints "$synth_dir/cells-blueprints" --out "$synth_dir/cells"
+"$venv/bin/python" scripts/validate-templates.py "$venv" "$synth_dir/json" "$synth_dir/yaml" "$synth_dir/premium" "$synth_dir/cells"
 echo "==> all checks passed"
