@@ -41,7 +41,12 @@
 //!
 //! Run with `cargo bench --bench fleet_scale` (`SILOS_BENCH_TENANTS`, default 10000;
 //! `SILOS_BENCH_QUICK=1` for 1000). Prints a table and writes it as JSON to
-//! `target/fleet-scale.json` (or `SILOS_BENCH_OUT`).
+//! `target/fleet-scale.json` (or `SILOS_BENCH_OUT`). Other knobs: `SILOS_BENCH_RATE`
+//! (arrivals a second, 100), `SILOS_BENCH_CELLS` (enough for 1.2 times the fleet at 4,500 a
+//! cell, at least 3), `SILOS_BENCH_SHARDS` (4), `SILOS_BENCH_CFN_RATE` and
+//! `SILOS_BENCH_CFN_BURST` (CloudFormation's assumed rate per account and region: 10 a second,
+//! bursts of 20), `SILOS_BENCH_CFN_BUCKETS` (`action`: a bucket per API action, the default;
+//! `account`: one for every action), `SILOS_BENCH_SEED` (17). The parameters are in the JSON.
 
 #[path = "fleet_scale/dynamodb.rs"]
 mod dynamodb;
@@ -101,6 +106,8 @@ const POLL: Duration = Duration::from_millis(250);
 /// The stream's readers: the provisioner's mapping and the publisher's.
 const PROVISIONER: usize = 0;
 const PUBLISHER: usize = 1;
+/// How long the pipelines run on after the last tenant is `running`, before the report.
+const DRAIN: Duration = Duration::from_secs(30);
 /// The longest a run may simulate before it is called stuck.
 const HORIZON: Duration = Duration::from_secs(24 * 3600);
 
@@ -153,6 +160,11 @@ impl Knobs {
                 stack_quota: STACK_QUOTA,
                 cfn_rate: env_number("SILOS_BENCH_CFN_RATE", 10.0),
                 cfn_burst: env_number("SILOS_BENCH_CFN_BURST", 20.0),
+                shared_bucket: match std::env::var("SILOS_BENCH_CFN_BUCKETS").as_deref() {
+                    Ok("account") => true,
+                    Ok("action") | Err(_) => false,
+                    Ok(other) => panic!("SILOS_BENCH_CFN_BUCKETS={other}: action or account"),
+                },
                 create_median: Duration::from_secs(45),
                 create_sigma: 0.35,
                 create_min: Duration::from_secs(15),
@@ -1353,6 +1365,8 @@ async fn run(knobs: Knobs) -> Value {
             break;
         }
     }
+    // Let what is in flight settle (the publisher's last batches), then read the final state.
+    tokio::time::sleep(DRAIN).await;
     let elapsed = start.elapsed();
     // The final state through the real store (its reads are not part of the fleet's cost).
     let units_before: BTreeMap<&'static str, dynamodb::OpUnits> =
@@ -1556,6 +1570,7 @@ fn report(
                 "stackQuotaPerAccount": STACK_QUOTA,
                 "apiRatePerAccountRegion": knobs.params.cfn_rate,
                 "apiBurst": knobs.params.cfn_burst,
+                "apiBucket": if knobs.params.shared_bucket { "per account and region, every action together" } else { "per account, region and API action" },
                 "stackCreate": {"distribution": "log-normal", "medianSeconds": knobs.params.create_median.as_secs_f64(), "sigma": knobs.params.create_sigma, "minSeconds": knobs.params.create_min.as_secs_f64()},
                 "createStackCall": latency_json(fake::CFN_CREATE),
                 "describeStacksCall": latency_json(fake::CFN_DESCRIBE),
@@ -1644,8 +1659,8 @@ fn print_table(r: &Value) {
     let f = |v: &Value| v.as_f64().unwrap_or(0.0);
     println!();
     println!(
-        "fleet_scale: {} tenants, {} cells, cell events {}",
-        r["tenants"], r["cells"], r["cellEvents"]
+        "fleet_scale: {} tenants, {} cells, cell events {}, CloudFormation buckets {}",
+        r["tenants"], r["cells"], r["cellEvents"], r["parameters"]["cloudFormation"]["apiBucket"]
     );
     println!(
         "{:<52} {:>14}",

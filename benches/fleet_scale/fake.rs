@@ -11,8 +11,9 @@
 //! full account (LimitExceededException at the stack quota), a TemplateURL outside the cell's
 //! own bucket, a role of another account, missing capabilities, and parameters the template
 //! does not declare or lacks; a created stack completes after a drawn latency and its status
-//! changes are sent as stack events. Every call is paced by a token bucket per account and
-//! region, and answered `Throttling` (HTTP 400) past it.
+//! changes are sent as stack events. Every call is paced by a token bucket per account, region
+//! and API action (or one per account and region for every action), and answered `Throttling`
+//! (HTTP 400) past it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -35,10 +36,11 @@ use super::dynamodb::Table;
 pub struct Params {
     /// CloudFormation's stacks per account and region (the quota, raised as cells.yaml says).
     pub stack_quota: u32,
-    /// CloudFormation's API rate per account and region, for all calls together: a token
-    /// bucket. AWS publishes no figure; these are assumptions.
+    /// CloudFormation's API rate per account and region: a token bucket per API action, or
+    /// one for all of them (`shared_bucket`). AWS publishes no figure; these are assumptions.
     pub cfn_rate: f64,
     pub cfn_burst: f64,
+    pub shared_bucket: bool,
     /// Stack creation time: log-normal with this median and sigma (of the log), at least
     /// `create_min`.
     pub create_median: Duration,
@@ -125,8 +127,8 @@ pub struct Account {
     pub throttled: u64,
     pub calls: BTreeMap<String, u64>,
     pub errors: BTreeMap<String, u64>,
-    tokens: f64,
-    at: Option<Instant>,
+    /// Each bucket's tokens and when they were counted, by action (or `*`, shared).
+    buckets: BTreeMap<String, (f64, Instant)>,
 }
 
 struct Stack {
@@ -440,20 +442,23 @@ impl Fake {
         )
     }
 
-    /// One token from the account's bucket, or false: throttled.
-    fn admit(&self, account: &mut Account) -> bool {
+    /// One token from the account's bucket for `action`, or false: throttled.
+    fn admit(&self, account: &mut Account, action: &str) -> bool {
         let now = Instant::now();
-        let elapsed = account
-            .at
-            .map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
-        if account.at.is_none() {
-            account.tokens = self.params.cfn_burst;
-        }
-        account.tokens = (account.tokens + elapsed.as_secs_f64() * self.params.cfn_rate)
-            .min(self.params.cfn_burst);
-        account.at = Some(now);
-        if account.tokens >= 1.0 {
-            account.tokens -= 1.0;
+        let key = if self.params.shared_bucket {
+            "*"
+        } else {
+            action
+        };
+        let (tokens, at) = account
+            .buckets
+            .entry(key.to_owned())
+            .or_insert((self.params.cfn_burst, now));
+        let elapsed = now.saturating_duration_since(*at).as_secs_f64();
+        *tokens = (*tokens + elapsed * self.params.cfn_rate).min(self.params.cfn_burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
             true
         } else {
             false
@@ -466,7 +471,7 @@ impl Fake {
         let key = (r.account.clone(), r.region.clone());
         let mut account = s.accounts.remove(&key).unwrap_or_default();
         *account.calls.entry(action.clone()).or_default() += 1;
-        let answer = if self.admit(&mut account) {
+        let answer = if self.admit(&mut account, &action) {
             match action.as_str() {
                 "CreateStack" => self.create_stack(s, &mut account, r, &f),
                 "DescribeStacks" => describe_stacks(s, r, &f),
