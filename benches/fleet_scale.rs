@@ -282,8 +282,13 @@ struct ControlPlaneTemplate {
     functions: BTreeMap<String, FunctionSpec>,
     /// By the function's logical id.
     mappings: BTreeMap<String, MappingSpec>,
-    /// The stack status rule's pattern, and the reconciler schedule's period.
-    stack_rule: Value,
+    /// The patterns of the rules that send stack status changes to the stack-events handler
+    /// (the home account's, and the cells' forwarded ones on the control plane's bus), and the
+    /// reconciler schedule's period.
+    stack_rules: Vec<Value>,
+    /// Whether the synthesized cell stack forwards its tenant stack events to the control
+    /// plane's bus (a rule whose target is `ControlPlaneEventBusArn`).
+    cells_forward: bool,
     reconcile_every: Duration,
 }
 
@@ -292,7 +297,7 @@ fn number(v: &Value) -> Option<u64> {
         .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
 }
 
-fn read_control_plane(template: &Value, shards: usize) -> ControlPlaneTemplate {
+fn read_control_plane(template: &Value, cell: &Value, shards: usize) -> ControlPlaneTemplate {
     let r = resources(template);
     let of_type = |t: &'static str| {
         r.iter()
@@ -392,11 +397,11 @@ fn read_control_plane(template: &Value, shards: usize) -> ControlPlaneTemplate {
                 .any(|t| t["Arn"]["Fn::GetAtt"][0].as_str() == Some(function))
         })
     };
-    let mut stack_rule = None;
+    let mut stack_rules = Vec::new();
     let mut reconcile_every = None;
     for (_, p) in of_type("AWS::Events::Rule") {
         if target(p, "StackEventsFunction") {
-            stack_rule = Some(resolve(&p["EventPattern"]));
+            stack_rules.push(resolve(&p["EventPattern"]));
         }
         if target(p, "ReconcilerFunction") {
             let s = p["ScheduleExpression"].as_str().expect("a schedule");
@@ -426,7 +431,20 @@ fn read_control_plane(template: &Value, shards: usize) -> ControlPlaneTemplate {
         },
         functions,
         mappings,
-        stack_rule: stack_rule.expect("a rule targets StackEventsFunction"),
+        stack_rules: {
+            assert!(
+                !stack_rules.is_empty(),
+                "a rule targets StackEventsFunction"
+            );
+            stack_rules
+        },
+        cells_forward: resources(cell).values().any(|r| {
+            r["Type"] == "AWS::Events::Rule"
+                && r["Properties"]["Targets"].as_array().is_some_and(|ts| {
+                    ts.iter()
+                        .any(|t| t["Arn"] == serde_json::json!({"Ref": "ControlPlaneEventBusArn"}))
+                })
+        }),
         reconcile_every: reconcile_every.expect("a schedule targets ReconcilerFunction"),
     }
 }
@@ -880,7 +898,8 @@ async fn eventbridge(world: Arc<World>, mut rx: tokio::sync::mpsc::UnboundedRece
 
 async fn deliver(world: Arc<World>, e: StackEvent) {
     let home = e.account == HOME_ACCOUNT && e.region == HOME_REGION;
-    if !home && world.knobs.cell_events == CellEvents::Synthesized {
+    let synthesized = world.knobs.cell_events == CellEvents::Synthesized;
+    if !home && synthesized && !world.template.cells_forward {
         // On the cell account's default bus, where no synthesized rule takes it.
         world.counters().events_unrouted += 1;
         return;
@@ -893,7 +912,12 @@ async fn deliver(world: Arc<World>, e: StackEvent) {
     tokio::time::sleep(delay).await;
     let event = stack_status_event(&e.stack_id, e.status, &e.reason, &e.region, &e.account);
     let value = serde_json::to_value(&event).expect("an event");
-    if home && !matches(&world.template.stack_rule, Some(&value)) {
+    let matched = world
+        .template
+        .stack_rules
+        .iter()
+        .any(|rule| matches(rule, Some(&value)));
+    if (home || synthesized) && !matched {
         world.counters().events_unmatched += 1;
         return;
     }
@@ -1019,7 +1043,11 @@ fn setup(knobs: &Knobs) -> Setup {
                 && matches!(s.target, Some(silos::stacks::Target::Aws))
         })
         .expect("the control plane stack");
-    let template = read_control_plane(&file(&control_plane.template), knobs.shards);
+    let template = read_control_plane(
+        &file(&control_plane.template),
+        &file("cell.json"),
+        knobs.shards,
+    );
 
     let bucket = artifacts_bucket();
     let artifact_keys: BTreeMap<String, String> = out

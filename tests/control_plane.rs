@@ -945,3 +945,36 @@ async fn a_throttled_cloudformation_pauses_the_cell_and_fails_no_tenant() {
     assert!(t["stackId"].is_string(), "{t}");
     assert_eq!(t["cell"], "home");
 }
+
+/// A tenant whose stream record was given up (after its retries, or behind a throttled
+/// batch) stays `initiated`; the reconciler starts its provisioning.
+#[tokio::test]
+async fn the_reconciler_provisions_a_tenant_its_stream_record_never_reached() {
+    let env = env().await;
+    let stranded = env.onboard("Stranded").await;
+    let id = stranded["tenantId"].as_str().unwrap().to_owned();
+    assert_eq!(env.tenant(&id).await["status"], "initiated");
+    // Not while it is young: the stream may still deliver it.
+    assert_eq!(
+        env.cp
+            .reconcile(std::time::Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        vec![]
+    );
+    let repairs = env.cp.reconcile(std::time::Duration::ZERO).await.unwrap();
+    // Provisioning starts; later in the same pass (the emulator creates stacks at once) its
+    // stack's status is applied.
+    assert_eq!(
+        repairs[0],
+        silos::control_plane::reconciler::Repair::Resumed {
+            tenant: id.clone(),
+            status: silos::control_plane::tenant::Status::Provisioning,
+        },
+        "{repairs:?}"
+    );
+    let t = env.tenant(&id).await;
+    assert!(t["stackId"].is_string(), "{t}");
+    assert_eq!(t["status"], "running", "{t}");
+    assert_eq!(env.stacks_named(&format!("silos-tenant-{id}")).await, 1);
+}

@@ -1,6 +1,8 @@
 //! The reconciler: a pass over the tenants that repairs any stuck in a transitional status,
 //! from their stacks. It runs on startup and periodically in `silos local`. It catches what
 //! a lost event or a crash leaves behind:
+//! - `initiated`: provisioning starts, as the stream would have started it (a record given up
+//!   after its retries, or cut off by a throttled batch ahead of it);
 //! - `provisioning` with a stack: the stack's status is applied, as its event would have been;
 //! - `provisioning` with no stack id: provisioning resumes (CreateStack again, where
 //!   AlreadyExists counts as success);
@@ -21,7 +23,12 @@ use super::{ControlPlane, Error, cfn_error};
 
 /// The statuses the reconciler looks at: the ones a lost event or a crash can leave a tenant
 /// stuck in.
-const IN_FLIGHT: [Status; 3] = [Status::Provisioning, Status::Deleting, Status::Updating];
+const IN_FLIGHT: [Status; 4] = [
+    Status::Initiated,
+    Status::Provisioning,
+    Status::Deleting,
+    Status::Updating,
+];
 
 /// What the reconciler did to one tenant.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,7 +40,7 @@ pub enum Repair {
 }
 
 impl ControlPlane {
-    /// One pass over every tenant in flight (provisioning, deleting, updating) whose status
+    /// One pass over every tenant in flight (initiated, provisioning, deleting, updating) whose status
     /// has not changed for `settle`. They are listed by status through the status index, page
     /// by page, never by scanning the table; a page resumes after its last tenant, so the ones
     /// a repair moves out of the status skip none.
@@ -87,6 +94,13 @@ impl ControlPlane {
 
     async fn repair(&self, tenant: Tenant) -> Result<Option<Repair>, Error> {
         let id = tenant.tenant_id.clone();
+        if tenant.status == Status::Initiated {
+            let after = self.provision(tenant).await?;
+            return Ok(Some(Repair::Resumed {
+                tenant: id,
+                status: after.status,
+            }));
+        }
         let Some(stack) = tenant
             .stack_id
             .clone()
