@@ -25,6 +25,9 @@ pub struct PublishError {
     pub reason: String,
 }
 
+/// How many stack-output reads a batch makes at once.
+const OUTPUT_READS: usize = 25;
+
 /// Puts lifecycle events on one bus.
 #[derive(Clone, Debug)]
 pub struct Publisher {
@@ -78,7 +81,10 @@ impl Publisher {
                 .reach_of(&e.detail.tenant.tenant_id, e.detail.tenant.cell.as_deref())
                 .await
             {
-                Ok(reach) => reach.cfn().await.clone(),
+                // Not through the cell's token bucket, which paces provisioning: an event must
+                // not wait behind a fleet's CreateStack calls. A throttled read leaves the
+                // outputs out; it never delays the event.
+                Ok(reach) => reach.cfn.clone(),
                 Err(err) => {
                     tracing::warn!(stack, error = %err, "cannot reach the tenant's cell; publishing without its stack's outputs");
                     return None;
@@ -227,8 +233,20 @@ impl Publisher {
                 }
             }
         }
-        for (_, e) in &mut events {
-            e.detail.stack_outputs = self.stack_outputs(e).await;
+        // The running tenants' stack outputs, read OUTPUT_READS at a time: one after another,
+        // a batch of a busy fleet's events would fall behind the stream.
+        for chunk in events.chunks_mut(OUTPUT_READS) {
+            let mut reads = tokio::task::JoinSet::new();
+            for (i, (_, e)) in chunk.iter().enumerate() {
+                let (publisher, e) = (self.clone(), e.clone());
+                reads.spawn(async move { (i, publisher.stack_outputs(&e).await) });
+            }
+            while let Some(read) = reads.join_next().await {
+                // A read that panicked leaves its outputs out, as a failed one does.
+                if let Ok((i, outputs)) = read {
+                    chunk[i].1.detail.stack_outputs = outputs;
+                }
+            }
         }
         let list: Vec<Event> = events.iter().map(|(_, e)| e.clone()).collect();
         if let Err(e) = self.publish(&list).await {
