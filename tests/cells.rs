@@ -270,7 +270,7 @@ async fn bootstrap_deploys_each_cell_by_stacks_or_by_a_stack_set() {
     writer.finish().unwrap();
     let cells = tempfile::tempdir().unwrap();
     blueprints(cells.path(), "128", CELLS);
-    let bootstrap = |via: &str| {
+    let bootstrap = |via: &str, blueprints: &Path| {
         local.silos(
             &[
                 "cells",
@@ -279,7 +279,7 @@ async fn bootstrap_deploys_each_cell_by_stacks_or_by_a_stack_set() {
                 "--via",
                 via,
                 "--blueprints",
-                cells.path().to_str().unwrap(),
+                blueprints.to_str().unwrap(),
                 "--tenant-zip",
                 zip.to_str().unwrap(),
                 "--endpoint-url",
@@ -291,7 +291,7 @@ async fn bootstrap_deploys_each_cell_by_stacks_or_by_a_stack_set() {
             )),
         )
     };
-    let out = bootstrap("auto");
+    let out = bootstrap("auto", cells.path());
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{text}{}", stderr(&out));
     assert!(
@@ -318,7 +318,7 @@ async fn bootstrap_deploys_each_cell_by_stacks_or_by_a_stack_set() {
         );
     }
     // Again: nothing to change, nothing to upload.
-    let again = bootstrap("stacks");
+    let again = bootstrap("stacks", cells.path());
     let text = String::from_utf8_lossy(&again.stdout).into_owned();
     assert!(again.status.success(), "{text}{}", stderr(&again));
     assert!(text.contains("0 uploaded"), "{text}");
@@ -330,25 +330,7 @@ async fn bootstrap_deploys_each_cell_by_stacks_or_by_a_stack_set() {
         "128",
         "cells:\n  - name: home\n  - name: sa\n    account: \"410987654321\"\n    region: sa-east-1\n    capacity: 10\n",
     );
-    let out = local.silos(
-        &[
-            "cells",
-            "bootstrap",
-            "--yes",
-            "--via",
-            "stack-set",
-            "--blueprints",
-            set_cells.path().to_str().unwrap(),
-            "--tenant-zip",
-            zip.to_str().unwrap(),
-            "--endpoint-url",
-            &moto.endpoint,
-        ],
-        Some((
-            silos::aws::EMULATOR_ACCESS_KEY,
-            silos::aws::EMULATOR_SECRET_KEY,
-        )),
-    );
+    let out = bootstrap("stack-set", set_cells.path());
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{text}{}", stderr(&out));
     assert!(

@@ -294,16 +294,7 @@ impl Cells {
             line: Some(line),
             kind: ErrorKind::Cells(message),
         };
-        let raw: RawFile = serde_saphyr::from_str(text).map_err(|e| {
-            let line = e.location().map(|l| l.line());
-            let message = e.without_snippet().to_string();
-            let message = message.lines().next().unwrap_or_default().to_owned();
-            Error {
-                path: path.to_owned(),
-                line,
-                kind: ErrorKind::Parse(message),
-            }
-        })?;
+        let raw: RawFile = super::parse_yaml(path, text)?;
         if raw.cells.value.is_empty() {
             return Err(err(
                 raw.cells.referenced.line(),

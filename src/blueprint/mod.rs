@@ -177,13 +177,7 @@ impl Blueprint {
             line,
             kind,
         };
-        let raw: Raw = serde_saphyr::from_str(text).map_err(|e| {
-            let line = e.location().map(|l| l.line());
-            let message = e.without_snippet().to_string();
-            // The message may carry its own position and snippet; keep the first line.
-            let message = message.lines().next().unwrap_or_default().to_owned();
-            err(line, ErrorKind::Parse(message))
-        })?;
+        let raw: Raw = parse_yaml(path, text)?;
         let dt = raw.deployment_type.value;
         let dt_line = raw.deployment_type.referenced.line();
         let valid = (1..=32).contains(&dt.len())
@@ -403,6 +397,19 @@ fn check_tag(key: &str, value: &str) -> Result<(), TagError> {
         return Err(TagError::ValueLength(value.len()));
     }
     Ok(())
+}
+
+/// `text`, read from `path`, as YAML: a syntax or shape error names the file and line.
+fn parse_yaml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, Error> {
+    serde_saphyr::from_str(text).map_err(|e| {
+        let message = e.without_snippet().to_string();
+        // The message may carry its own position and snippet; keep the first line.
+        Error {
+            path: path.to_owned(),
+            line: e.location().map(|l| l.line()),
+            kind: ErrorKind::Parse(message.lines().next().unwrap_or_default().to_owned()),
+        }
+    })
 }
 
 /// Loads every `*.yaml` in `dir`, sorted by file name. Deployment types are unique because each

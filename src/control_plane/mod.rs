@@ -120,12 +120,7 @@ where
     use aws_sdk_cloudformation::error::SdkError;
     match e {
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => true,
-        SdkError::ServiceError(s) => s.err().code().is_some_and(|c| {
-            matches!(
-                c,
-                "Throttling" | "ThrottlingException" | "RequestLimitExceeded"
-            )
-        }),
+        SdkError::ServiceError(_) => is_throttling(e),
         _ => false,
     }
 }

@@ -158,15 +158,27 @@ pub fn cell_spec(
     })
 }
 
-/// Publishes the tenant templates and the tenant zips of `output` to a cell's bucket (the
-/// control plane's zip stays home).
+/// Publishes what a cell's CloudFormation and Lambda read from its own bucket: the tenant
+/// templates and the tenant zips of `output`, under the same keys as at home, so the published
+/// catalog serves every cell. The control plane's zip stays home.
 pub async fn publish_to_cell(
     clients: &Clients,
     bucket: &str,
     output: &synth::Output,
     zips: &[LambdaZip],
 ) -> Result<Vec<Upload>, Error> {
-    publish::publish_tenant_artifacts(clients, bucket, output, zips).await
+    let mut objects = Vec::new();
+    for zip in zips
+        .iter()
+        .filter(|z| z.artifact.name != crate::stacks::CONTROL_PLANE_ARTIFACT.name)
+    {
+        objects.push(
+            publish::put_if_absent(clients, bucket, &zip.key(), &zip.bytes, "application/zip")
+                .await?,
+        );
+    }
+    publish::publish_templates(clients, bucket, output, &mut objects).await?;
+    Ok(objects)
 }
 
 /// Deploys one cell's stack and publishes its artifacts.

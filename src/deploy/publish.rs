@@ -57,34 +57,7 @@ pub async fn publish_app(
         artifact_keys.insert(zip.artifact.name.to_owned(), key);
     }
 
-    let file = |name: &str| {
-        output
-            .files
-            .iter()
-            .find(|f| f.name == name)
-            .map(|f| f.contents.as_str())
-            .ok_or_else(|| Error::MissingFile(name.to_owned()))
-    };
-    let catalog: Catalog =
-        serde_json::from_str(file("catalog.json")?).map_err(Error::CatalogJson)?;
-    for entry in catalog.deployment_types.values() {
-        let body = file(&entry.template)?;
-        let content_type = if entry.template.ends_with(".json") {
-            "application/json"
-        } else {
-            "application/yaml"
-        };
-        objects.push(
-            put_if_absent(
-                clients,
-                bucket,
-                &entry.template_key,
-                body.as_bytes(),
-                content_type,
-            )
-            .await?,
-        );
-    }
+    let catalog = publish_templates(clients, bucket, output, &mut objects).await?;
     let catalog = catalog.published(bucket, &artifact_keys, tenant_version)?;
     let mut body = serde_json::to_string_pretty(&catalog).unwrap_or_default();
     body.push('\n');
@@ -108,23 +81,14 @@ pub async fn publish_app(
     })
 }
 
-/// Publishes what a cell's CloudFormation and Lambda read from its own bucket: the tenant
-/// templates under their catalog keys and the tenant zips under theirs (the same keys as at
-/// home, so the published catalog serves every cell). The control plane's zip stays home.
-pub async fn publish_tenant_artifacts(
+/// Publishes each tenant template of `output`'s catalog under its catalog key (a content
+/// hash), adding each upload to `objects`. Returns the catalog, as synth wrote it.
+pub(super) async fn publish_templates(
     clients: &Clients,
     bucket: &str,
     output: &synth::Output,
-    zips: &[LambdaZip],
-) -> Result<Vec<Upload>, Error> {
-    let mut objects = Vec::new();
-    for zip in zips
-        .iter()
-        .filter(|z| z.artifact.name != crate::stacks::CONTROL_PLANE_ARTIFACT.name)
-    {
-        objects
-            .push(put_if_absent(clients, bucket, &zip.key(), &zip.bytes, "application/zip").await?);
-    }
+    objects: &mut Vec<Upload>,
+) -> Result<Catalog, Error> {
     let file = |name: &str| {
         output
             .files
@@ -153,7 +117,7 @@ pub async fn publish_tenant_artifacts(
             .await?,
         );
     }
-    Ok(objects)
+    Ok(catalog)
 }
 
 /// A deployment type's tenant version (DESIGN.md section 10): a hash over its template (the

@@ -187,17 +187,12 @@ pub async fn setup(
     // credentials obtained with sts:AssumeRole on a role ARN of that account.
     if output.cells.remote().next().is_some() {
         let home = deploy::cells::home(&clients, config.prefix()).await?;
-        let tenant_zips: Vec<LambdaZip> = zips
-            .iter()
-            .filter(|z| z.artifact.name != CONTROL_PLANE_ARTIFACT.name)
-            .cloned()
-            .collect();
         for cell in output.cells.remote() {
             let cell_clients = deploy::cells::cell_config(sdk, cell, config.prefix()).await;
             let (_, deployed) = deploy::cells::bootstrap_cell(
                 &cell_clients,
                 output,
-                &tenant_zips,
+                &zips,
                 &output.cells,
                 cell,
                 &home,
