@@ -27,6 +27,10 @@ echo "==> the Lambda zips: the control plane and the tenant function (cargo-lamb
 for bin in silos-lambda silos-tenant-handler; do
   PATH="$PWD/$venv/bin:$PATH" cargo lambda build --profile lambda --output-format zip --bin "$bin" --x86-64 --quiet
 done
+echo "==> every binary the tests run (the CLI, the Lambda hosts, the examples' apps)"
+# cargo nextest builds each package's test harnesses, and the binaries of the package under
+# test only: tests/premium.rs runs the premium example's binary, which it would not build.
+cargo build --locked --workspace --bins --quiet
 echo "==> tests"
 # cargo-nextest runs each test in its own process. A Rust install without it gets the pinned
 # version built into .tools/ (a few minutes, once); if that cannot be built, cargo test runs.

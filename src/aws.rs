@@ -78,12 +78,13 @@ pub fn s3_url(bucket: &str, region: &str, key: &str) -> String {
     format!("https://{bucket}.s3.{region}.amazonaws.com/{key}")
 }
 
-/// An SDK error in one line: the service's code and message, or for anything else (a
-/// connection failure, a timeout) the whole chain of causes.
+/// An SDK error in one line, as a person reads it in a log, an API body or the CLI: the
+/// service's code and message, or for anything else (a connection failure, a timeout, an
+/// unreadable answer) each cause once, never the SDK's Debug dump of the raw response.
 pub fn sdk_message<E, R>(e: &aws_sdk_s3::error::SdkError<E, R>) -> String
 where
     E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     match e.as_service_error() {
         Some(s) if s.code().is_some() || s.message().is_some() => match (s.code(), s.message()) {
@@ -91,10 +92,23 @@ where
             (Some(code), None) => code.to_owned(),
             (None, message) => message.unwrap_or_default().to_owned(),
         },
-        _ => aws_sdk_s3::error::DisplayErrorContext(e)
-            .to_string()
-            .replace('\n', " "),
+        _ => error_chain(e),
     }
+}
+
+/// An error and its causes in one line, each said once: an SDK error's Display often repeats
+/// its source's, and the sources of a connection failure nest three deep.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string().replace('\n', " ");
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
 }
 
 /// Whether CloudFormation answered that the stack does not exist (DescribeStacks and friends

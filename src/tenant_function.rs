@@ -109,10 +109,14 @@ fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response
     (status, axum::Json(body)).into_response()
 }
 
-fn aws_error(operation: &str, e: impl std::error::Error) -> Response {
+fn aws_error<E, R>(operation: &str, e: aws_sdk_dynamodb::error::SdkError<E, R>) -> Response
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug + 'static,
+{
     let message = format!(
-        "{operation} failed: {}",
-        aws_sdk_dynamodb::error::DisplayErrorContext(e)
+        "DynamoDB {operation} failed: {}",
+        crate::aws::sdk_message(&e)
     );
     tracing::error!(error = %message, "request failed");
     error(StatusCode::BAD_GATEWAY, "AwsError", message)

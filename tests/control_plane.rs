@@ -859,15 +859,26 @@ async fn a_throttled_cloudformation_pauses_the_cell_and_fails_no_tenant() {
     use aws_smithy_types::body::SdkBody;
     use aws_smithy_types::config_bag::ConfigBag;
 
-    /// Answers the next `left` calls with CloudFormation's throttling error.
+    /// Answers the next `left` calls with CloudFormation's throttling error, and notes when
+    /// each call is sent.
     #[derive(Debug)]
     struct Throttle {
         left: Arc<AtomicUsize>,
         answered: Arc<AtomicUsize>,
+        sent: Arc<std::sync::Mutex<Vec<tokio::time::Instant>>>,
     }
     impl Intercept for Throttle {
         fn name(&self) -> &'static str {
             "Throttle"
+        }
+        fn read_before_transmit(
+            &self,
+            _: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+            _: &RuntimeComponents,
+            _: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            self.sent.lock().unwrap().push(tokio::time::Instant::now());
+            Ok(())
         }
         fn modify_before_deserialization(
             &self,
@@ -896,12 +907,14 @@ async fn a_throttled_cloudformation_pauses_the_cell_and_fails_no_tenant() {
     let env = env().await;
     let left = Arc::new(AtomicUsize::new(usize::MAX));
     let answered = Arc::new(AtomicUsize::new(0));
+    let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
     let config = env.moto.sdk_config();
     let throttled = aws_sdk_cloudformation::Client::from_conf(
         aws_sdk_cloudformation::config::Builder::from(&config)
             .interceptor(Throttle {
                 left: left.clone(),
                 answered: answered.clone(),
+                sent: sent.clone(),
             })
             .build(),
     );
@@ -928,17 +941,26 @@ async fn a_throttled_cloudformation_pauses_the_cell_and_fails_no_tenant() {
     let stuck = env.tenant(&id).await;
     assert_eq!(stuck["status"], "provisioning", "not failed: {stuck}");
     assert_eq!(cp.throttles(), [("home".to_owned(), 1)]);
+    // The pause as the bucket holds it, and the calls as they were sent: no stopwatch that
+    // starts after the pause began.
+    let paused_until = cp
+        .paused_until("home")
+        .expect("the cell's calls are paused");
+    let throttled_calls = sent.lock().unwrap().len();
 
     // CloudFormation answers again; the redelivery waits out the cell's pause, then
     // provisions the tenant.
     left.store(0, Ordering::SeqCst);
-    let redelivered = std::time::Instant::now();
     let response = cp.handle_stream(record).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let redelivered = sent.lock().unwrap()[throttled_calls..].to_vec();
     assert!(
-        redelivered.elapsed() >= silos::control_plane::cells::THROTTLE_PAUSE,
-        "the cell's calls waited: {:?}",
-        redelivered.elapsed()
+        !redelivered.is_empty(),
+        "the redelivery called CloudFormation"
+    );
+    assert!(
+        redelivered.iter().all(|at| *at >= paused_until),
+        "no call went out before the cell's pause ended"
     );
     let t = env.tenant(&id).await;
     assert_eq!(t["status"], "provisioning");

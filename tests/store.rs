@@ -699,7 +699,14 @@ async fn a_tenant_and_its_lock_are_stored_with_these_attributes_and_types() {
         ("version".to_owned(), s("v1")),
         ("nameLock".to_owned(), s(&lock)),
     ]);
-    assert_eq!(raw(t.tenant_id.clone()).await, expected);
+    let mut item = raw(t.tenant_id.clone()).await;
+    // The marker of the write that made it, by which a retry knows its own effect.
+    let write_id = item.remove("writeId").expect("the write's marker");
+    assert!(
+        matches!(&write_id, AttributeValue::S(w) if uuid::Uuid::parse_str(w).is_ok()),
+        "{write_id:?}"
+    );
+    assert_eq!(item, expected);
     let key = silos::control_plane::tenant::name::key("Acme Corp");
     let expected_lock = std::collections::HashMap::from([
         ("tenantId".to_owned(), s(&lock)),
@@ -773,4 +780,126 @@ async fn concurrent_placements_never_overfill_a_cell() {
         store.cell_counts(&["one"]).await.unwrap().get("one"),
         Some(&1)
     );
+}
+
+/// A store over the same table whose client goes through a fault proxy, and one that goes
+/// direct (to read what the faulty one wrote).
+async fn store_behind_faults(
+    moto: &common::Moto,
+    seed: u64,
+) -> (Store, Store, common::faults::FaultProxy) {
+    let direct = store(moto).await;
+    let proxy = common::faults::FaultProxy::start(&moto.endpoint, seed);
+    let client = Client::new(&silos::aws::emulator(&proxy.endpoint, "us-east-1"));
+    (Store::new(client, "tenants"), direct, proxy)
+}
+
+fn claim(key: &str) -> silos::control_plane::idempotency::Claim {
+    silos::control_plane::idempotency::Claim {
+        id: format!("idem#{key}"),
+        route: "/delete".to_owned(),
+        request_hash: "h".to_owned(),
+        expires_at: Timestamp::now().millis / 1000 + 3600,
+    }
+}
+
+/// Each kind of write, its answer lost once: DynamoDB applied it, the connection dropped, and
+/// the SDK's retry met the write's own effect (a failed condition). Each is a success, with
+/// the tenant as written; a claim it carried counts as written.
+#[tokio::test]
+async fn every_write_whose_answer_was_lost_is_its_own_success() {
+    use common::faults::Fault::LoseResponse;
+    use silos::control_plane::store::ClaimState;
+    let moto = common::Moto::start();
+    let (store, direct, proxy) = store_behind_faults(&moto, 11).await;
+    let t = tenant(1, "Lost Answers");
+    let id = t.tenant_id.clone();
+    let status = |direct: &Store| {
+        let (direct, id) = (direct.clone(), id.clone());
+        async move { direct.get(&id).await.unwrap().map(|t| t.status) }
+    };
+
+    // create: the tenant and its lock, one transaction.
+    proxy.inject("TransactWriteItems", LoseResponse, 1);
+    store.create(&t).await.unwrap();
+    assert_eq!(proxy.pending("TransactWriteItems"), 0, "the fault was met");
+    assert_eq!(status(&direct).await, Some(Status::Initiated));
+
+    // A transition (UpdateItem): the tenant comes back as the write left it.
+    proxy.inject("UpdateItem", LoseResponse, 1);
+    let stack = Changes {
+        stack_name: Some("silos-tenant-1".to_owned()),
+        ..Changes::default()
+    };
+    let moved = store
+        .transition(&id, Status::Initiated, Status::Provisioning, &stack)
+        .await
+        .unwrap();
+    assert_eq!(proxy.pending("UpdateItem"), 0);
+    assert_eq!(moved.status, Status::Provisioning);
+    assert_eq!(moved.stack_name.as_deref(), Some("silos-tenant-1"));
+
+    // A field set in place (UpdateItem).
+    proxy.inject("UpdateItem", LoseResponse, 1);
+    let recorded = store
+        .record_stack(&id, Status::Provisioning, "arn:aws:cloudformation:stack/1")
+        .await
+        .unwrap();
+    assert_eq!(
+        recorded.stack_id.as_deref(),
+        Some("arn:aws:cloudformation:stack/1")
+    );
+
+    // A keyed transition: the status and the key's claim, one transaction.
+    let keyed = store.claiming(claim("k1"));
+    proxy.inject("TransactWriteItems", LoseResponse, 1);
+    let running = keyed
+        .transition(
+            &id,
+            Status::Provisioning,
+            Status::Running,
+            &Changes::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(running.status, Status::Running);
+    assert_eq!(keyed.claim_state(), Some(ClaimState::Written));
+    assert!(
+        direct
+            .idempotency_record("idem#k1")
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // A write whose condition truly fails still says so, lost answer or not: its own first
+    // attempt wrote nothing, so the item holds another write's marker.
+    proxy.inject("UpdateItem", LoseResponse, 1);
+    let refused = store
+        .transition(
+            &id,
+            Status::Initiated,
+            Status::Provisioning,
+            &Changes::default(),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(Error::WrongStatus { .. })),
+        "{refused:?}"
+    );
+
+    // mark_deleted: the status, the lock freed, one transaction.
+    let deleting = store
+        .transition(&id, Status::Running, Status::Deleting, &Changes::default())
+        .await
+        .unwrap();
+    proxy.inject("TransactWriteItems", LoseResponse, 1);
+    store
+        .mark_deleted(&deleting, Status::Deleting, None)
+        .await
+        .unwrap();
+    assert_eq!(proxy.pending("TransactWriteItems"), 0);
+    assert_eq!(status(&direct).await, Some(Status::Deleted));
+    // The name is free again.
+    direct.create(&tenant(2, "Lost Answers")).await.unwrap();
 }

@@ -287,6 +287,9 @@ impl Mutation {
         let claimed = cp.claiming(claim);
         let answer = run(claimed.clone()).await;
         match claimed.store().claim_state() {
+            // A server error may have cut the route's work short after its write: left
+            // unrecorded, a repeat finishes the work (see `replay`).
+            Some(ClaimState::Written) if server_error(&answer) => respond(answer),
             Some(ClaimState::Written) => {
                 let (status, body) = recorded(&answer);
                 if let Err(e) = cp.store().record_response(&id, status, &body).await {
@@ -337,13 +340,41 @@ async fn replay(
             body.clone(),
         )
             .into_response(),
-        // Written, but never answered (the process stopped in between): the tenant as it is.
-        None => (success, axum::Json(cp.tenant(&record.tenant_id).await?)).into_response(),
+        // Written, but never answered (the answer was lost, a server error cut the route
+        // short, or the process stopped): the route's work is finished, then the tenant.
+        None => {
+            let tenant = cp.tenant(&record.tenant_id).await?;
+            (
+                success,
+                axum::Json(finish(cp, &record.route, tenant).await?),
+            )
+                .into_response()
+        }
     };
     response
         .headers_mut()
         .insert(REPLAYED, header::HeaderValue::from_static("true"));
     Ok(response)
+}
+
+/// Whether an answer is a server error (5xx).
+fn server_error(answer: &Answer) -> bool {
+    match answer {
+        Ok((status, _)) => status.is_server_error(),
+        Err(e) => e.status.is_server_error(),
+    }
+}
+
+/// The work a mutating route does after its write, done again for a repeat of a request
+/// whose write landed but whose answer was never recorded: the first may have stopped in
+/// between. Each step is idempotent. Onboarding and updates need nothing here: the stream
+/// record of their write starts their work (and the reconciler, should it be lost).
+async fn finish(cp: &ControlPlane, route: &str, tenant: Tenant) -> Result<Tenant, Error> {
+    match (route, tenant.status) {
+        ("/delete", Status::Deleting) => cp.delete_stack(tenant).await,
+        ("/retry", Status::Provisioning) if tenant.stack_id.is_none() => cp.provision(tenant).await,
+        _ => Ok(tenant),
+    }
 }
 
 /// Tenant ids are UUIDs; anything else is a bad request, not an unknown tenant.

@@ -57,7 +57,7 @@ async fn get<T: serde::de::DeserializeOwned>(
         .key(key)
         .send()
         .await
-        .map_err(|e| read(aws_sdk_s3::error::DisplayErrorContext(&e).to_string()))?;
+        .map_err(|e| read(crate::aws::sdk_message(&e)))?;
     let bytes = out
         .body
         .collect()

@@ -157,6 +157,14 @@ impl TokenBucket {
         s.throttled += 1;
     }
 
+    /// No token is handed out before this instant, if a throttling answer paused the bucket.
+    pub fn paused_until(&self) -> Option<Instant> {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .paused_until
+    }
+
     /// How many throttling answers were reported.
     pub fn throttle_count(&self) -> u64 {
         self.state
@@ -295,6 +303,12 @@ impl Registry {
             .unwrap_or_else(|e| e.into_inner())
             .insert(cell.name.clone(), reach.clone());
         Ok(reach)
+    }
+
+    /// Until when the calls of cell `name` are paused, if it was reached and throttled.
+    pub fn paused_until(&self, name: &str) -> Option<Instant> {
+        let reached = self.reached.lock().unwrap_or_else(|e| e.into_inner());
+        reached.get(name)?.pace.paused_until()
     }
 
     /// Every throttling answer reported so far, per cell reached.

@@ -9,8 +9,10 @@
 //!   never lands without its record, nor a record without its write.
 //! - **The response.** Once the request is answered, the record gets the status and body. A
 //!   repeat with the same key and the same request gets them back, and does nothing. If the
-//!   answer was never recorded (the process died between the write and the response), a repeat
-//!   gets the route's success status with the tenant as it is now.
+//!   answer was never recorded (it was lost, the process died between the write and the
+//!   response, or it was a server error, which is never recorded), a repeat finishes the
+//!   route's work after its write (DeleteStack for a delete, CreateStack for a retry; each is
+//!   idempotent) and gets the route's success status with the tenant as it is then.
 //! - **Not a claim.** A request that writes nothing (refused, or an update to a tenant already
 //!   at the version) records nothing, so a retry is handled afresh.
 //! - **Scope.** Keys belong to the caller (the SigV4 principal on AWS, the access key locally):

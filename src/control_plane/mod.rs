@@ -93,6 +93,19 @@ pub enum Error {
     Unreachable(#[from] cells::Unreachable),
 }
 
+impl Error {
+    /// A CloudFormation call that may well succeed later ([`is_transient`]).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Error::CloudFormation {
+                transient: true,
+                ..
+            }
+        )
+    }
+}
+
 type HttpResponse = aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 pub(crate) fn cfn_error<E>(
@@ -275,6 +288,11 @@ impl ControlPlane {
     /// How to reach `cell` (local mode watches each cell's stacks through it).
     pub async fn reach_cell(&self, cell: &cells::Cell) -> Result<cells::Reach, Error> {
         Ok(self.inner.cells.reach(cell, &self.inner.settings).await?)
+    }
+
+    /// Until when cell `name`'s CloudFormation calls are paused after a throttling answer.
+    pub fn paused_until(&self, name: &str) -> Option<tokio::time::Instant> {
+        self.inner.cells.paused_until(name)
     }
 
     /// Throttling answers per cell so far (the fleet bench reports them).

@@ -13,7 +13,7 @@ impl ControlPlane {
     pub async fn offboard(&self, tenant: Tenant) -> Result<Tenant, Error> {
         let id = tenant.tenant_id.clone();
         let from = tenant.status;
-        let Some(stack_id) = tenant.stack_id.clone() else {
+        if tenant.stack_id.is_none() {
             if !from.can_move_to(Status::Deleted) {
                 return Err(Error::WrongStatus {
                     id,
@@ -24,7 +24,7 @@ impl ControlPlane {
             }
             self.store().mark_deleted(&tenant, from, None).await?;
             return self.tenant(&id).await;
-        };
+        }
         // CloudFormation refuses DeleteStack during an update, and a refusal would leave the
         // tenant `failed`: wait for the update to settle instead.
         if from == Status::Updating || !from.can_move_to(Status::Deleting) {
@@ -35,11 +35,27 @@ impl ControlPlane {
                 needs: "provisioning, running or failed (an update must settle first)",
             });
         }
-        let reach = self.reach(&tenant).await?;
+        // The cell first: a tenant whose cell cannot be reached is refused before it moves.
+        self.reach(&tenant).await?;
         let deleting = self
             .store()
             .transition(&id, from, Status::Deleting, &Changes::default())
             .await?;
+        self.delete_stack(deleting).await
+    }
+
+    /// Calls DeleteStack for a tenant in `deleting`. It may be called again and again for one
+    /// offboarding (a repeat of the request, the reconciler): every call sends the same
+    /// ClientRequestToken. CloudFormation not reached, or throttling after every retry, leaves
+    /// the tenant `deleting` and returns the error, for the caller to retry; a refusal moves it
+    /// to `failed` with the reason.
+    pub(crate) async fn delete_stack(&self, deleting: Tenant) -> Result<Tenant, Error> {
+        let (Status::Deleting, Some(stack_id)) = (deleting.status, deleting.stack_id.clone())
+        else {
+            return Ok(deleting);
+        };
+        let id = deleting.tenant_id.clone();
+        let reach = self.reach(&deleting).await?;
         let deleted = reach
             .cfn()
             .await
@@ -48,18 +64,23 @@ impl ControlPlane {
             .client_request_token(format!("silos-delete-{id}-{}", deleting.attempt))
             .send()
             .await;
-        if let Err(e) = reach.paced(deleted) {
-            let e = cfn_error("DeleteStack")(e);
-            let changes = Changes {
-                status_reason: Some(Some(e.to_string())),
-                ..Changes::default()
-            };
-            self.store()
-                .transition(&id, Status::Deleting, Status::Failed, &changes)
-                .await?;
-            return Err(e);
+        match reach.paced(deleted) {
+            Ok(_) => Ok(deleting),
+            Err(e) => {
+                let e = cfn_error("DeleteStack")(e);
+                if e.is_transient() {
+                    return Err(e);
+                }
+                let changes = Changes {
+                    status_reason: Some(Some(e.to_string())),
+                    ..Changes::default()
+                };
+                self.store()
+                    .transition(&id, Status::Deleting, Status::Failed, &changes)
+                    .await?;
+                Err(e)
+            }
         }
-        Ok(deleting)
     }
 
     /// The tenant stack's resources, in the contract's shape. Drift is `NOT_CHECKED` unless

@@ -7,14 +7,15 @@
 //! - `provisioning` with no stack id: provisioning resumes (CreateStack again, where
 //!   AlreadyExists counts as success);
 //! - `updating` to a target version whose change set was not executed: the update resumes;
+//! - `deleting` whose stack settled in a status other than a delete's (DeleteStack was never
+//!   called, or never reached CloudFormation): DeleteStack is called again, with the
+//!   offboarding's own ClientRequestToken;
 //! - `deleting` or `updating` otherwise: the stack's status is applied. A stack that is gone
 //!   means the tenant is `deleted`.
 //!
 //! Tenants that moved recently are left alone: their work may still be in flight.
 
 use std::time::Duration;
-
-use aws_sdk_cloudformation::types::ExecutionStatus;
 
 use super::stack_events::{Handled, stack_status_event};
 use super::store;
@@ -35,7 +36,7 @@ const IN_FLIGHT: [Status; 4] = [
 pub enum Repair {
     /// The stack's current status was applied.
     Applied { tenant: String, handled: Handled },
-    /// Provisioning was resumed.
+    /// Provisioning, an update or an offboarding was resumed; the tenant's status after.
     Resumed { tenant: String, status: Status },
 }
 
@@ -87,9 +88,7 @@ impl ControlPlane {
         };
         let reach = self.reach(tenant).await?;
         let status = self.execution_status(stack, change_set, &reach).await?;
-        Ok(status.is_some_and(|s| {
-            !matches!(s, ExecutionStatus::Available | ExecutionStatus::Unavailable)
-        }))
+        Ok(super::updater::is_executed(status.as_ref()))
     }
 
     async fn repair(&self, tenant: Tenant) -> Result<Option<Repair>, Error> {
@@ -155,7 +154,16 @@ impl ControlPlane {
             }
             Err(e) => return Err(cfn_error("DescribeStacks")(e)),
         };
-        if status.ends_with("_IN_PROGRESS") && tenant.status != Status::Provisioning {
+        let settled = !status.ends_with("_IN_PROGRESS");
+        if tenant.status == Status::Deleting && settled && !status.starts_with("DELETE_") {
+            // Offboarding moved it, and its stack was never told.
+            let after = self.delete_stack(tenant).await?;
+            return Ok(Some(Repair::Resumed {
+                tenant: id,
+                status: after.status,
+            }));
+        }
+        if !settled && tenant.status != Status::Provisioning {
             return Ok(None);
         }
         let event = stack_status_event(&stack_id, &status, &reason, &self.settings().region, "");

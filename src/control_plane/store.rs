@@ -16,6 +16,15 @@
 //! its claim, a Put of the record, to the first write it makes (`create`, `transition_if` or
 //! `mark_deleted`), in the same transaction.
 //!
+//! Writes that land twice. A conditional write whose answer is lost (the connection drops
+//! after DynamoDB applied it) is sent again by the SDK's retry, and the second attempt meets
+//! the first one's effect: its condition fails. Every write to a tenant therefore carries a
+//! fresh marker, `writeId`, and asks for the item as it stood when the condition failed
+//! (ReturnValuesOnConditionCheckFailure = ALL_OLD). A failed condition on an item that holds
+//! this write's own marker is the write having landed, and counts as its success
+//! ([`Write::landed`]). A transaction also sends the marker as its ClientRequestToken, which
+//! DynamoDB honours for ten minutes.
+//!
 //! Listing, page by page ([`Store::page`], [`Store::by_status`]). Every tenant comes from a
 //! Scan that filters out lock items and idempotency records (they carry `kind`); a listing by
 //! status is a Query of the index [`STATUS_INDEX`], which holds tenants only (the others have
@@ -38,7 +47,8 @@ use aws_sdk_dynamodb::operation::transact_write_items::{
 };
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 use serde::{Deserialize, Serialize};
 
@@ -132,12 +142,49 @@ pub enum Error {
     },
 }
 
-fn aws<E: std::error::Error + 'static, R: std::fmt::Debug>(
-    operation: &'static str,
-) -> impl FnOnce(SdkError<E, R>) -> Error {
+fn aws<E, R>(operation: &'static str) -> impl FnOnce(SdkError<E, R>) -> Error
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug + 'static,
+{
     move |e| Error::Aws {
         operation,
-        message: aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string(),
+        message: crate::aws::sdk_message(&e),
+    }
+}
+
+/// The attribute that holds the marker of the last write to a tenant ([`Write`]).
+const WRITE_ID: &str = "writeId";
+
+/// The marker of one write to a tenant: a fresh id, written with it, by which a retry of the
+/// write that meets its own effect knows it (see the module docs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Write(String);
+
+impl Write {
+    fn new() -> Write {
+        Write(uuid::Uuid::new_v4().to_string())
+    }
+
+    fn value(&self) -> AttributeValue {
+        AttributeValue::S(self.0.clone())
+    }
+
+    /// Whether `item`, the item as a failed condition found it, is this write's own effect.
+    fn landed(&self, item: Option<&Item>) -> bool {
+        item.and_then(|i| i.get(WRITE_ID))
+            .and_then(|v| v.as_s().ok())
+            .is_some_and(|w| *w == self.0)
+    }
+
+    /// Whether a transaction was cancelled because its item `index` already holds this write:
+    /// an earlier attempt of the same transaction was applied.
+    fn landed_in(&self, e: &TransactError, index: usize) -> bool {
+        let Some(TransactWriteItemsError::TransactionCanceledException(c)) = e.as_service_error()
+        else {
+            return false;
+        };
+        self.landed(c.cancellation_reasons().get(index).and_then(|r| r.item()))
     }
 }
 
@@ -240,14 +287,17 @@ impl Store {
             })
     }
 
-    /// Sends `transaction`, with the pending claim (for the write to `tenant_id`) as its item
-    /// `index` if there is one. A claim that loses to another request is `KeyClaimed`; any
-    /// other outcome is the caller's to read.
+    /// Sends `transaction`, whose item 0 is the tenant's and carries `write`, with the pending
+    /// claim (for the write to `tenant_id`) as its item `index` if there is one, and `write` as
+    /// its ClientRequestToken. A cancellation that finds `write` already on the tenant is an
+    /// earlier attempt applied, and a success. A claim that loses to another request is
+    /// `KeyClaimed`; any other outcome is the caller's to read.
     async fn send_claimed(
         &self,
         mut transaction: TransactWriteItemsFluentBuilder,
         tenant_id: &str,
         index: usize,
+        write: &Write,
     ) -> Result<Result<TransactWriteItemsOutput, TransactError>, Error> {
         let claim = self.pending_claim();
         if let Some(claim) = &claim {
@@ -257,7 +307,16 @@ impl Store {
                     .build(),
             );
         }
-        let result = transaction.send().await;
+        let result = transaction.client_request_token(&write.0).send().await;
+        if let Err(e) = &result
+            && write.landed_in(e, 0)
+        {
+            // The claim went in with it.
+            if claim.is_some() {
+                self.settle_claim(ClaimState::Written);
+            }
+            return Ok(Ok(TransactWriteItemsOutput::builder().build()));
+        }
         if claim.is_some()
             && let Some(e) = self.claim_outcome(&result, index)
         {
@@ -471,9 +530,13 @@ impl Store {
                 .table_name(&self.table)
                 .set_item(Some(item))
                 .condition_expression("attribute_not_exists(tenantId)")
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
                 .build()
                 .map_err(build_err)
         };
+        let write = Write::new();
         let key = name::key(&tenant.tenant_name);
         let lock_id = tenant
             .name_lock
@@ -481,6 +544,7 @@ impl Store {
             .unwrap_or_else(|| name::lock_id(&key));
         let mut record = to_item(tenant)?;
         record.insert("nameLock".to_owned(), AttributeValue::S(lock_id.clone()));
+        record.insert(WRITE_ID.to_owned(), write.value());
         let lock = encode(
             &tenant.tenant_id,
             &LockItem {
@@ -516,7 +580,7 @@ impl Store {
         }
         let claim_index = count_index + usize::from(slot.is_some());
         let result = self
-            .send_claimed(transaction, &tenant.tenant_id, claim_index)
+            .send_claimed(transaction, &tenant.tenant_id, claim_index, &write)
             .await?;
         let Err(e) = result else {
             return Ok(());
@@ -722,9 +786,10 @@ impl Store {
         changes: &Changes,
         target: Option<&str>,
     ) -> Result<Tenant, Error> {
-        let (expression, names, mut values) = update_expression(from, to, changes);
+        let write = Write::new();
+        let (expression, names, mut values) = update_expression(from, to, changes, &write);
         let condition = condition(from, target, &mut values);
-        if let Some(claim) = self.pending_claim() {
+        if self.pending_claim().is_some() {
             // With the claim: one transaction, then the tenant read back (a transaction
             // returns no values).
             let update = Update::builder()
@@ -734,25 +799,19 @@ impl Store {
                 .condition_expression(condition)
                 .set_expression_attribute_names(Some(names))
                 .set_expression_attribute_values(Some(values))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
                 .build()
                 .map_err(|e| Error::Aws {
                     operation: "TransactWriteItems",
                     message: e.to_string(),
                 })?;
-            let result = self
+            let transaction = self
                 .client
                 .transact_write_items()
-                .transact_items(TransactWriteItem::builder().update(update).build())
-                .transact_items(
-                    TransactWriteItem::builder()
-                        .put(self.claim_put(&claim, id)?)
-                        .build(),
-                )
-                .send()
-                .await;
-            if let Some(e) = self.claim_outcome(&result, 1) {
-                return Err(e);
-            }
+                .transact_items(TransactWriteItem::builder().update(update).build());
+            let result = self.send_claimed(transaction, id, 1, &write).await?;
             return match result {
                 Ok(_) => self
                     .get(id)
@@ -780,9 +839,10 @@ impl Store {
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        updated(result, id, from)
+        updated(result, id, from, &write)
     }
 
     /// Records the change set of an update about to be executed, while the tenant is
@@ -823,22 +883,28 @@ impl Store {
             ("#status".to_owned(), "status".to_owned()),
             ("#field".to_owned(), field.to_owned()),
         ]);
-        let mut values: Item =
-            HashMap::from([(":value".to_owned(), AttributeValue::S(value.to_owned()))]);
+        let write = Write::new();
+        let mut values: Item = HashMap::from([
+            (":value".to_owned(), AttributeValue::S(value.to_owned())),
+            (":writeId".to_owned(), write.value()),
+        ]);
         let condition = condition(expected, target, &mut values);
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(id)))
-            .update_expression("SET #field = :value, previousStatus = :expected")
+            .update_expression(
+                "SET #field = :value, previousStatus = :expected, writeId = :writeId",
+            )
             .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        updated(result, id, expected)
+        updated(result, id, expected, &write)
     }
 
     /// Moves tenant `id` from `from` to `deleted` and frees its name, in one transaction: the
@@ -853,7 +919,9 @@ impl Store {
             status_reason: Some(reason),
             ..Changes::default()
         };
-        let (expression, names, mut values) = update_expression(from, Status::Deleted, &changes);
+        let write = Write::new();
+        let (expression, names, mut values) =
+            update_expression(from, Status::Deleted, &changes, &write);
         let condition = condition(from, None, &mut values);
         let build_err = |e: aws_sdk_dynamodb::error::BuildError| Error::Aws {
             operation: "TransactWriteItems",
@@ -866,6 +934,7 @@ impl Store {
             .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(build_err)?;
         let lock_id = tenant
@@ -895,7 +964,7 @@ impl Store {
         }
         let claim_index = 2 + usize::from(tenant.cell.is_some());
         let result = self
-            .send_claimed(transaction, &tenant.tenant_id, claim_index)
+            .send_claimed(transaction, &tenant.tenant_id, claim_index, &write)
             .await?;
         match result {
             Ok(_) => Ok(()),
@@ -918,7 +987,7 @@ impl Store {
 fn read_error<E, R>(operation: &'static str, e: SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     let refused = e.as_service_error().is_some_and(|s| {
         s.code() == Some("ValidationException")
@@ -946,24 +1015,26 @@ pub fn is_tenant_id(id: &str) -> bool {
 }
 
 /// The tenant a conditional UpdateItem returned, or `WrongStatus` if its condition on the
-/// status failed.
+/// status failed. A condition that failed on the item `write` itself left (an earlier
+/// attempt, answered into the void) is the update done, and that item is the tenant.
 fn updated(
     result: Result<UpdateItemOutput, SdkError<UpdateItemError, HttpResponse>>,
     id: &str,
     expected: Status,
+    write: &Write,
 ) -> Result<Tenant, Error> {
     match result {
         Ok(out) => from_item(&out.attributes.unwrap_or_default()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-        {
-            Err(Error::WrongStatus {
-                id: id.to_owned(),
-                expected,
-            })
-        }
-        Err(e) => Err(aws("UpdateItem")(e)),
+        Err(e) => match e.as_service_error() {
+            Some(UpdateItemError::ConditionalCheckFailedException(c)) => match c.item() {
+                Some(item) if write.landed(Some(item)) => from_item(item),
+                _ => Err(Error::WrongStatus {
+                    id: id.to_owned(),
+                    expected,
+                }),
+            },
+            _ => Err(aws("UpdateItem")(e)),
+        },
     }
 }
 
@@ -991,11 +1062,13 @@ fn update_expression(
     from: Status,
     to: Status,
     changes: &Changes,
+    write: &Write,
 ) -> (String, HashMap<String, String>, Item) {
     let mut sets: Vec<String> = vec![
         "#status = :to".into(),
         "statusChangedAt = :now".into(),
         "previousStatus = :from".into(),
+        format!("{WRITE_ID} = :writeId"),
     ];
     let mut removes = Vec::new();
     let names = HashMap::from([("#status".to_owned(), "status".to_owned())]);
@@ -1009,6 +1082,7 @@ fn update_expression(
             ":now".to_owned(),
             AttributeValue::N(Timestamp::now().to_string()),
         ),
+        (":writeId".to_owned(), write.value()),
     ]);
     if let Some(name) = &changes.stack_name {
         sets.push("stackName = :stackName".into());
@@ -1046,7 +1120,8 @@ fn update_expression(
 }
 
 /// A tenant as its item. The attribute names are the record's (camelCase); absent optional
-/// fields are left out, never written as NULL; `attempt` is a number, and so are the two
+/// fields are left out, never written as NULL (`writeId`, the last write's marker, is the
+/// store's own and not read back); `attempt` is a number, and so are the two
 /// timestamps (see [`TIMESTAMPS`]).
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

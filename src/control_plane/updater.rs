@@ -45,6 +45,12 @@ fn change_set_name(prefix: &str, target: &str, tenant_id: &str, attempt: u32) ->
 
 use crate::aws::no_changes;
 
+/// Whether a change set in this execution status has been executed (or is being): its
+/// stack's status is then the update's outcome. A change set that is gone has not.
+pub(super) fn is_executed(status: Option<&ExecutionStatus>) -> bool {
+    status.is_some_and(|s| !matches!(s, ExecutionStatus::Available | ExecutionStatus::Unavailable))
+}
+
 enum Created {
     Ready,
     NoChanges,
@@ -185,14 +191,14 @@ impl ControlPlane {
             Ok(_) => Ok(tenant),
             Err(e) => {
                 let e = cfn_error("ExecuteChangeSet")(e);
-                if matches!(
-                    e,
-                    Error::CloudFormation {
-                        transient: true,
-                        ..
-                    }
-                ) {
+                if e.is_transient() {
                     return Err(e);
+                }
+                // A retry whose first attempt was carried out (its answer lost) is refused:
+                // the change set is no longer available. It is executing, which is success.
+                let status = self.execution_status(&stack_id, &change_set, reach).await?;
+                if is_executed(status.as_ref()) {
+                    return Ok(tenant);
                 }
                 self.abandon(&tenant, &target, &e.to_string()).await
             }

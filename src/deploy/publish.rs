@@ -231,7 +231,7 @@ fn s3_error<E, R>(
 ) -> Error
 where
     E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     Error::S3 {
         operation,

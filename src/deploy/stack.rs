@@ -136,7 +136,7 @@ impl Stacks {
     ) -> impl FnOnce(aws_sdk_cloudformation::error::SdkError<E, R>) -> Error
     where
         E: std::error::Error + aws_sdk_cloudformation::error::ProvideErrorMetadata + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
     {
         let stack = stack.to_owned();
         move |e| Error::CloudFormation {

@@ -220,7 +220,7 @@ impl StackWatcher {
             .send()
             .await
             .map_err(|e| {
-                let e = aws_sdk_cloudformation::error::DisplayErrorContext(e);
+                let e = crate::aws::sdk_message(&e);
                 tracing::warn!(stack = stack_id, error = %e, "reading stack events failed");
             })
             .ok()?;
@@ -245,7 +245,7 @@ impl StackWatcher {
                     })
                 })),
                 Err(e) => {
-                    let e = aws_sdk_cloudformation::error::DisplayErrorContext(e);
+                    let e = crate::aws::sdk_message(&e);
                     tracing::debug!(stack = %id, error = %e, "describing an in-flight stack failed");
                 }
             }
@@ -257,9 +257,7 @@ impl StackWatcher {
         let mut out = Vec::new();
         let mut summaries = self.cfn.list_stacks().into_paginator().items().send();
         while let Some(s) = summaries.next().await {
-            let s = s.map_err(|e| {
-                ListFailed(aws_sdk_cloudformation::error::DisplayErrorContext(e).to_string())
-            })?;
+            let s = s.map_err(|e| ListFailed(crate::aws::sdk_message(&e)))?;
             if !s.stack_name().is_some_and(|n| n.starts_with(prefix)) {
                 continue;
             }

@@ -9,6 +9,9 @@ use crate::blueprint::cells::Cells;
 use crate::cfn::{Delivery, Template};
 
 use super::provisioning::{self, Provisioning};
+
+/// What a tenant stack's id ends with in its variant that deletes tenant data on offboarding.
+pub const DELETE_DATA_SUFFIX: &str = "-delete-data";
 use super::{
     ArtifactParameters, Config, Kind, Stack, Target, TenantData, cell, control_plane, toolkit,
 };
@@ -37,7 +40,7 @@ impl<'a> TenantContext<'a> {
     pub fn id(&self) -> String {
         match self.data {
             TenantData::Retain => self.name.to_owned(),
-            TenantData::Delete => format!("{}-delete-data", self.name),
+            TenantData::Delete => format!("{}{DELETE_DATA_SUFFIX}", self.name),
         }
     }
 
@@ -91,7 +94,7 @@ pub enum AppError {
     Reserved(String),
     #[error("the app registers no tenant stack: add one with App::tenant_stack")]
     NoTenantStack,
-    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    #[error("{}", provisioning::report(.0))]
     Provisioning(Vec<provisioning::Error>),
 }
 
@@ -137,7 +140,7 @@ impl App {
                 return Err(AppError::InvalidName(name.clone()));
             }
             let reserved = ["toolkit", "control-plane", "control-plane-local"];
-            if reserved.contains(&name.as_str()) || name.ends_with("-delete-data") {
+            if reserved.contains(&name.as_str()) || name.ends_with(DELETE_DATA_SUFFIX) {
                 return Err(AppError::Reserved(name.clone()));
             }
             if !seen.insert(name.as_str()) {

@@ -73,6 +73,88 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// The tenant stack the error is about.
+    fn stack(&self) -> &str {
+        match self {
+            Error::Uncovered { stack, .. }
+            | Error::UnknownType { stack, .. }
+            | Error::MissingBoundary { stack, .. }
+            | Error::RolePath { stack, .. }
+            | Error::UnscopedGrant { stack, .. } => stack,
+        }
+    }
+
+    /// The error as one line under its stack's heading (the stack left out).
+    fn line(&self) -> String {
+        match self {
+            Error::Uncovered {
+                type_name, actions, ..
+            } => format!("{type_name}: no scoping rule covers {}", actions.join(", ")),
+            Error::UnknownType { type_name, .. } => {
+                format!("{type_name}: no handler permissions in the pinned registry schemas")
+            }
+            Error::MissingBoundary { role, boundary, .. } => format!(
+                "role {role} has no permissions boundary (every tenant role carries {boundary}; constructs::Role::permissions_boundary sets it)"
+            ),
+            Error::RolePath { role, path, .. } => {
+                format!("role {role} is not under the tenant path {path} (constructs::Role::path)")
+            }
+            Error::UnscopedGrant { from, action, .. } => format!(
+                "{from} grants {action}, which no tenant scoping rule covers, so the boundary cannot allow it"
+            ),
+        }
+    }
+}
+
+/// The services the scoping rules cover, as a reader lists them.
+fn covered_services() -> String {
+    RULES
+        .iter()
+        .map(|r| r.service)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Why synth refused the tenant stacks, for a person: one heading per tenant stack (its data
+/// variants merged: `tenant-silo` and `tenant-silo-delete-data` are one), one line per
+/// resource type or role under it, each said once, then what the user can do.
+pub fn report(errors: &[Error]) -> String {
+    let mut by_stack: BTreeMap<&str, (BTreeSet<&str>, BTreeSet<String>)> = BTreeMap::new();
+    for e in errors {
+        let id = e.stack();
+        let base = id
+            .strip_suffix(super::app::DELETE_DATA_SUFFIX)
+            .unwrap_or(id);
+        let (variants, lines) = by_stack.entry(base).or_default();
+        variants.insert(id);
+        lines.insert(e.line());
+    }
+    let mut out = format!(
+        "the provisioning role cannot be derived for {} tenant stack{}:",
+        by_stack.len(),
+        if by_stack.len() == 1 { "" } else { "s" }
+    );
+    for (stack, (variants, lines)) in &by_stack {
+        let both = if variants.len() > 1 {
+            " (both data variants)"
+        } else {
+            ""
+        };
+        out.push_str(&format!("\n  tenant stack {stack}{both}:"));
+        for line in lines {
+            out.push_str(&format!("\n    {line}"));
+        }
+    }
+    if errors.iter().any(|e| matches!(e, Error::Uncovered { .. })) {
+        out.push_str(&format!(
+            "\nwhat you can do: the provisioning role is derived only for the services its scoping rules cover ({}); keep resources of other services out of tenant stacks (shared resources belong in a stack of their own), or add a scoping rule for the service in src/stacks/provisioning.rs",
+            covered_services()
+        ));
+    }
+    out
+}
+
 /// Services whose actions are not granted, and why. Their actions serve features the tenant
 /// stacks do not use; a stack that does use one needs a rule here first.
 const NOT_GRANTED: &[(&str, &str)] = &[

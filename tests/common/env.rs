@@ -19,6 +19,7 @@ use silos::synth::{self, Catalog, DeploymentType, Format};
 use tower::ServiceExt;
 
 use super::Moto;
+use super::faults::FaultProxy;
 use super::recorder::Recorder;
 
 pub const BUCKET: &str = "silos-artifacts";
@@ -37,6 +38,9 @@ pub struct Env {
     pub control_plane_template: Value,
     /// The lifecycle event publisher, on the stack's bus (`EventBusName`).
     pub publisher: Publisher,
+    /// The proxy between the control plane's clients and the emulator, if the env has one
+    /// ([`env_with_faults`]). The test's own clients (`cfn`, `s3`, `dynamodb`) go direct.
+    pub faults: Option<FaultProxy>,
 }
 
 /// Deploys control-plane-local into the emulator and publishes the tenant template, a
@@ -47,8 +51,23 @@ pub async fn env() -> Env {
 
 /// As [`env`], with `recorder` on every client the control plane uses.
 pub async fn env_with(recorder: Option<Recorder>) -> Env {
+    build(recorder, None).await
+}
+
+/// As [`env`], with the control plane's clients behind a [`FaultProxy`] seeded with `seed`
+/// (no faults until the test asks for them).
+pub async fn env_with_faults(seed: u64) -> Env {
+    build(None, Some(seed)).await
+}
+
+async fn build(recorder: Option<Recorder>, faults: Option<u64>) -> Env {
     let moto = Moto::start();
     let config = moto.sdk_config();
+    let faults = faults.map(|seed| FaultProxy::start(&moto.endpoint, seed));
+    let cp_config = match &faults {
+        Some(proxy) => silos::aws::emulator(&proxy.endpoint, "us-east-1"),
+        None => config.clone(),
+    };
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&config)
             .force_path_style(true)
@@ -140,9 +159,9 @@ pub async fn env_with(recorder: Option<Recorder>) -> Env {
             b(r.clone())
         }
     };
-    let mut ddb = aws_sdk_dynamodb::config::Builder::from(&config);
-    let mut cfn_conf = aws_sdk_cloudformation::config::Builder::from(&config);
-    let mut s3_conf = aws_sdk_s3::config::Builder::from(&config).force_path_style(true);
+    let mut ddb = aws_sdk_dynamodb::config::Builder::from(&cp_config);
+    let mut cfn_conf = aws_sdk_cloudformation::config::Builder::from(&cp_config);
+    let mut s3_conf = aws_sdk_s3::config::Builder::from(&cp_config).force_path_style(true);
     with(&mut |r| {
         ddb.push_interceptor(aws_sdk_dynamodb::config::SharedInterceptor::new(r));
     });
@@ -152,7 +171,7 @@ pub async fn env_with(recorder: Option<Recorder>) -> Env {
     with(&mut |r| {
         s3_conf.push_interceptor(aws_sdk_s3::config::SharedInterceptor::new(r));
     });
-    let mut events_conf = aws_sdk_eventbridge::config::Builder::from(&config);
+    let mut events_conf = aws_sdk_eventbridge::config::Builder::from(&cp_config);
     with(&mut |r| {
         events_conf.push_interceptor(aws_sdk_eventbridge::config::SharedInterceptor::new(r));
     });
@@ -189,6 +208,7 @@ pub async fn env_with(recorder: Option<Recorder>) -> Env {
         catalog,
         control_plane_template,
         publisher,
+        faults,
     }
 }
 

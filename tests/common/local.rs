@@ -49,7 +49,7 @@ impl Local {
         let home = tempfile::tempdir().unwrap();
         assert!(
             binary.is_file(),
-            "{} is not built: the test command builds the whole workspace (cargo nextest run --workspace)",
+            "{} is not built: scripts/test.sh builds every binary first (cargo build --workspace --bins)",
             binary.display()
         );
         let mut cmd = Command::new(binary);

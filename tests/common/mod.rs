@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod env;
+pub mod faults;
 pub mod lambda_zip;
 pub mod local;
 pub mod proxy;

@@ -56,7 +56,7 @@ impl Subscription {
             .attributes(QueueAttributeName::SqsManagedSseEnabled, "true")
             .send()
             .await
-            .map_err(|e| fail("SQS CreateQueue")(aws_sdk_sqs::error::DisplayErrorContext(e)))?
+            .map_err(|e| fail("SQS CreateQueue")(crate::aws::sdk_message(&e)))?
             .queue_url
             .unwrap_or_default();
         let subscription = Subscription {
@@ -85,9 +85,7 @@ impl Subscription {
             .attribute_names(QueueAttributeName::QueueArn)
             .send()
             .await
-            .map_err(|e| {
-                fail("SQS GetQueueAttributes")(aws_sdk_sqs::error::DisplayErrorContext(e))
-            })?;
+            .map_err(|e| fail("SQS GetQueueAttributes")(crate::aws::sdk_message(&e)))?;
         let queue_arn = attributes
             .attributes()
             .and_then(|a| a.get(&QueueAttributeName::QueueArn))
@@ -102,9 +100,7 @@ impl Subscription {
             .event_pattern(json!({"source": [SOURCE]}).to_string())
             .send()
             .await
-            .map_err(|e| {
-                fail("EventBridge PutRule")(aws_sdk_eventbridge::error::DisplayErrorContext(e))
-            })?
+            .map_err(|e| fail("EventBridge PutRule")(crate::aws::sdk_message(&e)))?
             .rule_arn
             .unwrap_or_default();
         let policy = json!({
@@ -123,9 +119,7 @@ impl Subscription {
             .attributes(QueueAttributeName::Policy, policy.to_string())
             .send()
             .await
-            .map_err(|e| {
-                fail("SQS SetQueueAttributes")(aws_sdk_sqs::error::DisplayErrorContext(e))
-            })?;
+            .map_err(|e| fail("SQS SetQueueAttributes")(crate::aws::sdk_message(&e)))?;
         let target = Target::builder()
             .id(TARGET_ID)
             .arn(queue_arn)
@@ -139,9 +133,7 @@ impl Subscription {
             .targets(target)
             .send()
             .await
-            .map_err(|e| {
-                fail("EventBridge PutTargets")(aws_sdk_eventbridge::error::DisplayErrorContext(e))
-            })?;
+            .map_err(|e| fail("EventBridge PutTargets")(crate::aws::sdk_message(&e)))?;
         if out.failed_entry_count() > 0 {
             return Err(SubscriptionError {
                 operation: "EventBridge PutTargets",
@@ -162,7 +154,7 @@ impl Subscription {
             .wait_time_seconds(wait.as_secs().min(20) as i32)
             .send()
             .await
-            .map_err(|e| fail("SQS ReceiveMessage")(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+            .map_err(|e| fail("SQS ReceiveMessage")(crate::aws::sdk_message(&e)))?;
         let mut events = Vec::new();
         for message in out.messages() {
             if let Some(body) = message.body() {
@@ -178,9 +170,7 @@ impl Subscription {
                     .receipt_handle(handle)
                     .send()
                     .await
-                    .map_err(|e| {
-                        fail("SQS DeleteMessage")(aws_sdk_sqs::error::DisplayErrorContext(e))
-                    })?;
+                    .map_err(|e| fail("SQS DeleteMessage")(crate::aws::sdk_message(&e)))?;
             }
         }
         Ok(events)
@@ -211,13 +201,13 @@ impl Subscription {
             .await;
         // A rule never made is no failure here; a queue that will not go is.
         if let Err(e) = targets {
-            tracing::debug!(error = %aws_sdk_eventbridge::error::DisplayErrorContext(&e), "removing the rule's target");
+            tracing::debug!(error = %crate::aws::sdk_message(&e), "removing the rule's target");
         }
         if let Err(e) = rule {
-            tracing::debug!(error = %aws_sdk_eventbridge::error::DisplayErrorContext(&e), "removing the rule");
+            tracing::debug!(error = %crate::aws::sdk_message(&e), "removing the rule");
         }
         queue
             .map(|_| ())
-            .map_err(|e| fail("SQS DeleteQueue")(aws_sdk_sqs::error::DisplayErrorContext(e)))
+            .map_err(|e| fail("SQS DeleteQueue")(crate::aws::sdk_message(&e)))
     }
 }

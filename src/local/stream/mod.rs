@@ -24,7 +24,6 @@ mod report;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_dynamodbstreams::error::DisplayErrorContext;
 use tokio::sync::watch;
 
 use super::Reporter;
@@ -90,11 +89,19 @@ enum ReadError {
 
 impl ReadError {
     /// A failed DynamoDB Streams call, with the SDK's whole error context.
-    fn streams(operation: &'static str, shard: Option<&str>, e: impl std::error::Error) -> Self {
+    fn streams<E, R>(
+        operation: &'static str,
+        shard: Option<&str>,
+        e: aws_sdk_dynamodbstreams::error::SdkError<E, R>,
+    ) -> Self
+    where
+        E: std::error::Error + aws_sdk_dynamodbstreams::error::ProvideErrorMetadata + 'static,
+        R: std::fmt::Debug + 'static,
+    {
         ReadError::Streams {
             operation,
             shard: shard.map(str::to_owned),
-            message: DisplayErrorContext(e).to_string(),
+            message: crate::aws::sdk_message(&e),
         }
     }
 }
@@ -112,7 +119,7 @@ impl StreamProcessor {
                 .await
                 .map_err(|e| ReadError::DescribeTable {
                     table: table.clone(),
-                    message: DisplayErrorContext(e).to_string(),
+                    message: crate::aws::sdk_message(&e),
                 })
                 .and_then(|out| {
                     out.table

@@ -103,6 +103,45 @@ fn a_type_no_rule_scopes_fails_with_the_type_and_its_actions() {
 }
 
 #[test]
+fn the_refusal_reads_one_line_per_type_under_its_stack_with_the_variants_merged() {
+    let app = App::new().tenant_stack("tenant-saas", |ctx: &TenantContext| {
+        let mut silo = Silo::new(ctx);
+        silo.template()
+            .add_raw("Topic", "AWS::SNS::Topic", json!({}));
+        silo.template()
+            .add_raw("OtherTopic", "AWS::SNS::Topic", json!({}));
+        silo.template().add_raw("Key", "AWS::KMS::Key", json!({}));
+        silo.finish()
+    });
+    let Err(e @ crate::stacks::AppError::Provisioning(_)) = app.provisioning(&config()) else {
+        panic!("neither SNS nor KMS has a scoping rule");
+    };
+    let message = e.to_string();
+    let lines: Vec<&str> = message.lines().collect();
+    assert_eq!(
+        lines[0], "the provisioning role cannot be derived for 1 tenant stack:",
+        "{message}"
+    );
+    assert_eq!(lines[1], "  tenant stack tenant-saas (both data variants):");
+    // Two types, one line each, though each appears in two resources and two variants.
+    assert!(
+        lines[2].starts_with("    AWS::KMS::Key: no scoping rule covers kms:"),
+        "{message}"
+    );
+    assert!(
+        lines[3].starts_with("    AWS::SNS::Topic: no scoping rule covers "),
+        "{message}"
+    );
+    assert!(lines[3].contains("sns:CreateTopic"), "{message}");
+    assert_eq!(lines.len(), 5, "{message}");
+    assert!(lines[4].starts_with("what you can do: "), "{message}");
+    assert!(
+        lines[4].contains("dynamodb, lambda, logs, sqs, s3, iam"),
+        "{message}"
+    );
+}
+
+#[test]
 fn a_type_the_schemas_lack_fails() {
     let app = App::new().tenant_stack("tenant-meter", |ctx: &TenantContext| {
         let mut silo = Silo::new(ctx);
