@@ -30,7 +30,9 @@ done
 echo "==> every binary the tests run (the CLI, the Lambda hosts, the examples' apps)"
 # cargo nextest builds each package's test harnesses, and the binaries of the package under
 # test only: tests/premium.rs runs the premium example's binary, which it would not build.
-cargo build --locked --workspace --bins --quiet
+# `--tests` too, so the binaries are built with the dev-dependencies' features, as the test
+# build has them, and the test build that follows reuses every unit.
+cargo build --locked --workspace --bins --tests --quiet
 echo "==> tests"
 # cargo-nextest runs each test in its own process. A Rust install without it gets the pinned
 # version built into .tools/ (a few minutes, once); if that cannot be built, cargo test runs.

@@ -14,16 +14,7 @@ use crate::control_plane::idempotency::Caller;
 use crate::control_plane::stack_events::StackStatusEvent;
 use crate::control_plane::{ControlPlane, MissingVariable, Settings, api};
 
-/// Which handler this function runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Handler {
-    Api,
-    Provisioner,
-    StackEvents,
-    Reconciler,
-    /// The lifecycle event publisher, on the table stream.
-    Events,
-}
+pub use crate::functions::Handler;
 
 /// How long a tenant keeps a transitional status before the scheduled reconciler repairs it:
 /// longer than any in-flight provisioning or event delivery takes.
@@ -34,9 +25,10 @@ pub enum Error {
     #[error(transparent)]
     Missing(#[from] MissingVariable),
     #[error(
-        "SILOS_HANDLER is {0:?}; expected api, provisioner, stack-events, reconciler or events"
+        "SILOS_HANDLER is {given:?}; expected {}",
+        Handler::ALL.map(|h| h.name()).join(", ")
     )]
-    UnknownHandler(String),
+    UnknownHandler { given: String },
     #[error("SILOS_EVENT_NAMES: {0}")]
     EventNames(#[from] crate::control_plane::events::UnknownDetailTypes),
     #[error("the Lambda runtime stopped: {0}")]
@@ -53,17 +45,8 @@ pub fn configure(
         read.insert(name.to_owned());
         lookup(name)
     };
-    let handler = match var("SILOS_HANDLER")
-        .ok_or(MissingVariable("SILOS_HANDLER"))?
-        .as_str()
-    {
-        "api" => Handler::Api,
-        "provisioner" => Handler::Provisioner,
-        "stack-events" => Handler::StackEvents,
-        "reconciler" => Handler::Reconciler,
-        "events" => Handler::Events,
-        other => return Err(Error::UnknownHandler(other.to_owned())),
-    };
+    let name = var("SILOS_HANDLER").ok_or(MissingVariable("SILOS_HANDLER"))?;
+    let handler = Handler::parse(&name).ok_or(Error::UnknownHandler { given: name })?;
     let mut required = |name: &'static str| var(name).ok_or(MissingVariable(name));
     let settings = Settings {
         prefix: required("SILOS_PREFIX")?,

@@ -13,6 +13,7 @@ pub mod constructs;
 pub mod control_plane;
 pub mod deploy;
 pub mod fleet;
+pub mod functions;
 pub mod lambda;
 pub mod local;
 pub mod stacks;

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use axum::body::Body;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
+use silos::functions::{Env, FUNCTIONS};
 use silos::stacks::Config;
 use silos::synth::{self, Format};
 
@@ -83,8 +84,16 @@ fn granted(template: &Value, function: &str) -> BTreeSet<String> {
 fn every_function_sets_exactly_the_variables_the_lambda_host_reads() {
     let template = control_plane_template();
     let functions = functions(&template);
-    assert_eq!(functions.len(), 12);
+    assert_eq!(
+        functions.len(),
+        FUNCTIONS.len(),
+        "one function per declaration"
+    );
     for (id, vars) in functions {
+        let declared = FUNCTIONS
+            .iter()
+            .find(|d| d.function_id() == id)
+            .unwrap_or_else(|| panic!("{id} is not declared in silos::functions"));
         let lookup = |k: &str| {
             // Lambda sets AWS_REGION itself; the template sets the rest (literals as written,
             // references as a stand-in value).
@@ -103,23 +112,12 @@ fn every_function_sets_exactly_the_variables_the_lambda_host_reads() {
             unread.is_empty(),
             "{id} sets variables nothing reads: {unread:?}"
         );
-        let calls_create_stack = matches!(
-            id.as_str(),
-            "ProvisionerFunction" | "RetryFunction" | "ReconcilerFunction"
-        );
         assert_eq!(
             settings.provisioning_role_arn.is_some(),
-            calls_create_stack,
+            declared.env.contains(&Env::ProvisioningRole),
             "{id}: PROVISIONING_ROLE_ARN"
         );
-        let expected = match id.as_str() {
-            "ProvisionerFunction" => silos::lambda::Handler::Provisioner,
-            "StackEventsFunction" => silos::lambda::Handler::StackEvents,
-            "ReconcilerFunction" => silos::lambda::Handler::Reconciler,
-            "EventPublisherFunction" => silos::lambda::Handler::Events,
-            _ => silos::lambda::Handler::Api,
-        };
-        assert_eq!(handler, expected, "{id}");
+        assert_eq!(handler, declared.handler, "{id}");
     }
 }
 
@@ -359,7 +357,7 @@ async fn every_role_allows_exactly_the_calls_its_handler_makes() {
     }
     assert_eq!(
         called.len(),
-        12,
+        FUNCTIONS.len(),
         "every function was exercised: {:?}",
         called.keys()
     );

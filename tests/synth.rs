@@ -554,10 +554,20 @@ fn every_api_route_requires_iam_auth_and_the_rule_matches_only_tenant_stacks() {
         .values()
         .filter(|r| r["Type"] == "AWS::ApiGatewayV2::Route")
         .collect();
-    assert_eq!(routes.len(), 8);
-    for r in routes {
+    for r in &routes {
         assert_eq!(r["Properties"]["AuthorizationType"], "AWS_IAM", "{r}");
     }
+    // The stack's routes are the ones the Router serves, no more and no fewer.
+    let in_stack: std::collections::BTreeSet<String> = routes
+        .iter()
+        .map(|r| r["Properties"]["RouteKey"].as_str().unwrap().to_owned())
+        .collect();
+    let served: std::collections::BTreeSet<String> = silos::control_plane::api::routes()
+        .iter()
+        .map(|(route, _)| route.to_string())
+        .collect();
+    assert_eq!(in_stack, served);
+    assert_eq!(routes.len(), served.len(), "one route resource per route");
     let pattern = &resources["StackStatusRule"]["Properties"]["EventPattern"];
     assert_eq!(
         pattern["detail"]["stack-id"][0]["prefix"]["Fn::Sub"],

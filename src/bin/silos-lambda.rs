@@ -1,4 +1,5 @@
-//! The control plane's Lambda binary: one zip, three handlers, chosen by `SILOS_HANDLER`.
+//! The control plane's Lambda binary: one zip for every function of `silos::functions`, each
+//! running the handler its `SILOS_HANDLER` names.
 
 fn main() -> std::process::ExitCode {
     silos::lambda::main()

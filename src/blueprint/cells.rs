@@ -2,9 +2,10 @@
 //! in `cells.yaml` beside the blueprints. Each cell holds a bounded share of the tenants. With
 //! no file there is one cell, `home`: the control plane's own account and region.
 //!
-//! Everything the control plane and the cell's own stack must agree on is named here, from
-//! the prefix and the cell: the cell stack, its access and provisioning roles, and its
-//! artifacts bucket.
+//! The names the control plane and deploy use for a cell are built here, from the prefix and
+//! the cell: the cell stack, its access and provisioning roles, and its artifacts bucket. The
+//! cell's own stack (`stacks::cell`) spells the same names as `Fn::Sub` over its `CellName`
+//! parameter: a change to one is a change to both.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -9,7 +9,7 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Extension, FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -18,6 +18,7 @@ use super::idempotency::{self, Caller, Claim, Key};
 use super::store::ClaimState;
 use super::tenant::{Status, Tenant, TenantName, Timestamp};
 use super::{ControlPlane, Error, store};
+use crate::functions::Route;
 
 /// The header that makes a mutating request safe to retry ([`idempotency`]).
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -63,17 +64,29 @@ pub fn router(control_plane: ControlPlane) -> Router {
     router_with(control_plane, Limits::default())
 }
 
+/// Every route the Router serves, with its handler. The stack makes the same routes from
+/// `functions::FUNCTIONS`; a test holds the two equal, so a route added here and not declared
+/// there (or the other way round) fails.
+pub fn routes() -> Vec<(Route, MethodRouter<ControlPlane>)> {
+    vec![
+        (Route::get("/tenants"), get(list)),
+        (Route::get("/tenants/{tenantId}"), get(get_one)),
+        (Route::post("/onboarding"), post(onboarding)),
+        (Route::post("/delete"), post(delete)),
+        (Route::post("/tenant-info"), post(tenant_info)),
+        (Route::post("/retry"), post(retry)),
+        (Route::post("/update"), post(update)),
+        (Route::get("/deployment-types"), get(deployment_types)),
+    ]
+}
+
 /// The router with other `limits` (a smaller response budget, in tests).
 pub fn router_with(control_plane: ControlPlane, limits: Limits) -> Router {
-    Router::new()
-        .route("/tenants", get(list))
-        .route("/tenants/{tenant_id}", get(get_one))
-        .route("/onboarding", post(onboarding))
-        .route("/delete", post(delete))
-        .route("/tenant-info", post(tenant_info))
-        .route("/retry", post(retry))
-        .route("/update", post(update))
-        .route("/deployment-types", get(deployment_types))
+    let mut router = Router::new();
+    for (route, handler) in routes() {
+        router = router.route(route.path, handler);
+    }
+    router
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NoSuchRoute", "no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(Extension(limits))
@@ -404,7 +417,7 @@ struct ListQuery {
     status: Option<String>,
 }
 
-/// `GET /tenants[?status=&limit=&nextToken=]` (DESIGN.md section 3, README "API"):
+/// `GET /tenants[?status=&limit=&nextToken=]` (DESIGN.md section 3; docs/guide/tenants-and-the-api.md):
 /// - with `limit` or `nextToken`, one page: `{"tenants": [...], "nextToken": "..." | null}`,
 ///   at most `limit` tenants (1 to 1000, [`DEFAULT_LIMIT`] if not given);
 /// - with neither, as before paging: the array of tenants, from the listing's start, as many
@@ -761,6 +774,19 @@ async fn deployment_types(State(cp): State<ControlPlane>) -> Reply {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_router_serves_exactly_the_declared_routes() {
+        let served: Vec<String> = super::routes().iter().map(|(r, _)| r.to_string()).collect();
+        let declared: Vec<String> = crate::functions::routes().map(|r| r.to_string()).collect();
+        let unique: std::collections::BTreeSet<&String> = served.iter().collect();
+        assert_eq!(unique.len(), served.len(), "a route twice: {served:?}");
+        assert_eq!(
+            unique,
+            declared.iter().collect(),
+            "the Router (api::routes) and the declarations (functions::FUNCTIONS) differ"
+        );
+    }
+
     use super::*;
     use crate::control_plane::tenant::TenantName;
 

@@ -1,4 +1,4 @@
-//! Tenant lifecycle events (issue 16): what the event publisher puts on the control plane's
+//! Tenant lifecycle events: what the event publisher puts on the control plane's
 //! bus, `{prefix}-events`, for each committed tenant transition. Pure: a stream record in, an
 //! event (or none) out; publishing is the host's.
 //!

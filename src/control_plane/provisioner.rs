@@ -16,6 +16,7 @@ use super::tenant::{Status, Tenant};
 use super::{ControlPlane, Error, cfn_error};
 use crate::aws::{Backoff, PollError, poll_until};
 use crate::blueprint;
+use crate::functions;
 
 /// What provisioning will create: the rendered stack name, parameters, tags and template URL.
 pub(super) struct Plan {
@@ -332,16 +333,19 @@ impl ControlPlane {
             if image.get("kind").is_some() {
                 continue;
             }
-            let work = match (record.event_name.as_str(), s("status").as_deref()) {
-                ("INSERT", Some("initiated")) => Work::Provision,
-                // An update requested through the API (an update CloudFormation reported on
-                // its own has no target), not yet carried out.
-                ("MODIFY", Some("updating"))
-                    if s("targetVersion").is_some() && s("changeSet").is_none() =>
-                {
-                    Work::Update
-                }
-                _ => continue,
+            // The mapping's own filters, declared once (a record the mapping let through
+            // for another reason, or a test's, is checked the same way).
+            let attribute = |k: &str| match image.get(k) {
+                Some(serde_dynamo::AttributeValue::S(v)) => Some(v.as_str()),
+                _ => None,
+            };
+            let event = record.event_name.as_str();
+            let work = if functions::PROVISION.matches(event, attribute) {
+                Work::Provision
+            } else if functions::UPDATE.matches(event, attribute) {
+                Work::Update
+            } else {
+                continue;
             };
             let Some(id) = s("tenantId") else { continue };
             // The image is the tenant as written. If it has moved on since (a redelivery),

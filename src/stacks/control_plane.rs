@@ -9,6 +9,7 @@ use crate::constructs::{
     self, BucketRef, Code, EventBus, EventRule, Function, HttpApi, Method, Queue, Role,
     StreamSubscription, Table,
 };
+use crate::functions::{self, Env, Grant, Trigger};
 
 use super::cell::control_plane_role_path;
 use super::provisioning::{self, Provisioning};
@@ -154,313 +155,245 @@ struct State<'a> {
     bus: &'a EventBus,
 }
 
-/// The API, the functions and the event plumbing, which only exist on AWS.
+/// The API, the functions and the event plumbing, which only exist on AWS: each function of
+/// [`functions::FUNCTIONS`], its role's grants, and its trigger's resources.
 fn aws_compute(config: &Config, cells: &Cells, t: &mut Template, state: State, code_key: Expr) {
-    let State {
-        tenants,
-        provisioning,
-        bucket,
-        bus,
-    } = state;
-    let prefix = config.prefix();
     let code = Code {
-        bucket: bucket.name(),
+        bucket: state.bucket.name(),
         key: code_key.into(),
+    };
+    let access_roles = cell_access_roles(config, cells);
+    let mut api = HttpApi::new("Api", format!("{}-control-plane", config.prefix()))
+        .description("silos tenant API; every route requires SigV4 (AWS_IAM) authorization");
+    let mut made = Vec::new();
+    for declaration in functions::FUNCTIONS {
+        let mut f = function(config, &state, &code, declaration);
+        let trigger = trigger(config, cells, &state, declaration, &mut f);
+        if declaration.has(Grant::CellAccess) && !access_roles.is_empty() {
+            f.role_mut()
+                .allow(&["sts:AssumeRole"], access_roles.clone());
+        }
+        for route in declaration.routes() {
+            let method = match route.method {
+                functions::Method::Get => Method::Get,
+                functions::Method::Post => Method::Post,
+            };
+            api.route(method, route.path, &f);
+        }
+        made.push((f, trigger));
+    }
+    for (f, _) in &made {
+        f.add_to(t);
+    }
+    for (_, trigger) in &made {
+        trigger.add_to(t);
+    }
+    cell_event_policies(t, state.bus, cells);
+    api.add_to(t);
+    t.output("ApiUrl", Output::new("The tenant API's URL", api.url()));
+    for (f, trigger) in &made {
+        if let Made::Stream(subscription, failures) = trigger {
+            t.output(
+                &format!(
+                    "{}FailureQueueUrl",
+                    f.logical_id().trim_end_matches("Function")
+                ),
+                Output::new(failures, subscription.failure_queue().url()),
+            );
+        }
+    }
+}
+
+/// The function `declaration` names, with its environment and its role's grants (all but
+/// the trigger's own and [`Grant::CellAccess`], which [`aws_compute`] adds after them).
+fn function(
+    config: &Config,
+    state: &State,
+    code: &Code,
+    declaration: &functions::Declaration,
+) -> Function {
+    let tenants = state.tenants;
+    let bucket = state.bucket;
+    let mut f = Function::new(declaration.id, code.clone())
+        .description(&declaration.description())
+        .env("SILOS_HANDLER", declaration.handler.name())
+        .env("SILOS_PREFIX", config.prefix())
+        .env("TENANTS_TABLE", tenants.name())
+        .env("ARTIFACTS_BUCKET", bucket.name())
+        .env("CATALOG_KEY", CATALOG_POINTER_KEY);
+    for env in declaration.env {
+        f = match env {
+            Env::ProvisioningRole => f.env("PROVISIONING_ROLE_ARN", state.provisioning.arn()),
+            // The ARN (PutEvents takes a name or an ARN): a reference, so the bus comes first.
+            Env::EventBus => f.env("EVENT_BUS", state.bus.arn()),
+            Env::EventNames => f.env("SILOS_EVENT_NAMES", config.event_names()),
+        };
+    }
+    if let Some(mb) = declaration.memory {
+        f = f.memory(mb);
+    }
+    if let Some(seconds) = declaration.timeout {
+        f = f.timeout(seconds);
+    }
+    if declaration.has(Grant::CellAccess) {
+        f = f.role_path(&control_plane_role_path(config));
+    }
+    f = match declaration.trigger {
+        Trigger::Routes(_) => f.without_dead_letter_queue(SYNC_NO_DLQ),
+        Trigger::Stream { .. } => f.without_dead_letter_queue(
+            "Invoked by a stream event source mapping, whose on-failure destination keeps failed records",
+        ),
+        Trigger::StackStatus => f.dead_letter_queue(&dead_letter_queue(declaration)),
+        Trigger::Schedule { .. } => f.without_dead_letter_queue(
+            "Invoked by a schedule rule whose target has its own dead-letter queue, and the next scheduled pass retries anything missed",
+        ),
     };
     let tenant_stacks = constructs::arn(
         "cloudformation",
         &format!("stack/{}*/*", config.tenant_stack_prefix()),
     );
-    let function = |id: &str, handler: &str, description: &str| {
-        Function::new(id, code.clone())
-            .description(description)
-            .env("SILOS_HANDLER", handler)
-            .env("SILOS_PREFIX", prefix)
-            .env("TENANTS_TABLE", tenants.name())
-            .env("ARTIFACTS_BUCKET", bucket.name())
-            .env("CATALOG_KEY", CATALOG_POINTER_KEY)
-    };
-
-    // One function per route, each with only the calls its route makes.
-    let mut list =
-        function("ListTenants", "api", "GET /tenants").without_dead_letter_queue(SYNC_NO_DLQ);
-    // Every tenant: a Scan, page by page. By status: a Query of the index.
-    tenants.grant(list.role_mut(), &["dynamodb:Scan"]);
-    tenants.grant_index(list.role_mut(), STATUS_INDEX, &["dynamodb:Query"]);
-
-    let mut get = function("GetTenant", "api", "GET /tenants/{tenantId}")
-        .without_dead_letter_queue(SYNC_NO_DLQ);
-    tenants.grant(get.role_mut(), &["dynamodb:GetItem"]);
-
-    let mut onboarding =
-        function("Onboarding", "api", "POST /onboarding").without_dead_letter_queue(SYNC_NO_DLQ);
-    // A tenant and its name lock: two conditional Puts in one transaction, with a check that
-    // no tenant recorded before Unicode names holds the name under its old lock.
-    // With an Idempotency-Key: the key's record is read (GetItem), claimed in the same
-    // transaction (PutItem), and given the answer (UpdateItem); likewise on every mutating
-    // route.
-    // Placement reads the cells' counts (BatchGetItem) and raises one in the same transaction.
-    tenants.grant(
-        onboarding.role_mut(),
-        &[
-            "dynamodb:BatchGetItem",
-            "dynamodb:ConditionCheckItem",
-            "dynamodb:GetItem",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-        ],
-    );
-    bucket.grant_read(onboarding.role_mut(), "catalog/*");
-
-    let mut delete = function("Delete", "api", "POST /delete")
-        .without_dead_letter_queue(SYNC_NO_DLQ)
-        .role_path(&control_plane_role_path(config));
-    tenants.grant(
-        delete.role_mut(),
-        &[
-            "dynamodb:DeleteItem",
-            "dynamodb:GetItem",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-        ],
-    );
-    delete
-        .role_mut()
-        .allow(&["cloudformation:DeleteStack"], [tenant_stacks.clone()]);
-    // The catalog says which cell the tenant's stack is in, and how to reach it.
-    bucket.grant_read(delete.role_mut(), "catalog/*");
-
-    let mut info = function("TenantInfo", "api", "POST /tenant-info")
-        .without_dead_letter_queue(SYNC_NO_DLQ)
-        .role_path(&control_plane_role_path(config));
-    tenants.grant(info.role_mut(), &["dynamodb:GetItem"]);
-    info.role_mut().allow(
-        &["cloudformation:ListStackResources"],
-        [tenant_stacks.clone()],
-    );
-    bucket.grant_read(info.role_mut(), "catalog/*");
-
-    // DescribeStacks: after AlreadyExists (a redelivery), and around a dead stack (a retry).
-    // DeleteStack: only a retry clears a stack a failed create left behind.
-    let provisioner_calls = |f: &mut Function, cfn_actions: &[&str]| {
-        tenants.grant(f.role_mut(), &["dynamodb:GetItem", "dynamodb:UpdateItem"]);
-        f.role_mut().allow(cfn_actions, [tenant_stacks.clone()]);
-        f.role_mut()
-            .grant_pass_role(provisioning, "cloudformation.amazonaws.com");
-        // CloudFormation reads TemplateURL with the caller's credentials.
-        bucket.grant_read(f.role_mut(), "templates/*");
-        bucket.grant_read(f.role_mut(), "catalog/*");
-    };
-    // The update route only records the request; the provisioner carries it out.
-    let mut update =
-        function("Update", "api", "POST /update").without_dead_letter_queue(SYNC_NO_DLQ);
-    tenants.grant(
-        update.role_mut(),
-        &[
-            "dynamodb:GetItem",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-        ],
-    );
-    bucket.grant_read(update.role_mut(), "catalog/*");
-
-    let mut types = function("DeploymentTypes", "api", "GET /deployment-types")
-        .without_dead_letter_queue(SYNC_NO_DLQ);
-    bucket.grant_read(types.role_mut(), "catalog/*");
-
-    let mut retry = function("Retry", "api", "POST /retry")
-        .without_dead_letter_queue(SYNC_NO_DLQ)
-        .role_path(&control_plane_role_path(config))
-        .env("PROVISIONING_ROLE_ARN", provisioning.arn());
-    provisioner_calls(
-        &mut retry,
-        &[
-            "cloudformation:CreateStack",
-            "cloudformation:DeleteStack",
-            "cloudformation:DescribeStacks",
-        ],
-    );
-    // An Idempotency-Key's claim.
-    tenants.grant(retry.role_mut(), &["dynamodb:PutItem"]);
-
-    // Updates go through change sets, named after the tenant stack's update. The change-set
-    // actions are authorized on the stack; the name is held by the ChangeSetName condition.
-    let update_calls = |f: &mut Function| {
-        f.role_mut().add_statement(
-            Statement::allow(
-                &[
-                    "cloudformation:CreateChangeSet",
-                    "cloudformation:DeleteChangeSet",
-                    "cloudformation:DescribeChangeSet",
-                    "cloudformation:ExecuteChangeSet",
-                ],
-                [tenant_stacks.clone()],
-            )
-            .condition(
-                "StringLike",
-                "cloudformation:ChangeSetName",
-                format!("{prefix}-update-*"),
+    for grant in declaration.grants {
+        let role = f.role_mut();
+        match grant {
+            Grant::Table(actions) => tenants.grant(role, actions),
+            Grant::StatusIndex(actions) => tenants.grant_index(role, STATUS_INDEX, actions),
+            Grant::Catalog => bucket.grant_read(role, "catalog/*"),
+            Grant::Templates => bucket.grant_read(role, "templates/*"),
+            Grant::TenantStacks(actions) => role.allow(actions, [tenant_stacks.clone()]),
+            Grant::PassProvisioningRole => {
+                role.grant_pass_role(state.provisioning, "cloudformation.amazonaws.com")
+            }
+            // Change sets are authorized on the stack; the name is held by the condition.
+            Grant::ChangeSets => role.add_statement(
+                Statement::allow(
+                    &[
+                        "cloudformation:CreateChangeSet",
+                        "cloudformation:DeleteChangeSet",
+                        "cloudformation:DescribeChangeSet",
+                        "cloudformation:ExecuteChangeSet",
+                    ],
+                    [tenant_stacks.clone()],
+                )
+                .condition(
+                    "StringLike",
+                    "cloudformation:ChangeSetName",
+                    format!("{}-update-*", config.prefix()),
+                ),
             ),
-        );
-    };
-    let mut provisioner = function(
-        "Provisioner",
-        "provisioner",
-        "Creates tenant stacks for new tenants, and updates them on request, from the table stream",
-    )
-    .timeout(120)
-    .role_path(&control_plane_role_path(config))
-    .env("PROVISIONING_ROLE_ARN", provisioning.arn())
-    .without_dead_letter_queue(
-        "Invoked by a stream event source mapping, whose on-failure destination keeps failed records",
-    );
-    provisioner_calls(
-        &mut provisioner,
-        &[
-            "cloudformation:CreateStack",
-            "cloudformation:DescribeStacks",
-        ],
-    );
-    update_calls(&mut provisioner);
-    let subscription =
-        StreamSubscription::new("ProvisionerSubscription", tenants, &mut provisioner)
-            .filter(json!({
-                "eventName": ["INSERT"],
-                "dynamodb": {"NewImage": {"status": {"S": ["initiated"]}}}
-            }))
-            // An update requested through the API (it sets a target version).
-            .filter(json!({
-                "eventName": ["MODIFY"],
-                "dynamodb": {"NewImage": {
-                    "status": {"S": ["updating"]},
-                    "targetVersion": {"S": [{"exists": true}]}
-                }}
-            }));
+            Grant::PutEvents => state.bus.grant_put(role),
+            Grant::CellAccess => {}
+        }
+    }
+    f
+}
 
-    // Lifecycle events: every committed transition, published from the stream, with its own
-    // mapping (retries, bisection, an on-failure queue), so a failed publish never holds up
-    // provisioning. Lock items and idempotency records (they carry `kind`) are filtered out.
-    let mut publisher = function(
-        "EventPublisher",
-        "events",
-        "Publishes tenant lifecycle events on the event bus, from the table stream",
-    )
-    .role_path(&control_plane_role_path(config))
-    // The ARN (PutEvents takes a name or an ARN): a reference, so the bus comes first.
-    .env("EVENT_BUS", bus.arn())
-    .env("SILOS_EVENT_NAMES", config.event_names())
-    .without_dead_letter_queue(
-        "Invoked by a stream event source mapping, whose on-failure destination keeps failed records",
-    );
-    bus.grant_put(publisher.role_mut());
-    // A running tenant's event carries its stack's outputs.
-    publisher
-        .role_mut()
-        .allow(&["cloudformation:DescribeStacks"], [tenant_stacks.clone()]);
-    // Read in the tenant's cell, which the catalog names.
-    bucket.grant_read(publisher.role_mut(), "catalog/*");
-    let publications =
-        StreamSubscription::new("EventPublisherSubscription", tenants, &mut publisher).filter(
-            json!({
-                "eventName": ["INSERT", "MODIFY"],
-                "dynamodb": {"NewImage": {"kind": {"S": [{"exists": false}]}}}
-            }),
-        );
+/// The resources of a function's trigger.
+// A dozen of these live for one synth: their sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+enum Made {
+    /// The API's routes are the HTTP API's, added once for every function.
+    Routes,
+    /// The mapping, and what its on-failure queue keeps.
+    Stream(StreamSubscription, &'static str),
+    /// The dead-letter queue, the rule and (with cells in other accounts) the forwarded rule.
+    StackStatus(Queue, EventRule, Option<EventRule>),
+    Schedule(EventRule),
+}
 
-    let events_dlq = Queue::new("StackEventsDeadLetterQueue");
-    let mut stack_events = function(
-        "StackEvents",
-        "stack-events",
-        "Moves tenants through their statuses on tenant stack status changes",
-    )
-    .dead_letter_queue(&events_dlq);
-    // Reaching `deleted` frees the tenant's name: an update and a lock delete in one transaction.
-    tenants.grant(
-        stack_events.role_mut(),
-        &[
-            "dynamodb:DeleteItem",
-            "dynamodb:GetItem",
-            "dynamodb:UpdateItem",
-        ],
-    );
-    let rule = EventRule::pattern(
-        "StackStatusRule",
-        "Tenant stack status changes, and no other stack's",
-        json!({
-            "source": ["aws.cloudformation"],
-            "detail-type": ["CloudFormation Stack Status Change"],
-            "detail": {"stack-id": [{"prefix": constructs::arn(
-                "cloudformation",
-                &format!("stack/{}", config.tenant_stack_prefix()),
-            )}]}
-        }),
-    )
-    .target(&stack_events);
+impl Made {
+    fn add_to(&self, t: &mut Template) {
+        match self {
+            Made::Routes => {}
+            Made::Stream(subscription, _) => subscription.add_to(t),
+            Made::StackStatus(dlq, rule, forwarded) => {
+                dlq.add_to(t);
+                rule.add_to(t);
+                if let Some(forwarded) = forwarded {
+                    forwarded.add_to(t);
+                }
+            }
+            Made::Schedule(rule) => rule.add_to(t),
+        }
+    }
+}
 
-    // The reconciler: tenants stuck in a transitional status are repaired from their stacks,
-    // on a schedule. It lists the tenants in flight (a Query of the status index), applies stack statuses like the stack-events
-    // handler (a delete frees the name lock), and resumes provisioning like the provisioner.
-    let mut reconciler = function(
-        "Reconciler",
-        "reconciler",
-        "Repairs tenants stuck in provisioning, deleting or updating, from their stacks",
-    )
-    .timeout(300)
-    .role_path(&control_plane_role_path(config))
-    .env("PROVISIONING_ROLE_ARN", provisioning.arn())
-    .without_dead_letter_queue(
-        "Invoked by a schedule rule whose target has its own dead-letter queue, and the next scheduled pass retries anything missed",
-    );
-    // DeleteStack: a retried tenant cut off before CreateStack is resumed here, and its
-    // attempt clears the stack the failed create left behind first.
-    provisioner_calls(
-        &mut reconciler,
-        &[
-            "cloudformation:CreateStack",
-            "cloudformation:DeleteStack",
-            "cloudformation:DescribeStacks",
-        ],
-    );
-    update_calls(&mut reconciler);
-    tenants.grant(reconciler.role_mut(), &["dynamodb:DeleteItem"]);
-    tenants.grant_index(reconciler.role_mut(), STATUS_INDEX, &["dynamodb:Query"]);
-    let schedule = EventRule::schedule(
-        "ReconcilerSchedule",
-        "Runs the reconciler over stuck tenants",
-        "rate(5 minutes)",
-    )
-    .target(&reconciler);
+/// The dead-letter queue of a function invoked asynchronously by an event rule.
+fn dead_letter_queue(declaration: &functions::Declaration) -> Queue {
+    Queue::new(&format!("{}DeadLetterQueue", declaration.id))
+}
 
-    // Cells in other accounts: the functions that work tenant stacks assume each cell's
-    // access role, and the cells forward their tenant stack events to the bus.
-    let access_roles: Vec<Expr> = cells
+/// The resources that invoke `f`, as its declaration's trigger says (the stream's reads and
+/// on-failure queue are granted here).
+fn trigger(
+    config: &Config,
+    cells: &Cells,
+    state: &State,
+    declaration: &functions::Declaration,
+    f: &mut Function,
+) -> Made {
+    let id = declaration.id;
+    match declaration.trigger {
+        Trigger::Routes(_) => Made::Routes,
+        Trigger::Stream { filters, failures } => {
+            let mut subscription =
+                StreamSubscription::new(&format!("{id}Subscription"), state.tenants, f);
+            for filter in filters {
+                subscription = subscription.filter(filter.pattern());
+            }
+            Made::Stream(subscription, failures)
+        }
+        Trigger::StackStatus => {
+            let rule = EventRule::pattern(
+                "StackStatusRule",
+                "Tenant stack status changes, and no other stack's",
+                json!({
+                    "source": ["aws.cloudformation"],
+                    "detail-type": ["CloudFormation Stack Status Change"],
+                    "detail": {"stack-id": [{"prefix": constructs::arn(
+                        "cloudformation",
+                        &format!("stack/{}", config.tenant_stack_prefix()),
+                    )}]}
+                }),
+            )
+            .target(f);
+            let forwarded = forwarded_rule(config, cells, state.bus).map(|r| r.target(f));
+            Made::StackStatus(dead_letter_queue(declaration), rule, forwarded)
+        }
+        Trigger::Schedule {
+            expression,
+            description,
+        } => Made::Schedule(
+            EventRule::schedule(&format!("{id}Schedule"), description, expression).target(f),
+        ),
+    }
+}
+
+/// The access role of each cell in another account, which the functions that work tenant
+/// stacks there assume.
+fn cell_access_roles(config: &Config, cells: &Cells) -> Vec<Expr> {
+    cells
         .remote()
         .filter_map(|c| {
             Some(Expr::sub(format!(
                 "arn:${{AWS::Partition}}:iam::{}:role/{}",
                 c.account.as_deref()?,
-                c.access_role_name(prefix)
+                c.access_role_name(config.prefix())
             )))
         })
-        .collect();
-    if !access_roles.is_empty() {
-        for f in [
-            &mut delete,
-            &mut info,
-            &mut retry,
-            &mut provisioner,
-            &mut publisher,
-            &mut reconciler,
-        ] {
-            f.role_mut()
-                .allow(&["sts:AssumeRole"], access_roles.clone());
-        }
-    }
-    let cell_accounts: std::collections::BTreeSet<&str> = cells
+        .collect()
+}
+
+/// The accounts of the cells in other accounts.
+fn cell_accounts(cells: &Cells) -> std::collections::BTreeSet<&str> {
+    cells
         .remote()
         .filter_map(|c| c.account.as_deref())
-        .collect();
-    for account in &cell_accounts {
+        .collect()
+}
+
+/// Each cell account may put its forwarded tenant stack events on the bus.
+fn cell_event_policies(t: &mut Template, bus: &EventBus, cells: &Cells) {
+    for account in cell_accounts(cells) {
         t.add(
             &format!("CellEvents{account}"),
             &EventBusPolicy {
@@ -476,82 +409,37 @@ fn aws_compute(config: &Config, cells: &Cells, t: &mut Template, state: State, c
             },
         );
     }
-    let forwarded = (!cell_accounts.is_empty()).then(|| {
-        let stacks: Vec<String> = cells
-            .remote()
-            .filter_map(|c| {
-                Some(format!(
-                    "arn:aws:cloudformation:{}:{}:stack/{}",
-                    c.region.as_deref()?,
-                    c.account.as_deref()?,
-                    config.tenant_stack_prefix()
-                ))
-            })
-            .collect();
+}
+
+/// The rule on the bus for the tenant stack status changes the cells forward, if any cell is
+/// in another account.
+fn forwarded_rule(config: &Config, cells: &Cells, bus: &EventBus) -> Option<EventRule> {
+    let accounts = cell_accounts(cells);
+    if accounts.is_empty() {
+        return None;
+    }
+    let stacks: Vec<String> = cells
+        .remote()
+        .filter_map(|c| {
+            Some(format!(
+                "arn:aws:cloudformation:{}:{}:stack/{}",
+                c.region.as_deref()?,
+                c.account.as_deref()?,
+                config.tenant_stack_prefix()
+            ))
+        })
+        .collect();
+    Some(
         EventRule::pattern(
             "CellStackStatusRule",
             "Tenant stack status changes the cells forward, and no other stack's",
             json!({
                 "source": ["aws.cloudformation"],
                 "detail-type": ["CloudFormation Stack Status Change"],
-                "account": cell_accounts.iter().collect::<Vec<_>>(),
+                "account": accounts.iter().collect::<Vec<_>>(),
                 "detail": {"stack-id": stacks.iter().map(|p| json!({"prefix": p})).collect::<Vec<_>>()}
             }),
         )
-        .on_bus(bus.name().to_owned())
-        .target(&stack_events)
-    });
-
-    let mut api = HttpApi::new("Api", format!("{prefix}-control-plane"))
-        .description("silos tenant API; every route requires SigV4 (AWS_IAM) authorization");
-    api.route(Method::Get, "/tenants", &list);
-    api.route(Method::Get, "/tenants/{tenantId}", &get);
-    api.route(Method::Post, "/onboarding", &onboarding);
-    api.route(Method::Post, "/delete", &delete);
-    api.route(Method::Post, "/tenant-info", &info);
-    api.route(Method::Post, "/retry", &retry);
-    api.route(Method::Post, "/update", &update);
-    api.route(Method::Get, "/deployment-types", &types);
-
-    for f in [
-        &list,
-        &get,
-        &onboarding,
-        &delete,
-        &info,
-        &retry,
-        &update,
-        &types,
-        &provisioner,
-        &publisher,
-        &stack_events,
-        &reconciler,
-    ] {
-        f.add_to(t);
-    }
-    subscription.add_to(t);
-    publications.add_to(t);
-    events_dlq.add_to(t);
-    rule.add_to(t);
-    if let Some(forwarded) = &forwarded {
-        forwarded.add_to(t);
-    }
-    schedule.add_to(t);
-    api.add_to(t);
-
-    t.output("ApiUrl", Output::new("The tenant API's URL", api.url()));
-    t.output(
-        "ProvisionerFailureQueueUrl",
-        Output::new(
-            "Stream records the provisioner could not process",
-            subscription.failure_queue().url(),
-        ),
-    );
-    t.output(
-        "EventPublisherFailureQueueUrl",
-        Output::new(
-            "Stream records whose lifecycle events could not be published",
-            publications.failure_queue().url(),
-        ),
-    );
+        .on_bus(bus.name().to_owned()),
+    )
 }

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::{backoff, pause, string};
+use crate::functions::{self, Handler, StreamFilter};
 use crate::local::{Report, Reporter};
 
 /// As the control-plane template's stream subscription: batch size and retries.
@@ -138,32 +139,35 @@ impl Mapping {
     }
 }
 
-/// The mapping's filters: INSERTs of `initiated` tenants, and MODIFYs to `updating` with a
-/// `targetVersion` (an update requested through the API).
-fn provisioner_filter(record: &Record) -> bool {
-    let Some(image) = record.dynamodb().and_then(|d| d.new_image()) else {
+/// Whether `record` passes any of `filters`, as Lambda evaluates them on the mapping.
+fn passes(filters: &[StreamFilter], record: &Record) -> bool {
+    use aws_sdk_dynamodbstreams::types::AttributeValue;
+    let (Some(image), Some(name)) = (
+        record.dynamodb().and_then(|d| d.new_image()),
+        record.event_name(),
+    ) else {
         return false;
     };
-    let status = string(image, "status");
-    match record.event_name().map(|e| e.as_str()) {
-        Some("INSERT") => status.as_deref() == Some("initiated"),
-        Some("MODIFY") => {
-            status.as_deref() == Some("updating") && string(image, "targetVersion").is_some()
-        }
-        _ => false,
-    }
+    let attribute = |k: &str| match image.get(k) {
+        Some(AttributeValue::S(v)) => Some(v.as_str()),
+        _ => None,
+    };
+    filters.iter().any(|f| f.matches(name.as_str(), attribute))
 }
 
-/// The event publisher's filter: tenant records written or changed (lock items and
-/// idempotency records carry `kind`).
+/// The filters of the function that runs `handler`, as declared for its mapping.
+fn declared(handler: Handler) -> &'static [StreamFilter] {
+    functions::of(handler).map_or(&[], |d| d.stream_filters())
+}
+
+/// The provisioner's mapping's filters (`functions::PROVISION`, `functions::UPDATE`).
+fn provisioner_filter(record: &Record) -> bool {
+    passes(declared(Handler::Provisioner), record)
+}
+
+/// The event publisher's (`functions::LIFECYCLE`).
 fn publisher_filter(record: &Record) -> bool {
-    let Some(image) = record.dynamodb().and_then(|d| d.new_image()) else {
-        return false;
-    };
-    matches!(
-        record.event_name().map(|e| e.as_str()),
-        Some("INSERT" | "MODIFY")
-    ) && !image.contains_key("kind")
+    passes(declared(Handler::Events), record)
 }
 
 fn image(map: Option<&HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>>) -> Value {
@@ -290,6 +294,12 @@ mod tests {
             ("targetVersion", "v2")
         ])));
         assert!(!provisioner_filter(&modify(&[("status", "initiated")])));
+        // The provisioner's own write of the change set: already carried out.
+        assert!(!provisioner_filter(&modify(&[
+            ("status", "updating"),
+            ("targetVersion", "v2"),
+            ("changeSet", "silos-update-1")
+        ])));
     }
 
     #[test]

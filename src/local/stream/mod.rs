@@ -13,7 +13,7 @@
 //! The reader never trusts one iterator for long. A shard that returned nothing for
 //! [`RESYNC`] is re-opened at the last record read, which must come back first, unchanged
 //! (same sequence number, same event id), and is then skipped. An emulator that swaps a
-//! table's stream under an open iterator (moto after a cancelled transaction, issue 12) is
+//! table's stream under an open iterator (moto after a cancelled transaction, before the project's launcher rolled back in place) is
 //! caught this way: the new stream's records are read, and a record that reuses an old
 //! sequence number is reported and processed rather than skipped.
 
