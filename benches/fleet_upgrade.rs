@@ -57,7 +57,7 @@ async fn start(
         },
         Arc::new(move |r| {
             if let local::Report::Transition { to: now, .. } = r
-                && now == to
+                && now.as_str() == to
             {
                 counter.fetch_add(1, Ordering::SeqCst);
             }

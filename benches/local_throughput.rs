@@ -138,7 +138,7 @@ async fn through_local(n: usize) -> Duration {
             let all = all_running.clone();
             Arc::new(move |r| {
                 if let local::Report::Transition { to, .. } = r
-                    && to == "running"
+                    && to == silos::control_plane::tenant::Status::Running
                     && running.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == n
                 {
                     all.notify_one();

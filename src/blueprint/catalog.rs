@@ -8,6 +8,13 @@ use serde::{Deserialize, Serialize};
 
 use super::Blueprint;
 
+/// The catalog pointer (`catalog/current.json`): which catalog is current. Deploy and local
+/// mode write it, the runtime reads it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pointer {
+    pub key: String,
+}
+
 /// `catalog.json`: each deployment type's blueprint, template and system parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

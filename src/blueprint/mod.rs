@@ -8,12 +8,16 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
-/// What happens to a tenant's data table when the tenant is offboarded.
+/// What happens to a tenant's data table when the tenant is offboarded: the blueprint's
+/// `tenantData`, the tenant stack's variant (`stacks::TenantData::removal`), and what the
+/// API's `GET /deployment-types` reports.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TenantData {
+    /// Kept (`DeletionPolicy: RetainExceptOnCreate`): deleting a stack never deletes data.
     #[default]
     Retain,
+    /// Deleted with the stack.
     Delete,
 }
 

@@ -10,20 +10,20 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::control_plane::api::{MAX_LIMIT, PublishedType};
+use crate::control_plane::api::{
+    MAX_LIMIT, PublishedType, StackResource, TenantRequest, UpdateRequest,
+};
 use crate::control_plane::tenant::{Status, Tenant};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// One page of `GET /tenants` (with `limit` or `nextToken`).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TenantsPage {
-    pub tenants: Vec<Tenant>,
-    /// Where the next page starts; None on the last.
-    pub next_token: Option<String>,
+pub use crate::control_plane::api::TenantsPage;
+
+/// A request body of the API's own contract types, as the JSON sent.
+pub fn body(request: &impl serde::Serialize) -> Value {
+    serde_json::to_value(request).unwrap_or_default()
 }
 
 /// `value` as a query-string value: unreserved characters as they are, the rest
@@ -253,8 +253,25 @@ impl ApiClient {
 
     /// `POST /update` (once): starts the tenant's update to `version`.
     pub async fn request_update(&self, id: &str, version: &str) -> Result<Tenant, ClientError> {
-        let body = json!({"tenantId": id, "version": version});
-        decode(&self.post_once("/update", body).await?, "a tenant")
+        let request = UpdateRequest {
+            tenant_id: id.to_owned(),
+            version: Some(version.to_owned()),
+        };
+        decode(
+            &self.post_once("/update", body(&request)).await?,
+            "a tenant",
+        )
+    }
+
+    /// `POST /tenant-info`: the resources of the tenant's stack.
+    pub async fn tenant_info(&self, id: &str) -> Result<Vec<StackResource>, ClientError> {
+        let request = TenantRequest {
+            tenant_id: id.to_owned(),
+        };
+        decode(
+            &self.post("/tenant-info", body(&request)).await?,
+            "a list of stack resources",
+        )
     }
 
     async fn call(

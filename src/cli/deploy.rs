@@ -277,15 +277,20 @@ pub async fn deploy(cli: &Cli, app: &App, config: &Config, args: &DeployArgs) ->
     };
     let report = app::deploy_app(&Clients::new(&sdk), &output, &zips, &options, &mut ui).await?;
     let control_plane = &report.stacks[1];
-    let outputs = json!({
-        "mode": "aws",
-        "prefix": config.prefix(),
-        "region": region,
-        "apiUrl": control_plane.outputs.get("ApiUrl"),
-        "artifactsBucket": report.publication.bucket,
-        "tenantsTable": control_plane.outputs.get("TenantsTableName"),
-        "stacks": report.stacks.iter().map(|s| (s.name.clone(), json!(s.outputs))).collect::<serde_json::Map<_, _>>(),
-    });
+    let outputs = super::outputs::Outputs {
+        mode: "aws".to_owned(),
+        prefix: config.prefix().to_owned(),
+        region: region.clone(),
+        api_url: control_plane.outputs.get("ApiUrl").cloned(),
+        artifacts_bucket: report.publication.bucket.clone(),
+        tenants_table: control_plane.outputs.get("TenantsTableName").cloned(),
+        stacks: report
+            .stacks
+            .iter()
+            .map(|s| (s.name.clone(), s.outputs.clone()))
+            .collect(),
+        ..Default::default()
+    };
     let path = super::outputs::write_outputs(&args.out, &outputs)?;
     // The cells' copies of the tenant templates and zips, which a new tenant zip or template
     // changes: a cell must hold every key the published catalog names.
@@ -458,24 +463,24 @@ pub async fn destroy(cli: &Cli, config: &Config, args: &DestroyArgs) -> Result<(
         confirm(args.yes, &what)?;
         for t in &active {
             let id = t.tenant_id.as_str();
-            if let Ok(resources) = client.post("/tenant-info", json!({"tenantId": id})).await
-                && let Some(list) = resources.as_array()
-            {
-                tenant_tables.extend(
-                    list.iter()
-                        .filter(|r| r["ResourceType"] == "AWS::DynamoDB::Table")
-                        .filter_map(|r| r["PhysicalResourceId"].as_str().map(str::to_owned)),
-                );
+            if let Ok(resources) = client.tenant_info(id).await {
+                tenant_tables.extend(super::tenants::tables(&resources));
             }
             if t.status != Status::Deleting {
-                client.post_once("/delete", json!({"tenantId": id})).await?;
+                let request = crate::control_plane::api::DeleteRequest {
+                    tenant_id: id.to_owned(),
+                    tenant_name: None,
+                };
+                client
+                    .post_once("/delete", super::client::body(&request))
+                    .await?;
                 say(format!("offboarding tenant {} ({id})", t.tenant_name));
             }
         }
         for t in &active {
             let id = t.tenant_id.as_str();
             let left = deadline.saturating_duration_since(Instant::now());
-            super::tenants::wait(&client, id, "deleted", left).await?;
+            super::tenants::wait(&client, id, Status::Deleted, left).await?;
             say(format!("tenant {id} is deleted"));
         }
     } else {

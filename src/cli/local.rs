@@ -5,8 +5,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde_json::json;
-
 use super::{BlueprintsArg, Cli, Error};
 use crate::local::{self, Report};
 use crate::stacks::{App, Config};
@@ -121,18 +119,23 @@ pub async fn run(cli: &Cli, app: &App, config: Config, args: Args) -> Result<(),
         p.catalog_key
     ));
     let settings = &running.setup.settings;
-    let outputs = json!({
-        "mode": "local",
-        "prefix": settings.prefix,
-        "apiUrl": running.api_url,
-        "endpointUrl": running.endpoint_url,
-        "region": region,
-        "artifactsBucket": settings.artifacts_bucket,
-        "tenantsTable": settings.tenants_table,
-        "provisioningRoleArn": settings.provisioning_role_arn,
-        "requireAuth": args.require_auth,
-        "stacks": running.setup.stacks.iter().map(|s| (s.name.clone(), json!(s.outputs))).collect::<serde_json::Map<_, _>>(),
-    });
+    let outputs = super::outputs::Outputs {
+        mode: "local".to_owned(),
+        prefix: settings.prefix.clone(),
+        region: region.clone(),
+        api_url: Some(running.api_url.clone()),
+        endpoint_url: Some(running.endpoint_url.clone()),
+        artifacts_bucket: settings.artifacts_bucket.clone(),
+        tenants_table: Some(settings.tenants_table.clone()),
+        provisioning_role_arn: settings.provisioning_role_arn.clone(),
+        require_auth: Some(args.require_auth),
+        stacks: running
+            .setup
+            .stacks
+            .iter()
+            .map(|s| (s.name.clone(), s.outputs.clone()))
+            .collect(),
+    };
     let path = match super::outputs::write_outputs(&args.out, &outputs) {
         Ok(path) => path,
         Err(e) => {

@@ -5,7 +5,7 @@ pub mod client;
 mod deploy;
 mod local;
 mod new;
-mod outputs;
+pub mod outputs;
 pub mod tenants;
 mod upgrade;
 
@@ -194,13 +194,24 @@ pub enum CellsCommand {
     Bootstrap(deploy::BootstrapArgs),
 }
 
+/// A tenant status as a flag's value (`--status running`): the API's own names.
+impl clap::ValueEnum for Status {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Status::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum TenantsCommand {
     /// Every tenant (or those in one status), read page by page.
     List {
         /// Only the tenants in this status.
-        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(Status::ALL.map(Status::as_str)))]
-        status: Option<String>,
+        #[arg(long, value_enum)]
+        status: Option<Status>,
         /// Tenants per request (1 to 1000); the list follows the pages to the end.
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1000))]
         page_size: u32,
@@ -260,8 +271,8 @@ pub enum TenantsCommand {
     /// Wait until a tenant has a status.
     Wait {
         id: String,
-        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(Status::ALL.map(Status::as_str)))]
-        status: String,
+        #[arg(long, value_enum)]
+        status: Status,
         /// Seconds to wait before giving up.
         #[arg(long, default_value_t = 300)]
         timeout: u64,

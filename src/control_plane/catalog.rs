@@ -3,9 +3,7 @@
 //! template key and the values of its system parameters. The type is the one synth writes and
 //! deploy publishes ([`crate::blueprint::catalog`]).
 
-use serde::Deserialize;
-
-pub use crate::blueprint::catalog::{Catalog, DeploymentType, SystemParameter};
+pub use crate::blueprint::catalog::{Catalog, DeploymentType, Pointer, SystemParameter};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
@@ -21,12 +19,6 @@ pub enum Error {
         key: String,
         message: String,
     },
-}
-
-/// `catalog/current.json`: which catalog is current.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Pointer {
-    pub key: String,
 }
 
 impl Catalog {

@@ -285,17 +285,17 @@ pub fn from_record(
     if !matches!(event_name, "INSERT" | "MODIFY") || new_image.is_empty() {
         return Ok(None);
     }
-    let id = match new_image.get("tenantId") {
+    let id = match new_image.get(store::attribute::TENANT_ID) {
         Some(serde_dynamo::AttributeValue::S(id)) => id.as_str(),
         _ => "",
     };
-    if new_image.contains_key("kind") || !store::is_tenant_id(id) {
+    if new_image.contains_key(store::attribute::KIND) || !store::is_tenant_id(id) {
         return Ok(None);
     }
     let new = store::from_image(new_image)?;
     let old = match event_name {
         "INSERT" => None,
-        _ if !old_image.is_empty() && !old_image.contains_key("kind") => {
+        _ if !old_image.is_empty() && !old_image.contains_key(store::attribute::KIND) => {
             Some(store::from_image(old_image)?.status)
         }
         _ => new.previous_status,

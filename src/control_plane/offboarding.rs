@@ -1,6 +1,6 @@
 //! Offboarding and stack inspection: `POST /delete` and `POST /tenant-info`.
 
-use serde_json::{Value, json};
+use super::api::{DriftInformation, StackResource};
 
 use super::store::Changes;
 use super::tenant::{Status, Tenant};
@@ -86,7 +86,7 @@ impl ControlPlane {
     /// The tenant stack's resources, in the contract's shape. Drift is `NOT_CHECKED` unless
     /// CloudFormation says otherwise. A deleted tenant has none to report (409): the emulator
     /// answers ListStackResources on a deleted stack with every resource CREATE_COMPLETE.
-    pub async fn stack_resources(&self, tenant: &Tenant) -> Result<Vec<Value>, Error> {
+    pub async fn stack_resources(&self, tenant: &Tenant) -> Result<Vec<StackResource>, Error> {
         if tenant.status == Status::Deleted {
             return Err(Error::Deleted(tenant.tenant_id.clone()));
         }
@@ -110,14 +110,16 @@ impl ControlPlane {
                 .drift_information()
                 .and_then(|d| d.stack_resource_drift_status())
                 .map_or("NOT_CHECKED", |s| s.as_str());
-            resources.push(json!({
-                "LogicalResourceId": r.logical_resource_id(),
-                "PhysicalResourceId": r.physical_resource_id(),
-                "ResourceType": r.resource_type(),
-                "LastUpdatedTimestamp": r.last_updated_timestamp().map(|t| t.to_string()),
-                "ResourceStatus": r.resource_status().map(|s| s.as_str()),
-                "DriftInformation": {"StackResourceDriftStatus": drift},
-            }));
+            resources.push(StackResource {
+                logical_resource_id: r.logical_resource_id().unwrap_or_default().to_owned(),
+                physical_resource_id: r.physical_resource_id().map(str::to_owned),
+                resource_type: r.resource_type().unwrap_or_default().to_owned(),
+                last_updated_timestamp: r.last_updated_timestamp().map(|t| t.to_string()),
+                resource_status: r.resource_status().map(|s| s.as_str().to_owned()),
+                drift_information: DriftInformation {
+                    stack_resource_drift_status: drift.to_owned(),
+                },
+            });
         }
         Ok(resources)
     }

@@ -330,7 +330,7 @@ impl ControlPlane {
                 _ => None,
             };
             // Name locks never trigger anything.
-            if image.get("kind").is_some() {
+            if image.get(store::attribute::KIND).is_some() {
                 continue;
             }
             // The mapping's own filters, declared once (a record the mapping let through
@@ -347,7 +347,9 @@ impl ControlPlane {
             } else {
                 continue;
             };
-            let Some(id) = s("tenantId") else { continue };
+            let Some(id) = s(store::attribute::TENANT_ID) else {
+                continue;
+            };
             // The image is the tenant as written. If it has moved on since (a redelivery),
             // the conditional writes find out, and the work re-reads it.
             let tenant = match store::from_image(image) {

@@ -59,6 +59,19 @@ use super::tenant::{Status, Tenant, Timestamp};
 type Item = HashMap<String, AttributeValue>;
 type TransactError = SdkError<TransactWriteItemsError, HttpResponse>;
 
+/// The attribute names of the tenants table's items, for code that reads an item or a stream
+/// image without [`from_image`] (a lock item or an idempotency record is no tenant). The
+/// tenant record's are [`TenantItem`]'s (a test holds them equal).
+pub mod attribute {
+    pub const TENANT_ID: &str = "tenantId";
+    pub const TENANT_NAME: &str = "tenantName";
+    pub const STATUS: &str = "status";
+    pub const STATUS_REASON: &str = "statusReason";
+    pub const STACK_ID: &str = "stackId";
+    /// What lock items, idempotency records and cell counts carry; tenants never do.
+    pub const KIND: &str = "kind";
+}
+
 /// The tenants table's index by status: partition key `status` (S), sort key `created` (N),
 /// every attribute projected. The stack declares it as `stacks::STATUS_INDEX`.
 pub const STATUS_INDEX: &str = "byStatus";
@@ -1282,4 +1295,49 @@ fn from_item(item: &Item) -> Result<Tenant, Error> {
     serde_dynamo::from_item::<_, TenantItem>(item)
         .map(Tenant::from)
         .map_err(|e| corrupt(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The attribute names other code reads by name are the record's, and so are those the
+    /// declared stream filters test.
+    #[test]
+    fn the_attribute_names_read_by_name_are_the_items_own() {
+        let mut t = Tenant::new(
+            "00000000-0000-4000-8000-000000000001".to_owned(),
+            super::super::tenant::TenantName::parse("Acme").unwrap(),
+            "silo",
+            Timestamp::now(),
+        );
+        t.stack_id = Some("s".to_owned());
+        t.status_reason = Some("r".to_owned());
+        t.target_version = Some("v".to_owned());
+        t.change_set = Some("c".to_owned());
+        let item = to_item(&t).unwrap();
+        for name in [
+            attribute::TENANT_ID,
+            attribute::TENANT_NAME,
+            attribute::STATUS,
+            attribute::STATUS_REASON,
+            attribute::STACK_ID,
+        ] {
+            assert!(
+                item.contains_key(name),
+                "{name} is not an attribute: {item:?}"
+            );
+        }
+        for f in crate::functions::FUNCTIONS {
+            for filter in f.stream_filters() {
+                for (name, _) in filter.new_image {
+                    assert!(
+                        item.contains_key(*name) || *name == attribute::KIND,
+                        "{}'s filter tests {name}, which no tenant item has",
+                        f.id
+                    );
+                }
+            }
+        }
+    }
 }

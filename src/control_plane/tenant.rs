@@ -44,6 +44,11 @@ impl Status {
         }
     }
 
+    /// The status named `raw` (`running`), if it is one.
+    pub fn parse(raw: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+
     /// The table of allowed moves. Anything else (such as `deleted` → `running`, from a late
     /// event) is refused, so out-of-order events never move a tenant backwards.
     pub fn can_move_to(self, next: Status) -> bool {

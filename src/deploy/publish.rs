@@ -165,7 +165,10 @@ pub(crate) async fn put_if_absent(
 
 /// Writes the catalog pointer, unless it already names `catalog_key`.
 async fn point_to(clients: &Clients, bucket: &str, catalog_key: &str) -> Result<Upload, Error> {
-    let body = format!("{}\n", json!({ "key": catalog_key }));
+    let pointer = crate::blueprint::catalog::Pointer {
+        key: catalog_key.to_owned(),
+    };
+    let body = format!("{}\n", serde_json::to_string(&pointer).unwrap_or_default());
     let current = clients
         .s3
         .get_object()

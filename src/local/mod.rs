@@ -60,8 +60,8 @@ pub enum Report {
     Transition {
         tenant_id: String,
         tenant_name: String,
-        from: Option<String>,
-        to: String,
+        from: Option<Status>,
+        to: Status,
         reason: Option<String>,
     },
     /// A stack status change that the status machine does not allow for the tenant.

@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use super::{Report, Reporter};
 use crate::control_plane::ControlPlane;
 use crate::control_plane::stack_events::{Handled, stack_status_event};
+use crate::control_plane::tenant::Status;
 
 pub const POLL: Duration = Duration::from_millis(250);
 /// How often every tenant stack is listed.
@@ -32,8 +33,11 @@ pub struct InFlight(Arc<Mutex<BTreeMap<String, String>>>);
 
 impl InFlight {
     /// Records a tenant's status as the table shows it.
-    pub fn observe(&self, tenant_id: &str, status: &str, stack_id: Option<&str>) {
-        let waiting = matches!(status, "provisioning" | "updating" | "deleting");
+    pub fn observe(&self, tenant_id: &str, status: Status, stack_id: Option<&str>) {
+        let waiting = matches!(
+            status,
+            Status::Provisioning | Status::Updating | Status::Deleting
+        );
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         match stack_id {
             Some(stack) if waiting => {
@@ -280,24 +284,24 @@ mod tests {
     #[test]
     fn only_tenants_with_a_stack_that_wait_for_its_status_are_in_flight() {
         let in_flight = InFlight::default();
-        in_flight.observe("t1", "initiated", None);
-        in_flight.observe("t2", "provisioning", None);
+        in_flight.observe("t1", Status::Initiated, None);
+        in_flight.observe("t2", Status::Provisioning, None);
         assert!(in_flight.stacks().is_empty());
-        in_flight.observe("t2", "provisioning", Some("stack-2"));
-        in_flight.observe("t3", "updating", Some("stack-3"));
-        in_flight.observe("t4", "deleting", Some("stack-4"));
+        in_flight.observe("t2", Status::Provisioning, Some("stack-2"));
+        in_flight.observe("t3", Status::Updating, Some("stack-3"));
+        in_flight.observe("t4", Status::Deleting, Some("stack-4"));
         assert_eq!(in_flight.stacks(), ["stack-2", "stack-3", "stack-4"]);
-        in_flight.observe("t2", "running", Some("stack-2"));
-        in_flight.observe("t4", "deleted", Some("stack-4"));
+        in_flight.observe("t2", Status::Running, Some("stack-2"));
+        in_flight.observe("t4", Status::Deleted, Some("stack-4"));
         assert_eq!(in_flight.stacks(), ["stack-3"]);
         in_flight.observe(
             "t5",
-            "provisioning",
+            Status::Provisioning,
             Some("arn:aws:cloudformation:eu-west-1:210987654321:stack/a/1"),
         );
         in_flight.observe(
             "t6",
-            "provisioning",
+            Status::Provisioning,
             Some("arn:aws:cloudformation:us-east-1:210987654321:stack/b/2"),
         );
         assert_eq!(

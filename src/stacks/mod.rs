@@ -35,16 +35,8 @@ pub enum Target {
     Local,
 }
 
-/// What happens to a tenant's data table when the tenant is offboarded.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TenantData {
-    /// Kept (`DeletionPolicy: RetainExceptOnCreate`): deleting a stack never deletes data.
-    #[default]
-    Retain,
-    /// Deleted with the stack.
-    Delete,
-}
+/// The blueprint's data policy, which picks a tenant stack's variant.
+pub use crate::blueprint::TenantData;
 
 impl TenantData {
     /// The removal policy of tenant data resources (tables, buckets) under this policy.

@@ -13,7 +13,7 @@ use crate::blueprint::{self, StackParameters};
 use crate::cfn::{self, Delivery, Warning};
 use crate::stacks::{
     App, AppError, Artifact, ArtifactParameters, CONTROL_PLANE_ARTIFACT, Config, Kind, Stack,
-    Target, TenantData,
+    Target,
 };
 
 pub mod diagram;
@@ -171,11 +171,7 @@ pub fn synth(
     // Each blueprint against its stack, in the variant its data policy asks for.
     let mut uses = Vec::new();
     for bp in &blueprints {
-        let data = match bp.tenant_data {
-            blueprint::TenantData::Retain => TenantData::Retain,
-            blueprint::TenantData::Delete => TenantData::Delete,
-        };
-        let stack = app.build_tenant(&bp.stack, config, data);
+        let stack = app.build_tenant(&bp.stack, config, bp.tenant_data);
         let names: Vec<String> = stack
             .as_ref()
             .map(|s| s.template.parameters.keys().cloned().collect())

@@ -3,10 +3,10 @@
 //! the profile or the whole default chain.
 
 use aws_credential_types::provider::ProvideCredentials;
-use serde_json::Value;
+use std::path::Path;
 
 use crate::cli::client::{ApiClient, Signing, is_loopback, region_of};
-use crate::cli::outputs::OUTPUTS_FILE;
+use crate::cli::outputs::{OUTPUTS_FILE, Outputs};
 use crate::cli::{Cli, Error};
 
 /// The API URL: `--api-url` (or `SILOS_API_URL`), then `out/outputs.json`, then the deployed
@@ -15,12 +15,8 @@ async fn api_url(cli: &Cli, given: Option<&str>) -> Result<String, Error> {
     if let Some(url) = given {
         return Ok(url.to_owned());
     }
-    if let Ok(text) = std::fs::read_to_string(OUTPUTS_FILE) {
-        let outputs: Value =
-            serde_json::from_str(&text).map_err(|source| Error::Outputs { source })?;
-        if let Some(url) = outputs["apiUrl"].as_str() {
-            return Ok(url.to_owned());
-        }
+    if let Some(url) = Outputs::read(Path::new(OUTPUTS_FILE))?.and_then(|o| o.api_url) {
+        return Ok(url);
     }
     let sdk = crate::aws::load(&cli.aws_options()).await;
     let stack = format!("{}-control-plane", cli.prefix);

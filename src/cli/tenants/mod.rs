@@ -9,12 +9,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::client::{ApiClient, decode};
+use super::client::{ApiClient, body, decode};
 use super::{Cli, Error, OutputFormat, TenantsCommand};
+use crate::control_plane::api::{DeleteRequest, OnboardingRequest, TenantRequest};
 use crate::control_plane::tenant::{Status, Tenant};
 use crate::fleet::{Published, published_versions};
 pub use discovery::client;
-use render::{or_dash, print, tables, tenant_rows};
+pub(crate) use render::tables;
+use render::{or_dash, print, tenant_rows};
 
 /// The published versions, or None (and a warning) if the API cannot say.
 async fn published(client: &ApiClient) -> Option<Published> {
@@ -35,10 +37,7 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
     let client = client(cli, api_url).await?;
     match command {
         TenantsCommand::List { status, page_size } => {
-            let status = status
-                .as_deref()
-                .and_then(|s| Status::ALL.into_iter().find(|x| x.as_str() == s));
-            let list = client.tenants_where(status, *page_size as usize).await?;
+            let list = client.tenants_where(*status, *page_size as usize).await?;
             let tenants = serde_json::to_value(&list)
                 .map_err(|e| Error::Tenant(format!("cannot render the tenants: {e}")))?;
             let published = if cli.output == OutputFormat::Text && !list.is_empty() {
@@ -59,11 +58,12 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
             deployment_type,
             cell_region,
         } => {
-            let mut body = json!({"tenantName": name, "deploymentType": deployment_type});
-            if let Some(region) = cell_region {
-                body["region"] = json!(region);
-            }
-            let tenant = client.post_once("/onboarding", body).await?;
+            let request = OnboardingRequest {
+                tenant_name: name.clone(),
+                deployment_type: deployment_type.clone(),
+                region: cell_region.clone(),
+            };
+            let tenant = client.post_once("/onboarding", body(&request)).await?;
             let t: Tenant = decode(&tenant, "a tenant")?;
             print(cli, &tenant, || {
                 format!(
@@ -77,15 +77,12 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
         }
         TenantsCommand::Delete { id, name } => {
             // Its tables before the stack goes, to say what is kept.
-            let resources = client
-                .post("/tenant-info", json!({"tenantId": id}))
-                .await
-                .ok();
-            let mut body = json!({"tenantId": id});
-            if let Some(n) = name {
-                body["tenantName"] = json!(n);
-            }
-            let tenant = client.post_once("/delete", body).await?;
+            let resources = client.tenant_info(id).await.ok();
+            let request = DeleteRequest {
+                tenant_id: id.clone(),
+                tenant_name: name.clone(),
+            };
+            let tenant = client.post_once("/delete", body(&request)).await?;
             let t: Tenant = decode(&tenant, "a tenant")?;
             // A deployment type that deletes tenant data keeps nothing.
             let deletes = client
@@ -102,18 +99,24 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
                 (Some(r), false) => tables(r),
                 _ => Vec::new(),
             };
-            let buckets = resources.as_ref().map(render::buckets).unwrap_or_default();
+            let buckets = resources
+                .as_deref()
+                .map(render::buckets)
+                .unwrap_or_default();
             print(cli, &tenant, || render::deleted(&t, &kept, &buckets));
         }
         TenantsCommand::Info { id } => {
             let tenant = client.get(&format!("/tenants/{id}")).await?;
             let t: Tenant = decode(&tenant, "a tenant")?;
-            let resources = client.post("/tenant-info", json!({"tenantId": id})).await?;
+            let resources = client.tenant_info(id).await?;
             let value = json!({"tenant": tenant, "resources": resources});
             print(cli, &value, || render::info(&t, &resources));
         }
         TenantsCommand::Retry { id } => {
-            let tenant = client.post_once("/retry", json!({"tenantId": id})).await?;
+            let request = TenantRequest {
+                tenant_id: id.clone(),
+            };
+            let tenant = client.post_once("/retry", body(&request)).await?;
             let t: Tenant = decode(&tenant, "a tenant")?;
             print(cli, &tenant, || {
                 format!(
@@ -144,7 +147,7 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
             status,
             timeout,
         } => {
-            let (tenant, t) = wait(&client, id, status, Duration::from_secs(*timeout)).await?;
+            let (tenant, t) = wait(&client, id, *status, Duration::from_secs(*timeout)).await?;
             print(cli, &tenant, || {
                 format!("tenant {} ({}) is {}\n", t.tenant_name, id, status)
             });
@@ -159,7 +162,7 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
 pub async fn wait(
     client: &ApiClient,
     id: &str,
-    status: &str,
+    status: Status,
     timeout: Duration,
 ) -> Result<(Value, Tenant), Error> {
     // The status the last probe saw, for the timeout's message and the progress lines.
@@ -171,7 +174,7 @@ pub async fn wait(
             let tenant = client.get(&format!("/tenants/{id}")).await?;
             let t: Tenant = decode(&tenant, "a tenant")?;
             let now = t.status.to_string();
-            if now == status {
+            if t.status == status {
                 return Ok(Some((tenant, t)));
             }
             if matches!(t.status, Status::Failed | Status::Deleted) {

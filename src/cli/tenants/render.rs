@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use crate::cli::{Cli, OutputFormat};
+use crate::control_plane::api::StackResource;
 use crate::control_plane::tenant::{Status, Tenant};
 use crate::control_plane::updater::short;
 use crate::fleet::Published;
@@ -11,14 +12,6 @@ use crate::fleet::Published;
 /// An optional field's cell: `-` when absent.
 pub(super) fn or_dash(v: Option<&str>) -> String {
     v.unwrap_or("-").to_owned()
-}
-
-fn s(v: &Value) -> String {
-    match v {
-        Value::Null => "-".to_owned(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 /// Columns padded to their widest cell, measured in terminal columns: `東京` takes four.
@@ -116,25 +109,21 @@ pub(super) fn print(cli: &Cli, value: &Value, text: impl FnOnce() -> String) {
 }
 
 /// The tenant's data tables, from its stack's resources.
-pub(super) fn tables(resources: &Value) -> Vec<String> {
+pub(crate) fn tables(resources: &[StackResource]) -> Vec<String> {
     of_type(resources, "AWS::DynamoDB::Table")
 }
 
 /// The tenant's buckets, which offboarding always keeps.
-pub(super) fn buckets(resources: &Value) -> Vec<String> {
+pub(super) fn buckets(resources: &[StackResource]) -> Vec<String> {
     of_type(resources, "AWS::S3::Bucket")
 }
 
-fn of_type(resources: &Value, type_name: &str) -> Vec<String> {
+fn of_type(resources: &[StackResource], type_name: &str) -> Vec<String> {
     resources
-        .as_array()
-        .map(|rs| {
-            rs.iter()
-                .filter(|r| r["ResourceType"] == type_name)
-                .filter_map(|r| r["PhysicalResourceId"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.resource_type == type_name)
+        .filter_map(|r| r.physical_resource_id.clone())
+        .collect()
 }
 
 /// `silos tenants delete`'s text: the tenant's status, and each data table and bucket kept.
@@ -177,7 +166,7 @@ pub(super) fn deleted(t: &Tenant, kept: &[String], buckets: &[String]) -> String
 }
 
 /// `silos tenants info`'s text: the record's fields, then its stack's resources.
-pub(super) fn info(t: &Tenant, resources: &Value) -> String {
+pub(super) fn info(t: &Tenant, resources: &[StackResource]) -> String {
     let mut out = String::new();
     for (key, cell) in [
         ("tenantId", t.tenant_id.clone()),
@@ -194,16 +183,13 @@ pub(super) fn info(t: &Tenant, resources: &Value) -> String {
         out.push_str(&format!("{key:<16}{cell}\n"));
     }
     let rows: Vec<Vec<String>> = resources
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
         .iter()
         .map(|r| {
             vec![
-                s(&r["LogicalResourceId"]),
-                s(&r["ResourceType"]),
-                s(&r["PhysicalResourceId"]),
-                s(&r["ResourceStatus"]),
+                r.logical_resource_id.clone(),
+                r.resource_type.clone(),
+                or_dash(r.physical_resource_id.as_deref()),
+                or_dash(r.resource_status.as_deref()),
             ]
         })
         .collect();

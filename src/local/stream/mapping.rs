@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::{backoff, pause, string};
+use crate::control_plane::store::attribute;
 use crate::functions::{self, Handler, StreamFilter};
 use crate::local::{Report, Reporter};
 
@@ -121,7 +122,7 @@ impl Mapping {
             self.attempt += 1;
             if self.attempt > MAX_RETRIES {
                 let record = self.pending.pop_front().expect("just pushed");
-                let tenant = match record.change.new_image.get("tenantId") {
+                let tenant = match record.change.new_image.get(attribute::TENANT_ID) {
                     Some(serde_dynamo::AttributeValue::S(s)) => s.clone(),
                     _ => String::new(),
                 };
@@ -221,7 +222,7 @@ fn event_record(record: &Record, arn: &str, region: &str) -> Result<EventRecord,
             .to_owned(),
         tenant_id: change
             .and_then(|c| c.new_image())
-            .and_then(|i| string(i, "tenantId"))
+            .and_then(|i| string(i, attribute::TENANT_ID))
             .unwrap_or_default(),
         message: e.to_string(),
     })

@@ -7,13 +7,15 @@ use std::collections::HashMap;
 use aws_sdk_dynamodbstreams::types::Record;
 
 use super::string;
+use crate::control_plane::store::attribute;
+use crate::control_plane::tenant::Status;
 use crate::local::watcher::InFlight;
 use crate::local::{Report, Reporter};
 
 /// The last status seen per tenant, and the sequence number it was seen at.
 #[derive(Default)]
 pub(super) struct Transitions {
-    statuses: HashMap<String, (String, String)>,
+    statuses: HashMap<String, (Status, String)>,
 }
 
 /// DynamoDB sequence numbers are decimal strings of varying length.
@@ -30,16 +32,19 @@ impl Transitions {
         let Some(image) = change.new_image() else {
             return;
         };
-        if image.contains_key("kind") {
+        if image.contains_key(attribute::KIND) {
             return;
         }
-        let (Some(id), Some(status)) = (string(image, "tenantId"), string(image, "status")) else {
+        let (Some(id), Some(status)) = (
+            string(image, attribute::TENANT_ID),
+            string(image, attribute::STATUS).and_then(|s| Status::parse(&s)),
+        ) else {
             return;
         };
         let seq = change.sequence_number().unwrap_or_default().to_owned();
         let previous = self.statuses.get(&id).cloned();
         if previous.as_ref().is_none_or(|(_, at)| seq_after(&seq, at)) {
-            in_flight.observe(&id, &status, string(image, "stackId").as_deref());
+            in_flight.observe(&id, status, string(image, attribute::STACK_ID).as_deref());
         }
         if let Some((before, at)) = &previous
             && (!seq_after(&seq, at) || *before == status)
@@ -51,10 +56,10 @@ impl Transitions {
         }
         reporter(Report::Transition {
             tenant_id: id.clone(),
-            tenant_name: string(image, "tenantName").unwrap_or_default(),
+            tenant_name: string(image, attribute::TENANT_NAME).unwrap_or_default(),
             from: previous.map(|(s, _)| s),
-            to: status.clone(),
-            reason: string(image, "statusReason"),
+            to: status,
+            reason: string(image, attribute::STATUS_REASON),
         });
         self.statuses.insert(id, (status, seq));
     }
