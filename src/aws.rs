@@ -111,6 +111,37 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
+/// Whether an SDK error is worth retrying later: the service was not reached, did not answer
+/// in time, or throttled after every retry. Anything it answered otherwise (a 4xx about the
+/// request, or a 5xx) is reported as a failure, which `POST /retry` can retry.
+pub fn is_transient<E, R>(e: &aws_sdk_s3::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata,
+{
+    use aws_sdk_s3::error::SdkError;
+    match e {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => true,
+        SdkError::ServiceError(_) => is_throttling(e),
+        _ => false,
+    }
+}
+
+/// Whether an SDK error is the service throttling the caller: the codes CloudFormation (and
+/// the other query-protocol services) and the JSON protocols answer with.
+pub fn is_throttling<E, R>(e: &aws_sdk_s3::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata,
+{
+    e.as_service_error()
+        .and_then(|s| s.code())
+        .is_some_and(|c| {
+            matches!(
+                c,
+                "Throttling" | "ThrottlingException" | "RequestLimitExceeded"
+            )
+        })
+}
+
 /// Whether CloudFormation answered that the stack does not exist (DescribeStacks and friends
 /// say so with a ValidationError).
 pub fn is_missing_stack<E, R>(e: &aws_sdk_cloudformation::error::SdkError<E, R>) -> bool

@@ -13,6 +13,37 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
+/// The names of a cell's resources, spelled once. The control plane and deploy call these
+/// with a cell's values ([`Cell::stack_name`] and the rest); the cell's own stack calls them
+/// with its parameters and pseudo parameters (`${CellName}`, `${AWS::AccountId}`) inside an
+/// `Fn::Sub`, so the two always agree.
+pub mod names {
+    /// The cell stack.
+    pub fn stack(prefix: &str, cell: &str) -> String {
+        format!("{prefix}-cell-{cell}")
+    }
+
+    /// The role the control plane assumes in the cell.
+    pub fn access_role(prefix: &str, cell: &str) -> String {
+        format!("{}-access", stack(prefix, cell))
+    }
+
+    /// The role CloudFormation assumes for the cell's tenant stacks.
+    pub fn provisioning_role(prefix: &str, cell: &str) -> String {
+        format!("{}-provisioning", stack(prefix, cell))
+    }
+
+    /// The cell's artifacts bucket.
+    pub fn bucket(prefix: &str, cell: &str, account: &str, region: &str) -> String {
+        format!("{}-{account}-{region}", stack(prefix, cell))
+    }
+
+    /// The queue of stack events the cell could not forward.
+    pub fn forward_dlq(prefix: &str, cell: &str) -> String {
+        format!("{}-forward-dlq", stack(prefix, cell))
+    }
+}
+
 use super::{Error, ErrorKind};
 
 /// The file beside the blueprints that declares the cells. The blueprint loader skips it.
@@ -110,17 +141,17 @@ impl Cell {
 
     /// The stack `silos cells bootstrap` deploys into the cell.
     pub fn stack_name(&self, prefix: &str) -> String {
-        format!("{prefix}-cell-{}", self.name)
+        names::stack(prefix, &self.name)
     }
 
     /// The role the control plane assumes in the cell.
     pub fn access_role_name(&self, prefix: &str) -> String {
-        format!("{prefix}-cell-{}-access", self.name)
+        names::access_role(prefix, &self.name)
     }
 
     /// The role CloudFormation assumes for the cell's tenant stacks.
     pub fn provisioning_role_name(&self, prefix: &str) -> String {
-        format!("{prefix}-cell-{}-provisioning", self.name)
+        names::provisioning_role(prefix, &self.name)
     }
 
     /// The cell's artifacts bucket: Lambda code must come from a bucket in the function's
@@ -128,11 +159,11 @@ impl Cell {
     /// cell has its own copy of the tenant templates and zips. Named like CDK's bootstrap
     /// buckets: the account and region make it unique.
     pub fn bucket_name(&self, prefix: &str) -> Option<String> {
-        Some(format!(
-            "{prefix}-cell-{}-{}-{}",
-            self.name,
+        Some(names::bucket(
+            prefix,
+            &self.name,
             self.account.as_deref()?,
-            self.region.as_deref()?
+            self.region.as_deref()?,
         ))
     }
 
@@ -244,7 +275,9 @@ fn valid_name(name: &str) -> bool {
         && !name.ends_with('-')
 }
 
-fn valid_region(region: &str) -> bool {
+/// Whether `region` is shaped like an AWS region name: the one check, for `cells.yaml` and
+/// for the API's `region` alike.
+pub fn valid_region(region: &str) -> bool {
     // us-east-1, eu-central-2, us-gov-west-1, ap-southeast-5
     let parts: Vec<&str> = region.split('-').collect();
     parts.len() >= 3
@@ -530,6 +563,27 @@ impl Cells {
             path: Some(path.to_owned()),
             lines,
         })
+    }
+
+    /// Only the cells named (and the home cell, which is always there), or the reason: the
+    /// first name that is none of them.
+    pub fn only(&self, names: &[String]) -> Result<Cells, String> {
+        if let Some(unknown) = names
+            .iter()
+            .find(|n| !self.cells.iter().any(|c| &c.name == *n))
+        {
+            return Err(format!(
+                "no cell {unknown} in {}",
+                self.path
+                    .as_deref()
+                    .map_or("the cells file".into(), |p| p.display().to_string())
+            ));
+        }
+        let mut selected = self.clone();
+        selected
+            .cells
+            .retain(|c| c.is_home() || names.contains(&c.name));
+        Ok(selected)
     }
 
     /// Checks the cells against the blueprints' deployment types: each type a cell names

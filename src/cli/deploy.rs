@@ -590,24 +590,10 @@ pub async fn cells_bootstrap(
     use crate::deploy::cells::{self, Via};
     let sdk = crate::aws::load(&cli.aws_options()).await;
     let output = synth::synth(app, config, &args.blueprints.blueprints, Format::Json)?;
-    let mut selected = output.cells.clone();
-    if let Some(names) = &args.cells {
-        if let Some(unknown) = names
-            .iter()
-            .find(|n| !selected.cells.iter().any(|c| &c.name == *n))
-        {
-            return Err(Error::Usage(format!(
-                "no cell {unknown} in {}",
-                selected
-                    .path
-                    .as_deref()
-                    .map_or("the cells file".into(), |p| p.display().to_string())
-            )));
-        }
-        selected
-            .cells
-            .retain(|c| c.is_home() || names.contains(&c.name));
-    }
+    let selected = match &args.cells {
+        Some(names) => output.cells.only(names).map_err(Error::Usage)?,
+        None => output.cells.clone(),
+    };
     if selected.remote().next().is_none() {
         if !cli.quiet {
             println!(
@@ -621,8 +607,6 @@ pub async fn cells_bootstrap(
         }
         return Ok(());
     }
-    let home_clients = Clients::new(&sdk);
-    let home = cells::home(&home_clients, config.prefix()).await?;
     let chatter = if cli.quiet {
         Chatter::Quiet
     } else {
@@ -634,91 +618,22 @@ pub async fn cells_bootstrap(
         ViaArg::StackSet => Via::StackSet,
         ViaArg::Auto => Via::Auto,
     };
-    let service_managed = match via {
-        Via::Stacks => None,
-        Via::StackSet => Some(
-            cells::organization_allows_stack_sets(&home_clients, &selected)
-                .await
-                .is_ok(),
-        ),
-        Via::Auto => match cells::organization_allows_stack_sets(&home_clients, &selected).await {
-            Ok(()) => Some(true),
-            Err(why) => {
-                if !cli.quiet {
-                    println!(
-                        "deploying one stack per cell: the organization does not allow a StackSet here ({why})"
-                    );
-                }
-                None
-            }
-        },
-    };
     let mut ui = Terminal {
         yes: args.yes,
         quiet: cli.quiet,
         color: super::colour(&std::io::stdout()),
         policy: args.require_approval.into(),
     };
-    if let Some(service_managed) = service_managed {
-        if !cli.quiet {
-            println!(
-                "deploying the cells as instances of the StackSet {}-cells ({})",
-                config.prefix(),
-                if service_managed {
-                    "service-managed, through the organization's trusted access"
-                } else {
-                    "self-managed: needs AWSCloudFormationStackSetAdministrationRole here and AWSCloudFormationStackSetExecutionRole in each cell's account"
-                }
-            );
-        }
-        let prefix = config.prefix().to_owned();
-        let sdk_ref = &sdk;
-        let output_ref = &output;
-        let zips_ref = &zips;
-        cells::bootstrap_stack_set(
-            &home_clients,
-            &output,
-            &selected,
-            &home,
-            service_managed,
-            args.timeout,
-            async |cell, bucket| {
-                let clients = cells::cell_config(sdk_ref, cell, &prefix).await;
-                cells::publish_to_cell(&clients, bucket, output_ref, zips_ref).await
-            },
-            &mut ui,
-        )
-        .await?;
-        return Ok(());
-    }
-    for cell in selected.remote() {
-        let clients = cells::cell_config(&sdk, cell, config.prefix()).await;
-        let (report, deployed) = cells::bootstrap_cell(
-            &clients,
-            &output,
-            &zips,
-            &selected,
-            cell,
-            &home,
-            args.require_approval.into(),
-            args.timeout,
-            &mut ui,
-        )
-        .await?;
-        if !cli.quiet {
-            println!(
-                "cell {}: stack {} in {}/{}: {}; s3://{}: {} objects, {} uploaded",
-                report.cell,
-                report.stack,
-                cell.account.as_deref().unwrap_or_default(),
-                cell.region.as_deref().unwrap_or_default(),
-                deployed.outcome,
-                report.bucket,
-                report.objects.len(),
-                report.objects.iter().filter(|o| o.uploaded).count()
-            );
-        }
-    }
+    let bootstrap = cells::Bootstrap {
+        sdk: &sdk,
+        output: &output,
+        cells: &selected,
+        zips: &zips,
+        via,
+        approval: args.require_approval.into(),
+        timeout: args.timeout,
+    };
+    cells::bootstrap(&bootstrap, &mut ui).await?;
     Ok(())
 }
 

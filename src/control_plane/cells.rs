@@ -178,7 +178,9 @@ impl TokenBucket {
 #[derive(Clone)]
 pub struct Reach {
     pub cell: Cell,
-    pub cfn: aws_sdk_cloudformation::Client,
+    /// Reached through [`cfn`](Self::cfn), which takes a token, or, for the few reads that
+    /// must not wait behind provisioning, [`unpaced`](Self::unpaced).
+    cfn: aws_sdk_cloudformation::Client,
     pub pace: Arc<TokenBucket>,
     /// The role CloudFormation assumes for the cell's tenant stacks.
     pub provisioning_role_arn: Option<String>,
@@ -194,6 +196,14 @@ impl Reach {
         &self.cfn
     }
 
+    /// The cell's CloudFormation client without a token: for reads that must never queue
+    /// behind the cell's provisioning calls (the event publisher's DescribeStacks, local mode's
+    /// stack watchers). CloudFormation's own throttling still answers them, and the SDK's
+    /// retries back off; nothing else may skip the pace.
+    pub fn unpaced(&self) -> &aws_sdk_cloudformation::Client {
+        &self.cfn
+    }
+
     /// Passes a call's result through, pausing the cell's calls if CloudFormation throttled.
     pub fn paced<T, E>(
         &self,
@@ -203,7 +213,7 @@ impl Reach {
         E: aws_sdk_cloudformation::error::ProvideErrorMetadata,
     {
         if let Err(e) = &result
-            && super::is_throttling(e)
+            && crate::aws::is_throttling(e)
         {
             self.pace.throttled();
         }

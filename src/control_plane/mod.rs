@@ -123,35 +123,7 @@ where
 
 use crate::aws::sdk_message;
 
-/// Whether an SDK error is worth retrying later: the service was not reached, did not answer
-/// in time, or throttled after every retry. Anything it answered otherwise (a 4xx about the
-/// request, or a 5xx) is reported as a failure, which `POST /retry` can retry.
-pub(crate) fn is_transient<E>(e: &aws_sdk_cloudformation::error::SdkError<E, HttpResponse>) -> bool
-where
-    E: aws_sdk_cloudformation::error::ProvideErrorMetadata,
-{
-    use aws_sdk_cloudformation::error::SdkError;
-    match e {
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => true,
-        SdkError::ServiceError(_) => is_throttling(e),
-        _ => false,
-    }
-}
-
-/// Whether an SDK error is CloudFormation throttling the caller.
-pub(crate) fn is_throttling<E>(e: &aws_sdk_cloudformation::error::SdkError<E, HttpResponse>) -> bool
-where
-    E: aws_sdk_cloudformation::error::ProvideErrorMetadata,
-{
-    e.as_service_error()
-        .and_then(|s| s.code())
-        .is_some_and(|c| {
-            matches!(
-                c,
-                "Throttling" | "ThrottlingException" | "RequestLimitExceeded"
-            )
-        })
-}
+use crate::aws::is_transient;
 
 impl std::fmt::Debug for ControlPlane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -448,3 +448,87 @@ async fn wait_operation(
         },
     })
 }
+
+/// What `silos cells bootstrap` works on: the synthesized output, the selected cells, the
+/// tenant zips, how to deploy them and with what approval.
+pub struct Bootstrap<'a> {
+    pub sdk: &'a aws_config::SdkConfig,
+    pub output: &'a synth::Output,
+    pub cells: &'a Cells,
+    pub zips: &'a [LambdaZip],
+    pub via: Via,
+    pub approval: Approval,
+    pub timeout: Duration,
+}
+
+/// Bootstraps every remote cell of `b.cells`: one StackSet instance per cell where `b.via`
+/// asks for one (and, for `Auto`, the organization allows it), else one stack per cell through
+/// a change set; then each cell's copy of the tenant templates and zips. What it does goes to
+/// `ui`, line by line.
+pub async fn bootstrap(b: &Bootstrap<'_>, ui: &mut dyn Ui) -> Result<(), Error> {
+    let prefix = b.output.manifest.prefix.clone();
+    let home_clients = Clients::new(b.sdk);
+    let home = home(&home_clients, &prefix).await?;
+    let service_managed = match b.via {
+        Via::Stacks => None,
+        Via::StackSet => Some(
+            organization_allows_stack_sets(&home_clients, b.cells)
+                .await
+                .is_ok(),
+        ),
+        Via::Auto => match organization_allows_stack_sets(&home_clients, b.cells).await {
+            Ok(()) => Some(true),
+            Err(why) => {
+                ui.line(&format!(
+                    "deploying one stack per cell: the organization does not allow a StackSet here ({why})"
+                ));
+                None
+            }
+        },
+    };
+    if let Some(service_managed) = service_managed {
+        ui.line(&format!(
+            "deploying the cells as instances of the StackSet {prefix}-cells ({})",
+            if service_managed {
+                "service-managed, through the organization's trusted access"
+            } else {
+                "self-managed: needs AWSCloudFormationStackSetAdministrationRole here and AWSCloudFormationStackSetExecutionRole in each cell's account"
+            }
+        ));
+        let prefix = prefix.as_str();
+        return bootstrap_stack_set(
+            &home_clients,
+            b.output,
+            b.cells,
+            &home,
+            service_managed,
+            b.timeout,
+            async |cell, bucket| {
+                let clients = cell_config(b.sdk, cell, prefix).await;
+                publish_to_cell(&clients, bucket, b.output, b.zips).await
+            },
+            ui,
+        )
+        .await
+        .map(|_| ());
+    }
+    for cell in b.cells.remote() {
+        let clients = cell_config(b.sdk, cell, &prefix).await;
+        let (report, deployed) = bootstrap_cell(
+            &clients, b.output, b.zips, b.cells, cell, &home, b.approval, b.timeout, ui,
+        )
+        .await?;
+        ui.line(&format!(
+            "cell {}: stack {} in {}/{}: {}; s3://{}: {} objects, {} uploaded",
+            report.cell,
+            report.stack,
+            cell.account.as_deref().unwrap_or_default(),
+            cell.region.as_deref().unwrap_or_default(),
+            deployed.outcome,
+            report.bucket,
+            report.objects.len(),
+            report.objects.iter().filter(|o| o.uploaded).count()
+        ));
+    }
+    Ok(())
+}

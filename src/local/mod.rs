@@ -349,7 +349,7 @@ pub async fn start(options: Options, reporter: Reporter) -> Result<Running, Erro
         tasks.spawn(
             watcher::StackWatcher {
                 cp: cp.clone(),
-                cfn: reach.cfn.clone(),
+                cfn: reach.unpaced().clone(),
                 account: cell.account.clone().unwrap_or_default(),
                 region: reach.region.clone(),
                 reporter: reporter.clone(),

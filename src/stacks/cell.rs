@@ -24,6 +24,10 @@ use crate::constructs::{self, Bucket, BucketRef, Queue, Role};
 
 use super::provisioning::{self, Provisioning};
 use super::{Config, Kind, Stack};
+use crate::blueprint::cells::names;
+
+/// The cell's name inside the cell stack: its `CellName` parameter.
+const CELL_NAME: &str = "${CellName}";
 
 pub const CELL_STACK_ID: &str = "cell";
 /// The condition on the account-wide resources (the tenant boundary).
@@ -38,9 +42,11 @@ pub fn control_plane_role_path(config: &Config) -> String {
 /// The bucket the cell stack creates, by the name the control plane derives
 /// (`blueprint::cells::Cell::bucket_name`).
 pub fn cell_bucket_name(config: &Config) -> Expr {
-    Expr::sub(format!(
-        "{}-cell-${{CellName}}-${{AWS::AccountId}}-${{AWS::Region}}",
-        config.prefix()
+    Expr::sub(names::bucket(
+        config.prefix(),
+        CELL_NAME,
+        "${AWS::AccountId}",
+        "${AWS::Region}",
     ))
 }
 
@@ -56,6 +62,66 @@ pub fn cell(config: &Config, provisioning: Provisioning) -> Stack {
     t.description(&format!(
         "silos cell for prefix {prefix}: the artifacts bucket, provisioning and access roles, and stack-event forwarding of one cell"
     ));
+    let (external_id, bus_arn) = parameters(&mut t);
+
+    let logs = Bucket::new("AccessLogsBucket").log_target();
+    let artifacts = Bucket::new("ArtifactsBucket")
+        .bucket_name(cell_bucket_name(config))
+        .access_logs_to(&logs, "artifacts/");
+    logs.add_to(&mut t);
+    artifacts.add_to(&mut t);
+
+    let Provisioning {
+        role: provisioning_role,
+        boundary,
+        ..
+    } = provisioning;
+    provisioning::add_boundary(config, &mut t, &boundary).condition(OWNS_ACCOUNT);
+    let provisioning_role =
+        provisioning_role.role_name(Expr::sub(names::provisioning_role(prefix, CELL_NAME)));
+    provisioning_role.add_to(&mut t);
+
+    let access = access_role(config, external_id, &provisioning_role, &artifacts);
+    access.add_to(&mut t);
+
+    forwarding(config, &mut t, bus_arn);
+
+    t.output(
+        "ArtifactsBucketName",
+        Output::new(
+            "The cell's copy of the tenant templates and zips",
+            artifacts.name(),
+        ),
+    );
+    t.output(
+        "AccessRoleArn",
+        Output::new(
+            "The role the control plane assumes in this cell",
+            access.arn(),
+        ),
+    );
+    t.output(
+        "ProvisioningRoleArn",
+        Output::new(
+            "The role CloudFormation assumes for this cell's tenant stacks",
+            provisioning_role.arn(),
+        ),
+    );
+    Stack {
+        id: CELL_STACK_ID.to_owned(),
+        stack_name: None,
+        kind: Kind::Cell,
+        target: None,
+        // The cell has no bucket before this stack exists.
+        delivery: Delivery::Body,
+        template: t,
+        artifacts: Vec::new(),
+    }
+}
+
+/// The cell stack's parameters (and its one condition); the external id and the control
+/// plane's bus, which the roles use.
+fn parameters(t: &mut Template) -> (Expr, Expr) {
     t.parameter(
         "CellName",
         Parameter::string("The cell's name, as cells.yaml declares it").pattern(
@@ -92,24 +158,18 @@ pub fn cell(config: &Config, provisioning: Provisioning) -> Stack {
         Expr::equals(Expr::r#ref("AccountResources"), Expr::lit("true")),
     );
 
-    let logs = Bucket::new("AccessLogsBucket").log_target();
-    let artifacts = Bucket::new("ArtifactsBucket")
-        .bucket_name(cell_bucket_name(config))
-        .access_logs_to(&logs, "artifacts/");
-    logs.add_to(&mut t);
-    artifacts.add_to(&mut t);
+    (external_id, bus_arn)
+}
 
-    let Provisioning {
-        role: provisioning_role,
-        boundary,
-        ..
-    } = provisioning;
-    provisioning::add_boundary(config, &mut t, &boundary).condition(OWNS_ACCOUNT);
-    let provisioning_role = provisioning_role.role_name(Expr::sub(format!(
-        "{prefix}-cell-${{CellName}}-provisioning"
-    )));
-    provisioning_role.add_to(&mut t);
-
+/// The role the control plane's functions assume in the cell: the tenant stacks' calls, the
+/// update change sets, passing the cell's provisioning role, and reading the templates.
+fn access_role(
+    config: &Config,
+    external_id: Expr,
+    provisioning_role: &Role,
+    artifacts: &Bucket,
+) -> Role {
+    let prefix = config.prefix();
     let tenant_stacks = constructs::arn(
         "cloudformation",
         &format!("stack/{}*/*", config.tenant_stack_prefix()),
@@ -127,7 +187,7 @@ pub fn cell(config: &Config, provisioning: Provisioning) -> Stack {
         )),
     );
     let mut access = Role::trusting("AccessRole", trust)
-        .role_name(Expr::sub(format!("{prefix}-cell-${{CellName}}-access")))
+        .role_name(Expr::sub(names::access_role(prefix, CELL_NAME)))
         .description("Assumed by the control plane's functions to work this cell's tenant stacks");
     access.allow(
         &[
@@ -154,23 +214,27 @@ pub fn cell(config: &Config, provisioning: Provisioning) -> Stack {
             format!("{prefix}-update-*"),
         ),
     );
-    access.grant_pass_role(&provisioning_role, "cloudformation.amazonaws.com");
+    access.grant_pass_role(provisioning_role, "cloudformation.amazonaws.com");
     // CloudFormation reads TemplateURL with the caller's credentials.
     artifacts.as_ref().grant_read(&mut access, "templates/*");
-    access.add_to(&mut t);
+    access
+}
 
+/// The cell's tenant stack status changes, forwarded to the control plane's bus through a
+/// role, with a dead-letter queue that only the rule may send to.
+fn forwarding(config: &Config, t: &mut Template, bus_arn: Expr) {
+    let prefix = config.prefix();
     // The cell's tenant stack status changes, forwarded to the control plane's bus.
     let mut forwarder = Role::for_service("ForwarderRole", "events.amazonaws.com").description(
         "Lets EventBridge put this cell's tenant stack events on the control plane's bus",
     );
     forwarder.allow(&["events:PutEvents"], [bus_arn.clone()]);
-    forwarder.add_to(&mut t);
+    forwarder.add_to(t);
     // Named: a generated name grows with the stack's, and a StackSet instance's stack name
     // (`StackSet-{set}-{uuid}`) is long.
-    let dlq = Queue::new("ForwardDeadLetterQueue").queue_name(Expr::sub(format!(
-        "{prefix}-cell-${{CellName}}-forward-dlq"
-    )));
-    dlq.add_to(&mut t);
+    let dlq = Queue::new("ForwardDeadLetterQueue")
+        .queue_name(Expr::sub(names::forward_dlq(prefix, CELL_NAME)));
+    dlq.add_to(t);
     t.add(
         "ForwardStackEvents",
         &events::Rule {
@@ -214,36 +278,4 @@ pub fn cell(config: &Config, provisioning: Provisioning) -> Stack {
             vec![dlq.url().into()],
         ),
     );
-
-    t.output(
-        "ArtifactsBucketName",
-        Output::new(
-            "The cell's copy of the tenant templates and zips",
-            artifacts.name(),
-        ),
-    );
-    t.output(
-        "AccessRoleArn",
-        Output::new(
-            "The role the control plane assumes in this cell",
-            access.arn(),
-        ),
-    );
-    t.output(
-        "ProvisioningRoleArn",
-        Output::new(
-            "The role CloudFormation assumes for this cell's tenant stacks",
-            provisioning_role.arn(),
-        ),
-    );
-    Stack {
-        id: CELL_STACK_ID.to_owned(),
-        stack_name: None,
-        kind: Kind::Cell,
-        target: None,
-        // The cell has no bucket before this stack exists.
-        delivery: Delivery::Body,
-        template: t,
-        artifacts: Vec::new(),
-    }
 }

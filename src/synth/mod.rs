@@ -168,9 +168,63 @@ pub fn synth(
     cells.check_types(&types)?;
     let (mut app_list, notes) = app.stacks(config, &cells)?;
 
-    // Each blueprint against its stack, in the variant its data policy asks for.
+    let uses = check_blueprints(app, config, &blueprints, &registered, &mut app_list)?;
+    let (mut files, warnings, entries) = render_stacks(&app_list, format)?;
+    let deployment_types = deployment_types(&blueprints, &uses, &app_list, &entries, format);
+    cells.fit_roles(roles_per_tenant(&app_list))?;
+    let catalog = Catalog {
+        version: 1,
+        prefix: config.prefix().to_owned(),
+        deployment_types,
+        cells: cells.cells.clone(),
+    };
+    let catalog_json = to_json(&catalog);
+    let catalog_sha = sha256_hex(catalog_json.as_bytes());
+    files.push(File {
+        name: "catalog.json".to_owned(),
+        contents: catalog_json,
+    });
+    let manifest = Manifest {
+        version: 1,
+        prefix: config.prefix().to_owned(),
+        format,
+        stacks: entries,
+        artifacts: artifacts(&app_list),
+        catalog: CatalogEntry {
+            file: "catalog.json".to_owned(),
+            key: format!("catalog/{catalog_sha}.json"),
+            sha256: catalog_sha,
+            pointer_key: CATALOG_POINTER_KEY,
+        },
+    };
+    files.push(File {
+        name: "manifest.json".to_owned(),
+        contents: to_json(&manifest),
+    });
+    Ok(Output {
+        files,
+        manifest,
+        deployment_types: blueprints
+            .iter()
+            .map(|b| b.deployment_type.clone())
+            .collect(),
+        warnings,
+        unscoped: notes,
+        cells,
+    })
+}
+
+/// Checks each blueprint against its stack, in the variant its data policy asks for, and adds
+/// the stacks they use to `app_list`. Returns each blueprint's stack id, in order.
+fn check_blueprints(
+    app: &App,
+    config: &Config,
+    blueprints: &[blueprint::Blueprint],
+    registered: &[&str],
+    app_list: &mut Vec<Stack>,
+) -> Result<Vec<String>, Error> {
     let mut uses = Vec::new();
-    for bp in &blueprints {
+    for bp in blueprints {
         let stack = app.build_tenant(&bp.stack, config, bp.tenant_data);
         let names: Vec<String> = stack
             .as_ref()
@@ -184,7 +238,7 @@ pub fn synth(
             all: &names,
             system: &system,
         });
-        bp.check(config.prefix(), params, &registered)?;
+        bp.check(config.prefix(), params, registered)?;
         if let Some(stack) = stack {
             uses.push(stack.id.clone());
             if !app_list.iter().any(|s| s.id == stack.id) {
@@ -192,11 +246,19 @@ pub fn synth(
             }
         }
     }
+    Ok(uses)
+}
 
+/// The rendered stacks: their files (templates and diagrams), the validation warnings and
+/// the manifest's entries.
+type Rendered = (Vec<File>, Vec<Warning>, Vec<StackEntry>);
+
+/// Every stack's template and diagram, its manifest entry, and the validation warnings.
+fn render_stacks(app_list: &[Stack], format: Format) -> Result<Rendered, Error> {
     let mut files = Vec::new();
     let mut warnings = Vec::new();
     let mut entries = Vec::new();
-    for stack in &app_list {
+    for stack in app_list {
         let (file, w) = render_stack(stack, format)?;
         warnings.extend(w);
         let system = stack.system_parameters();
@@ -228,12 +290,22 @@ pub fn synth(
             contents: diagram::mermaid(&stack.template),
         });
     }
+    Ok((files, warnings, entries))
+}
 
+/// The catalog's entries: each blueprint with its stack's template and system parameters.
+fn deployment_types(
+    blueprints: &[blueprint::Blueprint],
+    uses: &[String],
+    app_list: &[Stack],
+    entries: &[StackEntry],
+    format: Format,
+) -> BTreeMap<String, DeploymentType> {
     let mut deployment_types = BTreeMap::new();
-    for (bp, stack_id) in blueprints.iter().zip(&uses) {
+    for (bp, stack_id) in blueprints.iter().zip(uses) {
         let Some((stack, entry)) = app_list
             .iter()
-            .zip(&entries)
+            .zip(entries)
             .find(|(s, _)| &s.id == stack_id)
         else {
             continue;
@@ -281,8 +353,13 @@ pub fn synth(
             },
         );
     }
-    // Each tenant's roles count against its cell account's IAM role quota.
-    let roles_per_tenant = app_list
+    deployment_types
+}
+
+/// The most IAM roles a tenant stack holds: each tenant's count against its cell account's
+/// role quota.
+fn roles_per_tenant(app_list: &[Stack]) -> u32 {
+    app_list
         .iter()
         .filter(|s| s.kind == Kind::Tenant)
         .map(|s| {
@@ -293,49 +370,7 @@ pub fn synth(
                 .count() as u32
         })
         .max()
-        .unwrap_or(0);
-    cells.fit_roles(roles_per_tenant)?;
-    let catalog = Catalog {
-        version: 1,
-        prefix: config.prefix().to_owned(),
-        deployment_types,
-        cells: cells.cells.clone(),
-    };
-    let catalog_json = to_json(&catalog);
-    let catalog_sha = sha256_hex(catalog_json.as_bytes());
-    files.push(File {
-        name: "catalog.json".to_owned(),
-        contents: catalog_json,
-    });
-
-    let manifest = Manifest {
-        version: 1,
-        prefix: config.prefix().to_owned(),
-        format,
-        stacks: entries,
-        artifacts: artifacts(&app_list),
-        catalog: CatalogEntry {
-            file: "catalog.json".to_owned(),
-            key: format!("catalog/{catalog_sha}.json"),
-            sha256: catalog_sha,
-            pointer_key: CATALOG_POINTER_KEY,
-        },
-    };
-    files.push(File {
-        name: "manifest.json".to_owned(),
-        contents: to_json(&manifest),
-    });
-    Ok(Output {
-        files,
-        manifest,
-        deployment_types: blueprints
-            .iter()
-            .map(|b| b.deployment_type.clone())
-            .collect(),
-        warnings,
-        unscoped: notes,
-        cells,
-    })
+        .unwrap_or(0)
 }
 
 /// The control plane's artifact and every one a stack declares, once each, by name.

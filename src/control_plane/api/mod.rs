@@ -124,10 +124,7 @@ async fn get_one(State(cp): State<ControlPlane>, Path(id): Path<String>) -> Repl
 async fn onboarding(State(cp): State<ControlPlane>, request: Mutation) -> Reply {
     let req: OnboardingRequest = request.json()?;
     if let Some(region) = &req.region
-        && !(1..=32).contains(&region.len())
-            | !region
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !crate::blueprint::cells::valid_region(region)
     {
         return Err(ApiError::bad_request(
             "InvalidRegion",

@@ -34,9 +34,8 @@ pub struct Publisher {
     client: aws_sdk_eventbridge::Client,
     bus: String,
     names: DetailTypes,
-    /// Reads a running tenant's stack outputs into its event, where given.
-    cfn: Option<aws_sdk_cloudformation::Client>,
-    /// Reads them in the tenant's own cell, where given.
+    /// Reads a running tenant's stack outputs into its event, in the tenant's own cell, where
+    /// given.
     cells: Option<crate::control_plane::ControlPlane>,
 }
 
@@ -46,7 +45,6 @@ impl Publisher {
             client,
             bus: bus.to_owned(),
             names,
-            cfn: None,
             cells: None,
         }
     }
@@ -61,13 +59,6 @@ impl Publisher {
         self
     }
 
-    /// Adds the tenant stack's outputs to the events of a tenant that is now `running`
-    /// (DescribeStacks on its stack).
-    pub fn with_stack_outputs(mut self, cfn: aws_sdk_cloudformation::Client) -> Publisher {
-        self.cfn = Some(cfn);
-        self
-    }
-
     /// The outputs of a running tenant's stack, or None: not running, no stack, no client,
     /// or the stack could not be read (logged; the event goes out without them rather than
     /// late).
@@ -76,22 +67,19 @@ impl Publisher {
             return None;
         }
         let stack = e.detail.tenant.stack_name.as_deref()?;
-        let cfn = match (&self.cells, &self.cfn) {
-            (Some(cp), _) => match cp
-                .reach_of(&e.detail.tenant.tenant_id, e.detail.tenant.cell.as_deref())
-                .await
-            {
-                // Not through the cell's token bucket, which paces provisioning: an event must
-                // not wait behind a fleet's CreateStack calls. A throttled read leaves the
-                // outputs out; it never delays the event.
-                Ok(reach) => reach.cfn.clone(),
-                Err(err) => {
-                    tracing::warn!(stack, error = %err, "cannot reach the tenant's cell; publishing without its stack's outputs");
-                    return None;
-                }
-            },
-            (None, Some(cfn)) => cfn.clone(),
-            (None, None) => return None,
+        let cp = self.cells.as_ref()?;
+        let cfn = match cp
+            .reach_of(&e.detail.tenant.tenant_id, e.detail.tenant.cell.as_deref())
+            .await
+        {
+            // Not through the cell's token bucket, which paces provisioning: an event must not
+            // wait behind a fleet's CreateStack calls. A throttled read leaves the outputs out;
+            // it never delays the event.
+            Ok(reach) => reach.unpaced().clone(),
+            Err(err) => {
+                tracing::warn!(stack, error = %err, "cannot reach the tenant's cell; publishing without its stack's outputs");
+                return None;
+            }
         };
         match cfn.describe_stacks().stack_name(stack).send().await {
             Ok(out) => Some(

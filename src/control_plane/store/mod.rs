@@ -33,7 +33,17 @@
 //! written meanwhile may or may not be. [`Store::list`] reads everything, for callers that
 //! truly need everything; nothing on a request path calls it.
 
+mod cells;
+mod claims;
+mod codec;
+mod listing;
 mod token;
+
+pub use cells::{CELL_COUNT_PREFIX, Slot};
+pub use claims::ClaimState;
+pub use codec::from_image;
+use codec::{LockItem, RecordItem, encode, from_item, to_item};
+pub use listing::{MAX_PAGE, Page, STATUS_INDEX};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -72,44 +82,11 @@ pub mod attribute {
     pub const KIND: &str = "kind";
 }
 
-/// The tenants table's index by status: partition key `status` (S), sort key `created` (N),
-/// every attribute projected. The stack declares it as `stacks::STATUS_INDEX`.
-pub const STATUS_INDEX: &str = "byStatus";
-
-/// The most tenants a page holds.
-pub const MAX_PAGE: usize = 1000;
-
-/// The most reads (Scan or Query calls) one page makes. A page that reaches it before it is
-/// full (a stretch of the table holding nothing but lock items, say) ends early, with a
-/// token, so one request never reads without bound.
-const MAX_READS_PER_PAGE: usize = 16;
-
-/// One page of a listing, in the order the table holds it (a Scan's, or oldest first by
-/// status), and the token of the next page: None when the listing is done. A page may hold
-/// fewer than its limit and still have a next token.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Page {
-    pub tenants: Vec<Tenant>,
-    pub next_token: Option<String>,
-}
-
 pub use token::after as token_after;
 
 /// What `kind` lock items carry. Tenant items have no `kind`, and tenant ids are UUIDs, so they
 /// never collide with a lock prefix.
 const LOCK_KIND: &str = "name-lock";
-/// What `kind` a cell's tenant count carries: `{tenantId: "cell#<name>", kind, tenants}`.
-const CELL_COUNT_KIND: &str = "cell-count";
-/// The id prefix of cell counts.
-pub const CELL_COUNT_PREFIX: &str = "cell#";
-
-/// The cell a new tenant goes to, with the most it may hold: the tenant's write raises the
-/// cell's count in the same transaction, only while it is below `capacity`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Slot {
-    pub cell: String,
-    pub capacity: u32,
-}
 
 /// The lock that held a name another tenant asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -225,17 +202,6 @@ pub struct Store {
     claim: Option<Arc<Mutex<ClaimState>>>,
 }
 
-/// Where a keyed request's claim stands.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ClaimState {
-    /// Nothing has been written yet.
-    Pending(Claim),
-    /// Written with the request's first write.
-    Written,
-    /// Another request with the key wrote its claim first; this one wrote nothing.
-    Lost,
-}
-
 impl Store {
     pub fn new(client: Client, table: &str) -> Store {
         Store {
@@ -243,126 +209,6 @@ impl Store {
             table: table.to_owned(),
             page_size: None,
             claim: None,
-        }
-    }
-
-    /// A store whose first write also writes `claim`, atomically.
-    pub fn claiming(&self, claim: Claim) -> Store {
-        Store {
-            claim: Some(Arc::new(Mutex::new(ClaimState::Pending(claim)))),
-            ..self.clone()
-        }
-    }
-
-    /// Where this store's claim stands, if it has one.
-    pub fn claim_state(&self) -> Option<ClaimState> {
-        let slot = self.claim.as_ref()?;
-        Some(slot.lock().unwrap_or_else(|e| e.into_inner()).clone())
-    }
-
-    /// The claim still to write, if any.
-    fn pending_claim(&self) -> Option<Claim> {
-        match self.claim_state()? {
-            ClaimState::Pending(claim) => Some(claim),
-            _ => None,
-        }
-    }
-
-    fn settle_claim(&self, state: ClaimState) {
-        if let Some(slot) = &self.claim {
-            *slot.lock().unwrap_or_else(|e| e.into_inner()) = state;
-        }
-    }
-
-    /// The Put of `claim`, for the write that touches `tenant_id`. An expired record may be
-    /// taken over: DynamoDB deletes expired items only within days.
-    fn claim_put(&self, claim: &Claim, tenant_id: &str) -> Result<Put, Error> {
-        let now = Timestamp::now().millis / 1000;
-        let record = RecordItem {
-            tenant_id: claim.id.clone(),
-            kind: RECORD_KIND.to_owned(),
-            route: claim.route.clone(),
-            request_hash: claim.request_hash.clone(),
-            resource: tenant_id.to_owned(),
-            expires_at: claim.expires_at,
-            response_status: None,
-            response_body: None,
-        };
-        Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(encode(&claim.id, &record)?))
-            .condition_expression("attribute_not_exists(tenantId) OR expiresAt < :now")
-            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-            .build()
-            .map_err(|e| Error::Aws {
-                operation: "TransactWriteItems",
-                message: e.to_string(),
-            })
-    }
-
-    /// Sends `transaction`, whose item 0 is the tenant's and carries `write`, with the pending
-    /// claim (for the write to `tenant_id`) as its item `index` if there is one, and `write` as
-    /// its ClientRequestToken. A cancellation that finds `write` already on the tenant is an
-    /// earlier attempt applied, and a success. A claim that loses to another request is
-    /// `KeyClaimed`; any other outcome is the caller's to read.
-    async fn send_claimed(
-        &self,
-        mut transaction: TransactWriteItemsFluentBuilder,
-        tenant_id: &str,
-        index: usize,
-        write: &Write,
-    ) -> Result<Result<TransactWriteItemsOutput, TransactError>, Error> {
-        let claim = self.pending_claim();
-        if let Some(claim) = &claim {
-            transaction = transaction.transact_items(
-                TransactWriteItem::builder()
-                    .put(self.claim_put(claim, tenant_id)?)
-                    .build(),
-            );
-        }
-        let result = transaction.client_request_token(&write.0).send().await;
-        if let Err(e) = &result
-            && write.landed_in(e, 0)
-        {
-            // The claim went in with it.
-            if claim.is_some() {
-                self.settle_claim(ClaimState::Written);
-            }
-            return Ok(Ok(TransactWriteItemsOutput::builder().build()));
-        }
-        if claim.is_some()
-            && let Some(e) = self.claim_outcome(&result, index)
-        {
-            return Err(e);
-        }
-        Ok(result)
-    }
-
-    /// Settles the claim after a transaction that carried it: written, or lost to another
-    /// request when its own condition failed (reason `index`).
-    fn claim_outcome<T>(
-        &self,
-        result: &Result<T, SdkError<TransactWriteItemsError, HttpResponse>>,
-        index: usize,
-    ) -> Option<Error> {
-        match result {
-            Ok(_) => {
-                self.settle_claim(ClaimState::Written);
-                None
-            }
-            Err(e) => {
-                let Some(TransactWriteItemsError::TransactionCanceledException(c)) =
-                    e.as_service_error()
-                else {
-                    return None;
-                };
-                let lost = c.cancellation_reasons().get(index).and_then(|r| r.code())
-                    == Some("ConditionalCheckFailed");
-                lost.then(|| {
-                    self.settle_claim(ClaimState::Lost);
-                    Error::KeyClaimed
-                })
-            }
         }
     }
 
@@ -378,51 +224,6 @@ impl Store {
             .await
             .map_err(aws("GetItem"))?;
         Ok(out.item)
-    }
-
-    /// The live idempotency record `id`, if there is one (an expired one is not).
-    pub async fn idempotency_record(&self, id: &str) -> Result<Option<idempotency::Record>, Error> {
-        let Some(item) = self.item(id).await? else {
-            return Ok(None);
-        };
-        let item: RecordItem = serde_dynamo::from_item(item)
-            .map_err(|e| Error::Corrupt(id.to_owned(), e.to_string()))?;
-        let record = idempotency::Record {
-            route: item.route,
-            request_hash: item.request_hash,
-            tenant_id: item.resource,
-            expires_at: item.expires_at,
-            response: item.response_status.zip(item.response_body),
-        };
-        let now = Timestamp::now().millis / 1000;
-        Ok((record.expires_at >= now).then_some(record))
-    }
-
-    /// Records the answer to the request that wrote claim `id`, unless one is recorded.
-    pub async fn record_response(&self, id: &str, status: u16, body: &str) -> Result<(), Error> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(id)))
-            .update_expression("SET responseStatus = :status, responseBody = :body")
-            .condition_expression(
-                "attribute_exists(tenantId) AND attribute_not_exists(responseStatus)",
-            )
-            .expression_attribute_values(":status", AttributeValue::N(status.to_string()))
-            .expression_attribute_values(":body", AttributeValue::S(body.to_owned()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(aws("UpdateItem")(e)),
-        }
     }
 
     /// Caps the items per Scan page (to exercise pagination).
@@ -441,93 +242,6 @@ impl Store {
     /// cell: onboarding uses [`create_in`](Self::create_in).
     pub async fn create(&self, tenant: &Tenant) -> Result<(), Error> {
         self.create_in(tenant, None).await
-    }
-
-    /// The tenants counted in each of `cells` (a cell with no count yet holds none), read
-    /// consistently.
-    pub async fn cell_counts(&self, cells: &[&str]) -> Result<HashMap<String, u32>, Error> {
-        let mut counts = HashMap::new();
-        for chunk in cells.chunks(100) {
-            let keys: Vec<Item> = chunk
-                .iter()
-                .map(|c| Self::key(&format!("{CELL_COUNT_PREFIX}{c}")))
-                .collect();
-            let mut request = Some(
-                aws_sdk_dynamodb::types::KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| Error::Aws {
-                        operation: "BatchGetItem",
-                        message: e.to_string(),
-                    })?,
-            );
-            while let Some(keys) = request.take() {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, keys)
-                    .send()
-                    .await
-                    .map_err(aws("BatchGetItem"))?;
-                for item in out
-                    .responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default()
-                {
-                    let id = item.get("tenantId").and_then(|v| v.as_s().ok());
-                    let n = item.get("tenants").and_then(|v| v.as_n().ok());
-                    if let (Some(id), Some(n)) = (id, n) {
-                        let cell = id.trim_start_matches(CELL_COUNT_PREFIX).to_owned();
-                        let n = n
-                            .parse()
-                            .map_err(|_| Error::Corrupt(id.clone(), format!("tenants is {n:?}")))?;
-                        counts.insert(cell, n);
-                    }
-                }
-                request = out
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .filter(|k| !k.keys().is_empty());
-            }
-        }
-        Ok(counts)
-    }
-
-    /// The count update of a placement in `slot`: one more tenant, while below capacity.
-    fn count_up(&self, slot: &Slot) -> Result<Update, Error> {
-        Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(&format!(
-                "{CELL_COUNT_PREFIX}{}",
-                slot.cell
-            ))))
-            .update_expression("SET tenants = if_not_exists(tenants, :zero) + :one, kind = :kind")
-            .condition_expression("attribute_not_exists(tenants) OR tenants < :capacity")
-            .expression_attribute_values(":zero", AttributeValue::N("0".to_owned()))
-            .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
-            .expression_attribute_values(":kind", AttributeValue::S(CELL_COUNT_KIND.to_owned()))
-            .expression_attribute_values(":capacity", AttributeValue::N(slot.capacity.to_string()))
-            .build()
-            .map_err(|e| Error::Aws {
-                operation: "TransactWriteItems",
-                message: e.to_string(),
-            })
-    }
-
-    /// The count update of a tenant leaving `cell` (when it reaches `deleted`).
-    fn count_down(&self, cell: &str) -> Result<Update, Error> {
-        Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(&format!("{CELL_COUNT_PREFIX}{cell}"))))
-            .update_expression("SET tenants = if_not_exists(tenants, :one) - :one, kind = :kind")
-            .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
-            .expression_attribute_values(":kind", AttributeValue::S(CELL_COUNT_KIND.to_owned()))
-            .build()
-            .map_err(|e| Error::Aws {
-                operation: "TransactWriteItems",
-                message: e.to_string(),
-            })
     }
 
     /// As [`create`](Self::create), placing the tenant in `slot`'s cell: the cell's count goes
@@ -641,141 +355,6 @@ impl Store {
             .filter(|i| !i.contains_key("kind"))
             .map(|i| from_item(&i))
             .transpose()
-    }
-
-    /// Every tenant, across all pages of the table. Name locks are left out.
-    pub async fn list(&self) -> Result<Vec<Tenant>, Error> {
-        let mut tenants = Vec::new();
-        let mut items = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .set_limit(self.page_size)
-            .into_paginator()
-            .items()
-            .send();
-        while let Some(item) = items.next().await {
-            let item = item.map_err(aws("Scan"))?;
-            if !item.contains_key("kind") {
-                tenants.push(from_item(&item)?);
-            }
-        }
-        tenants.sort_by(|a, b| (a.created, &a.tenant_id).cmp(&(b.created, &b.tenant_id)));
-        Ok(tenants)
-    }
-
-    /// At most `limit` tenants (1 to [`MAX_PAGE`]), from where `next_token` says (the start
-    /// when None): a Scan, without lock items or idempotency records.
-    pub async fn page(&self, limit: usize, next_token: Option<&str>) -> Result<Page, Error> {
-        self.read_page(None, limit, next_token).await
-    }
-
-    /// As [`page`](Self::page), of the tenants in `status` only, oldest first: a Query of
-    /// [`STATUS_INDEX`]. The index is eventually consistent: a tenant that just moved may
-    /// still be listed under the status it left, for a moment.
-    pub async fn by_status(
-        &self,
-        status: Status,
-        limit: usize,
-        next_token: Option<&str>,
-    ) -> Result<Page, Error> {
-        self.read_page(Some(status), limit, next_token).await
-    }
-
-    /// Reads until the page has `limit` tenants, the listing ends, or
-    /// [`MAX_READS_PER_PAGE`] reads are done. Each read asks for `limit` items (or the store's
-    /// page size); a Scan's filter drops lock items after the read, so a read may return fewer
-    /// tenants than asked, and the page reads on. A read that returns more than the page has
-    /// room for leaves the rest to the next page, which starts after the last tenant kept.
-    async fn read_page(
-        &self,
-        status: Option<Status>,
-        limit: usize,
-        next_token: Option<&str>,
-    ) -> Result<Page, Error> {
-        let limit = limit.clamp(1, MAX_PAGE);
-        let mut start = next_token
-            .map(|t| token::start_key(status, t))
-            .transpose()?;
-        let read_size = self.page_size.unwrap_or(limit as i32);
-        let mut tenants = Vec::new();
-        for _ in 0..MAX_READS_PER_PAGE {
-            let (items, last) = self.read(status, read_size, start.take()).await?;
-            let mut items = items.into_iter().peekable();
-            while let Some(item) = items.next() {
-                let tenant = from_item(&item)?;
-                if tenants.len() + 1 == limit {
-                    // Full. Done only if this was the listing's last item.
-                    let done = items.peek().is_none() && last.is_none();
-                    let next_token = (!done).then(|| token::after(status, &tenant));
-                    tenants.push(tenant);
-                    return Ok(Page {
-                        tenants,
-                        next_token,
-                    });
-                }
-                tenants.push(tenant);
-            }
-            match last {
-                None => {
-                    return Ok(Page {
-                        tenants,
-                        next_token: None,
-                    });
-                }
-                Some(key) => start = Some(key),
-            }
-        }
-        // Out of reads: resume where the last one stopped.
-        let next_token = start
-            .as_ref()
-            .and_then(|key| token::from_key(status, key))
-            .ok_or_else(|| Error::Aws {
-                operation: if status.is_some() { "Query" } else { "Scan" },
-                message: "its LastEvaluatedKey lacks the listing's key attributes".to_owned(),
-            })?;
-        Ok(Page {
-            tenants,
-            next_token: Some(next_token),
-        })
-    }
-
-    /// One Scan (every tenant) or Query (by `status`) of at most `limit` items from `start`:
-    /// the tenants it returned and its LastEvaluatedKey.
-    async fn read(
-        &self,
-        status: Option<Status>,
-        limit: i32,
-        start: Option<Item>,
-    ) -> Result<(Vec<Item>, Option<Item>), Error> {
-        let Some(status) = status else {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("attribute_not_exists(#kind)")
-                .expression_attribute_names("#kind", "kind")
-                .limit(limit)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| read_error("Scan", e))?;
-            return Ok((out.items.unwrap_or_default(), out.last_evaluated_key));
-        };
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(STATUS_INDEX)
-            .key_condition_expression("#status = :status")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":status", AttributeValue::S(status.as_str().to_owned()))
-            .limit(limit)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| read_error("Query", e))?;
-        Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
     }
 
     /// Moves tenant `id` from `from` to `to`, if it is in `from`. Returns the updated tenant.
@@ -995,24 +574,6 @@ impl Store {
     }
 }
 
-/// A failed read of a listing. DynamoDB's refusal of its ExclusiveStartKey, which only a
-/// client's token can lead to, is `InvalidNextToken`, not an AWS failure.
-fn read_error<E, R>(operation: &'static str, e: SdkError<E, R>) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + 'static,
-{
-    let refused = e.as_service_error().is_some_and(|s| {
-        s.code() == Some("ValidationException")
-            && s.message()
-                .is_some_and(|m| m.to_ascii_lowercase().contains("start"))
-    });
-    if refused {
-        return Error::InvalidNextToken("DynamoDB refused the key it starts at".to_owned());
-    }
-    aws(operation)(e)
-}
-
 /// Whether `id` can name a tenant: lock items, idempotency records and cell counts have ids
 /// under their own prefixes. (The emulator streams an update that creates an item as two
 /// records, the first holding only the key: its id says what it is.)
@@ -1130,171 +691,6 @@ fn update_expression(
         expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
     }
     (expression, names, values)
-}
-
-/// A tenant as its item. The attribute names are the record's (camelCase); absent optional
-/// fields are left out, never written as NULL (`writeId`, the last write's marker, is the
-/// store's own and not read back); `attempt` is a number, and so are the two
-/// timestamps (see [`TIMESTAMPS`]).
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TenantItem {
-    tenant_id: String,
-    tenant_name: String,
-    tenant_safe_name: String,
-    deployment_type: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    cell: Option<String>,
-    status: Status,
-    created: Timestamp,
-    status_changed_at: Timestamp,
-    #[serde(default)]
-    attempt: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    stack_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    stack_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    status_reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    target_version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    change_set: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    name_lock: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    previous_status: Option<Status>,
-}
-
-/// The attributes that hold a [`Timestamp`] as a DynamoDB number whose text is the
-/// timestamp's (`1700000000.120`, DESIGN.md section 10). serde_dynamo writes numbers only
-/// from Rust numbers, which would drop the trailing zeros, so these go through serde as strings
-/// and change type here.
-const TIMESTAMPS: [&str; 2] = ["created", "statusChangedAt"];
-
-impl From<&Tenant> for TenantItem {
-    fn from(t: &Tenant) -> TenantItem {
-        let t = t.clone();
-        TenantItem {
-            tenant_id: t.tenant_id,
-            tenant_name: t.tenant_name,
-            tenant_safe_name: t.tenant_safe_name,
-            deployment_type: t.deployment_type,
-            cell: t.cell,
-            status: t.status,
-            created: t.created,
-            status_changed_at: t.status_changed_at,
-            attempt: t.attempt,
-            stack_name: t.stack_name,
-            stack_id: t.stack_id,
-            status_reason: t.status_reason,
-            version: t.version,
-            target_version: t.target_version,
-            change_set: t.change_set,
-            name_lock: t.name_lock,
-            previous_status: t.previous_status,
-        }
-    }
-}
-
-impl From<TenantItem> for Tenant {
-    fn from(t: TenantItem) -> Tenant {
-        Tenant {
-            tenant_id: t.tenant_id,
-            tenant_name: t.tenant_name,
-            tenant_safe_name: t.tenant_safe_name,
-            deployment_type: t.deployment_type,
-            cell: t.cell,
-            status: t.status,
-            created: t.created,
-            stack_name: t.stack_name,
-            stack_id: t.stack_id,
-            status_reason: t.status_reason,
-            status_changed_at: t.status_changed_at,
-            version: t.version,
-            target_version: t.target_version,
-            change_set: t.change_set,
-            attempt: t.attempt,
-            name_lock: t.name_lock,
-            previous_status: t.previous_status,
-        }
-    }
-}
-
-/// A name lock item.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct LockItem<'a> {
-    tenant_id: &'a str,
-    kind: &'a str,
-    owner: &'a str,
-    name_key: &'a str,
-}
-
-/// An idempotency record as its item: the claim, and once answered the response.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RecordItem {
-    tenant_id: String,
-    kind: String,
-    route: String,
-    request_hash: String,
-    /// The tenant the claimed write touches.
-    resource: String,
-    /// Epoch seconds (the table's TTL attribute).
-    expires_at: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    response_status: Option<u16>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    response_body: Option<String>,
-}
-
-/// `value` as an item. `id` names the record in the error, which only a value serde_dynamo
-/// cannot represent would cause.
-fn encode(id: &str, value: &impl Serialize) -> Result<Item, Error> {
-    serde_dynamo::to_item(value).map_err(|e| Error::Unwritable(id.to_owned(), e.to_string()))
-}
-
-fn to_item(t: &Tenant) -> Result<Item, Error> {
-    let mut item = encode(&t.tenant_id, &TenantItem::from(t))?;
-    for k in TIMESTAMPS {
-        if let Some(AttributeValue::S(text)) = item.remove(k) {
-            item.insert(k.to_owned(), AttributeValue::N(text));
-        }
-    }
-    Ok(item)
-}
-
-/// A tenant from a stream record's image (the Lambda event's attribute values).
-pub fn from_image(image: &serde_dynamo::Item) -> Result<Tenant, Error> {
-    let item: Item = image
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone().into()))
-        .collect();
-    from_item(&item)
-}
-
-fn from_item(item: &Item) -> Result<Tenant, Error> {
-    let id = item
-        .get("tenantId")
-        .and_then(|v| v.as_s().ok())
-        .cloned()
-        .unwrap_or_default();
-    let corrupt = |what: String| Error::Corrupt(id.clone(), what);
-    let mut item = item.clone();
-    for k in TIMESTAMPS {
-        match item.remove(k) {
-            Some(AttributeValue::N(text)) => {
-                item.insert(k.to_owned(), AttributeValue::S(text));
-            }
-            _ => return Err(corrupt(format!("{k} is missing or not a timestamp"))),
-        }
-    }
-    serde_dynamo::from_item::<_, TenantItem>(item)
-        .map(Tenant::from)
-        .map_err(|e| corrupt(e.to_string()))
 }
 
 #[cfg(test)]
