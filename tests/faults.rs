@@ -24,23 +24,6 @@ fn proxy(env: &Env) -> &FaultProxy {
     env.faults.as_ref().expect("an env with faults")
 }
 
-/// Onboards `name` and brings it to `running` through the control plane (and so through the
-/// proxy). Returns its id and stack id.
-async fn running(env: &Env, name: &str) -> (String, String) {
-    let tenant = env.onboard(name).await;
-    let id = tenant["tenantId"].as_str().unwrap().to_owned();
-    let response = env.cp.handle_stream(env.insert_record(&tenant).await).await;
-    assert!(response.batch_item_failures.is_empty(), "{response:?}");
-    let stack_id = env.tenant(&id).await["stackId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    env.stack_event("eventbridge-stack-create-complete.json", &stack_id)
-        .await;
-    assert_eq!(env.tenant(&id).await["status"], "running");
-    (id, stack_id)
-}
-
 /// The stack's status as the emulator has it (the test's own client, not the proxy's).
 async fn stack_status(env: &Env, stack_id: &str) -> String {
     let out = env
@@ -63,7 +46,7 @@ fn delete_body(id: &str) -> String {
 #[tokio::test]
 async fn a_delete_whose_status_write_lost_its_answer_still_deletes_the_stack() {
     let env = env_with_faults(seed(1)).await;
-    let (id, stack_id) = running(&env, "Lost Delete").await;
+    let (id, stack_id) = env.running("Lost Delete").await;
     // running -> deleting is applied, its answer lost; the SDK's retry meets its own write.
     proxy(&env).inject("UpdateItem", Fault::LoseResponse, 1);
     let (status, body) = env.call("POST", "/delete", delete_body(&id)).await;
@@ -76,7 +59,7 @@ async fn a_delete_whose_status_write_lost_its_answer_still_deletes_the_stack() {
 #[tokio::test]
 async fn a_keyed_delete_whose_transaction_lost_its_answer_still_deletes_the_stack() {
     let env = env_with_faults(seed(2)).await;
-    let (id, stack_id) = running(&env, "Lost Keyed Delete").await;
+    let (id, stack_id) = env.running("Lost Keyed Delete").await;
     // The status write and the key's claim, one transaction: applied, answer lost.
     proxy(&env).inject("TransactWriteItems", Fault::LoseResponse, 1);
     let (status, headers, body) = env
@@ -101,7 +84,7 @@ async fn a_keyed_delete_whose_transaction_lost_its_answer_still_deletes_the_stac
 #[tokio::test]
 async fn a_repeat_of_a_delete_that_cloudformation_throttled_deletes_the_stack() {
     let env = env_with_faults(seed(3)).await;
-    let (id, stack_id) = running(&env, "Throttled Delete").await;
+    let (id, stack_id) = env.running("Throttled Delete").await;
     // Every attempt the SDK makes is throttled: the request fails after its write.
     proxy(&env).inject(
         "DeleteStack",
@@ -127,7 +110,7 @@ async fn a_repeat_of_a_delete_that_cloudformation_throttled_deletes_the_stack() 
 #[tokio::test]
 async fn the_reconciler_deletes_the_stack_of_a_tenant_left_deleting() {
     let env = env_with_faults(seed(4)).await;
-    let (id, stack_id) = running(&env, "Left Deleting").await;
+    let (id, stack_id) = env.running("Left Deleting").await;
     // Offboarding moved it, then stopped before DeleteStack (or DeleteStack never arrived).
     env.cp
         .store()
@@ -227,7 +210,7 @@ async fn an_onboarding_whose_transaction_lost_its_answer_makes_one_tenant() {
 #[tokio::test]
 async fn an_update_whose_answers_were_lost_reaches_the_new_version() {
     let env = env_with_faults(seed(8)).await;
-    let (id, stack_id) = running(&env, "Lost Update").await;
+    let (id, stack_id) = env.running("Lost Update").await;
     let v2 = env
         .publish("v2", |silo| {
             silo.blueprint
@@ -526,4 +509,33 @@ async fn under_a_quarter_of_aws_requests_failing_every_tenant_settles_with_one_s
         assert!(stacks.contains_key(id), "tenant {id} has no stack");
     }
     drop(front);
+}
+
+/// CloudFormation takes a repeated ClientRequestToken for a retry of a request it carried
+/// out: an offboarding after a DELETE_FAILED must send a token of its own, or its DeleteStack
+/// is a silent no-op on AWS. Each offboarding is a new attempt; its repeats are not.
+#[tokio::test]
+async fn each_offboarding_sends_deletestack_a_token_of_its_own() {
+    let env = env_with_faults(seed(9)).await;
+    let (id, stack_id) = env.running("Delete Twice").await;
+    let attempt = |env: &Env| {
+        let (cp, id) = (env.cp.clone(), id.clone());
+        async move { cp.store().get(&id).await.unwrap().unwrap().attempt }
+    };
+    let provisioned = attempt(&env).await;
+    let (status, body) = env.call("POST", "/delete", delete_body(&id)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let first = attempt(&env).await;
+    assert_eq!(
+        first,
+        provisioned + 1,
+        "an offboarding is an attempt of its own"
+    );
+    env.stack_event("eventbridge-stack-delete-failed.json", &stack_id)
+        .await;
+    assert_eq!(env.tenant(&id).await["status"], "failed");
+    // Offboarding again: a new token. The reconciler's resume of it would keep this one.
+    let (status, body) = env.call("POST", "/delete", delete_body(&id)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(attempt(&env).await, first + 1);
 }

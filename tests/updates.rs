@@ -14,22 +14,6 @@ use silos::synth::DeploymentType;
 
 use common::env::{Env, env, error_code};
 
-/// Onboards `name` and brings it to `running` (provisioned, CREATE_COMPLETE). Returns its id
-/// and stack id.
-async fn running(env: &Env, name: &str) -> (String, String) {
-    let tenant = env.onboard(name).await;
-    let id = tenant["tenantId"].as_str().unwrap().to_owned();
-    env.cp.handle_stream(env.insert_record(&tenant).await).await;
-    let stack_id = env.tenant(&id).await["stackId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    env.stack_event("eventbridge-stack-create-complete.json", &stack_id)
-        .await;
-    assert_eq!(env.tenant(&id).await["status"], "running");
-    (id, stack_id)
-}
-
 async fn update(env: &Env, body: Value) -> (StatusCode, Value) {
     env.call("POST", "/update", body.to_string()).await
 }
@@ -65,7 +49,7 @@ fn set_memory(mb: &'static str) -> impl FnOnce(&mut DeploymentType) {
 #[tokio::test]
 async fn an_update_goes_through_a_change_set_to_running_at_the_new_version() {
     let env = env().await;
-    let (id, stack_id) = running(&env, "Acme Corp").await;
+    let (id, stack_id) = env.running("Acme Corp").await;
     let v1 = env.catalog.deployment_types["silo"]
         .version
         .clone()
@@ -177,7 +161,7 @@ async fn an_update_goes_through_a_change_set_to_running_at_the_new_version() {
 #[tokio::test]
 async fn a_rolled_back_update_stays_at_the_old_version_with_the_reason() {
     let env = env().await;
-    let (id, stack_id) = running(&env, "Acme Corp").await;
+    let (id, stack_id) = env.running("Acme Corp").await;
     let v1 = env.tenant(&id).await["version"]
         .as_str()
         .unwrap()
@@ -232,7 +216,7 @@ async fn a_rolled_back_update_stays_at_the_old_version_with_the_reason() {
 #[tokio::test]
 async fn an_update_that_cannot_start_returns_the_tenant_to_running_with_the_reason() {
     let env = env().await;
-    let (id, stack_id) = running(&env, "Acme Corp").await;
+    let (id, stack_id) = env.running("Acme Corp").await;
     let v1 = env.tenant(&id).await["version"]
         .as_str()
         .unwrap()
@@ -264,7 +248,7 @@ async fn an_update_that_cannot_start_returns_the_tenant_to_running_with_the_reas
 #[tokio::test]
 async fn a_version_with_no_stack_changes_is_just_recorded() {
     let env = env().await;
-    let (id, stack_id) = running(&env, "Acme Corp").await;
+    let (id, stack_id) = env.running("Acme Corp").await;
     // A new blueprint description: a new version, and nothing in the stack to change.
     let v2 = env
         .publish("described", |silo| {
@@ -284,7 +268,7 @@ async fn a_version_with_no_stack_changes_is_just_recorded() {
 #[tokio::test]
 async fn the_reconciler_carries_out_an_update_whose_stream_record_was_lost() {
     let env = env().await;
-    let (id, stack_id) = running(&env, "Acme Corp").await;
+    let (id, stack_id) = env.running("Acme Corp").await;
     let v2 = env.publish("v2", set_memory("256")).await;
     let (status, body) = update(&env, json!({"tenantId": id})).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");

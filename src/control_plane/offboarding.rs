@@ -37,18 +37,25 @@ impl ControlPlane {
         }
         // The cell first: a tenant whose cell cannot be reached is refused before it moves.
         self.reach(&tenant).await?;
+        // A new attempt: each offboarding sends DeleteStack a token of its own. CloudFormation
+        // takes a repeated token for a retry of a request it has carried out, so an
+        // offboarding after a DELETE_FAILED must not reuse the last one's.
+        let changes = Changes {
+            new_attempt: true,
+            ..Changes::default()
+        };
         let deleting = self
             .store()
-            .transition(&id, from, Status::Deleting, &Changes::default())
+            .transition(&id, from, Status::Deleting, &changes)
             .await?;
         self.delete_stack(deleting).await
     }
 
     /// Calls DeleteStack for a tenant in `deleting`. It may be called again and again for one
-    /// offboarding (a repeat of the request, the reconciler): every call sends the same
-    /// ClientRequestToken. CloudFormation not reached, or throttling after every retry, leaves
-    /// the tenant `deleting` and returns the error, for the caller to retry; a refusal moves it
-    /// to `failed` with the reason.
+    /// offboarding (a repeat of the request, the reconciler): every call of one offboarding
+    /// sends the same ClientRequestToken, `silos-delete-<id>-<attempt>`. CloudFormation not
+    /// reached, or throttling after every retry, leaves the tenant `deleting` and returns the
+    /// error, for the caller to retry; a refusal moves it to `failed` with the reason.
     pub(crate) async fn delete_stack(&self, deleting: Tenant) -> Result<Tenant, Error> {
         let (Status::Deleting, Some(stack_id)) = (deleting.status, deleting.stack_id.clone())
         else {

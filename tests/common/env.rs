@@ -299,6 +299,26 @@ impl Env {
         body
     }
 
+    /// Onboards `name` and brings it to `running` (provisioned, CREATE_COMPLETE) through the
+    /// control plane. Returns its id and stack id.
+    pub async fn running(&self, name: &str) -> (String, String) {
+        let tenant = self.onboard(name).await;
+        let id = tenant["tenantId"].as_str().unwrap().to_owned();
+        let response = self
+            .cp
+            .handle_stream(self.insert_record(&tenant).await)
+            .await;
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+        let stack_id = self.tenant(&id).await["stackId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        self.stack_event("eventbridge-stack-create-complete.json", &stack_id)
+            .await;
+        assert_eq!(self.tenant(&id).await["status"], "running");
+        (id, stack_id)
+    }
+
     pub async fn tenant(&self, id: &str) -> Value {
         let (status, body) = self
             .call("GET", &format!("/tenants/{id}"), Body::empty())
