@@ -8,10 +8,8 @@ use std::sync::Arc;
 use crate::blueprint::cells::Cells;
 use crate::cfn::{Delivery, Template};
 
+use super::DELETE_DATA_SUFFIX;
 use super::provisioning::{self, Provisioning};
-
-/// What a tenant stack's id ends with in its variant that deletes tenant data on offboarding.
-pub const DELETE_DATA_SUFFIX: &str = "-delete-data";
 use super::{
     ArtifactParameters, Config, Kind, Stack, Target, TenantData, cell, control_plane, toolkit,
 };

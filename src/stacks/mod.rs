@@ -35,6 +35,9 @@ pub enum Target {
     Local,
 }
 
+/// What a tenant stack's id ends with in its variant that deletes tenant data on offboarding.
+pub const DELETE_DATA_SUFFIX: &str = "-delete-data";
+
 /// The blueprint's data policy, which picks a tenant stack's variant.
 pub use crate::blueprint::TenantData;
 

@@ -123,9 +123,7 @@ pub fn report(errors: &[Error]) -> String {
     let mut by_stack: BTreeMap<&str, (BTreeSet<&str>, BTreeSet<String>)> = BTreeMap::new();
     for e in errors {
         let id = e.stack();
-        let base = id
-            .strip_suffix(super::app::DELETE_DATA_SUFFIX)
-            .unwrap_or(id);
+        let base = id.strip_suffix(super::DELETE_DATA_SUFFIX).unwrap_or(id);
         let (variants, lines) = by_stack.entry(base).or_default();
         variants.insert(id);
         lines.insert(e.line());
