@@ -305,6 +305,110 @@ fn valid_role_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c))
 }
 
+/// Why a cells file is refused. The file and line are on the [`Error`] that carries it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CellsError {
+    #[error("cells is empty: declare at least one cell, or remove the file for the default one")]
+    Empty,
+    #[error(
+        "cell name {0:?} must be 1 to 16 lowercase letters, digits and hyphens, starting with a letter"
+    )]
+    InvalidName(String),
+    #[error("cell {0:?} is declared twice")]
+    DuplicateName(String),
+    #[error("no cell takes deployment type {0}: its onboardings would all be refused")]
+    UntakenDeploymentType(String),
+    #[error("cell {cell}: {reason}")]
+    Cell { cell: String, reason: CellError },
+}
+
+/// Why one cell is refused. Reads after "cell <name>: ".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CellError {
+    #[error(
+        "account {0:?} is not a 12-digit AWS account id (quote it, so YAML keeps leading zeros)"
+    )]
+    InvalidAccount(String),
+    #[error("region {0:?} is not an AWS region name such as eu-west-1")]
+    InvalidRegion(String),
+    #[error(
+        "a cell in another region names its account; leave both out for the control plane's own account and region"
+    )]
+    RegionWithoutAccount,
+    #[error("a cell with an account names its region too")]
+    AccountWithoutRegion,
+    #[error(
+        "only one cell can be the control plane's own account and region (no account and no region)"
+    )]
+    SecondHome,
+    #[error(
+        "another cell is already account {account} in {region}; a cell is one account and region"
+    )]
+    DuplicatePlace { account: String, region: String },
+    #[error("stackQuota must be at least 1")]
+    ZeroStackQuota,
+    #[error("capacity must be at least 1")]
+    ZeroCapacity,
+    #[error(
+        "capacity {capacity} is above the account's stack quota {quota}; raise the quota with AWS first and declare it as stackQuota"
+    )]
+    CapacityOverStackQuota { capacity: u32, quota: u32 },
+    #[error("deploymentTypes is empty; leave it out to take every type")]
+    EmptyDeploymentTypes,
+    #[error("externalId must be 2 to 1224 letters, digits and +=,.@:/-_")]
+    InvalidExternalId,
+    #[error("bootstrapRole {0:?} is not an IAM role name")]
+    InvalidBootstrapRole(String),
+    #[error("cloudFormation needs callsPerSecond above 0 and burst of at least 1")]
+    InvalidPace,
+    #[error(
+        "its artifacts bucket {0} would be {len} characters; S3 allows {MAX_BUCKET_NAME}: shorten the cell name or the prefix",
+        len = .0.len()
+    )]
+    BucketNameTooLong(String),
+    #[error("its role {0} would be {len} characters; IAM allows {MAX_ROLE_NAME}", len = .0.len())]
+    RoleNameTooLong(String),
+    #[error("no blueprint has deploymentType {deployment_type:?} (known: {known})")]
+    UnknownDeploymentType {
+        deployment_type: String,
+        known: String,
+    },
+    #[error(
+        "capacity {capacity} with {roles_per_tenant} IAM role(s) per tenant is above the account's role quota {quota}; raise the quota with AWS first and declare it as roleQuota"
+    )]
+    CapacityOverRoleQuota {
+        capacity: u32,
+        roles_per_tenant: u32,
+        quota: u32,
+    },
+    #[error(
+        "the cells in its account would hold {roles} tenant roles together, above the role quota {quota}; declare their capacities to share it"
+    )]
+    AccountOverRoleQuota { roles: u64, quota: u32 },
+}
+
+impl CellError {
+    /// The error for cell `cell`.
+    fn of(self, cell: &str) -> CellsError {
+        CellsError::Cell {
+            cell: cell.to_owned(),
+            reason: self,
+        }
+    }
+}
+
+/// A cells error on line `line` of `path`.
+fn error(path: &Path, line: u64, error: CellsError) -> Error {
+    Error {
+        path: path.to_owned(),
+        line: Some(line),
+        kind: ErrorKind::Cells(error),
+    }
+}
+
+/// A refusal and the line it is about, before the file is known.
+type Refused = (u64, CellsError);
+
 impl Cells {
     /// The cells of the blueprints directory `dir`: its `cells.yaml`, or the default cell.
     pub fn load(dir: &Path, prefix: &str) -> Result<Cells, Error> {
@@ -323,240 +427,19 @@ impl Cells {
     /// Parses and checks a cells file on its own (deployment types are checked against the
     /// blueprints by [`check_types`](Self::check_types)).
     pub fn parse(path: &Path, text: &str, prefix: &str) -> Result<Cells, Error> {
-        let err = |line: u64, message: String| Error {
-            path: path.to_owned(),
-            line: Some(line),
-            kind: ErrorKind::Cells(message),
-        };
         let raw: RawFile = super::parse_yaml(path, text)?;
         if raw.cells.value.is_empty() {
-            return Err(err(
-                raw.cells.referenced.line(),
-                "cells is empty: declare at least one cell, or remove the file for the default one"
-                    .to_owned(),
-            ));
+            return Err(error(path, raw.cells.referenced.line(), CellsError::Empty));
         }
+        let mut seen = Seen::default();
         let mut cells = Vec::new();
         let mut lines = Vec::new();
-        let mut names = BTreeSet::new();
-        let mut homes = 0;
-        let mut places: BTreeSet<(String, String)> = BTreeSet::new();
         for raw in raw.cells.value {
-            let name_line = raw.name.referenced.line();
-            let name = raw.name.value;
-            if !valid_name(&name) {
-                return Err(err(
-                    name_line,
-                    format!(
-                        "cell name {name:?} must be 1 to 16 lowercase letters, digits and hyphens, starting with a letter"
-                    ),
-                ));
-            }
-            if !names.insert(name.clone()) {
-                return Err(err(name_line, format!("cell {name:?} is declared twice")));
-            }
-            let account = match raw.account {
-                Some(a) if a.value.len() == 12 && a.value.chars().all(|c| c.is_ascii_digit()) => {
-                    Some(a.value)
-                }
-                Some(a) => {
-                    return Err(err(
-                        a.referenced.line(),
-                        format!(
-                            "cell {name}: account {:?} is not a 12-digit AWS account id (quote it, so YAML keeps leading zeros)",
-                            a.value
-                        ),
-                    ));
-                }
-                None => None,
-            };
-            let region = match raw.region {
-                Some(r) if valid_region(&r.value) => Some((r.value, r.referenced.line())),
-                Some(r) => {
-                    return Err(err(
-                        r.referenced.line(),
-                        format!(
-                            "cell {name}: region {:?} is not an AWS region name such as eu-west-1",
-                            r.value
-                        ),
-                    ));
-                }
-                None => None,
-            };
-            match (&account, &region) {
-                (None, Some((_, line))) => {
-                    return Err(err(
-                        *line,
-                        format!(
-                            "cell {name}: a cell in another region names its account; leave both out for the control plane's own account and region"
-                        ),
-                    ));
-                }
-                (Some(_), None) => {
-                    return Err(err(
-                        name_line,
-                        format!("cell {name}: a cell with an account names its region too"),
-                    ));
-                }
-                (None, None) => homes += 1,
-                _ => {}
-            }
-            if homes > 1 {
-                return Err(err(
-                    name_line,
-                    format!(
-                        "cell {name}: only one cell can be the control plane's own account and region (no account and no region)"
-                    ),
-                ));
-            }
-            if let (Some(a), Some((r, _))) = (&account, &region)
-                && !places.insert((a.clone(), r.clone()))
-            {
-                return Err(err(
-                    name_line,
-                    format!(
-                        "cell {name}: another cell is already account {a} in {r}; a cell is one account and region"
-                    ),
-                ));
-            }
-            let quota = raw
-                .stack_quota
-                .as_ref()
-                .map_or(DEFAULT_STACK_QUOTA, |q| q.value);
-            if quota == 0 {
-                let line = raw
-                    .stack_quota
-                    .as_ref()
-                    .map_or(name_line, |q| q.referenced.line());
-                return Err(err(
-                    line,
-                    format!("cell {name}: stackQuota must be at least 1"),
-                ));
-            }
-            let raw_capacity_line = raw.capacity.as_ref().map(|c| c.referenced.line());
-            let capacity = match raw.capacity {
-                Some(c) if c.value == 0 => {
-                    return Err(err(
-                        c.referenced.line(),
-                        format!("cell {name}: capacity must be at least 1"),
-                    ));
-                }
-                Some(c) if c.value > quota => {
-                    return Err(err(
-                        c.referenced.line(),
-                        format!(
-                            "cell {name}: capacity {} is above the account's stack quota {quota}; raise the quota with AWS first and declare it as stackQuota",
-                            c.value
-                        ),
-                    ));
-                }
-                Some(c) => c.value,
-                None => default_capacity(quota).max(1),
-            };
-            let mut type_lines = Vec::new();
-            let deployment_types = match raw.deployment_types {
-                Some(types) if types.is_empty() => {
-                    return Err(err(
-                        name_line,
-                        format!(
-                            "cell {name}: deploymentTypes is empty; leave it out to take every type"
-                        ),
-                    ));
-                }
-                Some(types) => {
-                    let mut out = Vec::new();
-                    for t in types {
-                        type_lines.push(t.referenced.line());
-                        out.push(t.value);
-                    }
-                    Some(out)
-                }
-                None => None,
-            };
-            if let Some(id) = &raw.external_id
-                && !valid_external_id(&id.value)
-            {
-                return Err(err(
-                    id.referenced.line(),
-                    format!(
-                        "cell {name}: externalId must be 2 to 1224 letters, digits and +=,.@:/-_"
-                    ),
-                ));
-            }
-            if let Some(role) = &raw.bootstrap_role
-                && !valid_role_name(&role.value)
-            {
-                return Err(err(
-                    role.referenced.line(),
-                    format!(
-                        "cell {name}: bootstrapRole {:?} is not an IAM role name",
-                        role.value
-                    ),
-                ));
-            }
-            let cloud_formation = match raw.cloud_formation {
-                Some(p)
-                    if !(p.value.calls_per_second > 0.0
-                        && p.value.calls_per_second.is_finite())
-                        || p.value.burst == 0 =>
-                {
-                    return Err(err(
-                        p.referenced.line(),
-                        format!(
-                            "cell {name}: cloudFormation needs callsPerSecond above 0 and burst of at least 1"
-                        ),
-                    ));
-                }
-                Some(p) => Pace {
-                    calls_per_second: p.value.calls_per_second,
-                    burst: p.value.burst,
-                },
-                None => Pace::default(),
-            };
-            let cell = Cell {
-                name: name.clone(),
-                account,
-                region: region.map(|(r, _)| r),
-                capacity,
-                deployment_types,
-                external_id: raw.external_id.map(|i| i.value),
-                bootstrap_role: raw.bootstrap_role.map(|r| r.value),
-                cloud_formation,
-                organizational_unit: raw.organizational_unit.map(|o| o.value),
-            };
-            if let Some(bucket) = cell.bucket_name(prefix)
-                && bucket.len() > MAX_BUCKET_NAME
-            {
-                return Err(err(
-                    name_line,
-                    format!(
-                        "cell {name}: its artifacts bucket {bucket} would be {} characters; S3 allows {MAX_BUCKET_NAME}: shorten the cell name or the prefix",
-                        bucket.len()
-                    ),
-                ));
-            }
-            let role = cell.provisioning_role_name(prefix);
-            if role.len() > MAX_ROLE_NAME {
-                return Err(err(
-                    name_line,
-                    format!(
-                        "cell {name}: its role {role} would be {} characters; IAM allows {MAX_ROLE_NAME}",
-                        role.len()
-                    ),
-                ));
-            }
-            let role_quota = raw
-                .role_quota
-                .as_ref()
-                .map_or(DEFAULT_ROLE_QUOTA, |q| q.value);
-            lines.push(CellLines {
-                name: name_line,
-                capacity: raw_capacity_line,
-                stack_quota: quota,
-                role_quota,
-                deployment_types: type_lines,
-            });
+            let (cell, cell_lines) = raw
+                .check(prefix, &mut seen)
+                .map_err(|(line, e)| error(path, line, e))?;
             cells.push(cell);
+            lines.push(cell_lines);
         }
         Ok(Cells {
             cells,
@@ -592,35 +475,26 @@ impl Cells {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let err = |line: u64, message: String| Error {
-            path: path.clone(),
-            line: Some(line),
-            kind: ErrorKind::Cells(message),
-        };
         for (cell, lines) in self.cells.iter().zip(&self.lines) {
             let Some(types) = &cell.deployment_types else {
                 continue;
             };
             for (t, line) in types.iter().zip(&lines.deployment_types) {
                 if !known.contains(&t.as_str()) {
-                    return Err(err(
-                        *line,
-                        format!(
-                            "cell {}: no blueprint has deploymentType {t:?} (known: {})",
-                            cell.name,
-                            known.join(", ")
-                        ),
-                    ));
+                    let reason = CellError::UnknownDeploymentType {
+                        deployment_type: t.clone(),
+                        known: known.join(", "),
+                    };
+                    return Err(error(path, *line, reason.of(&cell.name)));
                 }
             }
         }
         for t in known {
             if !self.cells.iter().any(|c| c.takes(t)) {
-                return Err(err(
+                return Err(error(
+                    path,
                     self.lines.first().map_or(1, |l| l.name),
-                    format!(
-                        "no cell takes deployment type {t}: its onboardings would all be refused"
-                    ),
+                    CellsError::UntakenDeploymentType((*t).to_owned()),
                 ));
             }
         }
@@ -639,11 +513,6 @@ impl Cells {
             .path
             .clone()
             .unwrap_or_else(|| PathBuf::from(FILE_NAME));
-        let err = |line: u64, message: String| Error {
-            path: path.clone(),
-            line: Some(line),
-            kind: ErrorKind::Cells(message),
-        };
         if self.lines.is_empty() {
             // The default cell.
             for cell in &mut self.cells {
@@ -659,13 +528,12 @@ impl Cells {
                     if u64::from(cell.capacity) * u64::from(roles_per_tenant)
                         > u64::from(lines.role_quota) =>
                 {
-                    return Err(err(
-                        line,
-                        format!(
-                            "cell {}: capacity {} with {roles_per_tenant} IAM role(s) per tenant is above the account's role quota {}; raise the quota with AWS first and declare it as roleQuota",
-                            cell.name, cell.capacity, lines.role_quota
-                        ),
-                    ));
+                    let reason = CellError::CapacityOverRoleQuota {
+                        capacity: cell.capacity,
+                        roles_per_tenant,
+                        quota: lines.role_quota,
+                    };
+                    return Err(error(&path, line, reason.of(&cell.name)));
                 }
                 Some(_) => {}
                 None => cell.capacity = default_capacity(by_roles.min(lines.stack_quota)).max(1),
@@ -677,13 +545,11 @@ impl Cells {
             let held = roles.entry(cell.account.as_deref()).or_default();
             *held += u64::from(cell.capacity) * u64::from(roles_per_tenant);
             if *held > u64::from(lines.role_quota) {
-                return Err(err(
-                    lines.name,
-                    format!(
-                        "cell {}: the cells in its account would hold {held} tenant roles together, above the role quota {}; declare their capacities to share it",
-                        cell.name, lines.role_quota
-                    ),
-                ));
+                let reason = CellError::AccountOverRoleQuota {
+                    roles: *held,
+                    quota: lines.role_quota,
+                };
+                return Err(error(&path, lines.name, reason.of(&cell.name)));
             }
         }
         Ok(())
@@ -701,6 +567,204 @@ impl Cells {
             .find(|c| c.account == cell.account)
             .is_some_and(|c| c.name == cell.name)
     }
+}
+
+/// What the cells before this one took: names, the home cell, and accounts and regions.
+#[derive(Default)]
+struct Seen {
+    names: BTreeSet<String>,
+    home: bool,
+    places: BTreeSet<(String, String)>,
+}
+
+impl Seen {
+    /// Takes the name `name`, declared on `line`: it must be valid and not yet taken.
+    fn name(&mut self, name: &str, line: u64) -> Result<(), Refused> {
+        if !valid_name(name) {
+            return Err((line, CellsError::InvalidName(name.to_owned())));
+        }
+        if !self.names.insert(name.to_owned()) {
+            return Err((line, CellsError::DuplicateName(name.to_owned())));
+        }
+        Ok(())
+    }
+
+    /// Takes the account and region `place` (`None`: the home cell): each is one cell's.
+    fn place(&mut self, place: Option<&(String, String)>) -> Result<(), CellError> {
+        match place {
+            None if self.home => Err(CellError::SecondHome),
+            None => {
+                self.home = true;
+                Ok(())
+            }
+            Some((account, region)) if !self.places.insert((account.clone(), region.clone())) => {
+                Err(CellError::DuplicatePlace {
+                    account: account.clone(),
+                    region: region.clone(),
+                })
+            }
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+/// A refusal of one cell, and the line it is about.
+type CellRefused = (u64, CellError);
+
+impl RawCell {
+    /// Checks the cell, declared after the ones in `seen`, and adds it there.
+    fn check(self, prefix: &str, seen: &mut Seen) -> Result<(Cell, CellLines), Refused> {
+        seen.name(&self.name.value, self.name.referenced.line())?;
+        let name = self.name.value.clone();
+        self.into_cell(prefix, seen)
+            .map_err(|(line, reason)| (line, reason.of(&name)))
+    }
+
+    /// The cell, its name checked, with the lines of its fields.
+    fn into_cell(self, prefix: &str, seen: &mut Seen) -> Result<(Cell, CellLines), CellRefused> {
+        let name_line = self.name.referenced.line();
+        let place = place(name_line, self.account, self.region)?;
+        seen.place(place.as_ref()).map_err(|e| (name_line, e))?;
+        let stack_quota = stack_quota(self.stack_quota.as_ref())?;
+        let capacity = capacity(self.capacity.as_ref(), stack_quota)?;
+        let (deployment_types, type_lines) = deployment_types(name_line, self.deployment_types)?;
+        if let Some(id) = &self.external_id
+            && !valid_external_id(&id.value)
+        {
+            return Err((id.referenced.line(), CellError::InvalidExternalId));
+        }
+        if let Some(role) = &self.bootstrap_role
+            && !valid_role_name(&role.value)
+        {
+            let reason = CellError::InvalidBootstrapRole(role.value.clone());
+            return Err((role.referenced.line(), reason));
+        }
+        let cloud_formation = pace(self.cloud_formation)?;
+        let (account, region) = place.unzip();
+        let cell = Cell {
+            name: self.name.value,
+            account,
+            region,
+            capacity,
+            deployment_types,
+            external_id: self.external_id.map(|i| i.value),
+            bootstrap_role: self.bootstrap_role.map(|r| r.value),
+            cloud_formation,
+            organizational_unit: self.organizational_unit.map(|o| o.value),
+        };
+        check_name_lengths(&cell, prefix).map_err(|e| (name_line, e))?;
+        let lines = CellLines {
+            name: name_line,
+            capacity: self.capacity.as_ref().map(|c| c.referenced.line()),
+            stack_quota,
+            role_quota: self
+                .role_quota
+                .as_ref()
+                .map_or(DEFAULT_ROLE_QUOTA, |q| q.value),
+            deployment_types: type_lines,
+        };
+        Ok((cell, lines))
+    }
+}
+
+/// The cell's account and region: both, or neither for the control plane's own (`None`).
+fn place(
+    name_line: u64,
+    account: Option<Spanned<String>>,
+    region: Option<Spanned<String>>,
+) -> Result<Option<(String, String)>, CellRefused> {
+    let account = match account {
+        Some(a) if a.value.len() == 12 && a.value.chars().all(|c| c.is_ascii_digit()) => {
+            Some(a.value)
+        }
+        Some(a) => return Err((a.referenced.line(), CellError::InvalidAccount(a.value))),
+        None => None,
+    };
+    let region = match region {
+        Some(r) if valid_region(&r.value) => Some((r.value, r.referenced.line())),
+        Some(r) => return Err((r.referenced.line(), CellError::InvalidRegion(r.value))),
+        None => None,
+    };
+    match (account, region) {
+        (None, Some((_, line))) => Err((line, CellError::RegionWithoutAccount)),
+        (Some(_), None) => Err((name_line, CellError::AccountWithoutRegion)),
+        (None, None) => Ok(None),
+        (Some(account), Some((region, _))) => Ok(Some((account, region))),
+    }
+}
+
+/// The declared stack quota, or the default.
+fn stack_quota(quota: Option<&Spanned<u32>>) -> Result<u32, CellRefused> {
+    match quota {
+        Some(q) if q.value == 0 => Err((q.referenced.line(), CellError::ZeroStackQuota)),
+        Some(q) => Ok(q.value),
+        None => Ok(DEFAULT_STACK_QUOTA),
+    }
+}
+
+/// The declared capacity, within the stack quota, or the default share of it.
+fn capacity(capacity: Option<&Spanned<u32>>, stack_quota: u32) -> Result<u32, CellRefused> {
+    match capacity {
+        Some(c) if c.value == 0 => Err((c.referenced.line(), CellError::ZeroCapacity)),
+        Some(c) if c.value > stack_quota => Err((
+            c.referenced.line(),
+            CellError::CapacityOverStackQuota {
+                capacity: c.value,
+                quota: stack_quota,
+            },
+        )),
+        Some(c) => Ok(c.value),
+        None => Ok(default_capacity(stack_quota).max(1)),
+    }
+}
+
+/// The deployment types the cell takes (`None`: every one), and the line of each.
+fn deployment_types(
+    name_line: u64,
+    types: Option<Vec<Spanned<String>>>,
+) -> Result<(Option<Vec<String>>, Vec<u64>), CellRefused> {
+    match types {
+        Some(types) if types.is_empty() => Err((name_line, CellError::EmptyDeploymentTypes)),
+        Some(types) => {
+            let (types, lines) = types
+                .into_iter()
+                .map(|t| (t.value, t.referenced.line()))
+                .unzip();
+            Ok((Some(types), lines))
+        }
+        None => Ok((None, Vec::new())),
+    }
+}
+
+/// The declared pace of CloudFormation calls, or the default.
+fn pace(pace: Option<Spanned<RawPace>>) -> Result<Pace, CellRefused> {
+    match pace {
+        Some(p)
+            if !(p.value.calls_per_second > 0.0 && p.value.calls_per_second.is_finite())
+                || p.value.burst == 0 =>
+        {
+            Err((p.referenced.line(), CellError::InvalidPace))
+        }
+        Some(p) => Ok(Pace {
+            calls_per_second: p.value.calls_per_second,
+            burst: p.value.burst,
+        }),
+        None => Ok(Pace::default()),
+    }
+}
+
+/// The names built from the cell fit S3's and IAM's limits.
+fn check_name_lengths(cell: &Cell, prefix: &str) -> Result<(), CellError> {
+    if let Some(bucket) = cell.bucket_name(prefix)
+        && bucket.len() > MAX_BUCKET_NAME
+    {
+        return Err(CellError::BucketNameTooLong(bucket));
+    }
+    let role = cell.provisioning_role_name(prefix);
+    if role.len() > MAX_ROLE_NAME {
+        return Err(CellError::RoleNameTooLong(role));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -131,7 +131,7 @@ pub enum ErrorKind {
     #[error("tag {key:?}: {reason}")]
     InvalidTag { key: String, reason: TagError },
     #[error("{0}")]
-    Cells(String),
+    Cells(cells::CellsError),
 }
 
 /// Why a rendered stack name is not a tenant stack name. Reads after "which".

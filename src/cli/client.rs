@@ -274,6 +274,8 @@ impl ApiClient {
         )
     }
 
+    /// One request to the API: built, signed when there are credentials, sent, and its answer
+    /// read as the API's JSON.
     async fn call(
         &self,
         method: &str,
@@ -282,8 +284,22 @@ impl ApiClient {
         idempotency_key: Option<&str>,
     ) -> Result<Value, ClientError> {
         let url = format!("{}{path}", self.base);
+        let request = self.request(method, &url, body, idempotency_key)?;
+        let (status, body) = self.send(request, &url).await?;
+        answer(url, status, &body)
+    }
+
+    /// The HTTP request, with its JSON body and, if given, its idempotency key; signed with
+    /// SigV4 when the client signs.
+    fn request(
+        &self,
+        method: &str,
+        url: &str,
+        body: Option<Value>,
+        idempotency_key: Option<&str>,
+    ) -> Result<http::Request<Vec<u8>>, ClientError> {
         let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
-        let uri: hyper::Uri = url.parse().map_err(|_| ClientError::Url(url.clone()))?;
+        let uri: hyper::Uri = url.parse().map_err(|_| ClientError::Url(url.to_owned()))?;
         let authority = uri.authority().map(|a| a.to_string()).unwrap_or_default();
         let mut request = http::Request::builder()
             .method(method)
@@ -307,8 +323,17 @@ impl ApiClient {
                 SystemTime::now(),
             )?;
         }
+        Ok(request)
+    }
+
+    /// Sends `request` to `url` within [`TIMEOUT`]: the answer's status and body.
+    async fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+        url: &str,
+    ) -> Result<(u16, Bytes), ClientError> {
         let transport = |message: String| ClientError::Transport {
-            url: url.clone(),
+            url: url.to_owned(),
             message,
         };
         let response = tokio::time::timeout(
@@ -318,15 +343,7 @@ impl ApiClient {
         )
         .await
         .map_err(|_| transport(format!("no answer within {} s", TIMEOUT.as_secs())))?
-        .map_err(|e| {
-            let mut message = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                message.push_str(&format!(": {s}"));
-                source = s.source();
-            }
-            transport(message)
-        })?;
+        .map_err(|e| transport(error_chain(&e)))?;
         let status = response.status().as_u16();
         let body = response
             .into_body()
@@ -334,29 +351,46 @@ impl ApiClient {
             .await
             .map_err(|e| transport(e.to_string()))?
             .to_bytes();
-        let value: Result<Value, _> = serde_json::from_slice(&body);
-        match value {
-            Ok(v) if (200..300).contains(&status) => Ok(v),
-            Ok(v) if v["error"]["code"].is_string() => Err(ClientError::Api {
-                status,
-                code: v["error"]["code"].as_str().unwrap_or_default().to_owned(),
-                message: v["error"]["message"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            }),
-            // API Gateway's own errors: {"message": "..."}.
-            Ok(v) if v["message"].is_string() => Err(ClientError::Api {
-                status,
-                code: format!("HTTP{status}"),
-                message: v["message"].as_str().unwrap_or_default().to_owned(),
-            }),
-            _ => Err(ClientError::Response {
-                url,
-                status,
-                body: String::from_utf8_lossy(&body).chars().take(200).collect(),
-            }),
-        }
+        Ok((status, body))
+    }
+}
+
+/// `error` and each of its sources, joined with ": ".
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        message.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    message
+}
+
+/// The API's answer from `url`: its JSON on a 2xx, else its error (the API's own, API
+/// Gateway's, or a body that is not JSON).
+fn answer(url: String, status: u16, body: &[u8]) -> Result<Value, ClientError> {
+    let value: Result<Value, _> = serde_json::from_slice(body);
+    match value {
+        Ok(v) if (200..300).contains(&status) => Ok(v),
+        Ok(v) if v["error"]["code"].is_string() => Err(ClientError::Api {
+            status,
+            code: v["error"]["code"].as_str().unwrap_or_default().to_owned(),
+            message: v["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        }),
+        // API Gateway's own errors: {"message": "..."}.
+        Ok(v) if v["message"].is_string() => Err(ClientError::Api {
+            status,
+            code: format!("HTTP{status}"),
+            message: v["message"].as_str().unwrap_or_default().to_owned(),
+        }),
+        _ => Err(ClientError::Response {
+            url,
+            status,
+            body: String::from_utf8_lossy(body).chars().take(200).collect(),
+        }),
     }
 }
 

@@ -96,7 +96,6 @@ impl Ui for Terminal {
     }
 }
 
-/// The control-plane zip: the one given, or a fresh cargo-lambda build.
 /// The zip of `artifact` that deploy publishes: the one given, else a cargo-lambda build
 /// (incremental when one exists). Never the labelled placeholder, whose `bootstrap` only exits
 /// 1: a real function must run.
@@ -213,6 +212,8 @@ pub struct DeployArgs {
     pub dry_run: bool,
 }
 
+/// `silos deploy`: synth, the artifacts, then the toolkit and the control plane through change
+/// sets (or, with `--dry-run`, their plans), then each remote cell's copy of the artifacts.
 pub async fn deploy(cli: &Cli, app: &App, config: &Config, args: &DeployArgs) -> Result<(), Error> {
     let sdk = crate::aws::load(&cli.aws_options()).await;
     let region = region(cli, &sdk).await?;
@@ -228,7 +229,46 @@ pub async fn deploy(cli: &Cli, app: &App, config: &Config, args: &DeployArgs) ->
     if !args.dry_run {
         synth::write(&args.out, &output)?;
     }
-    // Every artifact the app's stacks name: the control plane's, and each tenant function.
+    let zips = deploy_zips(&output, args, chatter)?;
+    let options = app::Options {
+        approval: args.require_approval.into(),
+        timeout: args.timeout,
+        region: region.clone(),
+    };
+    if args.dry_run {
+        let plans = app::plan_app(&Clients::new(&sdk), &output, &zips, &options).await?;
+        show_dry_run(cli, &plans);
+        return Ok(());
+    }
+    let mut ui = Terminal {
+        yes: args.yes,
+        quiet: cli.quiet,
+        color: super::colour(&std::io::stdout()),
+        policy: args.require_approval.into(),
+    };
+    let report = app::deploy_app(&Clients::new(&sdk), &output, &zips, &options, &mut ui).await?;
+    let outputs = deployed_outputs(config, &region, &report);
+    let path = super::outputs::write_outputs(&args.out, &outputs)?;
+    publish_to_cells(cli, &sdk, config, &output, &zips).await?;
+    if !cli.quiet {
+        for s in &report.stacks {
+            println!("{}: {}", s.name, s.outcome);
+            for (k, v) in &s.outputs {
+                println!("  {k} = {v}");
+            }
+        }
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Every artifact the app's stacks name: the control plane's, and each tenant function; each
+/// said with where its zip came from.
+fn deploy_zips(
+    output: &synth::Output,
+    args: &DeployArgs,
+    chatter: Chatter,
+) -> Result<Vec<LambdaZip>, Error> {
     let mut zips = Vec::new();
     for artifact in &output.manifest.artifacts {
         let given = if artifact.name == CONTROL_PLANE_ARTIFACT.name {
@@ -247,40 +287,38 @@ pub async fn deploy(cli: &Cli, app: &App, config: &Config, args: &DeployArgs) ->
             Chatter::Stderr => eprintln!("artifact {}: {}", z.artifact.name, z.source),
         }
     }
-    let options = app::Options {
-        approval: args.require_approval.into(),
-        timeout: args.timeout,
-        region: region.clone(),
-    };
-    if args.dry_run {
-        let plans = app::plan_app(&Clients::new(&sdk), &output, &zips, &options).await?;
-        if json {
-            let stacks: Vec<PlanSummary> = plans.iter().map(Plan::summary).collect();
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&json!({ "stacks": stacks })).unwrap_or_default()
-            );
-        } else if !cli.quiet {
-            let color = super::colour(&std::io::stdout());
-            for plan in &plans {
-                show(plan, color);
-            }
-            println!("dry run: nothing was published or deployed");
+    Ok(zips)
+}
+
+/// `--dry-run`'s plans: as JSON, or each stack's summary and diff.
+fn show_dry_run(cli: &Cli, plans: &[Plan]) {
+    if cli.output == OutputFormat::Json {
+        let stacks: Vec<PlanSummary> = plans.iter().map(Plan::summary).collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "stacks": stacks })).unwrap_or_default()
+        );
+    } else if !cli.quiet {
+        let color = super::colour(&std::io::stdout());
+        for plan in plans {
+            show(plan, color);
         }
-        return Ok(());
+        println!("dry run: nothing was published or deployed");
     }
-    let mut ui = Terminal {
-        yes: args.yes,
-        quiet: cli.quiet,
-        color: super::colour(&std::io::stdout()),
-        policy: args.require_approval.into(),
-    };
-    let report = app::deploy_app(&Clients::new(&sdk), &output, &zips, &options, &mut ui).await?;
+}
+
+/// What outputs.json records of a deploy: the control plane's API and table, and every
+/// stack's outputs.
+fn deployed_outputs(
+    config: &Config,
+    region: &str,
+    report: &app::Report,
+) -> super::outputs::Outputs {
     let control_plane = &report.stacks[1];
-    let outputs = super::outputs::Outputs {
+    super::outputs::Outputs {
         mode: "aws".to_owned(),
         prefix: config.prefix().to_owned(),
-        region: region.clone(),
+        region: region.to_owned(),
         api_url: control_plane.outputs.get("ApiUrl").cloned(),
         artifacts_bucket: report.publication.bucket.clone(),
         tenants_table: control_plane.outputs.get("TenantsTableName").cloned(),
@@ -290,12 +328,21 @@ pub async fn deploy(cli: &Cli, app: &App, config: &Config, args: &DeployArgs) ->
             .map(|s| (s.name.clone(), s.outputs.clone()))
             .collect(),
         ..Default::default()
-    };
-    let path = super::outputs::write_outputs(&args.out, &outputs)?;
-    // The cells' copies of the tenant templates and zips, which a new tenant zip or template
-    // changes: a cell must hold every key the published catalog names.
+    }
+}
+
+/// The cells' copies of the tenant templates and zips, which a new tenant zip or template
+/// changes: a cell must hold every key the published catalog names. A cell not bootstrapped
+/// yet is skipped, and said.
+async fn publish_to_cells(
+    cli: &Cli,
+    sdk: &aws_config::SdkConfig,
+    config: &Config,
+    output: &synth::Output,
+    zips: &[LambdaZip],
+) -> Result<(), Error> {
     for cell in output.cells.remote() {
-        let clients = deploy::cells::cell_config(&sdk, cell, config.prefix()).await;
+        let clients = deploy::cells::cell_config(sdk, cell, config.prefix()).await;
         let stacks = Stacks::new(clients.cfn.clone());
         let bucket = stacks
             .outputs(&cell.stack_name(config.prefix()))
@@ -312,7 +359,7 @@ pub async fn deploy(cli: &Cli, app: &App, config: &Config, args: &DeployArgs) ->
             }
             continue;
         };
-        let objects = deploy::cells::publish_to_cell(&clients, &bucket, &output, &zips).await?;
+        let objects = deploy::cells::publish_to_cell(&clients, &bucket, output, zips).await?;
         if !cli.quiet {
             println!(
                 "cell {}: s3://{bucket}: {} objects, {} uploaded",
@@ -321,15 +368,6 @@ pub async fn deploy(cli: &Cli, app: &App, config: &Config, args: &DeployArgs) ->
                 objects.iter().filter(|o| o.uploaded).count()
             );
         }
-    }
-    if !cli.quiet {
-        for s in &report.stacks {
-            println!("{}: {}", s.name, s.outcome);
-            for (k, v) in &s.outputs {
-                println!("  {k} = {v}");
-            }
-        }
-        println!("wrote {}", path.display());
     }
     Ok(())
 }
@@ -417,78 +455,32 @@ fn confirm(yes: bool, what: &str) -> Result<(), Error> {
     }
 }
 
+/// Prints `line` unless `--quiet`.
+fn say(cli: &Cli, line: &str) {
+    if !cli.quiet {
+        println!("{line}");
+    }
+}
+
+/// `silos destroy`: offboards the tenants (with `--with-tenants`), then deletes the control
+/// plane (and with `--all` the toolkit), and says what is kept on purpose.
 pub async fn destroy(cli: &Cli, config: &Config, args: &DestroyArgs) -> Result<(), Error> {
     let sdk = crate::aws::load(&cli.aws_options()).await;
     let stacks = Stacks::new(Clients::new(&sdk).cfn);
     let control_plane = format!("{}-control-plane", config.prefix());
     let toolkit = format!("{}-toolkit", config.prefix());
     let deadline = Instant::now() + args.timeout;
-    let say = |s: String| {
-        if !cli.quiet {
-            println!("{s}");
-        }
-    };
     let exists = stacks.describe(&control_plane).await?.is_some();
-    let mut tenant_tables = Vec::new();
-    if exists {
+    let tenant_tables = if exists {
         // Tenants first: never orphan their stacks.
-        let client = super::tenants::client(cli, args.api_url.as_deref())
-            .await
-            .map_err(|e| Error::TenantsUnchecked(Box::new(e)))?;
-        // Every page of them.
-        let active: Vec<Tenant> = client
-            .tenants()
-            .await?
-            .into_iter()
-            .filter(|t| t.status != Status::Deleted)
-            .collect();
-        if !active.is_empty() && !args.with_tenants {
-            let names: Vec<&str> = active.iter().map(|t| t.tenant_name.as_str()).collect();
-            return Err(Error::Usage(format!(
-                "{} tenant(s) still exist ({}): offboard them with `silos tenants delete`, or pass --with-tenants",
-                active.len(),
-                names.join(", ")
-            )));
-        }
-        let mut what = format!("this deletes the stack {control_plane}");
-        if !active.is_empty() {
-            what = format!(
-                "this offboards {} tenant(s), then deletes the stack {control_plane}",
-                active.len()
-            );
-        }
-        if args.all {
-            what.push_str(&format!(" and the stack {toolkit}"));
-        }
-        confirm(args.yes, &what)?;
-        for t in &active {
-            let id = t.tenant_id.as_str();
-            if let Ok(resources) = client.tenant_info(id).await {
-                tenant_tables.extend(super::tenants::tables(&resources));
-            }
-            if t.status != Status::Deleting {
-                let request = crate::control_plane::api::DeleteRequest {
-                    tenant_id: id.to_owned(),
-                    tenant_name: None,
-                };
-                client
-                    .post_once("/delete", super::client::body(&request))
-                    .await?;
-                say(format!("offboarding tenant {} ({id})", t.tenant_name));
-            }
-        }
-        for t in &active {
-            let id = t.tenant_id.as_str();
-            let left = deadline.saturating_duration_since(Instant::now());
-            super::tenants::wait(&client, id, Status::Deleted, left).await?;
-            say(format!("tenant {id} is deleted"));
-        }
+        offboard_all(cli, args, &control_plane, &toolkit, deadline).await?
     } else {
-        say(format!("no stack {control_plane}"));
+        say(cli, &format!("no stack {control_plane}"));
         if args.all {
             confirm(args.yes, &format!("this deletes the stack {toolkit}"))?;
         }
-    }
+        Vec::new()
+    };
     let mut names = Vec::new();
     if exists {
         names.push(control_plane);
@@ -496,36 +488,128 @@ pub async fn destroy(cli: &Cli, config: &Config, args: &DestroyArgs) -> Result<(
     if args.all && stacks.describe(&toolkit).await?.is_some() {
         names.push(toolkit);
     }
+    let retained = delete_stacks(cli, &stacks, &names, deadline).await?;
+    if !cli.quiet && (!retained.is_empty() || !tenant_tables.is_empty()) {
+        print_kept(&retained, &tenant_tables);
+    }
+    Ok(())
+}
+
+/// Before the control plane goes: refuses while tenants exist (unless `--with-tenants`),
+/// asks, then offboards every tenant and waits until each is deleted. Returns the tenants'
+/// data tables, which outlive them.
+async fn offboard_all(
+    cli: &Cli,
+    args: &DestroyArgs,
+    control_plane: &str,
+    toolkit: &str,
+    deadline: Instant,
+) -> Result<Vec<String>, Error> {
+    let client = super::tenants::client(cli, args.api_url.as_deref())
+        .await
+        .map_err(|e| Error::TenantsUnchecked(Box::new(e)))?;
+    // Every page of them.
+    let active: Vec<Tenant> = client
+        .tenants()
+        .await?
+        .into_iter()
+        .filter(|t| t.status != Status::Deleted)
+        .collect();
+    if !active.is_empty() && !args.with_tenants {
+        let names: Vec<&str> = active.iter().map(|t| t.tenant_name.as_str()).collect();
+        return Err(Error::Usage(format!(
+            "{} tenant(s) still exist ({}): offboard them with `silos tenants delete`, or pass --with-tenants",
+            active.len(),
+            names.join(", ")
+        )));
+    }
+    let mut what = format!("this deletes the stack {control_plane}");
+    if !active.is_empty() {
+        what = format!(
+            "this offboards {} tenant(s), then deletes the stack {control_plane}",
+            active.len()
+        );
+    }
+    if args.all {
+        what.push_str(&format!(" and the stack {toolkit}"));
+    }
+    confirm(args.yes, &what)?;
+    let tenant_tables = offboard(cli, &client, &active).await?;
+    for t in &active {
+        let id = t.tenant_id.as_str();
+        let left = deadline.saturating_duration_since(Instant::now());
+        super::tenants::wait(&client, id, Status::Deleted, left).await?;
+        say(cli, &format!("tenant {id} is deleted"));
+    }
+    Ok(tenant_tables)
+}
+
+/// Asks to delete each of `active` not already deleting. Returns their data tables, read
+/// before their stacks go.
+async fn offboard(
+    cli: &Cli,
+    client: &super::client::ApiClient,
+    active: &[Tenant],
+) -> Result<Vec<String>, Error> {
+    let mut tenant_tables = Vec::new();
+    for t in active {
+        let id = t.tenant_id.as_str();
+        if let Ok(resources) = client.tenant_info(id).await {
+            tenant_tables.extend(super::tenants::tables(&resources));
+        }
+        if t.status != Status::Deleting {
+            let request = crate::control_plane::api::DeleteRequest {
+                tenant_id: id.to_owned(),
+                tenant_name: None,
+            };
+            client
+                .post_once("/delete", super::client::body(&request))
+                .await?;
+            say(cli, &format!("offboarding tenant {} ({id})", t.tenant_name));
+        }
+    }
+    Ok(tenant_tables)
+}
+
+/// Deletes each stack of `names` with its progress. Returns what they retain.
+async fn delete_stacks(
+    cli: &Cli,
+    stacks: &Stacks,
+    names: &[String],
+    deadline: Instant,
+) -> Result<Vec<deploy::Retained>, Error> {
     let mut retained = Vec::new();
-    for name in &names {
+    for name in names {
         retained.extend(stacks.retained(name).await?);
-        say(format!("deleting {name}"));
+        say(cli, &format!("deleting {name}"));
         let mut line = |l: &str| {
             if !cli.quiet {
                 println!("  {l}");
             }
         };
         stacks.destroy(name, deadline, &mut line).await?;
-        say(format!("{name}: deleted"));
+        say(cli, &format!("{name}: deleted"));
     }
-    if !cli.quiet && (!retained.is_empty() || !tenant_tables.is_empty()) {
-        println!("kept on purpose (DeletionPolicy Retain):");
-        for r in &retained {
-            println!(
-                "  {} {} ({}): remove with `{}`",
-                r.resource_type,
-                r.physical_id,
-                r.logical_id,
-                r.removal()
-            );
-        }
-        for t in &tenant_tables {
-            println!(
-                "  tenant data table {t}: remove with `aws dynamodb delete-table --table-name {t}` (unless its blueprint set tenantData: delete)"
-            );
-        }
+    Ok(retained)
+}
+
+/// What destroy left on purpose, each with how to remove it.
+fn print_kept(retained: &[deploy::Retained], tenant_tables: &[String]) {
+    println!("kept on purpose (DeletionPolicy Retain):");
+    for r in retained {
+        println!(
+            "  {} {} ({}): remove with `{}`",
+            r.resource_type,
+            r.physical_id,
+            r.logical_id,
+            r.removal()
+        );
     }
-    Ok(())
+    for t in tenant_tables {
+        println!(
+            "  tenant data table {t}: remove with `aws dynamodb delete-table --table-name {t}` (unless its blueprint set tenantData: delete)"
+        );
+    }
 }
 
 /// `silos cells bootstrap`'s flags.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{BlueprintsArg, Cli, Error};
-use crate::local::{self, Report};
+use crate::local::{self, Report, Running};
 use crate::stacks::{App, Config};
 
 /// `silos local`'s flags.
@@ -74,6 +74,8 @@ fn report(quiet: bool) -> local::Reporter {
     })
 }
 
+/// `silos local`: starts the local control plane, says what it set up, writes outputs.json,
+/// and runs until a signal.
 pub async fn run(cli: &Cli, app: &App, config: Config, args: Args) -> Result<(), Error> {
     let started = Instant::now();
     // Handlers first: a signal that comes as soon as "ready" is printed must find them.
@@ -95,47 +97,8 @@ pub async fn run(cli: &Cli, app: &App, config: Config, args: Args) -> Result<(),
             println!("{line}");
         }
     };
-    match &running.emulator {
-        Some(e) => say(format!(
-            "emulator: moto (pid {}, {}) at {}",
-            e.pid,
-            e.python.display(),
-            e.endpoint
-        )),
-        None => say(format!("emulator: {} (given)", running.endpoint_url)),
-    }
-    for (artifact, source) in &running.setup.zips {
-        say(format!("artifact {artifact}: {source}"));
-    }
-    for s in &running.setup.stacks {
-        say(format!("stack {}: {}", s.name, s.outcome));
-    }
-    let p = &running.setup.publication;
-    say(format!(
-        "published to s3://{}: {} objects, {} uploaded, catalog {}",
-        p.bucket,
-        p.objects.len(),
-        p.uploaded(),
-        p.catalog_key
-    ));
-    let settings = &running.setup.settings;
-    let outputs = super::outputs::Outputs {
-        mode: "local".to_owned(),
-        prefix: settings.prefix.clone(),
-        region: region.clone(),
-        api_url: Some(running.api_url.clone()),
-        endpoint_url: Some(running.endpoint_url.clone()),
-        artifacts_bucket: settings.artifacts_bucket.clone(),
-        tenants_table: Some(settings.tenants_table.clone()),
-        provisioning_role_arn: settings.provisioning_role_arn.clone(),
-        require_auth: Some(args.require_auth),
-        stacks: running
-            .setup
-            .stacks
-            .iter()
-            .map(|s| (s.name.clone(), s.outputs.clone()))
-            .collect(),
-    };
+    show_setup(&running, &say);
+    let outputs = local_outputs(&running, &region, args.require_auth);
     let path = match super::outputs::write_outputs(&args.out, &outputs) {
         Ok(path) => path,
         Err(e) => {
@@ -163,6 +126,56 @@ pub async fn run(cli: &Cli, app: &App, config: Config, args: Args) -> Result<(),
     running.stop().await;
     say("stopped".to_owned());
     Ok(())
+}
+
+/// What starting set up: the emulator, the artifacts, the stacks and the publication.
+fn show_setup(running: &Running, say: &impl Fn(String)) {
+    match &running.emulator {
+        Some(e) => say(format!(
+            "emulator: moto (pid {}, {}) at {}",
+            e.pid,
+            e.python.display(),
+            e.endpoint
+        )),
+        None => say(format!("emulator: {} (given)", running.endpoint_url)),
+    }
+    for (artifact, source) in &running.setup.zips {
+        say(format!("artifact {artifact}: {source}"));
+    }
+    for s in &running.setup.stacks {
+        say(format!("stack {}: {}", s.name, s.outcome));
+    }
+    let p = &running.setup.publication;
+    say(format!(
+        "published to s3://{}: {} objects, {} uploaded, catalog {}",
+        p.bucket,
+        p.objects.len(),
+        p.uploaded(),
+        p.catalog_key
+    ));
+}
+
+/// What outputs.json records of the local control plane: its API, the emulator, and every
+/// stack's outputs.
+fn local_outputs(running: &Running, region: &str, require_auth: bool) -> super::outputs::Outputs {
+    let settings = &running.setup.settings;
+    super::outputs::Outputs {
+        mode: "local".to_owned(),
+        prefix: settings.prefix.clone(),
+        region: region.to_owned(),
+        api_url: Some(running.api_url.clone()),
+        endpoint_url: Some(running.endpoint_url.clone()),
+        artifacts_bucket: settings.artifacts_bucket.clone(),
+        tenants_table: Some(settings.tenants_table.clone()),
+        provisioning_role_arn: settings.provisioning_role_arn.clone(),
+        require_auth: Some(require_auth),
+        stacks: running
+            .setup
+            .stacks
+            .iter()
+            .map(|s| (s.name.clone(), s.outputs.clone()))
+            .collect(),
+    }
 }
 
 /// SIGINT and SIGTERM, registered when installed.

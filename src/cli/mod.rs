@@ -9,7 +9,7 @@ pub mod outputs;
 pub mod tenants;
 mod upgrade;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -389,128 +389,176 @@ fn init_tracing(cli: &Cli) {
         .try_init();
 }
 
+/// Runs the parsed command on `app`: one function per subcommand.
 pub fn run(cli: &Cli, app: &App) -> Result<(), Error> {
     let config = Config::new(&cli.prefix)?;
     match &cli.command {
-        Command::Local(args) => {
-            init_tracing(cli);
-            runtime()?.block_on(local::run(cli, app, config, args.clone()))?;
-        }
-        Command::Deploy(args) => {
-            init_tracing(cli);
-            runtime()?.block_on(deploy::deploy(cli, app, &config, args))?;
-        }
-        Command::Cells { command } => match command {
-            CellsCommand::List { blueprints } => {
-                deploy::cells_list(cli, app, &config, &blueprints.blueprints)?;
-            }
-            CellsCommand::Bootstrap(args) => {
-                init_tracing(cli);
-                runtime()?.block_on(deploy::cells_bootstrap(cli, app, &config, args))?;
-            }
-        },
-        Command::Diff { fail, blueprints } => {
-            init_tracing(cli);
-            let differs =
-                runtime()?.block_on(deploy::diff(cli, app, &config, &blueprints.blueprints))?;
-            if differs && *fail {
-                return Err(Error::Differences);
-            }
-        }
-        Command::Destroy(args) => {
-            init_tracing(cli);
-            runtime()?.block_on(deploy::destroy(cli, &config, args))?;
-        }
+        Command::Local(args) => block_on(cli, local::run(cli, app, config, args.clone())),
+        Command::Deploy(args) => block_on(cli, deploy::deploy(cli, app, &config, args)),
+        Command::Cells { command } => cells(cli, app, &config, command),
+        Command::Diff { fail, blueprints } => diff(cli, app, &config, *fail, blueprints),
+        Command::Destroy(args) => block_on(cli, deploy::destroy(cli, &config, args)),
         Command::Tenants { api_url, command } => {
-            init_tracing(cli);
-            runtime()?.block_on(tenants::run(cli, api_url.as_deref(), command))?;
+            block_on(cli, tenants::run(cli, api_url.as_deref(), command))
         }
-        Command::New { dir, silos_path } => {
-            let created = new::new(dir, silos_path.as_deref())?;
-            if !cli.quiet {
-                println!(
-                    "created {} in {} ({} files); next:\n  cd {}\n  cargo run -- synth\n  cargo test",
-                    created.name,
-                    created.dir.display(),
-                    created.files.len(),
-                    created.dir.display()
-                );
-            }
-        }
+        Command::New { dir, silos_path } => new_crate(cli, dir, silos_path.as_deref()),
         Command::Synth {
             out,
             format,
             blueprints,
-        } => {
-            let output = synth::synth(app, &config, &blueprints.blueprints, (*format).into())?;
+        } => synthesize(cli, app, &config, out, *format, blueprints),
+        Command::Graph { stack, blueprints } => graph(app, &config, stack, blueprints),
+        Command::Validate { blueprints } => validate(cli, app, &config, blueprints),
+    }
+}
+
+/// Runs an async command on a fresh runtime, with its logs going to stderr.
+fn block_on<T>(cli: &Cli, command: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    init_tracing(cli);
+    runtime()?.block_on(command)
+}
+
+/// `silos cells list` and `silos cells bootstrap`.
+fn cells(cli: &Cli, app: &App, config: &Config, command: &CellsCommand) -> Result<(), Error> {
+    match command {
+        CellsCommand::List { blueprints } => {
+            deploy::cells_list(cli, app, config, &blueprints.blueprints)
+        }
+        CellsCommand::Bootstrap(args) => {
+            block_on(cli, deploy::cells_bootstrap(cli, app, config, args))
+        }
+    }
+}
+
+/// `silos diff`: with `--fail`, a difference is an error.
+fn diff(
+    cli: &Cli,
+    app: &App,
+    config: &Config,
+    fail: bool,
+    blueprints: &BlueprintsArg,
+) -> Result<(), Error> {
+    let differs = block_on(cli, deploy::diff(cli, app, config, &blueprints.blueprints))?;
+    if differs && fail {
+        return Err(Error::Differences);
+    }
+    Ok(())
+}
+
+/// `silos new`: writes the crate, then says what to run next.
+fn new_crate(cli: &Cli, dir: &Path, silos_path: Option<&Path>) -> Result<(), Error> {
+    let created = new::new(dir, silos_path)?;
+    if !cli.quiet {
+        println!(
+            "created {} in {} ({} files); next:\n  cd {}\n  cargo run -- synth\n  cargo test",
+            created.name,
+            created.dir.display(),
+            created.files.len(),
+            created.dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// `silos synth`: writes every file of the synthesis into `out`, then says what it wrote.
+fn synthesize(
+    cli: &Cli,
+    app: &App,
+    config: &Config,
+    out: &Path,
+    format: FormatArg,
+    blueprints: &BlueprintsArg,
+) -> Result<(), Error> {
+    let output = synth::synth(app, config, &blueprints.blueprints, format.into())?;
+    warn(cli, &output);
+    synth::write(out, &output)?;
+    if cli.verbose {
+        print_unscoped(&output);
+    }
+    if !cli.quiet {
+        print_synthesized(&output, out);
+    }
+    Ok(())
+}
+
+/// `-v`: the provisioning role's handler actions that are not scoped to tenant resources.
+fn print_unscoped(output: &synth::Output) {
+    println!("the provisioning role's handler actions not scoped to tenant resources:");
+    for n in &output.unscoped {
+        println!(
+            "  {:<40} {:<12} {} (for {})",
+            n.action,
+            if n.granted { "on *" } else { "not granted" },
+            n.why,
+            n.types.join(", ")
+        );
+    }
+}
+
+/// What synth wrote into `out`: the counts, then one line per stack.
+fn print_synthesized(output: &synth::Output, out: &Path) {
+    println!(
+        "synthesized {} stacks and {} deployment types into {}",
+        output.manifest.stacks.len(),
+        output.deployment_types.len(),
+        out.display()
+    );
+    for s in &output.manifest.stacks {
+        println!(
+            "  {:<24} {:<24} {:>3} resources  {:>7} bytes  sha256 {}",
+            s.template,
+            s.stack_name.as_deref().unwrap_or(match s.kind {
+                crate::stacks::Kind::Cell => "(one per cell)",
+                _ => "(one per tenant)",
+            }),
+            s.resources,
+            s.bytes,
+            &s.sha256[..12]
+        );
+    }
+}
+
+/// `silos graph`: prints the stack's Mermaid diagram, or names the stacks there are.
+fn graph(app: &App, config: &Config, stack: &str, blueprints: &BlueprintsArg) -> Result<(), Error> {
+    let output = synth::synth(app, config, &blueprints.blueprints, Format::Json)?;
+    let name = format!("{stack}.mmd");
+    match output.files.iter().find(|f| f.name == name) {
+        Some(file) => {
+            print!("{}", file.contents);
+            Ok(())
+        }
+        None => {
+            let known: Vec<&str> = output
+                .manifest
+                .stacks
+                .iter()
+                .map(|s| s.id.as_str())
+                .collect();
+            Err(Error::Usage(format!(
+                "no stack {stack:?}: the stacks are {}",
+                known.join(", ")
+            )))
+        }
+    }
+}
+
+/// `silos validate`: synthesizes in both formats and writes nothing.
+fn validate(
+    cli: &Cli,
+    app: &App,
+    config: &Config,
+    blueprints: &BlueprintsArg,
+) -> Result<(), Error> {
+    for format in [Format::Json, Format::Yaml] {
+        let output = synth::synth(app, config, &blueprints.blueprints, format)?;
+        if format == Format::Json {
             warn(cli, &output);
-            synth::write(out, &output)?;
-            if cli.verbose {
-                println!("the provisioning role's handler actions not scoped to tenant resources:");
-                for n in &output.unscoped {
-                    println!(
-                        "  {:<40} {:<12} {} (for {})",
-                        n.action,
-                        if n.granted { "on *" } else { "not granted" },
-                        n.why,
-                        n.types.join(", ")
-                    );
-                }
-            }
             if !cli.quiet {
                 println!(
-                    "synthesized {} stacks and {} deployment types into {}",
+                    "valid: {} stacks and {} deployment types",
                     output.manifest.stacks.len(),
-                    output.deployment_types.len(),
-                    out.display()
+                    output.deployment_types.len()
                 );
-                for s in &output.manifest.stacks {
-                    println!(
-                        "  {:<24} {:<24} {:>3} resources  {:>7} bytes  sha256 {}",
-                        s.template,
-                        s.stack_name.as_deref().unwrap_or(match s.kind {
-                            crate::stacks::Kind::Cell => "(one per cell)",
-                            _ => "(one per tenant)",
-                        }),
-                        s.resources,
-                        s.bytes,
-                        &s.sha256[..12]
-                    );
-                }
-            }
-        }
-        Command::Graph { stack, blueprints } => {
-            let output = synth::synth(app, &config, &blueprints.blueprints, Format::Json)?;
-            let name = format!("{stack}.mmd");
-            match output.files.iter().find(|f| f.name == name) {
-                Some(file) => print!("{}", file.contents),
-                None => {
-                    let known: Vec<&str> = output
-                        .manifest
-                        .stacks
-                        .iter()
-                        .map(|s| s.id.as_str())
-                        .collect();
-                    return Err(Error::Usage(format!(
-                        "no stack {stack:?}: the stacks are {}",
-                        known.join(", ")
-                    )));
-                }
-            }
-        }
-        Command::Validate { blueprints } => {
-            for format in [Format::Json, Format::Yaml] {
-                let output = synth::synth(app, &config, &blueprints.blueprints, format)?;
-                if format == Format::Json {
-                    warn(cli, &output);
-                    if !cli.quiet {
-                        println!(
-                            "valid: {} stacks and {} deployment types",
-                            output.manifest.stacks.len(),
-                            output.deployment_types.len()
-                        );
-                    }
-                }
             }
         }
     }

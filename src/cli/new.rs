@@ -40,6 +40,8 @@ pub struct Created {
     pub files: Vec<PathBuf>,
 }
 
+/// Writes the new crate into `dir`: its sources, then the first snapshots of its templates
+/// (and a checkout's lock file).
 pub fn new(dir: &Path, silos_path: Option<&Path>) -> Result<Created, Error> {
     let name = crate_name(dir)?;
     if dir.exists() && std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_some()) {
@@ -49,34 +51,61 @@ pub fn new(dir: &Path, silos_path: Option<&Path>) -> Result<Created, Error> {
         )));
     }
     let dependency = match silos_path {
-        Some(path) => {
-            let path = path
-                .canonicalize()
-                .map_err(|e| Error::Usage(format!("--silos-path {}: {e}", path.display())))?;
-            if !path.join("Cargo.toml").is_file() || !path.join("cfn").is_dir() {
-                return Err(Error::Usage(format!(
-                    "--silos-path {}: not a silos checkout (no Cargo.toml and cfn/)",
-                    path.display()
-                )));
-            }
-            let path = path.display().to_string();
-            if path.contains('\'') || path.contains('\n') {
-                return Err(Error::Usage(format!(
-                    "--silos-path {path}: a path with a quote or a newline cannot be written into Cargo.toml"
-                )));
-            }
-            // A TOML literal string: no escapes, so any other path is written as it is.
-            format!("silos = {{ path = '{path}' }}")
-        }
+        Some(path) => path_dependency(path)?,
         None => format!("silos = \"{}\"", env!("CARGO_PKG_VERSION")),
     };
+    let mut written = write(dir, sources(&name, &dependency))?;
+    let mut files = snapshots(dir)?;
+    // A checkout's lock file: the new crate builds against the same versions, so a shared
+    // target directory is reused instead of rebuilt.
+    if let Some(lock) = silos_path
+        .map(|p| p.join("Cargo.lock"))
+        .filter(|l| l.is_file())
+    {
+        let text = std::fs::read_to_string(&lock).map_err(|source| Error::Write {
+            path: lock.clone(),
+            source,
+        })?;
+        files.push(("Cargo.lock".into(), text));
+    }
+    written.extend(write(dir, files)?);
+    Ok(Created {
+        dir: dir.to_owned(),
+        name,
+        files: written,
+    })
+}
+
+/// `--silos-path`'s Cargo.toml dependency line, once the path is found to be a silos checkout.
+fn path_dependency(path: &Path) -> Result<String, Error> {
+    let path = path
+        .canonicalize()
+        .map_err(|e| Error::Usage(format!("--silos-path {}: {e}", path.display())))?;
+    if !path.join("Cargo.toml").is_file() || !path.join("cfn").is_dir() {
+        return Err(Error::Usage(format!(
+            "--silos-path {}: not a silos checkout (no Cargo.toml and cfn/)",
+            path.display()
+        )));
+    }
+    let path = path.display().to_string();
+    if path.contains('\'') || path.contains('\n') {
+        return Err(Error::Usage(format!(
+            "--silos-path {path}: a path with a quote or a newline cannot be written into Cargo.toml"
+        )));
+    }
+    // A TOML literal string: no escapes, so any other path is written as it is.
+    Ok(format!("silos = {{ path = '{path}' }}"))
+}
+
+/// The crate's own files, from the templates filled in with its name and silos dependency.
+fn sources(name: &str, dependency: &str) -> Vec<(PathBuf, String)> {
     let krate = name.replace('-', "_");
     let fill = |t: &str| {
-        t.replace("{{name}}", &name)
+        t.replace("{{name}}", name)
             .replace("{{crate}}", &krate)
-            .replace("{{silos_dependency}}", &dependency)
+            .replace("{{silos_dependency}}", dependency)
     };
-    let files: Vec<(PathBuf, String)> = vec![
+    vec![
         ("Cargo.toml".into(), fill(CARGO_TOML)),
         ("src/lib.rs".into(), fill(LIB_RS)),
         ("src/main.rs".into(), fill(MAIN_RS)),
@@ -89,9 +118,12 @@ pub fn new(dir: &Path, silos_path: Option<&Path>) -> Result<Created, Error> {
         ("README.md".into(), fill(README_MD)),
         (".gitignore".into(), GITIGNORE.to_owned()),
         ("blueprints/silo.yaml".into(), BLUEPRINT.to_owned()),
-    ];
-    let mut written = write(dir, files)?;
-    // The first snapshots, of the very app src/lib.rs holds, so its test passes as generated.
+    ]
+}
+
+/// The first snapshots, of the very app src/lib.rs holds (with the blueprints already written
+/// into `dir`), so its test passes as generated.
+fn snapshots(dir: &Path) -> Result<Vec<(PathBuf, String)>, Error> {
     let config = Config::new("silos")?;
     let output = synth::synth(
         &scaffold_app(),
@@ -111,24 +143,7 @@ pub fn new(dir: &Path, silos_path: Option<&Path>) -> Result<Created, Error> {
             ));
         }
     }
-    // A checkout's lock file: the new crate builds against the same versions, so a shared
-    // target directory is reused instead of rebuilt.
-    if let Some(lock) = silos_path
-        .map(|p| p.join("Cargo.lock"))
-        .filter(|l| l.is_file())
-    {
-        let text = std::fs::read_to_string(&lock).map_err(|source| Error::Write {
-            path: lock.clone(),
-            source,
-        })?;
-        files.push(("Cargo.lock".into(), text));
-    }
-    written.extend(write(dir, files)?);
-    Ok(Created {
-        dir: dir.to_owned(),
-        name,
-        files: written,
-    })
+    Ok(files)
 }
 
 fn write(dir: &Path, files: Vec<(PathBuf, String)>) -> Result<Vec<PathBuf>, Error> {

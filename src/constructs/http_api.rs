@@ -116,6 +116,15 @@ impl HttpApi {
                 ..apigw::Api::new()
             },
         );
+        self.add_stage(t, &api);
+        for route in &self.routes {
+            self.add_route(t, &api, route);
+        }
+    }
+
+    /// The access log group and the throttled, auto-deployed `$default` stage that writes to
+    /// it.
+    fn add_stage(&self, t: &mut Template, api: &Expr) {
         let log_group = format!("{}AccessLogs", self.id);
         t.add(
             &log_group,
@@ -148,46 +157,49 @@ impl HttpApi {
                 ..apigw::Stage::new(api.clone(), "$default")
             },
         );
-        for route in &self.routes {
-            let name = format!("{}{}", self.id, route.logical_name());
-            let integration = format!("{name}Integration");
-            t.add(
-                &integration,
-                &apigw::Integration {
-                    integration_uri: Some(route.function_arn.clone().into()),
-                    payload_format_version: Some("2.0".into()),
-                    timeout_in_millis: Some(count(29_000)),
-                    ..apigw::Integration::new(api.clone(), "AWS_PROXY")
-                },
-            );
-            t.add(
-                &format!("{name}Route"),
-                &apigw::Route {
-                    authorization_type: Some("AWS_IAM".into()),
-                    target: Some(Expr::sub(format!("integrations/${{{integration}}}")).into()),
-                    ..apigw::Route::new(
-                        api.clone(),
-                        format!("{} {}", route.method.as_str(), route.path),
-                    )
-                },
-            );
-            t.add(
-                &format!("{name}Permission"),
-                &invoke_permission(
-                    Handle::<lambda::Function>::new(&route.function_id).r#ref(),
-                    "apigateway.amazonaws.com",
-                    super::arn(
-                        "execute-api",
-                        &format!(
-                            "${{{}}}/*/{}{}",
-                            self.id,
-                            route.method.as_str(),
-                            route.arn_path()
-                        ),
+    }
+
+    /// A route's integration, its IAM-authorized route, and the permission for the API to
+    /// invoke its function.
+    fn add_route(&self, t: &mut Template, api: &Expr, route: &Route) {
+        let name = format!("{}{}", self.id, route.logical_name());
+        let integration = format!("{name}Integration");
+        t.add(
+            &integration,
+            &apigw::Integration {
+                integration_uri: Some(route.function_arn.clone().into()),
+                payload_format_version: Some("2.0".into()),
+                timeout_in_millis: Some(count(29_000)),
+                ..apigw::Integration::new(api.clone(), "AWS_PROXY")
+            },
+        );
+        t.add(
+            &format!("{name}Route"),
+            &apigw::Route {
+                authorization_type: Some("AWS_IAM".into()),
+                target: Some(Expr::sub(format!("integrations/${{{integration}}}")).into()),
+                ..apigw::Route::new(
+                    api.clone(),
+                    format!("{} {}", route.method.as_str(), route.path),
+                )
+            },
+        );
+        t.add(
+            &format!("{name}Permission"),
+            &invoke_permission(
+                Handle::<lambda::Function>::new(&route.function_id).r#ref(),
+                "apigateway.amazonaws.com",
+                super::arn(
+                    "execute-api",
+                    &format!(
+                        "${{{}}}/*/{}{}",
+                        self.id,
+                        route.method.as_str(),
+                        route.arn_path()
                     ),
                 ),
-            );
-        }
+            ),
+        );
     }
 }
 

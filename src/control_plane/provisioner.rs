@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus, Tag};
 
@@ -314,105 +314,141 @@ impl ControlPlane {
     /// it as batch item failures, so they are delivered again, as the event source mapping
     /// expects; a record after it that did go through is idempotent when it comes again.
     pub async fn handle_stream(&self, event: StreamEvent) -> DynamoDbEventResponse {
-        // Each tenant's work, in batch order: (index in the batch, the work, the tenant).
-        type Queue = Vec<(usize, Work, Tenant)>;
-        let mut per_tenant: Vec<(String, Queue)> = Vec::new();
-        let mut first_failed = None;
         let sequences: Vec<Option<String>> = event
             .records
             .iter()
             .map(|r| r.change.sequence_number.clone())
             .collect();
-        for (index, record) in event.records.into_iter().enumerate() {
-            let image = &record.change.new_image;
-            let s = |k: &str| match image.get(k) {
-                Some(serde_dynamo::AttributeValue::S(v)) => Some(v.clone()),
-                _ => None,
-            };
-            // Name locks never trigger anything.
-            if image.get(store::attribute::KIND).is_some() {
-                continue;
-            }
-            // The mapping's own filters, declared once (a record the mapping let through
-            // for another reason, or a test's, is checked the same way).
-            let attribute = |k: &str| match image.get(k) {
-                Some(serde_dynamo::AttributeValue::S(v)) => Some(v.as_str()),
-                _ => None,
-            };
-            let event = record.event_name.as_str();
-            let work = if functions::PROVISION.matches(event, attribute) {
-                Work::Provision
-            } else if functions::UPDATE.matches(event, attribute) {
-                Work::Update
-            } else {
-                continue;
-            };
-            let Some(id) = s(store::attribute::TENANT_ID) else {
-                continue;
-            };
-            // The image is the tenant as written. If it has moved on since (a redelivery),
-            // the conditional writes find out, and the work re-reads it.
-            let tenant = match store::from_image(image) {
-                Ok(t) => t,
-                Err(e) => {
-                    tracing::error!(tenant = %id, error = %e, "an unreadable stream record; it will be retried");
-                    first_failed = first_failed.min(Some(index)).or(Some(index));
-                    continue;
-                }
-            };
-            match per_tenant.iter_mut().find(|(t, _)| *t == id) {
-                Some((_, work_list)) => work_list.push((index, work, tenant)),
-                None => per_tenant.push((id, vec![(index, work, tenant)])),
-            }
-        }
+        let (per_tenant, first_failed) = queues(event.records);
         let mut tasks = tokio::task::JoinSet::new();
         for (id, work_list) in per_tenant {
             let cp = self.clone();
             let sequence = |i: usize| sequences[i].clone().unwrap_or_default();
             let sequences: Vec<String> = work_list.iter().map(|(i, ..)| sequence(*i)).collect();
-            tasks.spawn(async move {
-                for ((index, work, tenant), sequence) in work_list.into_iter().zip(sequences) {
-                    let result = match work {
-                        Work::Provision => Box::pin(cp.provision(tenant)).await.map(|_| ()),
-                        Work::Update => Box::pin(cp.update(tenant)).await.map(|_| ()),
-                    };
-                    match result {
-                        Ok(()) | Err(Error::WrongStatus { .. }) => {}
-                        // A stream record is written only for a committed write, so its
-                        // tenant is not coming back: retrying cannot help, and hiding it
-                        // would lose a tenant quietly.
-                        Err(Error::NotFound(_)) => tracing::warn!(
-                            tenant = %id,
-                            %sequence,
-                            "a stream record names a tenant that is not in the table; \
-                             skipped (the item was removed, or the stream does not match \
-                             the table)"
-                        ),
-                        Err(e) => {
-                            tracing::error!(tenant = %id, %sequence, error = %e, "provisioning failed; the record will be retried");
-                            // This tenant's later records wait for this one.
-                            return Some(index);
-                        }
-                    }
-                }
-                None
-            });
+            tasks.spawn(cp.work_through(id, work_list, sequences));
         }
-        while let Some(done) = tasks.join_next().await {
-            let failed = match done {
-                Ok(failed) => failed,
-                // A panicking task: its records must come again, all of them from the start.
-                Err(e) => {
-                    tracing::error!(error = %e, "provisioning a record panicked");
-                    Some(0)
-                }
-            };
-            if let Some(i) = failed {
-                first_failed = Some(first_failed.map_or(i, |f: usize| f.min(i)));
-            }
-        }
+        let first_failed = first_failure(tasks, first_failed).await;
         batch_failures(&sequences, first_failed)
     }
+
+    /// Works through one tenant's queue in order, `sequences` naming its records for the
+    /// logs. Returns the batch index of the record it stopped at, if any: the tenant's later
+    /// records wait for that one.
+    async fn work_through(
+        self,
+        id: String,
+        work_list: Queue,
+        sequences: Vec<String>,
+    ) -> Option<usize> {
+        for ((index, work, tenant), sequence) in work_list.into_iter().zip(sequences) {
+            let result = match work {
+                Work::Provision => Box::pin(self.provision(tenant)).await.map(|_| ()),
+                Work::Update => Box::pin(self.update(tenant)).await.map(|_| ()),
+            };
+            match result {
+                Ok(()) | Err(Error::WrongStatus { .. }) => {}
+                // A stream record is written only for a committed write, so its
+                // tenant is not coming back: retrying cannot help, and hiding it
+                // would lose a tenant quietly.
+                Err(Error::NotFound(_)) => tracing::warn!(
+                    tenant = %id,
+                    %sequence,
+                    "a stream record names a tenant that is not in the table; \
+                     skipped (the item was removed, or the stream does not match \
+                     the table)"
+                ),
+                Err(e) => {
+                    tracing::error!(tenant = %id, %sequence, error = %e, "provisioning failed; the record will be retried");
+                    // This tenant's later records wait for this one.
+                    return Some(index);
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Each tenant's work, in batch order: (index in the batch, the work, the tenant).
+type Queue = Vec<(usize, Work, Tenant)>;
+
+/// Sorts a batch's records into per-tenant queues, in batch order, skipping those that ask
+/// nothing of the provisioner. Returns the queues and the index of the first record that could
+/// not be read, if any.
+fn queues(records: Vec<EventRecord>) -> (Vec<(String, Queue)>, Option<usize>) {
+    let mut per_tenant: Vec<(String, Queue)> = Vec::new();
+    let mut first_failed = None;
+    for (index, record) in records.into_iter().enumerate() {
+        let Some((work, id)) = work_of(&record) else {
+            continue;
+        };
+        // The image is the tenant as written. If it has moved on since (a redelivery),
+        // the conditional writes find out, and the work re-reads it.
+        let tenant = match store::from_image(&record.change.new_image) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(tenant = %id, error = %e, "an unreadable stream record; it will be retried");
+                first_failed = first_failed.min(Some(index)).or(Some(index));
+                continue;
+            }
+        };
+        match per_tenant.iter_mut().find(|(t, _)| *t == id) {
+            Some((_, work_list)) => work_list.push((index, work, tenant)),
+            None => per_tenant.push((id, vec![(index, work, tenant)])),
+        }
+    }
+    (per_tenant, first_failed)
+}
+
+/// What `record` asks of the provisioner, and the id of its tenant; None for a record that
+/// asks nothing.
+fn work_of(record: &EventRecord) -> Option<(Work, String)> {
+    let image = &record.change.new_image;
+    let s = |k: &str| match image.get(k) {
+        Some(serde_dynamo::AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    };
+    // Name locks never trigger anything.
+    if image.get(store::attribute::KIND).is_some() {
+        return None;
+    }
+    // The mapping's own filters, declared once (a record the mapping let through
+    // for another reason, or a test's, is checked the same way).
+    let attribute = |k: &str| match image.get(k) {
+        Some(serde_dynamo::AttributeValue::S(v)) => Some(v.as_str()),
+        _ => None,
+    };
+    let event = record.event_name.as_str();
+    let work = if functions::PROVISION.matches(event, attribute) {
+        Work::Provision
+    } else if functions::UPDATE.matches(event, attribute) {
+        Work::Update
+    } else {
+        return None;
+    };
+    let id = s(store::attribute::TENANT_ID)?;
+    Some((work, id))
+}
+
+/// Waits for every tenant's queue and returns the earliest batch index any stopped at,
+/// counting `first_failed` (a record that could not be read) too.
+async fn first_failure(
+    mut tasks: tokio::task::JoinSet<Option<usize>>,
+    mut first_failed: Option<usize>,
+) -> Option<usize> {
+    while let Some(done) = tasks.join_next().await {
+        let failed = match done {
+            Ok(failed) => failed,
+            // A panicking task: its records must come again, all of them from the start.
+            Err(e) => {
+                tracing::error!(error = %e, "provisioning a record panicked");
+                Some(0)
+            }
+        };
+        if let Some(i) = failed {
+            first_failed = Some(first_failed.map_or(i, |f: usize| f.min(i)));
+        }
+    }
+    first_failed
 }
 
 /// A stream batch's response: every record from the first that failed on is reported, so the

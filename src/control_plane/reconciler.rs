@@ -91,14 +91,13 @@ impl ControlPlane {
         Ok(super::updater::is_executed(status.as_ref()))
     }
 
+    /// Repairs one tenant in flight: resumes its work, or applies its stack's status. None
+    /// if there was nothing to do.
     async fn repair(&self, tenant: Tenant) -> Result<Option<Repair>, Error> {
         let id = tenant.tenant_id.clone();
         if tenant.status == Status::Initiated {
             let after = self.provision(tenant).await?;
-            return Ok(Some(Repair::Resumed {
-                tenant: id,
-                status: after.status,
-            }));
+            return Ok(resumed(id, &after));
         }
         let Some(stack) = tenant
             .stack_id
@@ -109,10 +108,7 @@ impl ControlPlane {
         };
         if tenant.status == Status::Provisioning && tenant.stack_id.is_none() {
             let after = self.provision(tenant).await?;
-            return Ok(Some(Repair::Resumed {
-                tenant: id,
-                status: after.status,
-            }));
+            return Ok(resumed(id, &after));
         }
         if tenant.status == Status::Updating
             && tenant.target_version.is_some()
@@ -120,29 +116,37 @@ impl ControlPlane {
         {
             // A requested update whose change set was never created or executed.
             let after = self.update(tenant).await?;
-            return Ok(Some(Repair::Resumed {
-                tenant: id,
-                status: after.status,
-            }));
+            return Ok(resumed(id, &after));
         }
-        let reach = self.reach(&tenant).await?;
+        let Some(state) = self.stack_state(&tenant, &stack).await? else {
+            return Ok(None);
+        };
+        self.apply_stack_state(tenant, state).await
+    }
+
+    /// The state of `tenant`'s stack `stack` (its id or name), from DescribeStacks. None if
+    /// there is nothing to apply: no stack is described, or the stack is gone and the tenant
+    /// is not being deleted. A gone stack of a tenant being deleted is `DELETE_COMPLETE`.
+    async fn stack_state(&self, tenant: &Tenant, stack: &str) -> Result<Option<StackState>, Error> {
+        let reach = self.reach(tenant).await?;
         let described = reach
             .cfn()
             .await
             .describe_stacks()
-            .stack_name(&stack)
+            .stack_name(stack)
             .send()
             .await;
         let described = reach.paced(described);
-        let (stack_id, status, reason) = match described {
+        let state = match described {
             Ok(out) => match out.stacks().first() {
-                Some(s) => (
-                    s.stack_id().unwrap_or(&stack).to_owned(),
-                    s.stack_status()
+                Some(s) => StackState {
+                    stack_id: s.stack_id().unwrap_or(stack).to_owned(),
+                    status: s
+                        .stack_status()
                         .map(|s| s.as_str().to_owned())
                         .unwrap_or_default(),
-                    s.stack_status_reason().unwrap_or_default().to_owned(),
-                ),
+                    reason: s.stack_status_reason().unwrap_or_default().to_owned(),
+                },
                 None => return Ok(None),
             },
             // Gone: for a tenant being deleted, that is the end of its stack.
@@ -150,18 +154,36 @@ impl ControlPlane {
                 if tenant.status != Status::Deleting {
                     return Ok(None);
                 }
-                (stack.clone(), "DELETE_COMPLETE".to_owned(), String::new())
+                StackState {
+                    stack_id: stack.to_owned(),
+                    status: "DELETE_COMPLETE".to_owned(),
+                    reason: String::new(),
+                }
             }
             Err(e) => return Err(cfn_error("DescribeStacks")(e)),
         };
+        Ok(Some(state))
+    }
+
+    /// Applies the stack `state` to `tenant`, as its event would have: an offboarding whose
+    /// stack was never told to delete calls DeleteStack again; a stack still in progress
+    /// changes nothing, except for a tenant provisioning.
+    async fn apply_stack_state(
+        &self,
+        tenant: Tenant,
+        state: StackState,
+    ) -> Result<Option<Repair>, Error> {
+        let id = tenant.tenant_id.clone();
+        let StackState {
+            stack_id,
+            status,
+            reason,
+        } = state;
         let settled = !status.ends_with("_IN_PROGRESS");
         if tenant.status == Status::Deleting && settled && !status.starts_with("DELETE_") {
             // Offboarding moved it, and its stack was never told.
             let after = self.delete_stack(tenant).await?;
-            return Ok(Some(Repair::Resumed {
-                tenant: id,
-                status: after.status,
-            }));
+            return Ok(resumed(id, &after));
         }
         if !settled && tenant.status != Status::Provisioning {
             return Ok(None);
@@ -176,4 +198,19 @@ impl ControlPlane {
             _ => None,
         })
     }
+}
+
+/// A tenant stack as DescribeStacks found it.
+struct StackState {
+    stack_id: String,
+    status: String,
+    reason: String,
+}
+
+/// The repair of tenant `id` whose work was resumed, ending up as `after`.
+fn resumed(id: String, after: &Tenant) -> Option<Repair> {
+    Some(Repair::Resumed {
+        tenant: id,
+        status: after.status,
+    })
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::store::{self, Changes};
-use super::tenant::{EventOutcome, Status, apply_stack_status};
+use super::tenant::{EventOutcome, StackTransition, Status, Tenant, apply_stack_status};
 use super::{ControlPlane, Error, updater};
 
 /// The `detail` of a stack status change event.
@@ -102,86 +102,138 @@ fn rfc3339(t: std::time::SystemTime) -> String {
     DateTime::from_secs(secs).to_string()
 }
 
+/// What applying a stack event writes to its tenant.
+struct EventWrite {
+    changes: Changes,
+    /// The tenant's new `statusReason`, for a move to `deleted`.
+    reason: Option<String>,
+    /// The version of the update in flight, which the write's condition names.
+    target: Option<String>,
+}
+
+/// What moving `tenant` by `t`, for the stack event `detail`, writes. None for a settled
+/// status of an earlier update, arriving late: the update in flight has no change set yet.
+fn event_write(
+    tenant: &Tenant,
+    t: StackTransition,
+    detail: &StackStatusDetail,
+) -> Option<EventWrite> {
+    let from = tenant.status;
+    let status = &detail.status_details.status;
+    let mut reason = (t.keep_reason && !detail.status_details.status_reason.is_empty())
+        .then(|| format!("{status}: {}", detail.status_details.status_reason));
+    // An update the control plane asked for: its outcome moves the version.
+    let target = (from == Status::Updating)
+        .then(|| tenant.target_version.clone())
+        .flatten();
+    let mut changes = Changes {
+        stack_id: tenant.stack_id.is_none().then(|| detail.stack_id.clone()),
+        ..Changes::default()
+    };
+    if let Some(target) = &target {
+        // Its change set is recorded just before it is executed. Until then, a settled
+        // status is an earlier update's, arriving late.
+        if tenant.change_set.is_none() && t.status != Status::Deleting {
+            return None;
+        }
+        changes.target_version = Some(None);
+        changes.change_set = Some(None);
+        if status == "UPDATE_COMPLETE" {
+            changes.version = Some(Some(target.clone()));
+            changes.status_reason = Some(None);
+        } else {
+            let why = reason.take().unwrap_or_else(|| status.clone());
+            reason = Some(format!(
+                "update to {} failed: {why}",
+                updater::short(target)
+            ));
+        }
+    }
+    if t.keep_reason {
+        changes.status_reason = Some(reason.clone());
+    }
+    Some(EventWrite {
+        changes,
+        reason,
+        target,
+    })
+}
+
 impl ControlPlane {
+    /// Applies a stack status change event to the tenant whose current stack it is about.
     pub async fn handle_stack_event(&self, event: &StackStatusEvent) -> Result<Handled, Error> {
         let detail = &event.detail;
-        let prefix = format!("{}-tenant-", self.settings().prefix);
-        let Some(name) = stack_name(&detail.stack_id).filter(|n| n.starts_with(&prefix)) else {
-            return Ok(Handled::NotATenantStack);
+        let (id, tenant) = match self.event_tenant(detail).await? {
+            Ok(found) => found,
+            Err(handled) => return Ok(handled),
         };
-        let Some(id) = tenant_id(name) else {
-            return Ok(Handled::NotATenantStack);
-        };
-        let Some(tenant) = self.store().get(id).await? else {
-            return Ok(Handled::UnknownTenant(id.to_owned()));
-        };
-        match &tenant.stack_id {
-            Some(current) if current != &detail.stack_id => {
-                return Ok(Handled::OtherStack(id.to_owned()));
-            }
-            // The stack id is recorded right after CreateStack returns, and an event can beat
-            // it; the stack name is recorded before CreateStack.
-            None if tenant.stack_name.as_deref() != Some(name) => {
-                return Ok(Handled::OtherStack(id.to_owned()));
-            }
-            _ => {}
-        }
         let from = tenant.status;
         let status = &detail.status_details.status;
+        let ignored = || Handled::Ignored {
+            tenant: id.to_owned(),
+            from,
+            stack_status: status.clone(),
+        };
         let t = match apply_stack_status(from, status) {
             EventOutcome::Move(t) => t,
             EventOutcome::AlreadyThere => return Ok(Handled::AlreadyThere(id.to_owned())),
             EventOutcome::Ignore => {
                 tracing::info!(tenant = id, %from, stack_status = %status, "stack event ignored");
-                return Ok(Handled::Ignored {
-                    tenant: id.to_owned(),
-                    from,
-                    stack_status: status.clone(),
-                });
+                return Ok(ignored());
             }
         };
-        let mut reason = (t.keep_reason && !detail.status_details.status_reason.is_empty())
-            .then(|| format!("{status}: {}", detail.status_details.status_reason));
-        // An update the control plane asked for: its outcome moves the version.
-        let target = (from == Status::Updating)
-            .then(|| tenant.target_version.clone())
-            .flatten();
-        let mut changes = Changes {
-            stack_id: tenant.stack_id.is_none().then(|| detail.stack_id.clone()),
-            ..Changes::default()
+        let Some(write) = event_write(&tenant, t, detail) else {
+            tracing::info!(tenant = id, stack_status = %status, "stack event predates the update in flight; ignored");
+            return Ok(ignored());
         };
-        if let Some(target) = &target {
-            // Its change set is recorded just before it is executed. Until then, a settled
-            // status is an earlier update's, arriving late.
-            if tenant.change_set.is_none() && t.status != Status::Deleting {
-                tracing::info!(tenant = id, stack_status = %status, "stack event predates the update in flight; ignored");
-                return Ok(Handled::Ignored {
-                    tenant: id.to_owned(),
-                    from,
-                    stack_status: status.clone(),
-                });
+        self.apply_event(&tenant, id, t.status, write).await
+    }
+
+    /// The tenant the stack event `detail` applies to, with its id as the stack's name gives
+    /// it; or, if there is none, how the event was handled.
+    async fn event_tenant<'a>(
+        &self,
+        detail: &'a StackStatusDetail,
+    ) -> Result<Result<(&'a str, Tenant), Handled>, Error> {
+        let prefix = format!("{}-tenant-", self.settings().prefix);
+        let Some(name) = stack_name(&detail.stack_id).filter(|n| n.starts_with(&prefix)) else {
+            return Ok(Err(Handled::NotATenantStack));
+        };
+        let Some(id) = tenant_id(name) else {
+            return Ok(Err(Handled::NotATenantStack));
+        };
+        let Some(tenant) = self.store().get(id).await? else {
+            return Ok(Err(Handled::UnknownTenant(id.to_owned())));
+        };
+        match &tenant.stack_id {
+            Some(current) if current != &detail.stack_id => {
+                return Ok(Err(Handled::OtherStack(id.to_owned())));
             }
-            changes.target_version = Some(None);
-            changes.change_set = Some(None);
-            if status == "UPDATE_COMPLETE" {
-                changes.version = Some(Some(target.clone()));
-                changes.status_reason = Some(None);
-            } else {
-                let why = reason.take().unwrap_or_else(|| status.clone());
-                reason = Some(format!(
-                    "update to {} failed: {why}",
-                    updater::short(target)
-                ));
+            // The stack id is recorded right after CreateStack returns, and an event can beat
+            // it; the stack name is recorded before CreateStack.
+            None if tenant.stack_name.as_deref() != Some(name) => {
+                return Ok(Err(Handled::OtherStack(id.to_owned())));
             }
+            _ => {}
         }
-        if t.keep_reason {
-            changes.status_reason = Some(reason.clone());
-        }
-        let result = if t.status == Status::Deleted {
-            self.store().mark_deleted(&tenant, from, reason).await
+        Ok(Ok((id, tenant)))
+    }
+
+    /// Moves tenant `id` from its status to `to` with `write`, conditionally: a tenant that
+    /// moved meanwhile is `WrongStatus`, so the event is retried against the new status.
+    async fn apply_event(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        to: Status,
+        write: EventWrite,
+    ) -> Result<Handled, Error> {
+        let from = tenant.status;
+        let result = if to == Status::Deleted {
+            self.store().mark_deleted(tenant, from, write.reason).await
         } else {
             self.store()
-                .transition_if(id, from, t.status, &changes, target.as_deref())
+                .transition_if(id, from, to, &write.changes, write.target.as_deref())
                 .await
                 .map(|_| ())
         };
@@ -189,7 +241,7 @@ impl ControlPlane {
             Ok(()) => Ok(Handled::Moved {
                 tenant: id.to_owned(),
                 from,
-                to: t.status,
+                to,
             }),
             // It moved under us: the event is retried against the new status.
             Err(store::Error::WrongStatus { .. }) => Err(Error::WrongStatus {

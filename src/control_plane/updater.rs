@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, ExecutionStatus};
 
 use super::cells::Reach;
+use super::provisioner::Plan;
 use super::store::{self, Changes};
 use super::tenant::{Status, Tenant};
 use super::{ControlPlane, Error, cfn_error};
@@ -54,6 +55,14 @@ pub(super) fn is_executed(status: Option<&ExecutionStatus>) -> bool {
 enum Created {
     Ready,
     NoChanges,
+}
+
+/// Where an update stands once its change set was to be created.
+enum Staged {
+    /// The change set is ready and recorded on the tenant: execute it.
+    Recorded(Tenant),
+    /// Nothing to execute: the tenant as it ends up.
+    Settled(Tenant),
 }
 
 impl ControlPlane {
@@ -117,8 +126,7 @@ impl ControlPlane {
         };
         // By name: the emulator finds change sets only by stack name. The stack-events
         // handler still matches outcomes by stack id.
-        let (Some(stack_id), Some(_)) = (tenant.stack_name.clone(), tenant.stack_id.as_ref())
-        else {
+        let (Some(stack), Some(_)) = (tenant.stack_name.clone(), tenant.stack_id.as_ref()) else {
             return self
                 .abandon(&tenant, &target, "the tenant has no stack")
                 .await;
@@ -140,7 +148,7 @@ impl ControlPlane {
         let tenant = match &tenant.change_set {
             Some(recorded) => {
                 // A redelivery or the reconciler: execute it only if nobody has.
-                match self.execution_status(&stack_id, recorded, reach).await? {
+                match self.execution_status(&stack, recorded, reach).await? {
                     Some(ExecutionStatus::Available) => tenant,
                     Some(_) => return Ok(tenant),
                     None => {
@@ -149,42 +157,79 @@ impl ControlPlane {
                     }
                 }
             }
-            None => {
-                match self
-                    .prepare(&tenant, &target, &stack_id, &name, reach)
-                    .await
-                {
-                    Ok(Created::Ready) => {}
-                    Ok(Created::NoChanges) => return self.settle_unchanged(&tenant, &target).await,
-                    Err(
-                        e @ Error::CloudFormation {
-                            transient: true, ..
-                        },
-                    ) => return Err(e),
-                    Err(e @ Error::Catalog(_)) => return Err(e),
-                    Err(e) => return self.abandon(&tenant, &target, &e.to_string()).await,
-                }
-                match self
-                    .store()
-                    .record_change_set(&tenant.tenant_id, &target, &name)
-                    .await
-                {
-                    Ok(t) => t,
-                    Err(store::Error::WrongStatus { .. }) => {
-                        return self.tenant(&tenant.tenant_id).await;
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
+            None => match self.stage(&tenant, &target, &stack, &name, reach).await? {
+                Staged::Recorded(t) => t,
+                Staged::Settled(t) => return Ok(t),
+            },
         };
         let change_set = tenant.change_set.clone().unwrap_or(name);
+        self.execute(tenant, &target, &stack, &change_set, reach)
+            .await
+    }
+
+    /// Creates the change set `name` of stack `stack` for the update to `target`, and records
+    /// it on `tenant`. An update that cannot start is abandoned; a transient error, or a
+    /// catalog that cannot be read, is returned.
+    async fn stage(
+        &self,
+        tenant: &Tenant,
+        target: &str,
+        stack: &str,
+        name: &str,
+        reach: &Reach,
+    ) -> Result<Staged, Error> {
+        match self.prepare(tenant, target, stack, name, reach).await {
+            Ok(Created::Ready) => {}
+            Ok(Created::NoChanges) => {
+                return self
+                    .settle_unchanged(tenant, target)
+                    .await
+                    .map(Staged::Settled);
+            }
+            Err(
+                e @ Error::CloudFormation {
+                    transient: true, ..
+                },
+            ) => return Err(e),
+            Err(e @ Error::Catalog(_)) => return Err(e),
+            Err(e) => {
+                return self
+                    .abandon(tenant, target, &e.to_string())
+                    .await
+                    .map(Staged::Settled);
+            }
+        }
+        match self
+            .store()
+            .record_change_set(&tenant.tenant_id, target, name)
+            .await
+        {
+            Ok(t) => Ok(Staged::Recorded(t)),
+            Err(store::Error::WrongStatus { .. }) => {
+                self.tenant(&tenant.tenant_id).await.map(Staged::Settled)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Executes `tenant`'s change set `change_set` of stack `stack`. A refusal of a change
+    /// set that is executing already (an earlier attempt's answer lost) is success; any other
+    /// lasting error abandons the update.
+    async fn execute(
+        &self,
+        tenant: Tenant,
+        target: &str,
+        stack: &str,
+        change_set: &str,
+        reach: &Reach,
+    ) -> Result<Tenant, Error> {
         let executed = reach
             .cfn()
             .await
             .execute_change_set()
-            .stack_name(&stack_id)
-            .change_set_name(&change_set)
-            .client_request_token(&change_set)
+            .stack_name(stack)
+            .change_set_name(change_set)
+            .client_request_token(change_set)
             .send()
             .await;
         match reach.paced(executed) {
@@ -196,11 +241,11 @@ impl ControlPlane {
                 }
                 // A retry whose first attempt was carried out (its answer lost) is refused:
                 // the change set is no longer available. It is executing, which is success.
-                let status = self.execution_status(&stack_id, &change_set, reach).await?;
+                let status = self.execution_status(stack, change_set, reach).await?;
                 if is_executed(status.as_ref()) {
                     return Ok(tenant);
                 }
-                self.abandon(&tenant, &target, &e.to_string()).await
+                self.abandon(&tenant, target, &e.to_string()).await
             }
         }
     }
@@ -237,7 +282,7 @@ impl ControlPlane {
         &self,
         tenant: &Tenant,
         target: &str,
-        stack_id: &str,
+        stack: &str,
         name: &str,
         reach: &Reach,
     ) -> Result<Created, Error> {
@@ -248,11 +293,31 @@ impl ControlPlane {
                 published: plan.version.unwrap_or_else(|| "none".to_owned()),
             });
         }
+        if let Some(created) = self
+            .create_change_set(plan, target, stack, name, reach)
+            .await?
+        {
+            return Ok(created);
+        }
+        self.await_change_set(stack, name, reach).await
+    }
+
+    /// Calls CreateChangeSet for `plan`. Returns `NoChanges` if CloudFormation refuses it for
+    /// having no changes, and None if a change set is being computed: this one, or (on a
+    /// redelivery after CreateChangeSet went through) the one an earlier attempt created.
+    async fn create_change_set(
+        &self,
+        plan: Plan,
+        target: &str,
+        stack: &str,
+        name: &str,
+        reach: &Reach,
+    ) -> Result<Option<Created>, Error> {
         let created = reach
             .cfn()
             .await
             .create_change_set()
-            .stack_name(stack_id)
+            .stack_name(stack)
             .change_set_name(name)
             .change_set_type(ChangeSetType::Update)
             .description(format!("silos: update to tenant version {}", short(target)))
@@ -273,49 +338,28 @@ impl ControlPlane {
                 .as_service_error()
                 .is_some_and(|s| s.is_already_exists_exception());
             if no_changes(&message) {
-                return Ok(Created::NoChanges);
+                return Ok(Some(Created::NoChanges));
             }
             // A redelivery after CreateChangeSet went through: wait for that one.
             if !exists {
                 return Err(cfn_error("CreateChangeSet")(e));
             }
         }
+        Ok(None)
+    }
+
+    /// Waits until change set `name` of stack `stack` is computed, for at most the stack
+    /// wait. A timeout is a transient error.
+    async fn await_change_set(
+        &self,
+        stack: &str,
+        name: &str,
+        reach: &Reach,
+    ) -> Result<Created, Error> {
         let deadline = Instant::now() + self.settings().stack_wait;
         let policy = Backoff::doubling(Duration::from_millis(200), Duration::from_secs(2));
-        poll_until(&policy, deadline, || async move {
-            let described = reach
-                .cfn()
-                .await
-                .describe_change_set()
-                .stack_name(stack_id)
-                .change_set_name(name)
-                .send()
-                .await;
-            let described = reach
-                .paced(described)
-                .map_err(cfn_error("DescribeChangeSet"))?;
-            let reason = described.status_reason().unwrap_or_default();
-            match described.status() {
-                Some(ChangeSetStatus::CreateComplete) => Ok(Some(Created::Ready)),
-                Some(ChangeSetStatus::Failed) if no_changes(reason) => {
-                    // An empty change set is no use to anyone: clean it up, best effort.
-                    let _ = reach
-                        .cfn()
-                        .await
-                        .delete_change_set()
-                        .stack_name(stack_id)
-                        .change_set_name(name)
-                        .send()
-                        .await;
-                    Ok(Some(Created::NoChanges))
-                }
-                Some(ChangeSetStatus::Failed) => Err(Error::CloudFormation {
-                    operation: "CreateChangeSet",
-                    message: format!("change set {name} failed: {reason}"),
-                    transient: false,
-                }),
-                _ => Ok(None),
-            }
+        poll_until(&policy, deadline, || {
+            self.change_set_state(stack, name, reach)
         })
         .await
         .map_err(|e| match e {
@@ -329,6 +373,49 @@ impl ControlPlane {
                 transient: true,
             },
         })
+    }
+
+    /// One look at change set `name` of stack `stack`: what it came to, or None while it is
+    /// still being computed. An empty one is deleted (best effort) and is `NoChanges`.
+    async fn change_set_state(
+        &self,
+        stack: &str,
+        name: &str,
+        reach: &Reach,
+    ) -> Result<Option<Created>, Error> {
+        let described = reach
+            .cfn()
+            .await
+            .describe_change_set()
+            .stack_name(stack)
+            .change_set_name(name)
+            .send()
+            .await;
+        let described = reach
+            .paced(described)
+            .map_err(cfn_error("DescribeChangeSet"))?;
+        let reason = described.status_reason().unwrap_or_default();
+        match described.status() {
+            Some(ChangeSetStatus::CreateComplete) => Ok(Some(Created::Ready)),
+            Some(ChangeSetStatus::Failed) if no_changes(reason) => {
+                // An empty change set is no use to anyone: clean it up, best effort.
+                let _ = reach
+                    .cfn()
+                    .await
+                    .delete_change_set()
+                    .stack_name(stack)
+                    .change_set_name(name)
+                    .send()
+                    .await;
+                Ok(Some(Created::NoChanges))
+            }
+            Some(ChangeSetStatus::Failed) => Err(Error::CloudFormation {
+                operation: "CreateChangeSet",
+                message: format!("change set {name} failed: {reason}"),
+                transient: false,
+            }),
+            _ => Ok(None),
+        }
     }
 
     /// Nothing would change: the stack already matches the target, so record it.

@@ -8,10 +8,12 @@
 //! `OrganizationAccountAccessRole`, which AWS Organizations creates in member accounts) with
 //! the deployer's credentials.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudformation::types::{
-    Capability, DeploymentTargets, Parameter, PermissionModels, StackSetOperationStatus,
+    AccountFilterType, Capability, DeploymentTargets, Parameter, PermissionModels,
+    StackSetOperationStatus,
 };
 
 use super::app::{Approval, Ui, deploy_stack};
@@ -240,8 +242,8 @@ pub async fn organization_allows_stack_sets(
 
 /// Deploys every remote cell as an instance of the StackSet `{prefix}-cells`, one operation
 /// per cell (each with its own parameter overrides), then publishes each cell's artifacts with
-/// `clients_of(cell)`. `service_managed`: the organization's trusted access, with each cell's
-/// account as its own target; otherwise self-managed, which needs the StackSet
+/// `publish_cell(cell, bucket)`. `service_managed`: the organization's trusted access, with
+/// each cell's account as its own target; otherwise self-managed, which needs the StackSet
 /// administration role in this account and the execution role in each cell's.
 #[allow(clippy::too_many_arguments)]
 pub async fn bootstrap_stack_set(
@@ -255,152 +257,200 @@ pub async fn bootstrap_stack_set(
     ui: &mut dyn Ui,
 ) -> Result<Vec<CellReport>, Error> {
     let prefix = &output.manifest.prefix;
-    let name = format!("{prefix}-cells");
-    let cfn_error = |operation: &'static str, e: String| Error::CloudFormation {
-        operation,
-        stack: name.clone(),
-        message: e,
-    };
     let Some(first) = cells.remote().next() else {
         return Ok(Vec::new());
     };
-    let template = cell_spec(output, cells, first, home)?;
-    let parameter = |k: &str, v: &str| {
-        Parameter::builder()
-            .parameter_key(k)
-            .parameter_value(v)
-            .build()
+    let set = StackSet {
+        admin,
+        name: format!("{prefix}-cells"),
+        service_managed,
+        timeout,
     };
-    let exists = admin
-        .cfn
-        .describe_stack_set()
-        .stack_set_name(&name)
-        .send()
-        .await
-        .is_ok();
-    let model = if service_managed {
-        PermissionModels::ServiceManaged
-    } else {
-        PermissionModels::SelfManaged
-    };
-    // Per-instance parameters are overridden per cell; the set carries every parameter.
-    let all: Vec<Parameter> = template
-        .parameters
-        .iter()
-        .map(|(k, v)| parameter(k, v))
-        .collect();
-    if exists {
-        let op = admin
-            .cfn
-            .update_stack_set()
-            .stack_set_name(&name)
-            .template_body(&template.body)
-            .set_parameters(Some(all))
-            .capabilities(Capability::CapabilityNamedIam)
-            .send()
-            .await
-            .map_err(|e| cfn_error("UpdateStackSet", super::sdk_message(&e)))?;
-        if let Some(id) = op.operation_id() {
-            wait_operation(admin, &name, id, timeout).await?;
-        }
-        ui.line(&format!("updated StackSet {name}"));
-    } else {
-        admin
-            .cfn
-            .create_stack_set()
-            .stack_set_name(&name)
-            .description("silos cells: one instance per cell")
-            .template_body(&template.body)
-            .set_parameters(Some(all))
-            .permission_model(model.clone())
-            .capabilities(Capability::CapabilityNamedIam)
-            .send()
-            .await
-            .map_err(|e| cfn_error("CreateStackSet", super::sdk_message(&e)))?;
-        ui.line(&format!("created StackSet {name} ({})", model.as_str()));
-    }
-    let instances = admin
-        .cfn
-        .list_stack_instances()
-        .stack_set_name(&name)
-        .send()
-        .await
-        .map_err(|e| cfn_error("ListStackInstances", super::sdk_message(&e)))?;
+    set.put(&cell_spec(output, cells, first, home)?, ui).await?;
+    let present = set.instances().await?;
     let mut reports = Vec::new();
     for cell in cells.remote() {
         let (Some(account), Some(region)) = (&cell.account, &cell.region) else {
             continue;
         };
         let spec = cell_spec(output, cells, cell, home)?;
-        // Every parameter, the set's own included: an override with the set's value changes
-        // nothing, and the emulator replaces the set's parameters with the overrides.
-        let overrides: Vec<Parameter> = spec
-            .parameters
-            .iter()
-            .map(|(k, v)| parameter(k, v))
-            .collect();
-        let present = instances
-            .summaries()
-            .iter()
-            .any(|i| i.account() == Some(account.as_str()) && i.region() == Some(region.as_str()));
-        let targets = match (&cell.organizational_unit, service_managed) {
-            // Service-managed StackSets target organizational units; the filter keeps the
-            // cell's account alone.
-            (Some(ou), true) => DeploymentTargets::builder()
-                .organizational_unit_ids(ou)
-                .accounts(account)
-                .account_filter_type(aws_sdk_cloudformation::types::AccountFilterType::Intersection)
-                .build(),
-            _ => DeploymentTargets::builder().build(),
-        };
-        // Self-managed instances are addressed by account.
-        let accounts = (!service_managed).then(|| vec![account.clone()]);
-        let op = if present {
-            admin
-                .cfn
-                .update_stack_instances()
-                .stack_set_name(&name)
-                .set_accounts(accounts.clone())
-                .set_deployment_targets(service_managed.then_some(targets.clone()))
-                .regions(region)
-                .set_parameter_overrides(Some(overrides))
-                .send()
-                .await
-                .map_err(|e| cfn_error("UpdateStackInstances", super::sdk_message(&e)))?
-                .operation_id
-        } else {
-            admin
-                .cfn
-                .create_stack_instances()
-                .stack_set_name(&name)
-                .set_accounts(accounts)
-                .set_deployment_targets(service_managed.then_some(targets))
-                .regions(region)
-                .set_parameter_overrides(Some(overrides))
-                .send()
-                .await
-                .map_err(|e| cfn_error("CreateStackInstances", super::sdk_message(&e)))?
-                .operation_id
-        };
-        if let Some(id) = op {
-            wait_operation(admin, &name, &id, timeout).await?;
-        }
+        let exists = present.contains(&(account.clone(), region.clone()));
+        set.put_instance(cell, account, region, &spec, exists)
+            .await?;
         let bucket = cell.bucket_name(prefix).unwrap_or_default();
         let objects = publish_cell(cell, &bucket).await?;
         ui.line(&format!(
-            "cell {}: instance of {name} in {account}/{region}; s3://{bucket}: {} objects, {} uploaded",
+            "cell {}: instance of {} in {account}/{region}; s3://{bucket}: {} objects, {} uploaded",
             cell.name,
+            set.name,
             objects.len(),
             objects.iter().filter(|o| o.uploaded).count()
         ));
         reports.push(CellReport {
             cell: cell.name.clone(),
-            stack: name.clone(),
+            stack: set.name.clone(),
             bucket,
             objects,
         });
     }
     Ok(reports)
+}
+
+/// The cells' StackSet, as [`bootstrap_stack_set`] drives it.
+struct StackSet<'a> {
+    admin: &'a Clients,
+    name: String,
+    service_managed: bool,
+    /// How long each operation may take.
+    timeout: Duration,
+}
+
+impl StackSet<'_> {
+    fn error(&self, operation: &'static str, message: String) -> Error {
+        Error::CloudFormation {
+            operation,
+            stack: self.name.clone(),
+            message,
+        }
+    }
+
+    /// Creates the set with `template`'s body and parameters, or updates it to them.
+    async fn put(&self, template: &StackSpec, ui: &mut dyn Ui) -> Result<(), Error> {
+        let cfn = &self.admin.cfn;
+        let name = &self.name;
+        let exists = cfn
+            .describe_stack_set()
+            .stack_set_name(name)
+            .send()
+            .await
+            .is_ok();
+        let model = if self.service_managed {
+            PermissionModels::ServiceManaged
+        } else {
+            PermissionModels::SelfManaged
+        };
+        // Per-instance parameters are overridden per cell; the set carries every parameter.
+        let all = parameters(template);
+        if exists {
+            let op = cfn
+                .update_stack_set()
+                .stack_set_name(name)
+                .template_body(&template.body)
+                .set_parameters(Some(all))
+                .capabilities(Capability::CapabilityNamedIam)
+                .send()
+                .await
+                .map_err(|e| self.error("UpdateStackSet", super::sdk_message(&e)))?;
+            if let Some(id) = op.operation_id() {
+                wait_operation(self.admin, name, id, self.timeout).await?;
+            }
+            ui.line(&format!("updated StackSet {name}"));
+        } else {
+            cfn.create_stack_set()
+                .stack_set_name(name)
+                .description("silos cells: one instance per cell")
+                .template_body(&template.body)
+                .set_parameters(Some(all))
+                .permission_model(model.clone())
+                .capabilities(Capability::CapabilityNamedIam)
+                .send()
+                .await
+                .map_err(|e| self.error("CreateStackSet", super::sdk_message(&e)))?;
+            ui.line(&format!("created StackSet {name} ({})", model.as_str()));
+        }
+        Ok(())
+    }
+
+    /// The accounts and regions the set has an instance in.
+    async fn instances(&self) -> Result<BTreeSet<(String, String)>, Error> {
+        let instances = self
+            .admin
+            .cfn
+            .list_stack_instances()
+            .stack_set_name(&self.name)
+            .send()
+            .await
+            .map_err(|e| self.error("ListStackInstances", super::sdk_message(&e)))?;
+        Ok(instances
+            .summaries()
+            .iter()
+            .filter_map(|i| Some((i.account()?.to_owned(), i.region()?.to_owned())))
+            .collect())
+    }
+
+    /// Creates `cell`'s instance in `account` and `region` with `spec`'s parameters, or
+    /// updates it (`exists`) to them, and waits for the operation.
+    async fn put_instance(
+        &self,
+        cell: &Cell,
+        account: &str,
+        region: &str,
+        spec: &StackSpec,
+        exists: bool,
+    ) -> Result<(), Error> {
+        let cfn = &self.admin.cfn;
+        // Every parameter, the set's own included: an override with the set's value changes
+        // nothing, and the emulator replaces the set's parameters with the overrides.
+        let overrides = parameters(spec);
+        // Self-managed instances are addressed by account.
+        let accounts = (!self.service_managed).then(|| vec![account.to_owned()]);
+        let targets = self
+            .service_managed
+            .then(|| deployment_targets(cell, account));
+        let op = if exists {
+            cfn.update_stack_instances()
+                .stack_set_name(&self.name)
+                .set_accounts(accounts)
+                .set_deployment_targets(targets)
+                .regions(region)
+                .set_parameter_overrides(Some(overrides))
+                .send()
+                .await
+                .map_err(|e| self.error("UpdateStackInstances", super::sdk_message(&e)))?
+                .operation_id
+        } else {
+            cfn.create_stack_instances()
+                .stack_set_name(&self.name)
+                .set_accounts(accounts)
+                .set_deployment_targets(targets)
+                .regions(region)
+                .set_parameter_overrides(Some(overrides))
+                .send()
+                .await
+                .map_err(|e| self.error("CreateStackInstances", super::sdk_message(&e)))?
+                .operation_id
+        };
+        if let Some(id) = op {
+            wait_operation(self.admin, &self.name, &id, self.timeout).await?;
+        }
+        Ok(())
+    }
+}
+
+/// `spec`'s parameters, for the StackSet API.
+fn parameters(spec: &StackSpec) -> Vec<Parameter> {
+    spec.parameters
+        .iter()
+        .map(|(k, v)| {
+            Parameter::builder()
+                .parameter_key(k)
+                .parameter_value(v)
+                .build()
+        })
+        .collect()
+}
+
+/// Where a service-managed instance of `cell` goes. Service-managed StackSets target
+/// organizational units; the filter keeps the cell's account alone.
+fn deployment_targets(cell: &Cell, account: &str) -> DeploymentTargets {
+    match &cell.organizational_unit {
+        Some(ou) => DeploymentTargets::builder()
+            .organizational_unit_ids(ou)
+            .accounts(account)
+            .account_filter_type(AccountFilterType::Intersection)
+            .build(),
+        None => DeploymentTargets::builder().build(),
+    }
 }
 
 /// Waits for a StackSet operation to succeed.

@@ -135,6 +135,17 @@ impl Plan {
     }
 }
 
+/// A change set name unique to this deploy: `silos-` and the time in milliseconds.
+fn change_set_name() -> String {
+    format!(
+        "silos-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default()
+    )
+}
+
 fn parse_template(body: &str) -> Option<Value> {
     serde_json::from_str(body)
         .ok()
@@ -229,65 +240,9 @@ impl Stacks {
             };
             return self.finish(spec, stack, &progress, outcome);
         }
-        let kind = ChangeSetType::Update;
-        let name = format!(
-            "silos-{}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis())
-                .unwrap_or_default()
-        );
-        let call = self
-            .client()
-            .create_change_set()
-            .stack_name(&spec.name)
-            .change_set_name(&name)
-            .change_set_type(kind);
-        with_spec!(call, spec)
-            .send()
-            .await
-            .map_err(Stacks::error("CreateChangeSet", &spec.name))?;
-
-        // Wait for the change set: at a constant `poll`.
-        let last = &Mutex::new(None::<ChangeSetStatus>);
-        let ready = poll_until(&Backoff::constant(self.poll), deadline, || {
-            let name = &name;
-            async move {
-                let cs = self
-                    .client()
-                    .describe_change_set()
-                    .stack_name(&spec.name)
-                    .change_set_name(name)
-                    .send()
-                    .await
-                    .map_err(Stacks::error("DescribeChangeSet", &spec.name))?;
-                match cs.status() {
-                    Some(ChangeSetStatus::CreateComplete) => Ok(Some(true)),
-                    Some(ChangeSetStatus::Failed) => {
-                        let reason = cs.status_reason().unwrap_or_default().to_owned();
-                        if crate::aws::no_changes(&reason) {
-                            return Ok(Some(false));
-                        }
-                        Err(Error::StackFailed {
-                            stack: spec.name.clone(),
-                            status: "change set FAILED".to_owned(),
-                            reason: Some(reason),
-                        })
-                    }
-                    status => {
-                        *lock(last) = status.cloned();
-                        Ok(None)
-                    }
-                }
-            }
-        })
-        .await
-        .map_err(|e| {
-            let status = lock(last).as_ref().map(|s| s.as_str().to_owned());
-            let status = format!("change set {}", status.as_deref().unwrap_or("?"));
-            timed_out(e, &spec.name, status)
-        })?;
-        if !ready {
+        let name = change_set_name();
+        self.create_change_set(spec, &name).await?;
+        if !self.wait_for_change_set(spec, &name, deadline).await? {
             let _ = self
                 .client()
                 .delete_change_set()
@@ -310,6 +265,66 @@ impl Stacks {
             .follow(&spec.name, &seen, &mut progress, deadline, on_event)
             .await?;
         self.finish(spec, stack, &progress, Outcome::Updated)
+    }
+
+    /// Creates the UPDATE change set `name` for `spec`.
+    async fn create_change_set(&self, spec: &StackSpec, name: &str) -> Result<(), Error> {
+        let call = self
+            .client()
+            .create_change_set()
+            .stack_name(&spec.name)
+            .change_set_name(name)
+            .change_set_type(ChangeSetType::Update);
+        with_spec!(call, spec)
+            .send()
+            .await
+            .map_err(Stacks::error("CreateChangeSet", &spec.name))?;
+        Ok(())
+    }
+
+    /// Waits for the change set, at a constant `poll`, until it is ready: true if it has
+    /// changes to execute, false if it failed for having none.
+    async fn wait_for_change_set(
+        &self,
+        spec: &StackSpec,
+        name: &str,
+        deadline: Instant,
+    ) -> Result<bool, Error> {
+        let last = &Mutex::new(None::<ChangeSetStatus>);
+        poll_until(&Backoff::constant(self.poll), deadline, || async move {
+            let cs = self
+                .client()
+                .describe_change_set()
+                .stack_name(&spec.name)
+                .change_set_name(name)
+                .send()
+                .await
+                .map_err(Stacks::error("DescribeChangeSet", &spec.name))?;
+            match cs.status() {
+                Some(ChangeSetStatus::CreateComplete) => Ok(Some(true)),
+                Some(ChangeSetStatus::Failed) => {
+                    let reason = cs.status_reason().unwrap_or_default().to_owned();
+                    if crate::aws::no_changes(&reason) {
+                        return Ok(Some(false));
+                    }
+                    Err(Error::StackFailed {
+                        stack: spec.name.clone(),
+                        status: "change set FAILED".to_owned(),
+                        reason: Some(reason),
+                    })
+                }
+                status => {
+                    *lock(last) = status.cloned();
+                    Ok(None)
+                }
+            }
+        })
+        .await
+        .map_err(|e| {
+            let status = lock(last).as_ref().map(|s| s.as_str().to_owned());
+            let status = format!("change set {}", status.as_deref().unwrap_or("?"));
+            timed_out(e, &spec.name, status)
+        })
     }
 
     /// The deploy's result from the settled stack: its outputs, or its failures.

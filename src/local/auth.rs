@@ -137,28 +137,8 @@ impl Verifier {
             .to_str()
             .map_err(|_| AuthError::Malformed("not ASCII".to_owned()))?;
         let auth = parse_authorization(header)?;
-        if auth.access_key != self.access_key {
-            return Err(AuthError::UnknownKey(auth.access_key.to_owned()));
-        }
-        if auth.region != self.region || auth.service != self.service {
-            return Err(AuthError::Scope(format!(
-                "{}/{}/{}",
-                auth.date, auth.region, auth.service
-            )));
-        }
-        let amz_date = headers
-            .get("x-amz-date")
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| AuthError::Malformed("no x-amz-date header".to_owned()))?;
-        let time = parse_amz_date(amz_date)
-            .ok_or_else(|| AuthError::Malformed(format!("bad x-amz-date {amz_date:?}")))?;
-        if !amz_date.starts_with(auth.date) {
-            return Err(AuthError::Scope(auth.date.to_owned()));
-        }
-        let skew = now.duration_since(time).unwrap_or_else(|e| e.duration());
-        if skew > MAX_SKEW {
-            return Err(AuthError::Skew(amz_date.to_owned()));
-        }
+        self.check_scope(&auth)?;
+        let time = request_time(headers, &auth, now)?;
         for required in ["host", "x-amz-date"] {
             if !auth.signed_headers.contains(&required) {
                 return Err(AuthError::Malformed(format!(
@@ -170,21 +150,7 @@ impl Verifier {
         // The request as the client signed it: the method, path and query as received, only
         // the headers it lists as signed, and the body. Re-signed with the secret of the key
         // it names, at the time it names, the signature must come out the same.
-        let mut signed = Vec::with_capacity(auth.signed_headers.len());
-        for name in &auth.signed_headers {
-            let before = signed.len();
-            for value in headers.get_all(*name) {
-                let value = std::str::from_utf8(value.as_bytes()).map_err(|_| {
-                    AuthError::Malformed(format!("signed header {name} is not UTF-8"))
-                })?;
-                signed.push((*name, value));
-            }
-            if signed.len() == before {
-                return Err(AuthError::Malformed(format!(
-                    "signed header {name} is missing"
-                )));
-            }
-        }
+        let signed = signed_headers(headers, &auth.signed_headers)?;
         let unsigned_payload = headers
             .get("x-amz-content-sha256")
             .is_some_and(|v| v == "UNSIGNED-PAYLOAD");
@@ -192,9 +158,6 @@ impl Verifier {
             SignableBody::UnsignedPayload
         } else {
             SignableBody::Bytes(body)
-        };
-        let unsignable = |e: &dyn std::fmt::Display| {
-            AuthError::Malformed(format!("the request cannot be signed: {e}"))
         };
         let request = SignableRequest::new(
             method,
@@ -207,16 +170,36 @@ impl Verifier {
             payload,
         )
         .map_err(|e| unsignable(&e))?;
+        let expected = self.signature(request, &auth, time)?;
+        if bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes())) {
+            Ok(())
+        } else {
+            Err(AuthError::Signature)
+        }
+    }
 
-        // As clients sign execute-api (the SDKs, botocore, awscurl): the path normalized and
-        // encoded twice, no x-amz-content-sha256 added, the signature in the headers.
-        let mut settings = SigningSettings::default();
-        settings.percent_encoding_mode = PercentEncodingMode::Double;
-        settings.uri_path_normalization_mode = UriPathNormalizationMode::Enabled;
-        settings.payload_checksum_kind = PayloadChecksumKind::NoHeader;
-        settings.signature_location = SignatureLocation::Headers;
-        // Exactly the headers the client listed, none of them left out.
-        settings.excluded_headers = None;
+    /// The access key must be this verifier's, and the scope its region and service.
+    fn check_scope(&self, auth: &Authorization<'_>) -> Result<(), AuthError> {
+        if auth.access_key != self.access_key {
+            return Err(AuthError::UnknownKey(auth.access_key.to_owned()));
+        }
+        if auth.region != self.region || auth.service != self.service {
+            return Err(AuthError::Scope(format!(
+                "{}/{}/{}",
+                auth.date, auth.region, auth.service
+            )));
+        }
+        Ok(())
+    }
+
+    /// The signature `aws-sigv4` gives `request`, signed with this verifier's secret in the
+    /// scope and at the time the request names.
+    fn signature(
+        &self,
+        request: SignableRequest<'_>,
+        auth: &Authorization<'_>,
+        time: SystemTime,
+    ) -> Result<String, AuthError> {
         let identity = Credentials::new(
             &self.access_key,
             &self.secret_key,
@@ -230,19 +213,78 @@ impl Verifier {
             .region(auth.region)
             .name(auth.service)
             .time(time)
-            .settings(settings)
+            .settings(signing_settings())
             .build()
             .map_err(|e| unsignable(&e))?
             .into();
         let (_, expected) = sign(request, &params)
             .map_err(|e| unsignable(&e))?
             .into_parts();
-        if bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes())) {
-            Ok(())
-        } else {
-            Err(AuthError::Signature)
+        Ok(expected)
+    }
+}
+
+/// A request `aws-sigv4` cannot sign.
+fn unsignable(e: &dyn std::fmt::Display) -> AuthError {
+    AuthError::Malformed(format!("the request cannot be signed: {e}"))
+}
+
+/// The time the request's `x-amz-date` names, which must be the scope's date and within
+/// [`MAX_SKEW`] of `now`.
+fn request_time(
+    headers: &HeaderMap,
+    auth: &Authorization<'_>,
+    now: SystemTime,
+) -> Result<SystemTime, AuthError> {
+    let amz_date = headers
+        .get("x-amz-date")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| AuthError::Malformed("no x-amz-date header".to_owned()))?;
+    let time = parse_amz_date(amz_date)
+        .ok_or_else(|| AuthError::Malformed(format!("bad x-amz-date {amz_date:?}")))?;
+    if !amz_date.starts_with(auth.date) {
+        return Err(AuthError::Scope(auth.date.to_owned()));
+    }
+    let skew = now.duration_since(time).unwrap_or_else(|e| e.duration());
+    if skew > MAX_SKEW {
+        return Err(AuthError::Skew(amz_date.to_owned()));
+    }
+    Ok(time)
+}
+
+/// The values of the headers the request lists as signed, each of which must be present.
+fn signed_headers<'a>(
+    headers: &'a HeaderMap,
+    names: &[&'a str],
+) -> Result<Vec<(&'a str, &'a str)>, AuthError> {
+    let mut signed = Vec::with_capacity(names.len());
+    for name in names {
+        let before = signed.len();
+        for value in headers.get_all(*name) {
+            let value = std::str::from_utf8(value.as_bytes())
+                .map_err(|_| AuthError::Malformed(format!("signed header {name} is not UTF-8")))?;
+            signed.push((*name, value));
+        }
+        if signed.len() == before {
+            return Err(AuthError::Malformed(format!(
+                "signed header {name} is missing"
+            )));
         }
     }
+    Ok(signed)
+}
+
+/// As clients sign execute-api (the SDKs, botocore, awscurl): the path normalized and encoded
+/// twice, no x-amz-content-sha256 added, the signature in the headers.
+fn signing_settings() -> SigningSettings {
+    let mut settings = SigningSettings::default();
+    settings.percent_encoding_mode = PercentEncodingMode::Double;
+    settings.uri_path_normalization_mode = UriPathNormalizationMode::Enabled;
+    settings.payload_checksum_kind = PayloadChecksumKind::NoHeader;
+    settings.signature_location = SignatureLocation::Headers;
+    // Exactly the headers the client listed, none of them left out.
+    settings.excluded_headers = None;
+    settings
 }
 
 /// Who signed a request: the access key its Authorization header names, or anonymous.

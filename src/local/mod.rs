@@ -127,42 +127,16 @@ pub async fn setup(
 ) -> Result<Setup, Error> {
     let clients = Clients::new(sdk);
     let stacks = Stacks::new(clients.cfn.clone());
-    let spec = |kind: Kind, target: Option<Target>, name: &'static str| {
-        let entry = output
-            .manifest
-            .stacks
-            .iter()
-            .find(|s| s.kind == kind && s.target == target)
-            .ok_or(Error::MissingStack(name))?;
-        let body = output
-            .files
-            .iter()
-            .find(|f| f.name == entry.template)
-            .ok_or(Error::MissingStack(name))?;
-        Ok::<_, Error>(StackSpec {
-            name: entry.stack_name.clone().ok_or(Error::MissingStack(name))?,
-            body: body.contents.clone(),
-            url: None,
-            parameters: Default::default(),
-            tags: Default::default(),
-        })
-    };
-    let deploy = |spec: StackSpec| {
-        let stacks = &stacks;
-        async move {
-            let (_, deployed) =
-                deploy_stack(stacks, &spec, Approval::Never, STACK_TIMEOUT, &mut Silent).await?;
-            Ok::<_, Error>(deployed)
-        }
-    };
-    let toolkit = deploy(spec(Kind::Toolkit, None, "toolkit")?).await?;
+    let toolkit =
+        deploy_local(&stacks, stack_spec(output, Kind::Toolkit, None, "toolkit")?).await?;
     let bucket = toolkit.output("ArtifactsBucketName")?.to_owned();
     let sources = zips
         .iter()
         .map(|z| (z.artifact.name.to_owned(), z.source.clone()))
         .collect();
     let publication = deploy::publish_app(&clients, &bucket, output, &zips).await?;
-    let mut cp_spec = spec(
+    let mut cp_spec = stack_spec(
+        output,
         Kind::ControlPlane,
         Some(Target::Local),
         "control-plane-local",
@@ -170,8 +144,63 @@ pub async fn setup(
     cp_spec
         .parameters
         .insert("ArtifactsBucket".to_owned(), bucket.clone());
-    let control_plane = deploy(cp_spec).await?;
-    let settings = Settings {
+    let control_plane = deploy_local(&stacks, cp_spec).await?;
+    let settings = settings(config, &control_plane, bucket, region)?;
+    let event_bus = control_plane.output("EventBusName")?.to_owned();
+    let mut stacks = vec![toolkit, control_plane];
+    stacks.extend(bootstrap_cells(sdk, &clients, config, output, &zips).await?);
+    Ok(Setup {
+        event_bus,
+        stacks,
+        publication,
+        zips: sources,
+        settings,
+    })
+}
+
+/// The stack of `kind` and `target` in synth's output, to deploy; `name` names it in the error
+/// if synth produced none.
+fn stack_spec(
+    output: &synth::Output,
+    kind: Kind,
+    target: Option<Target>,
+    name: &'static str,
+) -> Result<StackSpec, Error> {
+    let entry = output
+        .manifest
+        .stacks
+        .iter()
+        .find(|s| s.kind == kind && s.target == target)
+        .ok_or(Error::MissingStack(name))?;
+    let body = output
+        .files
+        .iter()
+        .find(|f| f.name == entry.template)
+        .ok_or(Error::MissingStack(name))?;
+    Ok(StackSpec {
+        name: entry.stack_name.clone().ok_or(Error::MissingStack(name))?,
+        body: body.contents.clone(),
+        url: None,
+        parameters: Default::default(),
+        tags: Default::default(),
+    })
+}
+
+/// Deploys one stack with no approval asked and no progress shown.
+async fn deploy_local(stacks: &Stacks, spec: StackSpec) -> Result<Deployed, Error> {
+    let (_, deployed) =
+        deploy_stack(stacks, &spec, Approval::Never, STACK_TIMEOUT, &mut Silent).await?;
+    Ok(deployed)
+}
+
+/// The control plane's settings, from the local control plane's outputs.
+fn settings(
+    config: &Config,
+    control_plane: &Deployed,
+    bucket: String,
+    region: &str,
+) -> Result<Settings, Error> {
+    Ok(Settings {
         prefix: config.prefix().to_owned(),
         tenants_table: control_plane.output("TenantsTableName")?.to_owned(),
         artifacts_bucket: bucket,
@@ -180,37 +209,40 @@ pub async fn setup(
         provisioning_role_arn: Some(control_plane.output("ProvisioningRoleArn")?.to_owned()),
         stack_wait: Duration::from_secs(60),
         catalog_ttl: Duration::from_secs(2),
-    };
-    let event_bus = control_plane.output("EventBusName")?.to_owned();
-    let mut stacks = vec![toolkit, control_plane];
-    // Each cell in another account, in the same emulator: moto keeps an account per
-    // credentials obtained with sts:AssumeRole on a role ARN of that account.
-    if output.cells.remote().next().is_some() {
-        let home = deploy::cells::home(&clients, config.prefix()).await?;
-        for cell in output.cells.remote() {
-            let cell_clients = deploy::cells::cell_config(sdk, cell, config.prefix()).await;
-            let (_, deployed) = deploy::cells::bootstrap_cell(
-                &cell_clients,
-                output,
-                &zips,
-                &output.cells,
-                cell,
-                &home,
-                Approval::Never,
-                STACK_TIMEOUT,
-                &mut Silent,
-            )
-            .await?;
-            stacks.push(deployed);
-        }
-    }
-    Ok(Setup {
-        event_bus,
-        stacks,
-        publication,
-        zips: sources,
-        settings,
     })
+}
+
+/// Bootstraps each cell in another account, in the same emulator: moto keeps an account per
+/// credentials obtained with sts:AssumeRole on a role ARN of that account.
+async fn bootstrap_cells(
+    sdk: &aws_config::SdkConfig,
+    clients: &Clients,
+    config: &Config,
+    output: &synth::Output,
+    zips: &[LambdaZip],
+) -> Result<Vec<Deployed>, Error> {
+    let mut stacks = Vec::new();
+    if output.cells.remote().next().is_none() {
+        return Ok(stacks);
+    }
+    let home = deploy::cells::home(clients, config.prefix()).await?;
+    for cell in output.cells.remote() {
+        let cell_clients = deploy::cells::cell_config(sdk, cell, config.prefix()).await;
+        let (_, deployed) = deploy::cells::bootstrap_cell(
+            &cell_clients,
+            output,
+            zips,
+            &output.cells,
+            cell,
+            &home,
+            Approval::Never,
+            STACK_TIMEOUT,
+            &mut Silent,
+        )
+        .await?;
+        stacks.push(deployed);
+    }
+    Ok(stacks)
 }
 
 /// The zips local mode publishes: the control plane's (given, built, or a placeholder) and
@@ -262,17 +294,7 @@ pub async fn start(options: Options, reporter: Reporter) -> Result<Running, Erro
         Format::Json,
     )?;
     let zips = zips(options.lambda_zip.as_ref(), &output.manifest.artifacts)?;
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port)))
-        .await
-        .map_err(|e| Error::Listen {
-            port: options.port,
-            message: e.to_string(),
-        })?;
-    let api_addr = listener.local_addr().map_err(|e| Error::Listen {
-        port: options.port,
-        message: e.to_string(),
-    })?;
-
+    let (listener, api_addr) = listen(options.port).await?;
     let emulator = match &options.endpoint_url {
         Some(_) => None,
         None => Some(Emulator::start().await?),
@@ -288,76 +310,22 @@ pub async fn start(options: Options, reporter: Reporter) -> Result<Running, Erro
 
     let (shutdown, rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    // The caller is the signature's access key, verified with --require-auth (the layer
-    // outside this one); unsigned requests are anonymous.
-    let mut router = api::router(cp.clone()).layer(axum::middleware::map_request(
-        async |mut request: axum::extract::Request| {
-            let caller = auth::caller(request.headers());
-            request.extensions_mut().insert(caller);
-            request
-        },
-    ));
-    if options.require_auth {
-        router = router.layer(axum::middleware::from_fn_with_state(
-            auth::Verifier {
-                access_key: EMULATOR_ACCESS_KEY.to_owned(),
-                secret_key: EMULATOR_SECRET_KEY.to_owned(),
-                region: options.region.clone(),
-                service: crate::aws::EXECUTE_API.to_owned(),
-            },
-            auth::require_sigv4,
-        ));
-    }
-    let mut server_rx = rx.clone();
+    let router = api_router(&cp, &options);
     let in_flight = watcher::InFlight::default();
-    tasks.spawn(async move {
-        let stop = async move {
-            let _ = server_rx.wait_for(|stop| *stop).await;
-        };
-        if let Err(e) = axum::serve(listener, router)
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            tracing::error!(error = %e, "the API server stopped");
-        }
-    });
+    tasks.spawn(serve(listener, router, rx.clone()));
     tasks.spawn(
-        stream::StreamProcessor {
-            cp: cp.clone(),
-            dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
-            streams: aws_sdk_dynamodbstreams::Client::new(&sdk),
-            reporter: reporter.clone(),
-            in_flight: in_flight.clone(),
-            publisher: Some(
-                Publisher::new(
-                    aws_sdk_eventbridge::Client::new(&sdk),
-                    &setup.event_bus,
-                    event_names(&options.config),
-                )
-                .with_stack_outputs_in_cells(cp.clone()),
-            ),
-        }
+        stream_processor(
+            &sdk,
+            &cp,
+            &setup.event_bus,
+            &options.config,
+            &reporter,
+            &in_flight,
+        )
         .run(rx.clone()),
     );
     tasks.spawn(reconciler(cp.clone(), rx.clone()));
-    // One watcher per cell, each through the cell's own reach (its access role).
-    for cell in output.cells.remote() {
-        let reach = cp
-            .reach_cell(cell)
-            .await
-            .map_err(|e| Error::Cell(cell.name.clone(), e.to_string()))?;
-        tasks.spawn(
-            watcher::StackWatcher {
-                cp: cp.clone(),
-                cfn: reach.unpaced().clone(),
-                account: cell.account.clone().unwrap_or_default(),
-                region: reach.region.clone(),
-                reporter: reporter.clone(),
-                in_flight: in_flight.clone(),
-            }
-            .run(rx.clone()),
-        );
-    }
+    spawn_cell_watchers(&mut tasks, &cp, &output, &reporter, &in_flight, &rx).await?;
     tasks.spawn(
         watcher::StackWatcher {
             cp: cp.clone(),
@@ -379,6 +347,116 @@ pub async fn start(options: Options, reporter: Reporter) -> Result<Running, Erro
         shutdown,
         tasks,
     })
+}
+
+/// Binds the API's listener on 127.0.0.1 (`port` 0 picks a free one), with the address it got.
+async fn listen(port: u16) -> Result<(tokio::net::TcpListener, SocketAddr), Error> {
+    let listen_error = |e: std::io::Error| Error::Listen {
+        port,
+        message: e.to_string(),
+    };
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+        .map_err(listen_error)?;
+    let addr = listener.local_addr().map_err(listen_error)?;
+    Ok((listener, addr))
+}
+
+/// The API router, each request marked with its caller: the signature's access key, verified
+/// with --require-auth (the layer outside this one); unsigned requests are anonymous.
+fn api_router(cp: &ControlPlane, options: &Options) -> axum::Router {
+    let mut router = api::router(cp.clone()).layer(axum::middleware::map_request(
+        async |mut request: axum::extract::Request| {
+            let caller = auth::caller(request.headers());
+            request.extensions_mut().insert(caller);
+            request
+        },
+    ));
+    if options.require_auth {
+        router = router.layer(axum::middleware::from_fn_with_state(
+            auth::Verifier {
+                access_key: EMULATOR_ACCESS_KEY.to_owned(),
+                secret_key: EMULATOR_SECRET_KEY.to_owned(),
+                region: options.region.clone(),
+                service: crate::aws::EXECUTE_API.to_owned(),
+            },
+            auth::require_sigv4,
+        ));
+    }
+    router
+}
+
+/// Serves the API until shutdown, letting in-flight requests finish.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let stop = async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    };
+    if let Err(e) = axum::serve(listener, router)
+        .with_graceful_shutdown(stop)
+        .await
+    {
+        tracing::error!(error = %e, "the API server stopped");
+    }
+}
+
+/// The stream processor, feeding the provisioner and the lifecycle event publisher.
+fn stream_processor(
+    sdk: &aws_config::SdkConfig,
+    cp: &ControlPlane,
+    event_bus: &str,
+    config: &Config,
+    reporter: &Reporter,
+    in_flight: &watcher::InFlight,
+) -> stream::StreamProcessor {
+    stream::StreamProcessor {
+        cp: cp.clone(),
+        dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+        streams: aws_sdk_dynamodbstreams::Client::new(sdk),
+        reporter: reporter.clone(),
+        in_flight: in_flight.clone(),
+        publisher: Some(
+            Publisher::new(
+                aws_sdk_eventbridge::Client::new(sdk),
+                event_bus,
+                event_names(config),
+            )
+            .with_stack_outputs_in_cells(cp.clone()),
+        ),
+    }
+}
+
+/// Spawns one stack watcher per remote cell, each through the cell's own reach (its access
+/// role).
+async fn spawn_cell_watchers(
+    tasks: &mut JoinSet<()>,
+    cp: &ControlPlane,
+    output: &synth::Output,
+    reporter: &Reporter,
+    in_flight: &watcher::InFlight,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<(), Error> {
+    for cell in output.cells.remote() {
+        let reach = cp
+            .reach_cell(cell)
+            .await
+            .map_err(|e| Error::Cell(cell.name.clone(), e.to_string()))?;
+        tasks.spawn(
+            watcher::StackWatcher {
+                cp: cp.clone(),
+                cfn: reach.unpaced().clone(),
+                account: cell.account.clone().unwrap_or_default(),
+                region: reach.region.clone(),
+                reporter: reporter.clone(),
+                in_flight: in_flight.clone(),
+            }
+            .run(shutdown.clone()),
+        );
+    }
+    Ok(())
 }
 
 /// The app's choice of detail types (`Config::with_sbt_aws_event_names`).

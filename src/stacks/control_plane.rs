@@ -50,27 +50,68 @@ pub fn control_plane(
         Parameter::string("The artifacts bucket of the toolkit stack").length(3, 63),
     );
     let bucket = artifacts_bucket(config);
-    // Idempotency records expire (`control_plane::idempotency`). Listing by status (the API's
-    // `?status=`, the reconciler) reads the index instead of scanning the table.
-    let tenants = Table::new("TenantsTable", "tenantId")
+    let tenants = tenants_table();
+    let boundary = provisioning::add_boundary(config, &mut t, &provisioning.boundary).handle();
+    let provisioning = &provisioning.role;
+    tenants.add_to(&mut t);
+    provisioning.add_to(&mut t);
+    let bus = event_bus(config);
+    bus.add_to(&mut t);
+    state_outputs(&mut t, &tenants, &bus, boundary.r#ref(), provisioning);
+
+    let mut artifacts = Vec::new();
+    if target == Target::Aws {
+        let state = State {
+            tenants: &tenants,
+            provisioning,
+            bucket: &bucket,
+            bus: &bus,
+        };
+        artifacts.push(aws_variant(config, cells, &mut t, state));
+    }
+
+    Stack {
+        id: id.to_owned(),
+        stack_name: Some(format!("{prefix}-control-plane")),
+        kind: Kind::ControlPlane,
+        target: Some(target),
+        delivery: Delivery::Url,
+        template: t,
+        artifacts,
+    }
+}
+
+/// The tenants table. Idempotency records expire (`control_plane::idempotency`). Listing by
+/// status (the API's `?status=`, the reconciler) reads the index instead of scanning the table.
+fn tenants_table() -> Table {
+    Table::new("TenantsTable", "tenantId")
         .stream(StreamViewType::NewImage)
         .time_to_live("expiresAt")
         .global_index(
             STATUS_INDEX,
             ("status", AttributeType::S),
             Some(("created", AttributeType::N)),
-        );
-    let boundary = provisioning::add_boundary(config, &mut t, &provisioning.boundary).handle();
-    let provisioning = &provisioning.role;
-    tenants.add_to(&mut t);
-    provisioning.add_to(&mut t);
-    // Tenant lifecycle events (`control_plane::events`): state, so local mode has it too.
-    let bus = EventBus::new(
+        )
+}
+
+/// The bus of tenant lifecycle events (`control_plane::events`): state, so local mode has it
+/// too.
+fn event_bus(config: &Config) -> EventBus {
+    EventBus::new(
         "EventBus",
         &config.event_bus_name(),
         "Tenant lifecycle events (source silos.tenants), published from the tenants table's stream",
-    );
-    bus.add_to(&mut t);
+    )
+}
+
+/// The outputs of the state resources both variants hold.
+fn state_outputs(
+    t: &mut Template,
+    tenants: &Table,
+    bus: &EventBus,
+    boundary: Expr,
+    provisioning: &Role,
+) {
     t.output(
         "EventBusName",
         Output::new("The bus of tenant lifecycle events", bus.name().to_owned()),
@@ -87,7 +128,7 @@ pub fn control_plane(
         "TenantBoundaryArn",
         Output::new(
             "The permissions boundary every tenant role carries",
-            boundary.r#ref(),
+            boundary,
         ),
     );
     t.output(
@@ -97,48 +138,34 @@ pub fn control_plane(
             provisioning.arn(),
         ),
     );
+}
 
-    let mut artifacts = Vec::new();
-    if target == Target::Aws {
-        let code_key = t.parameter(
-            "ControlPlaneCodeKey",
-            Parameter::string("The key of the control plane's Lambda zip in the artifacts bucket")
-                .length(1, 1024),
-        );
-        artifacts.push(ArtifactParameters {
-            artifact: CONTROL_PLANE_ARTIFACT,
-            bucket_parameter: "ArtifactsBucket",
-            key_parameter: "ControlPlaneCodeKey",
-        });
-        aws_compute(
-            config,
-            cells,
-            &mut t,
-            State {
-                tenants: &tenants,
-                provisioning,
-                bucket: &bucket,
-                bus: &bus,
-            },
-            code_key,
-        );
-        t.output(
-            "ArtifactsBucketName",
-            Output::new(
-                "The artifacts bucket this control plane reads",
-                bucket.name(),
-            ),
-        );
-    }
-
-    Stack {
-        id: id.to_owned(),
-        stack_name: Some(format!("{prefix}-control-plane")),
-        kind: Kind::ControlPlane,
-        target: Some(target),
-        delivery: Delivery::Url,
-        template: t,
-        artifacts,
+/// What only the AWS variant adds: the code key parameter, the compute ([`aws_compute`]) and
+/// the artifacts bucket's output. Returns the control plane artifact's parameters.
+fn aws_variant(
+    config: &Config,
+    cells: &Cells,
+    t: &mut Template,
+    state: State,
+) -> ArtifactParameters {
+    let code_key = t.parameter(
+        "ControlPlaneCodeKey",
+        Parameter::string("The key of the control plane's Lambda zip in the artifacts bucket")
+            .length(1, 1024),
+    );
+    let bucket = state.bucket;
+    aws_compute(config, cells, t, state, code_key);
+    t.output(
+        "ArtifactsBucketName",
+        Output::new(
+            "The artifacts bucket this control plane reads",
+            bucket.name(),
+        ),
+    );
+    ArtifactParameters {
+        artifact: CONTROL_PLANE_ARTIFACT,
+        bucket_parameter: "ArtifactsBucket",
+        key_parameter: "ControlPlaneCodeKey",
     }
 }
 

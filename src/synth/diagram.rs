@@ -32,210 +32,244 @@ const CLOUDFORMATION: &str = "ext_CloudFormation";
 const TENANT_STACKS: &str = "ext_TenantStacks";
 
 pub fn mermaid(template: &Template) -> String {
-    let resources: BTreeMap<&str, (&str, &Json)> = template
-        .resources
-        .iter()
-        .map(|(id, e)| (id.as_str(), (e.type_name.as_str(), &e.properties)))
-        .collect();
-    let entries = &template.resources;
-
-    // A function's role (and so its grants and log group) is drawn as the function.
-    let mut owner: BTreeMap<String, String> = BTreeMap::new();
-    for (id, (ty, props)) in &resources {
-        if *ty == "AWS::Lambda::Function" {
-            if let Some(role) = references(&props["Role"]).into_iter().next() {
-                owner.insert(role, (*id).to_owned());
-            }
-            if let Some(group) = references(&props["LoggingConfig"]["LogGroup"])
-                .into_iter()
-                .next()
-            {
-                owner.insert(group, (*id).to_owned());
-            }
+    let nodes = Nodes::new(template);
+    let mut graph = Graph::default();
+    for (id, entry) in &template.resources {
+        let props = &entry.properties;
+        match entry.type_name.as_str() {
+            "AWS::IAM::Role" => nodes.role(&mut graph, id, props),
+            "AWS::ApiGatewayV2::Route" => nodes.route(&mut graph, props),
+            "AWS::Lambda::EventSourceMapping" => nodes.event_source_mapping(&mut graph, props),
+            "AWS::Events::Rule" => nodes.rule(&mut graph, id, props),
+            _ => nodes.references(&mut graph, id, props),
         }
+        nodes.depends_on(&mut graph, id, &entry.depends_on);
     }
-    let node = |id: &str| -> Option<String> {
-        let id = owner.get(id).map_or(id, String::as_str);
-        let (ty, _) = resources.get(id)?;
-        (!HIDDEN.contains(ty)).then(|| id.to_owned())
-    };
-
-    let mut edges: BTreeSet<(String, String, String, bool)> = BTreeSet::new();
-    let mut external = BTreeSet::new();
-    let mut routes: BTreeMap<String, Vec<String>> = BTreeMap::new();
-
-    for (id, (ty, props)) in &resources {
-        let from = node(id);
-        match *ty {
-            "AWS::IAM::Role" => {
-                let holder = node(id).unwrap_or_else(|| (*id).to_owned());
-                for (target, access) in grants(props) {
-                    match target {
-                        Target::Resource(t) => {
-                            if let Some(t) = node(&t).filter(|t| *t != holder) {
-                                edges.insert((holder.clone(), t, access, false));
-                            }
-                        }
-                        Target::CloudFormation => {
-                            external.insert(CLOUDFORMATION);
-                            edges.insert((
-                                holder.clone(),
-                                CLOUDFORMATION.to_owned(),
-                                access,
-                                false,
-                            ));
-                        }
-                    }
-                }
-                let trusted = &props["AssumeRolePolicyDocument"]["Statement"];
-                let by_cfn = trusted
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|s| s["Principal"]["Service"] == "cloudformation.amazonaws.com");
-                if by_cfn && !owner.contains_key(*id) {
-                    external.insert(CLOUDFORMATION);
-                    external.insert(TENANT_STACKS);
-                    edges.insert((
-                        CLOUDFORMATION.to_owned(),
-                        (*id).to_owned(),
-                        "assumes".to_owned(),
-                        false,
-                    ));
-                    edges.insert((
-                        (*id).to_owned(),
-                        TENANT_STACKS.to_owned(),
-                        "creates, updates, deletes".to_owned(),
-                        false,
-                    ));
-                }
-            }
-            "AWS::ApiGatewayV2::Route" => {
-                let api = references(&props["ApiId"]).into_iter().next();
-                let key = props["RouteKey"].as_str().unwrap_or("route").to_owned();
-                let integration = references(&props["Target"]).into_iter().next();
-                let function = integration
-                    .and_then(|i| resources.get(i.as_str()))
-                    .and_then(|(_, p)| references(&p["IntegrationUri"]).into_iter().next())
-                    .and_then(|f| node(&f));
-                if let (Some(api), Some(function)) = (api.and_then(|a| node(&a)), function) {
-                    routes
-                        .entry(function.clone())
-                        .or_default()
-                        .push(key.clone());
-                    edges.insert((api, function, key, false));
-                }
-            }
-            "AWS::Lambda::EventSourceMapping" => {
-                let source = references(&props["EventSourceArn"]).into_iter().next();
-                let function = references(&props["FunctionName"]).into_iter().next();
-                if let (Some(s), Some(f)) = (
-                    source.and_then(|s| node(&s)),
-                    function.and_then(|f| node(&f)),
-                ) {
-                    edges.insert((s, f, "stream".to_owned(), false));
-                }
-                let failures = references(&props["DestinationConfig"]);
-                for q in failures.into_iter().filter_map(|q| node(&q)) {
-                    if let Some(f) = references(&props["FunctionName"])
-                        .into_iter()
-                        .next()
-                        .and_then(|f| node(&f))
-                    {
-                        edges.insert((f, q, "failed batches".to_owned(), true));
-                    }
-                }
-            }
-            "AWS::Events::Rule" => {
-                let Some(rule) = from.clone() else { continue };
-                if props["EventPattern"]["source"]
-                    .as_array()
-                    .is_some_and(|s| s.iter().any(|v| v == "aws.cloudformation"))
-                {
-                    external.insert(CLOUDFORMATION);
-                    edges.insert((
-                        CLOUDFORMATION.to_owned(),
-                        rule.clone(),
-                        "stack events".to_owned(),
-                        false,
-                    ));
-                }
-                for target in props["Targets"].as_array().into_iter().flatten() {
-                    for t in references(&target["Arn"])
-                        .into_iter()
-                        .filter_map(|t| node(&t))
-                    {
-                        let label = if props.get("ScheduleExpression").is_some() {
-                            props["ScheduleExpression"]
-                                .as_str()
-                                .unwrap_or("schedule")
-                                .to_owned()
-                        } else {
-                            "matches".to_owned()
-                        };
-                        edges.insert((rule.clone(), t, label, false));
-                    }
-                }
-            }
-            _ => {
-                let Some(from) = from else { continue };
-                for target in references(props) {
-                    if let Some(t) = node(&target).filter(|t| *t != from) {
-                        edges.insert((from.clone(), t, String::new(), false));
-                    }
-                }
-            }
-        }
-        if let (Some(from), Some(entry)) = (node(id), entries.get(*id)) {
-            for d in &entry.depends_on {
-                if let Some(t) = node(d).filter(|t| *t != from) {
-                    edges.insert((from.clone(), t, "depends on".to_owned(), true));
-                }
-            }
-        }
+    if graph.external.contains(TENANT_STACKS) {
+        boundaries(template, &mut graph);
     }
-
-    // A managed policy attached to nothing here is the tenant roles' boundary.
-    if external.contains(TENANT_STACKS) {
-        for (id, (ty, props)) in &resources {
-            let attached = ["Roles", "Users", "Groups"]
-                .iter()
-                .any(|k| props.get(*k).is_some());
-            if *ty == "AWS::IAM::ManagedPolicy" && !attached {
-                edges.insert((
-                    (*id).to_owned(),
-                    TENANT_STACKS.to_owned(),
-                    "boundary of every tenant role".to_owned(),
-                    true,
-                ));
-            }
-        }
-    }
-
-    // Nodes by service.
-    let mut services: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for (id, (ty, _)) in &resources {
-        if node(id).as_deref() == Some(*id) {
-            let service = ty.split("::").nth(1).unwrap_or("Other");
-            services.entry(service).or_default().push(id);
-        }
-    }
-
     let mut out = String::from("flowchart LR\n");
-    for (service, ids) in &services {
-        // Subgraph ids never meet a logical ID: `svc_` is not alphanumeric-only.
-        out.push_str(&format!("  subgraph svc_{service}[\"{service}\"]\n"));
-        for id in ids {
-            let (ty, _) = resources[*id];
-            let label = match routes.get(*id) {
-                Some(keys) => format!("{id}<br/><i>{}</i>", keys.join(", ")),
-                None => (*id).to_owned(),
-            };
-            out.push_str(&format!("    {}\n", shape(id, ty, &label)));
-        }
-        out.push_str("  end\n");
+    nodes.render_services(&graph.routes, &mut out);
+    render_external(&graph.external, &mut out);
+    render_edges(graph.edges, &mut out);
+    out
+}
+
+/// An edge: from, to, label (empty for a plain reference) and whether it is dotted.
+type Edge = (String, String, String, bool);
+
+/// What the diagram draws between the nodes.
+#[derive(Default)]
+struct Graph {
+    edges: BTreeSet<Edge>,
+    /// The nodes outside the stack that something reaches.
+    external: BTreeSet<&'static str>,
+    /// Each function's route keys, shown on its node.
+    routes: BTreeMap<String, Vec<String>>,
+}
+
+impl Graph {
+    fn edge(&mut self, from: String, to: String, label: &str, dotted: bool) {
+        self.edges.insert((from, to, label.to_owned(), dotted));
     }
-    for e in &external {
+}
+
+/// The template's resources, and the node each is drawn as.
+struct Nodes<'a> {
+    template: &'a Template,
+    /// A function's role (and so its grants) and its log group, each to the function.
+    owner: BTreeMap<String, String>,
+}
+
+impl<'a> Nodes<'a> {
+    fn new(template: &'a Template) -> Nodes<'a> {
+        let mut owner = BTreeMap::new();
+        for (id, entry) in &template.resources {
+            if entry.type_name != "AWS::Lambda::Function" {
+                continue;
+            }
+            let props = &entry.properties;
+            if let Some(role) = first_reference(&props["Role"]) {
+                owner.insert(role, id.clone());
+            }
+            if let Some(group) = first_reference(&props["LoggingConfig"]["LogGroup"]) {
+                owner.insert(group, id.clone());
+            }
+        }
+        Nodes { template, owner }
+    }
+
+    /// The node resource `id` is drawn as: its owner's, or its own; `None` for plumbing.
+    fn node(&self, id: &str) -> Option<String> {
+        let id = self.owner.get(id).map_or(id, String::as_str);
+        let entry = self.template.resources.get(id)?;
+        (!HIDDEN.contains(&entry.type_name.as_str())).then(|| id.to_owned())
+    }
+
+    /// The node of the first resource `value` references.
+    fn first_node(&self, value: &Json) -> Option<String> {
+        first_reference(value).and_then(|r| self.node(&r))
+    }
+
+    /// A role's grants, drawn from its holder; a role CloudFormation assumes (and no function
+    /// holds) works on the tenant stacks.
+    fn role(&self, graph: &mut Graph, id: &str, props: &Json) {
+        let holder = self.node(id).unwrap_or_else(|| id.to_owned());
+        for (target, access) in grants(props) {
+            match target {
+                Target::Resource(t) => {
+                    if let Some(t) = self.node(&t).filter(|t| *t != holder) {
+                        graph.edge(holder.clone(), t, &access, false);
+                    }
+                }
+                Target::CloudFormation => {
+                    graph.external.insert(CLOUDFORMATION);
+                    graph.edge(holder.clone(), CLOUDFORMATION.to_owned(), &access, false);
+                }
+            }
+        }
+        let trusted = &props["AssumeRolePolicyDocument"]["Statement"];
+        let by_cfn = trusted
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|s| s["Principal"]["Service"] == "cloudformation.amazonaws.com");
+        if by_cfn && !self.owner.contains_key(id) {
+            graph.external.insert(CLOUDFORMATION);
+            graph.external.insert(TENANT_STACKS);
+            graph.edge(CLOUDFORMATION.to_owned(), id.to_owned(), "assumes", false);
+            let label = "creates, updates, deletes";
+            graph.edge(id.to_owned(), TENANT_STACKS.to_owned(), label, false);
+        }
+    }
+
+    /// An API route: an edge from the API to the function its integration calls, labelled
+    /// with the route key, which the function's node shows too.
+    fn route(&self, graph: &mut Graph, props: &Json) {
+        let key = props["RouteKey"].as_str().unwrap_or("route").to_owned();
+        let function = first_reference(&props["Target"])
+            .and_then(|i| self.template.resources.get(&i))
+            .and_then(|integration| self.first_node(&integration.properties["IntegrationUri"]));
+        if let (Some(api), Some(function)) = (self.first_node(&props["ApiId"]), function) {
+            graph
+                .routes
+                .entry(function.clone())
+                .or_default()
+                .push(key.clone());
+            graph.edge(api, function, &key, false);
+        }
+    }
+
+    /// A stream feeding a function, and the queue its failed batches go to.
+    fn event_source_mapping(&self, graph: &mut Graph, props: &Json) {
+        let function = self.first_node(&props["FunctionName"]);
+        if let (Some(s), Some(f)) = (self.first_node(&props["EventSourceArn"]), &function) {
+            graph.edge(s, f.clone(), "stream", false);
+        }
+        let failures = references(&props["DestinationConfig"]);
+        for q in failures.into_iter().filter_map(|q| self.node(&q)) {
+            if let Some(f) = &function {
+                graph.edge(f.clone(), q, "failed batches", true);
+            }
+        }
+    }
+
+    /// An EventBridge rule: the stack events it takes from CloudFormation, and its targets,
+    /// labelled with its schedule if it has one.
+    fn rule(&self, graph: &mut Graph, id: &str, props: &Json) {
+        let Some(rule) = self.node(id) else { return };
+        if props["EventPattern"]["source"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|v| v == "aws.cloudformation"))
+        {
+            graph.external.insert(CLOUDFORMATION);
+            graph.edge(
+                CLOUDFORMATION.to_owned(),
+                rule.clone(),
+                "stack events",
+                false,
+            );
+        }
+        let label = match props.get("ScheduleExpression") {
+            Some(schedule) => schedule.as_str().unwrap_or("schedule"),
+            None => "matches",
+        };
+        for target in props["Targets"].as_array().into_iter().flatten() {
+            for t in references(&target["Arn"])
+                .into_iter()
+                .filter_map(|t| self.node(&t))
+            {
+                graph.edge(rule.clone(), t, label, false);
+            }
+        }
+    }
+
+    /// Any other resource: a plain edge to each node it references.
+    fn references(&self, graph: &mut Graph, id: &str, props: &Json) {
+        let Some(from) = self.node(id) else { return };
+        for target in references(props) {
+            if let Some(t) = self.node(&target).filter(|t| *t != from) {
+                graph.edge(from.clone(), t, "", false);
+            }
+        }
+    }
+
+    /// A dotted edge to each node resource `id` depends on.
+    fn depends_on(&self, graph: &mut Graph, id: &str, depends_on: &[String]) {
+        let Some(from) = self.node(id) else { return };
+        for d in depends_on {
+            if let Some(t) = self.node(d).filter(|t| *t != from) {
+                graph.edge(from.clone(), t, "depends on", true);
+            }
+        }
+    }
+
+    /// Each service's nodes in a subgraph; a function's node lists its routes.
+    fn render_services(&self, routes: &BTreeMap<String, Vec<String>>, out: &mut String) {
+        let mut services: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
+        for (id, entry) in &self.template.resources {
+            if self.node(id).as_deref() == Some(id.as_str()) {
+                let ty = entry.type_name.as_str();
+                let service = ty.split("::").nth(1).unwrap_or("Other");
+                services.entry(service).or_default().push((id, ty));
+            }
+        }
+        for (service, ids) in &services {
+            // Subgraph ids never meet a logical ID: `svc_` is not alphanumeric-only.
+            out.push_str(&format!("  subgraph svc_{service}[\"{service}\"]\n"));
+            for (id, ty) in ids {
+                let label = match routes.get(*id) {
+                    Some(keys) => format!("{id}<br/><i>{}</i>", keys.join(", ")),
+                    None => (*id).to_owned(),
+                };
+                out.push_str(&format!("    {}\n", shape(id, ty, &label)));
+            }
+            out.push_str("  end\n");
+        }
+    }
+}
+
+/// The first resource `value` references.
+fn first_reference(value: &Json) -> Option<String> {
+    references(value).into_iter().next()
+}
+
+/// A managed policy attached to nothing here is the tenant roles' boundary.
+fn boundaries(template: &Template, graph: &mut Graph) {
+    for (id, entry) in &template.resources {
+        let attached = ["Roles", "Users", "Groups"]
+            .iter()
+            .any(|k| entry.properties.get(*k).is_some());
+        if entry.type_name == "AWS::IAM::ManagedPolicy" && !attached {
+            let label = "boundary of every tenant role";
+            graph.edge(id.clone(), TENANT_STACKS.to_owned(), label, true);
+        }
+    }
+}
+
+/// The nodes outside the stack.
+fn render_external(external: &BTreeSet<&str>, out: &mut String) {
+    for e in external {
         let label = if *e == TENANT_STACKS {
             "tenant stacks"
         } else {
@@ -243,7 +277,11 @@ pub fn mermaid(template: &Template) -> String {
         };
         out.push_str(&format!("  {e}{{{{\"{label}\"}}}}\n"));
     }
-    // A plain reference says less than a grant or a flow between the same two nodes.
+}
+
+/// The edges, less each plain reference between two nodes that a grant or a flow already
+/// joins: it says less.
+fn render_edges(mut edges: BTreeSet<Edge>, out: &mut String) {
     let labelled: BTreeSet<(String, String)> = edges
         .iter()
         .filter(|(_, _, label, _)| !label.is_empty())
@@ -263,7 +301,6 @@ pub fn mermaid(template: &Template) -> String {
             ));
         }
     }
-    out
 }
 
 fn shape(id: &str, ty: &str, label: &str) -> String {

@@ -29,6 +29,7 @@ async fn published(client: &ApiClient) -> Option<Published> {
     }
 }
 
+/// Runs a `silos tenants` subcommand: one function each, all but `events` through the API.
 pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> Result<(), Error> {
     // The events come from the bus, not the API.
     if let TenantsCommand::Events { follow, wait } = command {
@@ -36,23 +37,7 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
     }
     let client = client(cli, api_url).await?;
     match command {
-        TenantsCommand::List { status, page_size } => {
-            let list = client.tenants_where(*status, *page_size as usize).await?;
-            let tenants = serde_json::to_value(&list)
-                .map_err(|e| Error::Tenant(format!("cannot render the tenants: {e}")))?;
-            let published = if cli.output == OutputFormat::Text && !list.is_empty() {
-                published(&client).await
-            } else {
-                None
-            };
-            print(cli, &tenants, || {
-                if list.is_empty() {
-                    "no tenants\n".to_owned()
-                } else {
-                    tenant_rows(&list, published.as_ref())
-                }
-            });
-        }
+        TenantsCommand::List { status, page_size } => list(cli, &client, *status, *page_size).await,
         TenantsCommand::Create {
             name,
             deployment_type,
@@ -63,68 +48,17 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
                 deployment_type: deployment_type.clone(),
                 region: cell_region.clone(),
             };
-            let tenant = client.post_once("/onboarding", body(&request)).await?;
-            let t: Tenant = decode(&tenant, "a tenant")?;
-            print(cli, &tenant, || {
-                format!(
-                    "created tenant {} ({}) in cell {}, status {}\n",
-                    t.tenant_name,
-                    t.tenant_id,
-                    t.cell.as_deref().unwrap_or("-"),
-                    t.status
-                )
-            });
+            create(cli, &client, &request).await
         }
         TenantsCommand::Delete { id, name } => {
-            // Its tables before the stack goes, to say what is kept.
-            let resources = client.tenant_info(id).await.ok();
             let request = DeleteRequest {
                 tenant_id: id.clone(),
                 tenant_name: name.clone(),
             };
-            let tenant = client.post_once("/delete", body(&request)).await?;
-            let t: Tenant = decode(&tenant, "a tenant")?;
-            // A deployment type that deletes tenant data keeps nothing.
-            let deletes = client
-                .deployment_types()
-                .await
-                .ok()
-                .and_then(|types| {
-                    types
-                        .into_iter()
-                        .find(|d| d.deployment_type == t.deployment_type)
-                })
-                .is_some_and(|d| d.tenant_data == crate::blueprint::TenantData::Delete);
-            let kept = match (&resources, deletes) {
-                (Some(r), false) => tables(r),
-                _ => Vec::new(),
-            };
-            let buckets = resources
-                .as_deref()
-                .map(render::buckets)
-                .unwrap_or_default();
-            print(cli, &tenant, || render::deleted(&t, &kept, &buckets));
+            delete(cli, &client, &request).await
         }
-        TenantsCommand::Info { id } => {
-            let tenant = client.get(&format!("/tenants/{id}")).await?;
-            let t: Tenant = decode(&tenant, "a tenant")?;
-            let resources = client.tenant_info(id).await?;
-            let value = json!({"tenant": tenant, "resources": resources});
-            print(cli, &value, || render::info(&t, &resources));
-        }
-        TenantsCommand::Retry { id } => {
-            let request = TenantRequest {
-                tenant_id: id.clone(),
-            };
-            let tenant = client.post_once("/retry", body(&request)).await?;
-            let t: Tenant = decode(&tenant, "a tenant")?;
-            print(cli, &tenant, || {
-                format!(
-                    "retrying tenant {} ({}): status {}\n",
-                    t.tenant_name, t.tenant_id, t.status
-                )
-            });
-        }
+        TenantsCommand::Info { id } => info(cli, &client, id).await,
+        TenantsCommand::Retry { id } => retry(cli, &client, id).await,
         TenantsCommand::Upgrade {
             wave_size,
             max_failures,
@@ -139,20 +73,130 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
                 dry_run: *dry_run,
                 timeout: Duration::from_secs(*timeout),
             };
-            super::upgrade::run(cli, std::sync::Arc::new(client), options).await?;
+            super::upgrade::run(cli, std::sync::Arc::new(client), options).await
         }
-        TenantsCommand::Events { .. } => {}
+        // Answered above, without a client.
+        TenantsCommand::Events { .. } => Ok(()),
         TenantsCommand::Wait {
             id,
             status,
             timeout,
-        } => {
-            let (tenant, t) = wait(&client, id, *status, Duration::from_secs(*timeout)).await?;
-            print(cli, &tenant, || {
-                format!("tenant {} ({}) is {}\n", t.tenant_name, id, status)
-            });
-        }
+        } => wait_for(cli, &client, id, *status, Duration::from_secs(*timeout)).await,
     }
+}
+
+/// `silos tenants list`: every page of them; as text, with the outdated ones marked.
+async fn list(
+    cli: &Cli,
+    client: &ApiClient,
+    status: Option<Status>,
+    page_size: u32,
+) -> Result<(), Error> {
+    let list = client.tenants_where(status, page_size as usize).await?;
+    let tenants = serde_json::to_value(&list)
+        .map_err(|e| Error::Tenant(format!("cannot render the tenants: {e}")))?;
+    let published = if cli.output == OutputFormat::Text && !list.is_empty() {
+        published(client).await
+    } else {
+        None
+    };
+    print(cli, &tenants, || {
+        if list.is_empty() {
+            "no tenants\n".to_owned()
+        } else {
+            tenant_rows(&list, published.as_ref())
+        }
+    });
+    Ok(())
+}
+
+/// `silos tenants create`: onboards the tenant.
+async fn create(cli: &Cli, client: &ApiClient, request: &OnboardingRequest) -> Result<(), Error> {
+    let tenant = client.post_once("/onboarding", body(request)).await?;
+    let t: Tenant = decode(&tenant, "a tenant")?;
+    print(cli, &tenant, || {
+        format!(
+            "created tenant {} ({}) in cell {}, status {}\n",
+            t.tenant_name,
+            t.tenant_id,
+            t.cell.as_deref().unwrap_or("-"),
+            t.status
+        )
+    });
+    Ok(())
+}
+
+/// `silos tenants delete`: offboards the tenant, and says which of its data is kept.
+async fn delete(cli: &Cli, client: &ApiClient, request: &DeleteRequest) -> Result<(), Error> {
+    // Its tables before the stack goes, to say what is kept.
+    let resources = client.tenant_info(&request.tenant_id).await.ok();
+    let tenant = client.post_once("/delete", body(request)).await?;
+    let t: Tenant = decode(&tenant, "a tenant")?;
+    let kept = match (&resources, deletes_data(client, &t.deployment_type).await) {
+        (Some(r), false) => tables(r),
+        _ => Vec::new(),
+    };
+    let buckets = resources
+        .as_deref()
+        .map(render::buckets)
+        .unwrap_or_default();
+    print(cli, &tenant, || render::deleted(&t, &kept, &buckets));
+    Ok(())
+}
+
+/// Whether the deployment type deletes tenant data with the tenant (then nothing is kept).
+/// False when the API cannot say.
+async fn deletes_data(client: &ApiClient, deployment_type: &str) -> bool {
+    client
+        .deployment_types()
+        .await
+        .ok()
+        .and_then(|types| {
+            types
+                .into_iter()
+                .find(|d| d.deployment_type == deployment_type)
+        })
+        .is_some_and(|d| d.tenant_data == crate::blueprint::TenantData::Delete)
+}
+
+/// `silos tenants info`: the tenant and its stack's resources.
+async fn info(cli: &Cli, client: &ApiClient, id: &str) -> Result<(), Error> {
+    let tenant = client.get(&format!("/tenants/{id}")).await?;
+    let t: Tenant = decode(&tenant, "a tenant")?;
+    let resources = client.tenant_info(id).await?;
+    let value = json!({"tenant": tenant, "resources": resources});
+    print(cli, &value, || render::info(&t, &resources));
+    Ok(())
+}
+
+/// `silos tenants retry`: provisions a failed tenant again.
+async fn retry(cli: &Cli, client: &ApiClient, id: &str) -> Result<(), Error> {
+    let request = TenantRequest {
+        tenant_id: id.to_owned(),
+    };
+    let tenant = client.post_once("/retry", body(&request)).await?;
+    let t: Tenant = decode(&tenant, "a tenant")?;
+    print(cli, &tenant, || {
+        format!(
+            "retrying tenant {} ({}): status {}\n",
+            t.tenant_name, t.tenant_id, t.status
+        )
+    });
+    Ok(())
+}
+
+/// `silos tenants wait`: [`wait`], then the tenant.
+async fn wait_for(
+    cli: &Cli,
+    client: &ApiClient,
+    id: &str,
+    status: Status,
+    timeout: Duration,
+) -> Result<(), Error> {
+    let (tenant, t) = wait(client, id, status, timeout).await?;
+    print(cli, &tenant, || {
+        format!("tenant {} ({}) is {}\n", t.tenant_name, id, status)
+    });
     Ok(())
 }
 

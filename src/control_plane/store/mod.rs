@@ -248,27 +248,36 @@ impl Store {
     /// up in the same transaction, only while it is below the slot's capacity, so concurrent
     /// onboardings never overfill a cell. A full cell is `CellFull`, and nothing is written.
     pub async fn create_in(&self, tenant: &Tenant, slot: Option<&Slot>) -> Result<(), Error> {
-        let build_err = |e: aws_sdk_dynamodb::error::BuildError| Error::Aws {
-            operation: "TransactWriteItems",
-            message: e.to_string(),
-        };
-        let put = |item: Item| {
-            Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(tenantId)")
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .build()
-                .map_err(build_err)
-        };
         let write = Write::new();
         let key = name::key(&tenant.tenant_name);
+        let legacy = name::legacy_lock_id(&key);
+        let transaction = self.create_transaction(tenant, &key, legacy.as_deref(), slot, &write)?;
+        let count_index = 2 + usize::from(legacy.is_some());
+        let claim_index = count_index + usize::from(slot.is_some());
+        let result = self
+            .send_claimed(transaction, &tenant.tenant_id, claim_index, &write)
+            .await?;
+        let Err(e) = result else {
+            return Ok(());
+        };
+        Err(create_refused(e, tenant, key, legacy, slot, count_index))
+    }
+
+    /// The transaction of [`create_in`](Self::create_in), its items in this order: the
+    /// tenant's record (carrying `write`), its name lock, the check that `legacy` is absent
+    /// (if the name has a legacy lock id), and the count of `slot`'s cell (if given).
+    fn create_transaction(
+        &self,
+        tenant: &Tenant,
+        key: &str,
+        legacy: Option<&str>,
+        slot: Option<&Slot>,
+        write: &Write,
+    ) -> Result<TransactWriteItemsFluentBuilder, Error> {
         let lock_id = tenant
             .name_lock
             .clone()
-            .unwrap_or_else(|| name::lock_id(&key));
+            .unwrap_or_else(|| name::lock_id(key));
         let mut record = to_item(tenant)?;
         record.insert("nameLock".to_owned(), AttributeValue::S(lock_id.clone()));
         record.insert(WRITE_ID.to_owned(), write.value());
@@ -278,26 +287,32 @@ impl Store {
                 tenant_id: &lock_id,
                 kind: LOCK_KIND,
                 owner: &tenant.tenant_id,
-                name_key: &key,
+                name_key: key,
             },
         )?;
         let mut transaction = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put(record)?).build())
-            .transact_items(TransactWriteItem::builder().put(put(lock)?).build());
-        let legacy = name::legacy_lock_id(&key);
-        if let Some(legacy) = &legacy {
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(self.put_new(record)?)
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(self.put_new(lock)?)
+                    .build(),
+            );
+        if let Some(legacy) = legacy {
             let check = ConditionCheck::builder()
                 .table_name(&self.table)
                 .set_key(Some(Self::key(legacy)))
                 .condition_expression("attribute_not_exists(tenantId)")
                 .build()
-                .map_err(build_err)?;
+                .map_err(transact_build_error)?;
             transaction = transaction
                 .transact_items(TransactWriteItem::builder().condition_check(check).build());
         }
-        let count_index = 2 + usize::from(legacy.is_some());
         if let Some(slot) = slot {
             transaction = transaction.transact_items(
                 TransactWriteItem::builder()
@@ -305,45 +320,19 @@ impl Store {
                     .build(),
             );
         }
-        let claim_index = count_index + usize::from(slot.is_some());
-        let result = self
-            .send_claimed(transaction, &tenant.tenant_id, claim_index, &write)
-            .await?;
-        let Err(e) = result else {
-            return Ok(());
-        };
-        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-            e.as_service_error()
-        else {
-            return Err(aws("TransactWriteItems")(e));
-        };
-        // The reasons come in the order of the items: the record, the lock, the legacy check,
-        // the cell's count.
-        let failed = |i: usize| {
-            cancelled
-                .cancellation_reasons()
-                .get(i)
-                .and_then(|r| r.code())
-                == Some("ConditionalCheckFailed")
-        };
-        let legacy_held = legacy.is_some() && failed(2);
-        if let Some(slot) = slot
-            && failed(count_index)
-            && !failed(1)
-            && !legacy_held
-        {
-            return Err(Error::CellFull(slot.cell.clone()));
-        }
-        let held = match legacy {
-            Some(legacy) if legacy_held => {
-                Held::Legacy(legacy.trim_start_matches(LEGACY_LOCK_PREFIX).to_owned())
-            }
-            _ => Held::Key(key),
-        };
-        Err(Error::NameTaken {
-            name: tenant.tenant_name.clone(),
-            held,
-        })
+        Ok(transaction)
+    }
+
+    /// The Put of a new `item`, only while no item has its id; a failed condition returns
+    /// the item found.
+    fn put_new(&self, item: Item) -> Result<Put, Error> {
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(tenantId)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(transact_build_error)
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<Tenant>, Error> {
@@ -515,10 +504,6 @@ impl Store {
         let (expression, names, mut values) =
             update_expression(from, Status::Deleted, &changes, &write);
         let condition = condition(from, None, &mut values);
-        let build_err = |e: aws_sdk_dynamodb::error::BuildError| Error::Aws {
-            operation: "TransactWriteItems",
-            message: e.to_string(),
-        };
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(Self::key(&tenant.tenant_id)))
@@ -528,7 +513,7 @@ impl Store {
             .set_expression_attribute_values(Some(values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
-            .map_err(build_err)?;
+            .map_err(transact_build_error)?;
         let lock_id = tenant
             .name_lock
             .clone()
@@ -540,7 +525,7 @@ impl Store {
             .expression_attribute_names("#owner", "owner")
             .expression_attribute_values(":owner", AttributeValue::S(tenant.tenant_id.clone()))
             .build()
-            .map_err(build_err)?;
+            .map_err(transact_build_error)?;
         let mut transaction = self
             .client
             .transact_write_items()
@@ -586,6 +571,59 @@ pub fn is_tenant_id(id: &str) -> bool {
     ]
     .iter()
     .any(|p| id.starts_with(p))
+}
+
+/// A transaction item that could not be built.
+fn transact_build_error(e: aws_sdk_dynamodb::error::BuildError) -> Error {
+    Error::Aws {
+        operation: "TransactWriteItems",
+        message: e.to_string(),
+    }
+}
+
+/// Why the transaction of [`Store::create_in`] for `tenant` was refused: `CellFull` if only the
+/// count of `slot`'s cell (reason `count_index`) failed its condition, `NameTaken` otherwise,
+/// naming the legacy lock if that is what held the name. Not a cancellation: the error as is.
+fn create_refused(
+    e: TransactError,
+    tenant: &Tenant,
+    key: String,
+    legacy: Option<String>,
+    slot: Option<&Slot>,
+    count_index: usize,
+) -> Error {
+    let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+        e.as_service_error()
+    else {
+        return aws("TransactWriteItems")(e);
+    };
+    // The reasons come in the order of the items: the record, the lock, the legacy check,
+    // the cell's count.
+    let failed = |i: usize| {
+        cancelled
+            .cancellation_reasons()
+            .get(i)
+            .and_then(|r| r.code())
+            == Some("ConditionalCheckFailed")
+    };
+    let legacy_held = legacy.is_some() && failed(2);
+    if let Some(slot) = slot
+        && failed(count_index)
+        && !failed(1)
+        && !legacy_held
+    {
+        return Error::CellFull(slot.cell.clone());
+    }
+    let held = match legacy {
+        Some(legacy) if legacy_held => {
+            Held::Legacy(legacy.trim_start_matches(LEGACY_LOCK_PREFIX).to_owned())
+        }
+        _ => Held::Key(key),
+    };
+    Error::NameTaken {
+        name: tenant.tenant_name.clone(),
+        held,
+    }
 }
 
 /// The tenant a conditional UpdateItem returned, or `WrongStatus` if its condition on the
