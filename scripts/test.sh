@@ -61,6 +61,8 @@ for format in json yaml; do
 done
 # The premium example's (a user's app with a second tier) too.
 cargo run --locked --quiet -p silos-example-premium -- synth --quiet --blueprints examples/premium/blueprints --out "$synth_dir/premium"
+# The SaaS silo example's (a tenant stack of ten services: a key, an API, a topic, a workflow...).
+cargo run --locked --quiet -p silos-example-saas-silo -- synth --quiet --blueprints examples/saas-silo/blueprints --out "$synth_dir/saas-silo"
 # With cells in two more accounts: the control plane's grants, bus policies and forwarded-events rule.
 mkdir -p "$synth_dir/cells-blueprints"
 cp blueprints/*.yaml "$synth_dir/cells-blueprints/"
@@ -77,5 +79,5 @@ cells:
     region: ap-south-1
 CELLS
 cargo run --locked --quiet -- synth --quiet --blueprints "$synth_dir/cells-blueprints" --out "$synth_dir/cells"
-"$venv/bin/python" scripts/validate-templates.py "$venv" "$synth_dir/json" "$synth_dir/yaml" "$synth_dir/premium" "$synth_dir/cells"
+"$venv/bin/python" scripts/validate-templates.py "$venv" "$synth_dir/json" "$synth_dir/yaml" "$synth_dir/premium" "$synth_dir/saas-silo" "$synth_dir/cells"
 echo "==> all checks passed"

@@ -14,6 +14,7 @@ mod generated;
 mod template;
 mod validate;
 
+pub mod iam_reference;
 pub mod metadata;
 pub mod policy;
 

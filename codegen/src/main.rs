@@ -80,6 +80,12 @@ fn run(check: bool) -> Result<Vec<String>, String> {
             (service, actions)
         })
         .collect();
+    let reference: schema::IamReference = serde_json::from_value(Json::Object(
+        load(&root.join("codegen/schemas/iam-reference.json.gz"))?
+            .into_iter()
+            .collect(),
+    ))
+    .map_err(|e| format!("codegen/schemas/iam-reference.json.gz: {e}"))?;
     let overrides_path = root.join("codegen/overrides.json");
     let overrides: Overrides = serde_json::from_str(
         &std::fs::read_to_string(&overrides_path)
@@ -144,6 +150,10 @@ fn run(check: bool) -> Result<Vec<String>, String> {
     files.insert(
         generated.join("metadata.rs"),
         format(&emit::metadata(&resources))?,
+    );
+    files.insert(
+        generated.join("iam_reference.rs"),
+        format(&emit::iam(&reference))?,
     );
     files.insert(
         root.join("cfn/tests/minimal/instances.rs"),

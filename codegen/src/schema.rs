@@ -476,3 +476,28 @@ fn box_cycles(root: &str, fields: &mut [Field], items: &mut [Item]) {
         }
     }
 }
+
+/// `codegen/schemas/iam-reference.json.gz`: service prefix → its actions and resource types.
+pub type IamReference = BTreeMap<String, IamService>;
+
+#[derive(serde::Deserialize)]
+pub struct IamService {
+    pub actions: BTreeMap<String, IamAction>,
+    pub resources: BTreeMap<String, IamResource>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IamAction {
+    pub access: String,
+    /// (resource type key, required)
+    pub resources: Vec<(String, bool)>,
+    pub request_tag: bool,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IamResource {
+    pub arns: Vec<String>,
+    pub resource_tag: bool,
+}

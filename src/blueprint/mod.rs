@@ -154,6 +154,8 @@ pub enum TagError {
     KeyLength,
     #[error("the aws: prefix is reserved")]
     Reserved,
+    #[error("the platform sets it on every tenant stack; remove it from the blueprint")]
+    System,
     #[error("the value is {0} characters; at most 256")]
     ValueLength(usize),
 }
@@ -348,6 +350,9 @@ impl Blueprint {
             }
             tags.insert(k.clone(), value);
         }
+        // The tags the provisioning role and the boundary scope tagged resources by.
+        tags.insert(APP_TAG.to_owned(), prefix.to_owned());
+        tags.insert(TENANT_TAG.to_owned(), tenant.id.clone());
         Ok(Rendered {
             stack_name,
             parameters,
@@ -390,9 +395,20 @@ pub fn check_stack_name(name: &str, prefix: &str, tenant_id: &str) -> Result<(),
     Ok(())
 }
 
+/// The tag every tenant stack carries with the app's prefix. CloudFormation puts a stack's
+/// tags on every resource it creates, and the provisioning role reaches a resource whose ARN
+/// holds a generated id (a KMS key, an HTTP API) only when the resource carries this tag.
+pub const APP_TAG: &str = "silos:app";
+/// The tag every tenant stack carries with its tenant's id: the boundary lets a tenant role
+/// reach a tagged resource only when the resource's tag is the role's own.
+pub const TENANT_TAG: &str = "silos:tenant";
+
 fn check_tag(key: &str, value: &str) -> Result<(), TagError> {
     if key.is_empty() || key.len() > 128 {
         return Err(TagError::KeyLength);
+    }
+    if key == APP_TAG || key == TENANT_TAG {
+        return Err(TagError::System);
     }
     if key.to_ascii_lowercase().starts_with("aws:") {
         return Err(TagError::Reserved);

@@ -162,6 +162,12 @@ impl Silo {
         self.function.role_mut()
     }
 
+    /// The tenant function's ARN (`Fn::GetAtt`), for what invokes it: CloudFormation creates
+    /// the function first.
+    pub fn function_arn(&self) -> Expr {
+        self.function.arn()
+    }
+
     /// An environment variable of the tenant function.
     pub fn env(&mut self, key: &str, value: impl Into<Value<String>>) {
         self.function.set_env(key, value);

@@ -3,6 +3,7 @@
 // then run `cargo run -p silos-codegen`.
 //! The generated resource types: one module per service, each behind its feature.
 
+pub(crate) mod iam_reference;
 pub(crate) mod metadata;
 
 #[cfg(feature = "accessanalyzer")]

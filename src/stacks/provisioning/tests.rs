@@ -62,59 +62,81 @@ fn adding_a_type_adds_exactly_its_handler_actions() {
     );
 }
 
-#[test]
-fn a_type_no_rule_scopes_fails_with_the_type_and_its_actions() {
-    let app = App::new().tenant_stack("tenant-topic", |ctx: &TenantContext| {
+/// The refusals of `type_name` in a tenant stack of its own, each action with why.
+fn refusals_of(type_name: &'static str) -> Vec<Error> {
+    let app = App::new().tenant_stack("tenant-x", move |ctx: &TenantContext| {
         let mut silo = Silo::new(ctx);
-        silo.template()
-            .add_raw("Topic", "AWS::SNS::Topic", json!({}));
+        silo.template().add_raw("X", type_name, json!({}));
         silo.finish()
     });
-    let Err(crate::stacks::AppError::Provisioning(errors)) = app.provisioning(&config()) else {
-        panic!("an SNS topic has no scoping rule");
-    };
-    let sns = metadata::type_info("AWS::SNS::Topic").unwrap();
-    let expected: BTreeSet<String> = sns
-        .permissions
-        .create
-        .iter()
-        .chain(sns.permissions.update)
-        .chain(sns.permissions.delete)
-        .filter(|a| a.starts_with("sns:"))
-        .map(|a| (*a).to_owned())
-        .collect();
-    let uncovered: Vec<_> = errors
+    match app.provisioning(&config()) {
+        Err(crate::stacks::AppError::Provisioning(errors)) => errors,
+        Ok(_) => panic!("{type_name} is provisioned"),
+        Err(e) => panic!("{type_name}: {e}"),
+    }
+}
+
+#[test]
+fn a_type_iam_cannot_scope_fails_with_the_type_each_action_and_why() {
+    let errors = refusals_of("AWS::SSM::ServiceSetting");
+    let refused: Vec<_> = errors
         .iter()
         .filter_map(|e| match e {
-            Error::Uncovered {
-                type_name, actions, ..
-            } if type_name == "AWS::SNS::Topic" => Some(actions.clone()),
+            Error::Refused {
+                type_name,
+                refusals,
+                ..
+            } if type_name == "AWS::SSM::ServiceSetting" => Some(refusals.clone()),
             _ => None,
         })
         .collect();
-    assert_eq!(uncovered.len(), 2, "both data variants: {errors:?}");
-    let reported: BTreeSet<String> = uncovered[0].iter().cloned().collect();
-    assert!(expected.is_subset(&reported), "{reported:?}");
+    assert_eq!(refused.len(), 2, "both data variants: {errors:?}");
+    let actions: BTreeSet<&str> = refused[0].iter().map(|(a, _)| a.as_str()).collect();
+    assert!(actions.contains("ssm:UpdateServiceSetting"), "{actions:?}");
+    assert!(refused[0].iter().all(|(_, r)| matches!(
+        r,
+        scoping::Refusal::GeneratedId { resource, .. } if resource == "ssm:servicesetting"
+    )));
     let message = errors[0].to_string();
     assert!(
-        message.contains("cannot create AWS::SNS::Topic") && message.contains("sns:CreateTopic"),
+        message.contains("cannot create AWS::SSM::ServiceSetting: ssm:")
+            && message
+                .contains("because its ssm:servicesetting ARN holds a generated id (ResourceId)"),
         "{message}"
     );
 }
 
 #[test]
-fn the_refusal_reads_one_line_per_type_under_its_stack_with_the_variants_merged() {
+fn an_account_wide_permission_and_an_iam_type_other_than_a_role_fail() {
+    let errors = refusals_of("AWS::Logs::ResourcePolicy");
+    assert!(
+        errors.iter().any(|e| matches!(e, Error::Refused { refusals, .. }
+            if refusals.iter().any(|(a, r)| a == "logs:PutResourcePolicy" && *r == scoping::Refusal::PermissionsOnAccount))),
+        "{errors:?}"
+    );
+    let errors = refusals_of("AWS::IAM::ManagedPolicy");
+    assert!(
+        errors
+            .iter()
+            .any(|e| matches!(e, Error::IamType { type_name, .. } if type_name == "AWS::IAM::ManagedPolicy")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn the_refusal_reads_one_line_per_action_under_its_stack_with_the_variants_merged() {
     let app = App::new().tenant_stack("tenant-saas", |ctx: &TenantContext| {
         let mut silo = Silo::new(ctx);
         silo.template()
-            .add_raw("Topic", "AWS::SNS::Topic", json!({}));
+            .add_raw("Policy", "AWS::Logs::ResourcePolicy", json!({}));
         silo.template()
-            .add_raw("OtherTopic", "AWS::SNS::Topic", json!({}));
-        silo.template().add_raw("Key", "AWS::KMS::Key", json!({}));
+            .add_raw("OtherPolicy", "AWS::Logs::ResourcePolicy", json!({}));
+        silo.template()
+            .add_raw("Setting", "AWS::SSM::ServiceSetting", json!({}));
         silo.finish()
     });
     let Err(e @ crate::stacks::AppError::Provisioning(_)) = app.provisioning(&config()) else {
-        panic!("neither SNS nor KMS has a scoping rule");
+        panic!("an account's log resource policy and service setting are no tenant's");
     };
     let message = e.to_string();
     let lines: Vec<&str> = message.lines().collect();
@@ -123,22 +145,24 @@ fn the_refusal_reads_one_line_per_type_under_its_stack_with_the_variants_merged(
         "{message}"
     );
     assert_eq!(lines[1], "  tenant stack tenant-saas (both data variants):");
-    // Two types, one line each, though each appears in two resources and two variants.
-    assert!(
-        lines[2].starts_with("    AWS::KMS::Key: no scoping rule covers kms:"),
-        "{message}"
-    );
-    assert!(
-        lines[3].starts_with("    AWS::SNS::Topic: no scoping rule covers "),
-        "{message}"
-    );
-    assert!(lines[3].contains("sns:CreateTopic"), "{message}");
-    assert_eq!(lines.len(), 5, "{message}");
-    assert!(lines[4].starts_with("what you can do: "), "{message}");
-    assert!(
-        lines[4].contains("dynamodb, lambda, logs, sqs, s3, iam"),
-        "{message}"
-    );
+    // One line per refused action, though each type appears in two resources and two variants.
+    let refused: Vec<&&str> = lines.iter().filter(|l| l.starts_with("    ")).collect();
+    let policy = refused
+        .iter()
+        .filter(|l| l.starts_with("    AWS::Logs::ResourcePolicy: logs:"))
+        .count();
+    let setting = refused
+        .iter()
+        .filter(|l| l.starts_with("    AWS::SSM::ServiceSetting: ssm:"))
+        .count();
+    assert_eq!(policy + setting, refused.len(), "{message}");
+    assert!(policy == 1 && setting >= 2, "{message}");
+    let advice: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("what you can do: "))
+        .collect();
+    assert_eq!(advice.len(), 2, "{message}");
+    assert_eq!(lines.len(), 2 + refused.len() + advice.len(), "{message}");
 }
 
 #[test]
@@ -187,8 +211,10 @@ fn a_tenant_role_without_the_boundary_fails() {
 fn a_tenant_grant_outside_every_scope_fails() {
     let app = App::new().tenant_stack("tenant-wide", |ctx: &TenantContext| {
         let mut silo = Silo::new(ctx);
-        silo.function_role()
-            .allow(&["sns:Publish"], [Expr::lit("arn:aws:sns:us-east-1:1:t")]);
+        silo.function_role().allow(
+            &["ssm:UpdateServiceSetting"],
+            [Expr::lit("arn:aws:ssm:us-east-1:1:servicesetting/x")],
+        );
         silo.finish()
     });
     let Err(crate::stacks::AppError::Provisioning(errors)) = app.provisioning(&config()) else {
@@ -197,7 +223,7 @@ fn a_tenant_grant_outside_every_scope_fails() {
     assert!(
         errors
             .iter()
-            .any(|e| matches!(e, Error::UnscopedGrant { action, .. } if action == "sns:Publish")),
+            .any(|e| matches!(e, Error::UnscopedGrant { action, .. } if action == "ssm:UpdateServiceSetting")),
         "{errors:?}"
     );
 }
@@ -212,7 +238,27 @@ fn the_reference_apps_unscoped_actions_are_these() {
         .filter(|n| n.granted)
         .map(|n| n.action.as_str())
         .collect();
-    assert_eq!(on_star, ["logs:DescribeLogGroups"]);
+    // Each is one IAM's reference authorizes on no resource type.
+    assert_eq!(
+        on_star,
+        [
+            "ec2:DescribeNetworkInterfaces",
+            "ec2:DescribeSecurityGroups",
+            "ec2:DescribeSubnets",
+            "ec2:DescribeVpcs",
+            "kms:ListAliases",
+            "logs:CreateLogDelivery",
+            "logs:DeleteIndexPolicy",
+            "logs:DescribeIndexPolicies",
+            "logs:DescribeLogGroups",
+            "logs:DescribeResourcePolicies",
+            "logs:PutIndexPolicy",
+        ]
+    );
+    for action in &on_star {
+        let reference = crate::cfn::iam_reference::action(action).unwrap();
+        assert_eq!(reference.resources().count(), 0, "{action}");
+    }
     let not_granted: BTreeSet<&str> = p
         .notes
         .iter()
@@ -229,34 +275,28 @@ fn the_reference_apps_unscoped_actions_are_these() {
         "dynamodb:Query",
         "dynamodb:Scan",
         "dynamodb:UpdateItem",
-        "ec2:DescribeNetworkInterfaces",
-        "ec2:DescribeSecurityGroups",
-        "ec2:DescribeSubnets",
-        "ec2:DescribeVpcs",
-        "elasticfilesystem:DescribeMountTargets",
-        "firehose:TagDeliveryStream",
         "iam:CreateServiceLinkedRole",
         "iam:DeleteRolePermissionsBoundary",
         "iam:UpdateAssumeRolePolicy",
-        "kinesis:DescribeStream",
-        "kinesis:PutRecords",
-        "kms:CreateGrant",
         "kms:Decrypt",
-        "kms:DescribeKey",
-        "kms:Encrypt",
-        "kms:GenerateDataKey",
-        "kms:ListAliases",
-        "kms:RevokeGrant",
         "lambda:AssociateRuntimeAlias",
+        "logs:DeleteResourcePolicy",
+        "logs:PutResourcePolicy",
         "s3:GetObject",
         "s3:GetObjectMetadata",
         "s3:GetObjectVersion",
         "s3:ListBucket",
         "s3:REST.PUT.OBJECT",
-        "s3files:ListMountTargets",
     ]
     .into();
-    assert_eq!(not_granted, expected);
+    assert_eq!(
+        not_granted,
+        expected,
+        "{:?}",
+        not_granted
+            .symmetric_difference(&expected)
+            .collect::<Vec<_>>()
+    );
     // Nothing granted touches tenant data, and no write to a role goes without the boundary.
     let granted = granted(&app);
     assert!(!granted.contains("dynamodb:GetItem") && !granted.contains("dynamodb:PutItem"));
@@ -354,35 +394,45 @@ fn a_tenant_role_granted_iam_or_off_the_tenant_path_fails() {
 }
 
 #[test]
-fn a_type_of_a_scoped_service_with_another_arn_shape_or_an_unscoped_service_fails() {
-    for (type_name, service) in [
-        ("AWS::IAM::ManagedPolicy", "iam:"),
-        ("AWS::KMS::Key", "kms:"),
-        ("AWS::Lambda::LayerVersion", "lambda:"),
-    ] {
-        let app = App::new().tenant_stack("tenant-x", move |ctx: &TenantContext| {
-            let mut silo = Silo::new(ctx);
-            silo.template().add_raw("X", type_name, json!({}));
-            silo.finish()
-        });
-        let Err(crate::stacks::AppError::Provisioning(errors)) = app.provisioning(&config()) else {
-            panic!("{type_name} has no rule for its ARNs");
-        };
-        let actions = errors
-            .iter()
-            .find_map(|e| match e {
-                Error::Uncovered {
-                    type_name: t,
-                    actions,
-                    ..
-                } if t == type_name => Some(actions.clone()),
-                _ => None,
-            })
-            .unwrap_or_else(|| panic!("{type_name}: {errors:?}"));
-        assert!(
-            actions.iter().all(|a| a.starts_with(service)),
-            "{actions:?}"
-        );
-        assert!(!actions.is_empty());
-    }
+fn a_generated_id_is_reached_by_the_app_tag_and_a_name_by_the_tenant_prefix() {
+    let app = App::new().tenant_stack("tenant-keyed", |ctx: &TenantContext| {
+        let mut silo = Silo::new(ctx);
+        silo.template().add_raw("Key", "AWS::KMS::Key", json!({}));
+        silo.template()
+            .add_raw("Topic", "AWS::SNS::Topic", json!({}));
+        silo.finish()
+    });
+    let p = app.provisioning(&config()).unwrap();
+    let statements = p.role.statements();
+    let create = statements
+        .iter()
+        .find(|s| s.action.iter().any(|a| a == "kms:CreateKey"))
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&create.resource).unwrap(),
+        json!(["*"])
+    );
+    assert_eq!(
+        serde_json::to_value(&create.condition).unwrap(),
+        json!({"StringEquals": {"aws:RequestTag/silos:app": "silos"}})
+    );
+    let delete = statements
+        .iter()
+        .find(|s| s.action.iter().any(|a| a == "kms:ScheduleKeyDeletion"))
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&delete.condition).unwrap(),
+        json!({"StringEquals": {"aws:ResourceTag/silos:app": "silos"}})
+    );
+    let topic = statements
+        .iter()
+        .find(|s| s.action.iter().any(|a| a == "sns:CreateTopic"))
+        .unwrap();
+    assert!(topic.condition.is_empty());
+    assert!(
+        serde_json::to_value(&topic.resource)
+            .unwrap()
+            .to_string()
+            .contains(":silos-tenant-*")
+    );
 }
