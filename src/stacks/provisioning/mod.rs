@@ -377,6 +377,63 @@ impl Needs {
     }
 }
 
+/// The held actions, sorted by how the role holds them.
+#[derive(Default)]
+struct Sorted<'a> {
+    grants: BTreeMap<Grant, Vec<&'a str>>,
+    on_star: Vec<&'a str>,
+    iam_actions: Vec<&'a str>,
+    notes: Vec<Note>,
+}
+
+impl<'a> Sorted<'a> {
+    fn of(config: &Config, actions: &'a BTreeMap<String, BTreeSet<String>>) -> Sorted<'a> {
+        let mut sorted = Sorted::default();
+        for (action, types) in actions {
+            let types: Vec<String> = types.iter().cloned().collect();
+            // Whether and how an action is held depends on the type only for the resource types
+            // a scoped grant reaches: those are the union over the types that need it.
+            let first = types.first().map_or("", String::as_str);
+            match held(config, action, first) {
+                Ok(Held::Scoped(_)) => {
+                    for t in &types {
+                        if let Ok(Held::Scoped(gs)) = held(config, action, t) {
+                            for g in gs {
+                                sorted.grants.entry(g).or_default().push(action);
+                            }
+                        }
+                    }
+                }
+                Ok(Held::NotGranted(why)) => sorted.notes.push(Note {
+                    action: action.clone(),
+                    types,
+                    granted: false,
+                    why,
+                }),
+                Ok(Held::OnStar) => {
+                    sorted.on_star.push(action.as_str());
+                    sorted.notes.push(Note {
+                        action: action.clone(),
+                        types,
+                        granted: true,
+                        why: ON_STAR,
+                    });
+                }
+                Ok(Held::Iam) => sorted.iam_actions.push(action.as_str()),
+                Err(Refusal::PermissionsOnAccount) => sorted.notes.push(Note {
+                    action: action.clone(),
+                    types,
+                    granted: false,
+                    why: ACCOUNT_PERMISSIONS,
+                }),
+                // Other refusals were errors above.
+                Err(_) => {}
+            }
+        }
+        sorted
+    }
+}
+
 /// Derives the provisioning role and the boundary from the tenant stacks. `bucket` holds the
 /// tenant functions' zips, which Lambda reads with the role's credentials.
 pub fn derive(
@@ -402,51 +459,12 @@ pub fn derive(
     }
     let mut role = Role::for_service("ProvisioningRole", "cloudformation.amazonaws.com")
         .description("Assumed by CloudFormation to create, update and delete tenant stacks");
-    let mut notes = Vec::new();
-    let mut grants: BTreeMap<Grant, Vec<&str>> = BTreeMap::new();
-    let mut on_star = Vec::new();
-    let mut iam_actions = Vec::new();
-    for (action, types) in &actions {
-        let types: Vec<String> = types.iter().cloned().collect();
-        // Whether and how an action is held depends on the type only for the resource types
-        // a scoped grant reaches: those are the union over the types that need it.
-        let first = types.first().map_or("", String::as_str);
-        match held(config, action, first) {
-            Ok(Held::Scoped(_)) => {
-                for t in &types {
-                    if let Ok(Held::Scoped(gs)) = held(config, action, t) {
-                        for g in gs {
-                            grants.entry(g).or_default().push(action);
-                        }
-                    }
-                }
-            }
-            Ok(Held::NotGranted(why)) => notes.push(Note {
-                action: action.clone(),
-                types,
-                granted: false,
-                why,
-            }),
-            Ok(Held::OnStar) => {
-                on_star.push(action.as_str());
-                notes.push(Note {
-                    action: action.clone(),
-                    types,
-                    granted: true,
-                    why: ON_STAR,
-                });
-            }
-            Ok(Held::Iam) => iam_actions.push(action.as_str()),
-            Err(Refusal::PermissionsOnAccount) => notes.push(Note {
-                action: action.clone(),
-                types,
-                granted: false,
-                why: ACCOUNT_PERMISSIONS,
-            }),
-            // Other refusals were errors above.
-            Err(_) => {}
-        }
-    }
+    let Sorted {
+        grants,
+        on_star,
+        iam_actions,
+        mut notes,
+    } = Sorted::of(config, &actions);
     for (action, types) in unlisted {
         notes.push(Note {
             action,
@@ -534,11 +552,19 @@ fn merged(grants: &BTreeMap<Grant, Vec<&str>>, tag: &TagCondition) -> Vec<Statem
                     &format!("aws:ResourceTag/{}", tag.key),
                     tag.value.clone(),
                 ),
-                Form::RequestTag => statement.condition(
-                    "StringEquals",
-                    &format!("aws:RequestTag/{}", tag.key),
-                    tag.value.clone(),
-                ),
+                Form::RequestTag => {
+                    let statement = statement.condition(
+                        "StringEquals",
+                        &format!("aws:RequestTag/{}", tag.key),
+                        tag.value.clone(),
+                    );
+                    // IAM names no resource type for these creations: the tag is the scope.
+                    if arns.iter().any(|a| *a == "*") {
+                        statement.sid("CreatesOnlyWithTheTagOnNoResourceType")
+                    } else {
+                        statement
+                    }
+                }
             };
             // S3 ARNs name no account: the bucket must be this account's.
             if service == "s3" {

@@ -436,3 +436,173 @@ fn a_generated_id_is_reached_by_the_app_tag_and_a_name_by_the_tenant_prefix() {
             .contains(":silos-tenant-*")
     );
 }
+
+/// The service of a type as the coverage figures group it: `AWS::ApiGatewayV2::Api` →
+/// `ApiGatewayV2`.
+fn service_of_type(type_name: &str) -> &str {
+    type_name.split("::").nth(1).unwrap_or_default()
+}
+
+/// The services a serverless silo uses, whose every type a tenant stack should be able to hold.
+const SILO_SERVICES: &[&str] = &[
+    "ApiGateway",
+    "ApiGatewayV2",
+    "AppSync",
+    "Cognito",
+    "KMS",
+    "SecretsManager",
+    "SSM",
+    "SNS",
+    "SQS",
+    "Events",
+    "Scheduler",
+    "Pipes",
+    "StepFunctions",
+    "CloudWatch",
+    "Logs",
+    "Lambda",
+    "DynamoDB",
+    "S3",
+    "Kinesis",
+    "KinesisFirehose",
+    "XRay",
+    "AppConfig",
+    "Backup",
+];
+
+#[test]
+fn every_type_alone_is_provisioned_with_every_action_scoped_or_refused_with_a_reason() {
+    let config = config();
+    let tenant = config.tenant_stack_prefix();
+    let mut held_types = 0;
+    let mut refused_by_reason: BTreeMap<String, usize> = BTreeMap::new();
+    let mut silo_services: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    let mut silo_refusals: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for info in metadata::types() {
+        let type_name = info.type_name;
+        let mut needs = Needs::default();
+        needs.add(&config, "tenant-x", type_name);
+        let service = service_of_type(type_name);
+        let silo = SILO_SERVICES.contains(&service);
+        if silo {
+            silo_services.entry(service).or_default().0 += 1;
+        }
+        if !needs.errors.is_empty() {
+            for e in &needs.errors {
+                let reason = match e {
+                    Error::Refused { refusals, .. } => {
+                        let (action, r) = &refusals[0];
+                        if silo {
+                            silo_refusals
+                                .entry(type_name.to_owned())
+                                .or_default()
+                                .insert(format!("{action}: {r}"));
+                        }
+                        match r {
+                            scoping::Refusal::GeneratedId { .. } => {
+                                "generated id, no tag condition"
+                            }
+                            scoping::Refusal::AccountWide { .. } => "account-wide resource",
+                            scoping::Refusal::PermissionsOnAccount => "account-wide permissions",
+                        }
+                    }
+                    Error::IamType { .. } => "an IAM type other than a role",
+                    Error::UnknownType { .. } => "no handler permissions",
+                    other => panic!("{type_name}: {other}"),
+                };
+                *refused_by_reason.entry(reason.to_owned()).or_default() += 1;
+            }
+            continue;
+        }
+        held_types += 1;
+        if silo {
+            silo_services.entry(service).or_default().1 += 1;
+        }
+        // The property: every action the role holds is scoped to tenant resources, on `*`
+        // because IAM names no resource type for it, or not granted with a reason.
+        for action in needs.actions.keys() {
+            match held(&config, action, type_name) {
+                Ok(Held::Scoped(grants)) => {
+                    assert!(!grants.is_empty(), "{type_name} {action}");
+                    for g in grants {
+                        assert!(!g.arns.is_empty(), "{type_name} {action}");
+                        for arn in &g.arns {
+                            match g.form {
+                                Form::Name => assert!(arn.contains(&tenant), "{action} {arn}"),
+                                Form::Tag => {
+                                    assert!(arn.ends_with('*') && arn != "*", "{action} {arn}")
+                                }
+                                Form::RequestTag => {}
+                            }
+                        }
+                    }
+                }
+                Ok(Held::OnStar) => {
+                    let reference = crate::cfn::iam_reference::action(action).unwrap();
+                    assert_eq!(reference.resources().count(), 0, "{action}");
+                }
+                Ok(Held::NotGranted(why)) => assert!(!why.is_empty()),
+                Ok(Held::Iam) => assert!(action.starts_with("iam:")),
+                Err(Refusal::PermissionsOnAccount) => {}
+                Err(r) => panic!("{type_name} {action} is held and refused: {r}"),
+            }
+        }
+    }
+    let total = metadata::types().len();
+    eprintln!(
+        "{held_types} of {total} types may be in a tenant stack; refused: {refused_by_reason:?}"
+    );
+    for (service, (types, held)) in &silo_services {
+        eprintln!("  {service}: {held} of {types}");
+    }
+    for (t, why) in &silo_refusals {
+        eprintln!("  refused {t}: {}", why.iter().next().unwrap());
+    }
+    assert!(held_types >= 1660, "{held_types} of {total}");
+    // Of the serverless services, only these are refused: each acts on the account (its API
+    // Gateway settings, an S3 access grants instance, SSM's service settings, a logs resource
+    // policy) or on a resource IAM can scope neither by name nor by tag.
+    let refused: Vec<&str> = silo_refusals.keys().map(String::as_str).collect();
+    assert_eq!(
+        refused,
+        [
+            "AWS::ApiGateway::Account",
+            "AWS::AppConfig::HostedConfigurationVersion",
+            "AWS::AppSync::SourceApiAssociation",
+            "AWS::Cognito::IdentityPool",
+            "AWS::Events::Endpoint",
+            "AWS::Logs::Integration",
+            "AWS::Logs::ResourcePolicy",
+            "AWS::S3::AccessGrantsInstance",
+            "AWS::S3::MultiRegionAccessPoint",
+            "AWS::S3::MultiRegionAccessPointPolicy",
+            "AWS::SSM::ServiceSetting",
+        ]
+    );
+}
+
+#[test]
+fn the_statements_of_each_scoping_form_match_their_snapshot() {
+    // SNS by name, KMS by tag and request tag, and what IAM authorizes on no resource type.
+    let app = App::new().tenant_stack("tenant-forms", |ctx: &TenantContext| {
+        let mut silo = Silo::new(ctx);
+        silo.template().add_raw("Key", "AWS::KMS::Key", json!({}));
+        silo.template()
+            .add_raw("Topic", "AWS::SNS::Topic", json!({}));
+        silo.finish()
+    });
+    let p = app.provisioning(&config()).unwrap();
+    let forms: Vec<serde_json::Value> = p
+        .role
+        .statements()
+        .iter()
+        .filter(|s| {
+            s.action
+                .iter()
+                .all(|a| a.starts_with("sns:") || a.starts_with("kms:"))
+                || s.sid.as_deref() == Some("NoResourceLevelPermission")
+        })
+        .map(|s| serde_json::to_value(s).unwrap())
+        .collect();
+    insta::assert_json_snapshot!("scoping-forms", forms);
+}
