@@ -2,7 +2,9 @@
 //!
 //! 1. synth of every stack, in-process (library call, JSON and YAML);
 //! 2. synth and validation of a generated 500-resource stack, and how it scales (100 → 500);
-//! 3. `silos synth` as a whole process, if the release binary is built.
+//! 3. a tenant stack of many services (100 → 500 resources) with the provisioning role and the
+//!    boundary derived from it, as synth derives them;
+//! 4. `silos synth` as a whole process, if the release binary is built.
 //!
 //! Each figure is the median of many runs, after a warm-up.
 
@@ -102,6 +104,56 @@ fn main() {
         per_resource.push(d.as_secs_f64() * 1e6 / n as f64);
         println!(
             "build + validate + render of a {n}-resource stack: {:.3} ms ({:.2} µs per resource)",
+            d.as_secs_f64() * 1e3,
+            d.as_secs_f64() * 1e6 / n as f64
+        );
+    }
+    println!(
+        "scaling: µs per resource at 500 / at 100 = {:.2} (1.0 is linear)",
+        per_resource[2] / per_resource[0]
+    );
+
+    // A tenant stack of ten services: what synth does for it, role derivation included.
+    let mut per_resource = Vec::new();
+    for n in [100, 250, 500] {
+        let app = silos::App::new().tenant_stack(
+            "tenant-many",
+            move |ctx: &silos::stacks::TenantContext| {
+                let mut silo = silos::stacks::Silo::new(ctx);
+                const TYPES: &[&str] = &[
+                    "AWS::SNS::Topic",
+                    "AWS::KMS::Key",
+                    "AWS::SQS::Queue",
+                    "AWS::SSM::Parameter",
+                    "AWS::Events::Rule",
+                    "AWS::StepFunctions::StateMachine",
+                    "AWS::SecretsManager::Secret",
+                    "AWS::CloudWatch::Alarm",
+                    "AWS::ApiGatewayV2::Api",
+                    "AWS::Logs::LogGroup",
+                ];
+                // The silo itself holds 4 (the table, the function, its role and log group).
+                for i in 0..n - 4 {
+                    silo.template().add_raw(
+                        &format!("R{i}"),
+                        TYPES[i % TYPES.len()],
+                        serde_json::json!({}),
+                    );
+                }
+                silo.finish()
+            },
+        );
+        let d = measure(50, || {
+            let stacks = app.all_tenant_stacks(&config);
+            assert_eq!(stacks[0].template.resources.len(), n);
+            black_box(app.provisioning(&config).unwrap());
+            for stack in &stacks {
+                black_box(stack.template.to_json());
+            }
+        });
+        per_resource.push(d.as_secs_f64() * 1e6 / n as f64);
+        println!(
+            "a {n}-resource tenant stack of ten services, built and rendered, role and boundary derived: {:.3} ms ({:.2} µs per resource)",
             d.as_secs_f64() * 1e3,
             d.as_secs_f64() * 1e6 / n as f64
         );
