@@ -204,7 +204,15 @@ fn server_error(answer: &Answer) -> bool {
 async fn finish(cp: &ControlPlane, route: &str, tenant: Tenant) -> Result<Tenant, Error> {
     match (route, tenant.status) {
         ("/delete", Status::Deleting) => cp.delete_stack(tenant).await,
-        ("/retry", Status::Provisioning) if tenant.stack_id.is_none() => cp.provision(tenant).await,
+        ("/retry", Status::Provisioning) if tenant.stack_id.is_none() => {
+            let id = tenant.tenant_id.clone();
+            match cp.provision(tenant).await {
+                // The first request's own provisioning moved the tenant on meanwhile: its
+                // work is done, and the tenant is where it took it.
+                Err(Error::WrongStatus { .. }) => cp.tenant(&id).await,
+                other => other,
+            }
+        }
         _ => Ok(tenant),
     }
 }

@@ -24,7 +24,6 @@ mod report;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_dynamodbstreams::types::Record;
 use tokio::sync::watch;
 
 use super::Reporter;
@@ -109,12 +108,49 @@ impl ReadError {
 
 impl StreamProcessor {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let Some(arn) = self.stream_arn(&mut shutdown).await else {
-            return;
+        let table = &self.cp.settings().tenants_table;
+        let mut attempt = 0;
+        let arn = loop {
+            let found = self
+                .dynamodb
+                .describe_table()
+                .table_name(table)
+                .send()
+                .await
+                .map_err(|e| ReadError::DescribeTable {
+                    table: table.clone(),
+                    message: crate::aws::sdk_message(&e),
+                })
+                .and_then(|out| {
+                    out.table
+                        .and_then(|t| t.latest_stream_arn)
+                        .ok_or_else(|| ReadError::NoStream(table.clone()))
+                });
+            match found {
+                Ok(arn) => break arn,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot find the tenants table's stream; retrying");
+                    attempt += 1;
+                    if pause(&mut shutdown, backoff(attempt)).await {
+                        return;
+                    }
+                }
+            }
         };
         let mut reader = Reader::new(arn.clone());
         let region = self.cp.settings().region.clone();
-        let events = self.spawn_publisher(&arn, &region, &shutdown);
+        let events = self.publisher.clone().map(|publisher| {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let mapping = Mapping::publisher(arn.clone(), region.clone());
+            tokio::spawn(publish(
+                publisher,
+                mapping,
+                rx,
+                self.reporter.clone(),
+                shutdown.clone(),
+            ));
+            tx
+        });
         let mut mapping = Mapping::new(arn, region);
         let mut transitions = Transitions::default();
         let mut errors = 0;
@@ -155,62 +191,6 @@ impl StreamProcessor {
             }
         }
     }
-
-    /// The tenants table's stream ARN, retried with backoff until it is found; None if
-    /// shutdown was asked for first.
-    async fn stream_arn(&self, shutdown: &mut watch::Receiver<bool>) -> Option<String> {
-        let table = &self.cp.settings().tenants_table;
-        let mut attempt = 0;
-        loop {
-            let found = self
-                .dynamodb
-                .describe_table()
-                .table_name(table)
-                .send()
-                .await
-                .map_err(|e| ReadError::DescribeTable {
-                    table: table.clone(),
-                    message: crate::aws::sdk_message(&e),
-                })
-                .and_then(|out| {
-                    out.table
-                        .and_then(|t| t.latest_stream_arn)
-                        .ok_or_else(|| ReadError::NoStream(table.clone()))
-                });
-            match found {
-                Ok(arn) => return Some(arn),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot find the tenants table's stream; retrying");
-                    attempt += 1;
-                    if pause(shutdown, backoff(attempt)).await {
-                        return None;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Starts the event publisher's task, if there is a publisher, and returns the channel
-    /// that feeds it the stream's records.
-    fn spawn_publisher(
-        &self,
-        arn: &str,
-        region: &str,
-        shutdown: &watch::Receiver<bool>,
-    ) -> Option<tokio::sync::mpsc::UnboundedSender<(String, Record)>> {
-        self.publisher.clone().map(|publisher| {
-            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-            let mapping = Mapping::publisher(arn.to_owned(), region.to_owned());
-            tokio::spawn(publish(
-                publisher,
-                mapping,
-                rx,
-                self.reporter.clone(),
-                shutdown.clone(),
-            ));
-            tx
-        })
-    }
 }
 
 /// The event publisher's side of the stream: its own mapping over the same records, with the
@@ -218,7 +198,10 @@ impl StreamProcessor {
 async fn publish(
     publisher: Publisher,
     mut mapping: Mapping,
-    mut records: tokio::sync::mpsc::UnboundedReceiver<(String, Record)>,
+    mut records: tokio::sync::mpsc::UnboundedReceiver<(
+        String,
+        aws_sdk_dynamodbstreams::types::Record,
+    )>,
     reporter: Reporter,
     mut shutdown: watch::Receiver<bool>,
 ) {

@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
 
-use aws_sdk_dynamodbstreams::operation::get_records::GetRecordsOutput;
 use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
 
 use super::{REFRESH, RESYNC, ReadError};
@@ -28,109 +27,6 @@ impl Shard {
     /// Whether the iterator has been quiet long enough to be re-opened.
     fn stale(&self) -> bool {
         self.iterator.is_some() && self.active_at.is_none_or(|t| t.elapsed() >= RESYNC)
-    }
-
-    /// Opens the iterator at the last record read (it comes back first, and is skipped), or at
-    /// the start of a shard nothing was read from yet. A shard with no iterator is closed.
-    async fn open(
-        &mut self,
-        streams: &aws_sdk_dynamodbstreams::Client,
-        arn: &str,
-        id: &str,
-    ) -> Result<(), ReadError> {
-        let mut call = streams.get_shard_iterator().stream_arn(arn).shard_id(id);
-        call = match &self.last {
-            Some((seq, _)) => call
-                .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
-                .sequence_number(seq),
-            None => call.shard_iterator_type(ShardIteratorType::TrimHorizon),
-        };
-        let out = call
-            .send()
-            .await
-            .map_err(|e| ReadError::streams("GetShardIterator", Some(id), e))?;
-        self.iterator = out.shard_iterator;
-        self.reopened = self.last.is_some();
-        self.active_at = Some(Instant::now());
-        if self.iterator.is_none() {
-            self.closed = true;
-        }
-        Ok(())
-    }
-
-    /// Reads one page from the iterator and moves it on; a shard with no next iterator is
-    /// closed (its children show up on the next refresh).
-    async fn next_page(
-        &mut self,
-        streams: &aws_sdk_dynamodbstreams::Client,
-        id: &str,
-    ) -> Result<GetRecordsOutput, ReadError> {
-        let result = streams
-            .get_records()
-            .shard_iterator(self.iterator.clone().unwrap_or_default())
-            .limit(100)
-            .send()
-            .await;
-        let out = match result {
-            Ok(out) => out,
-            Err(e) => {
-                // An expired iterator is renewed from the last record read.
-                self.iterator = None;
-                return Err(ReadError::streams("GetRecords", Some(id), e));
-            }
-        };
-        self.iterator = out.next_shard_iterator.clone();
-        if self.iterator.is_none() {
-            self.closed = true;
-        }
-        Ok(out)
-    }
-
-    /// The records of a page left to read: on a re-opened iterator, without the record already
-    /// read. None if the stream was rewritten, and the shard is to be read again from its start.
-    fn resume<'r>(&mut self, id: &str, records: &'r [Record]) -> Option<&'r [Record]> {
-        let (true, Some(first), Some(last)) = (self.reopened, records.first(), self.last.as_ref())
-        else {
-            return Some(records);
-        };
-        self.reopened = false;
-        let seq = first
-            .dynamodb()
-            .and_then(|d| d.sequence_number())
-            .unwrap_or_default();
-        match resumed(last, seq, first.event_id().unwrap_or_default()) {
-            Resumed::Seen => Some(&records[1..]),
-            Resumed::Later => Some(records),
-            Resumed::Rewritten => {
-                // Where it diverged is unknown: read the shard again from its start, skipping
-                // every record already read (by event id).
-                tracing::warn!(
-                    shard = %id,
-                    sequence = seq,
-                    "the stream was rewritten under its iterator (another record now \
-                     has the sequence number last read); reading the shard again and \
-                     skipping the records already read"
-                );
-                self.iterator = None;
-                self.last = None;
-                None
-            }
-        }
-    }
-
-    /// Notes the last of `records` as where a re-opened iterator resumes.
-    fn note_last(&mut self, records: &[Record]) {
-        if let Some(record) = records.last() {
-            self.active_at = Some(Instant::now());
-            let change = record.dynamodb();
-            self.last = Some((
-                change
-                    .and_then(|d| d.sequence_number())
-                    .unwrap_or_default()
-                    .to_owned(),
-                record.event_id().unwrap_or_default().to_owned(),
-            ));
-        }
     }
 }
 
@@ -183,95 +79,143 @@ impl Reader {
         found: &mut Vec<(String, Record)>,
     ) -> Result<(), ReadError> {
         if self.refresh_at.is_none_or(|t| t.elapsed() >= REFRESH) {
-            self.refresh(streams).await?;
+            let mut start = None;
+            loop {
+                let out = streams
+                    .describe_stream()
+                    .stream_arn(&self.arn)
+                    .set_exclusive_start_shard_id(start.clone())
+                    .send()
+                    .await
+                    .map_err(|e| ReadError::streams("DescribeStream", None, e))?;
+                let Some(desc) = out.stream_description else {
+                    break;
+                };
+                for shard in desc.shards() {
+                    let Some(id) = shard.shard_id() else { continue };
+                    self.shards.entry(id.to_owned()).or_insert_with(|| Shard {
+                        parent: shard.parent_shard_id().map(str::to_owned),
+                        ..Shard::default()
+                    });
+                }
+                start = desc.last_evaluated_shard_id;
+                if start.is_none() {
+                    break;
+                }
+            }
+            self.refresh_at = Some(Instant::now());
         }
         let ids: Vec<String> = self.shards.keys().cloned().collect();
         for id in ids {
-            if self.ready(&id) {
-                self.read_shard(streams, &id, found).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Reads the shard list, adding the shards not known yet.
-    async fn refresh(
-        &mut self,
-        streams: &aws_sdk_dynamodbstreams::Client,
-    ) -> Result<(), ReadError> {
-        let mut start = None;
-        loop {
-            let out = streams
-                .describe_stream()
-                .stream_arn(&self.arn)
-                .set_exclusive_start_shard_id(start.clone())
-                .send()
-                .await
-                .map_err(|e| ReadError::streams("DescribeStream", None, e))?;
-            let Some(desc) = out.stream_description else {
-                break;
+            let ready = {
+                let shard = &self.shards[&id];
+                let parent_done = shard
+                    .parent
+                    .as_ref()
+                    .and_then(|p| self.shards.get(p))
+                    .is_none_or(|p| p.closed);
+                !shard.closed && parent_done
             };
-            for shard in desc.shards() {
-                let Some(id) = shard.shard_id() else { continue };
-                self.shards.entry(id.to_owned()).or_insert_with(|| Shard {
-                    parent: shard.parent_shard_id().map(str::to_owned),
-                    ..Shard::default()
-                });
-            }
-            start = desc.last_evaluated_shard_id;
-            if start.is_none() {
-                break;
-            }
-        }
-        self.refresh_at = Some(Instant::now());
-        Ok(())
-    }
-
-    /// Whether the shard is open and its parent, if known, is done.
-    fn ready(&self, id: &str) -> bool {
-        let shard = &self.shards[id];
-        let parent_done = shard
-            .parent
-            .as_ref()
-            .and_then(|p| self.shards.get(p))
-            .is_none_or(|p| p.closed);
-        !shard.closed && parent_done
-    }
-
-    /// Reads one page from the shard, (re-)opening its iterator first if it has none or has
-    /// gone stale, and appends the records not read before to `found`.
-    async fn read_shard(
-        &mut self,
-        streams: &aws_sdk_dynamodbstreams::Client,
-        id: &str,
-        found: &mut Vec<(String, Record)>,
-    ) -> Result<(), ReadError> {
-        let Some(shard) = self.shards.get_mut(id) else {
-            return Ok(());
-        };
-        if shard.iterator.is_none() || shard.stale() {
-            shard.open(streams, &self.arn, id).await?;
-            if shard.closed {
-                self.refresh_at = None;
-                return Ok(());
-            }
-        }
-        let out = shard.next_page(streams, id).await?;
-        if shard.closed {
-            self.refresh_at = None;
-        }
-        let Some(records) = shard.resume(id, out.records()) else {
-            return Ok(());
-        };
-        shard.note_last(records);
-        for record in records {
-            // A record read before (the stream read again after a rewrite).
-            if let Some(event) = record.event_id()
-                && !self.read.insert(event.to_owned())
-            {
+            if !ready {
                 continue;
             }
-            found.push((id.to_owned(), record.clone()));
+            let Some(shard) = self.shards.get_mut(&id) else {
+                continue;
+            };
+            if shard.iterator.is_none() || shard.stale() {
+                // Opened at the last record read (it comes back first, and is skipped), or at
+                // the start of a shard nothing was read from yet.
+                let mut call = streams
+                    .get_shard_iterator()
+                    .stream_arn(&self.arn)
+                    .shard_id(&id);
+                call = match &shard.last {
+                    Some((seq, _)) => call
+                        .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+                        .sequence_number(seq),
+                    None => call.shard_iterator_type(ShardIteratorType::TrimHorizon),
+                };
+                let out = call
+                    .send()
+                    .await
+                    .map_err(|e| ReadError::streams("GetShardIterator", Some(&id), e))?;
+                shard.iterator = out.shard_iterator;
+                shard.reopened = shard.last.is_some();
+                shard.active_at = Some(Instant::now());
+                if shard.iterator.is_none() {
+                    shard.closed = true;
+                    self.refresh_at = None;
+                    continue;
+                }
+            }
+            let result = streams
+                .get_records()
+                .shard_iterator(shard.iterator.clone().unwrap_or_default())
+                .limit(100)
+                .send()
+                .await;
+            let out = match result {
+                Ok(out) => out,
+                Err(e) => {
+                    // An expired iterator is renewed from the last record read.
+                    shard.iterator = None;
+                    return Err(ReadError::streams("GetRecords", Some(&id), e));
+                }
+            };
+            shard.iterator = out.next_shard_iterator.clone();
+            if shard.iterator.is_none() {
+                // A closed shard: its children show up on the next refresh.
+                shard.closed = true;
+                self.refresh_at = None;
+            }
+            let mut records = out.records();
+            if let (true, Some(first), Some(last)) =
+                (shard.reopened, records.first(), shard.last.as_ref())
+            {
+                shard.reopened = false;
+                let seq = first
+                    .dynamodb()
+                    .and_then(|d| d.sequence_number())
+                    .unwrap_or_default();
+                match resumed(last, seq, first.event_id().unwrap_or_default()) {
+                    Resumed::Seen => records = &records[1..],
+                    Resumed::Later => {}
+                    Resumed::Rewritten => {
+                        // Where it diverged is unknown: read the shard again from its start,
+                        // skipping every record already read (by event id).
+                        tracing::warn!(
+                            shard = %id,
+                            sequence = seq,
+                            "the stream was rewritten under its iterator (another record now \
+                             has the sequence number last read); reading the shard again and \
+                             skipping the records already read"
+                        );
+                        shard.iterator = None;
+                        shard.last = None;
+                        continue;
+                    }
+                }
+            }
+            if let Some(record) = records.last() {
+                shard.active_at = Some(Instant::now());
+                let change = record.dynamodb();
+                shard.last = Some((
+                    change
+                        .and_then(|d| d.sequence_number())
+                        .unwrap_or_default()
+                        .to_owned(),
+                    record.event_id().unwrap_or_default().to_owned(),
+                ));
+            }
+            for record in records {
+                // A record read before (the stream read again after a rewrite).
+                if let Some(event) = record.event_id()
+                    && !self.read.insert(event.to_owned())
+                {
+                    continue;
+                }
+                found.push((id.clone(), record.clone()));
+            }
         }
         Ok(())
     }
