@@ -795,3 +795,120 @@ fn remote_cells_are_granted_exactly_their_access_roles() {
     assert!(!cp.contains("CellStackStatusRule"));
     assert!(!cp.contains("AWS::Events::EventBusPolicy"));
 }
+
+/// The reference silo with one more resource, named after the stack by `name`.
+fn silo_with(
+    name: &'static str,
+    add: fn(&mut silos::cfn::Template, silos::cfn::Expr),
+) -> impl Fn(&silos::stacks::TenantContext) -> silos::stacks::Stack {
+    move |ctx| {
+        let mut silo = silos::stacks::Silo::new(ctx);
+        add(silo.template(), silos::cfn::Expr::sub(name));
+        silo.finish()
+    }
+}
+
+fn bucket(t: &mut silos::cfn::Template, name: silos::cfn::Expr) {
+    let bucket = silos::cfn::s3::Bucket {
+        bucket_name: Some(name.into()),
+        ..Default::default()
+    };
+    t.add("Extra", &bucket);
+}
+
+fn queue(t: &mut silos::cfn::Template, name: silos::cfn::Expr) {
+    let queue = silos::cfn::sqs::Queue {
+        queue_name: Some(name.into()),
+        ..Default::default()
+    };
+    t.add("Extra", &queue);
+}
+
+/// The names synth refuses in `app` with `blueprints` (none if it succeeds).
+fn name_errors(app: silos::App, blueprints: &Path) -> Vec<silos::stacks::names::NameError> {
+    let config = Config::new("silos").unwrap();
+    match synth::synth(&app, &config, blueprints, Format::Json) {
+        Ok(_) => Vec::new(),
+        Err(synth::Error::Names(errors)) => errors,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn a_name_built_from_the_stack_name_past_its_limit_fails_synth_with_the_resource_and_the_limit() {
+    // silos-tenant-{uuid} is 49 characters: a bucket may add 14 (63), a queue 31 (80).
+    let fits = silos::App::new().tenant_stack(
+        "tenant-silo",
+        silo_with("${AWS::StackName}-1234567890123", bucket),
+    );
+    assert_eq!(name_errors(fits, Path::new("blueprints")), []);
+    let over = silos::App::new().tenant_stack(
+        "tenant-silo",
+        silo_with("${AWS::StackName}-12345678901234", bucket),
+    );
+    let errors = name_errors(over, Path::new("blueprints"));
+    assert_eq!(
+        errors.len(),
+        1,
+        "a 64-character bucket name must fail synth"
+    );
+    let message = errors[0].to_string();
+    assert!(
+        message.contains("Extra (AWS::S3::Bucket) BucketName"),
+        "{message}"
+    );
+    assert!(
+        message.contains("64 characters where 63 is the most"),
+        "{message}"
+    );
+    let queue_fits = silos::App::new().tenant_stack(
+        "tenant-silo",
+        silo_with("${AWS::StackName}-${AWS::Region}-123456789012345", queue),
+    );
+    assert_eq!(name_errors(queue_fits, Path::new("blueprints")), []);
+    let queue_over = silos::App::new().tenant_stack(
+        "tenant-silo",
+        silo_with("${AWS::StackName}-${AWS::Region}-1234567890123456", queue),
+    );
+    assert_eq!(name_errors(queue_over, Path::new("blueprints")).len(), 1);
+    // Upper case is no bucket name, however short.
+    let upper =
+        silos::App::new().tenant_stack("tenant-silo", silo_with("${AWS::StackName}-Logs", bucket));
+    let errors = name_errors(upper, Path::new("blueprints"));
+    assert_eq!(errors.len(), 1, "an upper-case bucket name must fail synth");
+    assert!(
+        errors[0].to_string().contains("does not match"),
+        "{}",
+        errors[0]
+    );
+}
+
+#[test]
+fn a_stack_name_holding_the_tenant_s_name_is_checked_at_the_longest_stack_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let silo = std::fs::read_to_string("blueprints/silo.yaml")
+        .unwrap()
+        .replace(
+            "stackName: \"{{ prefix }}-tenant-{{ tenant.id }}\"",
+            "stackName: \"{{ prefix }}-tenant-{{ tenant.safe_name }}-{{ tenant.id }}\"",
+        );
+    assert!(silo.contains("tenant.safe_name"));
+    std::fs::write(dir.path().join("silo.yaml"), silo).unwrap();
+    // 14 characters past the stack name (a hyphen and 13) fit the 49 of silos-tenant-{uuid},
+    // not the 64 a tenant's name can take the stack name to.
+    let app = silos::App::new().tenant_stack(
+        "tenant-silo",
+        silo_with("${AWS::StackName}-1234567890123", bucket),
+    );
+    let errors = name_errors(app, dir.path());
+    assert_eq!(
+        errors.len(),
+        1,
+        "the stack name's longest form must be checked"
+    );
+    assert!(
+        errors[0].to_string().contains("78 characters"),
+        "{}",
+        errors[0]
+    );
+}

@@ -17,6 +17,18 @@ pub struct TypeInfo {
     /// Accepted but never returned by CloudFormation (passwords, inline code).
     pub write_only: &'static [&'static str],
     pub permissions: Permissions,
+    /// The length and character limits of top-level string properties, sorted by property.
+    pub limits: &'static [Limit],
+}
+
+/// A string property's limits, from its schema (`maxLength`, `pattern`) or, where the schema
+/// states none, from the service's documentation (`codegen/overrides.json`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Limit {
+    pub property: &'static str,
+    pub max_length: Option<u32>,
+    /// An ECMAScript regular expression, as the schema writes it.
+    pub pattern: Option<&'static str>,
 }
 
 /// The IAM actions CloudFormation calls to create, update and delete a resource of the type.
@@ -55,6 +67,14 @@ pub fn type_info(type_name: &str) -> Option<&'static TypeInfo> {
 }
 
 impl TypeInfo {
+    /// The limits of the top-level string property `property`, if it has any.
+    pub fn limit(&self, property: &str) -> Option<&'static Limit> {
+        self.limits
+            .binary_search_by(|l| l.property.cmp(property))
+            .ok()
+            .map(|i| &self.limits[i])
+    }
+
     /// Whether a change at `path` (`KeySchema`, `Tags/0/Key`, list indexes as numbers)
     /// replaces the resource. A change inside a create-only property replaces it; so does a
     /// change to a property that holds a create-only path.
@@ -127,6 +147,7 @@ mod tests {
                 delete: &[],
                 unlisted: &[],
             },
+            limits: &[],
         };
         assert_eq!(info.replacement("Config/3/Name"), Replacement::Always);
         // A whole-list change holds a create-only path: it replaces.

@@ -232,14 +232,14 @@ pub fn metadata(resources: &[Resource]) -> String {
     out.push_str(
         "//! What the registry schemas say of every type, whatever features are enabled.\n\n",
     );
-    out.push_str("use crate::metadata::{Permissions, TypeInfo};\n\n");
+    out.push_str("use crate::metadata::{Limit, Permissions, TypeInfo};\n\n");
     out.push_str("/// Every type of the pinned schemas, sorted by type name.\n");
     out.push_str("pub(crate) static TYPES: &[TypeInfo] = &[\n");
     for r in resources {
         let m = &r.meta;
         let _ = writeln!(
             out,
-            "TypeInfo {{ type_name: {:?}, attributes: &[{}], primary_identifier: &[{}], create_only: &[{}], conditional_create_only: &[{}], write_only: &[{}], permissions: Permissions {{ create: &[{}], update: &[{}], delete: &[{}], unlisted: &[{}] }} }},",
+            "TypeInfo {{ type_name: {:?}, attributes: &[{}], primary_identifier: &[{}], create_only: &[{}], conditional_create_only: &[{}], write_only: &[{}], permissions: Permissions {{ create: &[{}], update: &[{}], delete: &[{}], unlisted: &[{}] }}, limits: &[{}] }},",
             r.type_name,
             list(&m.attributes),
             list(&m.primary_identifier),
@@ -250,10 +250,24 @@ pub fn metadata(resources: &[Resource]) -> String {
             list(&m.update),
             list(&m.delete),
             list(&m.unlisted),
+            limits(&m.limits),
         );
     }
     out.push_str("];\n");
     out
+}
+
+fn limits(limits: &[crate::schema::Limit]) -> String {
+    let entries: Vec<String> = limits
+        .iter()
+        .map(|l| {
+            format!(
+                "Limit {{ property: {:?}, max_length: {:?}, pattern: {:?} }}",
+                l.property, l.max_length, l.pattern
+            )
+        })
+        .collect();
+    entries.join(", ")
 }
 
 /// The `[features]` table of the model crate.

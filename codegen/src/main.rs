@@ -38,6 +38,9 @@ struct Overrides {
     examples: BTreeMap<String, String>,
     /// Type → properties (JSON) the minimal-instance test adds to the required ones.
     minimal: BTreeMap<String, BTreeMap<String, Json>>,
+    /// `TYPE#Property` → the limits of a string property whose schema states none, from the
+    /// service's documentation.
+    limits: BTreeMap<String, schema::Limit>,
 }
 
 fn main() -> ExitCode {
@@ -109,6 +112,18 @@ fn run(check: bool) -> Result<Vec<String>, String> {
         .iter()
         .map(|(name, s)| {
             let mut r = schema::resource(name, s, &overrides.types, &iam);
+            for (key, limit) in &overrides.limits {
+                let Some((_, property)) = key.split_once('#').filter(|(t, _)| t == name) else {
+                    continue;
+                };
+                let limit = schema::Limit {
+                    property: property.to_owned(),
+                    ..limit.clone()
+                };
+                r.meta.limits.retain(|l| l.property != property);
+                r.meta.limits.push(limit);
+                r.meta.limits.sort_by(|a, b| a.property.cmp(&b.property));
+            }
             if let Some(extra) = overrides.attributes.get(name) {
                 r.meta.attributes.extend(extra.iter().cloned());
                 r.meta.attributes.sort();
@@ -117,6 +132,17 @@ fn run(check: bool) -> Result<Vec<String>, String> {
             r
         })
         .collect();
+    for key in overrides.limits.keys() {
+        let found = key
+            .split_once('#')
+            .and_then(|(t, p)| schemas.get(t).and_then(|s| s["properties"].get(p)));
+        if found.is_none() {
+            return Err(format!(
+                "{}: limits for {key:?}, which names no property of the schemas (TYPE#Property)",
+                overrides_path.display()
+            ));
+        }
+    }
     for name in overrides.attributes.keys() {
         if !schemas.contains_key(name) {
             return Err(format!(

@@ -67,6 +67,19 @@ pub struct Meta {
     pub delete: Vec<String>,
     /// Handler permissions IAM's action list does not have: never granted.
     pub unlisted: Vec<String>,
+    /// Top-level string properties with a length or character limit.
+    pub limits: Vec<Limit>,
+}
+
+/// A string property's limits: the schema's `maxLength` and `pattern`, or the override's
+/// where the schema states none.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Limit {
+    #[serde(default)]
+    pub property: String,
+    pub max_length: Option<u64>,
+    pub pattern: Option<String>,
 }
 
 pub struct Resource {
@@ -152,6 +165,7 @@ pub fn resource(
         update: Vec::new(),
         delete: Vec::new(),
         unlisted: Vec::new(),
+        limits: limits(properties, definitions),
     };
     let mut meta = meta;
     let known = |a: &String| {
@@ -186,6 +200,36 @@ pub fn resource(
         items,
         meta,
     }
+}
+
+/// The limits of each top-level string property (inline or through one `$ref`), by name.
+fn limits(
+    properties: &serde_json::Map<String, Json>,
+    definitions: &serde_json::Map<String, Json>,
+) -> Vec<Limit> {
+    let mut out = Vec::new();
+    for (name, p) in properties {
+        let p = match p["$ref"]
+            .as_str()
+            .and_then(|r| r.strip_prefix("#/definitions/"))
+        {
+            Some(def) => definitions.get(def).unwrap_or(p),
+            None => p,
+        };
+        if p["type"].as_str() != Some("string") {
+            continue;
+        }
+        let limit = Limit {
+            property: name.clone(),
+            max_length: p["maxLength"].as_u64(),
+            pattern: p["pattern"].as_str().map(str::to_owned),
+        };
+        if limit.max_length.is_some() || limit.pattern.is_some() {
+            out.push(limit);
+        }
+    }
+    out.sort_by(|a, b| a.property.cmp(&b.property));
+    out
 }
 
 fn strings(v: &Json) -> Vec<String> {

@@ -69,6 +69,16 @@ impl Tenant {
             deployment_type: deployment_type.to_owned(),
         }
     }
+
+    /// The sample tenant with a shorter name: a stack name that changes length between the two
+    /// depends on the tenant's name.
+    pub fn other_sample(deployment_type: &str) -> Tenant {
+        Tenant {
+            name: "Other Tenant".to_owned(),
+            safe_name: "othertenant".to_owned(),
+            ..Tenant::sample(deployment_type)
+        }
+    }
 }
 
 /// A blueprint rendered for one tenant.

@@ -4,6 +4,7 @@
 mod app;
 pub mod cell;
 mod control_plane;
+pub mod names;
 pub mod provisioning;
 mod tenant_silo;
 mod toolkit;

@@ -13,7 +13,7 @@ use crate::blueprint::{self, StackParameters};
 use crate::cfn::{self, Delivery, Warning};
 use crate::stacks::{
     App, AppError, Artifact, ArtifactParameters, CONTROL_PLANE_ARTIFACT, Config, Kind, Stack,
-    Target,
+    Target, names,
 };
 
 pub mod diagram;
@@ -46,6 +46,8 @@ pub enum Error {
     Blueprint(#[from] blueprint::Error),
     #[error(transparent)]
     App(#[from] AppError),
+    #[error("{} resource name(s) would break their limits:\n  {}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
+    Names(Vec<names::NameError>),
     #[error("cannot write {}: {source}", path.display())]
     Write {
         path: PathBuf,
@@ -238,8 +240,17 @@ fn check_blueprints(
             all: &names,
             system: &system,
         });
-        bp.check(config.prefix(), params, registered)?;
+        let rendered = bp.check(config.prefix(), params, registered)?;
         if let Some(stack) = stack {
+            let other = bp.render(
+                config.prefix(),
+                &blueprint::Tenant::other_sample(&bp.deployment_type),
+            )?;
+            let longest = names::longest_stack_name(&rendered.stack_name, &other.stack_name);
+            let errors = names::check(&stack, &longest);
+            if !errors.is_empty() {
+                return Err(Error::Names(errors));
+            }
             uses.push(stack.id.clone());
             if !app_list.iter().any(|s| s.id == stack.id) {
                 app_list.push(stack);

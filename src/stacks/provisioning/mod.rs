@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value as Json;
 
 use crate::cfn::iam::{self, PolicyDocument, Statement};
+use crate::cfn::iam_reference::{self, Access};
 use crate::cfn::{Expr, ResourceOptions, Template, Value, metadata};
 use crate::constructs::{BucketRef, Role};
 
@@ -721,6 +722,21 @@ fn boundary(config: &Config, tenant_stacks: &[&Stack]) -> Result<PolicyDocument,
         let reads: Vec<&str> = on_star.iter().map(String::as_str).collect();
         // Reads IAM authorizes on no resource type (a list of the account's log groups).
         statements.push(Statement::allow(&reads, ["*"]).sid("ReadsWithNoResourceType"));
+    }
+    // The platform's tags decide what reaches a resource: no tenant role sets or removes them.
+    let tagging: BTreeSet<&str> = granted
+        .values()
+        .flatten()
+        .map(String::as_str)
+        .filter(|a| iam_reference::action(a).is_some_and(|r| r.access.contains(&Access::Tagging)))
+        .collect();
+    if !tagging.is_empty() {
+        let tagging: Vec<&str> = tagging.into_iter().collect();
+        statements.push(
+            Statement::deny(&tagging, ["*".to_owned()])
+                .sid("TenantRolesNeverChangeThePlatformsTags")
+                .condition("ForAnyValue:StringLike", "aws:TagKeys", "silos:*"),
+        );
     }
     // Whatever a tenant role's own policies say, it never touches IAM: not its boundary, not
     // this policy, not another role.

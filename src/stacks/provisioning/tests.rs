@@ -361,8 +361,9 @@ fn the_role_never_reaches_tenant_objects_and_tenant_roles_never_change_iam() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["Effect"] == "Deny")
+        .find(|s| s["Sid"] == "TenantRolesNeverChangeIam")
         .expect("a Deny statement");
+    assert_eq!(deny["Effect"], "Deny");
     assert_eq!(deny["Action"], json!(["iam:*"]));
     assert_eq!(deny["Resource"], json!(["*"]));
 }
@@ -605,4 +606,50 @@ fn the_statements_of_each_scoping_form_match_their_snapshot() {
         .map(|s| serde_json::to_value(s).unwrap())
         .collect();
     insta::assert_json_snapshot!("scoping-forms", forms);
+}
+
+#[test]
+fn a_tenant_role_that_may_tag_may_not_set_or_remove_the_platforms_tags() {
+    let app = App::new().tenant_stack("tenant-tagger", |ctx: &TenantContext| {
+        let mut silo = Silo::new(ctx);
+        silo.template().add_raw("Key", "AWS::KMS::Key", json!({}));
+        silo.function_role().allow(
+            &["kms:TagResource", "kms:UntagResource", "kms:DescribeKey"],
+            [Expr::get_att("Key", "Arn")],
+        );
+        silo.finish()
+    });
+    let p = app.provisioning(&config()).unwrap();
+    let boundary = serde_json::to_value(&p.boundary).unwrap();
+    let statements = boundary["Statement"].as_array().unwrap();
+    let deny = statements
+        .iter()
+        .find(|s| s["Sid"] == "TenantRolesNeverChangeThePlatformsTags")
+        .expect("a Deny on the platform's tags");
+    assert_eq!(deny["Effect"], "Deny");
+    // The tagging actions the boundary allows, and no other.
+    assert_eq!(
+        deny["Action"],
+        json!(["kms:TagResource", "kms:UntagResource"])
+    );
+    assert_eq!(
+        deny["Condition"],
+        json!({"ForAnyValue:StringLike": {"aws:TagKeys": "silos:*"}})
+    );
+    let allowed: Vec<&Json> = statements
+        .iter()
+        .filter(|s| s["Effect"] == "Allow")
+        .flat_map(|s| s["Action"].as_array().unwrap())
+        .collect();
+    assert!(allowed.contains(&&json!("kms:TagResource")), "{allowed:?}");
+    // Without a tagging action, no such statement.
+    let plain = App::new().tenant_stack("tenant-silo", tenant_silo);
+    let boundary = serde_json::to_value(&plain.provisioning(&config()).unwrap().boundary).unwrap();
+    assert!(
+        !boundary["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["Sid"] == "TenantRolesNeverChangeThePlatformsTags")
+    );
 }
