@@ -183,11 +183,11 @@ fn account(i: usize) -> String {
 
 fn cells_yaml(knobs: &Knobs) -> String {
     let mut y = format!(
-        "# Written by the fleet_scale bench.\ncells:\n  - name: home\n    stackQuota: {STACK_QUOTA}\n    roleQuota: {ROLE_QUOTA}\n"
+        "# Written by the fleet_scale bench.\ncells:\n  - name: home\n    stackQuota: {STACK_QUOTA}\n    roleQuota: {ROLE_QUOTA}\n    userPoolQuota: {STACK_QUOTA}\n    httpApiQuota: {STACK_QUOTA}\n"
     );
     for i in 1..knobs.cells {
         y.push_str(&format!(
-            "  - name: cell-{i:02}\n    account: \"{}\"\n    region: {}\n    stackQuota: {STACK_QUOTA}\n    roleQuota: {ROLE_QUOTA}\n",
+            "  - name: cell-{i:02}\n    account: \"{}\"\n    region: {}\n    stackQuota: {STACK_QUOTA}\n    roleQuota: {ROLE_QUOTA}\n    userPoolQuota: {STACK_QUOTA}\n    httpApiQuota: {STACK_QUOTA}\n",
             account(i),
             REMOTE_REGIONS[(i - 1) % REMOTE_REGIONS.len()]
         ));

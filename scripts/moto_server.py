@@ -12,7 +12,7 @@ so a cancelled transaction writes nothing and appends no stream record; a write 
 the conditions held (a validation error) rolls back only the items it touched, and the stream
 records it appended.
 
-Usage: moto_server.py [--host 127.0.0.1] [--port 0]
+Usage: moto_server.py [--host 127.0.0.1] [--port 0] [--models-source TEXT]
 Prints "port N" on its first line once it listens (port 0 picks a free port). It exits when its
 parent dies, even on SIGKILL (PR_SET_PDEATHSIG).
 
@@ -223,10 +223,32 @@ def install_atomic_transactions():
     DynamoDBBackend.transact_write_items = transact_write_items
 
 
+# The namespaces of the registered models: moto finds them through CloudFormationModel's
+# subclasses, which hold them weakly.
+_MODELS = []
+
+
+def register_models(source):
+    """The CloudFormation types moto has no model for that a tenant stack's front door needs
+    (a user pool and its client, an HTTP API): see emulator_cfn.py. Defining them registers
+    them, before the first stack is created."""
+    if source is None:
+        here = os.path.dirname(os.path.abspath(__file__))
+        with open(os.path.join(here, "emulator_cfn.py"), encoding="utf-8") as f:
+            source = f.read()
+    namespace = {"__name__": "moto.silos_emulator"}
+    exec(compile(source, "emulator_cfn.py", "exec"), namespace)
+    _MODELS.append(namespace)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument(
+        "--models-source",
+        help="emulator_cfn.py's text (silos passes it, as it passes this script with -c)",
+    )
     args = parser.parse_args()
     die_with_parent()
 
@@ -234,6 +256,7 @@ def main():
     from werkzeug.serving import make_server
 
     install_atomic_transactions()
+    register_models(args.models_source)
 
     app = Serialized(
         DomainDispatcherApplication(create_backend_app),

@@ -171,6 +171,19 @@ pub const UPDATE: StreamFilter = StreamFilter {
     ],
 };
 
+/// A running tenant whose front door is not recorded yet: the provisioner reads its stack's
+/// outputs into the record and invites its first administrator. Once written the record
+/// carries `endpoint` and no longer passes; a stack with no front door passes again on each
+/// return to `running`, and is read again (one DescribeStacks).
+pub const READY: StreamFilter = StreamFilter {
+    event_names: &["MODIFY"],
+    new_image: &[
+        ("status", Match::OneOf(&["running"])),
+        ("endpoint", Match::Absent),
+        ("kind", Match::Absent),
+    ],
+};
+
 /// Every tenant record written or changed; lock items, idempotency records and cell counts
 /// carry `kind`.
 pub const LIFECYCLE: StreamFilter = StreamFilter {
@@ -232,6 +245,8 @@ pub enum Grant {
     ChangeSets,
     /// Putting events on the lifecycle bus.
     PutEvents,
+    /// These Cognito actions on the tenants' user pools (tagged with the app's `silos:app`).
+    TenantDirectories(&'static [&'static str]),
     /// Assuming the access role of each cell in another account (none without such cells).
     /// Its statement comes after the trigger's own grants, and the role goes under the
     /// control-plane path, which the cells' access roles trust.
@@ -417,9 +432,9 @@ pub const FUNCTIONS: &[Declaration] = &[
     Declaration {
         id: "Provisioner",
         handler: Handler::Provisioner,
-        description: "Creates tenant stacks for new tenants, and updates them on request, from the table stream",
+        description: "Creates tenant stacks for new tenants, updates them on request, and records each running tenant's front door and invites its administrator, from the table stream",
         trigger: Trigger::Stream {
-            filters: &[PROVISION, UPDATE],
+            filters: &[PROVISION, UPDATE, READY],
             failures: "Stream records the provisioner could not process",
         },
         env: &[Env::ProvisioningRole],
@@ -433,6 +448,7 @@ pub const FUNCTIONS: &[Declaration] = &[
             Grant::Templates,
             Grant::Catalog,
             Grant::ChangeSets,
+            Grant::TenantDirectories(&["cognito-idp:AdminCreateUser"]),
             Grant::CellAccess,
         ],
         memory: None,
@@ -566,6 +582,15 @@ mod tests {
                 ("targetVersion", "v2"),
                 ("changeSet", "cs-1"),
             ],
+            false,
+        );
+        check(&READY, "MODIFY", &[("status", "running")], true);
+        check(&READY, "INSERT", &[("status", "running")], false);
+        check(&READY, "MODIFY", &[("status", "updating")], false);
+        check(
+            &READY,
+            "MODIFY",
+            &[("status", "running"), ("endpoint", "https://e")],
             false,
         );
         check(&LIFECYCLE, "MODIFY", &[("status", "running")], true);

@@ -7,6 +7,12 @@
 //! - `GET /items[?limit=N&nextToken=T]`: the tenant's items, a page at a time;
 //! - `GET /items/{key}`, `PUT /items/{key}` (any JSON body), `DELETE /items/{key}`.
 //!
+//! Every route answers only a caller whose verified claims name this tenant: API Gateway's JWT
+//! authorizer checks the token's signature, issuer, audience and expiry, and delivers its
+//! claims in the event; the function checks again that the issuer is its tenant's directory
+//! and that `custom:tenantId` is its tenant's id, and answers 403 otherwise. A request with no
+//! verified claims (a function URL, a direct invoke) is refused the same way.
+//!
 //! Every item lives under the tenant's partition (`pk` = tenant id, `sk` = the key) of the one
 //! table `TABLE_NAME` names: no request can name another table or partition, and the role the
 //! template gives the function reaches only that table, and only with the four calls made here.
@@ -43,6 +49,8 @@ pub struct Settings {
     pub table: String,
     pub tenant_id: String,
     pub tenant_name: String,
+    /// The tenant directory's token issuer: `https://cognito-idp.{region}.amazonaws.com/{pool}`.
+    pub issuer: String,
 }
 
 impl Settings {
@@ -62,6 +70,7 @@ impl Settings {
             table: required("TABLE_NAME")?,
             tenant_id: required("TENANT_ID")?,
             tenant_name: required("TENANT_NAME")?,
+            issuer: required("TENANT_ISSUER")?,
         })
     }
 }
@@ -74,6 +83,7 @@ struct Service {
 
 /// The tenant service as an axum router, for `lambda_http` (or any other host).
 pub fn router(client: aws_sdk_dynamodb::Client, settings: Settings) -> Router {
+    let caller = settings.clone();
     Router::new()
         .route("/", get(about))
         .route("/items", get(list))
@@ -83,7 +93,72 @@ pub fn router(client: aws_sdk_dynamodb::Client, settings: Settings) -> Router {
         )
         .fallback(|| async { error(StatusCode::NOT_FOUND, "NoSuchRoute", "no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            let settings = caller.clone();
+            async move { tenant_caller(&settings, request, next).await }
+        }))
         .with_state(Service { client, settings })
+}
+
+/// Why a caller is refused: the claims API Gateway verified do not name this tenant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// No JWT authorizer's claims in the request (no authorizer ran).
+    NoClaims,
+    /// The token is another directory's.
+    OtherIssuer,
+    /// The token names another tenant, or none.
+    OtherTenant,
+}
+
+/// Whether the verified `claims` are this tenant's: issued by its directory, naming its id.
+pub fn check_claims(
+    settings: &Settings,
+    claims: Option<&HashMap<String, String>>,
+) -> Result<(), Refusal> {
+    let claims = claims.ok_or(Refusal::NoClaims)?;
+    if claims.get("iss").map(String::as_str) != Some(settings.issuer.as_str()) {
+        return Err(Refusal::OtherIssuer);
+    }
+    if claims.get(TENANT_CLAIM).map(String::as_str) != Some(settings.tenant_id.as_str()) {
+        return Err(Refusal::OtherTenant);
+    }
+    Ok(())
+}
+
+/// The claim naming a user's tenant: the directory's immutable custom attribute, which
+/// `constructs::UserPool` declares (`constructs::TENANT_CLAIM`; tests/front_door.rs holds the
+/// two equal).
+pub const TENANT_CLAIM: &str = "custom:tenantId";
+
+/// Lets through only a request whose authorizer claims are this tenant's.
+async fn tenant_caller(
+    settings: &Settings,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use lambda_http::RequestExt;
+    use lambda_http::request::RequestContext;
+    let claims = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.jwt.as_ref())
+            .map(|jwt| &jwt.claims),
+        _ => None,
+    };
+    match check_claims(settings, claims) {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => error(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            match refusal {
+                Refusal::NoClaims => "no verified token: call through the tenant's API",
+                Refusal::OtherIssuer => "the token is not from this tenant's directory",
+                Refusal::OtherTenant => "the token names another tenant",
+            },
+        ),
+    }
 }
 
 /// Runs the function on Lambda.
@@ -353,18 +428,57 @@ mod tests {
     }
 
     #[test]
-    fn settings_come_from_the_three_variables_the_template_sets() {
+    fn settings_come_from_the_four_variables_the_template_sets() {
         let vars = HashMap::from([
             ("TABLE_NAME", "silos-tenant-x"),
             ("TENANT_ID", "x"),
             ("TENANT_NAME", "Acme"),
+            ("TENANT_ISSUER", ISSUER),
         ]);
         let mut read = BTreeSet::new();
         let settings =
             Settings::configure(|k| vars.get(k).map(|v| (*v).to_owned()), &mut read).unwrap();
         assert_eq!(settings.table, "silos-tenant-x");
-        assert_eq!(read.len(), 3);
+        assert_eq!(settings.issuer, ISSUER);
+        assert_eq!(read.len(), 4);
         let err = Settings::configure(|_| None, &mut read).unwrap_err();
         assert_eq!(err, MissingVariable("TABLE_NAME"));
+    }
+
+    const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_abc";
+
+    #[test]
+    fn only_claims_from_the_tenant_s_directory_naming_the_tenant_pass() {
+        let settings = Settings {
+            table: "t".into(),
+            tenant_id: "a".into(),
+            tenant_name: "A".into(),
+            issuer: ISSUER.into(),
+        };
+        let claims = |iss: &str, tenant: Option<&str>| {
+            let mut c = HashMap::from([("iss".to_owned(), iss.to_owned())]);
+            if let Some(t) = tenant {
+                c.insert(TENANT_CLAIM.to_owned(), t.to_owned());
+            }
+            c
+        };
+        assert_eq!(
+            check_claims(&settings, Some(&claims(ISSUER, Some("a")))),
+            Ok(())
+        );
+        assert_eq!(
+            check_claims(&settings, Some(&claims(ISSUER, Some("b")))),
+            Err(Refusal::OtherTenant)
+        );
+        assert_eq!(
+            check_claims(&settings, Some(&claims(ISSUER, None))),
+            Err(Refusal::OtherTenant)
+        );
+        let other = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_other";
+        assert_eq!(
+            check_claims(&settings, Some(&claims(other, Some("a")))),
+            Err(Refusal::OtherIssuer)
+        );
+        assert_eq!(check_claims(&settings, None), Err(Refusal::NoClaims));
     }
 }

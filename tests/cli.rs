@@ -160,7 +160,7 @@ fn a_broken_blueprint_fails_with_file_line_and_reason_and_writes_nothing() {
         s.replace("tenantData: retain", "tenantData: shred")
     });
     let o = silos(&["validate", "--blueprints", bp.to_str().unwrap()]);
-    assert_fails_with(&o, 1, "silo.yaml:16");
+    assert_fails_with(&o, 1, "silo.yaml:20");
 }
 
 #[test]

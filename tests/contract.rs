@@ -35,6 +35,13 @@ fn tenant() -> Tenant {
     };
     t.version = Some("v1".to_owned());
     t.target_version = Some("v2".to_owned());
+    t.endpoint = Some("https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com".to_owned());
+    t.identity = Some(silos::control_plane::tenant::Identity {
+        user_pool_id: "us-east-1_AbCdEf123".to_owned(),
+        client_id: "4l2kq3h2b1example".to_owned(),
+        issuer: "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEf123".to_owned(),
+    });
+    t.admin_email = Some("ops@acme.example".to_owned());
     // Internal fields, never in the shape.
     t.change_set = Some("silos-update-v2".to_owned());
     t.attempt = 3;
@@ -63,6 +70,7 @@ fn every_contract_shape_matches_its_snapshot() {
             tenant_name: "Acme Corp".to_owned(),
             deployment_type: "silo".to_owned(),
             region: Some("eu-west-1".to_owned()),
+            admin_email: Some("ops@acme.example".to_owned()),
         },
     );
     shape(

@@ -140,6 +140,18 @@ fn a_missing_variable_is_a_clear_startup_error() {
     );
 }
 
+const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Acme";
+
+/// What API Gateway's JWT authorizer hands the tenant function for one of t-1's users.
+fn tenant_users_context() -> lambda_http::request::RequestContext {
+    let context = serde_json::from_value(json!({
+        "authorizer": {"jwt": {"claims": {"iss": ISSUER, "custom:tenantId": "t-1"}}},
+        "http": {"method": "GET"}
+    }))
+    .unwrap();
+    lambda_http::request::RequestContext::ApiGatewayV2(context)
+}
+
 #[tokio::test]
 async fn every_role_allows_exactly_the_calls_its_handler_makes() {
     let recorder = Recorder::default();
@@ -163,7 +175,7 @@ async fn every_role_allows_exactly_the_calls_its_handler_makes() {
     };
     let (status, acme) = keyed(
         "/onboarding",
-        json!({"tenantName": "Acme", "deploymentType": "silo"}),
+        json!({"tenantName": "Acme", "deploymentType": "silo", "adminEmail": "ops@acme.example"}),
         "k-onboarding",
     )
     .await;
@@ -214,6 +226,16 @@ async fn every_role_allows_exactly_the_calls_its_handler_makes() {
     let published = env.publisher.handle_stream(running).await;
     assert!(published.batch_item_failures.is_empty(), "{published:?}");
     record("EventPublisherFunction", &recorder);
+    // Then its front door is recorded from its stack's outputs (a write that moves no
+    // status), and its administrator invited.
+    recorder.take();
+    let ready = env.cp.handle_stream(env.modify_record(&id).await).await;
+    assert!(ready.batch_item_failures.is_empty(), "{ready:?}");
+    record("ProvisionerFunction", &recorder);
+    let front = env.tenant(&id).await;
+    assert!(front["endpoint"].is_string(), "{front}");
+    assert_eq!(front["adminInviteError"], Value::Null, "{front}");
+    recorder.take();
 
     // An upgrade: the published versions, the update request, the provisioner's change set
     // from the MODIFY record, and the outcome event.
@@ -422,6 +444,7 @@ async fn the_tenant_role_allows_exactly_the_calls_the_tenant_function_makes() {
             table: "tenant".to_owned(),
             tenant_id: "t-1".to_owned(),
             tenant_name: "Acme".to_owned(),
+            issuer: ISSUER.to_owned(),
         },
     );
     for (method, path, body) in [
@@ -437,6 +460,7 @@ async fn the_tenant_role_allows_exactly_the_calls_the_tenant_function_makes() {
                 axum::http::Request::builder()
                     .method(method)
                     .uri(path)
+                    .extension(tenant_users_context())
                     .body(Body::from(body.to_owned()))
                     .unwrap(),
             )
@@ -453,4 +477,222 @@ async fn the_tenant_role_allows_exactly_the_calls_the_tenant_function_makes() {
         called,
         granted(&template("tenant-silo.json"), "TenantFunction")
     );
+}
+
+/// IAM's evaluation, for the statements a test reads from the synthesized templates: an
+/// explicit Deny wins, else some Allow must match. Actions match without regard to case,
+/// resources with it; `*` and `?` are IAM's wildcards. A statement with a condition cannot be
+/// judged here, so meeting one fails the test rather than guessing.
+mod iam {
+    use serde_json::Value;
+
+    pub fn glob(pattern: &str, text: &str) -> bool {
+        let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+        let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+        while ti < t.len() {
+            if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+                pi += 1;
+                ti += 1;
+            } else if pi < p.len() && p[pi] == '*' {
+                star = Some(pi);
+                mark = ti;
+                pi += 1;
+            } else if let Some(s) = star {
+                pi = s + 1;
+                mark += 1;
+                ti = mark;
+            } else {
+                return false;
+            }
+        }
+        p[pi..].iter().all(|c| *c == '*')
+    }
+
+    /// A tenant stack's names and ARNs, as CloudFormation resolves them for stack `stack`.
+    pub struct Stack<'a> {
+        pub template: &'a Value,
+        pub name: String,
+    }
+
+    const REGION: &str = "us-east-1";
+    const ACCOUNT: &str = "123456789012";
+
+    impl Stack<'_> {
+        pub fn resolve(&self, v: &Value) -> String {
+            if let Some(s) = v.as_str() {
+                return s.to_owned();
+            }
+            if v["Ref"] == "AWS::StackName" {
+                return self.name.clone();
+            }
+            if let Some(text) = v["Fn::Sub"].as_str() {
+                let mut out = text
+                    .replace("${AWS::Partition}", "aws")
+                    .replace("${AWS::Region}", REGION)
+                    .replace("${AWS::AccountId}", ACCOUNT)
+                    .replace("${AWS::StackName}", &self.name);
+                assert!(!out.contains("${"), "cannot resolve {v}");
+                out.shrink_to_fit();
+                return out;
+            }
+            if let Some([id, attribute]) = v["Fn::GetAtt"].as_array().map(Vec::as_slice) {
+                assert_eq!(attribute, "Arn", "{v}");
+                return self.arn(id.as_str().unwrap());
+            }
+            panic!("cannot resolve {v}")
+        }
+
+        /// The ARN of resource `id`, from its type and its resolved name (CloudFormation's
+        /// generated one, `{stack}-{id}-{suffix}`, where the template sets none).
+        pub fn arn(&self, id: &str) -> String {
+            let r = &self.template["Resources"][id];
+            let p = &r["Properties"];
+            let name = |key: &str| match &p[key] {
+                Value::Null => format!("{}-{id}-1A2B3C4D5E6F", self.name),
+                v => self.resolve(v),
+            };
+            let prefix = |service: &str| format!("arn:aws:{service}:{REGION}:{ACCOUNT}");
+            match r["Type"].as_str().unwrap() {
+                "AWS::DynamoDB::Table" => {
+                    format!("{}:table/{}", prefix("dynamodb"), name("TableName"))
+                }
+                "AWS::Logs::LogGroup" => {
+                    format!("{}:log-group:{}:*", prefix("logs"), name("LogGroupName"))
+                }
+                "AWS::Lambda::Function" => {
+                    format!("{}:function:{}", prefix("lambda"), name("FunctionName"))
+                }
+                other => panic!("no ARN rule for {other} ({id})"),
+            }
+        }
+    }
+
+    /// Whether `statements` (resolved in `stack`) allow `action` on `resource`.
+    pub fn allows(statements: &[Value], stack: &Stack, action: &str, resource: &str) -> bool {
+        let mut allowed = false;
+        for st in statements {
+            let list = |v: &Value| match v {
+                Value::Array(items) => items.clone(),
+                other => vec![other.clone()],
+            };
+            let action_matches = list(&st["Action"]).iter().any(|a| {
+                glob(
+                    &a.as_str().unwrap().to_ascii_lowercase(),
+                    &action.to_ascii_lowercase(),
+                )
+            });
+            let resource_matches = list(&st["Resource"])
+                .iter()
+                .any(|r| glob(&stack.resolve(r), resource));
+            if !(action_matches && resource_matches) {
+                continue;
+            }
+            assert!(st.get("Condition").is_none(), "a condition to judge: {st}");
+            match st["Effect"].as_str() {
+                Some("Deny") => return false,
+                _ => allowed = true,
+            }
+        }
+        allowed
+    }
+}
+
+/// Tenant A's function role reaches A's table and nothing of B's, nor the control plane's
+/// tenants table: IAM's evaluation of the synthesized role policy and the tenant boundary,
+/// with the stack names CloudFormation gives two tenants.
+#[test]
+fn tenant_a_s_role_reaches_its_own_resources_and_none_of_tenant_b_s() {
+    let silo = template("tenant-silo.json");
+    let control_plane = control_plane_template();
+    let a = iam::Stack {
+        template: &silo,
+        name: "silos-tenant-7f3c2a9e-5b1d-4e8a-9c6f-2d4b8a1e3f70".to_owned(),
+    };
+    let b = iam::Stack {
+        template: &silo,
+        name: "silos-tenant-0f8c2d3e-5b1d-4e8a-9c6f-2d4b8a1e3f71".to_owned(),
+    };
+    let role: Vec<Value> = silo["Resources"]["TenantRole"]["Properties"]["Policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().unwrap().clone())
+        .collect();
+    let boundary =
+        control_plane["Resources"]["TenantBoundary"]["Properties"]["PolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap()
+            .clone();
+    let may = |stack: &iam::Stack, action: &str, resource: &str| {
+        iam::allows(&role, stack, action, resource)
+            && iam::allows(&boundary, stack, action, resource)
+    };
+    // The evaluation can say yes: A's own table and log group.
+    let a_table = a.arn("TenantTable");
+    for action in [
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+        "dynamodb:DeleteItem",
+    ] {
+        assert!(may(&a, action, &a_table), "{action} on A's own table");
+    }
+    assert!(may(&a, "logs:PutLogEvents", &a.arn("TenantLogGroup")));
+    // Every action any statement names, and the data actions besides, on every resource of
+    // B's stack that has an ARN here, and on the control plane's tenants table.
+    let mut actions: BTreeSet<String> = role
+        .iter()
+        .flat_map(|st| st["Action"].as_array().unwrap().clone())
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    actions.extend(
+        [
+            "dynamodb:Scan",
+            "dynamodb:BatchGetItem",
+            "dynamodb:BatchWriteItem",
+            "dynamodb:UpdateItem",
+            "lambda:InvokeFunction",
+            "logs:GetLogEvents",
+        ]
+        .map(str::to_owned),
+    );
+    let mut theirs: Vec<String> = silo["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| {
+            matches!(
+                r["Type"].as_str(),
+                Some("AWS::DynamoDB::Table" | "AWS::Logs::LogGroup" | "AWS::Lambda::Function")
+            )
+        })
+        .map(|(id, _)| b.arn(id))
+        .collect();
+    let tenants_table = control_plane["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, r)| r["Type"] == "AWS::DynamoDB::Table")
+        .map(|(id, _)| {
+            iam::Stack {
+                template: &control_plane,
+                name: "silos-control-plane".into(),
+            }
+            .arn(id)
+        })
+        .unwrap();
+    theirs.push(tenants_table);
+    assert!(theirs.len() >= 4, "{theirs:?}");
+    for resource in &theirs {
+        for action in &actions {
+            assert!(
+                !may(&a, action, resource),
+                "A's role may {action} on {resource}"
+            );
+        }
+    }
+    // The glob is IAM's: `*` spans any run, `?` one character, and nothing else is special.
+    assert!(iam::glob("table/silos-tenant-*", "table/silos-tenant-x"));
+    assert!(!iam::glob("table/silos-tenant-?", "table/silos-tenant-xy"));
+    assert!(!iam::glob("table/a", "table/ab"));
 }

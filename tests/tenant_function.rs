@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 const TENANT: &str = "6f1c2d3e-0000-4000-8000-000000000001";
 const OTHER: &str = "6f1c2d3e-0000-4000-8000-000000000002";
 const TABLE: &str = "silos-tenant-6f1c2d3e-0000-4000-8000-000000000001";
+const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Tenant";
 
 struct Function {
     child: Child,
@@ -58,6 +59,7 @@ impl Function {
             .env("TABLE_NAME", TABLE)
             .env("TENANT_ID", TENANT)
             .env("TENANT_NAME", "Zürich AG")
+            .env("TENANT_ISSUER", ISSUER)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -69,9 +71,23 @@ impl Function {
         }
     }
 
-    /// One HTTP request through API Gateway: the status and the JSON body (Null if empty).
+    /// One HTTP request through API Gateway, by one of the tenant's users (the claims its JWT
+    /// authorizer verified): the status and the JSON body (Null if empty).
     fn http(&mut self, method: &str, path: &str, query: &str, body: Option<&str>) -> (u16, Value) {
-        let event = json!({
+        let claims = json!({"iss": ISSUER, "custom:tenantId": TENANT, "sub": "u-1"});
+        self.http_as(Some(claims), method, path, query, body)
+    }
+
+    /// One request with these verified claims, or with no authorizer's at all (`None`).
+    fn http_as(
+        &mut self,
+        claims: Option<Value>,
+        method: &str,
+        path: &str,
+        query: &str,
+        body: Option<&str>,
+    ) -> (u16, Value) {
+        let mut event = json!({
             "version": "2.0",
             "routeKey": "$default",
             "rawPath": path,
@@ -98,6 +114,10 @@ impl Function {
             "body": body,
             "isBase64Encoded": false
         });
+        if let Some(claims) = claims {
+            event["requestContext"]["authorizer"] =
+                json!({"jwt": {"claims": claims, "scopes": null}});
+        }
         match self.runtime.invoke(event) {
             Outcome::Response(r) => {
                 let status = r["statusCode"].as_u64().unwrap() as u16;
@@ -264,6 +284,52 @@ async fn the_built_tenant_function_serves_its_own_items_and_nothing_else() {
         .await
         .unwrap();
     assert!(theirs.item.is_some());
+}
+
+#[tokio::test]
+async fn a_caller_whose_verified_token_is_not_this_tenants_is_refused_and_reads_nothing() {
+    let moto = common::Moto::start();
+    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config());
+    table(&client).await;
+    let mut f = Function::start(&moto.endpoint);
+    let (status, _) = f.http("PUT", "/items/mine", "", Some("1"));
+    assert_eq!(status, 200);
+    let other_tenant = json!({"iss": ISSUER, "custom:tenantId": OTHER});
+    let other_issuer = json!({
+        "iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other",
+        "custom:tenantId": TENANT
+    });
+    let no_tenant = json!({"iss": ISSUER});
+    for claims in [
+        Some(other_tenant),
+        Some(other_issuer),
+        Some(no_tenant),
+        None,
+    ] {
+        for (method, path, body) in [
+            ("GET", "/items/mine", None),
+            ("GET", "/items", None),
+            ("PUT", "/items/theirs", Some("2")),
+            ("DELETE", "/items/mine", None),
+        ] {
+            let (status, reply) = f.http_as(claims.clone(), method, path, "", body);
+            assert_eq!(
+                (status, code(&reply)),
+                (403, "Forbidden"),
+                "{method} {path} as {claims:?}"
+            );
+        }
+    }
+    // Nothing was written or deleted by the refused calls.
+    let (status, page) = f.http("GET", "/items", "", None);
+    assert_eq!(status, 200);
+    let keys: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["mine"]);
 }
 
 #[test]

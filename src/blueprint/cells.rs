@@ -55,6 +55,51 @@ pub const DEFAULT_STACK_QUOTA: u32 = 2000;
 /// IAM's default quota of roles per account (all regions together). Each tenant stack's roles
 /// count against it, so it binds before the stack quota for a stack with a role.
 pub const DEFAULT_ROLE_QUOTA: u32 = 1000;
+
+/// A per-region quota a tenant stack's resources count against: each cell is one account and
+/// region, so each cell's tenants alone fill it (docs/SCALING.md has the sources).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Regional {
+    /// Cognito user pools per account and region: 1,000 by default, adjustable.
+    UserPools,
+    /// API Gateway HTTP APIs per account and region: 600, as the regional-APIs quota of REST
+    /// APIs says (the HTTP API page states no count).
+    HttpApis,
+}
+
+impl Regional {
+    pub const ALL: [Regional; 2] = [Regional::UserPools, Regional::HttpApis];
+
+    pub const fn default_quota(self) -> u32 {
+        match self {
+            Regional::UserPools => 1000,
+            Regional::HttpApis => 600,
+        }
+    }
+
+    /// The CloudFormation type that counts.
+    pub const fn resource_type(self) -> &'static str {
+        match self {
+            Regional::UserPools => "AWS::Cognito::UserPool",
+            Regional::HttpApis => "AWS::ApiGatewayV2::Api",
+        }
+    }
+
+    /// Its key in cells.yaml, to declare a raised quota.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Regional::UserPools => "userPoolQuota",
+            Regional::HttpApis => "httpApiQuota",
+        }
+    }
+
+    pub const fn noun(self) -> &'static str {
+        match self {
+            Regional::UserPools => "Cognito user pool(s)",
+            Regional::HttpApis => "HTTP API(s)",
+        }
+    }
+}
 /// The share of the stack quota a cell takes by default: the rest is headroom for the
 /// platform's own stacks, the stacks a retry leaves behind for a moment, and anything else the
 /// account runs.
@@ -208,6 +253,9 @@ struct CellLines {
     capacity: Option<u64>,
     stack_quota: u32,
     role_quota: u32,
+    /// The declared per-region quotas ([`Regional`]); the defaults where absent.
+    user_pool_quota: u32,
+    http_api_quota: u32,
     /// Each named deployment type's line.
     deployment_types: Vec<u64>,
 }
@@ -242,6 +290,10 @@ struct RawCell {
     stack_quota: Option<Spanned<u32>>,
     #[serde(default)]
     role_quota: Option<Spanned<u32>>,
+    #[serde(default)]
+    user_pool_quota: Option<Spanned<u32>>,
+    #[serde(default)]
+    http_api_quota: Option<Spanned<u32>>,
     #[serde(default)]
     deployment_types: Option<Vec<Spanned<String>>>,
     #[serde(default)]
@@ -385,6 +437,17 @@ pub enum CellError {
         "the cells in its account would hold {roles} tenant roles together, above the role quota {quota}; declare their capacities to share it"
     )]
     AccountOverRoleQuota { roles: u64, quota: u32 },
+    #[error(
+        "capacity {capacity} with {per_tenant} {} per tenant is above the region's quota {quota}; raise the quota with AWS first and declare it as {}",
+        .what.noun(),
+        .what.key()
+    )]
+    CapacityOverRegionalQuota {
+        capacity: u32,
+        per_tenant: u32,
+        what: Regional,
+        quota: u32,
+    },
 }
 
 impl CellError {
@@ -555,6 +618,45 @@ impl Cells {
         Ok(())
     }
 
+    /// Fits the capacities to the per-region quotas, now that the tenant stacks are known:
+    /// each tenant holds `per_tenant` of each [`Regional`] resource in its cell's region. A
+    /// default capacity is lowered to 90% of what a quota allows; a declared one above it is
+    /// refused, with its line.
+    pub fn fit_regional(&mut self, per_tenant: &[(Regional, u32)]) -> Result<(), Error> {
+        let path = self
+            .path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(FILE_NAME));
+        for (i, cell) in self.cells.iter_mut().enumerate() {
+            let lines = self.lines.get(i);
+            for &(what, count) in per_tenant.iter().filter(|(_, n)| *n > 0) {
+                let quota = match (lines, what) {
+                    (Some(l), Regional::UserPools) => l.user_pool_quota,
+                    (Some(l), Regional::HttpApis) => l.http_api_quota,
+                    (None, _) => what.default_quota(),
+                };
+                match lines.and_then(|l| l.capacity) {
+                    Some(line)
+                        if u64::from(cell.capacity) * u64::from(count) > u64::from(quota) =>
+                    {
+                        let reason = CellError::CapacityOverRegionalQuota {
+                            capacity: cell.capacity,
+                            per_tenant: count,
+                            what,
+                            quota,
+                        };
+                        return Err(error(&path, line, reason.of(&cell.name)));
+                    }
+                    Some(_) => {}
+                    None => {
+                        cell.capacity = cell.capacity.min(default_capacity(quota / count).max(1));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The cells that are not the control plane's own: each needs a cell stack.
     pub fn remote(&self) -> impl Iterator<Item = &Cell> {
         self.cells.iter().filter(|c| !c.is_home())
@@ -661,6 +763,14 @@ impl RawCell {
                 .role_quota
                 .as_ref()
                 .map_or(DEFAULT_ROLE_QUOTA, |q| q.value),
+            user_pool_quota: self
+                .user_pool_quota
+                .as_ref()
+                .map_or(Regional::UserPools.default_quota(), |q| q.value),
+            http_api_quota: self
+                .http_api_quota
+                .as_ref()
+                .map_or(Regional::HttpApis.default_quota(), |q| q.value),
             deployment_types: type_lines,
         };
         Ok((cell, lines))
@@ -897,6 +1007,34 @@ mod tests {
         let mut cells = parse("cells:\n  - name: a\n    account: \"210987654321\"\n    region: eu-west-1\n  - name: b\n    account: \"210987654321\"\n    region: eu-west-2\n").unwrap();
         let m = cells.fit_roles(1).unwrap_err().to_string();
         assert!(m.starts_with("blueprints/cells.yaml:5: cell b: the cells in its account would hold 1800 tenant roles"), "{m}");
+    }
+
+    #[test]
+    fn capacities_fit_the_regional_quotas() {
+        let front_door = [(Regional::UserPools, 1), (Regional::HttpApis, 1)];
+        let mut cells = Cells::default();
+        cells.fit_roles(1).unwrap();
+        cells.fit_regional(&front_door).unwrap();
+        // 90% of the 600 HTTP APIs a region holds, below the 900 the roles allow.
+        assert_eq!(cells.cells[0].capacity, 540);
+        // Raised quotas, declared: the roles bind again; each cell's region is its own.
+        let mut cells = parse("cells:\n  - name: a\n    httpApiQuota: 2000\n  - name: b\n    account: \"210987654321\"\n    region: eu-west-1\n    userPoolQuota: 300\n").unwrap();
+        cells.fit_roles(1).unwrap();
+        cells.fit_regional(&front_door).unwrap();
+        assert_eq!(cells.cells[0].capacity, 900);
+        assert_eq!(cells.cells[1].capacity, 270);
+        // A declared capacity above a quota is refused at its line.
+        let mut cells = parse("cells:\n  - name: a\n    capacity: 700\n").unwrap();
+        cells.fit_roles(1).unwrap();
+        let m = cells.fit_regional(&front_door).unwrap_err().to_string();
+        assert!(m.starts_with("blueprints/cells.yaml:3: cell a: capacity 700 with 1 HTTP API(s) per tenant is above the region's quota 600; raise the quota with AWS first and declare it as httpApiQuota"), "{m}");
+        // A stack without them is bound by nothing new.
+        let mut cells = Cells::default();
+        cells.fit_roles(1).unwrap();
+        cells
+            .fit_regional(&[(Regional::UserPools, 0), (Regional::HttpApis, 0)])
+            .unwrap();
+        assert_eq!(cells.cells[0].capacity, 900);
     }
 
     #[test]

@@ -472,5 +472,16 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Blueprint>, Error> {
 pub mod catalog;
 pub mod cells;
 
+/// The outputs of a tenant stack that the control plane reads into the tenant record once the
+/// stack is running: where its users call, and who signs them in. A stack without
+/// [`ENDPOINT`](outputs::ENDPOINT) has no front door; one without the other three has no
+/// directory. The reference silo (`stacks::tenant_silo`) writes all four.
+pub mod outputs {
+    pub const ENDPOINT: &str = "ApiEndpoint";
+    pub const USER_POOL: &str = "UserPoolId";
+    pub const CLIENT: &str = "UserPoolClientId";
+    pub const ISSUER: &str = "Issuer";
+}
+
 #[cfg(test)]
 mod tests;

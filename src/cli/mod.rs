@@ -225,6 +225,10 @@ pub enum TenantsCommand {
         /// Place the tenant in a cell of this region.
         #[arg(long)]
         cell_region: Option<String>,
+        /// The tenant's first administrator, invited into its directory (with Cognito's
+        /// invitation email) once its stack is running.
+        #[arg(long)]
+        admin_email: Option<String>,
     },
     /// Offboard a tenant: its stack is deleted.
     Delete {
@@ -268,6 +272,41 @@ pub enum TenantsCommand {
         #[arg(long, default_value_t = 20)]
         wait: u64,
     },
+    /// A tenant's users, in its directory (the operator's AWS credentials, or the emulator's).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// Sign a tenant's user in and print the ID token (password from --password-stdin or
+    /// SILOS_USER_PASSWORD). In local mode with the emulator's Cognito; on AWS where the
+    /// app client allows the admin password flow (the reference silo's does).
+    Token {
+        id: String,
+        /// The user's email.
+        #[arg(long)]
+        user: String,
+        /// Read the password from standard input (else SILOS_USER_PASSWORD).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Sign a tenant's user in and call the tenant's front door: METHOD PATH, with an
+    /// optional JSON body. Prints the answer.
+    Call {
+        id: String,
+        /// GET, PUT, POST, PATCH or DELETE.
+        method: String,
+        /// The path under the tenant's endpoint, such as /items/order-1.
+        path: String,
+        /// The JSON request body.
+        #[arg(long)]
+        data: Option<String>,
+        /// The user's email.
+        #[arg(long)]
+        user: String,
+        /// Read the password from standard input (else SILOS_USER_PASSWORD).
+        #[arg(long)]
+        password_stdin: bool,
+    },
     /// Wait until a tenant has a status.
     Wait {
         id: String,
@@ -277,6 +316,22 @@ pub enum TenantsCommand {
         #[arg(long, default_value_t = 300)]
         timeout: u64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Every user of the tenant's directory.
+    List { id: String },
+    /// Add a user, naming the tenant: Cognito's invitation by email, or with
+    /// --password-stdin a password they can sign in with at once (for trying a silo).
+    Add {
+        id: String,
+        email: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Remove a user from the tenant's directory.
+    Remove { id: String, email: String },
 }
 
 #[derive(Debug, thiserror::Error)]

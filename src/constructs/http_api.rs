@@ -9,15 +9,39 @@ use super::{Function, count, invoke_permission};
 pub enum Method {
     Get,
     Post,
+    Put,
+    Delete,
 }
 
 impl Method {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Method::Get => "GET",
             Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
         }
     }
+
+    /// `Get`, `Post`, ...: the start of a route's logical name.
+    fn word(self) -> &'static str {
+        match self {
+            Method::Get => "Get",
+            Method::Post => "Post",
+            Method::Put => "Put",
+            Method::Delete => "Delete",
+        }
+    }
+}
+
+/// Who may call an API's routes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Authorization {
+    /// SigV4-signed requests from principals IAM allows (`AWS_IAM`).
+    Iam,
+    /// Bearer JWTs API Gateway verifies: signed by the issuer's JWKS, for the audience
+    /// (an app client id), unexpired.
+    Jwt { issuer: Expr, audience: Expr },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -31,10 +55,7 @@ struct Route {
 impl Route {
     /// `GET /tenants/{tenantId}` → `GetTenantsTenantId`: stable, derived from the route alone.
     fn logical_name(&self) -> String {
-        let mut name = String::from(match self.method {
-            Method::Get => "Get",
-            Method::Post => "Post",
-        });
+        let mut name = String::from(self.method.word());
         for word in self.path.split(|c: char| !c.is_ascii_alphanumeric()) {
             let mut chars = word.chars();
             if let Some(first) = chars.next() {
@@ -55,16 +76,18 @@ impl Route {
     }
 }
 
-/// An HTTP API whose every route requires IAM (SigV4) authorization and invokes a Lambda
-/// function, with a throttled `$default` stage that writes JSON access logs.
+/// An HTTP API whose every route requires authorization (IAM's SigV4 by default, or a JWT
+/// authorizer) and invokes a Lambda function, with a throttled `$default` stage that writes
+/// JSON access logs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HttpApi {
     id: String,
     name: Value<String>,
     description: Option<String>,
     routes: Vec<Route>,
-    burst_limit: u32,
-    rate_limit: f64,
+    authorization: Authorization,
+    burst_limit: Value<i64>,
+    rate_limit: Value<f64>,
 }
 
 impl HttpApi {
@@ -74,9 +97,28 @@ impl HttpApi {
             name: name.into(),
             description: None,
             routes: Vec::new(),
-            burst_limit: 100,
-            rate_limit: 50.0,
+            authorization: Authorization::Iam,
+            burst_limit: count(100),
+            rate_limit: 50.0.into(),
         }
+    }
+
+    /// Every route takes a bearer JWT from `issuer` for `audience`, instead of SigV4.
+    pub fn jwt(mut self, issuer: Expr, audience: Expr) -> HttpApi {
+        self.authorization = Authorization::Jwt { issuer, audience };
+        self
+    }
+
+    /// The stage's request limits for every route: the burst (concurrent requests) and the
+    /// steady rate (requests per second). Per tenant, set per tier from its blueprint.
+    pub fn throttle(
+        mut self,
+        burst: impl Into<Value<i64>>,
+        rate: impl Into<Value<f64>>,
+    ) -> HttpApi {
+        self.burst_limit = burst.into();
+        self.rate_limit = rate.into();
+        self
     }
 
     pub fn description(mut self, d: &str) -> HttpApi {
@@ -117,9 +159,30 @@ impl HttpApi {
             },
         );
         self.add_stage(t, &api);
+        let authorizer = self.add_authorizer(t, &api);
         for route in &self.routes {
-            self.add_route(t, &api, route);
+            self.add_route(t, &api, authorizer.as_ref(), route);
         }
+    }
+
+    /// The JWT authorizer, if the API takes JWTs: its id for the routes.
+    fn add_authorizer(&self, t: &mut Template, api: &Expr) -> Option<Expr> {
+        let Authorization::Jwt { issuer, audience } = &self.authorization else {
+            return None;
+        };
+        let id = format!("{}Authorizer", self.id);
+        t.add(
+            &id,
+            &apigw::Authorizer {
+                identity_source: Some(vec!["$request.header.Authorization".into()]),
+                jwt_configuration: Some(apigw::authorizer::JwtConfiguration {
+                    audience: Some(vec![audience.clone().into()]),
+                    issuer: Some(issuer.clone().into()),
+                }),
+                ..apigw::Authorizer::new(api.clone(), "JWT", "jwt")
+            },
+        );
+        Some(Handle::<apigw::Authorizer>::new(&id).r#ref())
     }
 
     /// The access log group and the throttled, auto-deployed `$default` stage that writes to
@@ -150,8 +213,8 @@ impl HttpApi {
                 }),
                 default_route_settings: Some(stage::RouteSettings {
                     detailed_metrics_enabled: Some(true.into()),
-                    throttling_burst_limit: Some(count(self.burst_limit)),
-                    throttling_rate_limit: Some(self.rate_limit.into()),
+                    throttling_burst_limit: Some(self.burst_limit.clone()),
+                    throttling_rate_limit: Some(self.rate_limit.clone()),
                     ..stage::RouteSettings::new()
                 }),
                 ..apigw::Stage::new(api.clone(), "$default")
@@ -159,9 +222,9 @@ impl HttpApi {
         );
     }
 
-    /// A route's integration, its IAM-authorized route, and the permission for the API to
-    /// invoke its function.
-    fn add_route(&self, t: &mut Template, api: &Expr, route: &Route) {
+    /// A route's integration, its authorized route, and the permission for the API to invoke
+    /// its function.
+    fn add_route(&self, t: &mut Template, api: &Expr, authorizer: Option<&Expr>, route: &Route) {
         let name = format!("{}{}", self.id, route.logical_name());
         let integration = format!("{name}Integration");
         t.add(
@@ -176,7 +239,15 @@ impl HttpApi {
         t.add(
             &format!("{name}Route"),
             &apigw::Route {
-                authorization_type: Some("AWS_IAM".into()),
+                authorization_type: Some(
+                    if authorizer.is_some() {
+                        "JWT"
+                    } else {
+                        "AWS_IAM"
+                    }
+                    .into(),
+                ),
+                authorizer_id: authorizer.cloned().map(Into::into),
                 target: Some(Expr::sub(format!("integrations/${{{integration}}}")).into()),
                 ..apigw::Route::new(
                     api.clone(),

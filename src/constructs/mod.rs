@@ -12,16 +12,18 @@ mod queue;
 mod role;
 mod stream;
 mod table;
+mod user_pool;
 
 pub use bucket::{Bucket, BucketRef};
 pub use event_bus::EventBus;
 pub use event_rule::EventRule;
 pub use function::{Code, Function};
-pub use http_api::{HttpApi, Method};
+pub use http_api::{Authorization, HttpApi, Method};
 pub use queue::Queue;
 pub use role::{Role, Unscoped};
 pub use stream::StreamSubscription;
 pub use table::Table;
+pub use user_pool::{TENANT_ATTRIBUTE, TENANT_CLAIM, UserPool};
 
 use serde::Serialize;
 

@@ -187,6 +187,9 @@ pub struct Reach {
     /// The bucket holding the cell's copy of the tenant templates and zips.
     pub bucket: String,
     pub region: String,
+    /// The cell's Cognito, where its tenants' directories are: None in a control plane built
+    /// from bare clients (some tests), which invites no one.
+    pub cognito: Option<aws_sdk_cognitoidentityprovider::Client>,
 }
 
 impl Reach {
@@ -275,6 +278,10 @@ impl Registry {
                 provisioning_role_arn: settings.provisioning_role_arn.clone(),
                 bucket: settings.artifacts_bucket.clone(),
                 region: settings.region.clone(),
+                cognito: self
+                    .sdk
+                    .as_ref()
+                    .map(aws_sdk_cognitoidentityprovider::Client::new),
             }
         } else {
             let sdk = self
@@ -288,14 +295,20 @@ impl Registry {
             let role = cell
                 .role_arn(&cell.access_role_name(prefix))
                 .ok_or_else(|| Unreachable::NoConfig(cell.name.clone()))?;
-            let credentials = aws_config::sts::AssumeRoleProvider::builder(role)
-                .external_id(cell.external_id(prefix))
-                .session_name(format!("{prefix}-control-plane"))
-                .region(aws_config::Region::new(region.clone()))
-                .configure(sdk)
-                .build()
-                .await;
+            let credentials = aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_config::sts::AssumeRoleProvider::builder(role)
+                    .external_id(cell.external_id(prefix))
+                    .session_name(format!("{prefix}-control-plane"))
+                    .region(aws_config::Region::new(region.clone()))
+                    .configure(sdk)
+                    .build()
+                    .await,
+            );
             let config = aws_sdk_cloudformation::config::Builder::from(sdk)
+                .region(aws_config::Region::new(region.clone()))
+                .credentials_provider(credentials.clone())
+                .build();
+            let cognito = aws_sdk_cognitoidentityprovider::config::Builder::from(sdk)
                 .region(aws_config::Region::new(region.clone()))
                 .credentials_provider(credentials)
                 .build();
@@ -306,6 +319,7 @@ impl Registry {
                 provisioning_role_arn: cell.role_arn(&cell.provisioning_role_name(prefix)),
                 bucket: cell.bucket_name(prefix).unwrap_or_default(),
                 region,
+                cognito: Some(aws_sdk_cognitoidentityprovider::Client::from_conf(cognito)),
             }
         };
         self.reached

@@ -7,6 +7,7 @@ pub mod api;
 pub mod catalog;
 pub mod cells;
 pub mod events;
+mod front_door;
 pub mod idempotency;
 mod offboarding;
 mod provisioner;
@@ -19,6 +20,7 @@ pub mod updater;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use front_door::TENANT_ATTRIBUTE;
 use tenant::Status;
 
 /// What the runtime needs to know. On Lambda it comes from the environment the control-plane
@@ -146,6 +148,12 @@ struct Inner {
     cells: cells::Registry,
     s3: aws_sdk_s3::Client,
     settings: Settings,
+    /// Local mode's base URL, under which it serves each tenant's front door
+    /// (`{base}/silo/{tenantId}`); unset on AWS, where the stack's API is the front door.
+    front_doors: std::sync::OnceLock<String>,
+    /// The home cell's Cognito for a control plane built from bare clients (tests), which
+    /// has no SDK configuration to make one from.
+    home_cognito: std::sync::OnceLock<aws_sdk_cognitoidentityprovider::Client>,
 }
 
 impl ControlPlane {
@@ -197,6 +205,8 @@ impl ControlPlane {
                 cells: cells::Registry::new(config, cfn),
                 s3,
                 settings,
+                front_doors: std::sync::OnceLock::new(),
+                home_cognito: std::sync::OnceLock::new(),
             }),
         }
     }

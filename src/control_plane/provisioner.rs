@@ -33,6 +33,8 @@ pub(super) struct Plan {
 enum Work {
     Provision,
     Update,
+    /// Record a running tenant's front door, and invite its administrator.
+    FrontDoor,
 }
 
 impl ControlPlane {
@@ -344,6 +346,7 @@ impl ControlPlane {
             let result = match work {
                 Work::Provision => Box::pin(self.provision(tenant)).await.map(|_| ()),
                 Work::Update => Box::pin(self.update(tenant)).await.map(|_| ()),
+                Work::FrontDoor => Box::pin(self.record_front_door(tenant)).await.map(|_| ()),
             };
             match result {
                 Ok(()) | Err(Error::WrongStatus { .. }) => {}
@@ -356,6 +359,15 @@ impl ControlPlane {
                     "a stream record names a tenant that is not in the table; \
                      skipped (the item was removed, or the stream does not match \
                      the table)"
+                ),
+                // Recording a front door never holds up the shard's provisioning for longer
+                // than a throttle: a failure that retrying cannot mend is logged and left (the
+                // tenant runs without a recorded endpoint until its next return to running).
+                Err(e) if matches!(work, Work::FrontDoor) && !e.is_transient() => tracing::error!(
+                    tenant = %id,
+                    %sequence,
+                    error = %e,
+                    "recording the tenant's front door failed; not retried"
                 ),
                 Err(e) => {
                     tracing::error!(tenant = %id, %sequence, error = %e, "provisioning failed; the record will be retried");
@@ -422,6 +434,8 @@ fn work_of(record: &EventRecord) -> Option<(Work, String)> {
         Work::Provision
     } else if functions::UPDATE.matches(event, attribute) {
         Work::Update
+    } else if functions::READY.matches(event, attribute) {
+        Work::FrontDoor
     } else {
         return None;
     };

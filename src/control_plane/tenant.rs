@@ -227,6 +227,29 @@ pub struct Tenant {
     /// this is how the event publisher tells a transition from its image. Internal.
     #[serde(skip)]
     pub previous_status: Option<Status>,
+    /// Where the tenant's users call its silo: its stack's `ApiEndpoint` output (local mode's
+    /// front door, `{api}/silo/{tenantId}`, there). Recorded once the stack is running; `None`
+    /// for a stack with no front door.
+    pub endpoint: Option<String>,
+    /// The tenant's user directory, recorded with [`endpoint`](Self::endpoint).
+    pub identity: Option<Identity>,
+    /// The first administrator, invited into the directory once the stack is running
+    /// (onboarding's `adminEmail`).
+    pub admin_email: Option<String>,
+    /// Why that invitation failed, if it did: `silos tenants users add` invites again.
+    pub admin_invite_error: Option<String>,
+}
+
+/// A tenant's user directory: the stack's Cognito user pool and app client, and the issuer of
+/// their tokens.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Identity {
+    pub user_pool_id: String,
+    /// The app client: the audience (`aud`, `client_id`) of the directory's tokens.
+    pub client_id: String,
+    /// `https://cognito-idp.{region}.amazonaws.com/{userPoolId}`: the tokens' `iss`.
+    pub issuer: String,
 }
 
 impl Tenant {
@@ -255,6 +278,10 @@ impl Tenant {
             change_set: None,
             attempt: 0,
             previous_status: None,
+            endpoint: None,
+            identity: None,
+            admin_email: None,
+            admin_invite_error: None,
         }
     }
 }

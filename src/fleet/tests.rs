@@ -23,6 +23,10 @@ fn tenant(id: &str, status: Status, version: Option<&str>) -> Tenant {
         attempt: 0,
         name_lock: None,
         previous_status: None,
+        endpoint: None,
+        identity: None,
+        admin_email: None,
+        admin_invite_error: None,
     }
 }
 

@@ -13,6 +13,9 @@ use tokio::process::{Child, Command};
 
 /// The launcher: moto's WSGI app behind one lock (DESIGN.md section 10).
 const LAUNCHER: &str = include_str!("../../scripts/moto_server.py");
+/// The CloudFormation models the launcher adds to moto's (a tenant's user pool, app client and
+/// HTTP API), handed to it as `--models-source`.
+const MODELS: &str = include_str!("../../scripts/emulator_cfn.py");
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -110,7 +113,14 @@ impl Emulator {
         let mut child = Command::new(&python)
             .arg("-c")
             .arg(LAUNCHER)
-            .args(["--host", "127.0.0.1", "--port", "0"])
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--models-source",
+                MODELS,
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

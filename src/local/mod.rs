@@ -9,6 +9,8 @@
 
 pub mod auth;
 pub mod emulator;
+pub mod front_door;
+pub mod jwt;
 pub mod stream;
 pub mod watcher;
 
@@ -307,10 +309,15 @@ pub async fn start(options: Options, reporter: Reporter) -> Result<Running, Erro
     let sdk = crate::aws::emulator(&endpoint_url, &options.region);
     let setup = setup(&sdk, &options.config, &output, zips, &options.region).await?;
     let cp = ControlPlane::new(&sdk, setup.settings.clone());
+    // A tenant's record names the front door local mode serves, not the emulator's API.
+    cp.serve_front_doors_at(&format!("http://{api_addr}"));
 
     let (shutdown, rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    let router = api_router(&cp, &options);
+    // Each running tenant's front door beside the control plane's API, outside its SigV4
+    // layer: `/silo/{tenantId}/…` (front_door).
+    let router = api_router(&cp, &options)
+        .merge(front_door::FrontDoors::new(cp.clone(), &sdk, &endpoint_url).router());
     let in_flight = watcher::InFlight::default();
     tasks.spawn(serve(listener, router, rx.clone()));
     tasks.spawn(

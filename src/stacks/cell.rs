@@ -215,6 +215,19 @@ fn access_role(
         ),
     );
     access.grant_pass_role(provisioning_role, "cloudformation.amazonaws.com");
+    // The provisioner invites each tenant's administrator into its directory; a pool's ARN
+    // holds its generated id, so the app's tag scopes it.
+    access.add_statement(
+        Statement::allow(
+            &["cognito-idp:AdminCreateUser"],
+            [constructs::arn("cognito-idp", "userpool/*")],
+        )
+        .condition(
+            "StringEquals",
+            &format!("aws:ResourceTag/{}", crate::blueprint::APP_TAG),
+            prefix,
+        ),
+    );
     // CloudFormation reads TemplateURL with the caller's credentials.
     artifacts.as_ref().grant_read(&mut access, "templates/*");
     access

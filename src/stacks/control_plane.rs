@@ -308,6 +308,16 @@ fn function(
                 ),
             ),
             Grant::PutEvents => state.bus.grant_put(role),
+            // A pool's ARN holds its generated id: scoped by the app's tag, which every
+            // tenant stack carries and CloudFormation propagates to the pool.
+            Grant::TenantDirectories(actions) => role.add_statement(
+                Statement::allow(actions, [constructs::arn("cognito-idp", "userpool/*")])
+                    .condition(
+                        "StringEquals",
+                        &format!("aws:ResourceTag/{}", crate::blueprint::APP_TAG),
+                        config.prefix(),
+                    ),
+            ),
             Grant::CellAccess => {}
         }
     }

@@ -15,7 +15,7 @@ use crate::cfn::{Delivery, Template};
 
 pub use app::{App, AppError, TenantContext};
 pub use control_plane::{CATALOG_POINTER_KEY, STATUS_INDEX, control_plane};
-pub use tenant_silo::{Silo, tenant_silo};
+pub use tenant_silo::{Silo, TENANT_ROUTES, outputs as tenant_outputs, tenant_silo};
 pub use toolkit::toolkit;
 
 /// Settings that shape every stack.

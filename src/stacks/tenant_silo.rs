@@ -1,13 +1,14 @@
 use crate::cfn::{Delivery, Expr, Output, Parameter, RemovalPolicy, Template, Value};
-use crate::constructs::{Bucket, Code, Function, Queue, Role, Table};
+use crate::constructs::{Bucket, Code, Function, HttpApi, Method, Queue, Role, Table, UserPool};
 
 use super::{
     Artifact, ArtifactParameters, Kind, Stack, TENANT_ARTIFACT, TenantContext, provisioning,
 };
 
-/// `tenant-silo`: one tenant's own table and function. The function's role reaches that table
-/// and nothing else, and carries the tenant boundary. Resources are named after the stack, so
-/// the provisioning role can be scoped to `{prefix}-tenant-*`.
+/// `tenant-silo`: one tenant's own table, function, directory and front door. The function's
+/// role reaches that table and nothing else, and carries the tenant boundary. The front door
+/// (an HTTP API) takes only the directory's tokens, throttled per tier. Resources are named
+/// after the stack, so the provisioning role can be scoped to `{prefix}-tenant-*`.
 pub fn tenant_silo(ctx: &TenantContext) -> Stack {
     Silo::new(ctx).finish()
 }
@@ -20,7 +21,18 @@ pub struct Silo {
     artifact: Artifact,
     table: Table,
     function: Function,
+    directory: UserPool,
+    api: HttpApi,
 }
+
+/// The routes of the tenant function (`crate::tenant_function`), each behind the front door.
+pub const TENANT_ROUTES: [(Method, &str); 5] = [
+    (Method::Get, "/"),
+    (Method::Get, "/items"),
+    (Method::Get, "/items/{key}"),
+    (Method::Put, "/items/{key}"),
+    (Method::Delete, "/items/{key}"),
+];
 
 impl Silo {
     /// The silo's parameters, table and function, not yet rendered.
@@ -48,6 +60,20 @@ impl Silo {
             Parameter::number("The tenant function's memory in MB, set by the blueprint")
                 .range(128, 10_240),
         );
+        let burst = t.parameter(
+            "ThrottleBurst",
+            Parameter::number(
+                "The front door's burst limit (concurrent requests), set per tier by the blueprint",
+            )
+            .range(1, 5_000),
+        );
+        let rate = t.parameter(
+            "ThrottleRate",
+            Parameter::number(
+                "The front door's steady limit (requests per second), set per tier by the blueprint",
+            )
+            .range(1, 10_000),
+        );
         let bucket = t.parameter(
             "CodeBucket",
             Parameter::string("Supplied by the platform: the artifacts bucket").length(3, 63),
@@ -58,6 +84,7 @@ impl Silo {
                 .length(1, 1024),
         );
 
+        let directory = UserPool::new("TenantUserPool", Expr::stack_name());
         let table = Table::new("TenantTable", "pk")
             .sort_key("sk")
             .table_name(Expr::stack_name())
@@ -78,6 +105,7 @@ impl Silo {
         .env("TENANT_ID", tenant_id)
         .env("TENANT_NAME", tenant_name)
         .env("TABLE_NAME", table.name())
+        .env("TENANT_ISSUER", directory.issuer())
         .without_dead_letter_queue(
             "Invoked synchronously by the tenant's own callers, who receive its errors",
         );
@@ -91,11 +119,20 @@ impl Silo {
                 "dynamodb:Query",
             ],
         );
+        let mut api = HttpApi::new("TenantApi", Expr::stack_name())
+            .description("The tenant's front door: every route takes the tenant directory's tokens")
+            .jwt(directory.issuer(), directory.client_id())
+            .throttle(burst, rate);
+        for (method, path) in TENANT_ROUTES {
+            api.route(method, path, &function);
+        }
         Silo {
             template: t,
             artifact: TENANT_ARTIFACT,
             table,
             function,
+            directory,
+            api,
         }
     }
 
@@ -178,13 +215,27 @@ impl Silo {
         self.template.output(id, Output::new(description, value));
     }
 
-    /// Renders the table and the function, and returns the stack.
+    /// Renders the table, the function, the directory and the front door, and returns the
+    /// stack.
     pub fn finish(mut self) -> Stack {
         self.table.add_to(&mut self.template);
         self.function.add_to(&mut self.template);
+        self.directory.add_to(&mut self.template);
+        self.api.add_to(&mut self.template);
         let (table, function) = (self.table.name(), self.function.name());
         self.output("TenantTableName", "The tenant's table", table);
         self.output("TenantFunctionName", "The tenant's function", function);
+        let endpoint = self.api.url();
+        self.output(outputs::ENDPOINT, "The tenant's front door", endpoint);
+        let (pool, client) = (self.directory.pool_id(), self.directory.client_id());
+        self.output(outputs::USER_POOL, "The tenant's directory", pool);
+        self.output(
+            outputs::CLIENT,
+            "The directory's app client: the tokens' audience",
+            client,
+        );
+        let issuer = self.directory.issuer();
+        self.output(outputs::ISSUER, "The directory's token issuer", issuer);
         let id = self.template.stack.clone();
         Stack {
             id,
@@ -201,3 +252,6 @@ impl Silo {
         }
     }
 }
+
+/// The outputs of a tenant stack that the control plane reads into the tenant record.
+pub use crate::blueprint::outputs;

@@ -174,6 +174,7 @@ pub fn synth(
     let (mut files, warnings, entries) = render_stacks(&app_list, format)?;
     let deployment_types = deployment_types(&blueprints, &uses, &app_list, &entries, format);
     cells.fit_roles(roles_per_tenant(&app_list))?;
+    cells.fit_regional(&regional_per_tenant(&app_list))?;
     let catalog = Catalog {
         version: 1,
         prefix: config.prefix().to_owned(),
@@ -382,6 +383,28 @@ fn roles_per_tenant(app_list: &[Stack]) -> u32 {
         })
         .max()
         .unwrap_or(0)
+}
+
+/// The most of each per-region quota's resources a tenant stack holds (user pools, HTTP APIs).
+fn regional_per_tenant(app_list: &[Stack]) -> Vec<(crate::blueprint::cells::Regional, u32)> {
+    crate::blueprint::cells::Regional::ALL
+        .into_iter()
+        .map(|what| {
+            let most = app_list
+                .iter()
+                .filter(|s| s.kind == Kind::Tenant)
+                .map(|s| {
+                    s.template
+                        .resources
+                        .values()
+                        .filter(|r| r.type_name == what.resource_type())
+                        .count() as u32
+                })
+                .max()
+                .unwrap_or(0);
+            (what, most)
+        })
+        .collect()
 }
 
 /// The control plane's artifact and every one a stack declares, once each, by name.

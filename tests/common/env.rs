@@ -190,6 +190,14 @@ async fn build(recorder: Option<Recorder>, faults: Option<u64>) -> Env {
             catalog_ttl: Duration::ZERO,
         },
     );
+    let mut idp_conf = aws_sdk_cognitoidentityprovider::config::Builder::from(&cp_config);
+    with(&mut |r| {
+        idp_conf
+            .push_interceptor(aws_sdk_cognitoidentityprovider::config::SharedInterceptor::new(r));
+    });
+    cp.use_home_cognito(aws_sdk_cognitoidentityprovider::Client::from_conf(
+        idp_conf.build(),
+    ));
     // As on Lambda: a running tenant's stack outputs are read in its cell.
     let publisher = Publisher::new(
         aws_sdk_eventbridge::Client::from_conf(events_conf.build()),

@@ -42,6 +42,7 @@ impl Intercept for Recorder {
             "CloudFormation" => "cloudformation",
             "S3" => "s3",
             "EventBridge" => "events",
+            "Cognito Identity Provider" => "cognito-idp",
             other => other,
         };
         let mut actions = Vec::new();

@@ -85,21 +85,22 @@ fn key(silo: &mut Silo) -> Expr {
     arn
 }
 
-/// An HTTP API whose every route goes to the tenant function.
+/// A second HTTP API in front of the tenant function, for the product's back office: SigV4
+/// (IAM) callers only, beside the silo's own front door that takes the tenant users' tokens.
 fn api(silo: &mut Silo) {
     let function = silo.function_arn();
     let t = silo.template();
     let api = t.add(
-        "TenantApi",
+        "TenantAdminApi",
         &apigatewayv2::Api {
-            name: Some(Expr::stack_name().into()),
+            name: Some(Expr::sub("${AWS::StackName}-admin").into()),
             protocol_type: Some("HTTP".into()),
             ..apigatewayv2::Api::new()
         },
     );
     let api_id = api.handle().r#ref();
     let integration = t.add(
-        "TenantApiIntegration",
+        "TenantAdminApiIntegration",
         &apigatewayv2::Integration {
             integration_uri: Some(function.clone().into()),
             payload_format_version: Some("2.0".into()),
@@ -111,7 +112,7 @@ fn api(silo: &mut Silo) {
         [("Integration", integration.handle().r#ref())],
     );
     t.add(
-        "TenantApiRoute",
+        "TenantAdminApiRoute",
         &apigatewayv2::Route {
             target: Some(target.into()),
             authorization_type: Some("AWS_IAM".into()),
@@ -122,9 +123,9 @@ fn api(silo: &mut Silo) {
     // role reaches them by the stack's name.
     let logs = t
         .add(
-            "TenantApiAccessLogs",
+            "TenantAdminApiAccessLogs",
             &logs::LogGroup {
-                log_group_name: Some(Expr::sub("/aws/apigateway/${AWS::StackName}").into()),
+                log_group_name: Some(Expr::sub("/aws/apigateway/${AWS::StackName}-admin").into()),
                 retention_in_days: Some(logs::log_group::RetentionInDays::V365.into()),
                 ..logs::LogGroup::new()
             },
@@ -135,7 +136,7 @@ fn api(silo: &mut Silo) {
         )
         .handle();
     t.add(
-        "TenantApiStage",
+        "TenantAdminApiStage",
         &apigatewayv2::Stage {
             auto_deploy: Some(true.into()),
             access_log_settings: Some(apigatewayv2::stage::AccessLogSettings {
@@ -155,7 +156,7 @@ fn api(silo: &mut Silo) {
         },
     );
     t.add(
-        "TenantApiInvoke",
+        "TenantAdminApiInvoke",
         &lambda::Permission {
             source_arn: Some(
                 Expr::sub_with(
@@ -172,8 +173,8 @@ fn api(silo: &mut Silo) {
         },
     );
     silo.output(
-        "TenantApiEndpoint",
-        "The tenant's API",
+        "TenantAdminApiEndpoint",
+        "The tenant's back-office API (SigV4)",
         Expr::sub_with(
             "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}",
             [("Api", api_id)],

@@ -4,13 +4,14 @@
 mod discovery;
 mod events;
 mod render;
+mod users;
 
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use super::client::{ApiClient, body, decode};
-use super::{Cli, Error, OutputFormat, TenantsCommand};
+use super::{Cli, Error, OutputFormat, TenantsCommand, UsersCommand};
 use crate::control_plane::api::{DeleteRequest, OnboardingRequest, TenantRequest};
 use crate::control_plane::tenant::{Status, Tenant};
 use crate::fleet::{Published, published_versions};
@@ -42,11 +43,13 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
             name,
             deployment_type,
             cell_region,
+            admin_email,
         } => {
             let request = OnboardingRequest {
                 tenant_name: name.clone(),
                 deployment_type: deployment_type.clone(),
                 region: cell_region.clone(),
+                admin_email: admin_email.clone(),
             };
             create(cli, &client, &request).await
         }
@@ -77,6 +80,38 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
         }
         // Answered above, without a client.
         TenantsCommand::Events { .. } => Ok(()),
+        TenantsCommand::Users { command } => match command {
+            UsersCommand::List { id } => users::list(cli, &client, id).await,
+            UsersCommand::Add {
+                id,
+                email,
+                password_stdin,
+            } => users::add(cli, &client, id, email, *password_stdin).await,
+            UsersCommand::Remove { id, email } => users::remove(cli, &client, id, email).await,
+        },
+        TenantsCommand::Token {
+            id,
+            user,
+            password_stdin,
+        } => users::token(cli, &client, id, user, *password_stdin).await,
+        TenantsCommand::Call {
+            id,
+            method,
+            path,
+            data,
+            user,
+            password_stdin,
+        } => {
+            let call = users::Call {
+                id,
+                user,
+                method,
+                path,
+                data: data.as_deref(),
+                password_stdin: *password_stdin,
+            };
+            users::call(cli, &client, &call).await
+        }
         TenantsCommand::Wait {
             id,
             status,

@@ -179,6 +179,21 @@ pub(super) fn info(t: &Tenant, resources: &[StackResource]) -> String {
         ("stackName", or_dash(t.stack_name.as_deref())),
         ("stackId", or_dash(t.stack_id.as_deref())),
         ("created", t.created.to_string()),
+        ("endpoint", or_dash(t.endpoint.as_deref())),
+        (
+            "userPoolId",
+            or_dash(t.identity.as_ref().map(|i| i.user_pool_id.as_str())),
+        ),
+        (
+            "clientId",
+            or_dash(t.identity.as_ref().map(|i| i.client_id.as_str())),
+        ),
+        (
+            "issuer",
+            or_dash(t.identity.as_ref().map(|i| i.issuer.as_str())),
+        ),
+        ("adminEmail", or_dash(t.admin_email.as_deref())),
+        ("adminInvite", or_dash(t.admin_invite_error.as_deref())),
     ] {
         out.push_str(&format!("{key:<16}{cell}\n"));
     }

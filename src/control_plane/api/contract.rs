@@ -15,6 +15,10 @@ pub struct OnboardingRequest {
     /// Places the tenant in a cell of this region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// The tenant's first administrator, invited into its directory (Cognito's invitation)
+    /// once its stack is running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_email: Option<String>,
 }
 
 /// `POST /delete`.

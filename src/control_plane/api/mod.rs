@@ -133,20 +133,53 @@ async fn onboarding(State(cp): State<ControlPlane>, request: Mutation) -> Reply 
     }
     let name = TenantName::parse(&req.tenant_name)
         .map_err(|e| ApiError::bad_request("InvalidTenantName", e.to_string()))?;
+    if let Some(email) = &req.admin_email
+        && let Err(why) = check_email(email)
+    {
+        return Err(ApiError::bad_request(
+            "InvalidAdminEmail",
+            format!("adminEmail {email:?} {why}"),
+        ));
+    }
     let route = "/onboarding";
     request
         .run(&cp, route, StatusCode::CREATED, async |cp| {
             cp.catalog().await?.deployment_type(&req.deployment_type)?;
-            let tenant = Tenant::new(
+            let mut tenant = Tenant::new(
                 uuid::Uuid::new_v4().hyphenated().to_string(),
                 name,
                 &req.deployment_type,
                 Timestamp::now(),
             );
+            tenant.admin_email = req.admin_email.clone();
             let tenant = cp.create_placed(tenant, req.region.as_deref()).await?;
             answer(StatusCode::CREATED, tenant)
         })
         .await
+}
+
+/// Whether `email` can be a directory's username: Cognito's email usernames are at most 128
+/// characters here (its attribute limit is 2048; a login is not), one `@` between a local
+/// part and a dotted domain, no spaces or control characters. Why not, if not.
+pub fn check_email(email: &str) -> Result<(), &'static str> {
+    if email.is_empty() || email.chars().count() > 128 {
+        return Err("must be 1 to 128 characters");
+    }
+    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("has a space or a control character");
+    }
+    match email.split_once('@') {
+        Some((local, domain))
+            if !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.') =>
+        {
+            Ok(())
+        }
+        _ => Err("is not an email address (name@example.com)"),
+    }
 }
 
 async fn delete(State(cp): State<ControlPlane>, request: Mutation) -> Reply {
@@ -226,6 +259,27 @@ async fn deployment_types(State(cp): State<ControlPlane>) -> Reply {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_admin_email_is_one_address_or_a_reason() {
+        for good in ["ops@acme.example", "a.b+silo@sub.acme.io"] {
+            assert_eq!(super::check_email(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "acme",
+            "@acme.io",
+            "a@b@acme.io",
+            "a@acme",
+            "a@.acme.io",
+            "a@acme.io.",
+            "a b@acme.io",
+            "a@acme.io\n",
+        ] {
+            assert!(super::check_email(bad).is_err(), "{bad:?}");
+        }
+        assert!(super::check_email(&format!("{}@acme.io", "a".repeat(128))).is_err());
+    }
+
     #[test]
     fn the_router_serves_exactly_the_declared_routes() {
         let served: Vec<String> = super::routes().iter().map(|(r, _)| r.to_string()).collect();

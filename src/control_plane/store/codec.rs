@@ -37,6 +37,14 @@ pub(super) struct TenantItem {
     pub(super) name_lock: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) previous_status: Option<Status>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) identity: Option<Identity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) admin_email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) admin_invite_error: Option<String>,
 }
 
 /// The attributes that hold a [`Timestamp`] as a DynamoDB number whose text is the
@@ -66,6 +74,10 @@ impl From<&Tenant> for TenantItem {
             change_set: t.change_set,
             name_lock: t.name_lock,
             previous_status: t.previous_status,
+            endpoint: t.endpoint,
+            identity: t.identity,
+            admin_email: t.admin_email,
+            admin_invite_error: t.admin_invite_error,
         }
     }
 }
@@ -90,6 +102,10 @@ impl From<TenantItem> for Tenant {
             attempt: t.attempt,
             name_lock: t.name_lock,
             previous_status: t.previous_status,
+            endpoint: t.endpoint,
+            identity: t.identity,
+            admin_email: t.admin_email,
+            admin_invite_error: t.admin_invite_error,
         }
     }
 }

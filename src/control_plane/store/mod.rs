@@ -64,7 +64,7 @@ use serde::{Deserialize, Serialize};
 
 use super::idempotency::{self, Claim, RECORD_KIND, RECORD_PREFIX};
 use super::tenant::name::{self, LEGACY_LOCK_PREFIX, LOCK_PREFIX};
-use super::tenant::{Status, Tenant, Timestamp};
+use super::tenant::{Identity, Status, Tenant, Timestamp};
 
 type Item = HashMap<String, AttributeValue>;
 type TransactError = SdkError<TransactWriteItemsError, HttpResponse>;
@@ -78,6 +78,7 @@ pub mod attribute {
     pub const STATUS: &str = "status";
     pub const STATUS_REASON: &str = "statusReason";
     pub const STACK_ID: &str = "stackId";
+    pub const ENDPOINT: &str = "endpoint";
     /// What lock items, idempotency records and cell counts carry; tenants never do.
     pub const KIND: &str = "kind";
 }
@@ -449,6 +450,75 @@ impl Store {
         self.set(id, "stackId", stack_id, expected, None).await
     }
 
+    /// Records a running tenant's front door and directory, and how its administrator's
+    /// invitation went, leaving its status alone (`previousStatus` stays `running`, so no
+    /// lifecycle event is published for it). A redelivered record writes the same again.
+    pub async fn record_front_door(
+        &self,
+        id: &str,
+        endpoint: &str,
+        identity: Option<&Identity>,
+        invite_error: Option<&str>,
+    ) -> Result<Tenant, Error> {
+        // `identity` is one of DynamoDB's reserved words: every name goes through `#` (each is
+        // used, in SET or in REMOVE).
+        let names = HashMap::from([
+            ("#status".to_owned(), "status".to_owned()),
+            ("#endpoint".to_owned(), "endpoint".to_owned()),
+            ("#identity".to_owned(), "identity".to_owned()),
+            ("#invite".to_owned(), "adminInviteError".to_owned()),
+        ]);
+        let write = Write::new();
+        let mut values: Item = HashMap::from([
+            (
+                ":endpoint".to_owned(),
+                AttributeValue::S(endpoint.to_owned()),
+            ),
+            (":writeId".to_owned(), write.value()),
+        ]);
+        let mut sets = vec![
+            "#endpoint = :endpoint",
+            "previousStatus = :expected",
+            "writeId = :writeId",
+        ];
+        let mut removes = Vec::new();
+        match identity {
+            Some(identity) => {
+                let value = serde_dynamo::to_attribute_value(identity)
+                    .map_err(|e| Error::Unwritable(id.to_owned(), e.to_string()))?;
+                values.insert(":identity".to_owned(), value);
+                sets.push("#identity = :identity");
+            }
+            None => removes.push("#identity"),
+        }
+        match invite_error {
+            Some(reason) => {
+                values.insert(":invite".to_owned(), AttributeValue::S(reason.to_owned()));
+                sets.push("#invite = :invite");
+            }
+            None => removes.push("#invite"),
+        }
+        let condition = condition(Status::Running, None, &mut values);
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(id)))
+            .update_expression(expression)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        updated(result, id, Status::Running, &write)
+    }
+
     /// Sets one string `field` of a tenant still in `expected` (and, if given, still updating
     /// to `target`), leaving its status alone. `previousStatus` becomes `expected` too, so the
     /// stream's image of this write says that no status changed, and publishes no event.
@@ -749,6 +819,7 @@ mod tests {
         t.status_reason = Some("r".to_owned());
         t.target_version = Some("v".to_owned());
         t.change_set = Some("c".to_owned());
+        t.endpoint = Some("https://e".to_owned());
         let item = to_item(&t).unwrap();
         for name in [
             attribute::TENANT_ID,
@@ -756,6 +827,7 @@ mod tests {
             attribute::STATUS,
             attribute::STATUS_REASON,
             attribute::STACK_ID,
+            attribute::ENDPOINT,
         ] {
             assert!(
                 item.contains_key(name),

@@ -135,7 +135,11 @@ fn the_record_has_the_contract_shape() {
             "statusReason": null,
             "statusChangedAt": "1700000000.123",
             "version": null,
-            "targetVersion": null
+            "targetVersion": null,
+            "endpoint": null,
+            "identity": null,
+            "adminEmail": null,
+            "adminInviteError": null
         })
     );
     // The name lock is internal: the JSON leaves it out, and the store keeps it.

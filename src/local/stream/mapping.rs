@@ -290,9 +290,14 @@ mod tests {
             ("targetVersion", "v2")
         ])));
         assert!(!provisioner_filter(&modify(&[("status", "updating")])));
-        assert!(!provisioner_filter(&modify(&[
+        // A running tenant passes until its front door is recorded.
+        assert!(provisioner_filter(&modify(&[
             ("status", "running"),
             ("targetVersion", "v2")
+        ])));
+        assert!(!provisioner_filter(&modify(&[
+            ("status", "running"),
+            ("endpoint", "https://e")
         ])));
         assert!(!provisioner_filter(&modify(&[("status", "initiated")])));
         // The provisioner's own write of the change set: already carried out.
