@@ -368,9 +368,9 @@ fn deployment_types(
     deployment_types
 }
 
-/// The most IAM roles a tenant stack holds: each tenant's count against its cell account's
-/// role quota.
-fn roles_per_tenant(app_list: &[Stack]) -> u32 {
+/// The most resources of `type_name` a tenant stack holds: each tenant's count against a
+/// quota of its cell.
+fn most_per_tenant(app_list: &[Stack], type_name: &str) -> u32 {
     app_list
         .iter()
         .filter(|s| s.kind == Kind::Tenant)
@@ -378,32 +378,24 @@ fn roles_per_tenant(app_list: &[Stack]) -> u32 {
             s.template
                 .resources
                 .values()
-                .filter(|r| r.type_name == "AWS::IAM::Role")
+                .filter(|r| r.type_name == type_name)
                 .count() as u32
         })
         .max()
         .unwrap_or(0)
 }
 
+/// The most IAM roles a tenant stack holds: each tenant's count against its cell account's
+/// role quota.
+fn roles_per_tenant(app_list: &[Stack]) -> u32 {
+    most_per_tenant(app_list, "AWS::IAM::Role")
+}
+
 /// The most of each per-region quota's resources a tenant stack holds (user pools, HTTP APIs).
 fn regional_per_tenant(app_list: &[Stack]) -> Vec<(crate::blueprint::cells::Regional, u32)> {
     crate::blueprint::cells::Regional::ALL
         .into_iter()
-        .map(|what| {
-            let most = app_list
-                .iter()
-                .filter(|s| s.kind == Kind::Tenant)
-                .map(|s| {
-                    s.template
-                        .resources
-                        .values()
-                        .filter(|r| r.type_name == what.resource_type())
-                        .count() as u32
-                })
-                .max()
-                .unwrap_or(0);
-            (what, most)
-        })
+        .map(|what| (what, most_per_tenant(app_list, what.resource_type())))
         .collect()
 }
 

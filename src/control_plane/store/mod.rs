@@ -503,6 +503,31 @@ impl Store {
         if !removes.is_empty() {
             expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
         }
+        self.update_one(
+            id,
+            expression,
+            condition,
+            names,
+            values,
+            Status::Running,
+            &write,
+        )
+        .await
+    }
+
+    /// One conditional UpdateItem of tenant `id`, returning the tenant as it then stands
+    /// ([`updated`]: a write that landed before its answer was lost counts as done).
+    #[allow(clippy::too_many_arguments)]
+    async fn update_one(
+        &self,
+        id: &str,
+        expression: String,
+        condition: String,
+        names: HashMap<String, String>,
+        values: Item,
+        expected: Status,
+        write: &Write,
+    ) -> Result<Tenant, Error> {
         let result = self
             .client
             .update_item()
@@ -516,7 +541,7 @@ impl Store {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        updated(result, id, Status::Running, &write)
+        updated(result, id, expected, write)
     }
 
     /// Sets one string `field` of a tenant still in `expected` (and, if given, still updating
@@ -540,22 +565,16 @@ impl Store {
             (":writeId".to_owned(), write.value()),
         ]);
         let condition = condition(expected, target, &mut values);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(id)))
-            .update_expression(
-                "SET #field = :value, previousStatus = :expected, writeId = :writeId",
-            )
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        updated(result, id, expected, &write)
+        self.update_one(
+            id,
+            "SET #field = :value, previousStatus = :expected, writeId = :writeId".to_owned(),
+            condition,
+            names,
+            values,
+            expected,
+            &write,
+        )
+        .await
     }
 
     /// Moves tenant `id` from `from` to `deleted` and frees its name, in one transaction: the
