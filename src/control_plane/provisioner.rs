@@ -102,10 +102,17 @@ impl ControlPlane {
             }
         };
         match self.create_stack(&tenant, plan, &reach).await {
-            Ok(stack_id) => Ok(self
+            Ok(stack_id) => match self
                 .store()
                 .record_stack(&id, Status::Provisioning, &stack_id)
-                .await?),
+                .await
+            {
+                Ok(t) => Ok(t),
+                // The stack's own status event moved the tenant on before its id was
+                // recorded (a fast stack, a slow answer): the tenant as it now stands.
+                Err(store::Error::WrongStatus { .. }) => self.tenant(&id).await,
+                Err(e) => Err(e.into()),
+            },
             // CloudFormation was not reached, or throttled after every retry: the tenant stays
             // `provisioning` with no stack, which a redelivery or the reconciler resumes.
             Err(
