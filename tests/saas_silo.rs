@@ -77,6 +77,18 @@ async fn a_saas_silo_of_ten_services_runs_tagged_and_offboards() {
         tags.contains(&("silos:tenant".to_owned(), id.clone())),
         "{tags:?}"
     );
+    // And the cost allocation tags, the cell's added by the control plane.
+    for (key, value) in [
+        ("silos:tenant-id", id.as_str()),
+        ("silos:tier", "saas"),
+        ("silos:cell", "home"),
+        ("silos:prefix", "silos"),
+    ] {
+        assert!(
+            tags.contains(&(key.to_owned(), value.to_owned())),
+            "{key}={value} in {tags:?}"
+        );
+    }
 
     // Named resources are named after the stack, which is what the role reaches them by.
     let physical = |t: &str| -> Vec<String> {

@@ -363,6 +363,11 @@ impl Blueprint {
         // The tags the provisioning role and the boundary scope tagged resources by.
         tags.insert(APP_TAG.to_owned(), prefix.to_owned());
         tags.insert(TENANT_TAG.to_owned(), tenant.id.clone());
+        // The cost allocation tags (`silos tenants cost` groups by them); the control plane
+        // adds `silos:cell` ([`CELL_TAG`]), which a blueprint does not know.
+        tags.insert(TENANT_ID_TAG.to_owned(), tenant.id.clone());
+        tags.insert(TIER_TAG.to_owned(), tenant.deployment_type.clone());
+        tags.insert(PREFIX_TAG.to_owned(), prefix.to_owned());
         Ok(Rendered {
             stack_name,
             parameters,
@@ -413,11 +418,20 @@ pub const APP_TAG: &str = "silos:app";
 /// reach a tagged resource only when the resource's tag is the role's own.
 pub const TENANT_TAG: &str = "silos:tenant";
 
+/// The cost allocation tags every tenant stack carries, which CloudFormation propagates to its
+/// resources: the tenant's id (a blueprint may set it too, to the tenant's id, as the
+/// reference blueprint does; the platform's value wins), its deployment type, its cell and
+/// the app's prefix. The README says how to activate them in Billing.
+pub const TENANT_ID_TAG: &str = "silos:tenant-id";
+pub const TIER_TAG: &str = "silos:tier";
+pub const CELL_TAG: &str = "silos:cell";
+pub const PREFIX_TAG: &str = "silos:prefix";
+
 fn check_tag(key: &str, value: &str) -> Result<(), TagError> {
     if key.is_empty() || key.len() > 128 {
         return Err(TagError::KeyLength);
     }
-    if key == APP_TAG || key == TENANT_TAG {
+    if [APP_TAG, TENANT_TAG, TIER_TAG, CELL_TAG, PREFIX_TAG].contains(&key) {
         return Err(TagError::System);
     }
     if key.to_ascii_lowercase().starts_with("aws:") {

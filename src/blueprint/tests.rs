@@ -89,6 +89,30 @@ fn errors_name_the_file_the_line_and_the_reason() {
         &GOOD.replace("silos:tenant-id", "aws:tenant-id"),
         "blueprints/silo.yaml:9: tag \"aws:tenant-id\": the aws: prefix is reserved",
     );
+    // The cost allocation tags are the platform's: a blueprint cannot set them.
+    check(
+        &GOOD.replace("silos:tenant-id", "silos:tier"),
+        "blueprints/silo.yaml:9: tag \"silos:tier\": the platform sets it on every tenant stack; remove it from the blueprint",
+    );
+}
+
+#[test]
+fn every_stack_carries_the_cost_allocation_tags() {
+    let b = Blueprint::parse(
+        Path::new("silo.yaml"),
+        &GOOD.replace("tenant-id: \"{{ tenant.id }}\"", "tenant-id: \"other\""),
+    )
+    .unwrap();
+    let r = b.render("acme", &Tenant::sample("silo")).unwrap();
+    let id = "00000000-0000-4000-8000-000000000000";
+    // The blueprint said `other`; the platform's value is the tenant's id.
+    assert_eq!(r.tags[TENANT_ID_TAG], id);
+    assert_eq!(r.tags[TIER_TAG], "silo");
+    assert_eq!(r.tags[PREFIX_TAG], "acme");
+    assert_eq!(r.tags[APP_TAG], "acme");
+    assert_eq!(r.tags[TENANT_TAG], id);
+    // The cell is the control plane's to add, at provisioning.
+    assert!(!r.tags.contains_key(CELL_TAG));
 }
 
 #[test]

@@ -182,8 +182,15 @@ impl ControlPlane {
                     .build(),
             );
         }
-        let tags = rendered
-            .tags
+        let mut tags = rendered.tags;
+        tags.insert(
+            blueprint::CELL_TAG.to_owned(),
+            tenant
+                .cell
+                .clone()
+                .unwrap_or_else(|| blueprint::cells::HOME.to_owned()),
+        );
+        let tags = tags
             .iter()
             .map(|(k, v)| Tag::builder().key(k).value(v).build())
             .collect();
