@@ -183,13 +183,7 @@ impl ControlPlane {
             );
         }
         let mut tags = rendered.tags;
-        tags.insert(
-            blueprint::CELL_TAG.to_owned(),
-            tenant
-                .cell
-                .clone()
-                .unwrap_or_else(|| blueprint::cells::HOME.to_owned()),
-        );
+        tags.insert(blueprint::CELL_TAG.to_owned(), reach.cell.name.clone());
         let tags = tags
             .iter()
             .map(|(k, v)| Tag::builder().key(k).value(v).build())
