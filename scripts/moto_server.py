@@ -100,6 +100,46 @@ def operation(environ):
     return environ.get("REQUEST_METHOD", "?") + " " + environ.get("PATH_INFO", "/")[:24]
 
 
+def install_change_set_updates():
+    """Makes stack updates keep what CloudFormation keeps. ExecuteChangeSet updates the stack's
+    parameters and tags: moto updates its resources and its template only, so a change set
+    back to the stack's first parameters (a tier move there and back) reads as one without
+    changes, and the stack keeps its first tags."""
+    from moto.cloudformation.models import CloudFormationBackend
+
+    original = CloudFormationBackend.execute_change_set
+
+    def execute_change_set(self, change_set_name, stack_name=None):
+        original(self, change_set_name, stack_name)
+        change_set = self.change_sets.get(change_set_name) or next(
+            (c for c in self.change_sets.values() if c.change_set_name == change_set_name),
+            None,
+        )
+        if change_set is not None and change_set.change_set_type == "UPDATE":
+            stack = self.stacks[change_set.stack_id]
+            stack.parameters = change_set.parameters
+            if change_set.tags:
+                stack.tags = change_set.tags
+
+    CloudFormationBackend.execute_change_set = execute_change_set
+
+    # A stack update of a resource whose model has no update (a DynamoDB table, among
+    # others) loses the resource: moto records None for it, and the next reference to it
+    # fails ("Fn::GetAtt references undefined resource"). CloudFormation updates such a
+    # resource in place; keep it as it is, with its data.
+    import moto.cloudformation.parsing as parsing
+
+    update_resource = parsing.parse_and_update_resource
+
+    def parse_and_update_resource(logical_id, resource_json, resources_map, account_id, region_name):
+        updated = update_resource(logical_id, resource_json, resources_map, account_id, region_name)
+        if updated is None and logical_id in resources_map._parsed_resources:
+            return resources_map._parsed_resources[logical_id]
+        return updated
+
+    parsing.parse_and_update_resource = parse_and_update_resource
+
+
 def install_atomic_transactions():
     """Replaces moto's TransactWriteItems with one that checks first and rolls back in place."""
     import copy
@@ -256,6 +296,7 @@ def main():
     from werkzeug.serving import make_server
 
     install_atomic_transactions()
+    install_change_set_updates()
     register_models(args.models_source)
 
     app = Serialized(

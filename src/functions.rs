@@ -411,7 +411,14 @@ pub const FUNCTIONS: &[Declaration] = &[
             ],
         )
     },
-    // The update route only records the request; the provisioner carries it out.
+    // A tier move's plan reads the tenant and the catalog (its resource summaries and cells).
+    api(
+        "MovePlan",
+        &[Route::post("/move-plan")],
+        &[Grant::Table(&["dynamodb:GetItem"]), Grant::Catalog],
+    ),
+    // The update route only records the request (a tier move's after checking its plan); the
+    // provisioner carries it out.
     api(
         "Update",
         &[Route::post("/update")],

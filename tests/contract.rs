@@ -12,8 +12,9 @@ use silos::blueprint::TenantData;
 use silos::blueprint::catalog::Pointer;
 use silos::cli::outputs::Outputs;
 use silos::control_plane::api::{
-    DeleteRequest, DriftInformation, ErrorBody, ErrorDetail, OnboardingRequest, PublishedType,
-    StackResource, TenantRequest, TenantsPage, UpdateRequest,
+    DeleteRequest, DriftInformation, ErrorBody, ErrorDetail, MoveAction, MovePlan, MovePlanRequest,
+    OnboardingRequest, PlannedChange, PublishedType, StackResource, TenantRequest, TenantsPage,
+    UpdateRequest,
 };
 use silos::control_plane::tenant::{Status, Tenant, TenantName, Timestamp};
 
@@ -94,6 +95,52 @@ fn every_contract_shape_matches_its_snapshot() {
         &UpdateRequest {
             tenant_id: "0f8c2d3e-5b1d-4e8a-9c6f-2d4b8a1e3f70".to_owned(),
             version: Some("v2".to_owned()),
+            deployment_type: None,
+            allow_data_loss: false,
+        },
+    );
+    shape(
+        &mut out,
+        "UpdateRequest, a tier move (POST /update)",
+        &UpdateRequest {
+            tenant_id: "0f8c2d3e-5b1d-4e8a-9c6f-2d4b8a1e3f70".to_owned(),
+            version: Some("v3".to_owned()),
+            deployment_type: Some("premium".to_owned()),
+            allow_data_loss: true,
+        },
+    );
+    shape(
+        &mut out,
+        "MovePlanRequest (POST /move-plan)",
+        &MovePlanRequest {
+            tenant_id: "0f8c2d3e-5b1d-4e8a-9c6f-2d4b8a1e3f70".to_owned(),
+            deployment_type: "silo".to_owned(),
+        },
+    );
+    shape(
+        &mut out,
+        "MovePlan (POST /move-plan)",
+        &MovePlan {
+            tenant_id: "0f8c2d3e-5b1d-4e8a-9c6f-2d4b8a1e3f70".to_owned(),
+            from: "premium".to_owned(),
+            to: "silo".to_owned(),
+            version: Some("v3".to_owned()),
+            changes: vec![
+                PlannedChange {
+                    logical_id: "Files".to_owned(),
+                    resource_type: "AWS::S3::Bucket".to_owned(),
+                    action: MoveAction::Remove,
+                    loses_data: true,
+                    retained: true,
+                },
+                PlannedChange {
+                    logical_id: "Topic".to_owned(),
+                    resource_type: "AWS::SNS::Topic".to_owned(),
+                    action: MoveAction::Add,
+                    loses_data: false,
+                    retained: false,
+                },
+            ],
         },
     );
     // Internal fields (the change set, the attempt) are left out: the shape the API

@@ -261,6 +261,25 @@ async fn every_role_allows_exactly_the_calls_its_handler_makes() {
     assert_eq!(env.tenant(&id).await["status"], "running");
     recorder.take();
 
+    // A tier move's plan: the same silo at the version the tenant is at, and a second type.
+    env.publish_catalog("tiers", |c| {
+        let silo = c.deployment_types.get_mut("silo").unwrap();
+        memory("512")(silo);
+        let mut large = silo.clone();
+        large.blueprint.deployment_type = "large".to_owned();
+        c.deployment_types.insert("large".to_owned(), large);
+    })
+    .await;
+    let (status, body) = env
+        .call(
+            "POST",
+            "/move-plan",
+            json!({"tenantId": id, "deploymentType": "large"}).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    record("MovePlanFunction", &recorder);
+
     let (status, body) = env
         .call("POST", "/tenant-info", json!({"tenantId": id}).to_string())
         .await;

@@ -140,6 +140,179 @@ async fn a_silo_and_a_premium_tenant_run_and_offboard_as_their_blueprints_say() 
     // every resource of a deleted stack whatever its DeletionPolicy, so it is not checked here.
 }
 
+const PASSWORD: &str = "Correct-Horse-Battery-9";
+
+/// `silos tenants ARGS --output json` against the emulator, with a user's password in the
+/// environment: the JSON answer, or the exit code and the stderr.
+fn tenants(local: &Local, args: &[&str]) -> Result<serde_json::Value, (Option<i32>, String)> {
+    let mut all = vec![
+        "tenants",
+        "--api-url",
+        &local.api_url,
+        "--endpoint-url",
+        &local.endpoint,
+    ];
+    all.extend(args);
+    all.extend(["--output", "json"]);
+    use std::io::Write;
+    let mut child = local
+        .command(&all, Some(("testing", "testing")))
+        .env("SILOS_USER_PASSWORD", PASSWORD)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = stdin.write_all(format!("{PASSWORD}\n").as_bytes());
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout))))
+    } else {
+        Err((
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        ))
+    }
+}
+
+/// A tier move and back, as an operator runs it: silo → premium adds the bucket and the
+/// queues and keeps the table's items; premium → silo would remove them, so it is refused
+/// until --allow-data-loss; the items are still there after each move.
+#[tokio::test]
+async fn a_tenant_moves_to_premium_and_back_keeping_its_items() {
+    let blueprints = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/premium/blueprints");
+    let local = Local::start_app(&premium_binary(), None, Some(&blueprints));
+    let id = local.create_typed("Initech", "silo");
+    local.wait(&id, "running");
+    let stack = format!("silos-tenant-{id}");
+    // The front door is recorded just after the tenant is running.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while local.json(&["info", &id])["tenant"]["endpoint"].is_null() {
+        assert!(std::time::Instant::now() < deadline, "no front door");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let user = "ops@initech.example";
+    tenants(&local, &["users", "add", &id, user, "--password-stdin"])
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let put = tenants(
+        &local,
+        &[
+            "call",
+            &id,
+            "PUT",
+            "/items/order-1",
+            "--data",
+            r#"{"qty":3}"#,
+            "--user",
+            user,
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(put["key"], "order-1", "{put}");
+    let item = |local: &Local| {
+        tenants(
+            local,
+            &["call", &id, "GET", "/items/order-1", "--user", user],
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"))
+    };
+
+    // The plan alone changes nothing.
+    let plan = tenants(&local, &["move", &id, "--type", "premium", "--dry-run"]).unwrap();
+    let added: Vec<&str> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "add")
+        .map(|c| c["logicalId"].as_str().unwrap())
+        .collect();
+    assert!(
+        added.contains(&"Files") && added.contains(&"Jobs"),
+        "{plan}"
+    );
+    assert!(
+        plan["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["losesData"].is_null()),
+        "{plan}"
+    );
+    assert_eq!(
+        local.json(&["info", &id])["tenant"]["deploymentType"],
+        "silo"
+    );
+
+    // Up: the bucket appears, the item stays.
+    let moved = tenants(
+        &local,
+        &["move", &id, "--type", "premium", "--timeout", "60"],
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(moved["tenant"]["deploymentType"], "premium", "{moved}");
+    assert_eq!(moved["tenant"]["status"], "running");
+    let info = local.json(&["info", &id]);
+    let types: Vec<&str> = info["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["ResourceType"].as_str())
+        .collect();
+    assert!(types.contains(&"AWS::S3::Bucket"), "{info}");
+    assert_eq!(item(&local)["value"], serde_json::json!({"qty": 3}));
+
+    // Down: refused, naming what would go, and nothing changes.
+    let (code, stderr) =
+        tenants(&local, &["move", &id, "--type", "silo", "--timeout", "60"]).unwrap_err();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("would lose data"), "{stderr}");
+    assert!(
+        stderr.contains("Files (AWS::S3::Bucket) removed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Jobs (AWS::SQS::Queue) removed"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let after = local.json(&["info", &id]);
+    assert_eq!(after["tenant"]["deploymentType"], "premium");
+    assert_eq!(after["tenant"]["status"], "running");
+
+    // Allowed, it moves, and the table (which both tiers have) keeps the item.
+    let moved = tenants(
+        &local,
+        &[
+            "move",
+            &id,
+            "--type",
+            "silo",
+            "--allow-data-loss",
+            "--timeout",
+            "60",
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(moved["tenant"]["deploymentType"], "silo", "{moved}");
+    assert_eq!(item(&local)["value"], serde_json::json!({"qty": 3}));
+    let queues = aws_sdk_sqs_urls(&local).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let mut queues = queues;
+    while queues.iter().any(|q| q.ends_with(&format!("{stack}-jobs")))
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        queues = aws_sdk_sqs_urls(&local).await;
+    }
+    assert!(
+        !queues.iter().any(|q| q.ends_with(&format!("{stack}-jobs"))),
+        "{queues:?}"
+    );
+}
+
 /// The queue URLs in the emulator, through its query API (the project has no SQS client).
 async fn aws_sdk_sqs_urls(local: &Local) -> Vec<String> {
     let out = std::process::Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"))

@@ -51,6 +51,12 @@ pub struct DeploymentType {
     /// tenants cannot be upgraded until it is published again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// Each resource of the template by logical id, as a tier move's plan reads it
+    /// ([`super::moves`]). A catalog written before moves has none, and no tenant moves from
+    /// or to its types until it is published again. Not part of the version: it is derived
+    /// from the template.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resources: BTreeMap<String, super::moves::ResourceSummary>,
 }
 
 /// A parameter the platform supplies: where from, and, once published, its value.

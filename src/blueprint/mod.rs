@@ -485,6 +485,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Blueprint>, Error> {
 
 pub mod catalog;
 pub mod cells;
+pub mod moves;
 
 /// The outputs of a tenant stack that the control plane reads into the tenant record once the
 /// stack is running: where its users call, and who signs them in. A stack without

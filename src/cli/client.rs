@@ -13,7 +13,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::control_plane::api::{
-    MAX_LIMIT, PublishedType, StackResource, TenantRequest, UpdateRequest,
+    MAX_LIMIT, MovePlan, MovePlanRequest, PublishedType, StackResource, TenantRequest,
+    UpdateRequest,
 };
 use crate::control_plane::tenant::{Status, Tenant};
 
@@ -275,6 +276,41 @@ impl ApiClient {
         let request = UpdateRequest {
             tenant_id: id.to_owned(),
             version: Some(version.to_owned()),
+            deployment_type: None,
+            allow_data_loss: false,
+        };
+        decode(
+            &self.post_once("/update", body(&request)).await?,
+            "a tenant",
+        )
+    }
+
+    /// `POST /move-plan`: what moving the tenant to deployment type `to` would do.
+    pub async fn move_plan(&self, id: &str, to: &str) -> Result<MovePlan, ClientError> {
+        let request = MovePlanRequest {
+            tenant_id: id.to_owned(),
+            deployment_type: to.to_owned(),
+        };
+        decode(
+            &self.post("/move-plan", body(&request)).await?,
+            "a move plan",
+        )
+    }
+
+    /// `POST /update` (once) with a deployment type: moves the tenant to `to` at the version
+    /// its plan was made for.
+    pub async fn request_move(
+        &self,
+        id: &str,
+        to: &str,
+        version: Option<&str>,
+        allow_data_loss: bool,
+    ) -> Result<Tenant, ClientError> {
+        let request = UpdateRequest {
+            tenant_id: id.to_owned(),
+            version: version.map(str::to_owned),
+            deployment_type: Some(to.to_owned()),
+            allow_data_loss,
         };
         decode(
             &self.post_once("/update", body(&request)).await?,

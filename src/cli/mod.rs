@@ -241,6 +241,28 @@ pub enum TenantsCommand {
     Info { id: String },
     /// Provision a failed tenant again.
     Retry { id: String },
+    /// Move a running tenant to another deployment type (a tier), in place: prints the plan
+    /// (the resources added, removed and replaced), then updates the stack and waits for the
+    /// outcome. A move that would remove or replace a table, a bucket or another data-bearing
+    /// resource is refused unless --allow-data-loss.
+    Move {
+        id: String,
+        /// The deployment type to move to.
+        #[arg(long = "type")]
+        deployment_type: String,
+        /// Move even if the plan removes or replaces a data-bearing resource.
+        #[arg(long)]
+        allow_data_loss: bool,
+        /// Print the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Return once the move has started.
+        #[arg(long)]
+        no_wait: bool,
+        /// Seconds to wait for the outcome.
+        #[arg(long, default_value_t = 1800)]
+        timeout: u64,
+    },
     /// Update outdated tenants' stacks to the published version, in waves: a canary of one,
     /// then waves of --wave-size, each settled before the next. Safe to run again: tenants
     /// already at the version are skipped, so an interrupted upgrade resumes.

@@ -9,6 +9,7 @@ pub mod cells;
 pub mod events;
 mod front_door;
 pub mod idempotency;
+pub mod moves;
 mod offboarding;
 mod provisioner;
 pub mod reconciler;
@@ -93,6 +94,21 @@ pub enum Error {
     NoCell(#[from] cells::NoCell),
     #[error(transparent)]
     Unreachable(#[from] cells::Unreachable),
+    #[error("tenant {id} cannot move to {to}: {reason}")]
+    MoveRefused {
+        id: String,
+        to: String,
+        reason: String,
+    },
+    #[error(
+        "moving tenant {id} from {from} to {to} would lose data: {resources}. Nothing was changed; allow data loss (--allow-data-loss, or allowDataLoss in the request) to move anyway"
+    )]
+    DataLoss {
+        id: String,
+        from: String,
+        to: String,
+        resources: String,
+    },
 }
 
 impl Error {
@@ -251,20 +267,30 @@ impl ControlPlane {
         tenant_id: &str,
         cell: Option<&str>,
     ) -> Result<cells::Reach, Error> {
+        let cell = self.cell_of(tenant_id, cell).await?;
+        Ok(self.inner.cells.reach(&cell, &self.inner.settings).await?)
+    }
+
+    /// The declared cell named `cell` of tenant `tenant_id` (named in the error), or the home
+    /// cell for a record written before cells.
+    pub(crate) async fn cell_of(
+        &self,
+        tenant_id: &str,
+        cell: Option<&str>,
+    ) -> Result<cells::Cell, Error> {
         let cells = self.cells().await?;
-        let cell = match cell {
-            Some(name) => cells.iter().find(|c| c.name == name).ok_or_else(|| {
+        Ok(match cell {
+            Some(name) => cells.into_iter().find(|c| c.name == name).ok_or_else(|| {
                 cells::Unreachable::Undeclared {
                     tenant: tenant_id.to_owned(),
                     cell: name.to_owned(),
                 }
             })?,
-            None => match cells.iter().find(|c| c.is_home()) {
-                Some(home) => home,
-                None => &cells::Cell::home(),
-            },
-        };
-        Ok(self.inner.cells.reach(cell, &self.inner.settings).await?)
+            None => cells
+                .into_iter()
+                .find(|c| c.is_home())
+                .unwrap_or_else(cells::Cell::home),
+        })
     }
 
     /// How to reach `cell` (local mode watches each cell's stacks through it).

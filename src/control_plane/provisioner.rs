@@ -4,6 +4,7 @@
 //! in `provisioning` with no stack id calls CreateStack again, where AlreadyExists counts as
 //! success.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
@@ -136,52 +137,23 @@ impl ControlPlane {
             .await?)
     }
 
-    /// Reads the catalog and renders the tenant's blueprint, for the tenant's cell: its
-    /// template and code come from the cell's bucket.
+    /// Reads the catalog and renders the tenant's blueprint (of the type a tier move takes it
+    /// to, during one), for the tenant's cell: its template and code come from the cell's
+    /// bucket.
     pub(super) async fn plan(&self, tenant: &Tenant, reach: &Reach) -> Result<Plan, Error> {
-        let settings = self.settings();
         let catalog = self.catalog().await?;
-        let entry = catalog.deployment_type(&tenant.deployment_type)?;
-        let rendered = entry
-            .blueprint
-            .render(
-                &settings.prefix,
-                &blueprint::Tenant {
-                    id: tenant.tenant_id.clone(),
-                    name: tenant.tenant_name.clone(),
-                    safe_name: tenant.tenant_safe_name.clone(),
-                    deployment_type: tenant.deployment_type.clone(),
-                },
-            )
-            .map_err(|e| Error::Blueprint(tenant.deployment_type.clone(), e.kind.to_string()))?;
-        let mut parameters = Vec::new();
-        for (k, v) in &rendered.parameters {
-            parameters.push(
+        let name = tenant.stack_type();
+        let entry = catalog.deployment_type(name)?;
+        let (rendered, values) = self.stack_inputs(tenant, name, entry, &reach.bucket)?;
+        let parameters = values
+            .iter()
+            .map(|(k, v)| {
                 Parameter::builder()
                     .parameter_key(k)
                     .parameter_value(v)
-                    .build(),
-            );
-        }
-        for (k, p) in &entry.system_parameters {
-            let value = match p.source {
-                // The cell's own copy.
-                blueprint::catalog::Source::ArtifactsBucket => Some(reach.bucket.clone()),
-                _ => p.value.clone(),
-            };
-            let value = value.ok_or_else(|| {
-                Error::Blueprint(
-                    tenant.deployment_type.clone(),
-                    format!("the published catalog has no value for system parameter {k}"),
-                )
-            })?;
-            parameters.push(
-                Parameter::builder()
-                    .parameter_key(k)
-                    .parameter_value(value)
-                    .build(),
-            );
-        }
+                    .build()
+            })
+            .collect();
         let mut tags = rendered.tags;
         tags.insert(blueprint::CELL_TAG.to_owned(), reach.cell.name.clone());
         let tags = tags
@@ -197,6 +169,46 @@ impl ControlPlane {
             // the emulator.
             template_url: crate::aws::s3_url(&reach.bucket, &reach.region, &entry.template_key),
         })
+    }
+
+    /// What deployment type `name`'s stack gets for `tenant`: its blueprint rendered, and
+    /// every parameter's value (the blueprint's, then the system parameters', the artifacts
+    /// bucket being `bucket`, the cell's own copy).
+    pub(super) fn stack_inputs(
+        &self,
+        tenant: &Tenant,
+        name: &str,
+        entry: &blueprint::catalog::DeploymentType,
+        bucket: &str,
+    ) -> Result<(blueprint::Rendered, BTreeMap<String, String>), Error> {
+        let rendered = entry
+            .blueprint
+            .render(
+                &self.settings().prefix,
+                &blueprint::Tenant {
+                    id: tenant.tenant_id.clone(),
+                    name: tenant.tenant_name.clone(),
+                    safe_name: tenant.tenant_safe_name.clone(),
+                    deployment_type: name.to_owned(),
+                },
+            )
+            .map_err(|e| Error::Blueprint(name.to_owned(), e.kind.to_string()))?;
+        let mut values = rendered.parameters.clone();
+        for (k, p) in &entry.system_parameters {
+            let value = match p.source {
+                // The cell's own copy.
+                blueprint::catalog::Source::ArtifactsBucket => Some(bucket.to_owned()),
+                _ => p.value.clone(),
+            };
+            let value = value.ok_or_else(|| {
+                Error::Blueprint(
+                    name.to_owned(),
+                    format!("the published catalog has no value for system parameter {k}"),
+                )
+            })?;
+            values.insert(k.clone(), value);
+        }
+        Ok((rendered, values))
     }
 
     /// Calls CreateStack. Returns the stack id.

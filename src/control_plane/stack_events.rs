@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::store::{self, Changes};
 use super::tenant::{EventOutcome, StackTransition, Status, Tenant, apply_stack_status};
-use super::{ControlPlane, Error, updater};
+use super::{ControlPlane, Error};
 
 /// The `detail` of a stack status change event.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,14 +138,17 @@ fn event_write(
         }
         changes.target_version = Some(None);
         changes.change_set = Some(None);
+        changes.target_deployment_type = Some(None);
         if status == "UPDATE_COMPLETE" {
             changes.version = Some(Some(target.clone()));
+            // A tier move lands: the tenant is of its new type from now on.
+            changes.deployment_type = tenant.target_deployment_type.clone();
             changes.status_reason = Some(None);
         } else {
             let why = reason.take().unwrap_or_else(|| status.clone());
             reason = Some(format!(
-                "update to {} failed: {why}",
-                updater::short(target)
+                "{} failed: {why}",
+                super::moves::describe(tenant, target)
             ));
         }
     }

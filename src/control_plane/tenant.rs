@@ -210,6 +210,9 @@ pub struct Tenant {
     pub version: Option<String>,
     /// While `updating` through the control plane: the version the update goes to.
     pub target_version: Option<String>,
+    /// While `updating` to another deployment type (a tier move): that type. The record
+    /// keeps its old `deploymentType` until the stack's update completes.
+    pub target_deployment_type: Option<String>,
     /// The change set of the update in flight, once it is about to be executed. Internal.
     #[serde(skip)]
     pub change_set: Option<String>,
@@ -253,6 +256,14 @@ pub struct Identity {
 }
 
 impl Tenant {
+    /// The deployment type its stack is, or is being moved to during a tier move.
+    pub fn stack_type(&self) -> &str {
+        match (&self.status, &self.target_deployment_type) {
+            (Status::Updating, Some(t)) => t,
+            _ => &self.deployment_type,
+        }
+    }
+
     /// A new tenant in `initiated`, with no stack yet, holding its name's lock.
     pub fn new(
         tenant_id: String,
@@ -275,6 +286,7 @@ impl Tenant {
             status_changed_at: now,
             version: None,
             target_version: None,
+            target_deployment_type: None,
             change_set: None,
             attempt: 0,
             previous_status: None,

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, ExecutionStatus};
 
 use super::cells::Reach;
+use super::moves::{Move, describe};
 use super::provisioner::Plan;
 use super::store::{self, Changes};
 use super::tenant::{Status, Tenant};
@@ -67,13 +68,18 @@ enum Staged {
 
 impl ControlPlane {
     /// `POST /update`: asks for `tenant`'s stack to go to the published version of its
-    /// deployment type. `expected`, if given, must be that version, so an upgrade never rolls
-    /// out a version published after it was planned.
+    /// deployment type, or with `to`, of another (a tier move, [`super::moves`]).
+    /// `expected`, if given, must be that version, so an upgrade never rolls out a version
+    /// published after it was planned.
     pub async fn request_update(
         &self,
         tenant: Tenant,
         expected: Option<&str>,
+        to: Option<Move<'_>>,
     ) -> Result<UpdateRequest, Error> {
+        if let Some(m) = to.filter(|m| m.to != tenant.deployment_type) {
+            return self.request_move(tenant, expected, m).await;
+        }
         let id = tenant.tenant_id.clone();
         if tenant.status != Status::Running {
             return Err(Error::WrongStatus {
@@ -117,9 +123,60 @@ impl ControlPlane {
         Ok(UpdateRequest::Started(tenant))
     }
 
+    /// A tier move: checked against its plan, then `updating` to the target type.
+    async fn request_move(
+        &self,
+        tenant: Tenant,
+        expected: Option<&str>,
+        m: Move<'_>,
+    ) -> Result<UpdateRequest, Error> {
+        let plan = self.check_move(&tenant, m).await?;
+        let published = plan
+            .version
+            .clone()
+            .ok_or_else(|| Error::Unversioned(m.to.to_owned()))?;
+        if let Some(expected) = expected
+            && expected != published
+        {
+            return Err(Error::VersionMismatch {
+                expected: expected.to_owned(),
+                published,
+            });
+        }
+        let changes = Changes {
+            target_version: Some(Some(published)),
+            target_deployment_type: Some(Some(m.to.to_owned())),
+            change_set: Some(None),
+            status_reason: Some(None),
+            new_attempt: true,
+            ..Changes::default()
+        };
+        let tenant = self
+            .store()
+            .transition(
+                &tenant.tenant_id,
+                Status::Running,
+                Status::Updating,
+                &changes,
+            )
+            .await?;
+        Ok(UpdateRequest::Started(tenant))
+    }
+
     /// Carries out the update `tenant` is `updating` to; see the module's steps. Returns the
     /// tenant as it ends up. A transient error is returned, so the caller retries.
     pub async fn update(&self, tenant: Tenant) -> Result<Tenant, Error> {
+        let (Status::Updating, Some(_)) = (tenant.status, &tenant.target_version) else {
+            return Ok(tenant);
+        };
+        // A redelivered stream image can predate the change set's record (and CloudFormation
+        // removes a stack's change sets once one is executed, so creating it again would find
+        // no conflict): act on the record as it is now.
+        let tenant = match self.tenant(&tenant.tenant_id).await {
+            Ok(now) => now,
+            Err(Error::NotFound(_)) => return Ok(tenant),
+            Err(e) => return Err(e),
+        };
         let (Status::Updating, Some(target)) = (tenant.status, tenant.target_version.clone())
         else {
             return Ok(tenant);
@@ -294,7 +351,7 @@ impl ControlPlane {
             });
         }
         if let Some(created) = self
-            .create_change_set(plan, target, stack, name, reach)
+            .create_change_set(tenant, plan, target, stack, name, reach)
             .await?
         {
             return Ok(created);
@@ -307,6 +364,7 @@ impl ControlPlane {
     /// redelivery after CreateChangeSet went through) the one an earlier attempt created.
     async fn create_change_set(
         &self,
+        tenant: &Tenant,
         plan: Plan,
         target: &str,
         stack: &str,
@@ -320,7 +378,7 @@ impl ControlPlane {
             .stack_name(stack)
             .change_set_name(name)
             .change_set_type(ChangeSetType::Update)
-            .description(format!("silos: update to tenant version {}", short(target)))
+            .description(format!("silos: {}", describe(tenant, target)))
             .template_url(plan.template_url)
             .set_parameters(Some(plan.parameters))
             .set_tags(Some(plan.tags))
@@ -425,6 +483,8 @@ impl ControlPlane {
             target_version: Some(None),
             change_set: Some(None),
             status_reason: Some(None),
+            deployment_type: tenant.target_deployment_type.clone(),
+            target_deployment_type: Some(None),
             ..Changes::default()
         };
         self.finish(tenant, target, Status::Running, &changes).await
@@ -435,10 +495,11 @@ impl ControlPlane {
         tracing::warn!(tenant = %tenant.tenant_id, reason, "update abandoned");
         let changes = Changes {
             target_version: Some(None),
+            target_deployment_type: Some(None),
             change_set: Some(None),
             status_reason: Some(Some(format!(
-                "update to {} failed: {reason}",
-                short(target)
+                "{} failed: {reason}",
+                describe(tenant, target)
             ))),
             ..Changes::default()
         };

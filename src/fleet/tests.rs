@@ -19,6 +19,7 @@ fn tenant(id: &str, status: Status, version: Option<&str>) -> Tenant {
         status_changed_at: Timestamp { millis: 0 },
         version: version.map(str::to_owned),
         target_version: None,
+        target_deployment_type: None,
         change_set: None,
         attempt: 0,
         name_lock: None,

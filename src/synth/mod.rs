@@ -20,6 +20,8 @@ pub mod diagram;
 
 pub use crate::stacks::CATALOG_POINTER_KEY;
 
+mod moves;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
@@ -362,6 +364,7 @@ fn deployment_types(
                 blueprint: bp.clone(),
                 system_parameters,
                 version: None,
+                resources: moves::summaries(&stack.template),
             },
         );
     }

@@ -374,14 +374,27 @@ impl Env {
     /// Publishes a new catalog as deploy would after `change` to the silo entry (its
     /// blueprint, say), with the version recomputed. Returns the new version.
     pub async fn publish(&self, name: &str, change: impl FnOnce(&mut DeploymentType)) -> String {
+        let catalog = self
+            .publish_catalog(name, |catalog| {
+                change(
+                    catalog
+                        .deployment_types
+                        .get_mut("silo")
+                        .expect("the silo deployment type"),
+                )
+            })
+            .await;
+        catalog.deployment_types["silo"].version.clone().unwrap()
+    }
+
+    /// Publishes a new catalog as deploy would after `change` to the first one, with every
+    /// entry's version recomputed. Returns it.
+    pub async fn publish_catalog(&self, name: &str, change: impl FnOnce(&mut Catalog)) -> Catalog {
         let mut catalog = self.catalog.clone();
-        let silo = catalog
-            .deployment_types
-            .get_mut("silo")
-            .expect("the silo deployment type");
-        change(silo);
-        let version = silos::deploy::tenant_version(silo);
-        silo.version = Some(version.clone());
+        change(&mut catalog);
+        for entry in catalog.deployment_types.values_mut() {
+            entry.version = Some(silos::deploy::tenant_version(entry));
+        }
         let key = format!("catalog/{name}.json");
         for (key, body) in [
             (key.clone(), serde_json::to_string(&catalog).unwrap()),
@@ -399,7 +412,7 @@ impl Env {
                 .await
                 .unwrap();
         }
-        version
+        catalog
     }
 
     /// A stack status event of the fixture `name`, for `stack_id`.

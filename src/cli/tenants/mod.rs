@@ -3,6 +3,7 @@
 
 mod discovery;
 mod events;
+mod moves;
 mod render;
 mod users;
 
@@ -62,6 +63,23 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
         }
         TenantsCommand::Info { id } => info(cli, &client, id).await,
         TenantsCommand::Retry { id } => retry(cli, &client, id).await,
+        TenantsCommand::Move {
+            id,
+            deployment_type,
+            allow_data_loss,
+            dry_run,
+            no_wait,
+            timeout,
+        } => {
+            let request = moves::Request {
+                id,
+                to: deployment_type,
+                allow_data_loss: *allow_data_loss,
+                dry_run: *dry_run,
+                wait: (!no_wait).then(|| Duration::from_secs(*timeout)),
+            };
+            moves::run(cli, &client, &request).await
+        }
         TenantsCommand::Upgrade {
             wave_size,
             max_failures,

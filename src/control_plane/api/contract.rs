@@ -46,7 +46,26 @@ pub struct UpdateRequest {
     /// The version the caller planned for; refused (409) if another is published now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// Another deployment type to move the tenant to (a tier move); its own type, or none,
+    /// for an update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_type: Option<String>,
+    /// Move even if the move's plan removes or replaces a data-bearing resource (else 409
+    /// `DataLoss`, naming them).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_data_loss: bool,
 }
+
+/// `POST /move-plan`: what moving the tenant to `deploymentType` would do. The answer is a
+/// [`MovePlan`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MovePlanRequest {
+    pub tenant_id: String,
+    pub deployment_type: String,
+}
+
+pub use crate::blueprint::moves::{Action as MoveAction, MovePlan, PlannedChange};
 
 /// One published deployment type, as `GET /deployment-types` lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

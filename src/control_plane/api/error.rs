@@ -100,6 +100,8 @@ impl From<Error> for ApiError {
             // Settled inside placement: the next cell is tried.
             Error::Store(store::Error::CellFull(_)) => (StatusCode::CONFLICT, "NoCellCapacity"),
             Error::Unreachable(_) => (StatusCode::SERVICE_UNAVAILABLE, "CellUnreachable"),
+            Error::MoveRefused { .. } => (StatusCode::CONFLICT, "MoveRefused"),
+            Error::DataLoss { .. } => (StatusCode::CONFLICT, "DataLoss"),
         };
         if status.is_server_error() {
             tracing::error!(error = %message, "request failed");

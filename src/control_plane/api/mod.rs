@@ -17,13 +17,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 
 pub use contract::{
-    DeleteRequest, DriftInformation, ErrorBody, ErrorDetail, OnboardingRequest, PublishedType,
-    StackResource, TenantRequest, TenantsPage, UpdateRequest,
+    DeleteRequest, DriftInformation, ErrorBody, ErrorDetail, MoveAction, MovePlan, MovePlanRequest,
+    OnboardingRequest, PlannedChange, PublishedType, StackResource, TenantRequest, TenantsPage,
+    UpdateRequest,
 };
 pub use error::ApiError;
 use error::parse;
 use mutation::{Mutation, answer};
 
+use super::moves::Move;
 use super::tenant::{Status, Tenant, TenantName, Timestamp};
 use super::{ControlPlane, Error, store};
 use crate::functions::Route;
@@ -83,6 +85,7 @@ pub fn routes() -> Vec<(Route, MethodRouter<ControlPlane>)> {
         (Route::post("/delete"), post(delete)),
         (Route::post("/tenant-info"), post(tenant_info)),
         (Route::post("/retry"), post(retry)),
+        (Route::post("/move-plan"), post(move_plan)),
         (Route::post("/update"), post(update)),
         (Route::get("/deployment-types"), get(deployment_types)),
     ]
@@ -225,15 +228,35 @@ async fn retry(State(cp): State<ControlPlane>, request: Mutation) -> Reply {
         .await
 }
 
+/// `POST /move-plan`: what moving a running tenant to another deployment type would add,
+/// remove and replace; 409 with the reason if it cannot move at all.
+async fn move_plan(State(cp): State<ControlPlane>, body: Result<Bytes, BytesRejection>) -> Reply {
+    let req: MovePlanRequest = parse(body)?;
+    let tenant = cp.tenant(&tenant_id(&req.tenant_id)?).await?;
+    reply(
+        StatusCode::OK,
+        cp.plan_move(&tenant, &req.deployment_type).await?,
+    )
+}
+
 /// `POST /update`: 202 with the tenant `updating`, or 200 with it unchanged when it is
-/// already at the published version.
+/// already at the published version. With another `deploymentType`, a tier move: 409
+/// `DataLoss` if its plan removes or replaces a data-bearing resource and `allowDataLoss` is
+/// not set, 409 `MoveRefused` if it cannot move at all.
 async fn update(State(cp): State<ControlPlane>, request: Mutation) -> Reply {
     let req: UpdateRequest = request.json()?;
     let id = tenant_id(&req.tenant_id)?;
     request
         .run(&cp, "/update", StatusCode::ACCEPTED, async |cp| {
             let tenant = cp.tenant(&id).await?;
-            match cp.request_update(tenant, req.version.as_deref()).await? {
+            let to = req.deployment_type.as_deref().map(|to| Move {
+                to,
+                allow_data_loss: req.allow_data_loss,
+            });
+            match cp
+                .request_update(tenant, req.version.as_deref(), to)
+                .await?
+            {
                 super::updater::UpdateRequest::UpToDate(t) => answer(StatusCode::OK, t),
                 super::updater::UpdateRequest::Started(t) => answer(StatusCode::ACCEPTED, t),
             }

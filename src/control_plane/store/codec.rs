@@ -32,6 +32,8 @@ pub(super) struct TenantItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) target_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) target_deployment_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) change_set: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) name_lock: Option<String>,
@@ -71,6 +73,7 @@ impl From<&Tenant> for TenantItem {
             status_reason: t.status_reason,
             version: t.version,
             target_version: t.target_version,
+            target_deployment_type: t.target_deployment_type,
             change_set: t.change_set,
             name_lock: t.name_lock,
             previous_status: t.previous_status,
@@ -98,6 +101,7 @@ impl From<TenantItem> for Tenant {
             status_changed_at: t.status_changed_at,
             version: t.version,
             target_version: t.target_version,
+            target_deployment_type: t.target_deployment_type,
             change_set: t.change_set,
             attempt: t.attempt,
             name_lock: t.name_lock,

@@ -192,6 +192,9 @@ pub struct Changes {
     pub version: Option<Option<String>>,
     pub target_version: Option<Option<String>>,
     pub change_set: Option<Option<String>>,
+    /// A tier move's outcome: the tenant's new deployment type.
+    pub deployment_type: Option<String>,
+    pub target_deployment_type: Option<Option<String>>,
 }
 
 #[derive(Clone, Debug)]
@@ -793,6 +796,10 @@ fn update_expression(
         sets.push("stackId = :stackId".into());
         values.insert(":stackId".to_owned(), AttributeValue::S(id.clone()));
     }
+    if let Some(t) = &changes.deployment_type {
+        sets.push("deploymentType = :deploymentType".into());
+        values.insert(":deploymentType".to_owned(), AttributeValue::S(t.clone()));
+    }
     if changes.new_attempt {
         sets.push("attempt = if_not_exists(attempt, :zero) + :one".into());
         values.insert(":zero".to_owned(), AttributeValue::N("0".to_owned()));
@@ -803,6 +810,11 @@ fn update_expression(
         ("version", ":version", &changes.version),
         ("targetVersion", ":targetVersion", &changes.target_version),
         ("changeSet", ":changeSet", &changes.change_set),
+        (
+            "targetDeploymentType",
+            ":targetDeploymentType",
+            &changes.target_deployment_type,
+        ),
     ] {
         match change {
             Some(Some(value)) => {
@@ -839,7 +851,33 @@ mod tests {
         t.target_version = Some("v".to_owned());
         t.change_set = Some("c".to_owned());
         t.endpoint = Some("https://e".to_owned());
+        t.version = Some("v0".to_owned());
+        t.target_deployment_type = Some("premium".to_owned());
         let item = to_item(&t).unwrap();
+        // What an update expression sets by name.
+        let changes = Changes {
+            deployment_type: Some("premium".to_owned()),
+            version: Some(None),
+            target_version: Some(None),
+            change_set: Some(None),
+            target_deployment_type: Some(None),
+            ..Changes::default()
+        };
+        let (expression, ..) =
+            update_expression(Status::Running, Status::Updating, &changes, &Write::new());
+        for name in [
+            "deploymentType",
+            "version",
+            "targetVersion",
+            "changeSet",
+            "targetDeploymentType",
+        ] {
+            assert!(expression.contains(name), "{expression}");
+            assert!(
+                item.contains_key(name),
+                "{name} is not an attribute: {item:?}"
+            );
+        }
         for name in [
             attribute::TENANT_ID,
             attribute::TENANT_NAME,

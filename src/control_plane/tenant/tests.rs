@@ -135,6 +135,7 @@ fn the_record_has_the_contract_shape() {
             "statusReason": null,
             "statusChangedAt": "1700000000.123",
             "version": null,
+            "targetDeploymentType": null,
             "targetVersion": null,
             "endpoint": null,
             "identity": null,
