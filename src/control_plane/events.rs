@@ -194,6 +194,11 @@ pub struct TenantDetail {
     /// plane's own).
     #[serde(default)]
     pub cell: Option<String>,
+    /// The deployment type a tier move takes it to, while it is `updating` for one (in
+    /// `Tenant Update Started`). A move that rolls back says so in `statusReason`, with the
+    /// tenant on its old `deploymentType`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_deployment_type: Option<String>,
 }
 
 /// An event's `detail`.
@@ -268,6 +273,7 @@ pub fn event(old: Option<Status>, new: &Tenant, names: DetailTypes) -> Option<Ev
                 status_changed_at: new.status_changed_at,
                 version: new.version.clone(),
                 stack_name: new.stack_name.clone(),
+                target_deployment_type: new.target_deployment_type.clone(),
             },
             stack_outputs: None,
         },

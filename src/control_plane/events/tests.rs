@@ -186,6 +186,42 @@ fn the_detail_carries_the_record_and_its_key() {
 }
 
 #[test]
+fn a_tier_move_names_its_target_and_a_rolled_back_one_its_reason() {
+    let mut t = tenant(Status::Updating, None);
+    t.target_deployment_type = Some("premium".into());
+    let e = event(Some(Status::Running), &t, DetailTypes::Silos).unwrap();
+    assert_eq!(e.detail_type, "Tenant Update Started");
+    assert_eq!(
+        e.detail.tenant.target_deployment_type.as_deref(),
+        Some("premium")
+    );
+    let json: serde_json::Value = serde_json::from_str(&e.detail_json()).unwrap();
+    assert_eq!(json["tenant"]["targetDeploymentType"], "premium");
+    // Rolled back: running on its old type, the reason saying which move failed.
+    let mut back = tenant(
+        Status::Running,
+        Some("move to premium (0caf125bac46) failed: UPDATE_ROLLBACK_COMPLETE"),
+    );
+    back.deployment_type = "silo".into();
+    let e = event(Some(Status::Updating), &back, DetailTypes::Silos).unwrap();
+    assert_eq!(e.detail_type, "Tenant Update Rolled Back");
+    assert_eq!(e.detail.tenant.deployment_type, "silo");
+    assert!(
+        e.detail
+            .tenant
+            .status_reason
+            .as_deref()
+            .unwrap()
+            .starts_with("move to premium")
+    );
+    let json: serde_json::Value = serde_json::from_str(&e.detail_json()).unwrap();
+    assert!(
+        json["tenant"].get("targetDeploymentType").is_none(),
+        "{json}"
+    );
+}
+
+#[test]
 fn the_key_is_the_transition_s_and_only_its() {
     let t = tenant(Status::Running, None);
     let once = event(Some(Status::Provisioning), &t, DetailTypes::Silos).unwrap();
