@@ -329,6 +329,17 @@ pub enum TenantsCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// What each tenant (or tier, or cell) cost in a month: Cost Explorer's GetCostAndUsage
+    /// (UnblendedCost), grouped by the cost allocation tags of the app's tenant stacks.
+    /// Each page of the answer is one request, billed by AWS at $0.01.
+    Cost {
+        /// The month, YYYY-MM; the current one (so far) by default.
+        #[arg(long)]
+        month: Option<String>,
+        /// Group by tenant, tier (deployment type) or cell.
+        #[arg(long, value_enum, default_value = "tenant")]
+        by: tenants::CostBy,
+    },
     /// Wait until a tenant has a status.
     Wait {
         id: String,

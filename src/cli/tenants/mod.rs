@@ -1,6 +1,7 @@
 //! `silos tenants`: the tenant API from the command line, as a table or as JSON. Finding the
 //! API and its credentials is [`discovery`]'s job, and showing the answers [`render`]'s.
 
+mod cost;
 mod discovery;
 mod events;
 mod moves;
@@ -16,6 +17,7 @@ use super::{Cli, Error, OutputFormat, TenantsCommand, UsersCommand};
 use crate::control_plane::api::{DeleteRequest, OnboardingRequest, TenantRequest};
 use crate::control_plane::tenant::{Status, Tenant};
 use crate::fleet::{Published, published_versions};
+pub use cost::By as CostBy;
 pub use discovery::client;
 pub(crate) use render::tables;
 use render::{or_dash, print, tenant_rows};
@@ -36,6 +38,10 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
     // The events come from the bus, not the API.
     if let TenantsCommand::Events { follow, wait } = command {
         return events::run(cli, *follow, Duration::from_secs(*wait)).await;
+    }
+    // The costs come from Cost Explorer; the API only names the tenants.
+    if let TenantsCommand::Cost { month, by } = command {
+        return cost::run(cli, api_url, month.as_deref(), *by).await;
     }
     let client = client(cli, api_url).await?;
     match command {
@@ -97,7 +103,7 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
             super::upgrade::run(cli, std::sync::Arc::new(client), options).await
         }
         // Answered above, without a client.
-        TenantsCommand::Events { .. } => Ok(()),
+        TenantsCommand::Events { .. } | TenantsCommand::Cost { .. } => Ok(()),
         TenantsCommand::Users { command } => match command {
             UsersCommand::List { id } => users::list(cli, &client, id).await,
             UsersCommand::Add {
