@@ -140,6 +140,167 @@ def install_change_set_updates():
     parsing.parse_and_update_resource = parse_and_update_resource
 
 
+def install_drift_detection():
+    """DetectStackDrift, DescribeStackDriftDetectionStatus and DescribeStackResourceDrifts,
+    which moto does not implement, in AWS's shapes. Detection compares each resource's
+    template properties (resolved as moto resolved them) with what moto's own backend holds,
+    for the properties in DRIFT_CHECKS; a resource of another type is NOT_CHECKED, as AWS
+    reports types it cannot check. It completes at once: DescribeStackDriftDetectionStatus
+    answers DETECTION_COMPLETE from the first call."""
+    import datetime
+    import json
+    import uuid
+
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.cloudformation.models import cloudformation_backends
+    from moto.cloudformation.parsing import clean_json
+    from moto.cloudformation.responses import CloudFormationResponse
+    from moto.core.responses import ActionResult
+
+    def lambda_function(account, region, physical_id):
+        from moto.awslambda.models import lambda_backends
+
+        f = lambda_backends[account][region].get_function(physical_id)
+        return {
+            "MemorySize": f.memory_size,
+            "Timeout": f.timeout,
+            "Handler": f.handler,
+            "Runtime": f.run_time,
+        }
+
+    def dynamodb_table(account, region, physical_id):
+        from moto.dynamodb.models import dynamodb_backends
+
+        t = dynamodb_backends[account][region].get_table(physical_id)
+        return {"BillingMode": t.billing_mode}
+
+    def sqs_queue(account, region, physical_id):
+        from moto.sqs.models import sqs_backends
+
+        q = sqs_backends[account][region].get_queue(physical_id.rstrip("/").split("/")[-1])
+        return {
+            "VisibilityTimeout": q.visibility_timeout,
+            "MessageRetentionPeriod": q.message_retention_period,
+            "DelaySeconds": q.delay_seconds,
+        }
+
+    # Resource type -> (what the backend holds, by template property).
+    DRIFT_CHECKS = {
+        "AWS::Lambda::Function": lambda_function,
+        "AWS::DynamoDB::Table": dynamodb_table,
+        "AWS::SQS::Queue": sqs_queue,
+    }
+
+    detections = {}
+
+    def now():
+        return datetime.datetime.now(datetime.timezone.utc)
+
+    def same(expected, actual):
+        return str(expected) == str(actual)
+
+    def detect(backend, stack):
+        resource_map = stack.resource_map
+        drifts = []
+        for logical_id, resource_json in resource_map._resource_json_map.items():
+            resource = resource_map._parsed_resources.get(logical_id)
+            resource_type = resource_json.get("Type", "")
+            physical_id = getattr(resource, "physical_resource_id", None) or ""
+            drift = {
+                "StackId": stack.stack_id,
+                "LogicalResourceId": logical_id,
+                "PhysicalResourceId": physical_id,
+                "ResourceType": resource_type,
+                "PropertyDifferences": [],
+                "Timestamp": now(),
+            }
+            check = DRIFT_CHECKS.get(resource_type)
+            if check is None or resource is None:
+                drift["StackResourceDriftStatus"] = "NOT_CHECKED"
+                drifts.append(drift)
+                continue
+            properties = clean_json(resource_json.get("Properties", {}), resource_map)
+            try:
+                live = check(backend.account_id, backend.region_name, physical_id)
+            except Exception:
+                drift["StackResourceDriftStatus"] = "DELETED"
+                drift["ExpectedProperties"] = json.dumps(properties, default=str)
+                drifts.append(drift)
+                continue
+            expected = {k: properties[k] for k in live if k in properties}
+            actual = {k: live[k] for k in expected}
+            differences = [
+                {
+                    "PropertyPath": f"/{k}",
+                    "ExpectedValue": str(expected[k]),
+                    "ActualValue": str(actual[k]),
+                    "DifferenceType": "NOT_EQUAL",
+                }
+                for k in sorted(expected)
+                if not same(expected[k], actual[k])
+            ]
+            drift["ExpectedProperties"] = json.dumps(expected, default=str, sort_keys=True)
+            drift["ActualProperties"] = json.dumps(actual, default=str, sort_keys=True)
+            drift["PropertyDifferences"] = differences
+            drift["StackResourceDriftStatus"] = "MODIFIED" if differences else "IN_SYNC"
+            drifts.append(drift)
+        return drifts
+
+    def find_stack(backend, name):
+        for stack in backend.stacks.values():
+            if name in (stack.name, stack.stack_id):
+                return stack
+        raise ValidationError(name, message=f"Stack [{name}] does not exist")
+
+    def detect_stack_drift(self):
+        backend = self.cloudformation_backend
+        stack = find_stack(backend, self._get_param("StackName"))
+        if stack.status.endswith("_IN_PROGRESS"):
+            raise ValidationError(
+                stack.name,
+                message=f"Drift detection cannot be performed on stack in {stack.status} state",
+            )
+        drifts = detect(backend, stack)
+        detection_id = str(uuid.uuid4())
+        drifted = [d for d in drifts if d["StackResourceDriftStatus"] in ("MODIFIED", "DELETED")]
+        detections[detection_id] = {
+            "StackId": stack.stack_id,
+            "StackDriftDetectionId": detection_id,
+            "StackDriftStatus": "DRIFTED" if drifted else "IN_SYNC",
+            "DetectionStatus": "DETECTION_COMPLETE",
+            "DriftedStackResourceCount": len(drifted),
+            "Timestamp": now(),
+        }
+        stack.silos_drifts = drifts
+        return ActionResult({"StackDriftDetectionId": detection_id})
+
+    def describe_stack_drift_detection_status(self):
+        detection_id = self._get_param("StackDriftDetectionId")
+        if detection_id not in detections:
+            raise ValidationError(
+                detection_id, message=f"Drift detection [{detection_id}] does not exist"
+            )
+        return ActionResult(detections[detection_id])
+
+    def describe_stack_resource_drifts(self):
+        backend = self.cloudformation_backend
+        stack = find_stack(backend, self._get_param("StackName"))
+        wanted = set(self._get_param("StackResourceDriftStatusFilters", []))
+        drifts = [
+            d
+            for d in getattr(stack, "silos_drifts", [])
+            if not wanted or d["StackResourceDriftStatus"] in wanted
+        ]
+        return ActionResult({"StackResourceDrifts": drifts})
+
+    CloudFormationResponse.detect_stack_drift = detect_stack_drift
+    CloudFormationResponse.describe_stack_drift_detection_status = (
+        describe_stack_drift_detection_status
+    )
+    CloudFormationResponse.describe_stack_resource_drifts = describe_stack_resource_drifts
+    _ = cloudformation_backends
+
+
 def install_atomic_transactions():
     """Replaces moto's TransactWriteItems with one that checks first and rolls back in place."""
     import copy
@@ -297,6 +458,7 @@ def main():
 
     install_atomic_transactions()
     install_change_set_updates()
+    install_drift_detection()
     register_models(args.models_source)
 
     app = Serialized(

@@ -247,6 +247,10 @@ pub enum Grant {
     PutEvents,
     /// These Cognito actions on the tenants' user pools (tagged with the app's `silos:app`).
     TenantDirectories(&'static [&'static str]),
+    /// Drift detection on tenant stacks: DetectStackDrift and its results on the stacks, and
+    /// the read-handler actions of every tenant resource type, with which CloudFormation
+    /// reads the resources as the caller.
+    DriftDetection,
     /// Assuming the access role of each cell in another account (none without such cells).
     /// Its statement comes after the trigger's own grants, and the role goes under the
     /// control-plane path, which the cells' access roles trust.
@@ -416,6 +420,18 @@ pub const FUNCTIONS: &[Declaration] = &[
         "MovePlan",
         &[Route::post("/move-plan")],
         &[Grant::Table(&["dynamodb:GetItem"]), Grant::Catalog],
+    ),
+    // Drift detection, started or collected per tenant in its cell; CloudFormation reads each
+    // resource with this function's credentials.
+    api(
+        "Drift",
+        &[Route::post("/drift")],
+        &[
+            Grant::Table(&["dynamodb:GetItem", "dynamodb:UpdateItem"]),
+            Grant::DriftDetection,
+            Grant::Catalog,
+            Grant::CellAccess,
+        ],
     ),
     // The update route only records the request (a tier move's after checking its plan); the
     // provisioner carries it out.

@@ -31,12 +31,16 @@ pub struct Limit {
     pub pattern: Option<&'static str>,
 }
 
-/// The IAM actions CloudFormation calls to create, update and delete a resource of the type.
+/// The IAM actions CloudFormation calls to create, update, delete and read a resource of the
+/// type.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Permissions {
     pub create: &'static [&'static str],
     pub update: &'static [&'static str],
     pub delete: &'static [&'static str],
+    /// The read handler's. Drift detection reads each resource with the credentials of
+    /// whoever calls DetectStackDrift, so the caller needs these.
+    pub read: &'static [&'static str],
     /// Handler permissions that IAM's action list (as the pinned cfn-lint knows it) does not
     /// have, such as `s3:REST.PUT.OBJECT`: no policy can name them, so none is granted.
     pub unlisted: &'static [&'static str],
@@ -145,6 +149,7 @@ mod tests {
                 create: &[],
                 update: &[],
                 delete: &[],
+                read: &[],
                 unlisted: &[],
             },
             limits: &[],

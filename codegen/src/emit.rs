@@ -239,7 +239,7 @@ pub fn metadata(resources: &[Resource]) -> String {
         let m = &r.meta;
         let _ = writeln!(
             out,
-            "TypeInfo {{ type_name: {:?}, attributes: &[{}], primary_identifier: &[{}], create_only: &[{}], conditional_create_only: &[{}], write_only: &[{}], permissions: Permissions {{ create: &[{}], update: &[{}], delete: &[{}], unlisted: &[{}] }}, limits: &[{}] }},",
+            "TypeInfo {{ type_name: {:?}, attributes: &[{}], primary_identifier: &[{}], create_only: &[{}], conditional_create_only: &[{}], write_only: &[{}], permissions: Permissions {{ create: &[{}], update: &[{}], delete: &[{}], read: &[{}], unlisted: &[{}] }}, limits: &[{}] }},",
             r.type_name,
             list(&m.attributes),
             list(&m.primary_identifier),
@@ -249,6 +249,7 @@ pub fn metadata(resources: &[Resource]) -> String {
             list(&m.create),
             list(&m.update),
             list(&m.delete),
+            list(&m.read),
             list(&m.unlisted),
             limits(&m.limits),
         );

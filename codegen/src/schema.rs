@@ -65,6 +65,8 @@ pub struct Meta {
     pub create: Vec<String>,
     pub update: Vec<String>,
     pub delete: Vec<String>,
+    /// The read handler's, those IAM lists: what drift detection needs of its caller.
+    pub read: Vec<String>,
     /// Handler permissions IAM's action list does not have: never granted.
     pub unlisted: Vec<String>,
     /// Top-level string properties with a length or character limit.
@@ -164,6 +166,7 @@ pub fn resource(
         create: Vec::new(),
         update: Vec::new(),
         delete: Vec::new(),
+        read: Vec::new(),
         unlisted: Vec::new(),
         limits: limits(properties, definitions),
     };
@@ -188,6 +191,12 @@ pub fn resource(
             }
         }
     }
+    // A read action IAM does not list is one no policy can grant: left out, not noted (the
+    // notes are the provisioning role's).
+    meta.read = permissions(schema, "read")
+        .into_iter()
+        .filter(|a| known(a))
+        .collect();
     meta.unlisted = unlisted.into_iter().collect();
     Resource {
         type_name: type_name.to_owned(),

@@ -241,6 +241,21 @@ pub enum TenantsCommand {
     Info { id: String },
     /// Provision a failed tenant again.
     Retry { id: String },
+    /// Detect drift on tenants' stacks (CloudFormation's DetectStackDrift, paced per cell):
+    /// each resource's live properties against its template. Prints IN_SYNC, DRIFTED (with
+    /// each changed property, expected and actual) or UNKNOWN per tenant; the record keeps
+    /// the result, and `silos tenants list` shows it.
+    Drift {
+        /// The tenants to check.
+        #[arg(conflicts_with = "all")]
+        ids: Vec<String>,
+        /// Every running tenant.
+        #[arg(long)]
+        all: bool,
+        /// Seconds to wait for the detections to complete.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
     /// Move a running tenant to another deployment type (a tier), in place: prints the plan
     /// (the resources added, removed and replaced), then updates the stack and waits for the
     /// outcome. A move that would remove or replace a table, a bucket or another data-bearing

@@ -54,10 +54,13 @@ pub enum Kind {
     OffboardingFailed,
     /// → `deleted`.
     Offboarded,
+    /// No status moved: drift detection found the stack's drift status changed (to
+    /// `DRIFTED`, or back), or found it `DRIFTED` at its first check.
+    Drifted,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Requested,
         Kind::ProvisioningStarted,
         Kind::Provisioned,
@@ -69,6 +72,7 @@ impl Kind {
         Kind::Offboarding,
         Kind::OffboardingFailed,
         Kind::Offboarded,
+        Kind::Drifted,
     ];
 
     /// Our detail type.
@@ -85,6 +89,7 @@ impl Kind {
             Kind::Offboarding => "Tenant Offboarding",
             Kind::OffboardingFailed => "Tenant Offboarding Failed",
             Kind::Offboarded => "Tenant Offboarded",
+            Kind::Drifted => "Tenant Drifted",
         }
     }
 
@@ -102,7 +107,8 @@ impl Kind {
             | Kind::UpdateStarted
             | Kind::Updated
             | Kind::UpdateRolledBack
-            | Kind::UpdateFailed => return None,
+            | Kind::UpdateFailed
+            | Kind::Drifted => return None,
         })
     }
 
@@ -214,6 +220,9 @@ pub struct Detail {
     /// The tenant stack's outputs, once it is running, where the publisher read them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack_outputs: Option<BTreeMap<String, String>>,
+    /// A `Tenant Drifted` event's drift: the new status, the one before, the resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<super::tenant::Drift>,
 }
 
 /// A lifecycle event as a consumer receives it from EventBridge (the envelope's fields it
@@ -263,19 +272,59 @@ pub fn event(old: Option<Status>, new: &Tenant, names: DetailTypes) -> Option<Ev
         detail: Detail {
             idempotency_key: idempotency_key(new),
             previous_status: old,
-            tenant: TenantDetail {
-                tenant_id: new.tenant_id.clone(),
-                tenant_name: new.tenant_name.clone(),
-                deployment_type: new.deployment_type.clone(),
-                cell: new.cell.clone(),
-                status: new.status,
-                status_reason: new.status_reason.clone(),
-                status_changed_at: new.status_changed_at,
-                version: new.version.clone(),
-                stack_name: new.stack_name.clone(),
-                target_deployment_type: new.target_deployment_type.clone(),
-            },
+            tenant: tenant_detail(new),
             stack_outputs: None,
+            drift: None,
+        },
+    })
+}
+
+fn tenant_detail(new: &Tenant) -> TenantDetail {
+    TenantDetail {
+        tenant_id: new.tenant_id.clone(),
+        tenant_name: new.tenant_name.clone(),
+        deployment_type: new.deployment_type.clone(),
+        cell: new.cell.clone(),
+        status: new.status,
+        status_reason: new.status_reason.clone(),
+        status_changed_at: new.status_changed_at,
+        version: new.version.clone(),
+        stack_name: new.stack_name.clone(),
+        target_deployment_type: new.target_deployment_type.clone(),
+    }
+}
+
+/// The `Tenant Drifted` event of a drift result's write, if its status changed: the write
+/// whose `writeId` its record's `driftWrite` names, so no later write of the record publishes
+/// it again. A first result publishes only if it is `DRIFTED`. Its key is the tenant, `drift`
+/// and the result's time.
+fn drift_event(image: &serde_dynamo::Item, new: &Tenant, names: DetailTypes) -> Option<Event> {
+    let text = |name: &str| match image.get(name) {
+        Some(serde_dynamo::AttributeValue::S(s)) => Some(s.as_str()),
+        _ => None,
+    };
+    let this_write = text(store::attribute::WRITE_ID)?;
+    if text(store::attribute::DRIFT_WRITE) != Some(this_write) {
+        return None;
+    }
+    let drift = new.drift.as_ref()?;
+    let checked_at = drift.checked_at?;
+    let changed = match drift.previous {
+        Some(previous) => previous != drift.status,
+        None => drift.status == super::tenant::DriftStatus::Drifted,
+    };
+    if !changed {
+        return None;
+    }
+    Some(Event {
+        kind: Kind::Drifted,
+        detail_type: Kind::Drifted.detail_type(names),
+        detail: Detail {
+            idempotency_key: format!("{}:drift:{checked_at}", new.tenant_id),
+            previous_status: Some(new.status),
+            tenant: tenant_detail(new),
+            stack_outputs: None,
+            drift: Some(drift.clone()),
         },
     })
 }
@@ -310,7 +359,7 @@ pub fn from_record(
         // A record written before lifecycle events: its old status is unknown.
         return Ok(None);
     }
-    Ok(event(old, &new, names))
+    Ok(event(old, &new, names).or_else(|| drift_event(new_image, &new, names)))
 }
 
 #[cfg(test)]

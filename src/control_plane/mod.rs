@@ -6,6 +6,7 @@
 pub mod api;
 pub mod catalog;
 pub mod cells;
+pub mod drift;
 pub mod events;
 mod front_door;
 pub mod idempotency;

@@ -241,6 +241,96 @@ pub struct Tenant {
     pub admin_email: Option<String>,
     /// Why that invitation failed, if it did: `silos tenants users add` invites again.
     pub admin_invite_error: Option<String>,
+    /// What drift detection last found of its stack ([`Drift`]); None until it first runs.
+    pub drift: Option<Drift>,
+}
+
+/// What drift detection found of a tenant's stack: CloudFormation's DetectStackDrift, started
+/// by `POST /drift` or the scheduled pass, and collected once complete.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Drift {
+    /// The last result: `NOT_CHECKED` until the first detection completes.
+    pub status: DriftStatus,
+    /// When the last result was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<Timestamp>,
+    /// The resources found changed or deleted, each with its differences.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<DriftedResource>,
+    /// Why the status is `UNKNOWN`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// A detection in flight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection: Option<Detection>,
+    /// The status before the last result: a change publishes `Tenant Drifted`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<DriftStatus>,
+}
+
+/// A stack's drift, in CloudFormation's words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DriftStatus {
+    InSync,
+    Drifted,
+    /// Detection failed, or could not check the stack.
+    Unknown,
+    NotChecked,
+}
+
+impl DriftStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriftStatus::InSync => "IN_SYNC",
+            DriftStatus::Drifted => "DRIFTED",
+            DriftStatus::Unknown => "UNKNOWN",
+            DriftStatus::NotChecked => "NOT_CHECKED",
+        }
+    }
+}
+
+impl std::fmt::Display for DriftStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A drift detection CloudFormation is running.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Detection {
+    /// CloudFormation's StackDriftDetectionId.
+    pub id: String,
+    pub started_at: Timestamp,
+}
+
+/// One resource that drifted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftedResource {
+    pub logical_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub physical_id: Option<String>,
+    #[serde(rename = "type")]
+    pub resource_type: String,
+    /// `MODIFIED` or `DELETED`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub differences: Vec<PropertyDifference>,
+}
+
+/// A property whose value is not the template's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PropertyDifference {
+    /// `/MemorySize`, as CloudFormation writes it.
+    pub path: String,
+    pub expected: Option<String>,
+    pub actual: Option<String>,
+    /// `NOT_EQUAL`, `ADD` or `REMOVE`.
+    pub kind: String,
 }
 
 /// A tenant's user directory: the stack's Cognito user pool and app client, and the issuer of
@@ -294,6 +384,7 @@ impl Tenant {
             identity: None,
             admin_email: None,
             admin_invite_error: None,
+            drift: None,
         }
     }
 }

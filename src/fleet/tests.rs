@@ -20,6 +20,7 @@ fn tenant(id: &str, status: Status, version: Option<&str>) -> Tenant {
         version: version.map(str::to_owned),
         target_version: None,
         target_deployment_type: None,
+        drift: None,
         change_set: None,
         attempt: 0,
         name_lock: None,

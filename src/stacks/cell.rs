@@ -74,6 +74,7 @@ pub fn cell(config: &Config, provisioning: Provisioning) -> Stack {
     let Provisioning {
         role: provisioning_role,
         boundary,
+        reads,
         ..
     } = provisioning;
     provisioning::add_boundary(config, &mut t, &boundary).condition(OWNS_ACCOUNT);
@@ -81,7 +82,7 @@ pub fn cell(config: &Config, provisioning: Provisioning) -> Stack {
         provisioning_role.role_name(Expr::sub(names::provisioning_role(prefix, CELL_NAME)));
     provisioning_role.add_to(&mut t);
 
-    let access = access_role(config, external_id, &provisioning_role, &artifacts);
+    let access = access_role(config, external_id, &provisioning_role, &artifacts, &reads);
     access.add_to(&mut t);
 
     forwarding(config, &mut t, bus_arn);
@@ -168,6 +169,7 @@ fn access_role(
     external_id: Expr,
     provisioning_role: &Role,
     artifacts: &Bucket,
+    reads: &[Statement],
 ) -> Role {
     let prefix = config.prefix();
     let tenant_stacks = constructs::arn(
@@ -230,6 +232,25 @@ fn access_role(
     );
     // CloudFormation reads TemplateURL with the caller's credentials.
     artifacts.as_ref().grant_read(&mut access, "templates/*");
+    // Drift detection, which reads each resource with the caller's credentials too.
+    access.allow(
+        &[
+            "cloudformation:DetectStackDrift",
+            "cloudformation:DescribeStackResourceDrifts",
+        ],
+        [constructs::arn(
+            "cloudformation",
+            &format!("stack/{}*/*", config.tenant_stack_prefix()),
+        )],
+    );
+    // IAM authorizes it on no resource type: a detection id is not an ARN.
+    access.add_statement(
+        Statement::allow(&["cloudformation:DescribeStackDriftDetectionStatus"], ["*"])
+            .sid("DriftDetectionStatus"),
+    );
+    for statement in reads {
+        access.add_statement(statement.clone());
+    }
     access
 }
 

@@ -52,6 +52,7 @@ pub fn control_plane(
     let bucket = artifacts_bucket(config);
     let tenants = tenants_table();
     let boundary = provisioning::add_boundary(config, &mut t, &provisioning.boundary).handle();
+    let reads = &provisioning.reads;
     let provisioning = &provisioning.role;
     tenants.add_to(&mut t);
     provisioning.add_to(&mut t);
@@ -64,6 +65,7 @@ pub fn control_plane(
         let state = State {
             tenants: &tenants,
             provisioning,
+            reads,
             bucket: &bucket,
             bus: &bus,
         };
@@ -178,6 +180,8 @@ pub(super) fn artifacts_bucket(_config: &Config) -> BucketRef {
 struct State<'a> {
     tenants: &'a Table,
     provisioning: &'a Role,
+    /// What drift detection reads of tenant resources ([`provisioning::drift_reads`]).
+    reads: &'a [Statement],
     bucket: &'a BucketRef,
     bus: &'a EventBus,
 }
@@ -318,6 +322,23 @@ fn function(
                         config.prefix(),
                     ),
             ),
+            Grant::DriftDetection => {
+                role.allow(
+                    &[
+                        "cloudformation:DetectStackDrift",
+                        "cloudformation:DescribeStackResourceDrifts",
+                    ],
+                    [tenant_stacks.clone()],
+                );
+                // IAM authorizes it on no resource type: a detection id is not an ARN.
+                role.add_statement(
+                    Statement::allow(&["cloudformation:DescribeStackDriftDetectionStatus"], ["*"])
+                        .sid("DriftDetectionStatus"),
+                );
+                for statement in state.reads {
+                    role.add_statement(statement.clone());
+                }
+            }
             Grant::CellAccess => {}
         }
     }

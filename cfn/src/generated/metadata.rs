@@ -33,6 +33,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["acm-pca:GetCertificate", "acm-pca:IssueCertificate"],
             update: &[],
             delete: &["acm-pca:GetCertificate"],
+            read: &[
+                "acm-pca:DescribeCertificateAuthority",
+                "acm-pca:GetCertificate",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -73,6 +77,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "acm-pca:DeleteCertificateAuthority",
                 "acm-pca:DescribeCertificateAuthority",
             ],
+            read: &[
+                "acm-pca:DescribeCertificateAuthority",
+                "acm-pca:GetCertificateAuthorityCsr",
+                "acm-pca:ListTags",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -94,6 +103,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "acm-pca:UpdateCertificateAuthority",
             ],
             delete: &["acm-pca:UpdateCertificateAuthority"],
+            read: &[
+                "acm-pca:DescribeCertificateAuthority",
+                "acm-pca:GetCertificateAuthorityCertificate",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -114,6 +127,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["acm-pca:CreatePermission", "acm-pca:ListPermissions"],
             update: &[],
             delete: &["acm-pca:DeletePermission"],
+            read: &["acm-pca:ListPermissions"],
             unlisted: &[],
         },
         limits: &[
@@ -191,6 +205,16 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:DescribeKey",
                 "kms:ListAliases",
             ],
+            read: &[
+                "aiops:GetInvestigationGroup",
+                "aiops:GetInvestigationGroupPolicy",
+                "aiops:ListInvestigationGroups",
+                "aiops:ListTagsForResource",
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "kms:Encrypt",
+                "kms:ListAliases",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -247,6 +271,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "aps:UntagResource",
             ],
             delete: &["aps:DeleteAnomalyDetector", "aps:DescribeAnomalyDetector"],
+            read: &["aps:DescribeAnomalyDetector", "aps:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -282,6 +307,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["aps:DescribeResourcePolicy", "aps:PutResourcePolicy"],
             update: &["aps:DescribeResourcePolicy", "aps:PutResourcePolicy"],
             delete: &["aps:DeleteResourcePolicy", "aps:DescribeResourcePolicy"],
+            read: &["aps:DescribeResourcePolicy"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -316,6 +342,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "aps:DeleteRuleGroupsNamespace",
                 "aps:DescribeRuleGroupsNamespace",
             ],
+            read: &["aps:DescribeRuleGroupsNamespace", "aps:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -423,6 +450,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kafka:DescribeCluster",
                 "logs:DeleteLogDelivery",
             ],
+            read: &[
+                "aps:DescribeScraper",
+                "aps:DescribeScraperLoggingConfiguration",
+                "aps:ListTagsForResource",
+                "ec2:DescribeNetworkInterfaces",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -510,6 +543,14 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "aps:DescribeWorkspace",
                 "logs:DeleteLogDelivery",
             ],
+            read: &[
+                "aps:DescribeAlertManagerDefinition",
+                "aps:DescribeLoggingConfiguration",
+                "aps:DescribeQueryLoggingConfiguration",
+                "aps:DescribeWorkspace",
+                "aps:DescribeWorkspaceConfiguration",
+                "aps:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -570,6 +611,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["arc-region-switch:DeletePlan", "arc-region-switch:GetPlan"],
+            read: &[
+                "arc-region-switch:GetPlan",
+                "arc-region-switch:ListRoute53HealthChecks",
+                "arc-region-switch:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -616,6 +662,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "arc-zonal-shift:GetAutoshiftObserverNotificationStatus",
                 "arc-zonal-shift:UpdateAutoshiftObserverNotificationStatus",
             ],
+            read: &["arc-zonal-shift:GetAutoshiftObserverNotificationStatus"],
             unlisted: &[],
         },
         limits: &[
@@ -657,6 +704,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "arc-zonal-shift:GetManagedResource",
                 "arc-zonal-shift:UpdateZonalAutoshiftConfiguration",
             ],
+            read: &["arc-zonal-shift:GetManagedResource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -692,6 +740,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "aws-external-anthropic:ArchiveWorkspace",
+                "aws-external-anthropic:GetWorkspace",
+                "aws-external-anthropic:ListTagsForResource",
+                "sts:GetWebIdentityToken",
+                "sts:TagGetWebIdentityToken",
+            ],
+            read: &[
                 "aws-external-anthropic:GetWorkspace",
                 "aws-external-anthropic:ListTagsForResource",
                 "sts:GetWebIdentityToken",
@@ -744,6 +798,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "access-analyzer:UpdateArchiveRule",
             ],
             delete: &["access-analyzer:DeleteAnalyzer"],
+            read: &[
+                "access-analyzer:GetAnalyzer",
+                "access-analyzer:ListAnalyzers",
+                "access-analyzer:ListArchiveRules",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -784,6 +843,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "access-analyzer:DeleteArchiveRule",
                 "access-analyzer:GetArchiveRule",
             ],
+            read: &["access-analyzer:GetArchiveRule"],
             unlisted: &[],
         },
         limits: &[
@@ -847,6 +907,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:DescribeApplication",
                 "sso:DescribeInstance",
             ],
+            read: &[
+                "account-access:GetApplication",
+                "account-access:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -879,6 +943,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "account-access:DeleteEntitlement",
                 "account-access:GetEntitlement",
             ],
+            read: &["account-access:GetEntitlement"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -932,6 +997,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "agent-registry:DeleteRegistry",
                 "agent-registry:GetRegistry",
                 "bedrock-agentcore:DeleteWorkloadIdentity",
+            ],
+            read: &[
+                "agent-registry:GetRegistry",
+                "agent-registry:ListTagsForResource",
+                "kms:Decrypt",
             ],
             unlisted: &[],
         },
@@ -1001,6 +1071,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "agent-registry:DeleteRegistryRecord",
+                "agent-registry:GetRegistryRecord",
+                "agent-registry:ListTagsForResource",
+                "kms:Decrypt",
+            ],
+            read: &[
                 "agent-registry:GetRegistryRecord",
                 "agent-registry:ListTagsForResource",
                 "kms:Decrypt",
@@ -1170,6 +1245,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mq:DeleteBroker",
                 "mq:DescribeBroker",
             ],
+            read: &["mq:DescribeBroker", "mq:DescribeSharedResources"],
             unlisted: &[],
         },
         limits: &[
@@ -1215,6 +1291,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mq:UpdateConfiguration",
             ],
             delete: &["mq:DeleteConfiguration"],
+            read: &["mq:DescribeConfiguration", "mq:ListTags"],
             unlisted: &[],
         },
         limits: &[],
@@ -1230,6 +1307,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["mq:DescribeBroker", "mq:RebootBroker", "mq:UpdateBroker"],
             update: &["mq:RebootBroker", "mq:UpdateBroker"],
             delete: &["mq:RebootBroker", "mq:UpdateBroker"],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -1280,6 +1358,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codecommit:PutRepositoryTriggers",
                 "iam:PassRole",
                 "sns:Unsubscribe",
+            ],
+            read: &[
+                "amplify:GetApp",
+                "amplify:ListTagsForResource",
+                "codecommit:GetRepository",
+                "codecommit:GetRepositoryTriggers",
+                "iam:PassRole",
             ],
             unlisted: &[],
         },
@@ -1400,6 +1485,15 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
                 "sns:Unsubscribe",
             ],
+            read: &[
+                "amplify:GetBranch",
+                "amplify:ListTagsForResource",
+                "codecommit:GetRepository",
+                "codecommit:GetRepositoryTriggers",
+                "iam:PassRole",
+                "s3:GetObject",
+                "s3:GetObjectAcl",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -1484,6 +1578,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
                 "route53:ListHostedZones",
             ],
+            read: &[
+                "amplify:GetDomainAssociation",
+                "amplify:ListTagsForResource",
+                "iam:PassRole",
+                "route53:ListHostedZones",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -1542,6 +1642,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "amplify:UpdateWebhook",
             ],
             delete: &["amplify:DeleteWebhook", "amplify:GetWebhook"],
+            read: &["amplify:GetWebhook", "amplify:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -1604,6 +1705,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "amplifyuibuilder:GetComponent",
                 "amplifyuibuilder:UntagResource",
             ],
+            read: &["amplify:GetApp", "amplifyuibuilder:GetComponent"],
             unlisted: &[],
         },
         limits: &[
@@ -1645,6 +1747,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "amplifyuibuilder:DeleteForm",
                 "amplifyuibuilder:UntagResource",
             ],
+            read: &["amplify:GetApp", "amplifyuibuilder:GetForm"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -1679,6 +1782,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "amplifyuibuilder:DeleteTheme",
                 "amplifyuibuilder:UntagResource",
             ],
+            read: &["amplify:GetApp", "amplifyuibuilder:GetTheme"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -1698,6 +1802,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:PATCH", "iam:GetRole", "iam:PassRole"],
             update: &["apigateway:PATCH", "iam:GetRole", "iam:PassRole"],
             delete: &["apigateway:GET"],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[],
@@ -1718,6 +1823,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "apigateway:PUT",
             ],
             delete: &["apigateway:DELETE", "apigateway:GET"],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[],
@@ -1733,6 +1839,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:POST", "iam:PassRole"],
             update: &["apigateway:GET", "apigateway:PATCH", "iam:PassRole"],
             delete: &["apigateway:DELETE"],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[],
@@ -1748,6 +1855,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:GET", "apigateway:POST"],
             update: &["apigateway:DELETE", "apigateway:GET", "apigateway:PATCH"],
             delete: &["apigateway:DELETE"],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[],
@@ -1763,6 +1871,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:GET", "apigateway:POST"],
             update: &["apigateway:DELETE", "apigateway:GET", "apigateway:PATCH"],
             delete: &["apigateway:DELETE"],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[],
@@ -1783,6 +1892,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "apigateway:PUT",
             ],
             delete: &["apigateway:DELETE"],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[],
@@ -1808,6 +1918,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "apigateway:PUT",
             ],
             delete: &["apigateway:DELETE", "apigateway:GET"],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[],
@@ -1823,6 +1934,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:GET", "apigateway:POST"],
             update: &["apigateway:GET", "apigateway:PATCH"],
             delete: &["apigateway:DELETE"],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[],
@@ -1838,6 +1950,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:GET", "apigateway:POST"],
             update: &["apigateway:GET", "apigateway:PATCH"],
             delete: &["apigateway:DELETE"],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[],
@@ -1864,6 +1977,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "apigateway:PUT",
             ],
             delete: &["apigateway:DELETE", "apigateway:GET"],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[],
@@ -1893,6 +2007,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "apigateway:GET",
                 "apigateway:RejectAccessAssociation",
             ],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[],
@@ -1923,6 +2038,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "apigateway:GET",
                 "apigateway:UpdateDomainNamePolicy",
             ],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[],
@@ -1938,6 +2054,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:GET", "apigateway:PUT"],
             update: &["apigateway:GET", "apigateway:PUT"],
             delete: &["apigateway:DELETE", "apigateway:GET"],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[],
@@ -1958,6 +2075,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["apigateway:DELETE"],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[],
@@ -1973,6 +2091,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:GET", "apigateway:POST"],
             update: &["apigateway:GET", "apigateway:PATCH"],
             delete: &["apigateway:DELETE", "apigateway:GET"],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[],
@@ -1988,6 +2107,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:GET", "apigateway:POST"],
             update: &["apigateway:GET", "apigateway:PATCH"],
             delete: &["apigateway:DELETE"],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[],
@@ -2003,6 +2123,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:POST"],
             update: &["apigateway:GET", "apigateway:PATCH"],
             delete: &["apigateway:DELETE"],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[],
@@ -2041,6 +2162,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetObject",
             ],
             delete: &["apigateway:DELETE"],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[],
@@ -2066,6 +2188,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "apigateway:PUT",
             ],
             delete: &["apigateway:DELETE"],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[],
@@ -2086,6 +2209,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "apigateway:PUT",
             ],
             delete: &["apigateway:DELETE", "apigateway:GET", "apigateway:PATCH"],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[],
@@ -2101,6 +2225,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:GET", "apigateway:POST"],
             update: &[],
             delete: &["apigateway:DELETE", "apigateway:GET"],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[],
@@ -2135,6 +2260,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "apigateway:DELETE",
                 "apigateway:GET",
                 "apigateway:PUT",
+                "ec2:CreateVpcEndpointServiceConfiguration",
+                "ec2:DeleteVpcEndpointServiceConfigurations",
+                "ec2:DescribeVpcEndpointServiceConfigurations",
+                "ec2:ModifyVpcEndpointServicePermissions",
+            ],
+            read: &[
+                "apigateway:GET",
                 "ec2:CreateVpcEndpointServiceConfiguration",
                 "ec2:DeleteVpcEndpointServiceConfigurations",
                 "ec2:DescribeVpcEndpointServiceConfigurations",
@@ -2175,6 +2307,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:getObject",
             ],
             delete: &["apigateway:DELETE", "apigateway:GET", "s3:getObject"],
+            read: &["apigateway:GET", "s3:getObject"],
             unlisted: &[],
         },
         limits: &[
@@ -2236,6 +2369,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:DeleteResourcePolicy",
                 "logs:ListLogDeliveries",
             ],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[],
@@ -2251,6 +2385,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:POST"],
             update: &["apigateway:GET", "apigateway:PATCH", "apigateway:PUT"],
             delete: &["apigateway:DELETE"],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[],
@@ -2277,6 +2412,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["apigateway:DELETE", "apigateway:GET"],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[],
@@ -2292,6 +2428,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:POST"],
             update: &["apigateway:GET", "apigateway:PATCH", "apigateway:PUT"],
             delete: &["apigateway:DELETE", "apigateway:GET"],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[],
@@ -2332,6 +2469,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "apigateway:GET",
                 "apigateway:RemoveCertificateFromDomain",
             ],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[],
@@ -2352,6 +2490,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["apigateway:DELETE", "apigateway:GET"],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -2371,6 +2510,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:POST"],
             update: &["apigateway:GET", "apigateway:PATCH", "apigateway:PUT"],
             delete: &["apigateway:DELETE", "apigateway:GET"],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[],
@@ -2386,6 +2526,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:POST"],
             update: &["apigateway:GET", "apigateway:PATCH", "apigateway:PUT"],
             delete: &["apigateway:DELETE", "apigateway:GET"],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[],
@@ -2412,6 +2553,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "apigateway:GET",
                 "apigateway:GetPortalProduct",
             ],
+            read: &["apigateway:GET", "apigateway:GetPortalProduct"],
             unlisted: &[
                 "apigateway:GetTags",
                 "apigateway:TagResource",
@@ -2452,6 +2594,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:POST"],
             update: &["apigateway:GET", "apigateway:PATCH", "apigateway:PUT"],
             delete: &["apigateway:DELETE", "apigateway:GET"],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[],
@@ -2467,6 +2610,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:POST"],
             update: &["apigateway:GET", "apigateway:PATCH", "apigateway:PUT"],
             delete: &["apigateway:DELETE", "apigateway:GET"],
+            read: &["apigateway:GET"],
             unlisted: &[],
         },
         limits: &[],
@@ -2482,6 +2626,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:CreateRoutingRule"],
             update: &["apigateway:UpdateRoutingRule"],
             delete: &["apigateway:DeleteRoutingRule"],
+            read: &["apigateway:GetRoutingRule"],
             unlisted: &[],
         },
         limits: &[],
@@ -2497,6 +2642,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["apigateway:POST"],
             update: &["apigateway:DELETE", "apigateway:PATCH", "apigateway:POST"],
             delete: &["apigateway:DELETE"],
+            read: &["apigateway:GET"],
             unlisted: &["apigateway:TagResource", "apigateway:UntagResource"],
         },
         limits: &[],
@@ -2532,6 +2678,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:DeleteServiceLinkedRole",
                 "iam:GetServiceLinkedRoleDeletionStatus",
             ],
+            read: &[
+                "apigateway:GET",
+                "iam:CreateServiceLinkedRole",
+                "iam:DeleteServiceLinkedRole",
+                "iam:GetServiceLinkedRoleDeletionStatus",
+            ],
             unlisted: &["apigateway:TagResource", "apigateway:unTagResource"],
         },
         limits: &[],
@@ -2556,6 +2708,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appconfig:UpdateApplication",
             ],
             delete: &["appconfig:DeleteApplication", "appconfig:GetApplication"],
+            read: &["appconfig:GetApplication", "appconfig:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -2593,6 +2746,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["appconfig:DeleteConfigurationProfile"],
+            read: &[
+                "appconfig:GetConfigurationProfile",
+                "appconfig:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -2669,6 +2826,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["appconfig:StopDeployment"],
+            read: &["appconfig:GetDeployment", "appconfig:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -2727,6 +2885,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appconfig:UpdateDeploymentStrategy",
             ],
             delete: &["appconfig:DeleteDeploymentStrategy"],
+            read: &[
+                "appconfig:GetDeploymentStrategy",
+                "appconfig:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -2764,6 +2926,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["appconfig:DeleteEnvironment", "appconfig:GetEnvironment"],
+            read: &["appconfig:GetEnvironment", "appconfig:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -2827,6 +2990,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "appconfig:DeleteExperimentDefinition",
                 "appconfig:GetExperimentDefinition",
+            ],
+            read: &[
+                "appconfig:GetExperimentDefinition",
+                "appconfig:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -2926,6 +3093,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appconfig:StopExperimentRun",
                 "kms:GenerateDataKey",
             ],
+            read: &[
+                "appconfig:GetExperimentRun",
+                "appconfig:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -2976,6 +3147,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appconfig:UpdateExtension",
             ],
             delete: &["appconfig:DeleteExtension", "appconfig:UntagResource"],
+            read: &["appconfig:GetExtension", "appconfig:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -3016,6 +3188,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appconfig:DeleteExtensionAssociation",
                 "appconfig:UntagResource",
             ],
+            read: &[
+                "appconfig:GetExtensionAssociation",
+                "appconfig:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -3050,6 +3226,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["appconfig:CreateHostedConfigurationVersion"],
             update: &[],
             delete: &["appconfig:DeleteHostedConfigurationVersion"],
+            read: &["appconfig:GetHostedConfigurationVersion"],
             unlisted: &[],
         },
         limits: &[
@@ -3105,6 +3282,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appfabric:UpdateAppAuthorization",
             ],
             delete: &["appfabric:DeleteAppAuthorization"],
+            read: &[
+                "appfabric:GetAppAuthorization",
+                "appfabric:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -3169,6 +3350,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appfabric:GetIngestionDestination",
                 "appfabric:ListTagsForResource",
             ],
+            read: &[
+                "appfabric:GetIngestionDestination",
+                "appfabric:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -3203,6 +3388,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:InvokeFunction",
             ],
             delete: &["appflow:UnRegisterConnector"],
+            read: &["appflow:DescribeConnector"],
             unlisted: &[],
         },
         limits: &[
@@ -3261,6 +3447,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:PutResourcePolicy",
             ],
             delete: &["appflow:DeleteConnectorProfile"],
+            read: &["appflow:DescribeConnectorProfiles"],
             unlisted: &[],
         },
         limits: &[
@@ -3335,6 +3522,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:PutResourcePolicy",
             ],
             delete: &["appflow:DeleteFlow"],
+            read: &["appflow:DescribeFlow", "appflow:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -3379,6 +3567,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "app-integrations:UpdateApplication",
             ],
             delete: &["app-integrations:DeleteApplication"],
+            read: &["app-integrations:GetApplication"],
             unlisted: &[],
         },
         limits: &[
@@ -3470,6 +3659,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:ListGrants",
                 "kms:ListKeys",
             ],
+            read: &[
+                "app-integrations:GetDataIntegration",
+                "app-integrations:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -3528,6 +3721,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "app-integrations:UpdateEventIntegration",
             ],
             delete: &["app-integrations:DeleteEventIntegration"],
+            read: &[
+                "app-integrations:GetEventIntegration",
+                "app-integrations:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -3571,6 +3768,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -3586,6 +3784,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -3601,6 +3800,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -3616,6 +3816,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -3631,6 +3832,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -3646,6 +3848,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -3661,6 +3864,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -3690,6 +3894,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["apprunner:DeleteAutoScalingConfiguration"],
+            read: &["apprunner:DescribeAutoScalingConfiguration"],
             unlisted: &[],
         },
         limits: &[
@@ -3730,6 +3935,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["apprunner:DeleteObservabilityConfiguration"],
+            read: &["apprunner:DescribeObservabilityConfiguration"],
             unlisted: &[],
         },
         limits: &[
@@ -3770,6 +3976,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["apprunner:UpdateService", "iam:PassRole"],
             delete: &["apprunner:DeleteService"],
+            read: &["apprunner:DescribeService"],
             unlisted: &[],
         },
         limits: &[
@@ -3817,6 +4024,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["apprunner:DeleteVpcConnector"],
+            read: &["apprunner:DescribeVpcConnector"],
             unlisted: &[],
         },
         limits: &[
@@ -3861,6 +4069,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "apprunner:DeleteVpcIngressConnection",
                 "apprunner:DescribeVpcIngressConnection",
             ],
+            read: &["apprunner:DescribeVpcIngressConnection"],
             unlisted: &[],
         },
         limits: &[
@@ -3919,6 +4128,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appstream:UntagResource",
             ],
             delete: &["appstream:DeleteAppBlock", "appstream:DescribeAppBlocks"],
+            read: &[
+                "appstream:DescribeAppBlocks",
+                "appstream:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -3976,6 +4189,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appstream:DescribeAppBlockBuilders",
                 "appstream:DisassociateAppBlockBuilderAppBlock",
             ],
+            read: &[
+                "appstream:DescribeAppBlockBuilders",
+                "appstream:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -4026,6 +4243,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "appstream:DeleteApplication",
                 "appstream:DescribeApplications",
+            ],
+            read: &[
+                "appstream:DescribeApplications",
+                "appstream:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -4078,6 +4299,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appstream:DisassociateApplicationFromEntitlement",
                 "appstream:ListEntitledApplications",
             ],
+            read: &["appstream:ListEntitledApplications"],
             unlisted: &[],
         },
         limits: &[],
@@ -4099,6 +4321,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appstream:DescribeApplicationFleetAssociations",
                 "appstream:DisassociateApplicationFleet",
             ],
+            read: &["appstream:DescribeApplicationFleetAssociations"],
             unlisted: &[],
         },
         limits: &[],
@@ -4126,6 +4349,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:DeleteServiceLinkedRole",
                 "iam:GetServiceLinkedRoleDeletionStatus",
             ],
+            read: &["appstream:DescribeDirectoryConfigs"],
             unlisted: &[],
         },
         limits: &[],
@@ -4141,6 +4365,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["appstream:CreateEntitlement"],
             update: &["appstream:UpdateEntitlement"],
             delete: &["appstream:DeleteEntitlement"],
+            read: &["appstream:DescribeEntitlements"],
             unlisted: &[],
         },
         limits: &[
@@ -4196,6 +4421,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appstream:DescribeFleets",
                 "appstream:StopFleet",
             ],
+            read: &["appstream:DescribeFleets", "appstream:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -4276,6 +4502,14 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:DeleteServiceLinkedRole",
                 "iam:GetServiceLinkedRoleDeletionStatus",
             ],
+            read: &[
+                "appstream:CreateImageBuilderStreamingURL",
+                "appstream:DescribeImageBuilders",
+                "appstream:ListTagsForResource",
+                "iam:CreateServiceLinkedRole",
+                "iam:DeleteServiceLinkedRole",
+                "iam:GetServiceLinkedRoleDeletionStatus",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -4331,6 +4565,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appstream:UpdateStack",
             ],
             delete: &["appstream:DeleteStack", "appstream:DescribeStacks"],
+            read: &["appstream:DescribeStacks", "appstream:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -4378,6 +4613,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appstream:DisassociateFleet",
                 "appstream:ListAssociatedStacks",
             ],
+            read: &["appstream:ListAssociatedStacks"],
             unlisted: &[],
         },
         limits: &[],
@@ -4404,6 +4640,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appstream:BatchDisassociateUserStack",
                 "appstream:DescribeUserStackAssociations",
             ],
+            read: &["appstream:DescribeUserStackAssociations"],
             unlisted: &[],
         },
         limits: &[],
@@ -4425,6 +4662,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["appstream:CreateUser", "appstream:DescribeUsers"],
             update: &[],
             delete: &["appstream:DeleteUser"],
+            read: &["appstream:DescribeUsers"],
             unlisted: &[],
         },
         limits: &[
@@ -4472,6 +4710,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["appsync:DeleteApi", "appsync:UntagResource"],
+            read: &["appsync:GetApi", "appsync:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -4502,6 +4741,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["appsync:CreateApiCache", "appsync:GetApiCache"],
             update: &["appsync:GetApiCache", "appsync:UpdateApiCache"],
             delete: &["appsync:DeleteApiCache"],
+            read: &["appsync:GetApiCache"],
             unlisted: &[],
         },
         limits: &[],
@@ -4517,6 +4757,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["appsync:CreateApiKey"],
             update: &["appsync:UpdateApiKey"],
             delete: &["appsync:DeleteApiKey"],
+            read: &["appsync:ListApiKeys"],
             unlisted: &[],
         },
         limits: &[],
@@ -4543,6 +4784,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetObject",
             ],
             delete: &["appsync:DeleteChannelNamespace", "appsync:UntagResource"],
+            read: &["appsync:GetChannelNamespace", "appsync:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -4573,6 +4815,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["appsync:UpdateDataSource", "iam:PassRole"],
             delete: &["appsync:DeleteDataSource", "appsync:GetDataSource"],
+            read: &["appsync:GetDataSource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -4607,6 +4850,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appsync:GetDomainName",
                 "appsync:UntagResource",
             ],
+            read: &["appsync:GetDomainName"],
             unlisted: &[],
         },
         limits: &[
@@ -4638,6 +4882,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["appsync:AssociateApi", "appsync:GetApiAssociation"],
             update: &["appsync:AssociateApi", "appsync:GetApiAssociation"],
             delete: &["appsync:DisassociateApi", "appsync:GetApiAssociation"],
+            read: &["appsync:GetApiAssociation"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -4661,6 +4906,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["appsync:CreateFunction", "s3:GetObject"],
             update: &["appsync:UpdateFunction", "s3:GetObject"],
             delete: &["appsync:DeleteFunction"],
+            read: &["appsync:GetFunction"],
             unlisted: &[],
         },
         limits: &[
@@ -4735,6 +4981,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["appsync:DeleteGraphqlApi"],
+            read: &[
+                "appsync:GetGraphqlApi",
+                "appsync:GetGraphqlApiEnvironmentVariables",
+                "appsync:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -4762,6 +5013,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetObject",
             ],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -4785,6 +5037,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["appsync:UpdateResolver", "s3:GetObject"],
             delete: &["appsync:DeleteResolver"],
+            read: &["appsync:GetResolver"],
             unlisted: &[],
         },
         limits: &[
@@ -4853,6 +5106,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appsync:GetSourceApiAssociation",
                 "appsync:ListSourceApiAssociations",
             ],
+            read: &[
+                "appsync:GetSourceApiAssociation",
+                "appsync:ListSourceApiAssociations",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -4883,6 +5140,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["appsync:CreateType", "appsync:GetType"],
             update: &["appsync:GetType", "appsync:UpdateType"],
             delete: &["appsync:DeleteType", "appsync:GetType"],
+            read: &["appsync:GetType"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -4924,6 +5182,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "apptest:GetTestCase",
                 "apptest:ListTagsForResource",
             ],
+            read: &["apptest:GetTestCase", "apptest:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -4992,6 +5251,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:PutProvisionedConcurrencyConfig",
             ],
             delete: &["application-autoscaling:DeregisterScalableTarget"],
+            read: &[
+                "application-autoscaling:DescribeScalableTargets",
+                "application-autoscaling:DescribeScheduledActions",
+                "application-autoscaling:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -5038,6 +5302,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "application-autoscaling:DeleteScalingPolicy",
                 "application-autoscaling:DescribeScalingPolicies",
             ],
+            read: &["application-autoscaling:DescribeScalingPolicies"],
             unlisted: &[],
         },
         limits: &[
@@ -5130,6 +5395,15 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "applicationinsights:DeleteApplication",
                 "applicationinsights:DescribeApplication",
             ],
+            read: &[
+                "applicationinsights:DescribeApplication",
+                "applicationinsights:DescribeComponent",
+                "applicationinsights:DescribeLogPattern",
+                "applicationinsights:ListComponents",
+                "applicationinsights:ListLogPatternSets",
+                "applicationinsights:ListLogPatterns",
+                "applicationinsights:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -5166,6 +5440,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["application-signals:ListServices"],
             delete: &["application-signals:ListServices"],
+            read: &["application-signals:ListServices"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -5194,6 +5469,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "application-signals:DeleteGroupingConfiguration",
                 "application-signals:ListGroupingAttributeDefinitions",
             ],
+            read: &["application-signals:ListGroupingAttributeDefinitions"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -5240,6 +5516,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "application-signals:DeleteInstrumentationConfiguration",
+                "application-signals:GetInstrumentationConfiguration",
+                "application-signals:ListTagsForResource",
+            ],
+            read: &[
                 "application-signals:GetInstrumentationConfiguration",
                 "application-signals:ListTagsForResource",
             ],
@@ -5313,6 +5593,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "application-signals:GetServiceLevelObjective",
                 "application-signals:UntagResource",
             ],
+            read: &[
+                "application-signals:GetServiceLevelObjective",
+                "application-signals:ListServiceLevelObjectiveExclusionWindows",
+                "application-signals:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -5366,6 +5651,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "athena:CancelCapacityReservation",
                 "athena:DeleteCapacityReservation",
                 "athena:GetCapacityReservation",
+            ],
+            read: &[
+                "athena:GetCapacityAssignmentConfiguration",
+                "athena:GetCapacityReservation",
+                "athena:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -5440,6 +5730,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:DeleteFunction",
                 "s3:ListBucket",
             ],
+            read: &["athena:GetDataCatalog", "athena:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -5472,6 +5763,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["athena:CreateNamedQuery"],
             update: &[],
             delete: &["athena:DeleteNamedQuery"],
+            read: &["athena:GetNamedQuery"],
             unlisted: &[],
         },
         limits: &[
@@ -5519,6 +5811,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "athena:DeletePreparedStatement",
                 "athena:GetPreparedStatement",
             ],
+            read: &["athena:GetPreparedStatement"],
             unlisted: &[],
         },
         limits: &[
@@ -5600,6 +5893,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "athena:GetWorkGroup",
                 "athena:UntagResource",
             ],
+            read: &["athena:GetWorkGroup", "athena:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -5652,6 +5946,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "auditmanager:DeleteAssessment",
                 "auditmanager:UntagResource",
+            ],
+            read: &[
+                "auditmanager:GetAssessment",
+                "auditmanager:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -5711,6 +6009,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "auditmanager:UpdateAssessmentFramework",
             ],
             delete: &["auditmanager:DeleteAssessmentFramework"],
+            read: &["auditmanager:GetAssessmentFramework"],
             unlisted: &[],
         },
         limits: &[
@@ -5813,6 +6112,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "autoscaling:DeleteAutoScalingGroup",
                 "autoscaling:UpdateAutoScalingGroup",
             ],
+            read: &[],
             unlisted: &[
                 "autoscaling:Describe*",
                 "ec2:Describe*",
@@ -5924,6 +6224,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "autoscaling:DeleteLaunchConfiguration",
                 "autoscaling:DescribeLaunchConfigurations",
             ],
+            read: &["autoscaling:DescribeLaunchConfigurations"],
             unlisted: &[],
         },
         limits: &[
@@ -6011,6 +6312,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "autoscaling:DeleteLifecycleHook",
                 "autoscaling:DescribeLifecycleHooks",
             ],
+            read: &["autoscaling:DescribeLifecycleHooks"],
             unlisted: &[],
         },
         limits: &[
@@ -6060,6 +6362,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudwatch:GetMetricData",
             ],
             delete: &["autoscaling:DeletePolicy", "autoscaling:DescribePolicies"],
+            read: &["autoscaling:DescribePolicies"],
             unlisted: &[],
         },
         limits: &[
@@ -6107,6 +6410,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "autoscaling:DeleteScheduledAction",
                 "autoscaling:DescribeScheduledActions",
             ],
+            read: &["autoscaling:DescribeScheduledActions"],
             unlisted: &[],
         },
         limits: &[
@@ -6151,6 +6455,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "autoscaling:PutWarmPool",
             ],
             delete: &["autoscaling:DeleteWarmPool", "autoscaling:DescribeWarmPool"],
+            read: &["autoscaling:DescribeWarmPool"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -6237,6 +6542,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudwatch:DeleteAlarms",
                 "cloudwatch:DescribeAlarms",
             ],
+            read: &["autoscaling-plans:DescribeScalingPlans"],
             unlisted: &[],
         },
         limits: &[
@@ -6284,6 +6590,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "b2bi:UpdateCapability",
             ],
             delete: &["b2bi:DeleteCapability"],
+            read: &["b2bi:GetCapability", "b2bi:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -6325,6 +6632,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "b2bi:UpdatePartnership",
             ],
             delete: &["b2bi:DeletePartnership"],
+            read: &["b2bi:GetPartnership", "b2bi:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -6404,6 +6712,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:DeleteLogDelivery",
                 "logs:ListLogDeliveries",
             ],
+            read: &["b2bi:GetProfile", "b2bi:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -6478,6 +6787,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:DeleteLogDelivery",
                 "logs:ListLogDeliveries",
             ],
+            read: &["b2bi:GetTransformer", "b2bi:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -6539,6 +6849,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bcm-dashboards:DeleteDashboard",
                 "bcm-dashboards:GetDashboard",
             ],
+            read: &[
+                "bcm-dashboards:GetDashboard",
+                "bcm-dashboards:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -6593,6 +6907,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["bcm-dashboards:DeleteScheduledReport"],
+            read: &[
+                "bcm-dashboards:GetScheduledReport",
+                "bcm-dashboards:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -6650,6 +6968,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bcm-data-exports:UpdateExport",
             ],
             delete: &["bcm-data-exports:DeleteExport"],
+            read: &[
+                "bcm-data-exports:GetExport",
+                "bcm-data-exports:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -6682,6 +7004,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["backup:DeleteBackupPlan", "backup:GetBackupPlan"],
+            read: &["backup:GetBackupPlan", "backup:ListTags"],
             unlisted: &[],
         },
         limits: &[],
@@ -6702,6 +7025,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["backup:DeleteBackupSelection", "backup:GetBackupSelection"],
+            read: &["backup:GetBackupSelection"],
             unlisted: &[],
         },
         limits: &[],
@@ -6740,6 +7064,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "backup:UntagResource",
             ],
             delete: &["backup:DeleteBackupVault"],
+            read: &[
+                "backup:DescribeBackupVault",
+                "backup:GetBackupVaultAccessPolicy",
+                "backup:GetBackupVaultNotifications",
+                "backup:ListTags",
+            ],
             unlisted: &["backup-storage:Mount"],
         },
         limits: &[Limit {
@@ -6776,6 +7106,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "backup:UpdateFramework",
             ],
             delete: &["backup:DeleteFramework", "backup:DescribeFramework"],
+            read: &["backup:DescribeFramework", "backup:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -6811,6 +7142,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "backup:UntagResource",
             ],
             delete: &["backup:CancelLegalHold", "backup:GetLegalHold"],
+            read: &["backup:GetLegalHold", "backup:ListTags"],
             unlisted: &[],
         },
         limits: &[],
@@ -6856,6 +7188,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mpa:GetApprovalTeam",
             ],
             delete: &["backup:DeleteBackupVault"],
+            read: &[
+                "backup:DescribeBackupVault",
+                "backup:GetBackupVaultAccessPolicy",
+                "backup:GetBackupVaultNotifications",
+                "backup:ListTags",
+            ],
             unlisted: &["backup-storage:Mount"],
         },
         limits: &[Limit {
@@ -6887,6 +7225,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "backup:UpdateReportPlan",
             ],
             delete: &["backup:DeleteReportPlan", "backup:DescribeReportPlan"],
+            read: &["backup:DescribeReportPlan", "backup:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -6928,6 +7267,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "backup:DeleteRestoreTestingPlan",
                 "backup:GetRestoreTestingPlan",
             ],
+            read: &["backup:GetRestoreTestingPlan", "backup:ListTags"],
             unlisted: &[],
         },
         limits: &[],
@@ -6958,6 +7298,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "backup:DeleteRestoreTestingSelection",
                 "backup:GetRestoreTestingSelection",
             ],
+            read: &["backup:GetRestoreTestingSelection"],
             unlisted: &[],
         },
         limits: &[],
@@ -6985,6 +7326,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "backup:DeleteTieringConfiguration",
                 "backup:GetTieringConfiguration",
             ],
+            read: &["backup:GetTieringConfiguration", "backup:ListTags"],
             unlisted: &[],
         },
         limits: &[],
@@ -7019,6 +7361,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "backup-gateway:DeleteHypervisor",
                 "backup-gateway:GetHypervisor",
                 "backup-gateway:ListHypervisors",
+            ],
+            read: &[
+                "backup-gateway:GetHypervisor",
+                "backup-gateway:ListHypervisors",
+                "backup-gateway:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -7112,6 +7459,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["ec2:DescribeLaunchTemplateVersions"],
             delete: &["ec2:DescribeLaunchTemplateVersions"],
+            read: &[],
             unlisted: &[
                 "Batch:CreateComputeEnvironment",
                 "Batch:DeleteComputeEnvironment",
@@ -7147,6 +7495,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[
                 "Batch:CreateConsumableResource",
                 "Batch:DeleteConsumableResource",
@@ -7176,6 +7525,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[
                 "Batch:DeregisterJobDefinition",
                 "Batch:DescribeJobDefinitions",
@@ -7202,6 +7552,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[
                 "Batch:CreateJobQueue",
                 "Batch:DeleteJobQueue",
@@ -7244,6 +7595,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[
                 "Batch:CreateQuotaShare",
                 "Batch:DeleteQuotaShare",
@@ -7279,6 +7631,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[
                 "Batch:CreateSchedulingPolicy",
                 "Batch:DeleteSchedulingPolicy",
@@ -7305,6 +7658,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[
                 "Batch:CreateServiceEnvironment",
                 "Batch:DeleteServiceEnvironment",
@@ -7349,6 +7703,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "bcm-pricing-calculator:DeleteBillEstimate",
+                "bcm-pricing-calculator:GetBillEstimate",
+                "bcm-pricing-calculator:ListTagsForResource",
+            ],
+            read: &[
                 "bcm-pricing-calculator:GetBillEstimate",
                 "bcm-pricing-calculator:ListTagsForResource",
             ],
@@ -7416,6 +7774,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bcm-pricing-calculator:DeleteBillScenario",
                 "bcm-pricing-calculator:GetBillScenario",
             ],
+            read: &[
+                "bcm-pricing-calculator:GetBillScenario",
+                "bcm-pricing-calculator:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -7470,6 +7832,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "bcm-pricing-calculator:DeleteWorkloadEstimate",
+                "bcm-pricing-calculator:GetWorkloadEstimate",
+                "bcm-pricing-calculator:ListTagsForResource",
+            ],
+            read: &[
                 "bcm-pricing-calculator:GetWorkloadEstimate",
                 "bcm-pricing-calculator:ListTagsForResource",
             ],
@@ -7583,6 +7949,20 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:Encrypt",
                 "kms:GenerateDataKey",
             ],
+            read: &[
+                "bedrock:GetAgent",
+                "bedrock:GetAgentActionGroup",
+                "bedrock:GetAgentCollaborator",
+                "bedrock:GetAgentKnowledgeBase",
+                "bedrock:GetGuardrail",
+                "bedrock:ListAgentActionGroups",
+                "bedrock:ListAgentCollaborators",
+                "bedrock:ListAgentKnowledgeBases",
+                "bedrock:ListTagsForResource",
+                "kms:Decrypt",
+                "kms:Encrypt",
+                "kms:GenerateDataKey",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -7667,6 +8047,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock:UpdateAgentAlias",
             ],
             delete: &["bedrock:DeleteAgentAlias"],
+            read: &["bedrock:GetAgentAlias", "bedrock:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -7732,6 +8113,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock:DeleteInferenceProfile",
                 "bedrock:GetInferenceProfile",
             ],
+            read: &["bedrock:GetInferenceProfile", "bedrock:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -7805,6 +8187,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "bedrock:DeleteAutomatedReasoningPolicy",
                 "bedrock:GetAutomatedReasoningPolicy",
+            ],
+            read: &[
+                "bedrock:GetAutomatedReasoningPolicy",
+                "bedrock:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -7888,6 +8274,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock:DeleteAutomatedReasoningPolicy",
                 "bedrock:GetAutomatedReasoningPolicy",
             ],
+            read: &[
+                "bedrock:GetAutomatedReasoningPolicy",
+                "bedrock:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -7968,6 +8358,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:Decrypt",
                 "kms:DescribeKey",
             ],
+            read: &[
+                "bedrock:GetBlueprint",
+                "bedrock:ListTagsForResource",
+                "kms:Decrypt",
+                "kms:DescribeKey",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -8022,6 +8418,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "bedrock:DeleteDataAutomationLibrary",
                 "bedrock:GetDataAutomationLibrary",
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "kms:GenerateDataKey",
+            ],
+            read: &[
+                "bedrock:GetDataAutomationLibrary",
+                "bedrock:ListTagsForResource",
                 "kms:Decrypt",
                 "kms:DescribeKey",
                 "kms:GenerateDataKey",
@@ -8087,6 +8490,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:Decrypt",
                 "kms:DescribeKey",
             ],
+            read: &[
+                "bedrock:GetDataAutomationProject",
+                "bedrock:ListTagsForResource",
+                "kms:Decrypt",
+                "kms:DescribeKey",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -8143,6 +8552,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:GenerateDataKey",
             ],
             delete: &["bedrock:DeleteDataSource", "bedrock:GetDataSource"],
+            read: &["bedrock:GetDataSource"],
             unlisted: &[],
         },
         limits: &[
@@ -8194,6 +8604,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock:PutEnforcedGuardrailConfiguration",
             ],
             delete: &["bedrock:DeleteEnforcedGuardrailConfiguration"],
+            read: &["bedrock:ListEnforcedGuardrailsConfiguration"],
             unlisted: &[],
         },
         limits: &[
@@ -8284,6 +8695,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock:GetFlow",
                 "bedrock:GetGuardrail",
             ],
+            read: &[
+                "bedrock:GetFlow",
+                "bedrock:GetGuardrail",
+                "bedrock:ListTagsForResource",
+                "kms:Decrypt",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -8355,6 +8772,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock:UpdateFlowAlias",
             ],
             delete: &["bedrock:DeleteFlowAlias"],
+            read: &["bedrock:GetFlowAlias", "bedrock:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -8426,6 +8844,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock:DeleteGuardrail",
                 "bedrock:GetFlowVersion",
                 "bedrock:GetGuardrail",
+            ],
+            read: &[
+                "bedrock:GetFlowVersion",
+                "bedrock:GetGuardrail",
+                "kms:Decrypt",
             ],
             unlisted: &["noservice:NoAction"],
         },
@@ -8515,6 +8938,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:Decrypt",
                 "kms:RetireGrant",
             ],
+            read: &[
+                "bedrock:GetGuardrail",
+                "bedrock:ListTagsForResource",
+                "kms:Decrypt",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -8584,6 +9012,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock:GetGuardrail",
                 "kms:RetireGrant",
             ],
+            read: &["bedrock:GetGuardrail", "kms:Decrypt"],
             unlisted: &[],
         },
         limits: &[
@@ -8651,6 +9080,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock:UntagResource",
             ],
             delete: &["bedrock:DeletePromptRouter", "bedrock:GetPromptRouter"],
+            read: &["bedrock:GetPromptRouter", "bedrock:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -8733,6 +9163,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock:GetKnowledgeBase",
                 "bedrock:ListDataSources",
             ],
+            read: &["bedrock:GetKnowledgeBase", "bedrock:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -8776,6 +9207,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["bedrock:GetResourcePolicy", "bedrock:PutResourcePolicy"],
             update: &["bedrock:GetResourcePolicy", "bedrock:PutResourcePolicy"],
             delete: &["bedrock:DeleteResourcePolicy", "bedrock:GetResourcePolicy"],
+            read: &["bedrock:GetResourcePolicy"],
             unlisted: &[],
         },
         limits: &[
@@ -8821,6 +9253,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetObjectVersion",
             ],
             delete: &["bedrock:DeletePrompt", "bedrock:GetPrompt"],
+            read: &[
+                "bedrock:GetPrompt",
+                "bedrock:ListTagsForResource",
+                "kms:Decrypt",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -8893,6 +9330,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["bedrock:DeletePrompt", "bedrock:GetPrompt"],
+            read: &[
+                "bedrock:GetPrompt",
+                "bedrock:ListTagsForResource",
+                "kms:Decrypt",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -8955,6 +9397,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["bedrock:GetResourcePolicy", "bedrock:PutResourcePolicy"],
             update: &["bedrock:GetResourcePolicy", "bedrock:PutResourcePolicy"],
             delete: &["bedrock:DeleteResourcePolicy", "bedrock:GetResourcePolicy"],
+            read: &["bedrock:GetResourcePolicy"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -8996,6 +9439,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:GenerateDataKey",
             ],
             delete: &["bedrock:DeleteRetrievalInstruction"],
+            read: &[
+                "bedrock:GetRetrievalInstruction",
+                "bedrock:ListTagsForResource",
+                "kms:Decrypt",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -9069,6 +9517,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:Decrypt",
                 "kms:DescribeKey",
             ],
+            read: &[
+                "bedrock:GetSession",
+                "bedrock:ListTagsForResource",
+                "kms:Decrypt",
+                "kms:DescribeKey",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -9129,6 +9583,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:DeleteApiKeyCredentialProvider",
                 "bedrock-agentcore:GetApiKeyCredentialProvider",
                 "secretsmanager:DeleteSecret",
+            ],
+            read: &[
+                "bedrock-agentcore:GetApiKeyCredentialProvider",
+                "bedrock-agentcore:ListTagsForResource",
             ],
             unlisted: &["bedrock-agentcore:CreateTokenVault"],
         },
@@ -9201,6 +9659,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:DeleteBrowser",
                 "bedrock-agentcore:GetBrowser",
             ],
+            read: &[
+                "bedrock-agentcore:GetBrowser",
+                "bedrock-agentcore:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -9255,6 +9717,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "bedrock-agentcore:DeleteBrowserProfile",
                 "bedrock-agentcore:GetBrowserProfile",
+            ],
+            read: &[
+                "bedrock-agentcore:GetBrowserProfile",
+                "bedrock-agentcore:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -9327,6 +9793,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:GetCapacityProvider",
                 "bedrock-agentcore:ListTagsForResource",
             ],
+            read: &[
+                "bedrock-agentcore:GetCapacityProvider",
+                "bedrock-agentcore:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -9394,6 +9864,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "bedrock-agentcore:DeleteCodeInterpreter",
                 "bedrock-agentcore:GetCodeInterpreter",
+            ],
+            read: &[
+                "bedrock-agentcore:GetCodeInterpreter",
+                "bedrock-agentcore:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -9471,6 +9945,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:Decrypt",
                 "kms:DescribeKey",
                 "kms:RetireGrant",
+            ],
+            read: &[
+                "bedrock-agentcore:GetConfigurationBundle",
+                "bedrock-agentcore:ListTagsForResource",
+                "kms:Decrypt",
+                "kms:DescribeKey",
             ],
             unlisted: &[],
         },
@@ -9560,6 +10040,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:GetConsentPortal",
                 "bedrock-agentcore:ListTagsForResource",
             ],
+            read: &[
+                "bedrock-agentcore:GetConsentPortal",
+                "bedrock-agentcore:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -9635,6 +10119,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "bedrock-agentcore:DeleteDataset",
                 "bedrock-agentcore:GetDataset",
+                "kms:Decrypt",
+                "kms:DescribeKey",
+            ],
+            read: &[
+                "bedrock-agentcore:GetDataset",
+                "bedrock-agentcore:ListTagsForResource",
                 "kms:Decrypt",
                 "kms:DescribeKey",
             ],
@@ -9719,6 +10209,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "bedrock-agentcore:DeleteEvaluator",
                 "bedrock-agentcore:GetEvaluator",
+            ],
+            read: &[
+                "bedrock-agentcore:GetEvaluator",
+                "bedrock-agentcore:ListTagsForResource",
+                "kms:Decrypt",
             ],
             unlisted: &[],
         },
@@ -9807,6 +10302,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:DeleteWorkloadIdentity",
                 "bedrock-agentcore:GetGateway",
             ],
+            read: &[
+                "bedrock-agentcore:GetGateway",
+                "bedrock-agentcore:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -9876,6 +10375,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:DeleteGatewayRateLimit",
                 "bedrock-agentcore:GetGatewayRateLimit",
             ],
+            read: &["bedrock-agentcore:GetGatewayRateLimit"],
             unlisted: &[],
         },
         limits: &[
@@ -9923,6 +10423,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:DeleteGatewayRule",
                 "bedrock-agentcore:GetGatewayRule",
             ],
+            read: &["bedrock-agentcore:GetGatewayRule"],
             unlisted: &[],
         },
         limits: &[
@@ -10043,6 +10544,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:DeleteResourceGateway",
                 "vpc-lattice:DeleteServiceNetworkResourceAssociation",
             ],
+            read: &["bedrock-agentcore:GetGatewayTarget"],
             unlisted: &[],
         },
         limits: &[
@@ -10156,6 +10658,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:UpdateAgentRuntime",
                 "bedrock-agentcore:UpdateAgentRuntimeEndpoint",
             ],
+            read: &[
+                "bedrock-agentcore:GetHarness",
+                "bedrock-agentcore:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -10227,6 +10733,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:DeleteAgentRuntimeEndpoint",
                 "bedrock-agentcore:DeleteHarnessEndpoint",
                 "bedrock-agentcore:GetAgentRuntimeEndpoint",
+                "bedrock-agentcore:GetHarnessEndpoint",
+                "bedrock-agentcore:ListTagsForResource",
+            ],
+            read: &[
                 "bedrock-agentcore:GetHarnessEndpoint",
                 "bedrock-agentcore:ListTagsForResource",
             ],
@@ -10347,6 +10857,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:DescribeKey",
                 "kms:GenerateDataKey",
             ],
+            read: &[
+                "bedrock-agentcore:GetMemory",
+                "bedrock-agentcore:ListTagsForResource",
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "kms:GenerateDataKey",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -10448,6 +10965,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:DeleteSecret",
                 "vpc-lattice:DeleteServiceNetworkResourceAssociation",
             ],
+            read: &[
+                "bedrock-agentcore:GetOauth2CredentialProvider",
+                "bedrock-agentcore:ListTagsForResource",
+            ],
             unlisted: &["bedrock-agentcore:CreateTokenVault"],
         },
         limits: &[
@@ -10510,6 +11031,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "bedrock-agentcore:DeleteOnlineEvaluationConfig",
                 "bedrock-agentcore:GetOnlineEvaluationConfig",
+            ],
+            read: &[
+                "bedrock-agentcore:GetOnlineEvaluationConfig",
+                "bedrock-agentcore:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -10575,6 +11100,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:DeletePaymentConnector",
                 "bedrock-agentcore:GetPaymentConnector",
             ],
+            read: &["bedrock-agentcore:GetPaymentConnector"],
             unlisted: &[],
         },
         limits: &[
@@ -10649,6 +11175,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:ListTagsForResource",
                 "secretsmanager:DeleteSecret",
             ],
+            read: &[
+                "bedrock-agentcore:GetPaymentCredentialProvider",
+                "bedrock-agentcore:ListTagsForResource",
+            ],
             unlisted: &["bedrock-agentcore:CreateTokenVault"],
         },
         limits: &[
@@ -10700,6 +11230,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:DeletePaymentManager",
                 "bedrock-agentcore:DeleteWorkloadIdentity",
                 "bedrock-agentcore:GetPaymentManager",
+            ],
+            read: &[
+                "bedrock-agentcore:GetPaymentManager",
+                "bedrock-agentcore:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -10766,6 +11300,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:ManageAdminPolicy",
                 "bedrock-agentcore:ManageResourceScopedPolicy",
             ],
+            read: &["bedrock-agentcore:GetPolicy"],
             unlisted: &[],
         },
         limits: &[
@@ -10837,6 +11372,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:Decrypt",
                 "kms:GenerateDataKey",
             ],
+            read: &[
+                "bedrock-agentcore:GetPolicyEngine",
+                "bedrock-agentcore:ListTagsForResource",
+                "kms:Decrypt",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -10891,6 +11431,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:DeleteResourcePolicy",
                 "bedrock-agentcore:GetResourcePolicy",
             ],
+            read: &["bedrock-agentcore:GetResourcePolicy"],
             unlisted: &[],
         },
         limits: &[
@@ -10978,6 +11519,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:GetAgentRuntime",
                 "bedrock-agentcore:GetAgentRuntimeEndpoint",
             ],
+            read: &[
+                "bedrock-agentcore:GetAgentRuntime",
+                "bedrock-agentcore:GetAgentRuntimeEndpoint",
+                "bedrock-agentcore:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -11058,6 +11604,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:GetAgentRuntime",
                 "bedrock-agentcore:GetAgentRuntimeEndpoint",
             ],
+            read: &[
+                "bedrock-agentcore:GetAgentRuntime",
+                "bedrock-agentcore:GetAgentRuntimeEndpoint",
+                "bedrock-agentcore:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -11134,6 +11685,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "bedrock-agentcore:UpdateWorkloadIdentity",
             ],
             delete: &["bedrock-agentcore:DeleteWorkloadIdentity"],
+            read: &[
+                "bedrock-agentcore:GetWorkloadIdentity",
+                "bedrock-agentcore:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -11172,6 +11727,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "bedrock-mantle:ArchiveProject",
+                "bedrock-mantle:GetProject",
+                "bedrock-mantle:ListTagsForResource",
+            ],
+            read: &[
                 "bedrock-mantle:GetProject",
                 "bedrock-mantle:ListTagsForResource",
             ],
@@ -11232,6 +11791,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "billing:UseSourceView",
             ],
             delete: &["billing:DeleteBillingView", "billing:GetBillingView"],
+            read: &[
+                "billing:GetBillingView",
+                "billing:ListSourceViewsForBillingView",
+                "billing:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -11297,6 +11861,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "billingconductor:ListBillingGroups",
                 "billingconductor:UntagResource",
                 "billingconductor:UpdateBillingGroup",
+            ],
+            read: &[
+                "billingconductor:ListAccountAssociations",
+                "billingconductor:ListBillingGroups",
+                "billingconductor:ListTagsForResource",
+                "organizations:ListAccounts",
             ],
             unlisted: &[],
         },
@@ -11371,6 +11941,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "billingconductor:ListResourcesAssociatedToCustomLineItem",
                 "billingconductor:UntagResource",
             ],
+            read: &[
+                "billingconductor:ListCustomLineItemVersions",
+                "billingconductor:ListCustomLineItems",
+                "billingconductor:ListResourcesAssociatedToCustomLineItem",
+                "billingconductor:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -11439,6 +12015,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "billingconductor:ListPricingPlans",
                 "billingconductor:UntagResource",
             ],
+            read: &[
+                "billingconductor:ListPricingPlans",
+                "billingconductor:ListPricingRulesAssociatedToPricingPlan",
+                "billingconductor:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -11496,6 +12077,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "billingconductor:DeletePricingRule",
                 "billingconductor:ListPricingRules",
                 "billingconductor:UntagResource",
+            ],
+            read: &[
+                "billingconductor:ListPricingRules",
+                "billingconductor:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -11560,6 +12145,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "braket:UpdateSpendingLimit",
             ],
             delete: &["braket:DeleteSpendingLimit", "braket:SearchSpendingLimits"],
+            read: &["braket:ListTagsForResource", "braket:SearchSpendingLimits"],
             unlisted: &[],
         },
         limits: &[
@@ -11604,6 +12190,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "budgets:ViewBudget",
             ],
             delete: &["budgets:ModifyBudget"],
+            read: &[
+                "billing:GetBillingViewData",
+                "budgets:ListTagsForResource",
+                "budgets:ViewBudget",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -11629,6 +12220,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["budgets:DeleteBudgetAction"],
+            read: &[
+                "budgets:DescribeBudgetAction",
+                "budgets:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -11657,6 +12252,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -11683,6 +12279,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ce:CreateAnomalyMonitor", "ce:TagResource"],
             update: &["ce:UpdateAnomalyMonitor"],
             delete: &["ce:DeleteAnomalyMonitor"],
+            read: &["ce:GetAnomalyMonitors", "ce:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -11728,6 +12325,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ce:CreateAnomalySubscription", "ce:TagResource"],
             update: &["ce:UpdateAnomalySubscription"],
             delete: &["ce:DeleteAnomalySubscription"],
+            read: &["ce:GetAnomalySubscriptions", "ce:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -11765,6 +12363,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ce:UpdateCostCategoryDefinition",
             ],
             delete: &["ce:DeleteCostCategoryDefinition"],
+            read: &[
+                "ce:DescribeCostCategoryDefinition",
+                "ce:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -11823,6 +12425,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cur:DeleteReportDefinition",
                 "cur:DescribeReportDefinitions",
             ],
+            read: &["cur:DescribeReportDefinitions", "cur:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -11873,6 +12476,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cases:UpdateCase",
             ],
             delete: &["cases:DeleteCase"],
+            read: &["cases:GetCase", "cases:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -11933,6 +12537,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cases:UpdateCaseRule",
             ],
             delete: &["cases:DeleteCaseRule", "cases:UntagResource"],
+            read: &["cases:BatchGetCaseRule"],
             unlisted: &[],
         },
         limits: &[
@@ -11978,6 +12583,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cases:UntagResource",
             ],
             delete: &["cases:DeleteDomain", "cases:UntagResource"],
+            read: &["cases:GetDomain"],
             unlisted: &[],
         },
         limits: &[
@@ -12024,6 +12630,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cases:UpdateField",
             ],
             delete: &["cases:DeleteField", "cases:UntagResource"],
+            read: &["cases:BatchGetField"],
             unlisted: &[],
         },
         limits: &[
@@ -12070,6 +12677,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cases:UpdateLayout",
             ],
             delete: &["cases:DeleteLayout", "cases:UntagResource"],
+            read: &["cases:GetLayout"],
             unlisted: &[],
         },
         limits: &[
@@ -12115,6 +12723,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cases:UpdateRelatedItem",
             ],
             delete: &["cases:DeleteRelatedItem"],
+            read: &["cases:ListTagsForResource", "cases:SearchRelatedItems"],
             unlisted: &[],
         },
         limits: &[
@@ -12167,6 +12776,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cases:UpdateTemplate",
             ],
             delete: &["cases:DeleteTemplate", "cases:UntagResource"],
+            read: &["cases:GetTemplate"],
             unlisted: &[],
         },
         limits: &[
@@ -12244,6 +12854,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cassandra:Select",
                 "cassandra:SelectMultiRegionResource",
             ],
+            read: &["cassandra:Select", "cassandra:SelectMultiRegionResource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -12327,6 +12938,19 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudwatch:GetMetricData",
                 "cloudwatch:PutMetricAlarm",
             ],
+            read: &[
+                "application-autoscaling:DeregisterScalableTarget",
+                "application-autoscaling:DescribeScalableTargets",
+                "application-autoscaling:DescribeScalingPolicies",
+                "application-autoscaling:PutScalingPolicy",
+                "application-autoscaling:RegisterScalableTarget",
+                "cassandra:Select",
+                "cassandra:SelectMultiRegionResource",
+                "cloudwatch:DeleteAlarms",
+                "cloudwatch:DescribeAlarms",
+                "cloudwatch:GetMetricData",
+                "cloudwatch:PutMetricAlarm",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -12359,6 +12983,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["cassandra:Create", "cassandra:Select"],
             update: &[],
             delete: &["cassandra:Drop", "cassandra:Select"],
+            read: &["cassandra:Select"],
             unlisted: &[],
         },
         limits: &[],
@@ -12374,6 +12999,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["acm:GetAccountConfiguration", "acm:PutAccountConfiguration"],
             update: &["acm:GetAccountConfiguration", "acm:PutAccountConfiguration"],
             delete: &["acm:GetAccountConfiguration", "acm:PutAccountConfiguration"],
+            read: &["acm:GetAccountConfiguration"],
             unlisted: &[],
         },
         limits: &[],
@@ -12417,6 +13043,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53:GetChange",
                 "route53:GetHostedZone",
             ],
+            read: &[
+                "acm:DescribeAcmeDomainValidation",
+                "acm:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -12456,6 +13086,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "acm:UpdateAcmeEndpoint",
             ],
             delete: &["acm:DeleteAcmeEndpoint", "acm:DescribeAcmeEndpoint"],
+            read: &["acm:DescribeAcmeEndpoint", "acm:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[],
@@ -12484,6 +13115,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "acm:DeleteAcmeExternalAccountBinding",
                 "acm:DescribeAcmeExternalAccountBinding",
+            ],
+            read: &[
+                "acm:DescribeAcmeExternalAccountBinding",
+                "acm:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -12536,6 +13171,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "acm:DescribeCertificate",
                 "acm:RemoveTagsFromCertificate",
             ],
+            read: &["acm:DescribeCertificate", "acm:ListTagsForCertificate"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -12568,6 +13204,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "chatbot:UpdateCustomAction",
             ],
             delete: &["chatbot:DeleteCustomAction"],
+            read: &["chatbot:GetCustomAction", "chatbot:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -12621,6 +13258,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "chatbot:DisassociateFromConfiguration",
                 "chatbot:GetMicrosoftTeamsChannelConfiguration",
                 "chatbot:ListAssociations",
+            ],
+            read: &[
+                "chatbot:GetMicrosoftTeamsChannelConfiguration",
+                "chatbot:ListAssociations",
+                "chatbot:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -12704,6 +13346,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "chatbot:DisassociateFromConfiguration",
                 "chatbot:ListAssociations",
             ],
+            read: &[
+                "chatbot:DescribeSlackChannelConfigurations",
+                "chatbot:ListAssociations",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -12765,6 +13411,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "chime:UpdateAppInstance",
             ],
             delete: &["chime:DeleteAppInstance", "chime:DescribeAppInstance"],
+            read: &["chime:DescribeAppInstance", "chime:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -12811,6 +13458,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "chime:UpdateAppInstanceBot",
             ],
             delete: &["chime:DeleteAppInstanceBot", "chime:DescribeAppInstanceBot"],
+            read: &["chime:DescribeAppInstanceBot", "chime:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -12866,6 +13514,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "chime:DeleteAppInstanceUser",
                 "chime:DescribeAppInstanceUser",
             ],
+            read: &["chime:DescribeAppInstanceUser", "chime:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -12945,6 +13594,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "chime:DescribeChannel",
                 "chime:ListTagsForResource",
             ],
+            read: &["chime:DescribeChannel", "chime:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -13022,6 +13672,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "chime:UpdateChannelFlow",
             ],
             delete: &["chime:DeleteChannelFlow", "chime:DescribeChannelFlow"],
+            read: &["chime:DescribeChannelFlow", "chime:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -13081,6 +13732,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "chime:DeleteMediaInsightsPipelineConfiguration",
                 "chime:ListVoiceConnectors",
             ],
+            read: &[
+                "chime:GetMediaInsightsPipelineConfiguration",
+                "chime:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -13136,6 +13791,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "chime:DeleteMediaPipelineKinesisVideoStreamPool",
                 "chime:GetMediaPipelineKinesisVideoStreamPool",
             ],
+            read: &[
+                "chime:GetMediaPipelineKinesisVideoStreamPool",
+                "chime:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -13190,6 +13849,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "chime:DeleteSipMediaApplication",
                 "chime:GetSipMediaApplication",
             ],
+            read: &["chime:GetSipMediaApplication", "chime:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -13230,6 +13890,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "chime:GetVoiceConnector",
                 "chime:ListTagsForResource",
             ],
+            read: &["chime:GetVoiceConnector", "chime:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -13280,6 +13941,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cleanrooms:ListAnalysisTemplates",
                 "cleanrooms:ListTagsForResource",
                 "cleanrooms:UntagResource",
+            ],
+            read: &[
+                "cleanrooms:GetAnalysisTemplate",
+                "cleanrooms:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -13370,6 +14035,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cleanrooms:ListMembers",
                 "cleanrooms:ListTagsForResource",
                 "cleanrooms:UntagResource",
+            ],
+            read: &[
+                "cleanrooms:GetCollaboration",
+                "cleanrooms:ListMembers",
+                "cleanrooms:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -13473,6 +14143,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:GetTable",
                 "glue:GetTables",
             ],
+            read: &[
+                "cleanrooms:GetConfiguredTable",
+                "cleanrooms:GetConfiguredTableAnalysisRule",
+                "cleanrooms:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -13545,6 +14220,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cleanrooms:ListConfiguredTableAssociations",
                 "cleanrooms:ListTagsForResource",
                 "cleanrooms:UntagResource",
+            ],
+            read: &[
+                "cleanrooms:GetConfiguredTableAssociation",
+                "cleanrooms:GetConfiguredTableAssociationAnalysisRule",
+                "cleanrooms:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -13634,6 +14314,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "entityresolution:AddPolicyStatement",
                 "entityresolution:DeletePolicyStatement",
                 "entityresolution:GetIdMappingWorkflow",
+            ],
+            read: &[
+                "cleanrooms:GetCollaboration",
+                "cleanrooms:GetIdMappingTable",
+                "cleanrooms:GetMembership",
+                "cleanrooms:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -13735,6 +14421,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cleanrooms:ListTagsForResource",
                 "cleanrooms:UntagResource",
                 "entityresolution:DeletePolicyStatement",
+                "entityresolution:GetIdNamespace",
+            ],
+            read: &[
+                "cleanrooms:GetCollaboration",
+                "cleanrooms:GetIdNamespaceAssociation",
+                "cleanrooms:GetMembership",
+                "cleanrooms:ListTagsForResource",
                 "entityresolution:GetIdNamespace",
             ],
             unlisted: &[],
@@ -13845,6 +14538,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cleanrooms:ListIntermediateTables",
                 "cleanrooms:ListTagsForResource",
                 "cleanrooms:UntagResource",
+            ],
+            read: &[
+                "cleanrooms:GetCollaboration",
+                "cleanrooms:GetIntermediateTable",
+                "cleanrooms:GetIntermediateTableAnalysisRule",
+                "cleanrooms:GetMembership",
+                "cleanrooms:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -13959,6 +14659,14 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:GetLogDelivery",
                 "logs:ListLogDeliveries",
             ],
+            read: &[
+                "cleanrooms:GetMembership",
+                "cleanrooms:ListTagsForResource",
+                "logs:DescribeLogGroups",
+                "logs:DescribeResourcePolicies",
+                "logs:GetLogDelivery",
+                "logs:ListLogDeliveries",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -14029,6 +14737,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cleanrooms:ListTagsForResource",
                 "cleanrooms:UntagResource",
             ],
+            read: &[
+                "cleanrooms:GetPrivacyBudgetTemplate",
+                "cleanrooms:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -14087,6 +14799,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["cleanrooms-ml:TagResource", "cleanrooms-ml:UntagResource"],
             delete: &["cleanrooms-ml:DeleteConfiguredModelAlgorithm"],
+            read: &["cleanrooms-ml:GetConfiguredModelAlgorithm"],
             unlisted: &[],
         },
         limits: &[
@@ -14155,6 +14868,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cleanrooms:GetMembership",
                 "cleanrooms:PassMembership",
             ],
+            read: &[
+                "cleanrooms-ml:GetConfiguredModelAlgorithmAssociation",
+                "cleanrooms:GetMembership",
+                "cleanrooms:PassMembership",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -14214,6 +14932,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["cleanrooms-ml:TagResource", "cleanrooms-ml:UntagResource"],
             delete: &["cleanrooms-ml:DeleteTrainingDataset"],
+            read: &["cleanrooms-ml:GetTrainingDataset"],
             unlisted: &[],
         },
         limits: &[
@@ -14291,6 +15010,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeInstances",
                 "ec2:TerminateInstances",
             ],
+            read: &["cloud9:DescribeEnvironments", "cloud9:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -14369,6 +15089,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudformation:DeleteChangeSet",
                 "cloudformation:DescribeChangeSet",
             ],
+            read: &["cloudformation:DescribeChangeSet"],
             unlisted: &[],
         },
         limits: &[
@@ -14417,6 +15138,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -14448,6 +15170,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudformation:DeleteGeneratedTemplate",
                 "cloudformation:DescribeGeneratedTemplate",
             ],
+            read: &["cloudformation:DescribeGeneratedTemplate"],
             unlisted: &[],
         },
         limits: &[
@@ -14491,6 +15214,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudformation:DescribeType",
                 "cloudformation:SetTypeConfiguration",
             ],
+            read: &[
+                "cloudformation:BatchDescribeTypeConfigurations",
+                "cloudformation:DescribeType",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -14526,6 +15253,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["cloudformation:SetTypeDefaultVersion"],
             update: &["cloudformation:SetTypeDefaultVersion"],
             delete: &[],
+            read: &["cloudformation:DescribeType"],
             unlisted: &[],
         },
         limits: &[
@@ -14566,6 +15294,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["cloudformation:SetTypeConfiguration"],
             update: &["cloudformation:SetTypeConfiguration"],
             delete: &["cloudformation:SetTypeConfiguration"],
+            read: &["cloudformation:BatchDescribeTypeConfigurations"],
             unlisted: &[],
         },
         limits: &[
@@ -14633,6 +15362,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudformation:DeregisterType",
                 "cloudformation:DescribeType",
             ],
+            read: &["cloudformation:DescribeType"],
             unlisted: &[],
         },
         limits: &[
@@ -14700,6 +15430,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudformation:DescribeType",
                 "cloudformation:SetTypeConfiguration",
             ],
+            read: &[
+                "cloudformation:BatchDescribeTypeConfigurations",
+                "cloudformation:DescribeType",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -14742,6 +15476,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -14760,6 +15495,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &[],
+            read: &["cloudformation:DescribeType"],
             unlisted: &[],
         },
         limits: &[
@@ -14812,6 +15548,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudformation:DeregisterType",
                 "cloudformation:DescribeType",
             ],
+            read: &["cloudformation:DescribeType"],
             unlisted: &[],
         },
         limits: &[
@@ -14873,6 +15610,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &[],
+            read: &[
+                "cloudformation:DescribePublisher",
+                "cloudformation:DescribeType",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -14937,6 +15678,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &[],
+            read: &["cloudformation:DescribePublisher"],
             unlisted: &[],
         },
         limits: &[
@@ -14968,6 +15710,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["cloudformation:SetTypeDefaultVersion"],
             update: &["cloudformation:SetTypeDefaultVersion"],
             delete: &[],
+            read: &["cloudformation:DescribeType"],
             unlisted: &[""],
         },
         limits: &[
@@ -15033,6 +15776,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudformation:DeregisterType",
                 "cloudformation:DescribeType",
             ],
+            read: &["cloudformation:DescribeType"],
             unlisted: &[],
         },
         limits: &[
@@ -15096,6 +15840,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudformation:DeleteStack",
                 "cloudformation:DescribeStacks",
             ],
+            read: &[
+                "cloudformation:DescribeStacks",
+                "cloudformation:GetStackPolicy",
+                "cloudformation:GetTemplate",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -15146,6 +15895,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudformation:DescribeStackSetOperation",
                 "cloudformation:ListStackSetOperationResults",
                 "cloudformation:UntagResource",
+            ],
+            read: &[
+                "cloudformation:DescribeStackInstance",
+                "cloudformation:DescribeStackSet",
+                "cloudformation:ListStackInstances",
             ],
             unlisted: &[],
         },
@@ -15211,6 +15965,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudformation:DeactivateType",
                 "cloudformation:DescribeType",
             ],
+            read: &["cloudformation:DescribeType"],
             unlisted: &[],
         },
         limits: &[
@@ -15265,6 +16020,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -15280,6 +16036,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -15304,6 +16061,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudfront:DeleteAnycastIpList",
                 "cloudfront:GetAnycastIpList",
             ],
+            read: &[
+                "cloudfront:GetAnycastIpList",
+                "cloudfront:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -15323,6 +16084,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["cloudfront:CreateCachePolicy"],
             update: &["cloudfront:GetCachePolicy", "cloudfront:UpdateCachePolicy"],
             delete: &["cloudfront:DeleteCachePolicy", "cloudfront:GetCachePolicy"],
+            read: &["cloudfront:GetCachePolicy"],
             unlisted: &[],
         },
         limits: &[],
@@ -15344,6 +16106,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudfront:DeleteCloudFrontOriginAccessIdentity",
                 "cloudfront:GetCloudFrontOriginAccessIdentity",
             ],
+            read: &["cloudfront:GetCloudFrontOriginAccessIdentity"],
             unlisted: &[],
         },
         limits: &[],
@@ -15380,6 +16143,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "cloudfront:DeleteConnectionFunction",
                 "cloudfront:DescribeConnectionFunction",
+            ],
+            read: &[
+                "cloudfront:DescribeConnectionFunction",
+                "cloudfront:GetConnectionFunction",
+                "cloudfront:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -15430,6 +16198,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudfront:GetConnectionGroup",
                 "cloudfront:UpdateConnectionGroup",
             ],
+            read: &[
+                "cloudfront:GetConnectionGroup",
+                "cloudfront:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -15451,6 +16223,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudfront:DeleteContinuousDeploymentPolicy",
                 "cloudfront:GetContinuousDeploymentPolicy",
             ],
+            read: &["cloudfront:GetContinuousDeploymentPolicy"],
             unlisted: &[],
         },
         limits: &[],
@@ -15488,6 +16261,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudfront:DeleteDistribution",
                 "cloudfront:GetDistribution",
                 "cloudfront:GetDistributionConfig",
+            ],
+            read: &[
+                "cloudfront:GetDistribution",
+                "cloudfront:GetDistributionConfig",
+                "cloudfront:ListTagsForResource",
             ],
             unlisted: &["cloudfront:CreateDistributionWithTags"],
         },
@@ -15537,6 +16315,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudfront:UpdateDistributionTenant",
                 "wafv2:GetWebACL",
             ],
+            read: &[
+                "cloudfront:GetDistributionTenant",
+                "cloudfront:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -15558,6 +16340,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudfront:DeleteFieldLevelEncryptionConfig",
                 "cloudfront:GetFieldLevelEncryption",
             ],
+            read: &["cloudfront:GetFieldLevelEncryption"],
             unlisted: &[],
         },
         limits: &[
@@ -15592,6 +16375,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudfront:DeleteFieldLevelEncryptionProfile",
                 "cloudfront:GetFieldLevelEncryptionProfile",
             ],
+            read: &["cloudfront:GetFieldLevelEncryptionProfile"],
             unlisted: &[],
         },
         limits: &[],
@@ -15618,6 +16402,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudfront:UpdateFunction",
             ],
             delete: &["cloudfront:DeleteFunction", "cloudfront:DescribeFunction"],
+            read: &[
+                "cloudfront:DescribeFunction",
+                "cloudfront:GetFunction",
+                "cloudfront:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -15637,6 +16426,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["cloudfront:CreateKeyGroup"],
             update: &["cloudfront:GetKeyGroup", "cloudfront:UpdateKeyGroup"],
             delete: &["cloudfront:DeleteKeyGroup", "cloudfront:GetKeyGroup"],
+            read: &["cloudfront:GetKeyGroup"],
             unlisted: &[],
         },
         limits: &[],
@@ -15666,6 +16456,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudfront:DeleteKeyValueStore",
                 "cloudfront:DescribeKeyValueStore",
             ],
+            read: &[
+                "cloudfront:DescribeKeyValueStore",
+                "cloudfront:ListTagsForResource",
+            ],
             unlisted: &["s3:HeadObject"],
         },
         limits: &[
@@ -15692,6 +16486,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["cloudfront:CreateMonitoringSubscription"],
             update: &[],
             delete: &["cloudfront:DeleteMonitoringSubscription"],
+            read: &["cloudfront:GetMonitoringSubscription"],
             unlisted: &[],
         },
         limits: &[],
@@ -15713,6 +16508,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudfront:DeleteOriginAccessControl",
                 "cloudfront:GetOriginAccessControl",
             ],
+            read: &["cloudfront:GetOriginAccessControl"],
             unlisted: &[],
         },
         limits: &[],
@@ -15734,6 +16530,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudfront:DeleteOriginRequestPolicy",
                 "cloudfront:GetOriginRequestPolicy",
             ],
+            read: &["cloudfront:GetOriginRequestPolicy"],
             unlisted: &[],
         },
         limits: &[],
@@ -15749,6 +16546,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["cloudfront:CreatePublicKey"],
             update: &["cloudfront:GetPublicKey", "cloudfront:UpdatePublicKey"],
             delete: &["cloudfront:DeletePublicKey", "cloudfront:GetPublicKey"],
+            read: &["cloudfront:GetPublicKey"],
             unlisted: &[],
         },
         limits: &[],
@@ -15771,6 +16569,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudfront:DeleteRealtimeLogConfig",
                 "cloudfront:GetRealtimeLogConfig",
             ],
+            read: &["cloudfront:GetRealtimeLogConfig"],
             unlisted: &[],
         },
         limits: &[],
@@ -15792,6 +16591,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudfront:DeleteResponseHeadersPolicy",
                 "cloudfront:GetResponseHeadersPolicy",
             ],
+            read: &["cloudfront:GetResponseHeadersPolicy"],
             unlisted: &[],
         },
         limits: &[],
@@ -15807,6 +16607,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -15846,6 +16647,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:ListBucket",
             ],
             delete: &["cloudfront:DeleteTrustStore", "cloudfront:GetTrustStore"],
+            read: &["cloudfront:GetTrustStore", "cloudfront:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -15900,6 +16702,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:CreateServiceLinkedRole",
                 "sts:AssumeRole",
             ],
+            read: &["cloudfront:GetVpcOrigin", "cloudfront:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[],
@@ -15948,6 +16751,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudhsm:DescribeClusters",
                 "ec2:DeleteSecurityGroup",
             ],
+            read: &["cloudhsm:DescribeClusters", "cloudhsm:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -15979,6 +16783,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[
                 "CloudTrail:AddTags",
                 "CloudTrail:CreateChannel",
@@ -16023,6 +16828,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[
                 "CloudTrail:AddTags",
                 "CloudTrail:CreateDashboard",
@@ -16087,6 +16893,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "organizations:ListAWSServiceAccessForOrganization",
             ],
             delete: &["glue:DeleteTable", "lakeformation:DeregisterResource"],
+            read: &[],
             unlisted: &[
                 "CloudTrail:AddTags",
                 "CloudTrail:CreateEventDataStore",
@@ -16133,6 +16940,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[
                 "CloudTrail:DeleteResourcePolicy",
                 "CloudTrail:GetResourcePolicy",
@@ -16168,6 +16976,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "organizations:ListAWSServiceAccessForOrganization",
             ],
             delete: &[],
+            read: &[],
             unlisted: &[
                 "CloudTrail:AddTags",
                 "CloudTrail:CreateTrail",
@@ -16223,6 +17032,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudwatch:UntagResource",
             ],
             delete: &["cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms"],
+            read: &[
+                "cloudwatch:DescribeAlarms",
+                "cloudwatch:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -16286,6 +17099,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudwatch:DeleteAlarmMuteRule",
                 "cloudwatch:GetAlarmMuteRule",
             ],
+            read: &[
+                "cloudwatch:GetAlarmMuteRule",
+                "cloudwatch:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -16325,6 +17142,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -16351,6 +17169,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudwatch:UntagResource",
             ],
             delete: &["cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms"],
+            read: &[
+                "cloudwatch:DescribeAlarms",
+                "cloudwatch:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -16401,6 +17223,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudwatch:UntagResource",
             ],
             delete: &["cloudwatch:DeleteDashboards", "cloudwatch:GetDashboard"],
+            read: &["cloudwatch:GetDashboard", "cloudwatch:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -16431,6 +17254,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "cloudwatch:DeleteInsightRules",
                 "cloudwatch:DescribeInsightRules",
+            ],
+            read: &[
+                "cloudwatch:DescribeInsightRules",
+                "cloudwatch:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -16478,6 +17305,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "cloudwatch:DeleteIntegration",
+                "cloudwatch:GetIntegration",
+                "cloudwatch:ListTagsForResource",
+            ],
+            read: &[
                 "cloudwatch:GetIntegration",
                 "cloudwatch:ListTagsForResource",
             ],
@@ -16549,6 +17380,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:DeleteScheduledQuery",
                 "logs:GetScheduledQuery",
             ],
+            read: &[
+                "cloudwatch:DescribeAlarms",
+                "cloudwatch:ListTagsForResource",
+                "logs:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -16593,6 +17429,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "cloudwatch:DeleteMetricStream",
                 "cloudwatch:GetMetricStream",
+            ],
+            read: &[
+                "cloudwatch:GetMetricStream",
+                "cloudwatch:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -16649,6 +17489,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudwatch:GetOTelEnrichment",
                 "cloudwatch:StopOTelEnrichment",
             ],
+            read: &["cloudwatch:GetOTelEnrichment"],
             unlisted: &[],
         },
         limits: &[],
@@ -16673,6 +17514,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudwatch:DeleteResourceMetricsConfiguration",
                 "cloudwatch:GetResourceMetricsConfiguration",
             ],
+            read: &["cloudwatch:GetResourceMetricsConfiguration"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -16702,6 +17544,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cloudwatch:GetView",
                 "cloudwatch:ListTagsForResource",
             ],
+            read: &["cloudwatch:GetView", "cloudwatch:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -16748,6 +17591,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codeartifact:UntagResource",
             ],
             delete: &["codeartifact:DeleteDomain", "codeartifact:DescribeDomain"],
+            read: &[
+                "codeartifact:DescribeDomain",
+                "codeartifact:GetDomainPermissionsPolicy",
+                "codeartifact:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -16807,6 +17655,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "codeartifact:DeletePackageGroup",
                 "codeartifact:DescribePackageGroup",
+            ],
+            read: &[
+                "codeartifact:DescribePackageGroup",
+                "codeartifact:ListAllowedRepositoriesForGroup",
+                "codeartifact:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -16878,6 +17731,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codeartifact:DeleteRepository",
                 "codeartifact:DescribeRepository",
             ],
+            read: &[
+                "codeartifact:DescribeRepository",
+                "codeartifact:GetRepositoryPermissionsPolicy",
+                "codeartifact:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -16932,6 +17790,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["codebuild:BatchGetFleets", "codebuild:DeleteFleet"],
+            read: &["codebuild:BatchGetFleets"],
             unlisted: &[],
         },
         limits: &[
@@ -16965,6 +17824,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -16983,6 +17843,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codebuild:BatchGetReportGroups",
                 "codebuild:DeleteReportGroup",
             ],
+            read: &["codebuild:BatchGetReportGroups"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -17008,6 +17869,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codebuild:ListSourceCredentials",
             ],
             delete: &["codebuild:DeleteSourceCredentials"],
+            read: &["codebuild:ListSourceCredentials"],
             unlisted: &[],
         },
         limits: &[],
@@ -17037,6 +17899,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codecommit:UpdateRepositoryName",
             ],
             delete: &["codecommit:DeleteRepository", "codecommit:ListRepositories"],
+            read: &[
+                "codecommit:GetRepository",
+                "codecommit:GetRepositoryTriggers",
+                "codecommit:ListRepositories",
+                "codecommit:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -17075,6 +17943,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codeconnections:UntagResource",
             ],
             delete: &["codeconnections:DeleteConnection"],
+            read: &[
+                "codeconnections:GetConnection",
+                "codeconnections:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -17151,6 +18023,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeNetworkInterfaces",
                 "ec2:DescribeVpcEndpoints",
             ],
+            read: &[
+                "codeconnections:GetHost",
+                "codeconnections:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -17189,6 +18065,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["codedeploy:CreateApplication", "codedeploy:TagResource"],
             update: &["codedeploy:TagResource", "codedeploy:UntagResource"],
             delete: &["codedeploy:DeleteApplication", "codedeploy:GetApplication"],
+            read: &[
+                "codedeploy:GetApplication",
+                "codedeploy:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -17217,6 +18097,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codedeploy:DeleteDeploymentConfig",
                 "codedeploy:GetDeploymentConfig",
             ],
+            read: &["codedeploy:GetDeploymentConfig"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -17264,6 +18145,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "codedeploy:DeleteDeploymentGroup",
                 "codedeploy:GetDeploymentGroup",
+            ],
+            read: &[
+                "codedeploy:GetDeployment",
+                "codedeploy:GetDeploymentGroup",
+                "codedeploy:ListDeployments",
+                "codedeploy:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -17314,6 +18201,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sns:Publish",
             ],
             delete: &["codeguru-profiler:DeleteProfilingGroup"],
+            read: &[
+                "codeguru-profiler:DescribeProfilingGroup",
+                "codeguru-profiler:GetNotificationConfiguration",
+                "codeguru-profiler:GetPolicy",
+                "codeguru-profiler:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -17370,6 +18263,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codestar-connections:UntagResource",
                 "events:DeleteRule",
                 "events:RemoveTargets",
+            ],
+            read: &[
+                "codeguru-reviewer:DescribeRepositoryAssociation",
+                "codeguru-reviewer:ListTagsForResource",
             ],
             unlisted: &[
                 "codestar-connections:ListBranches",
@@ -17437,6 +18334,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codepipeline:DeleteCustomActionType",
                 "codepipeline:ListActionTypes",
             ],
+            read: &[
+                "codepipeline:ListActionTypes",
+                "codepipeline:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -17484,6 +18385,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["codepipeline:DeletePipeline", "codepipeline:GetPipeline"],
+            read: &[
+                "codepipeline:GetPipeline",
+                "codepipeline:GetPipelineState",
+                "codepipeline:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -17531,6 +18437,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codepipeline:ListWebhooks",
                 "codepipeline:UntagResource",
             ],
+            read: &["codepipeline:ListWebhooks"],
             unlisted: &[],
         },
         limits: &[
@@ -17562,6 +18469,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -17584,6 +18492,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codestar-connections:UntagResource",
             ],
             delete: &["codestar-connections:DeleteConnection"],
+            read: &[
+                "codestar-connections:GetConnection",
+                "codestar-connections:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -17638,6 +18550,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codestar-connections:DeleteRepositoryLink",
                 "codestar-connections:GetConnection",
                 "codestar-connections:GetRepositoryLink",
+            ],
+            read: &[
+                "codestar-connections:GetConnection",
+                "codestar-connections:GetRepositoryLink",
+                "codestar-connections:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -17698,6 +18615,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codestar-connections:DeleteSyncConfiguration",
                 "codestar-connections:GetSyncConfiguration",
             ],
+            read: &["codestar-connections:GetSyncConfiguration"],
             unlisted: &[],
         },
         limits: &[
@@ -17756,6 +18674,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "codestar-notifications:deleteNotificationRule",
                 "codestar-notifications:describeNotificationRule",
             ],
+            read: &["codestar-notifications:describeNotificationRule"],
             unlisted: &[],
         },
         limits: &[
@@ -17818,6 +18737,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["cognito-identity:DeleteIdentityPool"],
+            read: &[
+                "cognito-identity:DescribeIdentityPool",
+                "cognito-identity:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -17853,6 +18776,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cognito-identity:GetPrincipalTagAttributeMap",
                 "cognito-identity:SetPrincipalTagAttributeMap",
             ],
+            read: &["cognito-identity:GetPrincipalTagAttributeMap"],
             unlisted: &[],
         },
         limits: &[],
@@ -17879,6 +18803,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cognito-identity:GetIdentityPoolRoles",
                 "cognito-identity:SetIdentityPoolRoles",
             ],
+            read: &["cognito-identity:GetIdentityPoolRoles"],
             unlisted: &[],
         },
         limits: &[],
@@ -17948,6 +18873,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:PutBucketPolicy",
                 "s3:PutObject",
             ],
+            read: &["cognito-idp:GetLogDeliveryConfiguration"],
             unlisted: &[],
         },
         limits: &[],
@@ -17966,6 +18892,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["cognito-idp:UpdateManagedLoginBranding"],
             delete: &["cognito-idp:DeleteManagedLoginBranding"],
+            read: &["cognito-idp:DescribeManagedLoginBranding"],
             unlisted: &[],
         },
         limits: &[
@@ -17999,6 +18926,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["cognito-idp:CreateTerms", "cognito-idp:DescribeTerms"],
             update: &["cognito-idp:UpdateTerms"],
             delete: &["cognito-idp:DeleteTerms"],
+            read: &["cognito-idp:DescribeTerms"],
             unlisted: &["cognito-idp:DescribeTermsByClient"],
         },
         limits: &[
@@ -18070,6 +18998,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:ReEncryptTo",
             ],
             delete: &["cognito-idp:DeleteUserPool"],
+            read: &[
+                "cognito-idp:DescribeUserPool",
+                "cognito-idp:GetUserPoolMfaConfig",
+                "kms:Decrypt",
+                "kms:DescribeKey",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -18146,6 +19080,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:DeleteRolePolicy",
                 "iam:PutRolePolicy",
             ],
+            read: &[
+                "cognito-idp:DescribeUserPoolClient",
+                "cognito-idp:ListUserPoolClientSecrets",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -18214,6 +19152,16 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:ReEncryptFrom",
                 "kms:ReEncryptTo",
             ],
+            read: &[
+                "cognito-idp:DescribeUserPoolDomain",
+                "kms:CreateGrant",
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "kms:Encrypt",
+                "kms:GenerateDataKeyWithoutPlaintext",
+                "kms:ReEncryptFrom",
+                "kms:ReEncryptTo",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -18253,6 +19201,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cognito-idp:GetGroup",
                 "iam:PutRolePolicy",
             ],
+            read: &["cognito-idp:GetGroup"],
             unlisted: &[],
         },
         limits: &[
@@ -18300,6 +19249,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cognito-idp:DeleteIdentityProvider",
                 "cognito-idp:DescribeIdentityProvider",
             ],
+            read: &["cognito-idp:DescribeIdentityProvider"],
             unlisted: &[],
         },
         limits: &[
@@ -18373,6 +19323,18 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:ReEncryptFrom",
                 "kms:ReEncryptTo",
             ],
+            read: &[
+                "cognito-idp:DescribeUserPool",
+                "cognito-idp:ListTagsForResource",
+                "cognito-idp:ListUserPoolReplicas",
+                "kms:CreateGrant",
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "kms:Encrypt",
+                "kms:GenerateDataKeyWithoutPlaintext",
+                "kms:ReEncryptFrom",
+                "kms:ReEncryptTo",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -18424,6 +19386,17 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:ReEncryptFrom",
                 "kms:ReEncryptTo",
             ],
+            read: &[
+                "cognito-idp:ListTagsForResource",
+                "cognito-idp:ListUserPoolReplicas",
+                "kms:CreateGrant",
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "kms:Encrypt",
+                "kms:GenerateDataKeyWithoutPlaintext",
+                "kms:ReEncryptFrom",
+                "kms:ReEncryptTo",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -18453,6 +19426,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["cognito-idp:UpdateResourceServer"],
             delete: &["cognito-idp:DeleteResourceServer"],
+            read: &["cognito-idp:DescribeResourceServer"],
             unlisted: &[],
         },
         limits: &[
@@ -18495,6 +19469,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cognito-idp:DescribeRiskConfiguration",
                 "cognito-idp:SetRiskConfiguration",
             ],
+            read: &["cognito-idp:DescribeRiskConfiguration"],
             unlisted: &[],
         },
         limits: &[],
@@ -18516,6 +19491,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cognito-idp:GetUICustomization",
                 "cognito-idp:SetUICustomization",
             ],
+            read: &["cognito-idp:GetUICustomization"],
             unlisted: &[],
         },
         limits: &[],
@@ -18550,6 +19526,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["cognito-idp:AdminDeleteUser"],
+            read: &["cognito-idp:AdminGetUser"],
             unlisted: &[],
         },
         limits: &[],
@@ -18571,6 +19548,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cognito-idp:AdminListGroupsForUser",
                 "cognito-idp:AdminRemoveUserFromGroup",
             ],
+            read: &["cognito-idp:AdminListGroupsForUser"],
             unlisted: &[],
         },
         limits: &[],
@@ -18615,6 +19593,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "comprehend:DeleteDocumentClassifier",
                 "comprehend:DescribeDocumentClassifier",
+            ],
+            read: &[
+                "comprehend:DescribeDocumentClassifier",
+                "comprehend:DescribeResourcePolicy",
+                "comprehend:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -18689,6 +19672,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "comprehend:DescribeEndpoint",
                 "comprehend:ListTagsForResource",
             ],
+            read: &[
+                "comprehend:DescribeEndpoint",
+                "comprehend:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -18746,6 +19733,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "comprehend:DeleteEntityRecognizer",
                 "comprehend:DescribeEntityRecognizer",
+            ],
+            read: &[
+                "comprehend:DescribeEntityRecognizer",
+                "comprehend:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -18823,6 +19814,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "comprehend:DescribeEndpoint",
                 "comprehend:ListTagsForResource",
             ],
+            read: &[
+                "comprehend:DescribeEndpoint",
+                "comprehend:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -18882,6 +19877,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["comprehend:DeleteFlywheel", "comprehend:DescribeFlywheel"],
+            read: &[
+                "comprehend:DescribeFlywheel",
+                "comprehend:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -18946,6 +19945,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "aco-automation:DeleteAutomationRule",
                 "aco-automation:GetAutomationRule",
             ],
+            read: &["aco-automation:GetAutomationRule"],
             unlisted: &[],
         },
         limits: &[
@@ -18995,6 +19995,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "config:DescribeAggregationAuthorizations",
                 "config:UntagResource",
             ],
+            read: &[
+                "config:DescribeAggregationAuthorizations",
+                "config:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -19021,6 +20025,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["config:DescribeConfigRules", "config:PutConfigRule"],
             update: &["config:DescribeConfigRules", "config:PutConfigRule"],
             delete: &["config:DeleteConfigRule", "config:DescribeConfigRules"],
+            read: &[
+                "config:DescribeComplianceByConfigRule",
+                "config:DescribeConfigRules",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -19059,6 +20067,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "config:DeleteConfigurationAggregator",
                 "config:UntagResource",
             ],
+            read: &[
+                "config:DescribeConfigurationAggregators",
+                "config:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -19087,6 +20099,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["config:DeleteConfigurationRecorder"],
+            read: &[
+                "config:DescribeConfigurationRecorders",
+                "config:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -19142,6 +20158,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "config:DescribeConformancePackStatus",
                 "config:UntagResource",
             ],
+            read: &[
+                "config:DescribeConformancePacks",
+                "config:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -19194,6 +20214,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "config:UntagResource",
             ],
             delete: &["config:DeleteConnector"],
+            read: &["config:GetConnector", "config:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -19219,6 +20240,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "config:PutDeliveryChannel",
             ],
             delete: &["config:DeleteDeliveryChannel"],
+            read: &["config:DescribeDeliveryChannels"],
             unlisted: &[],
         },
         limits: &[],
@@ -19248,6 +20270,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "config:DeleteOrganizationConfigRule",
                 "config:DescribeOrganizationConfigRuleStatuses",
+            ],
+            read: &[
+                "config:DescribeOrganizationConfigRules",
+                "config:GetOrganizationCustomRulePolicy",
             ],
             unlisted: &[],
         },
@@ -19301,6 +20327,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "config:UntagResource",
                 "organizations:ListDelegatedAdministrators",
             ],
+            read: &[
+                "config:DescribeOrganizationConformancePacks",
+                "config:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -19352,6 +20382,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["config:DeleteRemediationConfiguration"],
+            read: &["config:DescribeRemediationConfigurations"],
             unlisted: &[],
         },
         limits: &[],
@@ -19377,6 +20408,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "config:UntagResource",
             ],
             delete: &["config:DeleteStoredQuery", "config:UntagResource"],
+            read: &["config:GetStoredQuery", "config:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -19426,6 +20458,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateAgentStatus",
             ],
             delete: &[],
+            read: &["connect:DescribeAgentStatus"],
             unlisted: &[],
         },
         limits: &[
@@ -19477,6 +20510,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:DisassociateApprovedOrigin",
                 "connect:ListApprovedOrigins",
             ],
+            read: &["connect:ListApprovedOrigins"],
             unlisted: &[],
         },
         limits: &[
@@ -19510,6 +20544,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateContactFlowMetadata",
             ],
             delete: &["connect:DeleteContactFlow", "connect:UntagResource"],
+            read: &["connect:DescribeContactFlow"],
             unlisted: &[],
         },
         limits: &[
@@ -19560,6 +20595,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateContactFlowModuleMetadata",
             ],
             delete: &["connect:DeleteContactFlowModule", "connect:UntagResource"],
+            read: &["connect:DescribeContactFlowModule"],
             unlisted: &[],
         },
         limits: &[
@@ -19626,6 +20662,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateContactFlowModuleAlias",
             ],
             delete: &["connect:DeleteContactFlowModuleAlias"],
+            read: &["connect:DescribeContactFlowModuleAlias"],
             unlisted: &[],
         },
         limits: &[
@@ -19678,6 +20715,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["connect:DescribeContactFlowModule"],
             delete: &["connect:DeleteContactFlowModuleVersion"],
+            read: &["connect:DescribeContactFlowModule"],
             unlisted: &[],
         },
         limits: &[
@@ -19721,6 +20759,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["connect:DescribeContactFlow"],
             delete: &["connect:DeleteContactFlowVersion"],
+            read: &["connect:DescribeContactFlow"],
             unlisted: &[],
         },
         limits: &[
@@ -19767,6 +20806,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:DisassociateAnalyticsDataSet",
                 "connect:ListAnalyticsDataAssociations",
             ],
+            read: &["connect:ListAnalyticsDataAssociations"],
             unlisted: &[],
         },
         limits: &[
@@ -19813,6 +20853,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateDataTableMetadata",
             ],
             delete: &["connect:DeleteDataTable", "connect:UntagResource"],
+            read: &["connect:DescribeDataTable"],
             unlisted: &[],
         },
         limits: &[
@@ -19867,6 +20908,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:DeleteDataTableAttribute",
                 "connect:ListDataTableAttributes",
             ],
+            read: &["connect:ListDataTableAttributes"],
             unlisted: &[],
         },
         limits: &[
@@ -19929,6 +20971,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:ListDataTableAttributes",
                 "connect:ListDataTableValues",
             ],
+            read: &[
+                "connect:ListDataTableAttributes",
+                "connect:ListDataTableValues",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -19984,6 +21030,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:DescribeReceiptRule",
                 "ses:UpdateReceiptRule",
             ],
+            read: &["connect:DescribeEmailAddress"],
             unlisted: &[],
         },
         limits: &[
@@ -20040,6 +21087,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateEvaluationForm",
             ],
             delete: &["connect:DeleteEvaluationForm", "connect:UntagResource"],
+            read: &[
+                "connect:DescribeEvaluationForm",
+                "connect:ListEvaluationFormVersions",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -20097,6 +21148,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateHoursOfOperationOverride",
             ],
             delete: &["connect:DeleteHoursOfOperation", "connect:UntagResource"],
+            read: &[
+                "connect:DescribeHoursOfOperation",
+                "connect:ListHoursOfOperationOverrides",
+            ],
             unlisted: &[
                 "connect:AssociateHoursOfOperations",
                 "connect:DisassociateHoursOfOperations",
@@ -20172,6 +21227,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ds:DescribeDirectories",
                 "ds:UnauthorizeApplication",
             ],
+            read: &[
+                "connect:DescribeInstance",
+                "connect:ListInstanceAttributes",
+                "ds:DescribeDirectories",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -20230,6 +21290,14 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:DescribeInstance",
                 "connect:DisassociateInstanceStorageConfig",
                 "kms:RetireGrant",
+                "s3:GetBucketAcl",
+                "s3:GetBucketLocation",
+            ],
+            read: &[
+                "connect:DescribeInstance",
+                "connect:DescribeInstanceStorageConfig",
+                "connect:ListInstanceStorageConfigs",
+                "ds:DescribeDirectories",
                 "s3:GetBucketAcl",
                 "s3:GetBucketLocation",
             ],
@@ -20328,6 +21396,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lex:DeleteResourcePolicy",
                 "lex:DeleteResourcePolicyStatement",
             ],
+            read: &[
+                "connect:ListBots",
+                "connect:ListIntegrationAssociations",
+                "connect:ListLambdaFunctions",
+                "connect:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -20390,6 +21464,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateMetricMetadata",
             ],
             delete: &["connect:DeleteMetric", "connect:UntagResource"],
+            read: &["connect:DescribeMetric"],
             unlisted: &[],
         },
         limits: &[
@@ -20434,6 +21509,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateNotificationContent",
             ],
             delete: &["connect:DeleteNotification", "connect:UntagResource"],
+            read: &["connect:DescribeNotification"],
             unlisted: &[],
         },
         limits: &[
@@ -20494,6 +21570,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdatePhoneNumberMetadata",
             ],
             delete: &["connect:ReleasePhoneNumber", "connect:UntagResource"],
+            read: &["connect:DescribePhoneNumber"],
             unlisted: &[],
         },
         limits: &[
@@ -20551,6 +21628,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["connect:CreatePredefinedAttribute"],
             update: &["connect:UpdatePredefinedAttribute"],
             delete: &["connect:DeletePredefinedAttribute"],
+            read: &["connect:DescribePredefinedAttribute"],
             unlisted: &[],
         },
         limits: &[
@@ -20597,6 +21675,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetObjectAcl",
             ],
             delete: &["connect:DeletePrompt"],
+            read: &["connect:DescribePrompt"],
             unlisted: &[],
         },
         limits: &[
@@ -20667,6 +21746,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:ListQueueEmailAddresses",
                 "connect:UntagResource",
             ],
+            read: &[
+                "connect:DescribeQueue",
+                "connect:ListQueueEmailAddresses",
+                "connect:ListQueueQuickConnects",
+            ],
             unlisted: &[
                 "connect:CreateQueueAgentGroup",
                 "connect:DeleteQueueAgentGroup",
@@ -20729,6 +21813,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateQuickConnectName",
             ],
             delete: &["connect:DeleteQuickConnect", "connect:UntagResource"],
+            read: &["connect:DescribeQuickConnect"],
             unlisted: &[],
         },
         limits: &[
@@ -20781,6 +21866,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateRoutingProfileQueues",
             ],
             delete: &["connect:DeleteRoutingProfile", "connect:UntagResource"],
+            read: &[
+                "connect:DescribeRoutingProfile",
+                "connect:ListRoutingProfileManualAssignmentQueues",
+                "connect:ListRoutingProfileQueues",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -20842,6 +21932,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateRule",
             ],
             delete: &["connect:DeleteRule", "connect:UntagResource"],
+            read: &["connect:DescribeRule"],
             unlisted: &[],
         },
         limits: &[
@@ -20877,6 +21968,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["connect:AssociateSecurityKey"],
             update: &[],
             delete: &["connect:DisassociateSecurityKey"],
+            read: &["connect:ListSecurityKeys"],
             unlisted: &[],
         },
         limits: &[
@@ -20918,6 +22010,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateSecurityProfile",
             ],
             delete: &["connect:DeleteSecurityProfile", "connect:UntagResource"],
+            read: &[
+                "connect:DescribeSecurityProfile",
+                "connect:ListSecurityProfileApplications",
+                "connect:ListSecurityProfileFlowModules",
+                "connect:ListSecurityProfilePermissions",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -20981,6 +22079,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:GetTaskTemplate",
                 "connect:UntagResource",
             ],
+            read: &["connect:GetTaskTemplate"],
             unlisted: &[],
         },
         limits: &[
@@ -21042,6 +22141,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["connect:TagResource"],
             update: &["connect:TagResource", "connect:UntagResource"],
             delete: &["connect:UntagResource"],
+            read: &[],
             unlisted: &[
                 "connect:CreateTestCase",
                 "connect:DeleteTestCase",
@@ -21113,6 +22213,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:DescribeTrafficDistributionGroup",
                 "connect:UntagResource",
             ],
+            read: &["connect:DescribeTrafficDistributionGroup"],
             unlisted: &[],
         },
         limits: &[
@@ -21162,6 +22263,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:ListTagsForResource",
                 "connect:ListUseCases",
             ],
+            read: &["connect:ListTagsForResource", "connect:ListUseCases"],
             unlisted: &[],
         },
         limits: &[
@@ -21208,6 +22310,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateUserSecurityProfiles",
             ],
             delete: &["connect:DeleteUser", "connect:UntagResource"],
+            read: &["connect:DescribeUser", "connect:ListUserProficiencies"],
             unlisted: &["connect:UpdateUserConfig"],
         },
         limits: &[
@@ -21266,6 +22369,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateUserHierarchyGroupName",
             ],
             delete: &["connect:DeleteUserHierarchyGroup", "connect:UntagResource"],
+            read: &["connect:DescribeUserHierarchyGroup"],
             unlisted: &[],
         },
         limits: &[
@@ -21308,6 +22412,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["connect:UpdateUserHierarchyStructure"],
             update: &["connect:UpdateUserHierarchyStructure"],
             delete: &["connect:UpdateUserHierarchyStructure"],
+            read: &["connect:DescribeUserHierarchyStructure"],
             unlisted: &[],
         },
         limits: &[
@@ -21343,6 +22448,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateViewMetadata",
             ],
             delete: &["connect:DeleteView", "connect:UntagResource"],
+            read: &["connect:DescribeView"],
             unlisted: &[],
         },
         limits: &[
@@ -21397,6 +22503,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["connect:CreateViewVersion"],
             update: &[],
             delete: &["connect:DeleteViewVersion"],
+            read: &["connect:DescribeView"],
             unlisted: &[],
         },
         limits: &[
@@ -21447,6 +22554,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UntagResource",
             ],
             delete: &["connect:DeleteVocabulary", "connect:DescribeVocabulary"],
+            read: &["connect:DescribeVocabulary"],
             unlisted: &[],
         },
         limits: &[
@@ -21504,6 +22612,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect:UpdateWorkspaceVisibility",
             ],
             delete: &["connect:DeleteWorkspace"],
+            read: &[
+                "connect:DescribeWorkspace",
+                "connect:ListTagsForResource",
+                "connect:ListWorkspaceMedia",
+                "connect:ListWorkspacePages",
+                "connect:SearchWorkspaceAssociations",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -21568,6 +22683,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect-campaigns:UpdateCampaignOutboundCallConfig",
             ],
             delete: &["connect-campaigns:DeleteCampaign"],
+            read: &["connect-campaigns:DescribeCampaign"],
             unlisted: &[],
         },
         limits: &[
@@ -21642,6 +22758,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "connect-campaigns:DeleteCampaignCommunicationTime",
                 "connect-campaigns:DeleteCampaignEntryLimits",
             ],
+            read: &["connect-campaigns:DescribeCampaign"],
             unlisted: &[],
         },
         limits: &[
@@ -21764,6 +22881,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:UpdatePortfolio",
                 "servicecatalog:UpdateProvisioningArtifact",
             ],
+            read: &[
+                "controltower:GetEnabledBaseline",
+                "controltower:ListEnabledBaselines",
+                "controltower:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -21842,6 +22964,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "organizations:ListPoliciesForTarget",
                 "organizations:ListTargetsForPolicy",
                 "organizations:UpdatePolicy",
+            ],
+            read: &[
+                "controltower:GetEnabledControl",
+                "controltower:ListEnabledControls",
+                "controltower:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -21968,6 +23095,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:UpdateProvisioningArtifact",
                 "sso:ListDirectoryAssociations",
             ],
+            read: &[
+                "controltower:GetLandingZone",
+                "controltower:ListTagsForResource",
+            ],
             unlisted: &[
                 "cloudformation:EnableOrganizationsAccess",
                 "sso:GetPeregrineStatus",
@@ -22019,6 +23150,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "profile:UpdateCalculatedAttributeDefinition",
             ],
             delete: &["profile:DeleteCalculatedAttributeDefinition"],
+            read: &[
+                "profile:GetCalculatedAttributeDefinition",
+                "profile:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -22087,6 +23222,15 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:PutKeyPolicy",
                 "profile:DeleteDomain",
             ],
+            read: &[
+                "kms:CreateGrant",
+                "kms:DescribeKey",
+                "kms:GetKeyPolicy",
+                "kms:ListGrants",
+                "kms:PutKeyPolicy",
+                "profile:GetDomain",
+                "profile:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -22135,6 +23279,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "profile:UntagResource",
             ],
             delete: &["profile:DeleteDomainObjectType"],
+            read: &[
+                "kms:Decrypt",
+                "kms:GenerateDataKey",
+                "profile:GetDomainObjectType",
+                "profile:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -22182,6 +23332,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "profile:UntagResource",
             ],
             delete: &["iam:DeleteRolePolicy", "profile:DeleteEventStream"],
+            read: &[
+                "kinesis:DescribeStreamSummary",
+                "profile:GetEventStream",
+                "profile:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -22224,6 +23379,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "profile:UpdateEventTrigger",
             ],
             delete: &["profile:DeleteEventTrigger"],
+            read: &["profile:GetEventTrigger", "profile:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -22305,6 +23461,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "events:RemoveTargets",
                 "profile:DeleteIntegration",
             ],
+            read: &["profile:GetIntegration", "profile:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -22359,6 +23516,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "profile:UntagResource",
             ],
             delete: &["profile:DeleteProfileObjectType"],
+            read: &[
+                "kms:Decrypt",
+                "kms:GenerateDataKey",
+                "profile:GetProfileObjectType",
+                "profile:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -22426,6 +23589,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "profile:UpdateRecommender",
             ],
             delete: &["profile:DeleteRecommender", "profile:GetRecommender"],
+            read: &[
+                "kms:Decrypt",
+                "kms:GenerateDataKey",
+                "profile:GetRecommender",
+                "profile:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -22490,6 +23659,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "profile:DeleteRecommenderFilter",
                 "profile:GetRecommenderFilter",
             ],
+            read: &[
+                "kms:Decrypt",
+                "kms:GenerateDataKey",
+                "profile:GetRecommenderFilter",
+                "profile:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -22550,6 +23725,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "profile:DeleteRecommenderSchema",
                 "profile:GetRecommenderSchema",
+            ],
+            read: &[
+                "profile:GetRecommenderSchema",
+                "profile:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -22616,6 +23795,16 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:PutKeyPolicy",
                 "profile:DeleteSegmentDefinition",
             ],
+            read: &[
+                "kms:CreateGrant",
+                "kms:DescribeKey",
+                "kms:GenerateDataKey",
+                "kms:GetKeyPolicy",
+                "kms:ListGrants",
+                "kms:PutKeyPolicy",
+                "profile:GetSegmentDefinition",
+                "profile:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -22675,6 +23864,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -22699,6 +23889,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "dax:UpdateParameterGroup",
             ],
             delete: &["dax:DeleteParameterGroup"],
+            read: &["dax:DescribeParameterGroups", "dax:DescribeParameters"],
             unlisted: &[],
         },
         limits: &[],
@@ -22714,6 +23905,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["dax:CreateSubnetGroup", "iam:CreateServiceLinkedRole"],
             update: &["dax:UpdateSubnetGroup"],
             delete: &["dax:DeleteSubnetGroup"],
+            read: &["dax:DescribeSubnetGroups"],
             unlisted: &[],
         },
         limits: &[],
@@ -22740,6 +23932,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["dlm:DeleteLifecyclePolicy"],
+            read: &["dlm:GetLifecyclePolicy"],
             unlisted: &[],
         },
         limits: &[
@@ -22775,6 +23968,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["dms:ImportCertificate"],
             update: &[],
             delete: &["dms:DeleteCertificate"],
+            read: &["dms:DescribeCertificates"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -22806,6 +24000,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["dms:DeleteDataMigration", "dms:RemoveTagsFromResource"],
+            read: &["dms:DescribeDataMigrations", "dms:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -22866,6 +24061,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["dms:DeleteDataProvider"],
+            read: &["dms:ListDataProviders", "dms:ListTagsForResource"],
             unlisted: &["dms:DescribeDataProviders", "dms:ModifyDataProvider"],
         },
         limits: &[
@@ -22974,6 +24170,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:DescribeSecret",
             ],
             delete: &["dms:DeleteEndpoint", "dms:DescribeEndpoints"],
+            read: &["dms:DescribeEndpoints", "dms:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[],
@@ -23007,6 +24204,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "dms:DeleteEventSubscription",
                 "dms:DescribeEventSubscriptions",
             ],
+            read: &["dms:DescribeEventSubscriptions", "dms:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[],
@@ -23032,6 +24230,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "dms:UpdateInstanceProfile",
             ],
             delete: &["dms:DeleteInstanceProfile"],
+            read: &["dms:ListInstanceProfiles", "dms:ListTagsForResource"],
             unlisted: &["dms:DescribeInstanceProfiles", "dms:ModifyInstanceProfile"],
         },
         limits: &[
@@ -23114,6 +24313,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["dms:DeleteMigrationProject"],
+            read: &["dms:ListMigrationProjects", "dms:ListTagsForResource"],
             unlisted: &["dms:ModifyMigrationProject"],
         },
         limits: &[
@@ -23194,6 +24394,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:DeleteServiceLinkedRole",
                 "iam:GetServiceLinkedRoleDeletionStatus",
             ],
+            read: &["dms:DescribeReplicationConfigs", "dms:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[],
@@ -23219,6 +24420,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -23238,6 +24440,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "dms:RemoveTagsFromResource",
             ],
             delete: &["dms:DeleteReplicationSubnetGroup"],
+            read: &[
+                "dms:DescribeReplicationSubnetGroups",
+                "dms:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -23269,6 +24475,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "dms:RemoveTagsFromResource",
             ],
             delete: &["dms:DeleteReplicationTask", "dms:DescribeReplicationTasks"],
+            read: &["dms:DescribeReplicationTasks", "dms:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -23299,6 +24506,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "drs:DeleteLaunchConfigurationTemplate",
                 "drs:DescribeLaunchConfigurationTemplates",
             ],
+            read: &["drs:DescribeLaunchConfigurationTemplates"],
             unlisted: &[],
         },
         limits: &[
@@ -23334,6 +24542,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "drs:UpdateRecoveryPlan",
             ],
             delete: &["drs:DeleteRecoveryPlan"],
+            read: &["drs:GetRecoveryPlan", "drs:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -23411,6 +24620,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:DescribeKey",
             ],
             delete: &["drs:DeleteReplicationConfigurationTemplate"],
+            read: &[
+                "drs:DescribeReplicationConfigurationTemplates",
+                "drs:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -23467,6 +24680,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "drs:DescribeSourceNetworks",
                 "drs:ListTagsForResource",
             ],
+            read: &["drs:DescribeSourceNetworks", "drs:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -23559,6 +24773,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "dsql:GetCluster",
                 "dsql:ListTagsForResource",
             ],
+            read: &[
+                "dsql:GetCluster",
+                "dsql:GetClusterPolicy",
+                "dsql:GetVpcEndpointServiceName",
+                "dsql:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -23599,6 +24819,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:GetTable",
             ],
             delete: &["databrew:DeleteDataset"],
+            read: &["databrew:DescribeDataset", "iam:ListRoles"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -23631,6 +24852,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["databrew:DeleteJob"],
+            read: &["databrew:DescribeJob", "iam:ListRoles"],
             unlisted: &[],
         },
         limits: &[
@@ -23683,6 +24905,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["databrew:DeleteProject"],
+            read: &["databrew:DescribeProject", "iam:ListRoles"],
             unlisted: &[],
         },
         limits: &[
@@ -23729,6 +24952,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "databrew:UpdateRecipe",
             ],
             delete: &["databrew:DeleteRecipeVersion"],
+            read: &[
+                "databrew:DescribeRecipe",
+                "databrew:ListTagsForResource",
+                "iam:ListRoles",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -23765,6 +24993,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "databrew:UpdateRuleset",
             ],
             delete: &["databrew:DeleteRuleset"],
+            read: &["databrew:DescribeRuleset", "iam:ListRoles"],
             unlisted: &[],
         },
         limits: &[
@@ -23806,6 +25035,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "databrew:UpdateSchedule",
             ],
             delete: &["databrew:DeleteSchedule"],
+            read: &["databrew:DescribeSchedule", "iam:ListRoles"],
             unlisted: &[],
         },
         limits: &[
@@ -23842,6 +25072,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "dataexchange:UpdateDataSet",
             ],
             delete: &["dataexchange:DeleteDataSet", "dataexchange:GetDataSet"],
+            read: &[
+                "dataexchange:GetDataSet",
+                "dataexchange:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -23872,6 +25106,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "dataexchange:DeleteEventAction",
                 "dataexchange:GetEventAction",
                 "kms:RevokeGrant",
+            ],
+            read: &[
+                "dataexchange:GetEventAction",
+                "dataexchange:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -23915,6 +25153,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "datapipeline:DescribePipelines",
                 "datapipeline:GetPipelineDefinition",
                 "datapipeline:RemoveTags",
+            ],
+            read: &[
+                "datapipeline:DescribePipelines",
+                "datapipeline:GetPipelineDefinition",
             ],
             unlisted: &[],
         },
@@ -23967,6 +25209,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "datasync:UpdateAgent",
             ],
             delete: &["datasync:DeleteAgent"],
+            read: &["datasync:DescribeAgent", "datasync:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -24042,6 +25285,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:UpdateSecret",
             ],
             delete: &["datasync:DeleteLocation", "secretsmanager:DeleteSecret"],
+            read: &[
+                "datasync:DescribeLocationAzureBlob",
+                "datasync:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -24102,6 +25349,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["datasync:DeleteLocation"],
+            read: &[
+                "datasync:DescribeLocationEfs",
+                "datasync:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -24173,6 +25424,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "fsx:DescribeFileSystems",
             ],
             delete: &["datasync:DeleteLocation"],
+            read: &[
+                "datasync:DescribeLocationFsxLustre",
+                "datasync:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -24255,6 +25510,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:UpdateSecret",
             ],
             delete: &["datasync:DeleteLocation", "secretsmanager:DeleteSecret"],
+            read: &[
+                "datasync:DescribeLocationFsxOntap",
+                "datasync:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -24319,6 +25578,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "fsx:DescribeFileSystems",
             ],
             delete: &["datasync:DeleteLocation"],
+            read: &[
+                "datasync:DescribeLocationFsxOpenZfs",
+                "datasync:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -24398,6 +25661,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:UpdateSecret",
             ],
             delete: &["datasync:DeleteLocation", "secretsmanager:DeleteSecret"],
+            read: &[
+                "datasync:DescribeLocationFsxWindows",
+                "datasync:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -24486,6 +25753,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:UpdateSecret",
             ],
             delete: &["datasync:DeleteLocation", "secretsmanager:DeleteSecret"],
+            read: &[
+                "datasync:DescribeLocationHdfs",
+                "datasync:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -24557,6 +25828,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "datasync:UpdateLocationNfs",
             ],
             delete: &["datasync:DeleteLocation"],
+            read: &[
+                "datasync:DescribeLocationNfs",
+                "datasync:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -24628,6 +25903,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:UpdateSecret",
             ],
             delete: &["datasync:DeleteLocation", "secretsmanager:DeleteSecret"],
+            read: &[
+                "datasync:DescribeLocationObjectStorage",
+                "datasync:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -24702,6 +25981,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["datasync:DeleteLocation"],
+            read: &[
+                "datasync:DescribeLocationS3",
+                "datasync:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -24781,6 +26064,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:UpdateSecret",
             ],
             delete: &["datasync:DeleteLocation", "secretsmanager:DeleteSecret"],
+            read: &[
+                "datasync:DescribeLocationSmb",
+                "datasync:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -24893,6 +26180,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "fsx:DescribeFileSystems",
                 "iam:GetRole",
             ],
+            read: &["datasync:DescribeTask", "datasync:ListTagsForResource"],
             unlisted: &["iam:AssumeRole"],
         },
         limits: &[
@@ -24975,6 +26263,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "datazone:UpdateConnection",
             ],
             delete: &["datazone:DeleteConnection", "datazone:GetConnection"],
+            read: &["datazone:GetConnection"],
             unlisted: &[],
         },
         limits: &[
@@ -25070,6 +26359,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "datazone:UpdateDataSource",
             ],
             delete: &["datazone:DeleteDataSource", "datazone:GetDataSource"],
+            read: &["datazone:GetDataSource"],
             unlisted: &[],
         },
         limits: &[
@@ -25166,6 +26456,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:ListInstances",
                 "sso:PutApplicationAssignmentConfiguration",
             ],
+            read: &["datazone:GetDomain"],
             unlisted: &[],
         },
         limits: &[
@@ -25227,6 +26518,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["datazone:CreateDomainUnit", "datazone:GetDomainUnit"],
             update: &["datazone:GetDomainUnit", "datazone:UpdateDomainUnit"],
             delete: &["datazone:DeleteDomainUnit", "datazone:GetDomainUnit"],
+            read: &["datazone:GetDomainUnit"],
             unlisted: &[],
         },
         limits: &[
@@ -25329,6 +26621,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["datazone:DeleteEnvironment", "datazone:GetEnvironment"],
+            read: &["datazone:GetEnvironment"],
             unlisted: &[],
         },
         limits: &[
@@ -25426,6 +26719,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "datazone:DeleteEnvironmentAction",
                 "datazone:GetEnvironmentAction",
             ],
+            read: &["datazone:GetEnvironmentAction"],
             unlisted: &[],
         },
         limits: &[
@@ -25506,6 +26800,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "datazone:DeleteEnvironmentBlueprintConfiguration",
                 "datazone:GetEnvironmentBlueprintConfiguration",
             ],
+            read: &["datazone:GetEnvironmentBlueprintConfiguration"],
             unlisted: &[],
         },
         limits: &[
@@ -25586,6 +26881,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "datazone:DeleteEnvironmentProfile",
                 "datazone:GetEnvironmentProfile",
             ],
+            read: &["datazone:GetEnvironmentProfile"],
             unlisted: &[],
         },
         limits: &[
@@ -25664,6 +26960,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["datazone:CreateFormType", "datazone:GetFormType"],
             update: &["datazone:CreateFormType", "datazone:GetFormType"],
             delete: &["datazone:DeleteFormType", "datazone:GetFormType"],
+            read: &["datazone:GetFormType"],
             unlisted: &[],
         },
         limits: &[
@@ -25753,6 +27050,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:GetProfile",
                 "sso:ListProfiles",
             ],
+            read: &["datazone:GetGroupProfile", "iam:GetRole"],
             unlisted: &["datazone:DeleteGroupProfile"],
         },
         limits: &[
@@ -25819,6 +27117,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "datazone:RemoveEntityOwner",
                 "iam:GetRole",
             ],
+            read: &["datazone:ListEntityOwners", "iam:GetRole"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -25863,6 +27162,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["datazone:ListPolicyGrants", "datazone:RemovePolicyGrant"],
+            read: &["datazone:ListPolicyGrants"],
             unlisted: &[],
         },
         limits: &[
@@ -25913,6 +27213,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["datazone:GetProject", "datazone:UpdateProject"],
             delete: &["datazone:DeleteProject", "datazone:GetProject"],
+            read: &["datazone:GetProject"],
             unlisted: &[],
         },
         limits: &[
@@ -25978,6 +27279,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "datazone:DeleteProjectMembership",
             ],
             delete: &["datazone:DeleteProjectMembership"],
+            read: &["datazone:ListProjectMemberships"],
             unlisted: &[],
         },
         limits: &[
@@ -26031,6 +27333,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "datazone:DeleteProjectProfile",
                 "datazone:GetProjectProfile",
             ],
+            read: &["datazone:GetProjectProfile", "ssm:GetParameter"],
             unlisted: &[],
         },
         limits: &[
@@ -26109,6 +27412,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["datazone:DeleteSubscriptionTarget"],
+            read: &["datazone:GetSubscriptionTarget"],
             unlisted: &[],
         },
         limits: &[
@@ -26201,6 +27505,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:GetProfile",
                 "sso:ListProfiles",
             ],
+            read: &["datazone:GetUserProfile"],
             unlisted: &["datazone:DeleteUserProfile"],
         },
         limits: &[
@@ -26254,6 +27559,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "deadline:GetBudget",
                 "deadline:ListTagsForResource",
             ],
+            read: &["deadline:GetBudget", "deadline:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -26313,6 +27619,15 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "deadline:DeleteFarm",
                 "deadline:GetFarm",
+                "identitystore:ListGroupMembershipsForMember",
+                "kms:CreateGrant",
+                "kms:Decrypt",
+                "kms:Encrypt",
+                "kms:GenerateDataKey",
+            ],
+            read: &[
+                "deadline:GetFarm",
+                "deadline:ListTagsForResource",
                 "identitystore:ListGroupMembershipsForMember",
                 "kms:CreateGrant",
                 "kms:Decrypt",
@@ -26401,6 +27716,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "deadline:GetFleet",
                 "identitystore:ListGroupMembershipsForMember",
             ],
+            read: &[
+                "deadline:GetFleet",
+                "deadline:ListTagsForResource",
+                "identitystore:ListGroupMembershipsForMember",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -26473,6 +27793,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteVpcEndpoints",
                 "ec2:DescribeVpcEndpoints",
             ],
+            read: &[
+                "deadline:GetLicenseEndpoint",
+                "deadline:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -26526,6 +27850,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "identitystore:ListGroupMembershipsForMember",
                 "kms:Decrypt",
             ],
+            read: &[
+                "deadline:GetLimit",
+                "identitystore:ListGroupMembershipsForMember",
+                "kms:Decrypt",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -26570,6 +27899,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "deadline:DeleteMeteredProduct",
                 "deadline:ListMeteredProducts",
             ],
+            read: &["deadline:ListMeteredProducts"],
             unlisted: &[],
         },
         limits: &[
@@ -26639,6 +27969,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "deadline:GetMonitor",
                 "sso:DeleteApplication",
             ],
+            read: &["deadline:GetMonitor", "deadline:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -26717,6 +28048,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "deadline:GetQueue",
                 "identitystore:ListGroupMembershipsForMember",
             ],
+            read: &[
+                "deadline:GetQueue",
+                "deadline:ListTagsForResource",
+                "identitystore:ListGroupMembershipsForMember",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -26773,6 +28109,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "deadline:GetQueueEnvironment",
                 "identitystore:ListGroupMembershipsForMember",
             ],
+            read: &[
+                "deadline:GetQueueEnvironment",
+                "identitystore:ListGroupMembershipsForMember",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -26818,6 +28158,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "deadline:UpdateQueueFleetAssociation",
                 "identitystore:ListGroupMembershipsForMember",
             ],
+            read: &[
+                "deadline:GetQueueFleetAssociation",
+                "identitystore:ListGroupMembershipsForMember",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -26856,6 +28200,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "deadline:DeleteQueueLimitAssociation",
                 "deadline:GetQueueLimitAssociation",
                 "deadline:UpdateQueueLimitAssociation",
+                "identitystore:ListGroupMembershipsForMember",
+            ],
+            read: &[
+                "deadline:GetQueueLimitAssociation",
                 "identitystore:ListGroupMembershipsForMember",
             ],
             unlisted: &[],
@@ -26898,6 +28246,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "deadline:DeleteStorageProfile",
+                "deadline:GetStorageProfile",
+                "identitystore:ListGroupMembershipsForMember",
+            ],
+            read: &[
                 "deadline:GetStorageProfile",
                 "identitystore:ListGroupMembershipsForMember",
             ],
@@ -26946,6 +28298,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "deadline:GetWorker",
                 "deadline:ListTagsForResource",
             ],
+            read: &["deadline:GetWorker", "deadline:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -26990,6 +28343,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "organizations:DescribeOrganization",
             ],
             delete: &["detective:DeleteGraph", "detective:ListGraphs"],
+            read: &[
+                "detective:DescribeOrganizationConfiguration",
+                "detective:ListGraphs",
+                "detective:ListTagsForResource",
+                "organizations:DescribeOrganization",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -27005,6 +28364,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["detective:CreateMembers", "detective:GetMembers"],
             update: &[],
             delete: &["detective:DeleteMembers"],
+            read: &["detective:GetMembers"],
             unlisted: &[],
         },
         limits: &[
@@ -27052,6 +28412,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             update: &[],
             delete: &[
                 "detective:DisableOrganizationAdminAccount",
+                "detective:ListOrganizationAdminAccount",
+                "organizations:DescribeOrganization",
+            ],
+            read: &[
                 "detective:ListOrganizationAdminAccount",
                 "organizations:DescribeOrganization",
             ],
@@ -27156,6 +28520,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:DeleteApplicationAuthenticationMethod",
                 "sso:DeleteApplicationGrant",
             ],
+            read: &[
+                "aidevops:GetAgentSpace",
+                "aidevops:GetOperatorApp",
+                "aidevops:ListTagsForResource",
+                "kms:Decrypt",
+            ],
             unlisted: &["aidevops:GetOperatorAppTeams"],
         },
         limits: &[
@@ -27214,6 +28584,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "aidevops:UpdateAssetFile",
             ],
             delete: &["aidevops:DeleteAsset", "aidevops:GetAsset"],
+            read: &["aidevops:GetAsset"],
             unlisted: &[],
         },
         limits: &[
@@ -27277,6 +28648,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "aidevops:GetAgentSpace",
                 "aidevops:GetAssociation",
             ],
+            read: &[
+                "aidevops:GetAgentSpace",
+                "aidevops:GetAssociation",
+                "aidevops:ListAssociations",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -27333,6 +28709,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "aidevops:DeletePrivateConnection",
                 "aidevops:DescribePrivateConnection",
+            ],
+            read: &[
+                "aidevops:DescribePrivateConnection",
+                "aidevops:ListTagsForResource",
             ],
             unlisted: &["vpc-lattice:AssociateViaService"],
         },
@@ -27412,6 +28792,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:ReEncryptTo",
             ],
             delete: &["aidevops:DeregisterService", "aidevops:GetService"],
+            read: &["aidevops:GetService", "aidevops:ListTagsForResource"],
             unlisted: &["aidevops:UpdateService"],
         },
         limits: &[
@@ -27460,6 +28841,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["aidevops:CreateTrigger", "aidevops:GetTrigger"],
             update: &["aidevops:GetTrigger", "aidevops:UpdateTrigger"],
             delete: &["aidevops:DeleteTrigger", "aidevops:GetTrigger"],
+            read: &["aidevops:GetTrigger"],
             unlisted: &[],
         },
         limits: &[
@@ -27510,6 +28892,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:TagLogGroup",
                 "logs:UntagLogGroup",
             ],
+            read: &["devops-guru:DescribeServiceIntegration"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -27538,6 +28921,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "devops-guru:ListNotificationChannels",
                 "devops-guru:RemoveNotificationChannel",
             ],
+            read: &["devops-guru:ListNotificationChannels"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -27566,6 +28950,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "devops-guru:GetResourceCollection",
                 "devops-guru:UpdateResourceCollection",
             ],
+            read: &["devops-guru:GetResourceCollection"],
             unlisted: &[],
         },
         limits: &[],
@@ -27595,6 +28980,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "directconnect:DeleteConnection",
                 "directconnect:DescribeConnections",
             ],
+            read: &["directconnect:DescribeConnections"],
             unlisted: &[],
         },
         limits: &[
@@ -27664,6 +29050,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "directconnect:DeleteDirectConnectGateway",
                 "directconnect:DescribeDirectConnectGateways",
             ],
+            read: &["directconnect:DescribeDirectConnectGateways"],
             unlisted: &[],
         },
         limits: &[
@@ -27718,6 +29105,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "directconnect:DeleteDirectConnectGatewayAssociation",
                 "directconnect:DescribeDirectConnectGatewayAssociations",
             ],
+            read: &["directconnect:DescribeDirectConnectGatewayAssociations"],
             unlisted: &[],
         },
         limits: &[
@@ -27773,6 +29161,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "directconnect:UpdateLag",
             ],
             delete: &["directconnect:DeleteLag", "directconnect:DescribeLags"],
+            read: &["directconnect:DescribeLags"],
             unlisted: &[],
         },
         limits: &[
@@ -27848,6 +29237,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "directconnect:DeleteVirtualInterface",
                 "directconnect:DescribeVirtualInterfaces",
             ],
+            read: &["directconnect:DescribeVirtualInterfaces"],
             unlisted: &[],
         },
         limits: &[
@@ -27938,6 +29328,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "directconnect:DeleteVirtualInterface",
                 "directconnect:DescribeVirtualInterfaces",
             ],
+            read: &["directconnect:DescribeVirtualInterfaces"],
             unlisted: &[],
         },
         limits: &[
@@ -28014,6 +29405,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "directconnect:DeleteVirtualInterface",
                 "directconnect:DescribeVirtualInterfaces",
             ],
+            read: &["directconnect:DescribeVirtualInterfaces"],
             unlisted: &[],
         },
         limits: &[
@@ -28103,6 +29495,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:RevokeSecurityGroupEgress",
                 "ec2:RevokeSecurityGroupIngress",
             ],
+            read: &["ds:DescribeDirectories"],
             unlisted: &[
                 "ds:CheckStabilizationForDelete",
                 "ds:CheckStabilizationForSso",
@@ -28194,6 +29587,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:RevokeSecurityGroupEgress",
                 "ec2:RevokeSecurityGroupIngress",
             ],
+            read: &["ds:DescribeDirectories", "ds:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -28251,6 +29645,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -28280,6 +29675,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:RemoveTagsFromResource",
             ],
             delete: &["rds:DeleteDBClusterParameterGroup"],
+            read: &[
+                "rds:DescribeDBClusterParameterGroups",
+                "rds:DescribeDBClusterParameters",
+                "rds:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -28315,6 +29715,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -28338,6 +29739,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:RemoveTagsFromResource",
             ],
             delete: &["rds:DeleteDBSubnetGroup"],
+            read: &["rds:DescribeDBSubnetGroups", "rds:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -28369,6 +29771,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:RemoveSourceIdentifierFromSubscription",
             ],
             delete: &["rds:DeleteEventSubscription"],
+            read: &["rds:DescribeEventSubscriptions"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -28411,6 +29814,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:DescribeGlobalClusters",
                 "rds:RemoveFromGlobalCluster",
             ],
+            read: &["rds:DescribeGlobalClusters", "rds:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -28489,6 +29893,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeVpcs",
                 "ec2:ModifyVpcEndpoint",
             ],
+            read: &[
+                "docdb-elastic:GetCluster",
+                "docdb-elastic:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -28529,6 +29937,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "docdb-elastic:DeleteClusterSnapshot",
                 "docdb-elastic:GetClusterSnapshot",
+            ],
+            read: &[
+                "docdb-elastic:GetClusterSnapshot",
+                "docdb-elastic:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -28638,6 +30050,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "application-autoscaling:PutScheduledAction",
                 "application-autoscaling:RegisterScalableTarget",
                 "dynamodb:DeleteTable",
+            ],
+            read: &[
+                "cloudwatch:PutMetricData",
+                "dynamodb:GetResourcePolicy",
+                "dynamodb:ListTagsOfResource",
+                "kms:DescribeKey",
             ],
             unlisted: &[
                 "application-autoscaling:Describe*",
@@ -28750,6 +30168,15 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:RevokeGrant",
             ],
             delete: &["dynamodb:DeleteTable", "dynamodb:DescribeTable"],
+            read: &[
+                "dynamodb:DescribeContinuousBackups",
+                "dynamodb:DescribeContributorInsights",
+                "dynamodb:DescribeKinesisStreamingDestination",
+                "dynamodb:DescribeTable",
+                "dynamodb:DescribeTimeToLive",
+                "dynamodb:GetResourcePolicy",
+                "dynamodb:ListTagsOfResource",
+            ],
             unlisted: &["s3:GetObjectMetadata"],
         },
         limits: &[Limit {
@@ -28785,6 +30212,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeApplicationStatusChecks",
                 "ec2:DescribeTags",
             ],
+            read: &["ec2:DescribeApplicationStatusChecks", "ec2:DescribeTags"],
             unlisted: &[],
         },
         limits: &[
@@ -28825,6 +30253,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeCapacityManagerDataExports",
             ],
+            read: &["ec2:DescribeCapacityManagerDataExports", "ec2:DescribeTags"],
             unlisted: &[],
         },
         limits: &[],
@@ -28882,6 +30311,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeCapacityReservations",
             ],
+            read: &["ec2:DescribeCapacityReservations"],
             unlisted: &[],
         },
         limits: &[
@@ -28950,6 +30380,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeCapacityReservations",
                 "ec2:ModifyCapacityReservationFleet",
             ],
+            read: &[
+                "ec2:DescribeCapacityReservationFleets",
+                "ec2:DescribeCapacityReservations",
+                "ec2:DescribeInstances",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -28978,6 +30413,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeCarrierGateways",
             ],
+            read: &["ec2:DescribeCarrierGateways", "ec2:DescribeTags"],
             unlisted: &[],
         },
         limits: &[],
@@ -29005,6 +30441,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeClientVpnAuthorizationRules",
                 "ec2:RevokeClientVpnIngress",
             ],
+            read: &["ec2:DescribeClientVpnAuthorizationRules"],
             unlisted: &[],
         },
         limits: &[],
@@ -29028,6 +30465,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -29048,6 +30486,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ec2:CreateClientVpnRoute", "ec2:DescribeClientVpnRoutes"],
             update: &[],
             delete: &["ec2:DeleteClientVpnRoute", "ec2:DescribeClientVpnRoutes"],
+            read: &["ec2:DescribeClientVpnRoutes"],
             unlisted: &[],
         },
         limits: &[],
@@ -29068,6 +30507,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -29098,6 +30538,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeCustomerGateways",
             ],
             delete: &["ec2:DeleteCustomerGateway", "ec2:DescribeCustomerGateways"],
+            read: &["ec2:DescribeCustomerGateways"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -29138,6 +30579,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeDhcpOptions",
             ],
+            read: &["ec2:DescribeDhcpOptions", "ec2:DescribeTags"],
             unlisted: &[],
         },
         limits: &[],
@@ -29188,6 +30630,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeInstanceStatus",
                 "ec2:TerminateInstances",
             ],
+            read: &["ec2:DescribeFleets"],
             unlisted: &[],
         },
         limits: &[],
@@ -29224,6 +30667,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DisassociateAddress",
                 "ec2:ReleaseAddress",
             ],
+            read: &["ec2:DescribeAddresses"],
             unlisted: &[],
         },
         limits: &[],
@@ -29245,6 +30689,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ec2:AssociateAddress", "ec2:DescribeAddresses"],
             update: &[],
             delete: &["ec2:DescribeAddresses", "ec2:DisassociateAddress"],
+            read: &["ec2:DescribeAddresses"],
             unlisted: &[],
         },
         limits: &[],
@@ -29273,6 +30718,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeEgressOnlyInternetGateways",
                 "ec2:DescribeVpcs",
             ],
+            read: &["ec2:DescribeEgressOnlyInternetGateways", "ec2:DescribeTags"],
             unlisted: &[],
         },
         limits: &[],
@@ -29298,6 +30744,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DisassociateEnclaveCertificateIamRole",
                 "ec2:GetAssociatedEnclaveCertificateIamRoles",
             ],
+            read: &["ec2:GetAssociatedEnclaveCertificateIamRoles"],
             unlisted: &[],
         },
         limits: &[
@@ -29354,6 +30801,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeFlowLogs",
                 "logs:DeleteLogDelivery",
             ],
+            read: &["ec2:DescribeFlowLogs"],
             unlisted: &[],
         },
         limits: &[],
@@ -29395,6 +30843,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeFpgaImages",
                 "ec2:DescribeTags",
             ],
+            read: &["ec2:DescribeFpgaImages", "ec2:DescribeTags"],
             unlisted: &[],
         },
         limits: &[],
@@ -29413,6 +30862,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:ReplaceRouteTableAssociation",
             ],
             delete: &["ec2:DescribeRouteTables", "ec2:DisassociateRouteTable"],
+            read: &["ec2:DescribeRouteTables"],
             unlisted: &[],
         },
         limits: &[],
@@ -29439,6 +30889,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:ModifyHosts",
             ],
             delete: &["ec2:DescribeHosts", "ec2:ReleaseHosts"],
+            read: &["ec2:DescribeHosts"],
             unlisted: &[],
         },
         limits: &[],
@@ -29477,6 +30928,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:ModifyIpamResourceDiscovery",
             ],
             delete: &["ec2:DeleteIpam", "ec2:DeleteTags", "ec2:DescribeIpams"],
+            read: &["ec2:DescribeIpamResourceDiscoveries", "ec2:DescribeIpams"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -29496,6 +30948,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ec2:AllocateIpamPoolCidr", "ec2:GetIpamPoolAllocations"],
             update: &[],
             delete: &["ec2:ReleaseIpamPoolAllocation"],
+            read: &["ec2:GetIpamPoolAllocations"],
             unlisted: &[],
         },
         limits: &[],
@@ -29549,6 +31002,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeIpamPools",
                 "ec2:GetIpamPoolCidrs",
             ],
+            read: &["ec2:DescribeIpamPools", "ec2:GetIpamPoolCidrs"],
             unlisted: &[],
         },
         limits: &[],
@@ -29564,6 +31018,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ec2:GetIpamPoolCidrs", "ec2:ProvisionIpamPoolCidr"],
             update: &[],
             delete: &["ec2:DeprovisionIpamPoolCidr", "ec2:GetIpamPoolCidrs"],
+            read: &["ec2:GetIpamPoolCidrs"],
             unlisted: &[],
         },
         limits: &[],
@@ -29597,6 +31052,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteIpamPrefixListResolver",
                 "ec2:DeleteTags",
                 "ec2:DescribeIpamPrefixListResolvers",
+            ],
+            read: &[
+                "ec2:DescribeIpamPrefixListResolvers",
+                "ec2:GetIpamPrefixListResolverRules",
             ],
             unlisted: &[],
         },
@@ -29636,6 +31095,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeIpamPrefixListResolverTargets",
             ],
+            read: &["ec2:DescribeIpamPrefixListResolverTargets"],
             unlisted: &[],
         },
         limits: &[],
@@ -29673,6 +31133,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeIpamResourceDiscoveries",
             ],
+            read: &["ec2:DescribeIpamResourceDiscoveries"],
             unlisted: &[],
         },
         limits: &[],
@@ -29709,6 +31170,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeIpamResourceDiscoveryAssociations",
                 "ec2:DisassociateIpamResourceDiscovery",
             ],
+            read: &["ec2:DescribeIpamResourceDiscoveryAssociations"],
             unlisted: &[],
         },
         limits: &[],
@@ -29744,6 +31206,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeIpamScopes",
             ],
+            read: &["ec2:DescribeIpamScopes"],
             unlisted: &[],
         },
         limits: &[],
@@ -29770,6 +31233,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribePublicIpv4Pools",
             ],
             delete: &["ec2:DeletePublicIpv4Pool", "ec2:DescribePublicIpv4Pools"],
+            read: &["ec2:DescribePublicIpv4Pools"],
             unlisted: &[],
         },
         limits: &[],
@@ -29905,6 +31369,16 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm:DescribeAssociation",
                 "ssm:ListAssociations",
             ],
+            read: &[
+                "ec2:DescribeInstanceAttribute",
+                "ec2:DescribeInstanceCreditSpecifications",
+                "ec2:DescribeInstances",
+                "ec2:DescribeLaunchTemplates",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DescribeVolumes",
+                "ssm:DescribeAssociation",
+                "ssm:ListAssociations",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -29950,6 +31424,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteInstanceConnectEndpoint",
                 "ec2:DescribeInstanceConnectEndpoints",
             ],
+            read: &["ec2:DescribeInstanceConnectEndpoints"],
             unlisted: &[],
         },
         limits: &[],
@@ -29977,6 +31452,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteInstanceEventWindow",
                 "ec2:DescribeInstanceEventWindows",
             ],
+            read: &["ec2:DescribeInstanceEventWindows"],
             unlisted: &[],
         },
         limits: &[],
@@ -30000,6 +31476,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeInternetGateways",
             ],
             delete: &["ec2:DeleteInternetGateway", "ec2:DescribeInternetGateways"],
+            read: &["ec2:DescribeInternetGateways"],
             unlisted: &[],
         },
         limits: &[],
@@ -30015,6 +31492,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ec2:AssociateRouteTable", "ec2:DescribeRouteTables"],
             update: &[],
             delete: &["ec2:DescribeRouteTables", "ec2:DisassociateRouteTable"],
+            read: &["ec2:DescribeRouteTables"],
             unlisted: &[],
         },
         limits: &[],
@@ -30052,6 +31530,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeIpamExternalResourceVerificationTokens",
             ],
+            read: &["ec2:DescribeIpamExternalResourceVerificationTokens"],
             unlisted: &[],
         },
         limits: &[
@@ -30097,6 +31576,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeIpamInternetRegistryAssociations",
             ],
+            read: &["ec2:DescribeIpamInternetRegistryAssociations"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -30131,6 +31611,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeKeyPairs",
                 "ssm:DeleteParameter",
             ],
+            read: &["ec2:DescribeKeyPairs"],
             unlisted: &[],
         },
         limits: &[],
@@ -30162,6 +31643,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeLaunchTemplates",
             ],
+            read: &["ec2:DescribeLaunchTemplates"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -30190,6 +31672,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteLocalGatewayRoute",
                 "ec2:SearchLocalGatewayRoutes",
             ],
+            read: &["ec2:SearchLocalGatewayRoutes"],
             unlisted: &[],
         },
         limits: &[],
@@ -30224,6 +31707,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeLocalGatewayRouteTables",
             ],
+            read: &["ec2:DescribeLocalGatewayRouteTables", "ec2:DescribeTags"],
             unlisted: &[],
         },
         limits: &[],
@@ -30255,6 +31739,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteLocalGatewayRouteTableVpcAssociation",
                 "ec2:DeleteTags",
                 "ec2:DescribeLocalGatewayRouteTableVpcAssociations",
+            ],
+            read: &[
+                "ec2:DescribeLocalGatewayRouteTableVpcAssociations",
+                "ec2:DescribeTags",
             ],
             unlisted: &[],
         },
@@ -30292,6 +31780,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteLocalGatewayRouteTableVirtualInterfaceGroupAssociation",
                 "ec2:DeleteTags",
                 "ec2:DescribeLocalGatewayRouteTableVirtualInterfaceGroupAssociations",
+            ],
+            read: &[
+                "ec2:DescribeLocalGatewayRouteTableVirtualInterfaceGroupAssociations",
+                "ec2:DescribeTags",
             ],
             unlisted: &[],
         },
@@ -30335,6 +31827,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeLocalGatewayVirtualInterfaces",
             ],
+            read: &[
+                "ec2:DescribeLocalGatewayVirtualInterfaces",
+                "ec2:DescribeTags",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -30368,6 +31864,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteLocalGatewayVirtualInterfaceGroup",
                 "ec2:DeleteTags",
                 "ec2:DescribeLocalGatewayVirtualInterfaceGroups",
+            ],
+            read: &[
+                "ec2:DescribeLocalGatewayVirtualInterfaceGroups",
+                "ec2:DescribeTags",
             ],
             unlisted: &[],
         },
@@ -30409,6 +31909,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:UnassignPrivateNatGatewayAddress",
             ],
             delete: &["ec2:DeleteNatGateway", "ec2:DescribeNatGateways"],
+            read: &["ec2:DescribeNatGateways"],
             unlisted: &[],
         },
         limits: &[],
@@ -30436,6 +31937,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTags",
                 "ec2:DescribeNetworkAcls",
             ],
+            read: &["ec2:DescribeNetworkAcls", "ec2:DescribeTags"],
             unlisted: &[],
         },
         limits: &[],
@@ -30451,6 +31953,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ec2:CreateNetworkAclEntry", "ec2:DescribeNetworkAcls"],
             update: &["ec2:DescribeNetworkAcls", "ec2:ReplaceNetworkAclEntry"],
             delete: &["ec2:DeleteNetworkAclEntry", "ec2:DescribeNetworkAcls"],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -30480,6 +31983,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:GetNetworkInsightsAccessScopeContent",
             ],
             delete: &["ec2:DeleteNetworkInsightsAccessScope", "ec2:DeleteTags"],
+            read: &[
+                "ec2:DescribeNetworkInsightsAccessScopes",
+                "ec2:GetNetworkInsightsAccessScopeContent",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -30518,6 +32025,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteNetworkInsightsAccessScopeAnalysis",
                 "ec2:DeleteTags",
             ],
+            read: &["ec2:DescribeNetworkInsightsAccessScopeAnalyses"],
             unlisted: &[
                 "directconnect:Describe*",
                 "ec2:Describe*",
@@ -30560,6 +32068,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["ec2:CreateTags", "ec2:DeleteTags"],
             delete: &["ec2:DeleteNetworkInsightsAnalysis", "ec2:DeleteTags"],
+            read: &[],
             unlisted: &[
                 "directconnect:Describe*",
                 "ec2:Describe*",
@@ -30598,6 +32107,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeNetworkInsightsPaths",
             ],
             delete: &["ec2:DeleteNetworkInsightsPath", "ec2:DeleteTags"],
+            read: &["ec2:DescribeNetworkInsightsPaths"],
             unlisted: &[],
         },
         limits: &[
@@ -30654,6 +32164,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteNetworkInterface",
                 "ec2:DescribeNetworkInterfaces",
             ],
+            read: &["ec2:DescribeNetworkInterfaces"],
             unlisted: &[],
         },
         limits: &[],
@@ -30681,6 +32192,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeNetworkInterfaces",
                 "ec2:DetachNetworkInterface",
             ],
+            read: &["ec2:DescribeNetworkInterfaces"],
             unlisted: &[],
         },
         limits: &[],
@@ -30696,6 +32208,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -30717,6 +32230,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeAwsNetworkPerformanceMetricSubscriptions",
                 "ec2:DisableAwsNetworkPerformanceMetricSubscription",
             ],
+            read: &["ec2:DescribeAwsNetworkPerformanceMetricSubscriptions"],
             unlisted: &[],
         },
         limits: &[],
@@ -30742,6 +32256,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["ec2:DeletePlacementGroup", "ec2:DescribePlacementGroups"],
+            read: &["ec2:DescribePlacementGroups"],
             unlisted: &[],
         },
         limits: &[],
@@ -30757,6 +32272,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[
                 "EC2:CreateManagedPrefixList",
                 "EC2:CreateTags",
@@ -30797,6 +32313,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:ReplaceRoute",
             ],
             delete: &["ec2:DeleteRoute", "ec2:DescribeRouteTables"],
+            read: &["ec2:DescribeRouteTables"],
             unlisted: &[],
         },
         limits: &[],
@@ -30831,6 +32348,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeTags",
                 "sns:DeleteTopic",
             ],
+            read: &["ec2:DescribeRouteServers", "ec2:DescribeTags"],
             unlisted: &[],
         },
         limits: &[],
@@ -30849,6 +32367,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DisassociateRouteServer",
                 "ec2:GetRouteServerAssociations",
             ],
+            read: &["ec2:GetRouteServerAssociations"],
             unlisted: &[],
         },
         limits: &[],
@@ -30887,6 +32406,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeTags",
                 "ec2:RevokeSecurityGroupIngress",
             ],
+            read: &["ec2:DescribeRouteServerEndpoints", "ec2:DescribeTags"],
             unlisted: &["ec2:ModifyRouteServerEndpoint"],
         },
         limits: &[],
@@ -30926,6 +32446,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeTags",
                 "ec2:RevokeSecurityGroupIngress",
             ],
+            read: &["ec2:DescribeRouteServerPeers", "ec2:DescribeTags"],
             unlisted: &["ec2:ModifyRouteServerPeer"],
         },
         limits: &[],
@@ -30947,6 +32468,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DisableRouteServerPropagation",
                 "ec2:GetRouteServerPropagations",
             ],
+            read: &["ec2:GetRouteServerPropagations"],
             unlisted: &[],
         },
         limits: &[],
@@ -30970,6 +32492,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeRouteTables",
             ],
             delete: &["ec2:DeleteRouteTable", "ec2:DescribeRouteTables"],
+            read: &["ec2:DescribeRouteTables"],
             unlisted: &[],
         },
         limits: &[],
@@ -31003,6 +32526,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeSecondaryNetworks",
                 "ec2:DescribeTags",
             ],
+            read: &["ec2:DescribeSecondaryNetworks", "ec2:DescribeTags"],
             unlisted: &[],
         },
         limits: &[],
@@ -31039,6 +32563,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeInstances",
                 "ec2:DescribeSecurityGroups",
             ],
+            read: &["ec2:DescribeSecurityGroups"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -31074,6 +32599,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeSecurityGroupRules",
                 "ec2:RevokeSecurityGroupEgress",
             ],
+            read: &["ec2:DescribeSecurityGroupRules"],
             unlisted: &[],
         },
         limits: &[],
@@ -31107,6 +32633,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeSecurityGroupRules",
                 "ec2:RevokeSecurityGroupIngress",
             ],
+            read: &[
+                "ec2:DescribeSecurityGroupRules",
+                "ec2:DescribeSecurityGroups",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -31128,6 +32658,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeSecurityGroupVpcAssociations",
                 "ec2:DisassociateSecurityGroupVpc",
             ],
+            read: &["ec2:DescribeSecurityGroupVpcAssociations"],
             unlisted: &[],
         },
         limits: &[],
@@ -31152,6 +32683,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DisableSnapshotBlockPublicAccess",
                 "ec2:GetSnapshotBlockPublicAccessState",
             ],
+            read: &["ec2:GetSnapshotBlockPublicAccessState"],
             unlisted: &[],
         },
         limits: &[],
@@ -31202,6 +32734,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeSpotFleetInstances",
                 "ec2:DescribeSpotFleetRequests",
             ],
+            read: &["ec2:DescribeSpotFleetRequests"],
             unlisted: &[],
         },
         limits: &[],
@@ -31242,6 +32775,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:TagResource",
                 "secretsmanager:UntagResource",
             ],
+            read: &["ec2:DescribeInstanceSqlHaStates"],
             unlisted: &[],
         },
         limits: &[
@@ -31304,6 +32838,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:ModifySubnetAttribute",
             ],
             delete: &["ec2:DeleteSubnet", "ec2:DescribeSubnets"],
+            read: &["ec2:DescribeNetworkAcls", "ec2:DescribeSubnets"],
             unlisted: &[],
         },
         limits: &[],
@@ -31324,6 +32859,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ec2:AssociateSubnetCidrBlock", "ec2:DescribeSubnets"],
             update: &[],
             delete: &["ec2:DescribeSubnets", "ec2:DisassociateSubnetCidrBlock"],
+            read: &["ec2:DescribeSubnets"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -31352,6 +32888,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeTags",
                 "ec2:GetSubnetCidrReservations",
             ],
+            read: &["ec2:DescribeTags", "ec2:GetSubnetCidrReservations"],
             unlisted: &[],
         },
         limits: &[],
@@ -31373,6 +32910,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeNetworkAcls",
                 "ec2:ReplaceNetworkAclAssociation",
             ],
+            read: &["ec2:DescribeNetworkAcls"],
             unlisted: &[],
         },
         limits: &[],
@@ -31397,6 +32935,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeSubnets",
                 "ec2:DisassociateRouteTable",
             ],
+            read: &["ec2:DescribeRouteTables"],
             unlisted: &[],
         },
         limits: &[],
@@ -31429,6 +32968,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeTags",
                 "ec2:DescribeTrafficMirrorFilters",
             ],
+            read: &["ec2:DescribeTags", "ec2:DescribeTrafficMirrorFilters"],
             unlisted: &[],
         },
         limits: &[],
@@ -31452,6 +32992,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:ModifyTrafficMirrorFilterRule",
             ],
             delete: &["ec2:DeleteTrafficMirrorFilterRule"],
+            read: &["ec2:DescribeTrafficMirrorFilterRules"],
             unlisted: &[],
         },
         limits: &[],
@@ -31478,6 +33019,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:ModifyTrafficMirrorSession",
             ],
             delete: &["ec2:DeleteTags", "ec2:DeleteTrafficMirrorSession"],
+            read: &["ec2:DescribeTags", "ec2:DescribeTrafficMirrorSessions"],
             unlisted: &[],
         },
         limits: &[],
@@ -31503,6 +33045,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeTrafficMirrorTargets",
             ],
             delete: &["ec2:DeleteTags", "ec2:DeleteTrafficMirrorTarget"],
+            read: &["ec2:DescribeTags", "ec2:DescribeTrafficMirrorTargets"],
             unlisted: &[],
         },
         limits: &[],
@@ -31537,6 +33080,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeTags",
                 "ec2:DescribeTransitGateways",
             ],
+            read: &["ec2:DescribeTags", "ec2:DescribeTransitGateways"],
             unlisted: &["ec2:ModifyTransitGatewayOptions"],
         },
         limits: &[],
@@ -31567,6 +33111,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "ec2:DeleteTags",
                 "ec2:DeleteTransitGatewayVpcAttachment",
+                "ec2:DescribeTags",
+                "ec2:DescribeTransitGatewayVpcAttachments",
+            ],
+            read: &[
                 "ec2:DescribeTags",
                 "ec2:DescribeTransitGatewayVpcAttachments",
             ],
@@ -31605,6 +33153,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeTags",
                 "ec2:DescribeTransitGatewayConnects",
             ],
+            read: &["ec2:DescribeTags", "ec2:DescribeTransitGatewayConnects"],
             unlisted: &[],
         },
         limits: &[],
@@ -31651,6 +33200,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeTags",
                 "ec2:DescribeTransitGatewayConnectPeers",
             ],
+            read: &["ec2:DescribeTags", "ec2:DescribeTransitGatewayConnectPeers"],
             unlisted: &[],
         },
         limits: &[],
@@ -31681,6 +33231,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "ec2:DeleteTags",
                 "ec2:DeleteTransitGatewayMeteringPolicy",
+                "ec2:DescribeTransitGatewayMeteringPolicies",
+            ],
+            read: &[
+                "ec2:DescribeTags",
                 "ec2:DescribeTransitGatewayMeteringPolicies",
             ],
             unlisted: &[],
@@ -31717,6 +33271,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTransitGatewayMeteringPolicyEntry",
                 "ec2:GetTransitGatewayMeteringPolicyEntries",
             ],
+            read: &["ec2:GetTransitGatewayMeteringPolicyEntries"],
             unlisted: &[],
         },
         limits: &[],
@@ -31752,6 +33307,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeTags",
                 "ec2:DescribeTransitGatewayMulticastDomains",
             ],
+            read: &[
+                "ec2:DescribeTags",
+                "ec2:DescribeTransitGatewayMulticastDomains",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -31781,6 +33340,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DisassociateTransitGatewayMulticastDomain",
                 "ec2:GetTransitGatewayMulticastDomainAssociations",
             ],
+            read: &["ec2:GetTransitGatewayMulticastDomainAssociations"],
             unlisted: &[],
         },
         limits: &[],
@@ -31818,6 +33378,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeregisterTransitGatewayMulticastGroupMembers",
                 "ec2:SearchTransitGatewayMulticastGroups",
             ],
+            read: &["ec2:SearchTransitGatewayMulticastGroups"],
             unlisted: &[],
         },
         limits: &[],
@@ -31855,6 +33416,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeregisterTransitGatewayMulticastGroupSources",
                 "ec2:SearchTransitGatewayMulticastGroups",
             ],
+            read: &["ec2:SearchTransitGatewayMulticastGroups"],
             unlisted: &[],
         },
         limits: &[],
@@ -31895,6 +33457,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeTags",
                 "ec2:DescribeTransitGatewayPeeringAttachments",
             ],
+            read: &[
+                "ec2:DescribeTags",
+                "ec2:DescribeTransitGatewayPeeringAttachments",
+            ],
             unlisted: &["ec2:ModifyTransitGatewayPeeringAttachment"],
         },
         limits: &[],
@@ -31922,6 +33488,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTransitGatewayPolicyTable",
                 "ec2:DescribeTransitGatewayPolicyTables",
             ],
+            read: &["ec2:DescribeTransitGatewayPolicyTables"],
             unlisted: &[],
         },
         limits: &[],
@@ -31943,6 +33510,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DisassociateTransitGatewayPolicyTable",
                 "ec2:GetTransitGatewayPolicyTableAssociations",
             ],
+            read: &["ec2:GetTransitGatewayPolicyTableAssociations"],
             unlisted: &[],
         },
         limits: &[],
@@ -31967,6 +33535,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTransitGatewayPolicyTableEntry",
                 "ec2:GetTransitGatewayPolicyTableEntries",
             ],
+            read: &["ec2:GetTransitGatewayPolicyTableEntries"],
             unlisted: &[],
         },
         limits: &[],
@@ -31993,6 +33562,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteTransitGatewayRoute",
                 "ec2:SearchTransitGatewayRoutes",
             ],
+            read: &["ec2:SearchTransitGatewayRoutes"],
             unlisted: &[],
         },
         limits: &[],
@@ -32021,6 +33591,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DisassociateTransitGatewayRouteTable",
                 "ec2:GetTransitGatewayRouteTableAssociations",
             ],
+            read: &["ec2:DescribeTransitGatewayRouteTables"],
             unlisted: &[],
         },
         limits: &[],
@@ -32042,6 +33613,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DisassociateTransitGatewayRouteTable",
                 "ec2:GetTransitGatewayRouteTableAssociations",
             ],
+            read: &["ec2:GetTransitGatewayRouteTableAssociations"],
             unlisted: &[],
         },
         limits: &[],
@@ -32063,6 +33635,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DisableTransitGatewayRouteTablePropagation",
                 "ec2:GetTransitGatewayRouteTablePropagations",
             ],
+            read: &["ec2:GetTransitGatewayRouteTablePropagations"],
             unlisted: &[],
         },
         limits: &[],
@@ -32093,6 +33666,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "ec2:DeleteTags",
                 "ec2:DeleteTransitGatewayVpcAttachment",
+                "ec2:DescribeTags",
+                "ec2:DescribeTransitGatewayVpcAttachments",
+            ],
+            read: &[
                 "ec2:DescribeTags",
                 "ec2:DescribeTransitGatewayVpcAttachments",
             ],
@@ -32175,6 +33752,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:ModifyVpcTenancy",
             ],
             delete: &["ec2:DeleteVpc", "ec2:DescribeVpcs"],
+            read: &[
+                "ec2:DescribeNetworkAcls",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeVpcAttribute",
+                "ec2:DescribeVpcEncryptionControls",
+                "ec2:DescribeVpcs",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -32202,6 +33786,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteVpcBlockPublicAccessExclusion",
                 "ec2:DescribeVpcBlockPublicAccessExclusions",
             ],
+            read: &["ec2:DescribeVpcBlockPublicAccessExclusions"],
             unlisted: &[],
         },
         limits: &[],
@@ -32226,6 +33811,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeVpcBlockPublicAccessOptions",
                 "ec2:ModifyVpcBlockPublicAccessOptions",
             ],
+            read: &["ec2:DescribeVpcBlockPublicAccessOptions"],
             unlisted: &[],
         },
         limits: &[],
@@ -32261,6 +33847,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["ec2:DescribeVpcs", "ec2:DisassociateVpcCidrBlock"],
+            read: &["ec2:DescribeVpcs"],
             unlisted: &[],
         },
         limits: &[],
@@ -32276,6 +33863,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ec2:AssociateDhcpOptions"],
             update: &["ec2:AssociateDhcpOptions"],
             delete: &["ec2:AssociateDhcpOptions"],
+            read: &["ec2:DescribeVpcs"],
             unlisted: &[],
         },
         limits: &[],
@@ -32342,6 +33930,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteVpcEncryptionControl",
                 "ec2:DescribeVpcEncryptionControls",
             ],
+            read: &["ec2:DescribeTags", "ec2:DescribeVpcEncryptionControls"],
             unlisted: &[],
         },
         limits: &[],
@@ -32400,6 +33989,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeVpcs",
                 "vpce:AllowMultiRegion",
             ],
+            read: &[
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeVpcEndpoints",
+                "ec2:DescribeVpcs",
+            ],
             unlisted: &["vpc-lattice:DescribeServiceNetworkVpcEndpointAssociation"],
         },
         limits: &[],
@@ -32424,6 +34019,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteVpcEndpointConnectionNotifications",
                 "ec2:DescribeVpcEndpointConnectionNotifications",
             ],
+            read: &["ec2:DescribeVpcEndpointConnectionNotifications"],
             unlisted: &[],
         },
         limits: &[],
@@ -32471,6 +34067,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeVpcEndpointServiceConfigurations",
                 "vpce:AllowMultiRegion",
             ],
+            read: &[
+                "cloudwatch:ListManagedInsightRules",
+                "ec2:DescribeVpcEndpointServiceConfigurations",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -32492,6 +34092,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:ModifyVpcEndpointServicePermissions",
             ],
             delete: &[
+                "ec2:DescribeVpcEndpointServicePermissions",
+                "ec2:ModifyVpcEndpointServicePermissions",
+            ],
+            read: &[
                 "ec2:DescribeVpcEndpointServicePermissions",
                 "ec2:ModifyVpcEndpointServicePermissions",
             ],
@@ -32530,6 +34134,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DetachInternetGateway",
                 "ec2:DetachVpnGateway",
             ],
+            read: &["ec2:DescribeInternetGateways", "ec2:DescribeVpnGateways"],
             unlisted: &[],
         },
         limits: &[],
@@ -32561,6 +34166,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteVpcPeeringConnection",
                 "ec2:DescribeVpcPeeringConnections",
             ],
+            read: &["ec2:DescribeVpcPeeringConnections", "sts:AssumeRole"],
             unlisted: &[],
         },
         limits: &[],
@@ -32584,6 +34190,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeVpnConcentrators",
             ],
             delete: &["ec2:DeleteVpnConcentrator", "ec2:DescribeVpnConcentrators"],
+            read: &["ec2:DescribeVpnConcentrators"],
             unlisted: &[],
         },
         limits: &[],
@@ -32642,6 +34249,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:UpdateLogDelivery",
             ],
             delete: &["ec2:DeleteVpnConnection", "ec2:DescribeVpnConnections"],
+            read: &["ec2:DescribeVpnConnections"],
             unlisted: &[],
         },
         limits: &[],
@@ -32657,6 +34265,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ec2:CreateVpnConnectionRoute", "ec2:DescribeVpnConnections"],
             update: &[],
             delete: &["ec2:DeleteVpnConnectionRoute", "ec2:DescribeVpnConnections"],
+            read: &["ec2:DescribeVpnConnections"],
             unlisted: &[],
         },
         limits: &[],
@@ -32680,6 +34289,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeVpnGateways",
             ],
             delete: &["ec2:DeleteVpnGateway", "ec2:DescribeVpnGateways"],
+            read: &["ec2:DescribeVpnGateways"],
             unlisted: &[],
         },
         limits: &[],
@@ -32695,6 +34305,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ec2:DescribeRouteTables", "ec2:EnableVgwRoutePropagation"],
             update: &["ec2:DescribeRouteTables", "ec2:EnableVgwRoutePropagation"],
             delete: &["ec2:DescribeRouteTables", "ec2:DisableVgwRoutePropagation"],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -32798,6 +34409,14 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:RetireGrant",
                 "sso:DeleteManagedApplicationInstance",
             ],
+            read: &[
+                "ec2:DescribeTags",
+                "ec2:DescribeVerifiedAccessEndpoints",
+                "ec2:GetVerifiedAccessEndpointPolicy",
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "kms:GenerateDataKey",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -32847,6 +34466,16 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteVerifiedAccessGroup",
                 "ec2:DescribeTags",
                 "ec2:DescribeVerifiedAccessGroups",
+                "kms:CreateGrant",
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "kms:GenerateDataKey",
+                "kms:RetireGrant",
+            ],
+            read: &[
+                "ec2:DescribeTags",
+                "ec2:DescribeVerifiedAccessGroups",
+                "ec2:GetVerifiedAccessGroupPolicy",
                 "kms:CreateGrant",
                 "kms:Decrypt",
                 "kms:DescribeKey",
@@ -32937,6 +34566,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:GetLogDelivery",
                 "logs:ListLogDeliveries",
             ],
+            read: &[
+                "ec2:DescribeTags",
+                "ec2:DescribeVerifiedAccessInstanceLoggingConfigurations",
+                "ec2:DescribeVerifiedAccessInstances",
+                "logs:GetLogDelivery",
+                "logs:ListLogDeliveries",
+            ],
             unlisted: &["s3:listBuckets"],
         },
         limits: &[],
@@ -32994,6 +34630,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:GenerateDataKey",
                 "kms:RetireGrant",
             ],
+            read: &[
+                "ec2:DescribeTags",
+                "ec2:DescribeVerifiedAccessTrustProviders",
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "kms:GenerateDataKey",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -33034,6 +34677,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeSnapshots",
                 "ec2:DescribeVolumes",
             ],
+            read: &[
+                "ec2:DescribeTags",
+                "ec2:DescribeVolumeAttribute",
+                "ec2:DescribeVolumes",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -33049,6 +34697,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ec2:AttachVolume", "ec2:DescribeVolumes"],
             update: &[],
             delete: &["ec2:DescribeVolumes", "ec2:DetachVolume"],
+            read: &["ec2:DescribeVolumes"],
             unlisted: &[],
         },
         limits: &[],
@@ -33076,6 +34725,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ecr-public:UntagResource",
             ],
             delete: &["ecr-public:DeleteRepository"],
+            read: &[
+                "ecr-public:DescribeRepositories",
+                "ecr-public:GetRepositoryCatalogData",
+                "ecr-public:GetRepositoryPolicy",
+                "ecr-public:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -33121,6 +34776,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ecr:DeletePullThroughCacheRule",
                 "ecr:DescribePullThroughCacheRules",
             ],
+            read: &["ecr:DescribePullThroughCacheRules"],
             unlisted: &[],
         },
         limits: &[
@@ -33166,6 +34822,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["ecr:DeregisterPullTimeUpdateExclusion"],
+            read: &["ecr:ListPullTimeUpdateExclusions"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -33187,6 +34844,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ecr:GetRegistryPolicy", "ecr:PutRegistryPolicy"],
             update: &["ecr:GetRegistryPolicy", "ecr:PutRegistryPolicy"],
             delete: &["ecr:DeleteRegistryPolicy"],
+            read: &["ecr:GetRegistryPolicy"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -33223,6 +34881,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "inspector2:Disable",
                 "inspector2:ListAccountPermissions",
             ],
+            read: &["ecr:GetRegistryScanningConfiguration"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -33254,6 +34913,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ecr:PutReplicationConfiguration",
                 "iam:CreateServiceLinkedRole",
             ],
+            read: &["ecr:DescribeRegistry"],
             unlisted: &[],
         },
         limits: &[],
@@ -33295,6 +34955,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:RetireGrant",
             ],
             delete: &["ecr:DeleteRepository", "kms:RetireGrant"],
+            read: &[
+                "ecr:DescribeRepositories",
+                "ecr:GetLifecyclePolicy",
+                "ecr:GetRepositoryPolicy",
+                "ecr:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -33331,6 +34997,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["ecr:DeleteRepositoryCreationTemplate"],
+            read: &["ecr:DescribeRepositoryCreationTemplates"],
             unlisted: &[],
         },
         limits: &[
@@ -33377,6 +35044,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ecr:DeleteSigningConfiguration",
                 "ecr:GetSigningConfiguration",
             ],
+            read: &["ecr:GetSigningConfiguration"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -33420,6 +35088,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ecs:DescribeCapacityProviders",
                 "ecs:PutClusterCapacityProviders",
             ],
+            read: &["ecs:DescribeCapacityProviders"],
             unlisted: &[],
         },
         limits: &[],
@@ -33456,6 +35125,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ecs:DescribeClusters",
                 "kms:DescribeKey",
             ],
+            read: &["ecs:DescribeClusters", "kms:DescribeKey"],
             unlisted: &[],
         },
         limits: &[],
@@ -33479,6 +35149,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ecs:PutClusterCapacityProviders",
             ],
             delete: &["ecs:DescribeClusters", "ecs:PutClusterCapacityProviders"],
+            read: &["ecs:DescribeClusters"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -33530,6 +35201,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["ecs:DeleteDaemon", "ecs:DescribeDaemon"],
+            read: &["ecs:DescribeDaemon", "ecs:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[],
@@ -33569,6 +35241,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ecs:DeleteDaemonTaskDefinition",
                 "ecs:DescribeDaemonTaskDefinition",
                 "iam:PassRole",
+            ],
+            read: &[
+                "ecs:DescribeDaemonTaskDefinition",
+                "ecs:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -33639,6 +35315,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ecs:DescribeExpressGatewayService",
                 "ecs:DescribeServices",
             ],
+            read: &[
+                "ecs:DescribeExpressGatewayService",
+                "ecs:DescribeServiceRevisions",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -33680,6 +35360,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["ecs:DeleteGateway", "ecs:DescribeGateway"],
+            read: &["ecs:DescribeGateway", "ecs:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -33705,6 +35386,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ecs:DisassociateGatewayFromCluster",
                 "ecs:ListGatewayClusterAssociations",
             ],
+            read: &["ecs:ListGatewayClusterAssociations"],
             unlisted: &[],
         },
         limits: &[
@@ -33731,6 +35413,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ecs:DescribeTaskSets", "ecs:UpdateServicePrimaryTaskSet"],
             update: &["ecs:DescribeTaskSets", "ecs:UpdateServicePrimaryTaskSet"],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -33768,6 +35451,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ecs:UpdateService",
             ],
             delete: &["ecs:DeleteService", "ecs:DescribeServices"],
+            read: &["ecs:DescribeServices"],
             unlisted: &[],
         },
         limits: &[],
@@ -33819,6 +35503,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:GetRole",
                 "iam:PassRole",
             ],
+            read: &["ecs:DescribeTaskDefinition"],
             unlisted: &[],
         },
         limits: &[],
@@ -33854,6 +35539,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ecs:UpdateTaskSet",
             ],
             delete: &["ecs:DeleteTaskSet", "ecs:DescribeTaskSets"],
+            read: &["ecs:DescribeTaskSets"],
             unlisted: &[],
         },
         limits: &[],
@@ -33894,6 +35580,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticfilesystem:DeleteAccessPoint",
                 "elasticfilesystem:DescribeAccessPoints",
             ],
+            read: &["elasticfilesystem:DescribeAccessPoints"],
             unlisted: &[],
         },
         limits: &[
@@ -33979,6 +35666,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticfilesystem:DescribeFileSystems",
                 "elasticfilesystem:DescribeReplicationConfigurations",
             ],
+            read: &[
+                "elasticfilesystem:DescribeBackupPolicy",
+                "elasticfilesystem:DescribeFileSystemPolicy",
+                "elasticfilesystem:DescribeFileSystems",
+                "elasticfilesystem:DescribeLifecycleConfiguration",
+                "elasticfilesystem:DescribeReplicationConfigurations",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -34028,6 +35722,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "elasticfilesystem:DeleteMountTarget",
+                "elasticfilesystem:DescribeMountTargets",
+            ],
+            read: &[
+                "elasticfilesystem:DescribeMountTargetSecurityGroups",
                 "elasticfilesystem:DescribeMountTargets",
             ],
             unlisted: &[],
@@ -34082,6 +35780,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "eks:UpdateAccessEntry",
             ],
             delete: &["eks:DeleteAccessEntry", "eks:DescribeAccessEntry"],
+            read: &[
+                "eks:DescribeAccessEntry",
+                "eks:ListAssociatedAccessPolicies",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -34123,6 +35825,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "eks:DeletePodIdentityAssociation",
                 "eks:DescribeAddon",
             ],
+            read: &["eks:DescribeAddon"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -34235,6 +35938,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:DescribeRegisteredRegions",
                 "sso:ListApplicationAssignments",
             ],
+            read: &["eks:DescribeCapability"],
             unlisted: &[],
         },
         limits: &[
@@ -34292,6 +35996,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "eks:DescribeUpdate",
                 "eks:ListCertificateAuthorities",
             ],
+            read: &["eks:DescribeCertificateAuthority"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -34366,6 +36071,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["eks:DeleteCluster", "eks:DescribeCluster"],
+            read: &["eks:DescribeCluster"],
             unlisted: &[],
         },
         limits: &[
@@ -34409,6 +36115,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "eks:UntagResource",
             ],
             delete: &["eks:DeleteFargateProfile", "eks:DescribeFargateProfile"],
+            read: &["eks:DescribeFargateProfile"],
             unlisted: &[],
         },
         limits: &[],
@@ -34436,6 +36143,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "eks:DescribeIdentityProviderConfig",
                 "eks:DisassociateIdentityProviderConfig",
             ],
+            read: &["eks:DescribeIdentityProviderConfig"],
             unlisted: &[],
         },
         limits: &[],
@@ -34491,6 +36199,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["eks:DeleteNodegroup", "eks:DescribeNodegroup"],
+            read: &["eks:DescribeNodegroup"],
             unlisted: &[],
         },
         limits: &[],
@@ -34522,6 +36231,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "eks:DeletePodIdentityAssociation",
                 "eks:DescribePodIdentityAssociation",
             ],
+            read: &["eks:DescribePodIdentityAssociation"],
             unlisted: &[],
         },
         limits: &[],
@@ -34559,6 +36269,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -34590,6 +36301,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticmapreduce:ListInstanceFleets",
                 "elasticmapreduce:ModifyInstanceFleet",
             ],
+            read: &["elasticmapreduce:ListInstanceFleets"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -34634,6 +36346,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticmapreduce:ModifyInstanceGroups",
                 "elasticmapreduce:RemoveAutoScalingPolicy",
             ],
+            read: &[
+                "elasticmapreduce:ListClusters",
+                "elasticmapreduce:ListInstanceGroups",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -34656,6 +36372,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["elasticmapreduce:DeleteSecurityConfiguration"],
+            read: &["elasticmapreduce:DescribeSecurityConfiguration"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -34682,6 +36399,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &["emr:AddJobFlowSteps"],
         },
         limits: &[Limit {
@@ -34727,6 +36445,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticmapreduce:DeleteStudio",
                 "elasticmapreduce:DescribeStudio",
                 "sso:DeleteManagedApplicationInstance",
+            ],
+            read: &[
+                "elasticmapreduce:DescribeStudio",
+                "sso:GetManagedApplicationInstance",
             ],
             unlisted: &[],
         },
@@ -34877,6 +36599,15 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:ListDirectoryAssociations",
                 "sso:ListProfiles",
             ],
+            read: &[
+                "elasticmapreduce:GetStudioSessionMapping",
+                "sso-directory:DescribeGroup",
+                "sso-directory:DescribeUser",
+                "sso-directory:SearchGroups",
+                "sso-directory:SearchUsers",
+                "sso:DescribeInstance",
+                "sso:GetManagedApplicationInstance",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -34910,6 +36641,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["iam:CreateServiceLinkedRole"],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[
                 "emrwal:CreateWorkspace",
                 "emrwal:DeleteWorkspace",
@@ -34980,6 +36712,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "emr-containers:DeleteManagedEndpoint",
                 "emr-containers:DescribeManagedEndpoint",
             ],
+            read: &[
+                "emr-containers:DescribeManagedEndpoint",
+                "emr-containers:ListTagsForResource",
+            ],
             unlisted: &["ec2:DescribeSecurityGroup"],
         },
         limits: &[
@@ -35029,6 +36765,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             update: &[],
             delete: &[
                 "emr-containers:DeleteJobTemplate",
+                "emr-containers:DescribeJobTemplate",
+                "emr-containers:ListTagsForResource",
+            ],
+            read: &[
                 "emr-containers:DescribeJobTemplate",
                 "emr-containers:ListTagsForResource",
             ],
@@ -35086,6 +36826,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "emr-containers:DeleteSecurityConfiguration",
                 "emr-containers:DescribeSecurityConfiguration",
             ],
+            read: &["emr-containers:DescribeSecurityConfiguration"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -35122,6 +36863,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "emr-containers:DeleteVirtualCluster",
                 "emr-containers:DescribeVirtualCluster",
             ],
+            read: &["emr-containers:DescribeVirtualCluster"],
             unlisted: &[],
         },
         limits: &[
@@ -35244,6 +36986,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "emr-serverless:GetApplication",
                 "sso:DeleteApplication",
             ],
+            read: &["emr-serverless:GetApplication"],
             unlisted: &[],
         },
         limits: &[
@@ -35351,6 +37094,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "evs:UntagResource",
                 "secretsmanager:DeleteSecret",
             ],
+            read: &["evs:GetEnvironment", "evs:ListTagsForResource"],
             unlisted: &["kms:ListKeysForService"],
         },
         limits: &[
@@ -35453,6 +37197,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticache:DeleteCacheCluster",
                 "elasticache:DescribeCacheClusters",
             ],
+            read: &[
+                "elasticache:DescribeCacheClusters",
+                "elasticache:ListTagsForResource",
+                "logs:DescribeLogGroups",
+                "logs:GetLogDelivery",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -35496,6 +37246,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticache:DescribeGlobalReplicationGroups",
                 "elasticache:DisassociateGlobalReplicationGroup",
             ],
+            read: &[
+                "elasticache:DescribeGlobalReplicationGroups",
+                "elasticache:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -35531,6 +37285,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "elasticache:DeleteCacheParameterGroup",
                 "elasticache:DescribeCacheParameterGroups",
+            ],
+            read: &[
+                "elasticache:DescribeCacheParameterGroups",
+                "elasticache:DescribeCacheParameters",
+                "elasticache:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -35646,6 +37405,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticache:DeleteReplicationGroup",
                 "elasticache:DescribeReplicationGroups",
             ],
+            read: &[
+                "elasticache:DescribeReplicationGroups",
+                "elasticache:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -35661,6 +37424,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -35676,6 +37440,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -35726,6 +37491,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticache:DescribeServerlessCaches",
                 "elasticache:ListTagsForResource",
             ],
+            read: &[
+                "elasticache:DescribeServerlessCaches",
+                "elasticache:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -35766,6 +37535,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "elasticache:DeleteServerlessCacheSnapshot",
                 "elasticache:DescribeServerlessCacheSnapshots",
+            ],
+            read: &[
+                "elasticache:DescribeServerlessCacheSnapshots",
+                "elasticache:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -35849,6 +37622,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticache:DeleteSnapshot",
                 "elasticache:DescribeSnapshots",
             ],
+            read: &[
+                "elasticache:DescribeSnapshots",
+                "elasticache:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -35879,6 +37656,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "elasticache:DeleteCacheSubnetGroup",
+                "elasticache:DescribeCacheSubnetGroups",
+                "elasticache:ListTagsForResource",
+            ],
+            read: &[
                 "elasticache:DescribeCacheSubnetGroups",
                 "elasticache:ListTagsForResource",
             ],
@@ -35913,6 +37694,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticache:RemoveTagsFromResource",
             ],
             delete: &["elasticache:DeleteUser", "elasticache:DescribeUsers"],
+            read: &[
+                "elasticache:DescribeUsers",
+                "elasticache:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -35954,6 +37739,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticache:DescribeUserGroups",
                 "elasticache:ListTagsForResource",
                 "elasticache:ModifyReplicationGroup",
+            ],
+            read: &[
+                "elasticache:DescribeUserGroups",
+                "elasticache:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -35999,6 +37788,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticbeanstalk:DescribeApplications",
                 "s3:ListBucket",
             ],
+            read: &["elasticbeanstalk:DescribeApplications"],
             unlisted: &[],
         },
         limits: &[
@@ -36042,6 +37832,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticbeanstalk:DeleteApplicationVersion",
                 "elasticbeanstalk:DescribeApplicationVersions",
             ],
+            read: &["elasticbeanstalk:DescribeApplicationVersions"],
             unlisted: &[],
         },
         limits: &[
@@ -36107,6 +37898,14 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticbeanstalk:DeleteConfigurationTemplate",
                 "elasticbeanstalk:DescribeConfigurationSettings",
                 "s3:DeleteObject",
+                "s3:GetBucketLocation",
+                "s3:GetBucketPolicy",
+                "s3:GetObject",
+                "s3:ListBucket",
+            ],
+            read: &[
+                "ec2:CreateLaunchTemplate",
+                "elasticbeanstalk:DescribeConfigurationSettings",
                 "s3:GetBucketLocation",
                 "s3:GetBucketPolicy",
                 "s3:GetObject",
@@ -36178,6 +37977,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "elasticbeanstalk:DescribeEnvironments",
                 "elasticbeanstalk:TerminateEnvironment",
+            ],
+            read: &[
+                "elasticbeanstalk:DescribeConfigurationSettings",
+                "elasticbeanstalk:DescribeEnvironments",
+                "elasticbeanstalk:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -36282,6 +38086,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticloadbalancing:DeleteLoadBalancer",
                 "elasticloadbalancing:DescribeLoadBalancers",
             ],
+            read: &[
+                "elasticloadbalancing:DescribeLoadBalancerAttributes",
+                "elasticloadbalancing:DescribeLoadBalancerPolicies",
+                "elasticloadbalancing:DescribeLoadBalancers",
+                "elasticloadbalancing:DescribeTags",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -36315,6 +38125,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticloadbalancing:DeleteListener",
                 "elasticloadbalancing:DescribeListeners",
             ],
+            read: &[
+                "elasticloadbalancing:DescribeListenerAttributes",
+                "elasticloadbalancing:DescribeListeners",
+                "elasticloadbalancing:DescribeTags",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -36330,6 +38145,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -36362,6 +38178,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "elasticloadbalancing:DeleteRule",
                 "elasticloadbalancing:DescribeRules",
+            ],
+            read: &[
+                "elasticloadbalancing:DescribeRules",
+                "elasticloadbalancing:DescribeTags",
             ],
             unlisted: &[],
         },
@@ -36403,6 +38223,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "elasticloadbalancing:DeleteLoadBalancer",
                 "elasticloadbalancing:DescribeLoadBalancers",
+            ],
+            read: &[
+                "elasticloadbalancing:DescribeCapacityReservation",
+                "elasticloadbalancing:DescribeLoadBalancerAttributes",
+                "elasticloadbalancing:DescribeLoadBalancers",
+                "elasticloadbalancing:DescribeTags",
             ],
             unlisted: &[],
         },
@@ -36453,6 +38279,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticloadbalancing:DeleteTargetGroup",
                 "elasticloadbalancing:DescribeTargetGroups",
             ],
+            read: &[
+                "elasticloadbalancing:DescribeTags",
+                "elasticloadbalancing:DescribeTargetGroupAttributes",
+                "elasticloadbalancing:DescribeTargetGroups",
+                "elasticloadbalancing:DescribeTargetHealth",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -36491,6 +38323,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticloadbalancing:DeleteTrustStore",
                 "elasticloadbalancing:DescribeTrustStores",
             ],
+            read: &[
+                "elasticloadbalancing:DescribeTags",
+                "elasticloadbalancing:DescribeTrustStores",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -36518,6 +38354,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "elasticloadbalancing:DescribeTrustStoreRevocations",
                 "elasticloadbalancing:RemoveTrustStoreRevocations",
             ],
+            read: &["elasticloadbalancing:DescribeTrustStoreRevocations"],
             unlisted: &[],
         },
         limits: &[],
@@ -36533,6 +38370,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -36559,6 +38397,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "elemental-inference:DeleteDictionary",
                 "elemental-inference:GetDictionary",
+            ],
+            read: &[
+                "elemental-inference:GetDictionary",
+                "elemental-inference:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -36604,6 +38446,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "elemental-inference:DeleteFeed",
                 "elemental-inference:GetFeed",
+            ],
+            read: &[
+                "elemental-inference:GetFeed",
+                "elemental-inference:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -36655,6 +38501,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "entityresolution:DeleteIdMappingWorkflow",
                 "entityresolution:GetIdMappingWorkflow",
                 "entityresolution:UntagResource",
+            ],
+            read: &[
+                "entityresolution:GetIdMappingWorkflow",
+                "entityresolution:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -36709,6 +38559,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "entityresolution:DeleteIdNamespace",
                 "entityresolution:GetIdNamespace",
                 "entityresolution:UntagResource",
+            ],
+            read: &[
+                "entityresolution:GetIdNamespace",
+                "entityresolution:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -36789,6 +38643,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "events:RemoveTargets",
                 "profile:DeleteIntegration",
             ],
+            read: &[
+                "entityresolution:GetMatchingWorkflow",
+                "entityresolution:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -36835,6 +38693,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "entityresolution:DeletePolicyStatement",
                 "entityresolution:GetPolicy",
             ],
+            read: &["entityresolution:GetPolicy"],
             unlisted: &[],
         },
         limits: &[
@@ -36880,6 +38739,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "entityresolution:DeleteSchemaMapping",
                 "entityresolution:GetSchemaMapping",
+            ],
+            read: &[
+                "entityresolution:GetSchemaMapping",
+                "entityresolution:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -36937,6 +38800,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "schemas:DeleteDiscoverer",
                 "schemas:DescribeDiscoverer",
             ],
+            read: &["schemas:DescribeDiscoverer"],
             unlisted: &[],
         },
         limits: &[],
@@ -36962,6 +38826,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "schemas:UpdateRegistry",
             ],
             delete: &["schemas:DeleteRegistry", "schemas:DescribeRegistry"],
+            read: &["schemas:DescribeRegistry"],
             unlisted: &[],
         },
         limits: &[],
@@ -36981,6 +38846,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["schemas:GetResourcePolicy", "schemas:PutResourcePolicy"],
             delete: &["schemas:DeleteResourcePolicy", "schemas:GetResourcePolicy"],
+            read: &["schemas:GetResourcePolicy"],
             unlisted: &[],
         },
         limits: &[],
@@ -37015,6 +38881,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "schemas:DeleteSchemaVersion",
                 "schemas:DescribeSchema",
             ],
+            read: &["schemas:DescribeSchema"],
             unlisted: &[],
         },
         limits: &[],
@@ -37039,6 +38906,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "events:DeleteApiDestination",
                 "events:DescribeApiDestination",
             ],
+            read: &["events:DescribeApiDestination"],
             unlisted: &[],
         },
         limits: &[
@@ -37107,6 +38975,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:ReEncryptTo",
             ],
             delete: &["events:DeleteArchive", "events:DescribeArchive"],
+            read: &["events:DescribeArchive", "kms:Decrypt"],
             unlisted: &[],
         },
         limits: &[
@@ -37177,6 +39046,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:UpdateSecret",
             ],
             delete: &["events:DeleteConnection", "events:DescribeConnection"],
+            read: &["events:DescribeConnection", "kms:Decrypt"],
             unlisted: &[],
         },
         limits: &[
@@ -37239,6 +39109,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53:GetHealthCheck",
             ],
             delete: &["events:DeleteEndpoint", "events:DescribeEndpoint"],
+            read: &["events:DescribeEndpoint"],
             unlisted: &[],
         },
         limits: &[
@@ -37325,6 +39196,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "events:UntagResource",
                 "events:UpdateEventBus",
             ],
+            read: &["events:DescribeEventBus", "events:ListTagsForResource"],
             unlisted: &["kms:ReEncrypt"],
         },
         limits: &[
@@ -37351,6 +39223,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["events:DescribeEventBus", "events:PutPermission"],
             update: &["events:DescribeEventBus", "events:PutPermission"],
             delete: &["events:DescribeEventBus", "events:RemovePermission"],
+            read: &["events:DescribeEventBus"],
             unlisted: &[],
         },
         limits: &[
@@ -37405,6 +39278,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "events:DescribeRule",
                 "events:ListTargetsByRule",
                 "events:RemoveTargets",
+                "iam:PassRole",
+            ],
+            read: &[
+                "events:DescribeRule",
+                "events:ListTagsForResource",
+                "events:ListTargetsByRule",
                 "iam:PassRole",
             ],
             unlisted: &[],
@@ -37473,6 +39352,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:ReEncryptTo",
             ],
             delete: &["events:DeleteEventBus", "events:DescribeEventBus"],
+            read: &["events:DescribeEventBus", "events:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -37540,6 +39420,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:ReEncryptTo",
             ],
             delete: &["events:DeleteEventSource", "events:DescribeEventSource"],
+            read: &[
+                "events:DescribeEventSource",
+                "events:ListTagsForResource",
+                "kms:Decrypt",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -37580,6 +39465,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["events:GetResourcePolicy", "events:PutResourcePolicy"],
             update: &["events:GetResourcePolicy", "events:PutResourcePolicy"],
             delete: &["events:DeleteResourcePolicy", "events:GetResourcePolicy"],
+            read: &["events:GetResourcePolicy"],
             unlisted: &[],
         },
         limits: &[
@@ -37633,6 +39519,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["events:DeleteSubscriber", "events:DescribeSubscriber"],
+            read: &["events:DescribeSubscriber", "events:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -37673,6 +39560,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[
                 "evidently:CreateExperiment",
                 "evidently:DeleteExperiment",
@@ -37734,6 +39622,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[
                 "evidently:CreateFeature",
                 "evidently:DeleteFeature",
@@ -37787,6 +39676,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[
                 "evidently:CreateLaunch",
                 "evidently:DeleteLaunch",
@@ -37882,6 +39772,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:ListLogDeliveries",
                 "s3:GetBucketPolicy",
             ],
+            read: &[
+                "logs:DescribeLogGroups",
+                "logs:DescribeResourcePolicies",
+                "logs:GetLogDelivery",
+                "logs:ListLogDeliveries",
+                "s3:GetBucketPolicy",
+            ],
             unlisted: &[
                 "evidently:CreateProject",
                 "evidently:DeleteProject",
@@ -37923,6 +39820,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[
                 "evidently:CreateSegment",
                 "evidently:DeleteSegment",
@@ -37974,6 +39872,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["fis:DeleteExperimentTemplate"],
+            read: &["fis:GetExperimentTemplate", "fis:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -38000,6 +39899,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["fis:CreateTargetAccountConfiguration"],
             update: &["fis:UpdateTargetAccountConfiguration"],
             delete: &["fis:DeleteTargetAccountConfiguration"],
+            read: &["fis:GetTargetAccountConfiguration"],
             unlisted: &[],
         },
         limits: &[
@@ -38042,6 +39942,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "fms:UntagResource",
             ],
             delete: &["fms:DeleteAppsList"],
+            read: &["fms:GetAppsList", "fms:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -38086,6 +39987,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "fms:DeleteNotificationChannel",
                 "fms:GetNotificationChannel",
             ],
+            read: &["fms:GetNotificationChannel"],
             unlisted: &[],
         },
         limits: &[
@@ -38143,6 +40045,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wafv2:ListRuleGroups",
             ],
             delete: &["fms:DeletePolicy"],
+            read: &["fms:GetPolicy", "fms:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -38190,6 +40093,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "fms:UntagResource",
             ],
             delete: &["fms:DeleteProtocolsList"],
+            read: &["fms:GetProtocolsList", "fms:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -38237,6 +40141,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "fms:UntagResource",
             ],
             delete: &["fms:DeleteResourceSet"],
+            read: &[
+                "fms:GetResourceSet",
+                "fms:ListResourceSetResources",
+                "fms:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -38288,6 +40197,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "fsx:DescribeBackups",
                 "fsx:ListTagsForResource",
             ],
+            read: &["fsx:DescribeBackups", "fsx:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -38348,6 +40258,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "fsx:DeleteDataRepositoryAssociation",
                 "fsx:DescribeDataRepositoryAssociations",
             ],
+            read: &["fsx:DescribeDataRepositoryAssociations"],
             unlisted: &[],
         },
         limits: &[
@@ -38447,6 +40358,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "fsx:DeleteFileCache",
                 "fsx:DescribeFileCaches",
             ],
+            read: &["fsx:DescribeFileCaches", "fsx:ListTagsForResource"],
             unlisted: &["s3:HeadBucket"],
         },
         limits: &[
@@ -38502,6 +40414,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -38538,6 +40451,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:DeleteAccessPoint",
                 "s3:GetAccessPoint",
             ],
+            read: &["fsx:DescribeS3AccessPointAttachments", "s3:GetAccessPoint"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -38566,6 +40480,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "fsx:UpdateSnapshot",
             ],
             delete: &["fsx:DeleteSnapshot", "fsx:DescribeSnapshots"],
+            read: &["fsx:DescribeSnapshots", "fsx:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -38614,6 +40529,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "fsx:DeleteStorageVirtualMachine",
                 "fsx:DescribeStorageVirtualMachines",
+            ],
+            read: &[
+                "fsx:DescribeStorageVirtualMachines",
+                "fsx:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -38687,6 +40606,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "fsx:DescribeVolumes",
                 "fsx:TagResource",
             ],
+            read: &["fsx:DescribeVolumes", "fsx:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -38736,6 +40656,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["finspace:UpdateEnvironment"],
             delete: &["finspace:DeleteEnvironment", "finspace:GetEnvironment"],
+            read: &["finspace:GetEnvironment"],
             unlisted: &[],
         },
         limits: &[
@@ -38801,6 +40722,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["forecast:CreateDataset"],
             update: &[],
             delete: &["forecast:DeleteDataset"],
+            read: &["forecast:DescribeDataset"],
             unlisted: &[],
         },
         limits: &[
@@ -38832,6 +40754,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["forecast:CreateDatasetGroup"],
             update: &["forecast:UpdateDatasetGroup"],
             delete: &["forecast:DeleteDatasetGroup"],
+            read: &["forecast:DescribeDatasetGroup"],
             unlisted: &[],
         },
         limits: &[
@@ -38955,6 +40878,20 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "frauddetector:GetVariables",
                 "frauddetector:ListTagsForResource",
             ],
+            read: &[
+                "frauddetector:DescribeDetector",
+                "frauddetector:GetDetectorVersion",
+                "frauddetector:GetDetectors",
+                "frauddetector:GetEntityTypes",
+                "frauddetector:GetEventTypes",
+                "frauddetector:GetExternalModels",
+                "frauddetector:GetLabels",
+                "frauddetector:GetModelVersion",
+                "frauddetector:GetOutcomes",
+                "frauddetector:GetRules",
+                "frauddetector:GetVariables",
+                "frauddetector:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -38994,6 +40931,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "frauddetector:DeleteEntityType",
                 "frauddetector:GetEntityTypes",
+            ],
+            read: &[
+                "frauddetector:GetEntityTypes",
+                "frauddetector:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -39077,6 +41018,14 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "frauddetector:GetVariables",
                 "frauddetector:ListTagsForResource",
             ],
+            read: &[
+                "frauddetector:BatchGetVariable",
+                "frauddetector:GetEntityTypes",
+                "frauddetector:GetEventTypes",
+                "frauddetector:GetLabels",
+                "frauddetector:GetVariables",
+                "frauddetector:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -39114,6 +41063,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "frauddetector:UntagResource",
             ],
             delete: &["frauddetector:DeleteLabel", "frauddetector:GetLabels"],
+            read: &[
+                "frauddetector:GetLabels",
+                "frauddetector:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -39154,6 +41107,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "frauddetector:UpdateList",
             ],
             delete: &["frauddetector:DeleteList", "frauddetector:GetListsMetadata"],
+            read: &[
+                "frauddetector:GetListElements",
+                "frauddetector:GetListsMetadata",
+                "frauddetector:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -39196,6 +41154,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "frauddetector:UntagResource",
             ],
             delete: &["frauddetector:DeleteOutcome", "frauddetector:GetOutcomes"],
+            read: &[
+                "frauddetector:GetOutcomes",
+                "frauddetector:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -39233,6 +41195,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "frauddetector:UpdateVariable",
             ],
             delete: &["frauddetector:DeleteVariable", "frauddetector:GetVariables"],
+            read: &[
+                "frauddetector:GetVariables",
+                "frauddetector:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -39265,6 +41231,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "gamelift:UpdateAlias",
             ],
             delete: &["gamelift:DeleteAlias"],
+            read: &["gamelift:DescribeAlias", "gamelift:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -39308,6 +41275,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "gamelift:UpdateBuild",
             ],
             delete: &["gamelift:DeleteBuild", "gamelift:DescribeBuild"],
+            read: &["gamelift:DescribeBuild", "gamelift:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -39391,6 +41359,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "gamelift:DeleteContainerFleet",
                 "gamelift:DescribeContainerFleet",
+            ],
+            read: &[
+                "gamelift:DescribeContainerFleet",
+                "gamelift:DescribeFleetLocationAttributes",
+                "gamelift:DescribeFleetLocationCapacity",
+                "gamelift:DescribeScalingPolicies",
+                "gamelift:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -39484,6 +41459,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "gamelift:UpdateContainerGroupDefinition",
             ],
             delete: &["gamelift:DeleteContainerGroupDefinition"],
+            read: &[
+                "gamelift:DescribeContainerGroupDefinition",
+                "gamelift:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -39571,6 +41550,16 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "gamelift:DescribeFleetLocationCapacity",
                 "gamelift:DescribeScalingPolicies",
                 "gamelift:UpdateFleetCapacity",
+            ],
+            read: &[
+                "gamelift:DescribeFleetAttributes",
+                "gamelift:DescribeFleetCapacity",
+                "gamelift:DescribeFleetLocationAttributes",
+                "gamelift:DescribeFleetLocationCapacity",
+                "gamelift:DescribeFleetPortSettings",
+                "gamelift:DescribeRuntimeConfiguration",
+                "gamelift:DescribeScalingPolicies",
+                "gamelift:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -39711,6 +41700,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:CreateServiceLinkedRole",
                 "iam:PassRole",
             ],
+            read: &[
+                "gamelift:DescribeGameServerGroup",
+                "gamelift:ListTagsForResource",
+            ],
             unlisted: &["iam:assumeRole"],
         },
         limits: &[
@@ -39761,6 +41754,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "gamelift:DeleteGameSessionQueue",
                 "gamelift:DescribeGameSessionQueues",
             ],
+            read: &[
+                "gamelift:DescribeGameSessionQueues",
+                "gamelift:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -39807,6 +41804,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "gamelift:UntagResource",
             ],
             delete: &["gamelift:DeleteLocation"],
+            read: &["gamelift:ListLocations", "gamelift:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -39846,6 +41844,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "gamelift:DeleteMatchmakingConfiguration",
                 "gamelift:DescribeMatchmakingConfigurations",
+            ],
+            read: &[
+                "gamelift:DescribeMatchmakingConfigurations",
+                "gamelift:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -39914,6 +41916,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "gamelift:UntagResource",
             ],
             delete: &["gamelift:DeleteMatchmakingRuleSet"],
+            read: &[
+                "gamelift:DescribeMatchmakingRuleSets",
+                "gamelift:ListTagsForResource",
+                "gamelift:ValidateMatchmakingRuleSet",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -39958,6 +41965,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["gamelift:DeleteScript"],
+            read: &[
+                "gamelift:DescribeScript",
+                "gamelift:ListScripts",
+                "gamelift:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -40036,6 +42048,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetBucketPolicy",
                 "s3:PutBucketPolicy",
             ],
+            read: &[
+                "globalaccelerator:DescribeAccelerator",
+                "globalaccelerator:DescribeAcceleratorAttributes",
+                "globalaccelerator:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -40081,6 +42098,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "globalaccelerator:DeleteCrossAccountAttachment",
                 "globalaccelerator:DescribeCrossAccountAttachment",
             ],
+            read: &[
+                "globalaccelerator:DescribeCrossAccountAttachment",
+                "globalaccelerator:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -40116,6 +42137,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "globalaccelerator:DescribeAccelerator",
                 "globalaccelerator:DescribeEndpointGroup",
             ],
+            read: &["globalaccelerator:DescribeEndpointGroup"],
             unlisted: &[],
         },
         limits: &[
@@ -40159,6 +42181,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "globalaccelerator:DescribeAccelerator",
                 "globalaccelerator:DescribeListener",
             ],
+            read: &["globalaccelerator:DescribeListener"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -40197,6 +42220,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetObject",
             ],
             delete: &["glue:DeleteBlueprint", "glue:GetBlueprint", "glue:GetTags"],
+            read: &["glue:GetBlueprint", "glue:GetTags"],
             unlisted: &[],
         },
         limits: &[
@@ -40308,6 +42332,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "redshift-serverless:GetWorkgroup",
                 "s3:DeleteBucket",
             ],
+            read: &["glue:GetCatalog", "glue:GetTags", "kms:Decrypt"],
             unlisted: &[],
         },
         limits: &[
@@ -40339,6 +42364,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["glue:CreateClassifier", "glue:GetClassifier"],
             update: &["glue:GetClassifier", "glue:UpdateClassifier"],
             delete: &["glue:DeleteClassifier"],
+            read: &["glue:GetClassifier"],
             unlisted: &[],
         },
         limits: &[],
@@ -40375,6 +42401,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:UpdateConnection",
             ],
             delete: &["glue:DeleteConnection"],
+            read: &["glue:GetConnection", "glue:GetTags"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -40419,6 +42446,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:DescribeConnectionType",
                 "glue:GetTags",
             ],
+            read: &["glue:DescribeConnectionType", "glue:GetTags"],
             unlisted: &[],
         },
         limits: &[
@@ -40465,6 +42493,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:StopCrawler",
                 "iam:PassRole",
             ],
+            read: &["glue:GetCrawler", "glue:GetTags", "iam:PassRole"],
             unlisted: &[],
         },
         limits: &[
@@ -40510,6 +42539,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:TagResource",
             ],
             delete: &["glue:DeleteCustomEntityType", "glue:GetCustomEntityType"],
+            read: &["glue:GetCustomEntityType"],
             unlisted: &[],
         },
         limits: &[
@@ -40547,6 +42577,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:GetDataCatalogEncryptionSettings",
                 "glue:PutDataCatalogEncryptionSettings",
             ],
+            read: &["glue:GetDataCatalogEncryptionSettings"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -40581,6 +42612,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:DeleteDataQualityRuleset",
                 "glue:GetDataQualityRuleset",
             ],
+            read: &["glue:GetDataQualityRuleset", "glue:GetTags"],
             unlisted: &[],
         },
         limits: &[
@@ -40639,6 +42671,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lakeformation:DescribeResource",
                 "lakeformation:ListResources",
             ],
+            read: &[
+                "glue:GetConnection",
+                "glue:GetDatabase",
+                "lakeformation:DescribeLakeFormationIdentityCenterConfiguration",
+                "lakeformation:DescribeResource",
+                "lakeformation:ListResources",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -40658,6 +42697,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -40697,6 +42737,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:GetGlueIdentityCenterConfiguration",
                 "sso:DeleteApplication",
             ],
+            read: &["glue:GetGlueIdentityCenterConfiguration"],
             unlisted: &[],
         },
         limits: &[
@@ -40755,6 +42796,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:DescribeIntegrations",
                 "glue:UntagResource",
             ],
+            read: &["glue:DescribeIntegrations", "glue:GetTags"],
             unlisted: &[],
         },
         limits: &[
@@ -40823,6 +42865,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:UntagResource",
                 "glue:UpdateIntegrationResourceProperty",
             ],
+            read: &["glue:GetIntegrationResourceProperty", "glue:GetTags"],
             unlisted: &[],
         },
         limits: &[
@@ -40861,6 +42904,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["glue:DeleteJob", "glue:GetJob", "glue:UntagResource"],
+            read: &["glue:GetJob", "glue:GetTags"],
             unlisted: &[],
         },
         limits: &[
@@ -40922,6 +42966,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["glue:DeleteMLTransform", "glue:GetMLTransform"],
+            read: &["glue:GetMLTransform", "glue:GetTags"],
             unlisted: &[],
         },
         limits: &[
@@ -40971,6 +43016,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:UpdatePartition",
             ],
             delete: &["glue:DeletePartition", "glue:GetPartitions"],
+            read: &["glue:GetPartition", "glue:GetPartitions"],
             unlisted: &[],
         },
         limits: &[
@@ -41013,6 +43059,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:UpdateRegistry",
             ],
             delete: &["glue:DeleteRegistry", "glue:GetRegistry"],
+            read: &["glue:GetRegistry", "glue:GetTags"],
             unlisted: &[],
         },
         limits: &[
@@ -41051,6 +43098,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:UpdateSchema",
             ],
             delete: &["glue:DeleteSchema", "glue:GetSchema"],
+            read: &["glue:GetSchema", "glue:GetSchemaVersion", "glue:GetTags"],
             unlisted: &[],
         },
         limits: &[
@@ -41096,6 +43144,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["glue:DeleteSchemaVersions", "glue:GetSchemaVersion"],
+            read: &["glue:GetSchemaVersion"],
             unlisted: &[],
         },
         limits: &[
@@ -41122,6 +43171,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["glue:putSchemaVersionMetadata"],
             update: &[],
             delete: &["glue:removeSchemaVersionMetadata"],
+            read: &["glue:querySchemaVersionMetadata"],
             unlisted: &[],
         },
         limits: &[
@@ -41156,6 +43206,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["glue:DeleteSecurityConfiguration"],
+            read: &["glue:GetSecurityConfiguration"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -41195,6 +43246,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["glue:GetSession", "glue:TagResource", "glue:UntagResource"],
             delete: &["glue:DeleteSession", "glue:GetSession"],
+            read: &["glue:GetSession", "glue:GetTags"],
             unlisted: &[],
         },
         limits: &[
@@ -41288,6 +43340,15 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lakeformation:GetDataAccess",
                 "lakeformation:ListResources",
             ],
+            read: &[
+                "glue:CreateTable",
+                "glue:GetDatabase",
+                "glue:GetTable",
+                "lakeformation:DescribeLakeFormationIdentityCenterConfiguration",
+                "lakeformation:DescribeResource",
+                "lakeformation:GetDataAccess",
+                "lakeformation:ListResources",
+            ],
             unlisted: &["lakeformation:CreateTable"],
         },
         limits: &[
@@ -41331,6 +43392,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["glue:DeleteTableOptimizer", "glue:GetTable", "iam:PassRole"],
+            read: &["glue:GetTable", "glue:GetTableOptimizer"],
             unlisted: &[],
         },
         limits: &[
@@ -41366,6 +43428,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:UpdateTrigger",
             ],
             delete: &["glue:DeleteTrigger", "glue:GetTrigger"],
+            read: &["glue:GetTags", "glue:GetTrigger"],
             unlisted: &[],
         },
         limits: &[
@@ -41408,6 +43471,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:UpdateUsageProfile",
             ],
             delete: &["glue:DeleteUsageProfile", "glue:GetUsageProfile"],
+            read: &["glue:GetTags", "glue:GetUsageProfile"],
             unlisted: &[],
         },
         limits: &[
@@ -41448,6 +43512,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:DeleteUserDefinedFunction",
                 "glue:GetUserDefinedFunction",
             ],
+            read: &["glue:GetUserDefinedFunction"],
             unlisted: &[],
         },
         limits: &[
@@ -41503,6 +43568,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "glue:UpdateWorkflow",
             ],
             delete: &["glue:DeleteWorkflow", "glue:GetWorkflow"],
+            read: &["glue:GetTags", "glue:GetWorkflow"],
             unlisted: &[],
         },
         limits: &[
@@ -41588,6 +43654,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:DeleteManagedApplicationInstance",
                 "sso:DescribeRegisteredRegions",
             ],
+            read: &[
+                "grafana:DescribeWorkspace",
+                "grafana:DescribeWorkspaceAuthentication",
+                "grafana:DescribeWorkspaceConfiguration",
+                "grafana:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -41644,6 +43716,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -41659,6 +43732,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -41674,6 +43748,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -41689,6 +43764,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -41704,6 +43780,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -41719,6 +43796,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -41734,6 +43812,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -41749,6 +43828,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -41764,6 +43844,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -41788,6 +43869,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -41803,6 +43885,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -41818,6 +43901,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -41833,6 +43917,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -41848,6 +43933,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -41863,6 +43949,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -41878,6 +43965,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -41905,6 +43993,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "greengrass:UntagResource",
             ],
             delete: &["greengrass:DeleteComponent", "greengrass:DescribeComponent"],
+            read: &[
+                "greengrass:DescribeComponent",
+                "greengrass:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -41950,6 +44042,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:CancelJob",
                 "iot:DeleteJob",
                 "iot:DescribeJob",
+            ],
+            read: &[
+                "greengrass:GetDeployment",
+                "iot:DescribeJob",
+                "iot:DescribeThing",
+                "iot:DescribeThingGroup",
+                "iot:GetThingShadow",
             ],
             unlisted: &[],
         },
@@ -41997,6 +44096,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:PassRole",
             ],
             delete: &["groundstation:DeleteConfig"],
+            read: &[
+                "groundstation:GetConfig",
+                "groundstation:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -42042,6 +44145,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "groundstation:DeleteDataflowEndpointGroup",
                 "groundstation:GetDataflowEndpointGroup",
             ],
+            read: &[
+                "groundstation:GetDataflowEndpointGroup",
+                "groundstation:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -42080,6 +44187,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "groundstation:DeleteDataflowEndpointGroup",
                 "groundstation:GetDataflowEndpointGroup",
             ],
+            read: &[
+                "groundstation:GetDataflowEndpointGroup",
+                "groundstation:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -42117,6 +44228,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "groundstation:DeleteMissionProfile",
                 "groundstation:GetMissionProfile",
+            ],
+            read: &[
+                "groundstation:GetMissionProfile",
+                "groundstation:ListTagsForResource",
+                "kms:CreateGrant",
+                "kms:DescribeKey",
             ],
             unlisted: &[],
         },
@@ -42177,6 +44294,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "guardduty:DeleteCustomDetectionRuleAssociation",
                 "guardduty:GetCustomDetectionRuleAssociation",
             ],
+            read: &["guardduty:GetCustomDetectionRuleAssociation"],
             unlisted: &[],
         },
         limits: &[
@@ -42231,6 +44349,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "guardduty:GetDetector",
                 "guardduty:ListDetectors",
             ],
+            read: &["guardduty:GetDetector", "guardduty:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[],
@@ -42261,6 +44380,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "guardduty:ListDetectors",
                 "guardduty:ListFilters",
             ],
+            read: &["guardduty:GetFilter", "guardduty:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -42311,6 +44431,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "guardduty:ListIPSets",
                 "iam:DeleteRolePolicy",
             ],
+            read: &["guardduty:GetIPSet"],
             unlisted: &[],
         },
         limits: &[
@@ -42367,6 +44488,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "guardduty:DeleteMalwareProtectionPlan",
                 "guardduty:GetMalwareProtectionPlan",
             ],
+            read: &["guardduty:GetMalwareProtectionPlan"],
             unlisted: &[],
         },
         limits: &[],
@@ -42386,6 +44508,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["guardduty:DisassociateFromMasterAccount"],
+            read: &["guardduty:GetMasterAccount"],
             unlisted: &[],
         },
         limits: &[],
@@ -42413,6 +44536,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "guardduty:GetMembers",
                 "guardduty:ListMembers",
             ],
+            read: &["guardduty:GetMembers"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -42445,6 +44569,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "guardduty:DeletePublishingDestination",
                 "guardduty:DescribePublishingDestination",
+            ],
+            read: &[
+                "guardduty:DescribePublishingDestination",
+                "guardduty:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -42482,6 +44610,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "guardduty:ListDetectors",
                 "guardduty:ListThreatEntitySets",
             ],
+            read: &["guardduty:GetThreatEntitySet"],
             unlisted: &[],
         },
         limits: &[
@@ -42541,6 +44670,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "guardduty:ListThreatIntelSets",
                 "iam:DeleteRolePolicy",
             ],
+            read: &["guardduty:GetThreatIntelSet"],
             unlisted: &[],
         },
         limits: &[
@@ -42599,6 +44729,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "guardduty:ListDetectors",
                 "guardduty:ListTrustedEntitySets",
             ],
+            read: &["guardduty:GetTrustedEntitySet"],
             unlisted: &[],
         },
         limits: &[
@@ -42658,6 +44789,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "health-agent:UntagResource",
             ],
             delete: &["health-agent:DeleteDomain", "health-agent:GetDomain"],
+            read: &["health-agent:GetDomain", "health-agent:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -42716,6 +44848,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "medical-imaging:DeleteDatastore",
                 "medical-imaging:GetDatastore",
                 "medical-imaging:UntagResource",
+            ],
+            read: &[
+                "medical-imaging:GetDatastore",
+                "medical-imaging:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -42782,6 +44918,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "healthlake:DeleteDataTransformationProfile",
                 "healthlake:GetDataTransformationProfile",
+            ],
+            read: &[
+                "healthlake:GetDataTransformationProfile",
+                "healthlake:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -42873,6 +45013,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ram:AcceptResourceShareInvitation",
                 "ram:GetResourceShareInvitations",
             ],
+            read: &[
+                "healthlake:DescribeFHIRDatastore",
+                "healthlake:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -42911,6 +45055,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -42948,6 +45093,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:ListAttachedGroupPolicies",
                 "iam:ListGroupPolicies",
             ],
+            read: &[
+                "iam:GetGroup",
+                "iam:GetGroupPolicy",
+                "iam:ListAttachedGroupPolicies",
+                "iam:ListGroupPolicies",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -42974,6 +45125,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["iam:GetGroupPolicy", "iam:PutGroupPolicy"],
             update: &["iam:GetGroupPolicy", "iam:PutGroupPolicy"],
             delete: &["iam:DeleteGroupPolicy", "iam:GetGroupPolicy"],
+            read: &["iam:GetGroupPolicy"],
             unlisted: &[],
         },
         limits: &[
@@ -43014,6 +45166,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:GetInstanceProfile",
                 "iam:RemoveRoleFromInstanceProfile",
             ],
+            read: &["iam:GetInstanceProfile"],
             unlisted: &[],
         },
         limits: &[
@@ -43074,6 +45227,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:ListEntitiesForPolicy",
                 "iam:ListPolicyVersions",
             ],
+            read: &[
+                "iam:GetPolicy",
+                "iam:GetPolicyVersion",
+                "iam:ListEntitiesForPolicy",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -43117,6 +45275,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:UpdateOpenIDConnectProviderThumbprint",
             ],
             delete: &["iam:DeleteOpenIDConnectProvider"],
+            read: &["iam:GetOpenIDConnectProvider"],
             unlisted: &[],
         },
         limits: &[
@@ -43161,6 +45320,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:DeleteRolePolicy",
                 "iam:DeleteUserPolicy",
             ],
+            read: &[],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -43209,6 +45369,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:TagRole",
                 "iam:UntagRole",
             ],
+            read: &[
+                "iam:GetRole",
+                "iam:GetRolePolicy",
+                "iam:ListAttachedRolePolicies",
+                "iam:ListRolePolicies",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -43245,6 +45411,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["iam:GetRolePolicy", "iam:PutRolePolicy"],
             update: &["iam:GetRolePolicy", "iam:PutRolePolicy"],
             delete: &["iam:DeleteRolePolicy", "iam:GetRolePolicy"],
+            read: &["iam:GetRolePolicy"],
             unlisted: &[],
         },
         limits: &[
@@ -43281,6 +45448,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:UpdateSAMLProvider",
             ],
             delete: &["iam:DeleteSAMLProvider"],
+            read: &["iam:GetSAMLProvider"],
             unlisted: &[],
         },
         limits: &[
@@ -43341,6 +45509,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:UntagServerCertificate",
             ],
             delete: &["iam:DeleteServerCertificate"],
+            read: &["iam:GetServerCertificate"],
             unlisted: &[],
         },
         limits: &[
@@ -43391,6 +45560,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:GetRole",
                 "iam:GetServiceLinkedRoleDeletionStatus",
             ],
+            read: &["iam:GetRole"],
             unlisted: &[],
         },
         limits: &[
@@ -43462,6 +45632,14 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iam:ListUserPolicies",
                 "iam:RemoveUserFromGroup",
             ],
+            read: &[
+                "iam:GetLoginProfile",
+                "iam:GetUser",
+                "iam:GetUserPolicy",
+                "iam:ListAttachedUserPolicies",
+                "iam:ListGroupsForUser",
+                "iam:ListUserPolicies",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -43493,6 +45671,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["iam:GetUserPolicy", "iam:PutUserPolicy"],
             update: &["iam:GetUserPolicy", "iam:PutUserPolicy"],
             delete: &["iam:DeleteUserPolicy", "iam:GetUserPolicy"],
+            read: &["iam:GetUserPolicy"],
             unlisted: &[],
         },
         limits: &[
@@ -43519,6 +45698,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -43538,6 +45718,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["iam:TagMFADevice", "iam:UntagMFADevice"],
             delete: &["iam:DeactivateMFADevice", "iam:DeleteVirtualMFADevice"],
+            read: &["iam:ListVirtualMFADevices"],
             unlisted: &[],
         },
         limits: &[
@@ -43579,6 +45760,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediatailor:GetPlaybackConfiguration",
             ],
             delete: &["ivs:DeleteAdConfiguration"],
+            read: &["ivs:GetAdConfiguration", "ivs:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -43611,6 +45793,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ivs:UpdateChannel",
             ],
             delete: &["ivs:DeleteChannel", "ivs:UntagResource"],
+            read: &["ivs:GetChannel", "ivs:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -43656,6 +45839,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ivs:UntagResource",
             ],
             delete: &["ivs:DeleteEncoderConfiguration", "ivs:UntagResource"],
+            read: &["ivs:GetEncoderConfiguration", "ivs:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -43690,6 +45874,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ivs:UpdateIngestConfiguration",
             ],
             delete: &["ivs:DeleteIngestConfiguration", "ivs:UntagResource"],
+            read: &["ivs:GetIngestConfiguration", "ivs:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -43731,6 +45916,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ivs:UntagResource",
             ],
             delete: &["ivs:DeletePlaybackKeyPair", "ivs:UntagResource"],
+            read: &["ivs:GetPlaybackKeyPair"],
             unlisted: &[],
         },
         limits: &[
@@ -43763,6 +45949,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ivs:UpdatePlaybackRestrictionPolicy",
             ],
             delete: &["ivs:DeletePlaybackRestrictionPolicy", "ivs:UntagResource"],
+            read: &[
+                "ivs:GetPlaybackRestrictionPolicy",
+                "ivs:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -43796,6 +45986,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ivs:UntagResource",
             ],
             delete: &["ivs:DeletePublicKey", "ivs:UntagResource"],
+            read: &["ivs:GetPublicKey"],
             unlisted: &[],
         },
         limits: &[
@@ -43867,6 +46058,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ivs:DeleteRecordingConfiguration",
                 "ivs:UntagResource",
             ],
+            read: &[
+                "ivs:GetRecordingConfiguration",
+                "ivs:ListTagsForResource",
+                "s3:GetBucketLocation",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -43906,6 +46102,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ivs:UpdateStage",
             ],
             delete: &["ivs:DeleteStage", "ivs:UntagResource"],
+            read: &["ivs:GetStage", "ivs:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -43955,6 +46152,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetBucketPolicy",
                 "s3:PutBucketPolicy",
             ],
+            read: &[
+                "ivs:GetStorageConfiguration",
+                "ivs:ListTagsForResource",
+                "s3:GetBucketLocation",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -43992,6 +46194,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ivs:UntagResource",
             ],
             delete: &["ivs:DeleteStreamKey", "ivs:UntagResource"],
+            read: &["ivs:GetStreamKey", "ivs:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -44055,6 +46258,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:GetLogDelivery",
                 "logs:ListLogDeliveries",
             ],
+            read: &[
+                "ivschat:GetLoggingConfiguration",
+                "ivschat:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -44093,6 +46300,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ivschat:UpdateRoom",
             ],
             delete: &["ivschat:DeleteRoom", "ivschat:UntagResource"],
+            read: &["ivschat:GetRoom", "ivschat:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -44124,6 +46332,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["identitystore:CreateGroup", "identitystore:DescribeGroup"],
             update: &["identitystore:DescribeGroup", "identitystore:UpdateGroup"],
             delete: &["identitystore:DeleteGroup", "identitystore:DescribeGroup"],
+            read: &["identitystore:DescribeGroup"],
             unlisted: &[],
         },
         limits: &[
@@ -44170,6 +46379,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "identitystore:DeleteGroupMembership",
                 "identitystore:DescribeGroupMembership",
             ],
+            read: &["identitystore:DescribeGroupMembership"],
             unlisted: &[],
         },
         limits: &[
@@ -44223,6 +46433,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["identitystore:CreateUser", "identitystore:DescribeUser"],
             update: &["identitystore:DescribeUser", "identitystore:UpdateUser"],
             delete: &["identitystore:DeleteUser", "identitystore:DescribeUser"],
+            read: &["identitystore:DescribeUser"],
             unlisted: &[],
         },
         limits: &[
@@ -44345,6 +46556,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "imagebuilder:GetComponent",
                 "imagebuilder:UntagResource",
             ],
+            read: &["imagebuilder:GetComponent", "kms:Decrypt"],
             unlisted: &["s3:HeadBucket"],
         },
         limits: &[
@@ -44442,6 +46654,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "imagebuilder:GetContainerRecipe",
                 "imagebuilder:UntagResource",
             ],
+            read: &["imagebuilder:GetContainerRecipe", "kms:Decrypt"],
             unlisted: &[],
         },
         limits: &[
@@ -44521,6 +46734,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "imagebuilder:GetDistributionConfiguration",
                 "imagebuilder:UntagResource",
             ],
+            read: &["imagebuilder:GetDistributionConfiguration"],
             unlisted: &[],
         },
         limits: &[
@@ -44591,6 +46805,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "imagebuilder:GetImage",
                 "imagebuilder:UntagResource",
             ],
+            read: &["imagebuilder:GetImage"],
             unlisted: &[],
         },
         limits: &[
@@ -44676,6 +46891,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "imagebuilder:GetImagePipeline",
                 "imagebuilder:UntagResource",
             ],
+            read: &["imagebuilder:GetImagePipeline"],
             unlisted: &[],
         },
         limits: &[
@@ -44773,6 +46989,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "imagebuilder:GetImageRecipe",
                 "imagebuilder:UntagResource",
             ],
+            read: &["imagebuilder:GetImageRecipe"],
             unlisted: &[],
         },
         limits: &[
@@ -44836,6 +47053,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "imagebuilder:GetInfrastructureConfiguration",
                 "imagebuilder:UntagResource",
             ],
+            read: &["imagebuilder:GetInfrastructureConfiguration"],
             unlisted: &[],
         },
         limits: &[
@@ -44904,6 +47122,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "imagebuilder:GetLifecyclePolicy",
                 "imagebuilder:UntagResource",
             ],
+            read: &["imagebuilder:GetLifecyclePolicy"],
             unlisted: &[],
         },
         limits: &[
@@ -44975,6 +47194,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "imagebuilder:GetWorkflow",
                 "imagebuilder:UntagResource",
             ],
+            read: &["imagebuilder:GetWorkflow", "kms:Decrypt"],
             unlisted: &["s3:HeadBucket"],
         },
         limits: &[
@@ -45023,6 +47243,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "inspector:UpdateAssessmentTarget",
             ],
             delete: &["inspector:DeleteAssessmentTarget"],
+            read: &["inspector:DescribeAssessmentTargets"],
             unlisted: &[],
         },
         limits: &[
@@ -45059,6 +47280,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["inspector:DeleteAssessmentTemplate"],
+            read: &["inspector:DescribeAssessmentTemplates"],
             unlisted: &[],
         },
         limits: &[
@@ -45085,6 +47307,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["inspector:CreateResourceGroup"],
             update: &[],
             delete: &["inspector:CreateResourceGroup"],
+            read: &["inspector:CreateResourceGroup"],
             unlisted: &[],
         },
         limits: &[],
@@ -45113,6 +47336,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "inspector2:DeleteCisScanConfiguration",
                 "inspector2:ListCisScanConfigurations",
                 "inspector2:UntagResource",
+            ],
+            read: &[
+                "inspector2:ListCisScanConfigurations",
+                "inspector2:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -45148,6 +47375,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "inspector2:DeleteCodeSecurityIntegration",
                 "inspector2:GetCodeSecurityIntegration",
+            ],
+            read: &[
+                "inspector2:GetCodeSecurityIntegration",
+                "inspector2:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -45196,6 +47427,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "inspector2:DeleteCodeSecurityScanConfiguration",
                 "inspector2:GetCodeSecurityScanConfiguration",
                 "inspector2:ListCodeSecurityScanConfigurations",
+            ],
+            read: &[
+                "inspector2:GetCodeSecurityScanConfiguration",
+                "inspector2:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -45258,6 +47493,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "inspector2:UpdateConnector",
             ],
             delete: &["inspector2:DeleteConnector", "inspector2:ListConnectors"],
+            read: &[
+                "inspector2:ListConnectors",
+                "inspector2:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -45301,6 +47540,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "inspector2:UpdateFilter",
             ],
             delete: &["inspector2:DeleteFilter", "inspector2:ListFilters"],
+            read: &["inspector2:ListFilters", "inspector2:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -45358,6 +47598,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "interconnect:DeleteConnection",
                 "interconnect:GetConnection",
+            ],
+            read: &[
+                "interconnect:GetConnection",
+                "interconnect:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -45461,6 +47705,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "internetmonitor:UpdateMonitor",
                 "logs:DeleteLogDelivery",
             ],
+            read: &[
+                "internetmonitor:GetMonitor",
+                "internetmonitor:ListTagsForResource",
+                "logs:GetLogDelivery",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -45510,6 +47759,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "invoicing:UpdateInvoiceUnit",
             ],
             delete: &["invoicing:DeleteInvoiceUnit"],
+            read: &["invoicing:GetInvoiceUnit", "invoicing:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -45578,6 +47828,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "invoicing:GetProcurementPortalPreference",
                 "invoicing:ListTagsForResource",
             ],
+            read: &[
+                "invoicing:GetProcurementPortalPreference",
+                "invoicing:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -45642,6 +47896,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:DeleteAccountAuditConfiguration",
                 "iot:DescribeAccountAuditConfiguration",
             ],
+            read: &["iot:DescribeAccountAuditConfiguration"],
             unlisted: &[],
         },
         limits: &[
@@ -45686,6 +47941,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UpdateAuthorizer",
                 "kms:Decrypt",
             ],
+            read: &[
+                "iot:DescribeAuthorizer",
+                "iot:ListTagsForResource",
+                "kms:Decrypt",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -45728,6 +47988,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UpdateBillingGroup",
             ],
             delete: &["iot:DeleteBillingGroup", "iot:DescribeBillingGroup"],
+            read: &["iot:DescribeBillingGroup", "iot:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -45771,6 +48032,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:DeleteCACertificate",
                 "iot:DescribeCACertificate",
                 "iot:UpdateCACertificate",
+                "kms:Decrypt",
+            ],
+            read: &[
+                "iot:DescribeCACertificate",
+                "iot:ListTagsForResource",
                 "kms:Decrypt",
             ],
             unlisted: &[],
@@ -45819,6 +48085,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UpdateCertificate",
                 "kms:Decrypt",
             ],
+            read: &["iot:DescribeCertificate", "kms:Decrypt"],
             unlisted: &[],
         },
         limits: &[
@@ -45867,6 +48134,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:DescribeCertificateProvider",
                 "kms:Decrypt",
             ],
+            read: &[
+                "iot:DescribeCertificateProvider",
+                "iot:ListTagsForResource",
+                "kms:Decrypt",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -45900,6 +48172,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UpdateCommand",
             ],
             delete: &["iot:DeleteCommand", "iot:GetCommand", "iot:UpdateCommand"],
+            read: &["iot:GetCommand", "iot:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -45946,6 +48219,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UpdateCustomMetric",
             ],
             delete: &["iot:DeleteCustomMetric", "iot:DescribeCustomMetric"],
+            read: &["iot:DescribeCustomMetric", "iot:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -45982,6 +48256,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UpdateDimension",
             ],
             delete: &["iot:DeleteDimension", "iot:DescribeDimension"],
+            read: &["iot:DescribeDimension", "iot:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -46025,6 +48300,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:DeleteDomainConfiguration",
                 "iot:DescribeDomainConfiguration",
                 "iot:UpdateDomainConfiguration",
+                "kms:Decrypt",
+            ],
+            read: &[
+                "iot:DescribeDomainConfiguration",
+                "iot:ListTagsForResource",
                 "kms:Decrypt",
             ],
             unlisted: &[],
@@ -46078,6 +48358,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UpdateEncryptionConfiguration",
                 "kms:Decrypt",
             ],
+            read: &["iot:DescribeEncryptionConfiguration"],
             unlisted: &[],
         },
         limits: &[
@@ -46114,6 +48395,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UpdateFleetMetric",
             ],
             delete: &["iot:DeleteFleetMetric", "iot:DescribeFleetMetric"],
+            read: &["iot:DescribeFleetMetric", "iot:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -46185,6 +48467,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UpdateJob",
             ],
             delete: &["iot:DeleteJob", "iot:DescribeJob"],
+            read: &["iot:DescribeJob", "iot:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -46256,6 +48539,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["iot:DeleteJobTemplate"],
+            read: &["iot:DescribeJobTemplate", "iot:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -46300,6 +48584,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:SetV2LoggingOptions",
             ],
             delete: &["iot:GetV2LoggingOptions", "iot:SetV2LoggingOptions"],
+            read: &["iot:GetV2LoggingOptions"],
             unlisted: &[],
         },
         limits: &[
@@ -46337,6 +48622,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UpdateMitigationAction",
             ],
             delete: &["iot:DeleteMitigationAction", "iot:DescribeMitigationAction"],
+            read: &["iot:DescribeMitigationAction", "iot:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -46385,6 +48671,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:ListPolicyVersions",
                 "kms:Decrypt",
             ],
+            read: &["iot:GetPolicy", "iot:ListTagsForResource", "kms:Decrypt"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -46404,6 +48691,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["iot:AttachPrincipalPolicy", "iot:ListAttachedPolicies"],
             update: &[],
             delete: &["iot:DetachPrincipalPolicy", "iot:ListAttachedPolicies"],
+            read: &["iot:ListAttachedPolicies"],
             unlisted: &[],
         },
         limits: &[],
@@ -46443,6 +48731,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:DescribeProvisioningTemplate",
                 "kms:Decrypt",
             ],
+            read: &[
+                "iot:DescribeProvisioningTemplate",
+                "iot:ListTagsForResource",
+                "kms:Decrypt",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -46479,6 +48772,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["iot:ListV2LoggingLevels", "iot:SetV2LoggingLevel"],
             update: &["iot:ListV2LoggingLevels", "iot:SetV2LoggingLevel"],
             delete: &["iot:DeleteV2LoggingLevel", "iot:ListV2LoggingLevels"],
+            read: &["iot:ListV2LoggingLevels"],
             unlisted: &[],
         },
         limits: &[
@@ -46526,6 +48820,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:DescribeRoleAlias",
                 "kms:Decrypt",
             ],
+            read: &[
+                "iam:GetRole",
+                "iam:PassRole",
+                "iot:DescribeRoleAlias",
+                "iot:ListTagsForResource",
+                "kms:Decrypt",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -46566,6 +48867,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UpdateScheduledAudit",
             ],
             delete: &["iot:DeleteScheduledAudit", "iot:DescribeScheduledAudit"],
+            read: &["iot:DescribeScheduledAudit", "iot:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -46612,6 +48914,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UpdateSecurityProfile",
             ],
             delete: &["iot:DeleteSecurityProfile", "iot:DescribeSecurityProfile"],
+            read: &[
+                "iot:DescribeSecurityProfile",
+                "iot:ListTagsForResource",
+                "iot:ListTargetsForSecurityProfile",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -46660,6 +48967,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UpdatePackage",
                 "iot:UpdatePackageVersion",
             ],
+            read: &["iot:GetPackage", "iot:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -46714,6 +49022,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:GetPackageVersion",
                 "iot:UpdatePackageVersion",
             ],
+            read: &["iot:GetPackageVersion", "iot:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -46768,6 +49077,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UpdateStream",
             ],
             delete: &["iot:DeleteStream"],
+            read: &["iot:DescribeStream", "iot:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -46799,6 +49109,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["iot:CreateThing", "iot:DescribeThing"],
             update: &["iot:DescribeThing", "iot:UpdateThing"],
             delete: &["iot:DeleteThing", "iot:DescribeThing"],
+            read: &["iot:DescribeThing"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -46835,6 +49146,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:DeleteThingGroup",
                 "iot:DescribeThingGroup",
             ],
+            read: &["iot:DescribeThingGroup", "iot:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -46866,6 +49178,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["iot:AttachThingPrincipal", "iot:ListThingPrincipalsV2"],
             update: &[],
             delete: &["iot:DetachThingPrincipal", "iot:ListThingPrincipalsV2"],
+            read: &["iot:ListThingPrincipalsV2"],
             unlisted: &[],
         },
         limits: &[],
@@ -46898,6 +49211,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:DeprecateThingType",
                 "iot:DescribeThingType",
             ],
+            read: &["iot:DescribeThingType", "iot:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -46930,6 +49244,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UntagResource",
             ],
             delete: &["iot:DeleteTopicRule", "iot:GetTopicRule"],
+            read: &["iot:GetTopicRule", "iot:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -46963,6 +49278,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:DeleteTopicRuleDestination",
                 "iot:GetTopicRuleDestination",
             ],
+            read: &["iot:GetTopicRuleDestination"],
             unlisted: &[],
         },
         limits: &[],
@@ -46982,6 +49298,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotanalytics:UpdateChannel",
             ],
             delete: &["iotanalytics:DeleteChannel"],
+            read: &[
+                "iotanalytics:DescribeChannel",
+                "iotanalytics:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -47005,6 +49325,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotanalytics:UpdateDataset",
             ],
             delete: &["iotanalytics:DeleteDataset"],
+            read: &[
+                "iotanalytics:DescribeDataset",
+                "iotanalytics:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -47028,6 +49352,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotanalytics:UpdateDatastore",
             ],
             delete: &["iotanalytics:DeleteDatastore"],
+            read: &[
+                "iotanalytics:DescribeDatastore",
+                "iotanalytics:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -47051,6 +49379,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotanalytics:UpdatePipeline",
             ],
             delete: &["iotanalytics:DeletePipeline"],
+            read: &[
+                "iotanalytics:DescribePipeline",
+                "iotanalytics:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -47101,6 +49433,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "iotdeviceadvisor:DeleteSuiteDefinition",
+                "iotdeviceadvisor:GetSuiteDefinition",
+            ],
+            read: &[
+                "iot:ListTagsForResource",
                 "iotdeviceadvisor:GetSuiteDefinition",
             ],
             unlisted: &[],
@@ -47164,6 +49500,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotfleetwise:UpdateCampaign",
             ],
             delete: &["iotfleetwise:DeleteCampaign", "iotfleetwise:GetCampaign"],
+            read: &[
+                "iotfleetwise:GetCampaign",
+                "iotfleetwise:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -47209,6 +49549,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotfleetwise:DeleteDecoderManifest",
                 "iotfleetwise:GetDecoderManifest",
             ],
+            read: &[
+                "iotfleetwise:GetDecoderManifest",
+                "iotfleetwise:ListDecoderManifestNetworkInterfaces",
+                "iotfleetwise:ListDecoderManifestSignals",
+                "iotfleetwise:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -47247,6 +49593,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotfleetwise:UpdateFleet",
             ],
             delete: &["iotfleetwise:DeleteFleet", "iotfleetwise:GetFleet"],
+            read: &["iotfleetwise:GetFleet", "iotfleetwise:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -47289,6 +49636,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "iotfleetwise:DeleteModelManifest",
                 "iotfleetwise:GetModelManifest",
+            ],
+            read: &[
+                "iotfleetwise:GetModelManifest",
+                "iotfleetwise:ListModelManifestNodes",
+                "iotfleetwise:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -47341,6 +49693,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotfleetwise:DeleteSignalCatalog",
                 "iotfleetwise:GetSignalCatalog",
             ],
+            read: &[
+                "iotfleetwise:GetSignalCatalog",
+                "iotfleetwise:ListSignalCatalogNodes",
+                "iotfleetwise:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -47380,6 +49737,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "iotfleetwise:DeleteStateTemplate",
                 "iotfleetwise:GetStateTemplate",
+            ],
+            read: &[
+                "iotfleetwise:GetStateTemplate",
+                "iotfleetwise:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -47427,6 +49788,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotfleetwise:UpdateVehicle",
             ],
             delete: &["iotfleetwise:DeleteVehicle", "iotfleetwise:GetVehicle"],
+            read: &[
+                "iotfleetwise:GetVehicle",
+                "iotfleetwise:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -47451,6 +49816,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iot:UntagResource",
             ],
             delete: &["iot:CloseTunnel", "iot:DescribeTunnel"],
+            read: &["iot:DescribeTunnel", "iot:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -47488,6 +49854,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotsitewise:DeleteAccessPolicy",
                 "iotsitewise:DescribeAccessPolicy",
             ],
+            read: &["iotsitewise:DescribeAccessPolicy"],
             unlisted: &[],
         },
         limits: &[],
@@ -47531,6 +49898,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotsitewise:DescribeApplication",
                 "iotsitewise:ListTagsForResource",
                 "sso:DeleteApplication",
+            ],
+            read: &[
+                "iotsitewise:DescribeApplication",
+                "iotsitewise:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -47623,6 +49994,15 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotsitewise:DescribeAsset",
                 "iotsitewise:DescribeAssetModel",
                 "iotsitewise:DisassociateAssets",
+                "iotsitewise:ListAssetModelCompositeModels",
+                "iotsitewise:ListAssetModelProperties",
+                "iotsitewise:ListAssetProperties",
+                "iotsitewise:ListAssociatedAssets",
+                "iotsitewise:ListTagsForResource",
+            ],
+            read: &[
+                "iotsitewise:DescribeAsset",
+                "iotsitewise:DescribeAssetModel",
                 "iotsitewise:ListAssetModelCompositeModels",
                 "iotsitewise:ListAssetModelProperties",
                 "iotsitewise:ListAssetProperties",
@@ -47732,6 +50112,14 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotsitewise:ListAssetModelCompositeModels",
                 "iotsitewise:ListAssetModelProperties",
             ],
+            read: &[
+                "iotsitewise:DescribeAssetModel",
+                "iotsitewise:DescribeAssetModelCompositeModel",
+                "iotsitewise:DescribeAssetModelInterfaceRelationship",
+                "iotsitewise:ListAssetModelCompositeModels",
+                "iotsitewise:ListAssetModelProperties",
+                "iotsitewise:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -47780,6 +50168,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "iotsitewise:DeleteComputationModel",
+                "iotsitewise:DescribeComputationModel",
+                "iotsitewise:ListTagsForResource",
+            ],
+            read: &[
                 "iotsitewise:DescribeComputationModel",
                 "iotsitewise:ListTagsForResource",
             ],
@@ -47841,6 +50233,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotsitewise:DeleteDashboard",
                 "iotsitewise:DescribeDashboard",
             ],
+            read: &[
+                "iotsitewise:DescribeDashboard",
+                "iotsitewise:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -47893,6 +50289,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "iotsitewise:DeleteDataset",
+                "iotsitewise:DescribeDataset",
+                "iotsitewise:ListTagsForResource",
+            ],
+            read: &[
                 "iotsitewise:DescribeDataset",
                 "iotsitewise:ListTagsForResource",
             ],
@@ -47955,6 +50355,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotsitewise:DescribeGateway",
                 "iotsitewise:DescribeGatewayCapabilityConfiguration",
             ],
+            read: &[
+                "iotsitewise:DescribeGateway",
+                "iotsitewise:DescribeGatewayCapabilityConfiguration",
+                "iotsitewise:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -47993,6 +50398,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "iotsitewise:DeletePipeline",
+                "iotsitewise:DescribePipeline",
+                "iotsitewise:ListTagsForResource",
+            ],
+            read: &[
                 "iotsitewise:DescribePipeline",
                 "iotsitewise:ListTagsForResource",
             ],
@@ -48055,6 +50464,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotsitewise:DescribePortal",
                 "sso:DeleteManagedApplicationInstance",
             ],
+            read: &[
+                "iotsitewise:DescribePortal",
+                "iotsitewise:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -48112,6 +50525,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotsitewise:UpdateProject",
             ],
             delete: &["iotsitewise:DeleteProject", "iotsitewise:DescribeProject"],
+            read: &[
+                "iotsitewise:DescribeProject",
+                "iotsitewise:ListProjectAssets",
+                "iotsitewise:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -48159,6 +50577,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "iotsitewise:DeleteTask",
+                "iotsitewise:DescribeTask",
+                "iotsitewise:ListTagsForResource",
+            ],
+            read: &[
                 "iotsitewise:DescribeTask",
                 "iotsitewise:ListTagsForResource",
             ],
@@ -48218,6 +50640,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotsitewise:DescribeWorkspace",
                 "iotsitewise:ListTagsForResource",
             ],
+            read: &[
+                "iotsitewise:DescribeWorkspace",
+                "iotsitewise:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -48254,6 +50680,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -48292,6 +50719,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iottwinmaker:DeleteComponentType",
                 "iottwinmaker:GetComponentType",
                 "iottwinmaker:GetWorkspace",
+            ],
+            read: &[
+                "iottwinmaker:GetComponentType",
+                "iottwinmaker:GetWorkspace",
+                "iottwinmaker:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -48359,6 +50791,15 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iottwinmaker:DeleteEntity",
                 "iottwinmaker:GetEntity",
                 "iottwinmaker:GetWorkspace",
+            ],
+            read: &[
+                "iottwinmaker:GetComponentType",
+                "iottwinmaker:GetEntity",
+                "iottwinmaker:GetWorkspace",
+                "iottwinmaker:ListComponents",
+                "iottwinmaker:ListEntities",
+                "iottwinmaker:ListProperties",
+                "iottwinmaker:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -48434,6 +50875,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iottwinmaker:GetScene",
                 "iottwinmaker:GetWorkspace",
             ],
+            read: &[
+                "iottwinmaker:GetScene",
+                "iottwinmaker:GetWorkspace",
+                "iottwinmaker:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -48487,6 +50933,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iottwinmaker:DeleteSyncJob",
                 "iottwinmaker:GetSyncJob",
                 "iottwinmaker:GetWorkspace",
+            ],
+            read: &[
+                "iottwinmaker:GetSyncJob",
+                "iottwinmaker:GetWorkspace",
+                "iottwinmaker:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -48544,6 +50995,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iottwinmaker:UpdateWorkspace",
             ],
             delete: &["iottwinmaker:DeleteWorkspace", "iottwinmaker:GetWorkspace"],
+            read: &[
+                "iottwinmaker:GetWorkspace",
+                "iottwinmaker:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -48597,6 +51052,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotwireless:UpdateDestination",
             ],
             delete: &["iotwireless:DeleteDestination"],
+            read: &[
+                "iotwireless:GetDestination",
+                "iotwireless:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -48637,6 +51096,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotwireless:UntagResource",
             ],
             delete: &["iotwireless:DeleteDeviceProfile"],
+            read: &[
+                "iotwireless:GetDeviceProfile",
+                "iotwireless:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -48678,6 +51141,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotwireless:UpdateFuotaTask",
             ],
             delete: &["iotwireless:DeleteFuotaTask"],
+            read: &[
+                "iotwireless:GetFuotaTask",
+                "iotwireless:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -48755,6 +51222,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotwireless:UpdateMulticastGroup",
             ],
             delete: &["iotwireless:DeleteMulticastGroup"],
+            read: &[
+                "iotwireless:GetMulticastGroup",
+                "iotwireless:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -48804,6 +51275,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotwireless:UpdateNetworkAnalyzerConfiguration",
             ],
             delete: &["iotwireless:DeleteNetworkAnalyzerConfiguration"],
+            read: &[
+                "iotwireless:GetNetworkAnalyzerConfiguration",
+                "iotwireless:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -48841,6 +51316,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotwireless:UpdatePartnerAccount",
             ],
             delete: &["iotwireless:DisassociateAwsAccountFromPartnerAccount"],
+            read: &[
+                "iotwireless:GetPartnerAccount",
+                "iotwireless:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -48886,6 +51365,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotwireless:UntagResource",
             ],
             delete: &["iotwireless:DeleteServiceProfile"],
+            read: &[
+                "iotwireless:GetServiceProfile",
+                "iotwireless:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -48921,6 +51404,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotwireless:UntagResource",
             ],
             delete: &["iotwireless:DeleteWirelessGatewayTaskDefinition"],
+            read: &[
+                "iotwireless:GetWirelessGatewayTaskDefinition",
+                "iotwireless:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -48960,6 +51447,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "iotwireless:DeleteWirelessDevice",
                 "iotwireless:DisassociateWirelessDeviceFromThing",
+            ],
+            read: &[
+                "iotwireless:GetWirelessDevice",
+                "iotwireless:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -49022,6 +51513,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotwireless:UpdateWirelessDeviceImportTask",
             ],
             delete: &["iotwireless:DeleteWirelessDeviceImportTask"],
+            read: &[
+                "iotwireless:GetWirelessDeviceImportTask",
+                "iotwireless:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -49065,6 +51560,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "iotwireless:DeleteWirelessGateway",
                 "iotwireless:DisassociateWirelessGatewayFromThing",
             ],
+            read: &[
+                "iotwireless:GetWirelessGateway",
+                "iotwireless:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -49096,6 +51595,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["kms:CreateAlias"],
             update: &["kms:UpdateAlias"],
             delete: &["kms:DeleteAlias"],
+            read: &["kms:ListAliases"],
             unlisted: &[],
         },
         limits: &[
@@ -49143,6 +51643,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:UpdateKeyDescription",
             ],
             delete: &["kms:DescribeKey", "kms:ScheduleKeyDeletion"],
+            read: &[
+                "kms:DescribeKey",
+                "kms:GetKeyPolicy",
+                "kms:GetKeyRotationStatus",
+                "kms:ListResourceTags",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -49183,6 +51689,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:UpdateKeyDescription",
             ],
             delete: &["kms:DescribeKey", "kms:ScheduleKeyDeletion"],
+            read: &[
+                "kms:DescribeKey",
+                "kms:GetKeyPolicy",
+                "kms:ListResourceTags",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -49264,6 +51775,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:GetLogDelivery",
                 "logs:ListLogDeliveries",
             ],
+            read: &[
+                "kafkaconnect:DescribeConnector",
+                "kafkaconnect:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -49317,6 +51832,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kafkaconnect:DeleteCustomPlugin",
                 "kafkaconnect:DescribeCustomPlugin",
             ],
+            read: &[
+                "kafkaconnect:DescribeCustomPlugin",
+                "kafkaconnect:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -49360,6 +51879,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "kafkaconnect:DeleteWorkerConfiguration",
                 "kafkaconnect:DescribeWorkerConfiguration",
+            ],
+            read: &[
+                "kafkaconnect:DescribeWorkerConfiguration",
+                "kafkaconnect:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -49405,6 +51928,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kendra:UpdateDataSource",
             ],
             delete: &["kendra:DeleteDataSource", "kendra:DescribeDataSource"],
+            read: &["kendra:DescribeDataSource", "kendra:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -49481,6 +52005,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kendra:UntagResource",
             ],
             delete: &["kendra:DeleteFaq", "kendra:DescribeFaq"],
+            read: &["kendra:DescribeFaq", "kendra:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -49548,6 +52073,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kendra:DescribeFeaturedResultsSet",
                 "kendra:ListTagsForResource",
             ],
+            read: &[
+                "kendra:DescribeFeaturedResultsSet",
+                "kendra:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -49611,6 +52140,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kendra:DescribeIndex",
                 "kms:RetireGrant",
             ],
+            read: &["kendra:DescribeIndex", "kendra:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -49669,6 +52199,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "kendra:DeleteQuerySuggestionsBlockList",
+                "kendra:DescribeQuerySuggestionsBlockList",
+                "kendra:ListTagsForResource",
+            ],
+            read: &[
                 "kendra:DescribeQuerySuggestionsBlockList",
                 "kendra:ListTagsForResource",
             ],
@@ -49731,6 +52265,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kendra:DescribeThesaurus",
                 "kendra:ListTagsForResource",
             ],
+            read: &["kendra:DescribeThesaurus", "kendra:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -49796,6 +52331,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kendra-ranking:DeleteRescoreExecutionPlan",
                 "kendra-ranking:DescribeRescoreExecutionPlan",
             ],
+            read: &[
+                "kendra-ranking:DescribeRescoreExecutionPlan",
+                "kendra-ranking:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -49859,6 +52398,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kinesis:UpdateChannel",
             ],
             delete: &["kinesis:DeleteChannel", "kinesis:DescribeChannel"],
+            read: &["kinesis:DescribeChannel", "kinesis:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -49895,6 +52435,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["kinesis:GetResourcePolicy", "kinesis:PutResourcePolicy"],
             update: &["kinesis:GetResourcePolicy", "kinesis:PutResourcePolicy"],
             delete: &["kinesis:DeleteResourcePolicy", "kinesis:GetResourcePolicy"],
+            read: &["kinesis:GetResourcePolicy"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -49949,6 +52490,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kinesis:RemoveTagsFromStream",
                 "kinesis:UntagResource",
             ],
+            read: &[
+                "kinesis:DescribeStreamSummary",
+                "kinesis:ListTagsForResource",
+                "kinesis:ListTagsForStream",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -49976,6 +52522,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kinesis:DescribeStreamConsumer",
                 "kinesis:UntagResource",
             ],
+            read: &[
+                "kinesis:DescribeStreamConsumer",
+                "kinesis:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -50002,6 +52552,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -50017,6 +52568,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -50032,6 +52584,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -50080,6 +52633,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kinesisanalytics:DeleteApplication",
                 "kinesisanalytics:DescribeApplication",
             ],
+            read: &[
+                "kinesisanalytics:DescribeApplication",
+                "kinesisanalytics:ListTagsForResource",
+                "kms:DescribeKey",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -50111,6 +52669,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -50126,6 +52685,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -50141,6 +52701,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -50226,6 +52787,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:DescribeKey",
                 "kms:RevokeGrant",
             ],
+            read: &[
+                "firehose:DescribeDeliveryStream",
+                "firehose:ListTagsForDeliveryStream",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -50258,6 +52823,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kinesisvideo:DeleteSignalingChannel",
                 "kinesisvideo:DescribeSignalingChannel",
             ],
+            read: &[
+                "kinesisvideo:DescribeSignalingChannel",
+                "kinesisvideo:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -50288,6 +52857,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kinesisvideo:UpdateStream",
             ],
             delete: &["kinesisvideo:DeleteStream", "kinesisvideo:DescribeStream"],
+            read: &[
+                "kinesisvideo:DescribeStream",
+                "kinesisvideo:DescribeStreamStorageConfiguration",
+                "kinesisvideo:ListTagsForStream",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -50339,6 +52913,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lakeformation:DeleteDataCellsFilter",
                 "lakeformation:ListDataCellsFilter",
             ],
+            read: &["lakeformation:ListDataCellsFilter"],
             unlisted: &[],
         },
         limits: &[
@@ -50375,6 +52950,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -50390,6 +52966,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -50421,6 +52998,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lakeformation:ListPermissions",
                 "lakeformation:RevokePermissions",
             ],
+            read: &[
+                "glue:GetDatabase",
+                "glue:GetTable",
+                "lakeformation:ListPermissions",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -50440,6 +53022,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -50455,6 +53038,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["lakeformation:CreateLFTag", "lakeformation:GetLFTag"],
             update: &["lakeformation:GetLFTag", "lakeformation:UpdateLFTag"],
             delete: &["lakeformation:DeleteLFTag"],
+            read: &["lakeformation:GetLFTag"],
             unlisted: &[],
         },
         limits: &[
@@ -50491,6 +53075,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lakeformation:GetResourceLFTags",
                 "lakeformation:RemoveLFTagsFromResource",
             ],
+            read: &[
+                "glue:GetDatabase",
+                "glue:GetTable",
+                "lakeformation:GetResourceLFTags",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -50521,6 +53110,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:UpdateAlias",
             ],
             delete: &["lambda:DeleteAlias", "lambda:GetAlias"],
+            read: &["lambda:GetAlias", "lambda:GetProvisionedConcurrencyConfig"],
             unlisted: &[],
         },
         limits: &[
@@ -50572,6 +53162,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:DeleteCapacityProvider",
                 "lambda:GetCapacityProvider",
             ],
+            read: &["lambda:GetCapacityProvider", "lambda:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -50611,6 +53202,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:UpdateCodeSigningConfig",
             ],
             delete: &["lambda:DeleteCodeSigningConfig"],
+            read: &["lambda:GetCodeSigningConfig", "lambda:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -50644,6 +53236,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["lambda:PutFunctionEventInvokeConfig"],
             update: &["lambda:UpdateFunctionEventInvokeConfig"],
             delete: &["lambda:DeleteFunctionEventInvokeConfig"],
+            read: &["lambda:GetFunctionEventInvokeConfig"],
             unlisted: &[],
         },
         limits: &[
@@ -50695,6 +53288,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:Decrypt",
                 "lambda:DeleteEventSourceMapping",
                 "lambda:GetEventSourceMapping",
+            ],
+            read: &[
+                "kms:Decrypt",
+                "lambda:GetEventSourceMapping",
+                "lambda:ListTags",
             ],
             unlisted: &[],
         },
@@ -50828,6 +53426,14 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:DeleteFunction",
                 "lambda:GetFunction",
             ],
+            read: &[
+                "kms:Decrypt",
+                "lambda:GetFunction",
+                "lambda:GetFunctionCodeSigningConfig",
+                "lambda:GetFunctionRecursionConfig",
+                "lambda:GetFunctionScalingConfig",
+                "lambda:GetRuntimeManagementConfig",
+            ],
             unlisted: &["lambda:AssociateRuntimeAlias"],
         },
         limits: &[
@@ -50887,6 +53493,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["lambda:DeleteLayerVersion", "lambda:GetLayerVersion"],
+            read: &["lambda:GetLayerVersion"],
             unlisted: &[],
         },
         limits: &[
@@ -50923,6 +53530,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:GetLayerVersionPolicy",
                 "lambda:RemoveLayerVersionPermission",
             ],
+            read: &["lambda:GetLayerVersionPolicy"],
             unlisted: &[],
         },
         limits: &[
@@ -50989,6 +53597,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:UpdateMicrovmImage",
             ],
             delete: &["lambda:DeleteMicrovmImage", "lambda:GetMicrovmImage"],
+            read: &["lambda:GetMicrovmImage", "lambda:ListTags"],
             unlisted: &[
                 "lambda:TagResource20170331v2",
                 "lambda:UntagResource20170331v2",
@@ -51047,6 +53656,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:DeleteNetworkConnector",
                 "lambda:GetNetworkConnector",
             ],
+            read: &["lambda:GetNetworkConnector", "lambda:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -51099,6 +53709,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["lambda:AddPermission"],
             update: &[],
             delete: &["lambda:RemovePermission"],
+            read: &["lambda:GetPolicy"],
             unlisted: &[],
         },
         limits: &[
@@ -51179,6 +53790,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:PutResourcePolicy",
                 "lambda:RemovePermission",
             ],
+            read: &["lambda:GetPolicy", "lambda:GetResourcePolicy"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -51200,6 +53812,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["lambda:CreateFunctionUrlConfig"],
             update: &["lambda:UpdateFunctionUrlConfig"],
             delete: &["lambda:DeleteFunctionUrlConfig"],
+            read: &["lambda:GetFunctionUrlConfig"],
             unlisted: &[],
         },
         limits: &[
@@ -51253,6 +53866,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:PutFunctionScalingConfig",
             ],
             delete: &["lambda:DeleteFunction", "lambda:GetFunctionConfiguration"],
+            read: &[
+                "lambda:GetFunctionConfiguration",
+                "lambda:GetFunctionScalingConfig",
+                "lambda:GetProvisionedConcurrencyConfig",
+                "lambda:GetRuntimeManagementConfig",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -51308,6 +53927,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:GetWebFunction",
                 "lambda:ListTags",
             ],
+            read: &["lambda:GetWebFunction", "lambda:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -51354,6 +53974,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:DeleteWebFunctionEndpoint",
                 "lambda:GetWebFunctionEndpoint",
             ],
+            read: &["lambda:GetWebFunctionEndpoint"],
             unlisted: &[],
         },
         limits: &[
@@ -51430,6 +54051,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lambda:DeleteWebFunctionRevision",
                 "lambda:GetWebFunctionRevision",
             ],
+            read: &["kms:Decrypt", "lambda:GetWebFunctionRevision"],
             unlisted: &[],
         },
         limits: &[
@@ -51556,6 +54178,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sqs:ListQueues",
                 "ssm:DeleteParameter",
                 "ssm:GetParameter",
+            ],
+            read: &[
+                "launchwizard:GetDeployment",
+                "launchwizard:ListDeploymentEvents",
+                "launchwizard:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -51716,6 +54343,18 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lex:DescribeBotAlias",
                 "lex:UntagResource",
             ],
+            read: &[
+                "lex:DescribeBot",
+                "lex:DescribeBotAlias",
+                "lex:DescribeBotReplica",
+                "lex:GetBotAlias",
+                "lex:ListBotAliases",
+                "lex:ListBotLocales",
+                "lex:ListIntents",
+                "lex:ListSlotTypes",
+                "lex:ListSlots",
+                "lex:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -51771,6 +54410,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lex:UpdateBotAlias",
             ],
             delete: &["lex:DeleteBotAlias"],
+            read: &["lex:DescribeBotAlias", "lex:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -51823,6 +54463,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["lex:DeleteBotVersion", "lex:DescribeBotVersion"],
+            read: &["lex:DescribeBotVersion"],
             unlisted: &[],
         },
         limits: &[
@@ -51869,6 +54510,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lex:DeleteResourcePolicyStatement",
                 "lex:DescribeResourcePolicy",
             ],
+            read: &["lex:DescribeResourcePolicy"],
             unlisted: &[],
         },
         limits: &[
@@ -51908,6 +54550,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "license-manager:DeleteGrant",
+                "license-manager:GetGrant",
+                "license-manager:ListTagsForResource",
+            ],
+            read: &[
                 "license-manager:GetGrant",
                 "license-manager:ListTagsForResource",
             ],
@@ -51957,6 +54603,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "license-manager:GetLicense",
                 "license-manager:ListTagsForResource",
             ],
+            read: &[
+                "license-manager:GetLicense",
+                "license-manager:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -51994,6 +54644,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "license-manager:UpdateLicenseAssetGroup",
             ],
             delete: &["license-manager:DeleteLicenseAssetGroup"],
+            read: &[
+                "license-manager:GetLicenseAssetGroup",
+                "license-manager:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -52036,6 +54690,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "license-manager:UpdateLicenseAssetRuleset",
             ],
             delete: &["license-manager:DeleteLicenseAssetRuleset"],
+            read: &[
+                "license-manager:GetLicenseAssetRuleset",
+                "license-manager:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -52087,6 +54745,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "license-manager:GetLicenseConfiguration",
                 "license-manager:ListTagsForResource",
             ],
+            read: &[
+                "license-manager:GetLicenseConfiguration",
+                "license-manager:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -52117,6 +54779,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "license-manager:UpdateLicenseManagerReportGenerator",
             ],
             delete: &["license-manager:DeleteLicenseManagerReportGenerator"],
+            read: &["license-manager:GetLicenseManagerReportGenerator"],
             unlisted: &[],
         },
         limits: &[
@@ -52161,6 +54824,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "license-manager-linux-subscriptions:DeregisterSubscriptionProvider",
+                "license-manager-linux-subscriptions:GetRegisteredSubscriptionProvider",
+                "license-manager-linux-subscriptions:ListTagsForResource",
+            ],
+            read: &[
                 "license-manager-linux-subscriptions:GetRegisteredSubscriptionProvider",
                 "license-manager-linux-subscriptions:ListTagsForResource",
             ],
@@ -52246,6 +54913,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53:GetHostedZone",
                 "route53:ListResourceRecordSets",
             ],
+            read: &[
+                "license-manager-user-subscriptions:ListLicenseServerEndpoints",
+                "license-manager-user-subscriptions:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -52276,6 +54947,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["lightsail:GetAlarms", "lightsail:PutAlarm"],
             update: &["lightsail:GetAlarms", "lightsail:PutAlarm"],
             delete: &["lightsail:DeleteAlarm", "lightsail:GetAlarms"],
+            read: &["lightsail:GetAlarms"],
             unlisted: &[],
         },
         limits: &[
@@ -52319,6 +54991,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:UpdateBucketBundle",
             ],
             delete: &["lightsail:DeleteBucket", "lightsail:GetBuckets"],
+            read: &["lightsail:GetBuckets"],
             unlisted: &[],
         },
         limits: &[
@@ -52354,6 +55027,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:UntagResource",
             ],
             delete: &["lightsail:DeleteCertificate", "lightsail:GetCertificates"],
+            read: &["lightsail:GetCertificates"],
             unlisted: &[],
         },
         limits: &[],
@@ -52382,6 +55056,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:DeleteContactMethod",
                 "lightsail:GetContactMethods",
             ],
+            read: &["lightsail:GetContactMethods"],
             unlisted: &[],
         },
         limits: &[
@@ -52431,6 +55106,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:DeleteContainerService",
                 "lightsail:GetContainerServices",
             ],
+            read: &["lightsail:GetContainerServices"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -52478,6 +55154,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "lightsail:DeleteRelationalDatabase",
+                "lightsail:GetRelationalDatabase",
+                "lightsail:GetRelationalDatabases",
+            ],
+            read: &[
                 "lightsail:GetRelationalDatabase",
                 "lightsail:GetRelationalDatabases",
             ],
@@ -52558,6 +55238,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:DeleteRelationalDatabaseSnapshot",
                 "lightsail:GetRelationalDatabaseSnapshot",
             ],
+            read: &["lightsail:GetRelationalDatabaseSnapshot"],
             unlisted: &[],
         },
         limits: &[
@@ -52651,6 +55332,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:GetDisk",
                 "lightsail:GetDisks",
             ],
+            read: &["lightsail:GetDisk", "lightsail:GetDisks"],
             unlisted: &[],
         },
         limits: &[
@@ -52696,6 +55378,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:UntagResource",
             ],
             delete: &["lightsail:DeleteDiskSnapshot", "lightsail:GetDiskSnapshot"],
+            read: &["lightsail:GetDiskSnapshot"],
             unlisted: &[],
         },
         limits: &[
@@ -52751,6 +55434,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:UpdateDistributionBundle",
             ],
             delete: &["lightsail:DeleteDistribution", "lightsail:GetDistributions"],
+            read: &["lightsail:GetDistributions"],
             unlisted: &["lightsail:GetCertificateDetails"],
         },
         limits: &[
@@ -52795,6 +55479,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:UntagResource",
             ],
             delete: &["lightsail:DeleteDomain", "lightsail:GetDomain"],
+            read: &["lightsail:GetDomain"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -52871,6 +55556,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:GetInstance",
                 "lightsail:GetInstances",
             ],
+            read: &["lightsail:GetInstance", "lightsail:GetInstances"],
             unlisted: &[],
         },
         limits: &[
@@ -52933,6 +55619,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:DeleteInstanceSnapshot",
                 "lightsail:GetInstanceSnapshot",
             ],
+            read: &["lightsail:GetInstanceSnapshot"],
             unlisted: &[],
         },
         limits: &[
@@ -52974,6 +55661,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:UntagResource",
             ],
             delete: &["lightsail:DeleteKeyPair", "lightsail:GetKeyPair"],
+            read: &["lightsail:GetKeyPair"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -53016,6 +55704,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:GetLoadBalancer",
                 "lightsail:GetLoadBalancers",
             ],
+            read: &["lightsail:GetLoadBalancer", "lightsail:GetLoadBalancers"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -53052,6 +55741,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "lightsail:DeleteLoadBalancerTlsCertificate",
+                "lightsail:GetLoadBalancer",
+                "lightsail:GetLoadBalancerTlsCertificates",
+            ],
+            read: &[
                 "lightsail:GetLoadBalancer",
                 "lightsail:GetLoadBalancerTlsCertificates",
             ],
@@ -53098,6 +55791,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lightsail:GetStaticIps",
                 "lightsail:ReleaseStaticIp",
             ],
+            read: &["lightsail:GetStaticIp", "lightsail:GetStaticIps"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -53176,6 +55870,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "geo:UpdateKey",
             ],
             delete: &["geo:DeleteKey", "geo:DescribeKey"],
+            read: &["geo:DescribeKey"],
             unlisted: &[],
         },
         limits: &[
@@ -53255,6 +55950,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "geo:DeleteGeofenceCollection",
                 "geo:DescribeGeofenceCollection",
             ],
+            read: &["geo:DescribeGeofenceCollection", "kms:DescribeKey"],
             unlisted: &[],
         },
         limits: &[
@@ -53325,6 +56021,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "geo:UpdateMap",
             ],
             delete: &["geo:DeleteMap", "geo:DescribeMap"],
+            read: &["geo:DescribeMap"],
             unlisted: &[],
         },
         limits: &[
@@ -53390,6 +56087,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "geo:UpdatePlaceIndex",
             ],
             delete: &["geo:DeletePlaceIndex", "geo:DescribePlaceIndex"],
+            read: &["geo:DescribePlaceIndex"],
             unlisted: &[],
         },
         limits: &[
@@ -53455,6 +56153,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "geo:UpdateRouteCalculator",
             ],
             delete: &["geo:DeleteRouteCalculator", "geo:DescribeRouteCalculator"],
+            read: &["geo:DescribeRouteCalculator"],
             unlisted: &[],
         },
         limits: &[
@@ -53524,6 +56223,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:DescribeKey",
             ],
             delete: &["geo:DeleteTracker", "geo:DescribeTracker"],
+            read: &["geo:DescribeTracker", "kms:DescribeKey"],
             unlisted: &[],
         },
         limits: &[
@@ -53586,6 +56286,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "geo:DisassociateTrackerConsumer",
                 "geo:ListTrackerConsumers",
             ],
+            read: &["geo:ListTrackerConsumers"],
             unlisted: &[],
         },
         limits: &[
@@ -53648,6 +56349,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:DeleteTransformer",
                 "logs:DescribeAccountPolicies",
             ],
+            read: &["logs:DescribeAccountPolicies", "logs:GetTransformer"],
             unlisted: &[
                 "logs:DeleteMetricExtractionPolicy",
                 "logs:PutMetricExtractionPolicy",
@@ -53701,6 +56403,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:ListTagsForResource",
                 "logs:UntagResource",
             ],
+            read: &["logs:GetDelivery", "logs:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -53777,6 +56480,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:DeleteDeliveryDestination",
                 "logs:DeleteDeliveryDestinationPolicy",
             ],
+            read: &[
+                "logs:GetDeliveryDestination",
+                "logs:GetDeliveryDestinationPolicy",
+                "logs:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -53831,6 +56539,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:UntagResource",
             ],
             delete: &["logs:DeleteDeliverySource"],
+            read: &["logs:GetDeliverySource", "logs:ListTagsForResource"],
             unlisted: &[
                 "autoloop:AllowVendedLogDeliveryForResource",
                 "logs:AllowVendedLogDeliveryForResource",
@@ -53889,6 +56598,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:UntagResource",
             ],
             delete: &["logs:DeleteDestination"],
+            read: &["logs:DescribeDestinations", "logs:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -53941,6 +56651,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["logs:DeleteIntegration"],
+            read: &["logs:GetIntegration"],
             unlisted: &[
                 "opensearch:AddDirectQueryDataSource",
                 "opensearch:CreateApplication",
@@ -53989,6 +56700,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:Decrypt",
                 "kms:DescribeKey",
                 "logs:DeleteLogAnomalyDetector",
+            ],
+            read: &[
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "logs:GetLogAnomalyDetector",
             ],
             unlisted: &[],
         },
@@ -54054,6 +56770,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:DeleteLogGroup",
                 "logs:DescribeLogGroups",
             ],
+            read: &[
+                "logs:DescribeIndexPolicies",
+                "logs:DescribeLogGroups",
+                "logs:DescribeResourcePolicies",
+                "logs:GetDataProtectionPolicy",
+                "logs:ListTagsForResource",
+            ],
             unlisted: &["s3:REST.PUT.OBJECT"],
         },
         limits: &[
@@ -54080,6 +56803,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["logs:CreateLogStream", "logs:DescribeLogStreams"],
             update: &[],
             delete: &["logs:DeleteLogStream"],
+            read: &["logs:DescribeLogStreams"],
             unlisted: &[],
         },
         limits: &[
@@ -54106,6 +56830,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["logs:DescribeMetricFilters", "logs:PutMetricFilter"],
             update: &["logs:DescribeMetricFilters", "logs:PutMetricFilter"],
             delete: &["logs:DeleteMetricFilter"],
+            read: &["logs:DescribeMetricFilters"],
             unlisted: &[],
         },
         limits: &[
@@ -54142,6 +56867,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["logs:PutQueryDefinition"],
             update: &["logs:PutQueryDefinition"],
             delete: &["logs:DeleteQueryDefinition"],
+            read: &["logs:DescribeQueryDefinitions"],
             unlisted: &[],
         },
         limits: &[
@@ -54177,6 +56903,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:PutResourcePolicy",
             ],
             delete: &["logs:DeleteResourcePolicy"],
+            read: &["logs:DescribeResourcePolicies"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -54220,6 +56947,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:GetScheduledQuery",
                 "logs:UntagResource",
             ],
+            read: &["logs:GetScheduledQuery", "logs:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -54256,6 +56984,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["logs:GetStorageTierPolicy", "logs:PutStorageTierPolicy"],
             update: &["logs:GetStorageTierPolicy", "logs:PutStorageTierPolicy"],
             delete: &["logs:GetStorageTierPolicy", "logs:PutStorageTierPolicy"],
+            read: &["logs:GetStorageTierPolicy"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -54283,6 +57012,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:PutSubscriptionFilter",
             ],
             delete: &["logs:DeleteSubscriptionFilter"],
+            read: &["logs:DescribeSubscriptionFilters"],
             unlisted: &[],
         },
         limits: &[
@@ -54319,6 +57049,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["logs:GetTransformer", "logs:PutTransformer"],
             update: &["logs:GetTransformer", "logs:PutTransformer"],
             delete: &["logs:DeleteTransformer"],
+            read: &["logs:GetTransformer"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -54351,6 +57082,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "lookoutequipment:DescribeInferenceScheduler",
                 "lookoutequipment:StopInferenceScheduler",
             ],
+            read: &["lookoutequipment:DescribeInferenceScheduler"],
             unlisted: &[],
         },
         limits: &[
@@ -54394,6 +57126,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["lookoutvision:CreateProject"],
             update: &[],
             delete: &["lookoutvision:DeleteProject"],
+            read: &["lookoutvision:DescribeProject"],
             unlisted: &[],
         },
         limits: &[
@@ -54444,6 +57177,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "m2:DeleteApplication",
                 "m2:GetApplication",
             ],
+            read: &["m2:GetApplication", "m2:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -54537,6 +57271,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "m2:GetDeployment",
                 "m2:ListDeployments",
             ],
+            read: &["m2:GetDeployment", "m2:ListDeployments"],
             unlisted: &[],
         },
         limits: &[
@@ -54610,6 +57345,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "m2:DeleteEnvironment",
                 "m2:GetEnvironment",
             ],
+            read: &["m2:GetEnvironment", "m2:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -54685,6 +57421,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mgn:ListConnectors",
                 "mgn:ListTagsForResource",
             ],
+            read: &["mgn:ListConnectors", "mgn:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -54744,6 +57481,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DeleteLaunchTemplate",
                 "mgn:DeleteLaunchConfigurationTemplate",
             ],
+            read: &["mgn:DescribeLaunchConfigurationTemplates"],
             unlisted: &[],
         },
         limits: &[
@@ -54817,6 +57555,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mgn:DeleteNetworkMigrationDefinition",
                 "mgn:GetNetworkMigrationDefinition",
             ],
+            read: &["mgn:GetNetworkMigrationDefinition"],
             unlisted: &[],
         },
         limits: &[
@@ -54882,6 +57621,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mpa:StartActiveApprovalTeamDeletion",
                 "mpa:UntagResource",
             ],
+            read: &["mpa:GetApprovalTeam", "mpa:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -54946,6 +57686,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:DeleteApplication",
                 "sso:ListInstances",
             ],
+            read: &["mpa:GetIdentitySource", "mpa:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[],
@@ -54978,6 +57719,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kafka:ListScramSecrets",
                 "kms:CreateGrant",
                 "kms:DescribeKey",
+            ],
+            read: &[
+                "kafka:ListScramSecrets",
+                "kms:CreateGrant",
+                "kms:DescribeKey",
+                "secretsmanager:GetSecretValue",
             ],
             unlisted: &[],
         },
@@ -55082,6 +57829,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:DeleteLogDelivery",
                 "logs:ListLogDeliveries",
             ],
+            read: &[
+                "kafka:DescribeChannel",
+                "kafka:ListTagsForResource",
+                "kms:DescribeKey",
+            ],
             unlisted: &[
                 "stepfunctions:DescribeStateMachine",
                 "stepfunctions:StartExecution",
@@ -55180,6 +57932,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetBucketPolicy",
             ],
             delete: &["kafka:DeleteCluster", "kafka:DescribeCluster"],
+            read: &["kafka:DescribeCluster"],
             unlisted: &[],
         },
         limits: &[
@@ -55216,6 +57969,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["kafka:GetClusterPolicy", "kafka:PutClusterPolicy"],
             update: &["kafka:GetClusterPolicy", "kafka:PutClusterPolicy"],
             delete: &["kafka:DeleteClusterPolicy", "kafka:GetClusterPolicy"],
+            read: &["kafka:GetClusterPolicy"],
             unlisted: &[],
         },
         limits: &[
@@ -55247,6 +58001,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["kafka:CreateConfiguration"],
             update: &["kafka:DescribeConfiguration", "kafka:UpdateConfiguration"],
             delete: &["kafka:DeleteConfiguration", "kafka:DescribeConfiguration"],
+            read: &["kafka:DescribeConfiguration"],
             unlisted: &["Kafka:DescribeConfiguration"],
         },
         limits: &[],
@@ -55318,6 +58073,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:DeleteLogDelivery",
                 "logs:ListLogDeliveries",
             ],
+            read: &["kafka:DescribeReplicator", "kafka:ListTagsForResource"],
             unlisted: &["kafka:CreateReplicatorReference"],
         },
         limits: &[
@@ -55369,6 +58125,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kafka:DeleteCluster",
                 "kafka:DescribeClusterV2",
             ],
+            read: &["kafka:DescribeClusterV2"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -55400,6 +58157,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "kafka-cluster:Connect",
                 "kafka-cluster:DeleteTopic",
+                "kafka-cluster:DescribeTopic",
+                "kafka-cluster:DescribeTopicDynamicConfiguration",
+            ],
+            read: &[
+                "kafka-cluster:Connect",
                 "kafka-cluster:DescribeTopic",
                 "kafka-cluster:DescribeTopicDynamicConfiguration",
             ],
@@ -55453,6 +58215,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeVpcEndpointConnections",
                 "ec2:DescribeVpcEndpoints",
                 "kafka:DeleteVpcConnection",
+                "kafka:DescribeVpcConnection",
+                "kms:CreateGrant",
+                "kms:DescribeKey",
+            ],
+            read: &[
                 "kafka:DescribeVpcConnection",
                 "kms:CreateGrant",
                 "kms:DescribeKey",
@@ -55551,6 +58318,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:ListBucketVersions",
             ],
             delete: &["airflow:DeleteEnvironment", "airflow:GetEnvironment"],
+            read: &["airflow:GetEnvironment"],
             unlisted: &[],
         },
         limits: &[
@@ -55707,6 +58475,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "airflow-serverless:GetWorkflow",
                 "airflow-serverless:UntagResource",
             ],
+            read: &[
+                "airflow-serverless:GetWorkflow",
+                "airflow-serverless:ListTagsForResource",
+                "kms:Decrypt",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -55766,6 +58539,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "macie2:UpdateAllowList",
             ],
             delete: &["macie2:DeleteAllowList"],
+            read: &["macie2:GetAllowList"],
             unlisted: &[],
         },
         limits: &[],
@@ -55796,6 +58570,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "macie2:UntagResource",
             ],
             delete: &["macie2:DeleteCustomDataIdentifier"],
+            read: &["macie2:GetCustomDataIdentifier"],
             unlisted: &[],
         },
         limits: &[],
@@ -55820,6 +58595,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "macie2:UpdateFindingsFilter",
             ],
             delete: &["macie2:DeleteFindingsFilter"],
+            read: &["macie2:GetFindingsFilter"],
             unlisted: &[],
         },
         limits: &[],
@@ -55854,6 +58630,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "macie2:GetMember",
                 "macie2:ListTagsForResource",
             ],
+            read: &["macie2:GetMember", "macie2:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -55881,6 +58658,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "macie2:UpdateMacieSession",
             ],
             delete: &["macie2:DisableMacie"],
+            read: &[
+                "macie2:GetMacieSession",
+                "macie2:ListAutomatedDiscoveryAccounts",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -55905,6 +58686,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "managedblockchain:UntagResource",
             ],
             delete: &["managedblockchain:DeleteAccessor"],
+            read: &["managedblockchain:GetAccessor"],
             unlisted: &[],
         },
         limits: &[
@@ -55936,6 +58718,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -55951,6 +58734,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -55976,6 +58760,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediaconnect:RemoveBridgeOutput",
                 "mediaconnect:RemoveBridgeSource",
             ],
+            read: &["mediaconnect:DescribeBridge"],
             unlisted: &[],
         },
         limits: &[],
@@ -55997,6 +58782,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediaconnect:UpdateBridgeOutput",
             ],
             delete: &["mediaconnect:RemoveBridgeOutput"],
+            read: &["mediaconnect:DescribeBridge"],
             unlisted: &[],
         },
         limits: &[],
@@ -56018,6 +58804,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediaconnect:UpdateBridgeSource",
             ],
             delete: &["mediaconnect:RemoveBridgeSource"],
+            read: &["mediaconnect:DescribeBridge"],
             unlisted: &[],
         },
         limits: &[],
@@ -56070,6 +58857,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediaconnect:RemoveFlowVpcInterface",
                 "mediaconnect:RevokeFlowEntitlement",
             ],
+            read: &[
+                "mediaconnect:DescribeFlow",
+                "mediaconnect:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -56108,6 +58899,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediaconnect:ListFlows",
                 "mediaconnect:RevokeFlowEntitlement",
             ],
+            read: &[
+                "mediaconnect:DescribeFlow",
+                "mediaconnect:ListFlows",
+                "mediaconnect:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -56142,6 +58938,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "mediaconnect:DescribeFlow",
                 "mediaconnect:RemoveFlowMediaStream",
+            ],
+            read: &[
+                "mediaconnect:DescribeFlow",
+                "mediaconnect:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -56180,6 +58980,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediaconnect:DescribeFlow",
                 "mediaconnect:ListFlows",
                 "mediaconnect:RemoveFlowOutput",
+            ],
+            read: &[
+                "mediaconnect:DescribeFlow",
+                "mediaconnect:ListFlows",
+                "mediaconnect:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -56228,6 +59033,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediaconnect:DescribeFlow",
                 "mediaconnect:ListFlows",
                 "mediaconnect:RemoveFlowSource",
+            ],
+            read: &[
+                "mediaconnect:DescribeFlow",
+                "mediaconnect:ListFlows",
+                "mediaconnect:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -56283,6 +59093,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediaconnect:DescribeFlow",
                 "mediaconnect:RemoveFlowVpcInterface",
             ],
+            read: &[
+                "mediaconnect:DescribeFlow",
+                "mediaconnect:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -56319,6 +59133,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediaconnect:DeleteGateway",
                 "mediaconnect:DescribeGateway",
             ],
+            read: &["mediaconnect:DescribeGateway"],
             unlisted: &[],
         },
         limits: &[],
@@ -56381,6 +59196,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediaconnect:UpdateRouterInput",
                 "medialive:UpdateChannel",
             ],
+            read: &["mediaconnect:GetRouterInput"],
             unlisted: &[],
         },
         limits: &[
@@ -56435,6 +59251,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediaconnect:GetRouterNetworkInterface",
                 "mediaconnect:ListRouterNetworkInterfaces",
             ],
+            read: &["mediaconnect:GetRouterNetworkInterface"],
             unlisted: &[],
         },
         limits: &[
@@ -56507,6 +59324,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediaconnect:UpdateRouterOutput",
                 "medialive:UpdateInput",
             ],
+            read: &["mediaconnect:GetRouterOutput"],
             unlisted: &[],
         },
         limits: &[
@@ -56542,6 +59360,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "acm:DescribeCertificate",
                 "mediaconvert:DisassociateCertificate",
             ],
+            read: &["acm:DescribeCertificate"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -56572,6 +59391,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "mediaconvert:DeleteJobTemplate",
                 "mediaconvert:GetJobTemplate",
+            ],
+            read: &[
+                "mediaconvert:GetJobTemplate",
+                "mediaconvert:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -56604,6 +59427,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediaconvert:UpdatePreset",
             ],
             delete: &["mediaconvert:DeletePreset", "mediaconvert:GetPreset"],
+            read: &["mediaconvert:GetPreset", "mediaconvert:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[],
@@ -56628,6 +59452,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediaconvert:UpdateQueue",
             ],
             delete: &["mediaconvert:DeleteQueue", "mediaconvert:GetQueue"],
+            read: &["mediaconvert:GetQueue", "mediaconvert:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -56649,6 +59474,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -56677,6 +59503,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "medialive:DeleteChannelPlacementGroup",
                 "medialive:DescribeChannelPlacementGroup",
+            ],
+            read: &[
+                "medialive:DescribeChannelPlacementGroup",
+                "medialive:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -56709,6 +59539,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "medialive:UpdateCloudWatchAlarmTemplate",
             ],
             delete: &["medialive:DeleteCloudWatchAlarmTemplate"],
+            read: &["medialive:GetCloudWatchAlarmTemplate"],
             unlisted: &[],
         },
         limits: &[
@@ -56769,6 +59600,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "medialive:UpdateCloudWatchAlarmTemplateGroup",
             ],
             delete: &["medialive:DeleteCloudWatchAlarmTemplateGroup"],
+            read: &["medialive:GetCloudWatchAlarmTemplateGroup"],
             unlisted: &[],
         },
         limits: &[
@@ -56826,6 +59658,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "medialive:DeleteCluster",
                 "medialive:DescribeCluster",
             ],
+            read: &["medialive:DescribeCluster", "medialive:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -56868,6 +59701,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "medialive:UpdateEventBridgeRuleTemplate",
             ],
             delete: &["medialive:DeleteEventBridgeRuleTemplate"],
+            read: &["medialive:GetEventBridgeRuleTemplate"],
             unlisted: &[],
         },
         limits: &[
@@ -56923,6 +59757,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "medialive:UpdateEventBridgeRuleTemplateGroup",
             ],
             delete: &["medialive:DeleteEventBridgeRuleTemplateGroup"],
+            read: &["medialive:GetEventBridgeRuleTemplateGroup"],
             unlisted: &[],
         },
         limits: &[
@@ -56993,6 +59828,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "medialive:UpdateInput",
             ],
             delete: &["medialive:DeleteInput", "medialive:DescribeInput"],
+            read: &["medialive:DescribeInput", "medialive:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[],
@@ -57020,6 +59856,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "medialive:DeleteInputSecurityGroup",
                 "medialive:DescribeInputSecurityGroup",
+            ],
+            read: &[
+                "medialive:DescribeInputSecurityGroup",
+                "medialive:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -57051,6 +59891,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "medialive:UpdateMultiplex",
             ],
             delete: &["medialive:DeleteMultiplex", "medialive:DescribeMultiplex"],
+            read: &["medialive:DescribeMultiplex"],
             unlisted: &[],
         },
         limits: &[],
@@ -57075,6 +59916,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "medialive:DeleteMultiplexProgram",
                 "medialive:DescribeMultiplexProgram",
             ],
+            read: &["medialive:DescribeMultiplexProgram"],
             unlisted: &[],
         },
         limits: &[],
@@ -57101,6 +59943,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "medialive:UpdateNetwork",
             ],
             delete: &["medialive:DeleteNetwork", "medialive:DescribeNetwork"],
+            read: &["medialive:DescribeNetwork", "medialive:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[],
@@ -57134,6 +59977,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "medialive:UpdateNode",
             ],
             delete: &["medialive:DeleteNode", "medialive:DescribeNode"],
+            read: &["medialive:DescribeNode", "medialive:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[],
@@ -57160,6 +60004,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "medialive:UpdateSdiSource",
             ],
             delete: &["medialive:DeleteSdiSource", "medialive:DescribeSdiSource"],
+            read: &[
+                "medialive:DescribeSdiSource",
+                "medialive:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -57272,6 +60120,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "tag:GetResources",
             ],
             delete: &["medialive:DeleteSignalMap", "medialive:GetSignalMap"],
+            read: &["medialive:GetSignalMap", "tag:GetResources"],
             unlisted: &[],
         },
         limits: &[
@@ -57331,6 +60180,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediapackage-vod:DeleteAsset",
                 "mediapackage-vod:DescribeAsset",
             ],
+            read: &["mediapackage-vod:DescribeAsset"],
             unlisted: &[],
         },
         limits: &[],
@@ -57363,6 +60213,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediapackage:UpdateChannel",
             ],
             delete: &["mediapackage:DeleteChannel"],
+            read: &["mediapackage:DescribeChannel"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -57396,6 +60247,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediapackage:UpdateOriginEndpoint",
             ],
             delete: &["mediapackage:DeleteOriginEndpoint"],
+            read: &["mediapackage:DescribeOriginEndpoint"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -57423,6 +60275,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediapackage-vod:DeletePackagingConfiguration",
                 "mediapackage-vod:DescribePackagingConfiguration",
             ],
+            read: &["mediapackage-vod:DescribePackagingConfiguration"],
             unlisted: &[],
         },
         limits: &[],
@@ -57455,6 +60308,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediapackage-vod:DeletePackagingGroup",
                 "mediapackage-vod:DescribePackagingGroup",
             ],
+            read: &["mediapackage-vod:DescribePackagingGroup"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -57491,6 +60345,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediapackagev2:UpdateChannel",
             ],
             delete: &["mediapackagev2:DeleteChannel", "mediapackagev2:GetChannel"],
+            read: &["mediapackagev2:GetChannel"],
             unlisted: &[],
         },
         limits: &[
@@ -57533,6 +60388,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediapackagev2:DeleteChannelGroup",
                 "mediapackagev2:GetChannelGroup",
             ],
+            read: &["mediapackagev2:GetChannelGroup"],
             unlisted: &[],
         },
         limits: &[
@@ -57568,6 +60424,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediapackagev2:DeleteChannelPolicy",
                 "mediapackagev2:GetChannelPolicy",
             ],
+            read: &["mediapackagev2:GetChannelPolicy"],
             unlisted: &[],
         },
         limits: &[
@@ -57619,6 +60476,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediapackagev2:DeleteOriginEndpoint",
                 "mediapackagev2:GetOriginEndpoint",
             ],
+            read: &["mediapackagev2:GetOriginEndpoint"],
             unlisted: &[],
         },
         limits: &[
@@ -57666,6 +60524,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediapackagev2:DeleteOriginEndpointPolicy",
                 "mediapackagev2:GetOriginEndpointPolicy",
             ],
+            read: &["mediapackagev2:GetOriginEndpointPolicy"],
             unlisted: &[],
         },
         limits: &[
@@ -57697,6 +60556,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -57725,6 +60585,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediatailor:UpdateChannel",
             ],
             delete: &["mediatailor:DeleteChannel", "mediatailor:DescribeChannel"],
+            read: &["mediatailor:DescribeChannel"],
             unlisted: &[],
         },
         limits: &[],
@@ -57749,6 +60610,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediatailor:DeleteChannelPolicy",
                 "mediatailor:GetChannelPolicy",
             ],
+            read: &["mediatailor:GetChannelPolicy"],
             unlisted: &[],
         },
         limits: &[],
@@ -57764,6 +60626,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["mediatailor:TagResource"],
             update: &["mediatailor:TagResource", "mediatailor:UntagResource"],
             delete: &[],
+            read: &[],
             unlisted: &[
                 "mediatailor:DeleteFunction",
                 "mediatailor:GetFunction",
@@ -57795,6 +60658,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediatailor:DeleteLiveSource",
                 "mediatailor:DescribeLiveSource",
             ],
+            read: &["mediatailor:DescribeLiveSource"],
             unlisted: &[],
         },
         limits: &[],
@@ -57833,6 +60697,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediatailor:DeletePlaybackConfiguration",
                 "mediatailor:GetPlaybackConfiguration",
             ],
+            read: &["mediatailor:GetPlaybackConfiguration"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -57872,6 +60737,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediatailor:DeletePrefetchSchedule",
                 "mediatailor:GetPrefetchSchedule",
             ],
+            read: &[
+                "mediatailor:GetPrefetchSchedule",
+                "mediatailor:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -57899,6 +60768,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["mediatailor:CreateProgram", "mediatailor:DescribeProgram"],
             update: &["mediatailor:DescribeProgram", "mediatailor:UpdateProgram"],
             delete: &["mediatailor:DeleteProgram", "mediatailor:DescribeProgram"],
+            read: &["mediatailor:DescribeProgram"],
             unlisted: &[],
         },
         limits: &[],
@@ -57932,6 +60802,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediatailor:DeleteSourceLocation",
                 "mediatailor:DescribeSourceLocation",
             ],
+            read: &["mediatailor:DescribeSourceLocation"],
             unlisted: &[],
         },
         limits: &[],
@@ -57959,6 +60830,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mediatailor:DeleteVodSource",
                 "mediatailor:DescribeVodSource",
             ],
+            read: &["mediatailor:DescribeVodSource"],
             unlisted: &[],
         },
         limits: &[],
@@ -57986,6 +60858,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "memorydb:UpdateACL",
             ],
             delete: &["memorydb:DeleteACL", "memorydb:DescribeACLs"],
+            read: &["memorydb:DescribeACLs", "memorydb:ListTags"],
             unlisted: &["memorydb:ModifyReplicationGroup"],
         },
         limits: &[Limit {
@@ -58041,6 +60914,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "memorydb:UpdateCluster",
             ],
             delete: &["memorydb:DeleteCluster", "memorydb:DescribeClusters"],
+            read: &["memorydb:DescribeClusters", "memorydb:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -58087,6 +60961,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "memorydb:DeleteMultiRegionCluster",
                 "memorydb:DescribeMultiRegionClusters",
             ],
+            read: &["memorydb:DescribeMultiRegionClusters", "memorydb:ListTags"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -58120,6 +60995,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "memorydb:UpdateParameterGroup",
             ],
             delete: &["memorydb:DeleteParameterGroup"],
+            read: &["memorydb:DescribeParameterGroups", "memorydb:ListTags"],
             unlisted: &[],
         },
         limits: &[],
@@ -58153,6 +61029,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "memorydb:UntagResource",
             ],
             delete: &["memorydb:DeleteSnapshot", "memorydb:DescribeSnapshots"],
+            read: &["memorydb:DescribeSnapshots", "memorydb:ListTags"],
             unlisted: &[],
         },
         limits: &[],
@@ -58183,6 +61060,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "memorydb:DeleteSubnetGroup",
                 "memorydb:DescribeSubnetGroups",
             ],
+            read: &["memorydb:DescribeSubnetGroups", "memorydb:ListTags"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -58214,6 +61092,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "memorydb:UpdateUser",
             ],
             delete: &["memorydb:DeleteUser", "memorydb:DescribeUsers"],
+            read: &["memorydb:DescribeUsers", "memorydb:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -58300,6 +61179,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:ListTagsForResource",
                 "rds:RemoveFromGlobalCluster",
             ],
+            read: &[
+                "kms:CreateGrant",
+                "kms:DescribeKey",
+                "rds:DescribeDBClusters",
+                "rds:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -58348,6 +61233,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:DeleteDBClusterParameterGroup",
                 "rds:ListTagsForResource",
                 "rds:RemoveTagsFromResource",
+            ],
+            read: &[
+                "rds:DescribeDBClusterParameterGroups",
+                "rds:DescribeDBClusterParameters",
+                "rds:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -58410,6 +61300,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:DeleteDBInstance",
                 "rds:DescribeDBInstances",
             ],
+            read: &[
+                "ec2:DescribeAccountAttributes",
+                "ec2:DescribeAvailabilityZones",
+                "ec2:DescribeInternetGateways",
+                "rds:DescribeDBInstances",
+                "rds:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -58444,6 +61341,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:ResetDBParameterGroup",
             ],
             delete: &["rds:DeleteDBParameterGroup", "rds:RemoveTagsFromResource"],
+            read: &[
+                "rds:DescribeDBParameterGroups",
+                "rds:DescribeDBParameters",
+                "rds:DescribeEngineDefaultParameters",
+                "rds:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -58476,6 +61379,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:ListTagsForResource",
                 "rds:RemoveTagsFromResource",
             ],
+            read: &["rds:DescribeDBSubnetGroups", "rds:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[],
@@ -58508,6 +61412,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:DescribeEventSubscriptions",
                 "rds:RemoveTagsFromResource",
             ],
+            read: &["rds:DescribeEventSubscriptions", "rds:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -58549,6 +61454,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:DescribeGlobalClusters",
                 "rds:RemoveFromGlobalCluster",
             ],
+            read: &["rds:DescribeGlobalClusters", "rds:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -58607,6 +61513,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "neptune-graph:ListTagsForResource",
                 "neptune-graph:UntagResource",
             ],
+            read: &[
+                "neptune-graph:GetGraph",
+                "neptune-graph:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -58653,6 +61563,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "neptune-graph:DeleteGraphSnapshot",
                 "neptune-graph:GetGraphSnapshot",
+            ],
+            read: &[
+                "neptune-graph:GetGraphSnapshot",
+                "neptune-graph:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -58721,6 +61635,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "neptune-graph:GetPrivateGraphEndpoint",
                 "route53:DisassociateVPCFromHostedZone",
             ],
+            read: &["neptune-graph:GetPrivateGraphEndpoint"],
             unlisted: &[],
         },
         limits: &[
@@ -58772,6 +61687,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "network-firewall:DeleteContainerAssociation",
                 "network-firewall:DescribeContainerAssociation",
             ],
+            read: &["network-firewall:DescribeContainerAssociation"],
             unlisted: &[],
         },
         limits: &[
@@ -58859,6 +61775,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "network-firewall:DescribeFirewall",
                 "network-firewall:UntagResource",
             ],
+            read: &[
+                "network-firewall:DescribeFirewall",
+                "network-firewall:ListTagsForResource",
+            ],
             unlisted: &["network-firewall:UpdateProxySettings"],
         },
         limits: &[
@@ -58932,6 +61852,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "network-firewall:DescribeFirewallPolicy",
                 "network-firewall:UntagResource",
             ],
+            read: &["network-firewall:DescribeFirewallPolicy"],
             unlisted: &[],
         },
         limits: &[
@@ -59002,6 +61923,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "network-firewall:DescribeLoggingConfiguration",
                 "network-firewall:UpdateLoggingConfiguration",
             ],
+            read: &[
+                "logs:GetLogDelivery",
+                "logs:ListLogDeliveries",
+                "network-firewall:DescribeLoggingConfiguration",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -59048,6 +61974,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "network-firewall:DescribeRuleGroup",
                 "network-firewall:UntagResource",
             ],
+            read: &["network-firewall:DescribeRuleGroup"],
             unlisted: &[],
         },
         limits: &[
@@ -59101,6 +62028,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "network-firewall:DescribeTLSInspectionConfiguration",
                 "network-firewall:UntagResource",
             ],
+            read: &["network-firewall:DescribeTLSInspectionConfiguration"],
             unlisted: &[],
         },
         limits: &[
@@ -59161,6 +62089,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "network-firewall:DescribeVpcEndpointAssociation",
                 "network-firewall:UntagResource",
             ],
+            read: &[
+                "network-firewall:DescribeVpcEndpointAssociation",
+                "network-firewall:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -59215,6 +62147,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkflowmonitor:DeleteMonitor",
                 "networkflowmonitor:GetMonitor",
             ],
+            read: &[
+                "networkflowmonitor:GetMonitor",
+                "networkflowmonitor:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -59260,6 +62196,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "networkflowmonitor:DeleteScope",
                 "networkflowmonitor:GetScope",
+            ],
+            read: &[
+                "networkflowmonitor:GetScope",
+                "networkflowmonitor:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -59317,6 +62257,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkmanager:DeleteAttachment",
                 "networkmanager:GetConnectAttachment",
             ],
+            read: &["networkmanager:GetConnectAttachment"],
             unlisted: &[],
         },
         limits: &[
@@ -59383,6 +62324,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkmanager:DeleteConnectPeer",
                 "networkmanager:GetConnectPeer",
             ],
+            read: &["networkmanager:GetConnectPeer"],
             unlisted: &[],
         },
         limits: &[
@@ -59452,6 +62394,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkmanager:GetCoreNetworkPolicy",
                 "networkmanager:UntagResource",
             ],
+            read: &[
+                "networkmanager:GetCoreNetwork",
+                "networkmanager:GetCoreNetworkPolicy",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -59483,6 +62429,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             update: &[],
             delete: &[
                 "networkmanager:DeleteCoreNetworkPrefixListAssociation",
+                "networkmanager:GetCoreNetwork",
+                "networkmanager:ListCoreNetworkPrefixListAssociations",
+            ],
+            read: &[
                 "networkmanager:GetCoreNetwork",
                 "networkmanager:ListCoreNetworkPrefixListAssociations",
             ],
@@ -59525,6 +62475,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["networkmanager:DisassociateCustomerGateway"],
+            read: &["networkmanager:GetCustomerGatewayAssociations"],
             unlisted: &[],
         },
         limits: &[],
@@ -59550,6 +62501,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkmanager:UpdateDevice",
             ],
             delete: &["networkmanager:DeleteDevice", "networkmanager:GetDevices"],
+            read: &["networkmanager:GetDevices"],
             unlisted: &[],
         },
         limits: &[
@@ -59637,6 +62589,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkmanager:GetDirectConnectGatewayAttachment",
                 "networkmanager:UntagResource",
             ],
+            read: &["networkmanager:GetDirectConnectGatewayAttachment"],
             unlisted: &[],
         },
         limits: &[
@@ -59684,6 +62637,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkmanager:DeleteGlobalNetwork",
                 "networkmanager:DescribeGlobalNetworks",
             ],
+            read: &["networkmanager:DescribeGlobalNetworks"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -59713,6 +62667,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkmanager:UpdateLink",
             ],
             delete: &["networkmanager:DeleteLink", "networkmanager:GetLinks"],
+            read: &["networkmanager:GetLinks"],
             unlisted: &[],
         },
         limits: &[
@@ -59757,6 +62712,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["networkmanager:DisassociateLink"],
+            read: &["networkmanager:GetLinkAssociations"],
             unlisted: &[],
         },
         limits: &[],
@@ -59782,6 +62738,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkmanager:UpdateSite",
             ],
             delete: &["networkmanager:DeleteSite", "networkmanager:GetSites"],
+            read: &["networkmanager:GetSites"],
             unlisted: &[],
         },
         limits: &[
@@ -59841,6 +62798,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkmanager:DeleteAttachment",
                 "networkmanager:GetSiteToSiteVpnAttachment",
             ],
+            read: &["networkmanager:GetSiteToSiteVpnAttachment"],
             unlisted: &[],
         },
         limits: &[
@@ -59903,6 +62861,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkmanager:DeletePeering",
                 "networkmanager:GetTransitGatewayPeering",
             ],
+            read: &["networkmanager:GetTransitGatewayPeering"],
             unlisted: &[],
         },
         limits: &[
@@ -59936,6 +62895,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkmanager:DeregisterTransitGateway",
                 "networkmanager:GetTransitGatewayRegistrations",
             ],
+            read: &["networkmanager:GetTransitGatewayRegistrations"],
             unlisted: &[],
         },
         limits: &[
@@ -59997,6 +62957,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkmanager:DeleteAttachment",
                 "networkmanager:GetTransitGatewayRouteTableAttachment",
             ],
+            read: &["networkmanager:GetTransitGatewayRouteTableAttachment"],
             unlisted: &[],
         },
         limits: &[
@@ -60065,6 +63026,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkmanager:GetVpcAttachment",
                 "networkmanager:UntagResource",
             ],
+            read: &["networkmanager:GetVpcAttachment"],
             unlisted: &[],
         },
         limits: &[
@@ -60109,6 +63071,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "networkmonitor:UpdateMonitor",
             ],
             delete: &["networkmonitor:DeleteMonitor", "networkmonitor:GetMonitor"],
+            read: &[
+                "networkmonitor:GetMonitor",
+                "networkmonitor:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -60156,6 +63122,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "network-security-manager:GetDeployment",
                 "network-security-manager:ListTagsForResource",
             ],
+            read: &[
+                "network-security-manager:GetDeployment",
+                "network-security-manager:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -60199,6 +63169,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "network-security-manager:DeletePolicy",
+                "network-security-manager:GetPolicy",
+                "network-security-manager:ListTagsForResource",
+            ],
+            read: &[
                 "network-security-manager:GetPolicy",
                 "network-security-manager:ListTagsForResource",
             ],
@@ -60260,6 +63234,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "network-security-manager:GetRule",
                 "network-security-manager:ListTagsForResource",
             ],
+            read: &[
+                "network-security-manager:GetRule",
+                "network-security-manager:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -60303,6 +63281,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "network-security-manager:DeleteScope",
+                "network-security-manager:GetScope",
+                "network-security-manager:ListTagsForResource",
+            ],
+            read: &[
                 "network-security-manager:GetScope",
                 "network-security-manager:ListTagsForResource",
             ],
@@ -60358,6 +63340,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "network-security-manager:GetTemplate",
                 "network-security-manager:ListTagsForResource",
             ],
+            read: &[
+                "network-security-manager:GetTemplate",
+                "network-security-manager:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -60392,6 +63378,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["notifications:DisassociateChannel"],
+            read: &["notifications:ListChannels"],
             unlisted: &[],
         },
         limits: &[
@@ -60437,6 +63424,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "notifications:DeleteEventRule",
                 "notifications:GetEventRule",
             ],
+            read: &["notifications:GetEventRule"],
             unlisted: &[],
         },
         limits: &[
@@ -60493,6 +63481,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "notifications:DisassociateManagedNotificationAccountContact",
                 "notifications:ListManagedNotificationChannelAssociations",
             ],
+            read: &["notifications:ListManagedNotificationChannelAssociations"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -60525,6 +63514,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "notifications:DisassociateManagedNotificationAdditionalChannel",
                 "notifications:ListManagedNotificationChannelAssociations",
             ],
+            read: &["notifications:ListManagedNotificationChannelAssociations"],
             unlisted: &[],
         },
         limits: &[
@@ -60573,6 +63563,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "notifications:DeleteNotificationConfiguration",
                 "notifications:GetNotificationConfiguration",
             ],
+            read: &[
+                "notifications:GetNotificationConfiguration",
+                "notifications:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -60613,6 +63607,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "notifications:DeregisterNotificationHub",
                 "notifications:ListNotificationHubs",
             ],
+            read: &["notifications:ListNotificationHubs"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -60639,6 +63634,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "notifications:DisassociateOrganizationalUnit",
                 "notifications:ListOrganizationalUnits",
             ],
+            read: &["notifications:ListOrganizationalUnits"],
             unlisted: &[],
         },
         limits: &[
@@ -60687,6 +63683,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "notifications-contacts:DeleteEmailContact",
                 "notifications-contacts:GetEmailContact",
             ],
+            read: &[
+                "notifications-contacts:GetEmailContact",
+                "notifications-contacts:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -60731,6 +63731,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "nova-act:DeleteWorkflowDefinition",
                 "nova-act:GetWorkflowDefinition",
             ],
+            read: &["nova-act:GetWorkflowDefinition"],
             unlisted: &[],
         },
         limits: &[
@@ -60837,6 +63838,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "odb:ListTagsForResource",
                 "sts:GetCallerIdentity",
             ],
+            read: &[
+                "odb:GetCloudAutonomousVmCluster",
+                "odb:ListTagsForResource",
+                "sts:GetCallerIdentity",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -60931,6 +63937,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "odb:DeleteCloudExadataInfrastructure",
                 "odb:GetCloudExadataInfrastructure",
                 "odb:ListCloudExadataInfrastructures",
+                "odb:ListDbServers",
+                "odb:ListTagsForResource",
+                "sts:GetCallerIdentity",
+            ],
+            read: &[
+                "odb:GetCloudExadataInfrastructure",
                 "odb:ListDbServers",
                 "odb:ListTagsForResource",
                 "sts:GetCallerIdentity",
@@ -61063,6 +64075,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "odb:DeleteDbNode",
                 "odb:GetCloudVmCluster",
                 "odb:ListCloudVmClusters",
+                "odb:ListTagsForResource",
+                "sts:GetCallerIdentity",
+            ],
+            read: &[
+                "odb:GetCloudVmCluster",
+                "odb:GetDbNode",
+                "odb:ListDbNodes",
                 "odb:ListTagsForResource",
                 "sts:GetCallerIdentity",
             ],
@@ -61216,6 +64235,17 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:GetServiceNetwork",
                 "vpc-lattice:GetServiceNetworkResourceAssociation",
             ],
+            read: &[
+                "ec2:DescribeVpcEndpointAssociations",
+                "ec2:DescribeVpcEndpoints",
+                "odb:GetOdbNetwork",
+                "odb:ListOdbNetworks",
+                "odb:ListTagsForResource",
+                "sts:GetCallerIdentity",
+                "vpc-lattice:GetResourceGateway",
+                "vpc-lattice:GetServiceNetwork",
+                "vpc-lattice:GetServiceNetworkResourceAssociation",
+            ],
             unlisted: &["redshiftchannelmanagement:CreateChannel"],
         },
         limits: &[
@@ -61329,6 +64359,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "odb:UntagResource",
                 "sts:GetCallerIdentity",
             ],
+            read: &["odb:GetOdbPeeringConnection", "odb:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -61400,6 +64431,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "osis:DeletePipeline",
                 "osis:GetPipeline",
             ],
+            read: &[
+                "osis:GetPipeline",
+                "osis:GetResourcePolicy",
+                "osis:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -61468,6 +64504,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "xray:Link",
             ],
             delete: &["oam:DeleteLink", "oam:GetLink"],
+            read: &["oam:GetLink", "oam:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -61513,6 +64550,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "oam:UntagResource",
             ],
             delete: &["oam:DeleteSink", "oam:GetSink", "oam:GetSinkPolicy"],
+            read: &[
+                "oam:GetSink",
+                "oam:GetSinkPolicy",
+                "oam:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -61553,6 +64595,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "observabilityadmin:DeleteDatasetIntegration",
+                "observabilityadmin:GetDatasetIntegration",
+                "observabilityadmin:ListTagsForResource",
+            ],
+            read: &[
                 "observabilityadmin:GetDatasetIntegration",
                 "observabilityadmin:ListTagsForResource",
             ],
@@ -61597,6 +64643,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "observabilityadmin:UpdateCentralizationRuleForOrganization",
             ],
             delete: &["observabilityadmin:DeleteCentralizationRuleForOrganization"],
+            read: &[
+                "observabilityadmin:GetCentralizationRuleForOrganization",
+                "observabilityadmin:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -61646,6 +64696,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "observabilityadmin:DeleteTelemetryRuleForOrganization",
                 "observabilityadmin:GetTelemetryEvaluationStatusForOrganization",
                 "observabilityadmin:GetTelemetryRuleForOrganization",
+                "organizations:ListDelegatedAdministrators",
+            ],
+            read: &[
+                "observabilityadmin:GetTelemetryEvaluationStatusForOrganization",
+                "observabilityadmin:GetTelemetryRuleForOrganization",
+                "observabilityadmin:ListTagsForResource",
                 "organizations:ListDelegatedAdministrators",
             ],
             unlisted: &[],
@@ -61698,6 +64754,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "observabilityadmin:DeleteS3TableIntegration",
                 "observabilityadmin:GetS3TableIntegration",
+            ],
+            read: &[
+                "logs:ListSourcesForS3TableIntegration",
+                "observabilityadmin:GetS3TableIntegration",
+                "observabilityadmin:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -61752,6 +64813,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "resource-explorer-2:CreateStreamingAccessForService",
                 "resource-explorer-2:DeleteStreamingAccessForService",
             ],
+            read: &["observabilityadmin:GetTelemetryEnrichmentStatus"],
             unlisted: &[],
         },
         limits: &[],
@@ -61795,6 +64857,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:DeletePipelineRule",
                 "observabilityadmin:DeleteTelemetryPipeline",
                 "observabilityadmin:GetTelemetryPipeline",
+            ],
+            read: &[
+                "observabilityadmin:GetTelemetryPipeline",
+                "observabilityadmin:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -61850,6 +64916,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "observabilityadmin:DeleteTelemetryRule",
                 "observabilityadmin:GetTelemetryEvaluationStatus",
                 "observabilityadmin:GetTelemetryRule",
+            ],
+            read: &[
+                "observabilityadmin:GetTelemetryEvaluationStatus",
+                "observabilityadmin:GetTelemetryRule",
+                "observabilityadmin:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -61909,6 +64980,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "omics:UpdateAnnotationStore",
             ],
             delete: &["omics:DeleteAnnotationStore", "omics:ListAnnotationStores"],
+            read: &["omics:GetAnnotationStore"],
             unlisted: &[],
         },
         limits: &[
@@ -61958,6 +65030,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["omics:DeleteConfiguration", "omics:GetConfiguration"],
+            read: &["omics:GetConfiguration", "omics:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -61998,6 +65071,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["omics:DeleteReferenceStore"],
+            read: &["omics:GetReferenceStore", "omics:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -62048,6 +65122,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "omics:UpdateRunCache",
             ],
             delete: &["omics:DeleteRunCache", "omics:GetRunCache"],
+            read: &["omics:GetRunCache"],
             unlisted: &[],
         },
         limits: &[
@@ -62105,6 +65180,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "omics:UpdateRunGroup",
             ],
             delete: &["omics:DeleteRunGroup", "omics:GetRunGroup"],
+            read: &["omics:GetRunGroup"],
             unlisted: &[],
         },
         limits: &[
@@ -62162,6 +65238,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "omics:UpdateSequenceStore",
             ],
             delete: &["omics:DeleteSequenceStore"],
+            read: &[
+                "omics:GetS3AccessPolicy",
+                "omics:GetSequenceStore",
+                "omics:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -62246,6 +65327,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "omics:UpdateVariantStore",
             ],
             delete: &["omics:DeleteVariantStore", "omics:ListVariantStores"],
+            read: &["omics:GetVariantStore"],
             unlisted: &[],
         },
         limits: &[
@@ -62332,6 +65414,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "omics:UpdateWorkflow",
             ],
             delete: &["omics:DeleteWorkflow", "omics:GetWorkflow"],
+            read: &["omics:GetWorkflow"],
             unlisted: &["s3:HeadObject"],
         },
         limits: &[
@@ -62483,6 +65566,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "omics:UpdateWorkflowVersion",
             ],
             delete: &["omics:DeleteWorkflowVersion", "omics:GetWorkflowVersion"],
+            read: &["omics:GetWorkflowVersion", "omics:ListTagsForResource"],
             unlisted: &["s3:HeadObject"],
         },
         limits: &[
@@ -62586,6 +65670,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["es:AddDataSource", "es:GetDataSource", "iam:PassRole"],
             update: &["es:GetDataSource", "es:UpdateDataSource", "iam:PassRole"],
             delete: &["es:DeleteDataSource", "es:GetDataSource"],
+            read: &["es:GetDataSource"],
             unlisted: &[],
         },
         limits: &[
@@ -62624,6 +65709,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["aoss:CreateAccessPolicy", "aoss:GetAccessPolicy"],
             update: &["aoss:GetAccessPolicy", "aoss:UpdateAccessPolicy"],
             delete: &["aoss:DeleteAccessPolicy", "aoss:GetAccessPolicy"],
+            read: &["aoss:GetAccessPolicy"],
             unlisted: &[],
         },
         limits: &[
@@ -62677,6 +65763,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["aoss:BatchGetCollection", "aoss:UpdateCollection"],
             delete: &["aoss:BatchGetCollection", "aoss:DeleteCollection"],
+            read: &["aoss:BatchGetCollection", "aoss:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -62722,6 +65809,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "aoss:UpdateCollectionGroup",
             ],
             delete: &["aoss:BatchGetCollectionGroup", "aoss:DeleteCollectionGroup"],
+            read: &["aoss:BatchGetCollectionGroup", "aoss:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -62753,6 +65841,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["aoss:APIAccessAll", "aoss:CreateIndex", "aoss:GetIndex"],
             update: &["aoss:APIAccessAll", "aoss:GetIndex", "aoss:UpdateIndex"],
             delete: &["aoss:APIAccessAll", "aoss:DeleteIndex", "aoss:GetIndex"],
+            read: &["aoss:APIAccessAll", "aoss:GetIndex"],
             unlisted: &[],
         },
         limits: &[
@@ -62787,6 +65876,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["aoss:APIAccessAll"],
             update: &["aoss:APIAccessAll"],
             delete: &["aoss:APIAccessAll"],
+            read: &["aoss:APIAccessAll"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -62806,6 +65896,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["aoss:CreateLifecyclePolicy"],
             update: &["aoss:BatchGetLifecyclePolicy", "aoss:UpdateLifecyclePolicy"],
             delete: &["aoss:DeleteLifecyclePolicy"],
+            read: &["aoss:BatchGetLifecyclePolicy"],
             unlisted: &[],
         },
         limits: &[
@@ -62855,6 +65946,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:DeleteApplicationAssignment",
                 "sso:ListApplicationAssignments",
             ],
+            read: &["aoss:GetSecurityConfig"],
             unlisted: &[],
         },
         limits: &[
@@ -62896,6 +65988,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:DescribeKey",
             ],
             delete: &["aoss:DeleteSecurityPolicy", "aoss:GetSecurityPolicy"],
+            read: &["aoss:GetSecurityPolicy", "kms:DescribeKey"],
             unlisted: &[],
         },
         limits: &[
@@ -62983,6 +66076,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53:ListHostedZonesByVPC",
                 "route53:ListResourceRecordSets",
             ],
+            read: &["aoss:BatchGetVpcEndpoint", "ec2:DescribeVpcEndpoints"],
             unlisted: &[],
         },
         limits: &[
@@ -63026,6 +66120,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "es:UpdateApplication",
             ],
             delete: &["es:DeleteApplication", "es:GetApplication"],
+            read: &["es:GetApplication", "es:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -63092,6 +66187,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "es:UpgradeDomain",
             ],
             delete: &["es:DeleteDomain", "es:DescribeDomain"],
+            read: &["es:DescribeDomain", "es:ListTags"],
             unlisted: &["es:UpdateDomain"],
         },
         limits: &[],
@@ -63132,6 +66228,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "organizations:UntagResource",
             ],
             delete: &["organizations:CloseAccount"],
+            read: &[
+                "organizations:DescribeAccount",
+                "organizations:ListParents",
+                "organizations:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -63189,6 +66290,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "organizations:DeleteOrganization",
                 "organizations:DescribeOrganization",
+            ],
+            read: &[
+                "organizations:DescribeOrganization",
+                "organizations:ListRoots",
             ],
             unlisted: &[],
         },
@@ -63252,6 +66357,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "organizations:UpdateOrganizationalUnit",
             ],
             delete: &["organizations:DeleteOrganizationalUnit"],
+            read: &[
+                "organizations:DescribeOrganizationalUnit",
+                "organizations:ListParents",
+                "organizations:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -63318,6 +66428,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "organizations:DetachPolicy",
                 "organizations:ListTargetsForPolicy",
             ],
+            read: &[
+                "organizations:DescribePolicy",
+                "organizations:ListTagsForResource",
+                "organizations:ListTargetsForPolicy",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -63367,6 +66482,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "organizations:UntagResource",
             ],
             delete: &["organizations:DeleteResourcePolicy"],
+            read: &[
+                "organizations:DescribeResourcePolicy",
+                "organizations:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -63410,6 +66529,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "outposts:UpdateOutpost",
             ],
             delete: &["outposts:DeleteOutpost"],
+            read: &["outposts:GetOutpost"],
             unlisted: &[],
         },
         limits: &[
@@ -63490,6 +66610,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "outposts:UpdateSiteRackPhysicalProperties",
             ],
             delete: &["outposts:DeleteSite"],
+            read: &["outposts:GetSite", "outposts:GetSiteAddress"],
             unlisted: &[],
         },
         limits: &[
@@ -63557,6 +66678,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "pca-connector-ad:GetConnector",
                 "pca-connector-ad:UntagResource",
             ],
+            read: &[
+                "pca-connector-ad:GetConnector",
+                "pca-connector-ad:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -63609,6 +66734,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "pca-connector-ad:GetDirectoryRegistration",
                 "pca-connector-ad:UntagResource",
             ],
+            read: &[
+                "pca-connector-ad:GetDirectoryRegistration",
+                "pca-connector-ad:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -63645,6 +66774,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "pca-connector-ad:DeleteServicePrincipalName",
                 "pca-connector-ad:GetServicePrincipalName",
             ],
+            read: &["pca-connector-ad:GetServicePrincipalName"],
             unlisted: &[],
         },
         limits: &[
@@ -63687,6 +66817,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "pca-connector-ad:GetTemplate",
                 "pca-connector-ad:UntagResource",
             ],
+            read: &[
+                "pca-connector-ad:GetTemplate",
+                "pca-connector-ad:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -63725,6 +66859,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "pca-connector-ad:DeleteTemplateGroupAccessControlEntry",
                 "pca-connector-ad:GetTemplateGroupAccessControlEntry",
             ],
+            read: &["pca-connector-ad:GetTemplateGroupAccessControlEntry"],
             unlisted: &[],
         },
         limits: &[
@@ -63768,6 +66903,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "pca-connector-scep:DeleteChallenge",
                 "pca-connector-scep:GetChallengeMetadata",
                 "pca-connector-scep:UntagResource",
+            ],
+            read: &[
+                "pca-connector-scep:GetChallengeMetadata",
+                "pca-connector-scep:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -63822,6 +66961,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "pca-connector-scep:DeleteConnector",
                 "pca-connector-scep:GetConnector",
                 "pca-connector-scep:UntagResource",
+            ],
+            read: &[
+                "pca-connector-scep:GetConnector",
+                "pca-connector-scep:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -63882,6 +67025,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "pcs:UpdateCluster",
             ],
             delete: &["pcs:DeleteCluster", "pcs:GetCluster"],
+            read: &["pcs:GetCluster", "pcs:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -63959,6 +67103,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "pcs:TagResource",
                 "pcs:UntagResource",
             ],
+            read: &["pcs:GetComputeNodeGroup", "pcs:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -64006,6 +67151,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "pcs:UpdateQueue",
             ],
             delete: &["pcs:DeleteQueue", "pcs:GetQueue"],
+            read: &["pcs:GetQueue", "pcs:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -64036,6 +67182,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "pi:GetPerformanceAnalysisReport",
                 "pi:ListTagsForResource",
             ],
+            read: &["pi:GetPerformanceAnalysisReport", "pi:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -64109,6 +67256,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:DeleteObject",
                 "s3:DeleteObjectVersion",
                 "s3:DeleteObjectVersionTagging",
+                "s3:GetObject",
+                "s3:GetObjectVersion",
+            ],
+            read: &[
+                "panorama:DescribeApplicationInstance",
+                "panorama:DescribeApplicationInstanceDetails",
+                "panorama:ListTagsForResource",
                 "s3:GetObject",
                 "s3:GetObjectVersion",
             ],
@@ -64209,6 +67363,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetObjectVersion",
                 "s3:ListBucket",
             ],
+            read: &[
+                "panorama:DescribePackage",
+                "panorama:ListTagsForResource",
+                "s3:GetObject",
+                "s3:GetObjectVersion",
+                "s3:ListBucket",
+            ],
             unlisted: &["s3:ListObjects", "s3:ListObjectsV2"],
         },
         limits: &[
@@ -64275,6 +67436,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:GetObjectVersion",
                 "s3:ListBucket",
             ],
+            read: &[
+                "panorama:DescribePackageVersion",
+                "s3:GetObject",
+                "s3:GetObjectVersion",
+                "s3:ListBucket",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -64331,6 +67498,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["payment-cryptography:CreateAlias"],
             update: &["payment-cryptography:UpdateAlias"],
             delete: &["payment-cryptography:DeleteAlias"],
+            read: &["payment-cryptography:GetAlias"],
             unlisted: &[],
         },
         limits: &[
@@ -64383,6 +67551,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "payment-cryptography:DeleteKey",
                 "payment-cryptography:GetKey",
             ],
+            read: &[
+                "payment-cryptography:GetKey",
+                "payment-cryptography:GetResourcePolicy",
+                "payment-cryptography:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -64427,6 +67600,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "personalize:UpdateCampaign",
             ],
             delete: &["personalize:DeleteCampaign", "personalize:DescribeCampaign"],
+            read: &[
+                "personalize:DescribeCampaign",
+                "personalize:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -64485,6 +67662,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "personalize:ListTagsForResource",
             ],
             delete: &["personalize:DeleteDataset", "personalize:DescribeDataset"],
+            read: &[
+                "personalize:DescribeDataset",
+                "personalize:DescribeDatasetImportJob",
+                "personalize:ListDatasetImportJobs",
+                "personalize:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -64535,6 +67718,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "personalize:DeleteDatasetGroup",
                 "personalize:DescribeDatasetGroup",
             ],
+            read: &[
+                "personalize:DescribeDatasetGroup",
+                "personalize:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -64582,6 +67769,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "personalize:DeleteEventTracker",
                 "personalize:DescribeEventTracker",
+            ],
+            read: &[
+                "personalize:DescribeEventTracker",
+                "personalize:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -64634,6 +67825,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "personalize:UntagResource",
             ],
             delete: &["personalize:DeleteFilter", "personalize:DescribeFilter"],
+            read: &[
+                "personalize:DescribeFilter",
+                "personalize:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -64694,6 +67889,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "personalize:DeleteMetricAttribution",
                 "personalize:DescribeMetricAttribution",
             ],
+            read: &[
+                "personalize:DescribeMetricAttribution",
+                "personalize:ListMetricAttributionMetrics",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -64730,6 +67929,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["personalize:DeleteSchema", "personalize:DescribeSchema"],
+            read: &[
+                "personalize:DescribeSchema",
+                "personalize:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -64775,6 +67978,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["personalize:DeleteSolution", "personalize:DescribeSolution"],
+            read: &[
+                "personalize:DescribeSolution",
+                "personalize:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -64816,6 +68023,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -64831,6 +68039,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -64846,6 +68055,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -64861,6 +68071,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -64876,6 +68087,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -64891,6 +68103,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -64906,6 +68119,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -64921,6 +68135,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -64936,6 +68151,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -64951,6 +68167,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -64966,6 +68183,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -64981,6 +68199,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -64996,6 +68215,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -65023,6 +68243,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "mobiletargeting:DeleteInAppTemplate",
                 "mobiletargeting:GetInAppTemplate",
             ],
+            read: &[
+                "mobiletargeting:GetInAppTemplate",
+                "mobiletargeting:ListTemplates",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -65038,6 +68262,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -65053,6 +68278,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -65068,6 +68294,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -65083,6 +68310,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -65098,6 +68326,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -65113,6 +68342,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -65128,6 +68358,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -65143,6 +68374,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -65166,6 +68398,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -65254,6 +68487,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "pipes:DescribePipe",
                 "pipes:UntagResource",
             ],
+            read: &["kms:Decrypt", "pipes:DescribePipe"],
             unlisted: &[],
         },
         limits: &[
@@ -65330,6 +68564,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["polly:GetLexicon", "polly:PutLexicon"],
             update: &["polly:GetLexicon", "polly:PutLexicon"],
             delete: &["polly:DeleteLexicon", "polly:GetLexicon"],
+            read: &["polly:GetLexicon"],
             unlisted: &[],
         },
         limits: &[
@@ -65384,6 +68619,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "pricingplanmanager:CancelSubscriptionChange",
                 "pricingplanmanager:GetSubscription",
             ],
+            read: &["pricingplanmanager:GetSubscription"],
             unlisted: &[],
         },
         limits: &[],
@@ -65418,6 +68654,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "proton:GetEnvironmentAccountConnection",
                 "proton:ListTagsForResource",
                 "proton:UntagResource",
+            ],
+            read: &[
+                "iam:PassRole",
+                "proton:GetEnvironmentAccountConnection",
+                "proton:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -65602,6 +68843,47 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "proton:TagResource",
                 "proton:UntagResource",
             ],
+            read: &[
+                "kms:CancelKeyDeletion",
+                "kms:CreateAlias",
+                "kms:CreateCustomKeyStore",
+                "kms:CreateGrant",
+                "kms:CreateKey",
+                "kms:DeleteAlias",
+                "kms:DeleteCustomKeyStore",
+                "kms:DeleteImportedKeyMaterial",
+                "kms:DescribeCustomKeyStores",
+                "kms:DescribeKey",
+                "kms:DisableKey",
+                "kms:DisableKeyRotation",
+                "kms:EnableKey",
+                "kms:EnableKeyRotation",
+                "kms:GenerateDataKey",
+                "kms:GetKeyPolicy",
+                "kms:GetKeyRotationStatus",
+                "kms:GetParametersForImport",
+                "kms:GetPublicKey",
+                "kms:ListAliases",
+                "kms:ListGrants",
+                "kms:ListKeyPolicies",
+                "kms:ListKeyRotations",
+                "kms:ListKeys",
+                "kms:ListResourceTags",
+                "kms:ListRetirableGrants",
+                "kms:PutKeyPolicy",
+                "kms:RevokeGrant",
+                "kms:ScheduleKeyDeletion",
+                "kms:TagResource",
+                "kms:UntagResource",
+                "kms:UpdateAlias",
+                "kms:UpdateCustomKeyStore",
+                "kms:UpdateKeyDescription",
+                "kms:UpdatePrimaryRegion",
+                "proton:CreateEnvironmentTemplate",
+                "proton:DeleteEnvironmentTemplate",
+                "proton:GetEnvironmentTemplate",
+                "proton:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -65760,6 +69042,45 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "proton:GetServiceTemplate",
                 "proton:UntagResource",
             ],
+            read: &[
+                "kms:CancelKeyDeletion",
+                "kms:CreateAlias",
+                "kms:CreateCustomKeyStore",
+                "kms:CreateGrant",
+                "kms:CreateKey",
+                "kms:DeleteAlias",
+                "kms:DeleteCustomKeyStore",
+                "kms:DeleteImportedKeyMaterial",
+                "kms:DescribeCustomKeyStores",
+                "kms:DescribeKey",
+                "kms:DisableKey",
+                "kms:DisableKeyRotation",
+                "kms:EnableKey",
+                "kms:EnableKeyRotation",
+                "kms:GenerateDataKey",
+                "kms:GetKeyPolicy",
+                "kms:GetKeyRotationStatus",
+                "kms:GetParametersForImport",
+                "kms:GetPublicKey",
+                "kms:ListAliases",
+                "kms:ListGrants",
+                "kms:ListKeyPolicies",
+                "kms:ListKeyRotations",
+                "kms:ListKeys",
+                "kms:ListResourceTags",
+                "kms:ListRetirableGrants",
+                "kms:PutKeyPolicy",
+                "kms:RevokeGrant",
+                "kms:ScheduleKeyDeletion",
+                "kms:TagResource",
+                "kms:UntagResource",
+                "kms:UpdateAlias",
+                "kms:UpdateCustomKeyStore",
+                "kms:UpdateKeyDescription",
+                "kms:UpdatePrimaryRegion",
+                "proton:GetServiceTemplate",
+                "proton:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -65854,6 +69175,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "qbusiness:GetApplication",
                 "sso:DeleteApplication",
             ],
+            read: &["qbusiness:GetApplication", "qbusiness:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -65952,6 +69274,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "qbusiness:GetDataAccessor",
                 "sso:DeleteApplication",
             ],
+            read: &["qbusiness:GetDataAccessor", "qbusiness:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -66022,6 +69345,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "qbusiness:UpdateDataSource",
             ],
             delete: &["qbusiness:DeleteDataSource", "qbusiness:GetDataSource"],
+            read: &["qbusiness:GetDataSource", "qbusiness:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -66106,6 +69430,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "qbusiness:UpdateIndex",
             ],
             delete: &["qbusiness:DeleteIndex", "qbusiness:GetIndex"],
+            read: &["qbusiness:GetIndex", "qbusiness:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -66161,6 +69486,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "qbusiness:DisassociatePermission",
                 "qbusiness:PutResourcePolicy",
             ],
+            read: &["qbusiness:GetPolicy"],
             unlisted: &[],
         },
         limits: &[
@@ -66211,6 +69537,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "qbusiness:UpdatePlugin",
             ],
             delete: &["qbusiness:DeletePlugin", "qbusiness:GetPlugin"],
+            read: &["qbusiness:GetPlugin", "qbusiness:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -66273,6 +69600,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "qbusiness:UpdateRetriever",
             ],
             delete: &["qbusiness:DeleteRetriever", "qbusiness:GetRetriever"],
+            read: &["qbusiness:GetRetriever", "qbusiness:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -66345,6 +69673,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "qbusiness:DeleteWebExperience",
                 "qbusiness:GetWebExperience",
             ],
+            read: &[
+                "qbusiness:GetWebExperience",
+                "qbusiness:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -66405,6 +69737,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -66437,6 +69770,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "qldb:CancelJournalKinesisStream",
                 "qldb:DescribeJournalKinesisStream",
+            ],
+            read: &[
+                "qldb:DescribeJournalKinesisStream",
+                "qldb:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -66492,6 +69829,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "quicksight:DeleteActionConnector",
                 "quicksight:DescribeActionConnector",
+            ],
+            read: &[
+                "quicksight:DescribeActionConnector",
+                "quicksight:DescribeActionConnectorPermissions",
+                "quicksight:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -66554,6 +69896,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:DescribeAgent",
                 "quicksight:ListTagsForResource",
                 "quicksight:UntagResource",
+            ],
+            read: &[
+                "quicksight:DescribeAgent",
+                "quicksight:DescribeAgentPermissions",
+                "quicksight:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -66637,6 +69984,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:UpdateAnalysisPermissions",
             ],
             delete: &["quicksight:DeleteAnalysis", "quicksight:DescribeAnalysis"],
+            read: &[
+                "quicksight:DescribeAnalysis",
+                "quicksight:DescribeAnalysisPermissions",
+                "quicksight:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -66677,6 +70029,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:DeleteApprovalPolicy",
                 "quicksight:DescribeApprovalPolicy",
             ],
+            read: &["quicksight:DescribeApprovalPolicy"],
             unlisted: &[],
         },
         limits: &[
@@ -66717,6 +70070,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:DeleteIAMPolicyAssignment",
                 "quicksight:DescribeIAMPolicyAssignment",
             ],
+            read: &["quicksight:DescribeIAMPolicyAssignment"],
             unlisted: &[],
         },
         limits: &[
@@ -66771,6 +70125,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:DescribeBrand",
                 "quicksight:ListTagsForResource",
             ],
+            read: &["quicksight:DescribeBrand", "quicksight:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -66810,6 +70165,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:UpdateCustomPermissions",
             ],
             delete: &["quicksight:DeleteCustomPermissions"],
+            read: &[
+                "quicksight:DescribeCustomPermissions",
+                "quicksight:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -66845,6 +70204,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:UpdateAccountCustomization",
             ],
             delete: &["quicksight:DeleteAccountCustomization"],
+            read: &[
+                "quicksight:DescribeAccountCustomization",
+                "quicksight:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -66884,6 +70247,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "quicksight:DeleteDlpSetting",
                 "quicksight:DescribeDlpSetting",
+            ],
+            read: &[
+                "quicksight:DescribeDlpSetting",
+                "quicksight:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -66963,6 +70330,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:UpdateDashboardPublishedVersion",
             ],
             delete: &["quicksight:DeleteDashboard", "quicksight:DescribeDashboard"],
+            read: &[
+                "quicksight:DescribeDashboard",
+                "quicksight:DescribeDashboardPermissions",
+                "quicksight:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -67046,6 +70418,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:DescribeIngestion",
                 "quicksight:ListTagsForResource",
             ],
+            read: &[
+                "quicksight:DescribeDataSet",
+                "quicksight:DescribeDataSetPermissions",
+                "quicksight:DescribeDataSetRefreshProperties",
+                "quicksight:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -67097,6 +70475,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:DescribeDataSourcePermissions",
                 "quicksight:ListTagsForResource",
             ],
+            read: &[
+                "quicksight:DescribeDataSource",
+                "quicksight:DescribeDataSourcePermissions",
+                "quicksight:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -67134,6 +70517,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:UpdateFlowPermissions",
             ],
             delete: &["quicksight:DeleteFlow", "quicksight:DescribeFlow"],
+            read: &["quicksight:DescribeFlow", "quicksight:GetFlowPermissions"],
             unlisted: &[],
         },
         limits: &[
@@ -67191,6 +70575,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:UpdateFolderPermissions",
             ],
             delete: &["quicksight:DeleteFolder"],
+            read: &[
+                "quicksight:DescribeFolder",
+                "quicksight:DescribeFolderPermissions",
+                "quicksight:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -67227,6 +70616,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["quicksight:CreateGroup", "quicksight:DescribeGroup"],
             update: &["quicksight:UpdateGroup"],
             delete: &["quicksight:DeleteGroup", "quicksight:DescribeGroup"],
+            read: &["quicksight:DescribeGroup"],
             unlisted: &[],
         },
         limits: &[
@@ -67292,6 +70682,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:DeleteKnowledgeBase",
                 "quicksight:DescribeKnowledgeBase",
             ],
+            read: &[
+                "quicksight:DescribeKnowledgeBase",
+                "quicksight:DescribeKnowledgeBasePermissions",
+                "quicksight:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -67351,6 +70746,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:DeleteLimitsProfile",
                 "quicksight:DescribeLimitsProfile",
             ],
+            read: &["quicksight:DescribeLimitsProfile"],
             unlisted: &[],
         },
         limits: &[
@@ -67400,6 +70796,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "quicksight:DeleteOAuthClientApplication",
                 "quicksight:DescribeOAuthClientApplication",
+            ],
+            read: &[
+                "quicksight:DescribeOAuthClientApplication",
+                "quicksight:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -67468,6 +70868,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:DeleteRefreshSchedule",
                 "quicksight:DescribeRefreshSchedule",
             ],
+            read: &["quicksight:DescribeRefreshSchedule"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -67511,6 +70912,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:DescribeSpace",
                 "quicksight:ListTagsForResource",
                 "quicksight:UntagResource",
+            ],
+            read: &[
+                "quicksight:DescribeSpace",
+                "quicksight:DescribeSpacePermissions",
+                "quicksight:ListSpaceResources",
+                "quicksight:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -67575,6 +70982,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:UpdateTemplatePermissions",
             ],
             delete: &["quicksight:DeleteTemplate", "quicksight:DescribeTemplate"],
+            read: &[
+                "quicksight:DescribeTemplate",
+                "quicksight:DescribeTemplatePermissions",
+                "quicksight:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -67626,6 +71038,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:UpdateThemePermissions",
             ],
             delete: &["quicksight:DeleteTheme", "quicksight:DescribeTheme"],
+            read: &[
+                "quicksight:DescribeTheme",
+                "quicksight:DescribeThemePermissions",
+                "quicksight:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -67681,6 +71098,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:UpdateTopic",
             ],
             delete: &["quicksight:DeleteTopic"],
+            read: &["quicksight:DescribeTopic", "quicksight:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -67732,6 +71150,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:UpdateTopicPermissions",
             ],
             delete: &["quicksight:DeleteTopic"],
+            read: &[
+                "quicksight:DescribeTopic",
+                "quicksight:DescribeTopicPermissions",
+                "quicksight:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -67793,6 +71216,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "quicksight:DescribeVPCConnection",
                 "quicksight:ListTagsForResource",
             ],
+            read: &[
+                "quicksight:DescribeVPCConnection",
+                "quicksight:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -67839,6 +71266,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ram:UntagResource",
             ],
             delete: &["ram:DeletePermission", "ram:DeletePermissionVersion"],
+            read: &["ram:GetPermission"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -67878,6 +71306,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ram:DisassociateResourceSharePermission",
                 "ram:ListPermissionAssociations",
             ],
+            read: &["ram:ListPermissionAssociations"],
             unlisted: &[],
         },
         limits: &[],
@@ -67906,6 +71335,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ram:DisassociateResourceShare",
                 "ram:GetResourceShareAssociations",
             ],
+            read: &["ram:GetResourceShareAssociations"],
             unlisted: &[],
         },
         limits: &[],
@@ -67934,6 +71364,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ram:DisassociateResourceShare",
                 "ram:GetResourceShareAssociations",
             ],
+            read: &["ram:GetResourceShareAssociations"],
             unlisted: &[],
         },
         limits: &[],
@@ -67967,6 +71398,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ram:UpdateResourceShare",
             ],
             delete: &["ram:DeleteResourceShare", "ram:GetResourceShares"],
+            read: &["ram:GetResourceShares"],
             unlisted: &[],
         },
         limits: &[],
@@ -67989,6 +71421,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ram:DisassociateResourceShare",
                 "ram:ListSourceAssociations",
             ],
+            read: &["ram:ListSourceAssociations"],
             unlisted: &[],
         },
         limits: &[],
@@ -68038,6 +71471,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:DescribeDBClusterSnapshots",
                 "rds:ListTagsForResource",
             ],
+            read: &["rds:DescribeDBClusterSnapshots", "rds:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -68103,6 +71537,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:DeleteCustomDBEngineVersion",
                 "rds:DescribeDBEngineVersions",
             ],
+            read: &["rds:DescribeDBEngineVersions"],
             unlisted: &["kms:ReEncrypt"],
         },
         limits: &[
@@ -68254,6 +71689,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:DescribeGlobalClusters",
                 "rds:RemoveFromGlobalCluster",
             ],
+            read: &["rds:DescribeDBClusters"],
             unlisted: &[],
         },
         limits: &[
@@ -68305,6 +71741,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:DeleteDBClusterEndpoint",
                 "rds:DescribeDBClusterEndpoints",
             ],
+            read: &["rds:DescribeDBClusterEndpoints", "rds:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -68359,6 +71796,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:ResetDBClusterParameterGroup",
             ],
             delete: &["rds:DeleteDBClusterParameterGroup"],
+            read: &[
+                "rds:DescribeDBClusterParameterGroups",
+                "rds:DescribeDBClusterParameters",
+                "rds:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -68524,6 +71966,16 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:DeleteDBInstance",
                 "rds:DescribeDBInstances",
             ],
+            read: &[
+                "ec2:DescribeAccountAttributes",
+                "ec2:DescribeAvailabilityZones",
+                "ec2:DescribeInternetGateways",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeVpcAttribute",
+                "ec2:DescribeVpcs",
+                "rds:DescribeDBInstances",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -68579,6 +72031,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:ResetDBParameterGroup",
             ],
             delete: &["rds:DeleteDBParameterGroup"],
+            read: &[
+                "rds:DescribeDBParameterGroups",
+                "rds:DescribeDBParameters",
+                "rds:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -68615,6 +72072,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:RemoveTagsFromResource",
             ],
             delete: &["rds:DeleteDBProxy", "rds:DescribeDBProxies"],
+            read: &["rds:DescribeDBProxies", "rds:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -68655,6 +72113,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:RemoveTagsFromResource",
             ],
             delete: &["rds:DeleteDBProxyEndpoint", "rds:DescribeDBProxyEndpoints"],
+            read: &["rds:DescribeDBProxyEndpoints", "rds:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -68707,6 +72166,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:RemoveTagsFromResource",
             ],
             delete: &["rds:DeregisterDBProxyTargets"],
+            read: &[
+                "rds:DescribeDBProxyTargetGroups",
+                "rds:DescribeDBProxyTargets",
+                "rds:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -68733,6 +72197,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -68748,6 +72213,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -68784,6 +72250,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:DescribeDBClusters",
                 "rds:DescribeDbShardGroups",
             ],
+            read: &["rds:DescribeDBShardGroups", "rds:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -68848,6 +72315,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:DescribeDBSnapshots",
                 "rds:ListTagsForResource",
             ],
+            read: &["rds:DescribeDBSnapshots", "rds:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -68884,6 +72352,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:DescribeDBSubnetGroups",
                 "rds:ListTagsForResource",
             ],
+            read: &["rds:DescribeDBSubnetGroups", "rds:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[],
@@ -68954,6 +72423,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:PromoteReadReplica",
                 "rds:PromoteReadReplicaDBCluster",
                 "rds:RemoveFromGlobalCluster",
+            ],
+            read: &[
+                "rds:DescribeBlueGreenDeployments",
+                "rds:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -69038,6 +72511,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:DeleteEventSubscription",
                 "rds:DescribeEventSubscriptions",
             ],
+            read: &["rds:DescribeEventSubscriptions", "rds:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -69078,6 +72552,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:DescribeGlobalClusters",
                 "rds:RemoveFromGlobalCluster",
             ],
+            read: &["rds:DescribeGlobalClusters", "rds:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -69114,6 +72589,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:RemoveTagsFromResource",
             ],
             delete: &["rds:DeleteIntegration", "rds:DescribeIntegrations"],
+            read: &["rds:DescribeIntegrations"],
             unlisted: &[],
         },
         limits: &[
@@ -69181,6 +72657,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rds:ListTagsForResource",
                 "rds:RemoveTagsFromResource",
             ],
+            read: &["rds:DescribeOptionGroups", "rds:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[],
@@ -69216,6 +72693,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "rtbfabric:DeleteInboundExternalLink",
                 "rtbfabric:GetInboundExternalLink",
+            ],
+            read: &[
+                "rtbfabric:GetInboundExternalLink",
+                "rtbfabric:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -69282,6 +72763,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rtbfabric:UpdateLinkModuleFlow",
             ],
             delete: &["rtbfabric:DeleteLink", "rtbfabric:GetLink"],
+            read: &["rtbfabric:GetLink", "rtbfabric:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -69339,6 +72821,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "rtbfabric:DeleteLinkRoutingRule",
                 "rtbfabric:GetLinkRoutingRule",
+            ],
+            read: &[
+                "rtbfabric:GetLinkRoutingRule",
+                "rtbfabric:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -69403,6 +72889,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rtbfabric:DeleteOutboundExternalLink",
                 "rtbfabric:GetOutboundExternalLink",
             ],
+            read: &[
+                "rtbfabric:GetOutboundExternalLink",
+                "rtbfabric:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -69464,6 +72954,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "rtbfabric:DeleteRequesterGateway",
                 "rtbfabric:GetRequesterGateway",
+            ],
+            read: &[
+                "rtbfabric:GetRequesterGateway",
+                "rtbfabric:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -69550,6 +73044,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rtbfabric:GetCertificateAssociation",
                 "rtbfabric:GetResponderGateway",
                 "rtbfabric:ListCertificateAssociations",
+            ],
+            read: &[
+                "acm:DescribeCertificate",
+                "rtbfabric:GetCertificateAssociation",
+                "rtbfabric:GetResponderGateway",
+                "rtbfabric:ListCertificateAssociations",
+                "rtbfabric:ListTagsForResource",
             ],
             unlisted: &[
                 "acm:CreateCertificateRelation",
@@ -69686,6 +73187,16 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rum:UntagResource",
                 "s3:DeleteObject",
             ],
+            read: &[
+                "dynamodb:GetItem",
+                "rum:BatchGetRumMetricDefinitions",
+                "rum:GetAppMonitor",
+                "rum:GetResourcePolicy",
+                "rum:ListRumMetricsDestinations",
+                "rum:ListTagsForResource",
+                "s3:GetObject",
+                "s3:GetObjectAcl",
+            ],
             unlisted: &["s3:DoesObjectExist"],
         },
         limits: &[
@@ -69740,6 +73251,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rbin:UpdateRule",
             ],
             delete: &["iam:PassRole", "rbin:DeleteRule", "rbin:GetRule"],
+            read: &["iam:PassRole", "rbin:GetRule", "rbin:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -69867,6 +73379,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "redshift:DeleteCluster",
                 "redshift:DescribeClusters",
                 "redshift:DescribeTags",
+            ],
+            read: &[
+                "redshift:DescribeClusterDbRevisions",
+                "redshift:DescribeClusters",
+                "redshift:DescribeLoggingStatus",
+                "redshift:DescribeTags",
+                "redshift:GetResourcePolicy",
             ],
             unlisted: &["ec2:Describe*", "redshift:ModifyClusterDbRevisions"],
         },
@@ -70000,6 +73519,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "redshift:DescribeClusterParameters",
                 "redshift:DescribeTags",
             ],
+            read: &[
+                "redshift:DescribeClusterParameterGroups",
+                "redshift:DescribeClusterParameters",
+                "redshift:DescribeTags",
+            ],
             unlisted: &["initech:DeleteReport", "initech:UpdateReport"],
         },
         limits: &[
@@ -70031,6 +73555,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -70051,6 +73576,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -70109,6 +73635,20 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeVpcs",
                 "redshift:DeleteClusterSubnetGroup",
                 "redshift:DeleteTags",
+                "redshift:DescribeClusterSubnetGroups",
+                "redshift:DescribeTags",
+            ],
+            read: &[
+                "ec2:AllocateAddress",
+                "ec2:AssociateAddress",
+                "ec2:AttachNetworkInterface",
+                "ec2:DescribeAccountAttributes",
+                "ec2:DescribeAddresses",
+                "ec2:DescribeAvailabilityZones",
+                "ec2:DescribeInternetGateways",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeVpcs",
                 "redshift:DescribeClusterSubnetGroups",
                 "redshift:DescribeTags",
             ],
@@ -70187,6 +73727,15 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "redshift:DeleteEndpointAccess",
                 "redshift:DescribeEndpointAccess",
             ],
+            read: &[
+                "ec2:DescribeAddresses",
+                "ec2:DescribeClientVpnEndpoints",
+                "ec2:DescribeInternetGateways",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeVpcAttribute",
+                "redshift:DescribeEndpointAccess",
+            ],
             unlisted: &["ec2:DeleteVpcEndpoint", "ec2:DescribeVpcEndpoint"],
         },
         limits: &[
@@ -70249,6 +73798,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "redshift:DescribeEndpointAuthorization",
                 "redshift:RevokeEndpointAccess",
             ],
+            read: &["redshift:DescribeEndpointAuthorization"],
             unlisted: &[],
         },
         limits: &[
@@ -70305,6 +73855,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "redshift:DeleteEventSubscription",
                 "redshift:DeleteTags",
+                "redshift:DescribeEventSubscriptions",
+                "redshift:DescribeTags",
+            ],
+            read: &[
                 "redshift:DescribeEventSubscriptions",
                 "redshift:DescribeTags",
             ],
@@ -70371,6 +73925,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "redshift:DeleteTags",
                 "redshift:DescribeIntegrations",
             ],
+            read: &["redshift:DescribeIntegrations", "redshift:DescribeTags"],
             unlisted: &[],
         },
         limits: &[
@@ -70427,6 +73982,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:UpdateApplication",
             ],
             delete: &["redshift:DeleteQev2IdcApplication", "sso:DeleteApplication"],
+            read: &["redshift:DescribeQev2IdcApplications"],
             unlisted: &[],
         },
         limits: &[
@@ -70504,6 +74060,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:DeleteApplication",
                 "sso:UntagResource",
             ],
+            read: &[
+                "redshift:DescribeRedshiftIdcApplications",
+                "sso:GetApplicationAuthenticationMethod",
+                "sso:GetApplicationGrant",
+                "sso:ListApplicationAccessScopes",
+                "sso:ListApplicationAuthenticationMethods",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -70575,6 +74138,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "redshift:DescribeScheduledActions",
                 "redshift:DescribeTags",
             ],
+            read: &["redshift:DescribeScheduledActions", "redshift:DescribeTags"],
             unlisted: &[],
         },
         limits: &[
@@ -70646,6 +74210,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "redshift:DescribeClusterSnapshots",
                 "redshift:DescribeClusters",
             ],
+            read: &["redshift:DescribeClusterSnapshots"],
             unlisted: &[],
         },
         limits: &[
@@ -70687,6 +74252,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "redshift:DescribeSnapshotCopyGrants",
             ],
             delete: &["redshift:DeleteSnapshotCopyGrant"],
+            read: &["redshift:DescribeSnapshotCopyGrants"],
             unlisted: &[],
         },
         limits: &[
@@ -70725,6 +74291,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "redshift:DeleteSnapshotSchedule",
                 "redshift:DescribeSnapshotSchedules",
             ],
+            read: &["redshift:DescribeSnapshotSchedules"],
             unlisted: &[],
         },
         limits: &[
@@ -70759,6 +74326,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "redshift:ModifyUsageLimit",
             ],
             delete: &["redshift:DeleteUsageLimit"],
+            read: &["redshift:DescribeUsageLimits"],
             unlisted: &[],
         },
         limits: &[
@@ -70875,6 +74443,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:DeleteSecret",
                 "secretsmanager:DescribeSecret",
             ],
+            read: &[
+                "iam:PassRole",
+                "redshift-serverless:GetNamespace",
+                "redshift-serverless:ListSnapshotCopyConfigurations",
+                "redshift-serverless:ListTagsForResource",
+                "redshift:GetResourcePolicy",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -70960,6 +74535,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "redshift-serverless:GetSnapshot",
                 "redshift-serverless:ListTagsForResource",
                 "redshift-serverless:UntagResource",
+            ],
+            read: &[
+                "redshift-serverless:GetNamespace",
+                "redshift-serverless:GetSnapshot",
+                "redshift-serverless:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -71062,6 +74642,17 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "redshift-serverless:ListTagsForResource",
                 "redshift-serverless:UntagResource",
             ],
+            read: &[
+                "ec2:DescribeAccountAttributes",
+                "ec2:DescribeAddresses",
+                "ec2:DescribeAvailabilityZones",
+                "ec2:DescribeInternetGateways",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeVpcAttribute",
+                "redshift-serverless:GetWorkgroup",
+                "redshift-serverless:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -71147,6 +74738,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "refactor-spaces:DeleteApplication",
                 "refactor-spaces:GetApplication",
                 "refactor-spaces:UntagResource",
+            ],
+            read: &[
+                "refactor-spaces:GetApplication",
+                "refactor-spaces:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -71267,6 +74862,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "refactor-spaces:DeleteEnvironment",
                 "refactor-spaces:GetEnvironment",
                 "refactor-spaces:UntagResource",
+            ],
+            read: &[
+                "refactor-spaces:GetEnvironment",
+                "refactor-spaces:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -71401,6 +75000,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "refactor-spaces:UntagResource",
                 "tag:GetResources",
             ],
+            read: &[
+                "refactor-spaces:GetRoute",
+                "refactor-spaces:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -71492,6 +75095,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "refactor-spaces:GetService",
                 "refactor-spaces:UntagResource",
             ],
+            read: &[
+                "refactor-spaces:GetService",
+                "refactor-spaces:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -71555,6 +75162,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rekognition:UntagResource",
             ],
             delete: &["rekognition:DeleteCollection"],
+            read: &[
+                "rekognition:DescribeCollection",
+                "rekognition:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -71592,6 +75203,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "rekognition:DeleteDataset",
+                "rekognition:DescribeDataset",
+                "rekognition:ListTagsForResource",
+            ],
+            read: &[
                 "rekognition:DescribeDataset",
                 "rekognition:ListTagsForResource",
             ],
@@ -71634,6 +75249,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rekognition:UntagResource",
             ],
             delete: &["rekognition:DeleteProject", "rekognition:DescribeProjects"],
+            read: &[
+                "rekognition:DescribeProjects",
+                "rekognition:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -71686,6 +75305,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rekognition:UntagResource",
             ],
             delete: &["rekognition:DeleteStreamProcessor"],
+            read: &[
+                "rekognition:DescribeStreamProcessor",
+                "rekognition:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -71779,6 +75402,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "resiliencehub:ListApps",
                 "resiliencehub:UntagResource",
             ],
+            read: &[
+                "resiliencehub:DescribeApp",
+                "resiliencehub:DescribeAppVersionTemplate",
+                "resiliencehub:ListAppVersionResourceMappings",
+                "resiliencehub:ListAppVersions",
+                "resiliencehub:ListTagsForResource",
+            ],
             unlisted: &[
                 "dynamodb:Describe*",
                 "ec2:Describe*",
@@ -71842,6 +75472,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "resiliencehub:DeleteResiliencyPolicy",
                 "resiliencehub:UntagResource",
+            ],
+            read: &[
+                "resiliencehub:DescribeResiliencyPolicy",
+                "resiliencehub:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -71912,6 +75546,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:RetireGrant",
                 "resiliencehub:DeletePolicy",
                 "resiliencehub:GetPolicy",
+            ],
+            read: &[
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "resiliencehub:GetPolicy",
+                "resiliencehub:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -72007,6 +75647,18 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "resiliencehub:ListAssertions",
                 "resiliencehub:ListInputSources",
             ],
+            read: &[
+                "kms:CreateGrant",
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "kms:Encrypt",
+                "kms:GenerateDataKey",
+                "kms:RetireGrant",
+                "resiliencehub:GetService",
+                "resiliencehub:ListAssertions",
+                "resiliencehub:ListInputSources",
+                "resiliencehub:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -72066,6 +75718,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "resiliencehub:UpdateServiceFunction",
             ],
             delete: &["resiliencehub:DeleteServiceFunction"],
+            read: &["resiliencehub:ListServiceFunctions"],
             unlisted: &[],
         },
         limits: &[
@@ -72131,6 +75784,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "resiliencehub:DeleteSystem",
                 "resiliencehub:GetSystem",
             ],
+            read: &[
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "resiliencehub:GetSystem",
+                "resiliencehub:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -72182,6 +75841,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "resiliencehub:UpdateUserJourney",
             ],
             delete: &["resiliencehub:DeleteUserJourney"],
+            read: &["resiliencehub:GetUserJourney"],
             unlisted: &[],
         },
         limits: &[
@@ -72234,6 +75894,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "resource-explorer-2:DisassociateDefaultView",
                 "resource-explorer-2:GetDefaultView",
             ],
+            read: &["resource-explorer-2:GetDefaultView"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -72270,6 +75931,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "resource-explorer-2:GetIndex",
                 "resource-explorer-2:UntagResource",
             ],
+            read: &["resource-explorer-2:GetIndex"],
             unlisted: &[],
         },
         limits: &[],
@@ -72297,6 +75959,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "resource-explorer-2:GetView",
                 "resource-explorer-2:UntagResource",
             ],
+            read: &["resource-explorer-2:GetView"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -72340,6 +76003,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "resource-groups:DeleteGroup",
                 "resource-groups:UnGroupResources",
             ],
+            read: &[
+                "resource-groups:GetGroup",
+                "resource-groups:GetGroupConfiguration",
+                "resource-groups:GetGroupQuery",
+                "resource-groups:GetTags",
+                "resource-groups:ListGroupResources",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -72373,6 +76043,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "resource-groups:CancelTagSyncTask",
                 "resource-groups:DeleteGroup",
             ],
+            read: &["resource-groups:GetTagSyncTask"],
             unlisted: &[],
         },
         limits: &[
@@ -72430,6 +76101,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["robomaker:CreateFleet"],
             update: &["robomaker:TagResource", "robomaker:UntagResource"],
             delete: &["robomaker:DeleteFleet"],
+            read: &["robomaker:DescribeFleet"],
             unlisted: &[],
         },
         limits: &[
@@ -72462,6 +76134,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "robomaker:DeregisterRobot",
                 "robomaker:DescribeRobot",
             ],
+            read: &["robomaker:DescribeRobot"],
             unlisted: &[],
         },
         limits: &[
@@ -72520,6 +76193,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "robomaker:DeleteRobotApplication",
                 "robomaker:DescribeRobotApplication",
             ],
+            read: &["robomaker:DescribeRobotApplication"],
             unlisted: &[],
         },
         limits: &[
@@ -72564,6 +76238,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "robomaker:DeleteRobotApplication",
                 "robomaker:DescribeRobotApplication",
             ],
+            read: &["robomaker:DescribeRobotApplication"],
             unlisted: &[],
         },
         limits: &[
@@ -72624,6 +76299,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "robomaker:DeleteSimulationApplication",
                 "robomaker:DescribeSimulationApplication",
             ],
+            read: &["robomaker:DescribeSimulationApplication"],
             unlisted: &[],
         },
         limits: &[
@@ -72663,6 +76339,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "robomaker:DeleteSimulationApplication",
                 "robomaker:DescribeSimulationApplication",
             ],
+            read: &["robomaker:DescribeSimulationApplication"],
             unlisted: &[],
         },
         limits: &[
@@ -72705,6 +76382,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rolesanywhere:UpdateCrl",
             ],
             delete: &["rolesanywhere:DeleteCrl"],
+            read: &["rolesanywhere:GetCrl", "rolesanywhere:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -72752,6 +76430,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rolesanywhere:UpdateProfile",
             ],
             delete: &["rolesanywhere:DeleteProfile"],
+            read: &[
+                "rolesanywhere:GetProfile",
+                "rolesanywhere:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -72793,6 +76475,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "rolesanywhere:UpdateTrustAnchor",
             ],
             delete: &["rolesanywhere:DeleteTrustAnchor"],
+            read: &[
+                "rolesanywhere:GetTrustAnchor",
+                "rolesanywhere:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -72831,6 +76517,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53:DeleteCidrCollection",
                 "route53:ListCidrBlocks",
             ],
+            read: &["route53:ListCidrBlocks", "route53:ListCidrCollections"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -72864,6 +76551,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53:DisableHostedZoneDNSSEC",
                 "route53:GetDNSSEC",
             ],
+            read: &["route53:GetDNSSEC"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -72889,6 +76577,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53:DeleteReusableDelegationSet",
                 "route53:GetReusableDelegationSet",
             ],
+            read: &["route53:GetReusableDelegationSet"],
             unlisted: &[],
         },
         limits: &[
@@ -72934,6 +76623,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53:UpdateHealthCheck",
             ],
             delete: &["route53:DeleteHealthCheck"],
+            read: &["route53:GetHealthCheck", "route53:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[],
@@ -72977,6 +76667,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53:GetHostedZone",
                 "route53:ListQueryLoggingConfigs",
                 "route53:UpdateHostedZoneFeatures",
+            ],
+            read: &[
+                "route53:GetHostedZone",
+                "route53:ListQueryLoggingConfigs",
+                "route53:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -73025,6 +76720,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53:DeactivateKeySigningKey",
                 "route53:DeleteKeySigningKey",
             ],
+            read: &["route53:GetDNSSEC"],
             unlisted: &[],
         },
         limits: &[
@@ -73061,6 +76757,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["route53:CreateQueryLoggingConfig"],
             update: &[],
             delete: &["route53:DeleteQueryLoggingConfig"],
+            read: &["route53:GetQueryLoggingConfig"],
             unlisted: &[],
         },
         limits: &[
@@ -73106,6 +76803,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "route53:ChangeResourceRecordSets",
                 "route53:GetChange",
+                "route53:GetHostedZone",
+                "route53:ListHostedZones",
+                "route53:ListResourceRecordSets",
+            ],
+            read: &[
                 "route53:GetHostedZone",
                 "route53:ListHostedZones",
                 "route53:ListResourceRecordSets",
@@ -73156,6 +76858,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -73180,6 +76883,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53:DeleteTrafficPolicy",
                 "route53:ListTrafficPolicyVersions",
             ],
+            read: &["route53:ListTrafficPolicyVersions"],
             unlisted: &[],
         },
         limits: &[
@@ -73230,6 +76934,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53:DeleteTrafficPolicyInstance",
                 "route53:GetTrafficPolicyInstance",
             ],
+            read: &["route53:GetTrafficPolicyInstance"],
             unlisted: &[],
         },
         limits: &[
@@ -73287,6 +76992,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "route53globalresolver:DeleteAccessSource",
                 "route53globalresolver:GetAccessSource",
+            ],
+            read: &[
+                "route53globalresolver:GetAccessSource",
+                "route53globalresolver:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -73357,6 +77066,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53globalresolver:DeleteAccessToken",
                 "route53globalresolver:GetAccessToken",
             ],
+            read: &[
+                "route53globalresolver:GetAccessToken",
+                "route53globalresolver:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -73422,6 +77135,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "route53globalresolver:DeleteDNSView",
                 "route53globalresolver:GetDNSView",
+            ],
+            read: &[
+                "route53globalresolver:GetDNSView",
+                "route53globalresolver:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -73495,6 +77212,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53globalresolver:DeleteFirewallDomainList",
                 "route53globalresolver:GetFirewallDomainList",
             ],
+            read: &[
+                "route53globalresolver:GetFirewallDomainList",
+                "route53globalresolver:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -73561,6 +77282,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53globalresolver:DeleteFirewallRule",
                 "route53globalresolver:GetFirewallRule",
             ],
+            read: &["route53globalresolver:GetFirewallRule"],
             unlisted: &[],
         },
         limits: &[
@@ -73646,6 +77368,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53globalresolver:DeleteGlobalResolver",
                 "route53globalresolver:GetGlobalResolver",
             ],
+            read: &[
+                "route53globalresolver:GetGlobalResolver",
+                "route53globalresolver:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -73715,6 +77441,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53globalresolver:DisassociateHostedZone",
                 "route53globalresolver:GetHostedZoneAssociation",
             ],
+            read: &[
+                "route53:GetHostedZone",
+                "route53globalresolver:GetHostedZoneAssociation",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -73773,6 +77503,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53profiles:ListTagsForResource",
                 "route53profiles:UntagResource",
             ],
+            read: &[
+                "route53profiles:GetProfile",
+                "route53profiles:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -73816,6 +77550,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53profiles:ListTagsForResource",
                 "route53profiles:UntagResource",
             ],
+            read: &[
+                "route53profiles:GetProfileAssociation",
+                "route53profiles:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -73851,6 +77589,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53resolver:GetResolverQueryLogConfig",
                 "route53resolver:GetResolverRule",
             ],
+            read: &["route53profiles:GetProfileResourceAssociation"],
             unlisted: &[],
         },
         limits: &[],
@@ -73877,6 +77616,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "route53-recovery-control-config:DeleteCluster",
                 "route53-recovery-control-config:DescribeCluster",
+            ],
+            read: &[
+                "route53-recovery-control-config:DescribeCluster",
+                "route53-recovery-control-config:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -73924,6 +77667,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53-recovery-control-config:DeleteControlPanel",
                 "route53-recovery-control-config:DescribeControlPanel",
             ],
+            read: &[
+                "route53-recovery-control-config:DescribeControlPanel",
+                "route53-recovery-control-config:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -73967,6 +77714,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53-recovery-control-config:DeleteRoutingControl",
                 "route53-recovery-control-config:DescribeRoutingControl",
             ],
+            read: &["route53-recovery-control-config:DescribeRoutingControl"],
             unlisted: &[],
         },
         limits: &[
@@ -74026,6 +77774,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53-recovery-control-config:DeleteSafetyRule",
                 "route53-recovery-control-config:DescribeSafetyRule",
             ],
+            read: &[
+                "route53-recovery-control-config:DescribeSafetyRule",
+                "route53-recovery-control-config:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -74054,6 +77806,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "route53-recovery-readiness:DeleteCell",
                 "route53-recovery-readiness:GetCell",
+            ],
+            read: &[
+                "route53-recovery-readiness:GetCell",
+                "route53-recovery-readiness:ListTagsForResources",
             ],
             unlisted: &[],
         },
@@ -74096,6 +77852,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "route53-recovery-readiness:DeleteReadinessCheck",
                 "route53-recovery-readiness:GetReadinessCheck",
+            ],
+            read: &[
+                "route53-recovery-readiness:GetReadinessCheck",
+                "route53-recovery-readiness:ListTagsForResources",
             ],
             unlisted: &[],
         },
@@ -74144,6 +77904,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53-recovery-readiness:DeleteRecoveryGroup",
                 "route53-recovery-readiness:GetRecoveryGroup",
             ],
+            read: &[
+                "route53-recovery-readiness:GetRecoveryGroup",
+                "route53-recovery-readiness:ListTagsForResources",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -74187,6 +77951,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "route53-recovery-readiness:DeleteResourceSet",
                 "route53-recovery-readiness:GetResourceSet",
+            ],
+            read: &[
+                "route53-recovery-readiness:GetResourceSet",
+                "route53-recovery-readiness:ListTagsForResources",
             ],
             unlisted: &[],
         },
@@ -74242,6 +78010,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53resolver:GetFirewallDomainList",
                 "route53resolver:ListTagsForResource",
                 "route53resolver:UntagResource",
+            ],
+            read: &[
+                "route53resolver:GetFirewallDomainList",
+                "route53resolver:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -74336,6 +78108,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53resolver:ListTagsForResource",
                 "route53resolver:UntagResource",
             ],
+            read: &[
+                "route53resolver:GetFirewallRuleGroup",
+                "route53resolver:ListFirewallRules",
+                "route53resolver:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -74412,6 +78189,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53resolver:GetFirewallRuleGroupAssociation",
                 "route53resolver:ListTagsForResource",
                 "route53resolver:UntagResource",
+            ],
+            read: &[
+                "route53resolver:GetFirewallRuleGroupAssociation",
+                "route53resolver:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -74500,6 +78281,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53resolver:ListOutpostResolvers",
                 "route53resolver:ListResolverEndpoints",
             ],
+            read: &[
+                "route53resolver:GetOutpostResolver",
+                "route53resolver:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -74566,6 +78351,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53resolver:ListResolverConfigs",
                 "route53resolver:UpdateResolverConfig",
             ],
+            read: &["ec2:DescribeVpcs", "route53resolver:GetResolverConfig"],
             unlisted: &[],
         },
         limits: &[
@@ -74605,6 +78391,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53resolver:ListResolverDnssecConfigs",
                 "route53resolver:UpdateResolverDnssecConfig",
             ],
+            read: &["route53resolver:ListResolverDnssecConfigs"],
             unlisted: &["resolverdnssec:CreateConfig", "resolverdnssec:DeleteConfig"],
         },
         limits: &[
@@ -74676,6 +78463,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53resolver:DeleteResolverEndpoint",
                 "route53resolver:GetResolverEndpoint",
             ],
+            read: &[
+                "route53resolver:GetResolverEndpoint",
+                "route53resolver:ListResolverEndpointIpAddresses",
+                "route53resolver:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -74737,6 +78529,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53resolver:ListResolverQueryLogConfigs",
                 "route53resolver:ListTagsForResource",
                 "route53resolver:UntagResource",
+            ],
+            read: &[
+                "route53resolver:GetResolverQueryLogConfig",
+                "route53resolver:ListResolverQueryLogConfigs",
+                "route53resolver:ListTagsForResource",
             ],
             unlisted: &[
                 "resolverquerylogging:CreateConfig",
@@ -74802,6 +78599,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53resolver:GetResolverQueryLogConfigAssociation",
                 "route53resolver:ListResolverQueryLogConfigAssociations",
             ],
+            read: &["route53resolver:GetResolverQueryLogConfigAssociation"],
             unlisted: &[
                 "resolverquerylogging:AssociateConfig",
                 "resolverquerylogging:DisassociateConfig",
@@ -74857,6 +78655,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53resolver:DeleteResolverRule",
                 "route53resolver:GetResolverRule",
             ],
+            read: &[
+                "route53resolver:GetResolverRule",
+                "route53resolver:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -74900,6 +78702,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "route53resolver:DisassociateResolverRule",
                 "route53resolver:GetResolverRuleAssociation",
             ],
+            read: &["route53resolver:GetResolverRuleAssociation"],
             unlisted: &[],
         },
         limits: &[],
@@ -74915,6 +78718,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["s3:CreateAccessGrant", "s3:TagResource"],
             update: &["s3:TagResource", "s3:UntagResource"],
             delete: &["s3:DeleteAccessGrant"],
+            read: &["s3:GetAccessGrant", "s3:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[],
@@ -74938,6 +78742,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:DissociateAccessGrantsIdentityCenter",
                 "s3:GetAccessGrantsInstance",
             ],
+            read: &["s3:GetAccessGrantsInstance", "s3:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[],
@@ -74962,6 +78767,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:UpdateAccessGrantsLocation",
             ],
             delete: &["s3:DeleteAccessGrantsLocation"],
+            read: &["s3:GetAccessGrantsLocation", "s3:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[],
@@ -74991,6 +78797,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:UntagResource",
             ],
             delete: &["s3:DeleteAccessPoint", "s3:DeleteAccessPointPolicy"],
+            read: &[
+                "s3:GetAccessPoint",
+                "s3:GetAccessPointPolicy",
+                "s3:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -75131,6 +78942,29 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3tables:UpdateTableMetadataLocation",
             ],
             delete: &["s3:DeleteBucket", "s3:ListBucket"],
+            read: &[
+                "s3:GetAccelerateConfiguration",
+                "s3:GetAnalyticsConfiguration",
+                "s3:GetBucketAbac",
+                "s3:GetBucketCORS",
+                "s3:GetBucketLogging",
+                "s3:GetBucketMetadataTableConfiguration",
+                "s3:GetBucketNotification",
+                "s3:GetBucketObjectLockConfiguration",
+                "s3:GetBucketOwnershipControls",
+                "s3:GetBucketPublicAccessBlock",
+                "s3:GetBucketTagging",
+                "s3:GetBucketVersioning",
+                "s3:GetBucketWebsite",
+                "s3:GetEncryptionConfiguration",
+                "s3:GetIntelligentTieringConfiguration",
+                "s3:GetInventoryConfiguration",
+                "s3:GetLifecycleConfiguration",
+                "s3:GetMetricsConfiguration",
+                "s3:GetReplicationConfiguration",
+                "s3:ListBucket",
+                "s3:ListTagsForResource",
+            ],
             unlisted: &[
                 "s3:DeleteBucketAnalyticsConfiguration",
                 "s3:DeleteBucketCors",
@@ -75159,6 +78993,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["s3:GetBucketPolicy", "s3:PutBucketPolicy"],
             update: &["s3:GetBucketPolicy", "s3:PutBucketPolicy"],
             delete: &["s3:DeleteBucketPolicy", "s3:GetBucketPolicy"],
+            read: &["s3:GetBucketPolicy"],
             unlisted: &[],
         },
         limits: &[],
@@ -75182,6 +79017,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:DescribeMultiRegionAccessPointOperation",
                 "s3:GetMultiRegionAccessPoint",
             ],
+            read: &["s3:GetMultiRegionAccessPoint"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -75214,6 +79050,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:DescribeMultiRegionAccessPointOperation",
                 "s3:GetMultiRegionAccessPoint",
                 "s3:PutMultiRegionAccessPointPolicy",
+            ],
+            read: &[
+                "s3:GetMultiRegionAccessPointPolicy",
+                "s3:GetMultiRegionAccessPointPolicyStatus",
             ],
             unlisted: &[],
         },
@@ -75261,6 +79101,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:DeleteStorageLensConfiguration",
                 "s3:DeleteStorageLensConfigurationTagging",
             ],
+            read: &[
+                "s3:GetStorageLensConfiguration",
+                "s3:GetStorageLensConfigurationTagging",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -75287,6 +79131,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:UpdateStorageLensGroup",
             ],
             delete: &["s3:DeleteStorageLensGroup"],
+            read: &["s3:GetStorageLensGroup", "s3:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -75328,6 +79173,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3express:DeleteAccessPointPolicy",
                 "s3express:DeleteAccessPointScope",
             ],
+            read: &[
+                "s3express:GetAccessPoint",
+                "s3express:GetAccessPointPolicy",
+                "s3express:GetAccessPointScope",
+                "s3express:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -75359,6 +79210,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["s3express:GetBucketPolicy", "s3express:PutBucketPolicy"],
             update: &["s3express:GetBucketPolicy", "s3express:PutBucketPolicy"],
             delete: &["s3express:DeleteBucketPolicy", "s3express:GetBucketPolicy"],
+            read: &["s3express:GetBucketPolicy"],
             unlisted: &[],
         },
         limits: &[],
@@ -75395,6 +79247,15 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "s3express:DeleteBucket",
                 "s3express:ListAllMyDirectoryBuckets",
+            ],
+            read: &[
+                "ec2:DescribeAvailabilityZones",
+                "s3express:GetEncryptionConfiguration",
+                "s3express:GetInventoryConfiguration",
+                "s3express:GetLifecycleConfiguration",
+                "s3express:GetMetricsConfiguration",
+                "s3express:ListAllMyDirectoryBuckets",
+                "s3express:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -75437,6 +79298,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3files:UntagResource",
             ],
             delete: &["s3files:DeleteAccessPoint", "s3files:GetAccessPoint"],
+            read: &["s3files:GetAccessPoint", "s3files:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -75531,6 +79393,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3files:DeleteFileSystem",
                 "s3files:GetFileSystem",
             ],
+            read: &[
+                "s3files:GetFileSystem",
+                "s3files:GetSynchronizationConfiguration",
+                "s3files:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -75591,6 +79458,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3files:DeleteFileSystemPolicy",
                 "s3files:GetFileSystemPolicy",
             ],
+            read: &["s3files:GetFileSystemPolicy"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -75640,6 +79508,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3files:DeleteMountTarget",
                 "s3files:GetMountTarget",
             ],
+            read: &["s3files:GetMountTarget"],
             unlisted: &[],
         },
         limits: &[
@@ -75708,6 +79577,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:PutAccessPointConfigurationForObjectLambda",
             ],
             delete: &["s3:DeleteAccessPointForObjectLambda"],
+            read: &[
+                "s3:GetAccessPointConfigurationForObjectLambda",
+                "s3:GetAccessPointForObjectLambda",
+                "s3:GetAccessPointPolicyStatusForObjectLambda",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -75743,6 +79617,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3:DeleteAccessPointPolicyForObjectLambda",
                 "s3:GetAccessPointPolicyForObjectLambda",
             ],
+            read: &["s3:GetAccessPointPolicyForObjectLambda"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -75774,6 +79649,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "s3-outposts:DeleteAccessPoint",
                 "s3-outposts:DeleteAccessPointPolicy",
+            ],
+            read: &[
+                "s3-outposts:GetAccessPoint",
+                "s3-outposts:GetAccessPointPolicy",
             ],
             unlisted: &[],
         },
@@ -75817,6 +79696,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3-outposts:PutLifecycleConfiguration",
             ],
             delete: &["s3-outposts:DeleteBucket"],
+            read: &[
+                "s3-outposts:GetBucket",
+                "s3-outposts:GetBucketTagging",
+                "s3-outposts:GetLifecycleConfiguration",
+            ],
             unlisted: &["s3-outposts:DeleteBucketTagging"],
         },
         limits: &[
@@ -75855,6 +79739,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3-outposts:DeleteBucketPolicy",
                 "s3-outposts:GetBucketPolicy",
             ],
+            read: &["s3-outposts:GetBucketPolicy"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -75889,6 +79774,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["s3-outposts:CreateEndpoint"],
             update: &[],
             delete: &["s3-outposts:DeleteEndpoint"],
+            read: &["s3-outposts:ListEndpoints"],
             unlisted: &[],
         },
         limits: &[
@@ -75949,6 +79835,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["s3tables:CreateNamespace"],
             update: &[],
             delete: &["s3tables:DeleteNamespace"],
+            read: &["s3tables:GetNamespace"],
             unlisted: &[],
         },
         limits: &[
@@ -76001,6 +79888,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3tables:UntagResource",
             ],
             delete: &["s3tables:DeleteTable", "s3tables:GetTable"],
+            read: &[
+                "s3tables:GetTable",
+                "s3tables:GetTableMaintenanceConfiguration",
+                "s3tables:GetTableStorageClass",
+                "s3tables:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -76066,6 +79959,15 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3tables:UntagResource",
             ],
             delete: &["s3tables:DeleteTableBucket"],
+            read: &[
+                "s3tables:GetTableBucket",
+                "s3tables:GetTableBucketEncryption",
+                "s3tables:GetTableBucketMaintenanceConfiguration",
+                "s3tables:GetTableBucketMetricsConfiguration",
+                "s3tables:GetTableBucketReplication",
+                "s3tables:GetTableBucketStorageClass",
+                "s3tables:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -76104,6 +80006,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3tables:DeleteTableBucketPolicy",
                 "s3tables:GetTableBucketPolicy",
             ],
+            read: &["s3tables:GetTableBucketPolicy"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -76137,6 +80040,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3tables:GetTable",
                 "s3tables:GetTablePolicy",
             ],
+            read: &["s3tables:GetTable", "s3tables:GetTablePolicy"],
             unlisted: &[],
         },
         limits: &[
@@ -76185,6 +80089,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3vectors:UntagResource",
             ],
             delete: &["s3vectors:DeleteIndex", "s3vectors:GetIndex"],
+            read: &["s3vectors:GetIndex", "s3vectors:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -76228,6 +80133,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3vectors:UntagResource",
             ],
             delete: &["s3vectors:DeleteVectorBucket", "s3vectors:GetVectorBucket"],
+            read: &["s3vectors:GetVectorBucket", "s3vectors:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -76256,6 +80162,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "s3vectors:DeleteVectorBucketPolicy",
                 "s3vectors:GetVectorBucketPolicy",
             ],
+            read: &["s3vectors:GetVectorBucketPolicy"],
             unlisted: &[],
         },
         limits: &[
@@ -76299,6 +80206,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "scn:GetDataIntegrationFlow",
                 "scn:ListTagsForResource",
             ],
+            read: &["scn:GetDataIntegrationFlow", "scn:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -76343,6 +80251,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "scn:UpdateDataLakeDataset",
             ],
             delete: &["scn:DeleteDataLakeDataset", "scn:GetDataLakeDataset"],
+            read: &["scn:GetDataLakeDataset", "scn:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -76425,6 +80334,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "scn:GetInstance",
                 "scn:ListTagsForResource",
             ],
+            read: &["scn:GetInstance", "scn:ListTagsForResource"],
             unlisted: &["chime:*", "events:*", "s3:*"],
         },
         limits: &[
@@ -76484,6 +80394,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "scn:UpdateDataLakeNamespace",
             ],
             delete: &["scn:DeleteDataLakeNamespace", "scn:GetDataLakeNamespace"],
+            read: &["scn:GetDataLakeNamespace", "scn:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -76522,6 +80433,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["sdb:CreateDomain", "sdb:DomainMetadata"],
             update: &[],
             delete: &["sdb:DeleteDomain", "sdb:DomainMetadata"],
+            read: &["sdb:DomainMetadata"],
             unlisted: &[],
         },
         limits: &[],
@@ -76554,6 +80466,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UntagResource",
             ],
             delete: &["ses:DeleteConfigurationSet"],
+            read: &["ses:DescribeConfigurationSet", "ses:GetConfigurationSet"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -76582,6 +80495,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UpdateConfigurationSetEventDestination",
             ],
             delete: &["ses:DeleteConfigurationSetEventDestination"],
+            read: &[
+                "ses:DescribeConfigurationSet",
+                "ses:GetConfigurationSetEventDestinations",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -76607,6 +80524,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UpdateContactList",
             ],
             delete: &["ses:DeleteContactList", "ses:GetContactList"],
+            read: &["ses:GetContactList", "ses:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -76645,6 +80563,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:DeleteCustomVerificationEmailTemplate",
                 "ses:GetCustomVerificationEmailTemplate",
             ],
+            read: &["ses:GetCustomVerificationEmailTemplate"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -76676,6 +80595,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UntagResource",
             ],
             delete: &["ses:DeleteDedicatedIpPool"],
+            read: &[
+                "ses:GetDedicatedIpPool",
+                "ses:GetDedicatedIps",
+                "ses:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -76731,6 +80655,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UntagResource",
             ],
             delete: &["ses:DeleteEmailIdentity"],
+            read: &["ses:GetEmailIdentity", "ses:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[],
@@ -76752,6 +80677,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:DisassociateEmailIdentityCertificate",
                 "ses:ListEmailIdentityCertificates",
             ],
+            read: &["ses:ListEmailIdentityCertificates"],
             unlisted: &[],
         },
         limits: &[
@@ -76793,6 +80719,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UntagResource",
             ],
             delete: &["ses:DeleteAddonInstance", "ses:GetAddonInstance"],
+            read: &["ses:GetAddonInstance", "ses:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -76829,6 +80756,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UntagResource",
             ],
             delete: &["ses:DeleteAddonSubscription", "ses:GetAddonSubscription"],
+            read: &["ses:GetAddonSubscription", "ses:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -76858,6 +80786,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UntagResource",
             ],
             delete: &["ses:DeleteAddressList", "ses:GetAddressList"],
+            read: &["ses:GetAddressList", "ses:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -76899,6 +80828,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UpdateArchive",
             ],
             delete: &["ses:DeleteArchive", "ses:GetArchive"],
+            read: &["ses:GetArchive", "ses:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -76945,6 +80875,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UpdateIngressPoint",
             ],
             delete: &["ses:DeleteIngressPoint", "ses:GetIngressPoint"],
+            read: &["ses:GetIngressPoint", "ses:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -76992,6 +80923,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UpdateRelay",
             ],
             delete: &["ses:DeleteRelay", "ses:GetRelay"],
+            read: &["ses:GetRelay", "ses:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -77034,6 +80966,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UpdateRuleSet",
             ],
             delete: &["ses:DeleteRuleSet", "ses:GetRuleSet"],
+            read: &["ses:GetRuleSet", "ses:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -77071,6 +81004,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UpdateTrafficPolicy",
             ],
             delete: &["ses:DeleteTrafficPolicy", "ses:GetTrafficPolicy"],
+            read: &["ses:GetTrafficPolicy", "ses:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -77111,6 +81045,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:DeleteMultiRegionEndpoint",
                 "ses:GetMultiRegionEndpoint",
             ],
+            read: &["ses:GetMultiRegionEndpoint", "ses:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -77136,6 +81071,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ses:CreateReceiptFilter"],
             update: &[],
             delete: &["ses:DeleteReceiptFilter", "ses:ListReceiptFilters"],
+            read: &["ses:ListReceiptFilters"],
             unlisted: &[],
         },
         limits: &[],
@@ -77161,6 +81097,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UpdateReceiptRule",
             ],
             delete: &["ses:DeleteReceiptRule", "ses:DescribeReceiptRule"],
+            read: &["ses:DescribeReceiptRule"],
             unlisted: &[],
         },
         limits: &[],
@@ -77176,6 +81113,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ses:CreateReceiptRuleSet"],
             update: &[],
             delete: &["ses:DeleteReceiptRuleSet", "ses:DescribeReceiptRuleSet"],
+            read: &["ses:DescribeReceiptRuleSet"],
             unlisted: &[],
         },
         limits: &[],
@@ -77204,6 +81142,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UpdateTemplate",
             ],
             delete: &["ses:DeleteEmailTemplate", "ses:DeleteTemplate"],
+            read: &[
+                "ses:GetEmailTemplate",
+                "ses:GetTemplate",
+                "ses:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -77238,6 +81181,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ses:UpdateReputationEntityPolicy",
             ],
             delete: &["ses:DeleteTenant", "ses:GetTenant"],
+            read: &[
+                "ses:GetReputationEntity",
+                "ses:GetTenant",
+                "ses:ListTenantResources",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -77257,6 +81205,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ses:GetAccount", "ses:PutAccountVdmAttributes"],
             update: &["ses:GetAccount", "ses:PutAccountVdmAttributes"],
             delete: &["ses:GetAccount", "ses:PutAccountVdmAttributes"],
+            read: &["ses:GetAccount"],
             unlisted: &[],
         },
         limits: &[],
@@ -77299,6 +81248,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "sms-voice:DeleteConfigurationSet",
                 "sms-voice:DescribeConfigurationSets",
+            ],
+            read: &[
+                "sms-voice:DescribeConfigurationSets",
+                "sms-voice:ListTagsForResource",
             ],
             unlisted: &["sms-voice:DeleteDefaultMessageFeedbackEnabled"],
         },
@@ -77347,6 +81300,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sms-voice:UpdateNotifyConfiguration",
             ],
             delete: &["sms-voice:DeleteNotifyConfiguration"],
+            read: &[
+                "sms-voice:DescribeNotifyConfigurations",
+                "sms-voice:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -77401,6 +81358,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sms-voice:DeleteOptOutList",
                 "sms-voice:DescribeOptOutLists",
             ],
+            read: &[
+                "sms-voice:DescribeOptOutLists",
+                "sms-voice:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -77441,6 +81402,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "sms-voice:DescribePhoneNumbers",
                 "sms-voice:ReleasePhoneNumber",
+            ],
+            read: &[
+                "sms-voice:DescribeKeywords",
+                "sms-voice:DescribePhoneNumbers",
+                "sms-voice:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -77499,6 +81465,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sms-voice:DisassociateOriginationIdentity",
                 "sms-voice:ListPoolOriginationIdentities",
             ],
+            read: &[
+                "sms-voice:DescribeKeywords",
+                "sms-voice:DescribePools",
+                "sms-voice:ListPoolOriginationIdentities",
+                "sms-voice:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -77536,6 +81508,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sms-voice:DeleteProtectConfiguration",
                 "sms-voice:DescribeProtectConfigurations",
             ],
+            read: &[
+                "sms-voice:DescribeProtectConfigurations",
+                "sms-voice:GetProtectConfigurationCountryRuleSet",
+                "sms-voice:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -77571,6 +81548,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "sms-voice:DeleteRcsAgent",
+                "sms-voice:DescribeRcsAgents",
+                "sms-voice:ListTagsForResource",
+            ],
+            read: &[
                 "sms-voice:DescribeRcsAgents",
                 "sms-voice:ListTagsForResource",
             ],
@@ -77638,6 +81619,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sms-voice:DeleteRegistration",
                 "sms-voice:DescribeRegistrations",
             ],
+            read: &[
+                "sms-voice:DescribeRegistrations",
+                "sms-voice:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -77678,6 +81663,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sms-voice:DescribeRegistrationAttachments",
                 "sms-voice:ListTagsForResource",
             ],
+            read: &[
+                "sms-voice:DescribeRegistrationAttachments",
+                "sms-voice:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -77713,6 +81702,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sms-voice:DeleteResourcePolicy",
                 "sms-voice:GetResourcePolicy",
             ],
+            read: &["sms-voice:GetResourcePolicy"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -77744,6 +81734,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sms-voice:UpdateSenderId",
             ],
             delete: &["sms-voice:DescribeSenderIds", "sms-voice:ReleaseSenderId"],
+            read: &[
+                "sms-voice:DescribeSenderIds",
+                "sms-voice:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -77783,6 +81777,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sms-voice:UntagResource",
             ],
             delete: &["sms-voice:DeleteVerifiedDestinationNumber"],
+            read: &[
+                "sms-voice:DescribeVerifiedDestinationNumbers",
+                "sms-voice:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -77806,6 +81804,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sns:SetSubscriptionAttributes",
             ],
             delete: &["sns:GetSubscriptionAttributes", "sns:Unsubscribe"],
+            read: &["sns:GetSubscriptionAttributes"],
             unlisted: &[],
         },
         limits: &[],
@@ -77842,6 +81841,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sns:UntagResource",
             ],
             delete: &["sns:DeleteTopic", "sns:GetTopicAttributes"],
+            read: &[
+                "sns:GetDataProtectionPolicy",
+                "sns:GetTopicAttributes",
+                "sns:ListSubscriptionsByTopic",
+                "sns:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -77861,6 +81866,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["sns:GetTopicAttributes", "sns:SetTopicAttributes"],
             update: &["sns:GetTopicAttributes", "sns:SetTopicAttributes"],
             delete: &["sns:GetTopicAttributes", "sns:SetTopicAttributes"],
+            read: &["sns:GetTopicAttributes"],
             unlisted: &[],
         },
         limits: &[],
@@ -77876,6 +81882,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["sns:SetTopicAttributes"],
             update: &["sns:SetTopicAttributes"],
             delete: &["sns:SetTopicAttributes"],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -77903,6 +81910,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sqs:UntagQueue",
             ],
             delete: &["sqs:DeleteQueue", "sqs:GetQueueAttributes"],
+            read: &["sqs:GetQueueAttributes", "sqs:ListQueueTags"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -77930,6 +81938,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sqs:SetQueueAttributes",
             ],
             delete: &["sqs:GetQueueAttributes", "sqs:SetQueueAttributes"],
+            read: &["sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
             unlisted: &[],
         },
         limits: &[],
@@ -77945,6 +81954,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["sqs:SetQueueAttributes"],
             update: &["sqs:SetQueueAttributes"],
             delete: &["sqs:SetQueueAttributes"],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -77977,6 +81987,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm:UpdateAssociation",
             ],
             delete: &["ssm:DeleteAssociation"],
+            read: &[
+                "resource-groups:GetGroupQuery",
+                "resource-groups:ListGroupResources",
+                "resource-groups:ListGroups",
+                "ssm:DescribeAssociation",
+                "ssm:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -78077,6 +82094,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm:GetCloudConnector",
                 "ssm:ListAssociations",
             ],
+            read: &["ssm:GetCloudConnector", "ssm:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -78148,6 +82166,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm:UpdateDocumentDefaultVersion",
             ],
             delete: &["ssm:DeleteDocument", "ssm:GetDocument"],
+            read: &[
+                "ssm:DescribeDocument",
+                "ssm:GetDocument",
+                "ssm:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -78183,6 +82206,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm:UpdateMaintenanceWindow",
             ],
             delete: &["ssm:DeleteMaintenanceWindow", "ssm:GetMaintenanceWindow"],
+            read: &["ssm:GetMaintenanceWindow", "ssm:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -78220,6 +82244,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm:DeregisterTargetFromMaintenanceWindow",
                 "ssm:DescribeMaintenanceWindowTargets",
             ],
+            read: &["ssm:DescribeMaintenanceWindowTargets"],
             unlisted: &[],
         },
         limits: &[
@@ -78268,6 +82293,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm:DeregisterTaskFromMaintenanceWindow",
                 "ssm:GetMaintenanceWindowTask",
             ],
+            read: &["ssm:GetMaintenanceWindowTask"],
             unlisted: &[],
         },
         limits: &[
@@ -78339,6 +82365,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm:GetOpsItem",
                 "ssm:ListTagsForResource",
             ],
+            read: &["ssm:GetOpsItem", "ssm:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -78394,6 +82421,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm:RemoveTagsFromResource",
             ],
             delete: &["ssm:DeleteParameter"],
+            read: &["ssm:GetParameters", "ssm:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -78460,6 +82488,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm:DeregisterPatchBaselineForPatchGroup",
                 "ssm:GetPatchBaseline",
             ],
+            read: &[
+                "ssm:GetDefaultPatchBaseline",
+                "ssm:GetPatchBaseline",
+                "ssm:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -78500,6 +82533,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ssm:CreateResourceDataSync", "ssm:ListResourceDataSync"],
             update: &["ssm:ListResourceDataSync", "ssm:UpdateResourceDataSync"],
             delete: &["ssm:DeleteResourceDataSync", "ssm:ListResourceDataSync"],
+            read: &["ssm:ListResourceDataSync"],
             unlisted: &[],
         },
         limits: &[
@@ -78551,6 +82585,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ssm:PutResourcePolicy"],
             update: &["ssm:GetResourcePolicies", "ssm:PutResourcePolicy"],
             delete: &["ssm:DeleteResourcePolicy", "ssm:GetResourcePolicies"],
+            read: &["ssm:GetResourcePolicies"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -78570,6 +82605,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["ssm:GetServiceSetting", "ssm:UpdateServiceSetting"],
             update: &["ssm:GetServiceSetting", "ssm:UpdateServiceSetting"],
             delete: &["ssm:GetServiceSetting", "ssm:ResetServiceSetting"],
+            read: &["ssm:GetServiceSetting"],
             unlisted: &[],
         },
         limits: &[
@@ -78613,6 +82649,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm-contacts:DeleteContact",
                 "ssm-contacts:GetContact",
             ],
+            read: &[
+                "ssm-contacts:GetContact",
+                "ssm-contacts:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -78648,6 +82688,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm-contacts:DeleteContactChannel",
                 "ssm-contacts:GetContactChannel",
             ],
+            read: &["ssm-contacts:GetContactChannel"],
             unlisted: &[],
         },
         limits: &[
@@ -78690,6 +82731,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm-contacts:GetContact",
                 "ssm-contacts:UpdateContact",
             ],
+            read: &["ssm-contacts:GetContact"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -78726,6 +82768,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm-contacts:GetRotation",
                 "ssm-contacts:ListTagsForResource",
                 "ssm-contacts:UntagResource",
+            ],
+            read: &[
+                "ssm-contacts:GetRotation",
+                "ssm-contacts:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -78770,6 +82816,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm-guiconnect:DeleteConnectionRecordingPreferences",
                 "ssm-guiconnect:GetConnectionRecordingPreferences",
             ],
+            read: &["ssm-guiconnect:GetConnectionRecordingPreferences"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -78806,6 +82853,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "ssm-incidents:DeleteReplicationSet",
                 "ssm-incidents:GetReplicationSet",
+            ],
+            read: &[
+                "ssm-incidents:GetReplicationSet",
+                "ssm-incidents:ListReplicationSets",
+                "ssm-incidents:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -78855,6 +82907,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "ssm-incidents:DeleteResponsePlan",
                 "ssm-incidents:GetResponsePlan",
+            ],
+            read: &[
+                "ssm-incidents:GetResponsePlan",
+                "ssm-incidents:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -78995,6 +83051,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm:StartAutomationExecution",
                 "ssm:UpdateResourceDataSync",
             ],
+            read: &[
+                "ssm-quicksetup:GetConfigurationManager",
+                "ssm:DescribeDocument",
+                "ssm:GetDocument",
+            ],
             unlisted: &[
                 "cloudformation:Describe*",
                 "cloudformation:List*",
@@ -79056,6 +83117,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm:GetAutomationExecution",
                 "ssm:UpdateAssociation",
             ],
+            read: &["ssm:DescribeAssociation", "ssm:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -79098,6 +83160,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:UpdateApplication",
             ],
             delete: &["sso:DeleteApplication"],
+            read: &["sso:DescribeApplication", "sso:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -79155,6 +83218,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["sso:DeleteApplicationAssignment"],
+            read: &["sso:DescribeApplicationAssignment"],
             unlisted: &[],
         },
         limits: &[
@@ -79216,6 +83280,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:DescribeAccountAssignmentDeletionStatus",
                 "sso:ListAccountAssignments",
             ],
+            read: &[
+                "iam:GetSAMLProvider",
+                "iam:ListRolePolicies",
+                "sso:ListAccountAssignments",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -79271,6 +83340,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:UpdateInstance",
             ],
             delete: &["identitystore:DeleteIdentityStore", "sso:DeleteInstance"],
+            read: &["sso:DescribeInstance", "sso:ListTagsForResource"],
             unlisted: &["sso:TagInstance"],
         },
         limits: &[
@@ -79318,6 +83388,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:DeleteInstanceAccessControlAttributeConfiguration",
                 "sso:DescribeInstanceAccessControlAttributeConfiguration",
             ],
+            read: &["sso:DescribeInstanceAccessControlAttributeConfiguration"],
             unlisted: &["sso:UpdateApplicationProfileForAWSAccountInstance"],
         },
         limits: &[Limit {
@@ -79370,6 +83441,14 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:UpdatePermissionSet",
             ],
             delete: &["sso:DeletePermissionSet"],
+            read: &[
+                "sso:DescribePermissionSet",
+                "sso:GetInlinePolicyForPermissionSet",
+                "sso:GetPermissionsBoundaryForPermissionSet",
+                "sso:ListCustomerManagedPolicyReferencesInPermissionSet",
+                "sso:ListManagedPoliciesInPermissionSet",
+                "sso:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -79437,6 +83516,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DeleteAIWorkloadConfig",
                 "sagemaker:DescribeAIWorkloadConfig",
             ],
+            read: &["sagemaker:DescribeAIWorkloadConfig", "sagemaker:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -79480,6 +83560,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeAction",
                 "sagemaker:ListTags",
             ],
+            read: &["sagemaker:DescribeAction", "sagemaker:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -79531,6 +83612,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:ListTags",
             ],
             delete: &["sagemaker:DeleteAlgorithm", "sagemaker:DescribeAlgorithm"],
+            read: &["sagemaker:DescribeAlgorithm", "sagemaker:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -79583,6 +83665,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeApp",
                 "sagemaker:ListTags",
             ],
+            read: &["sagemaker:DescribeApp", "sagemaker:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -79641,6 +83724,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DeleteTags",
                 "sagemaker:DescribeAppImageConfig",
             ],
+            read: &["sagemaker:DescribeAppImageConfig", "sagemaker:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -79684,6 +83768,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeArtifact",
                 "sagemaker:ListTags",
             ],
+            read: &["sagemaker:DescribeArtifact", "sagemaker:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -79770,6 +83855,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DeleteCluster",
                 "sagemaker:DescribeCluster",
             ],
+            read: &["sagemaker:DescribeCluster", "sagemaker:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -79840,6 +83926,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeClusterSchedulerConfig",
                 "sagemaker:ListTags",
             ],
+            read: &[
+                "sagemaker:DescribeClusterSchedulerConfig",
+                "sagemaker:ListTags",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -79893,6 +83983,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:UpdateCodeRepository",
             ],
             delete: &["sagemaker:DeleteCodeRepository"],
+            read: &["sagemaker:DescribeCodeRepository", "sagemaker:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -79956,6 +84047,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeComputeQuota",
                 "sagemaker:ListTags",
             ],
+            read: &["sagemaker:DescribeComputeQuota", "sagemaker:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -80016,6 +84108,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeContext",
                 "sagemaker:ListTags",
             ],
+            read: &["sagemaker:DescribeContext", "sagemaker:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -80070,6 +84163,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["sagemaker:DeleteDataQualityJobDefinition"],
+            read: &[
+                "sagemaker:DescribeDataQualityJobDefinition",
+                "sagemaker:ListTags",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -80106,6 +84203,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["sagemaker:RegisterDevices"],
             update: &["sagemaker:UpdateDevices"],
             delete: &["sagemaker:DeregisterDevices"],
+            read: &["sagemaker:DescribeDevice"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -80125,6 +84223,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["iam:PassRole", "sagemaker:CreateDeviceFleet"],
             update: &["iam:PassRole", "sagemaker:UpdateDeviceFleet"],
             delete: &["sagemaker:DeleteDeviceFleet"],
+            read: &["sagemaker:DescribeDeviceFleet"],
             unlisted: &[],
         },
         limits: &[
@@ -80199,6 +84298,14 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DeleteDomain",
                 "sagemaker:DeleteTags",
                 "sagemaker:DescribeDomain",
+                "sagemaker:ListTags",
+            ],
+            read: &[
+                "sagemaker:DescribeApp",
+                "sagemaker:DescribeDomain",
+                "sagemaker:DescribeImage",
+                "sagemaker:DescribeImageVersion",
+                "sagemaker:DescribeUserProfile",
                 "sagemaker:ListTags",
             ],
             unlisted: &[
@@ -80287,6 +84394,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:UpdateEndpoint",
             ],
             delete: &["sagemaker:DeleteEndpoint", "sagemaker:DescribeEndpoint"],
+            read: &["sagemaker:DescribeEndpoint", "sagemaker:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -80330,6 +84438,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["sagemaker:AddTags", "sagemaker:DeleteTags"],
             delete: &["sagemaker:DeleteEndpointConfig"],
+            read: &["sagemaker:DescribeEndpointConfig", "sagemaker:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -80383,6 +84492,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeExperiment",
                 "sagemaker:ListTags",
             ],
+            read: &["sagemaker:DescribeExperiment", "sagemaker:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -80425,6 +84535,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -80472,6 +84583,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DeleteFeatureGroup",
                 "sagemaker:DescribeFeatureGroup",
             ],
+            read: &["sagemaker:DescribeFeatureGroup", "sagemaker:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -80524,6 +84636,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:UpdateHub",
             ],
             delete: &["sagemaker:DeleteHub", "sagemaker:DescribeHub"],
+            read: &["sagemaker:DescribeHub", "sagemaker:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -80574,6 +84687,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeHumanTaskUi",
                 "sagemaker:ListTags",
             ],
+            read: &["sagemaker:DescribeHumanTaskUi", "sagemaker:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -80613,6 +84727,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:UpdateImage",
             ],
             delete: &["sagemaker:DeleteImage", "sagemaker:DescribeImage"],
+            read: &["sagemaker:DescribeImage", "sagemaker:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -80666,6 +84781,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DeleteImageVersion",
                 "sagemaker:DescribeImageVersion",
             ],
+            read: &["sagemaker:DescribeImageVersion"],
             unlisted: &[],
         },
         limits: &[
@@ -80766,6 +84882,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DeleteTags",
                 "sagemaker:DescribeInferenceComponent",
             ],
+            read: &["sagemaker:DescribeInferenceComponent", "sagemaker:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -80836,6 +84953,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeInferenceExperiment",
                 "sagemaker:ListTags",
                 "sagemaker:StopInferenceExperiment",
+            ],
+            read: &[
+                "sagemaker:DescribeInferenceExperiment",
+                "sagemaker:ListTags",
             ],
             unlisted: &[],
         },
@@ -80913,6 +85034,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeMlflowApp",
                 "sagemaker:ListTags",
             ],
+            read: &["sagemaker:DescribeMlflowApp", "sagemaker:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -80975,6 +85097,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DeleteMlflowTrackingServer",
                 "sagemaker:DescribeMlflowTrackingServer",
             ],
+            read: &[
+                "sagemaker:DescribeMlflowTrackingServer",
+                "sagemaker:ListTags",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -81031,6 +85157,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["iam:PassRole", "sagemaker:AddTags", "sagemaker:CreateModel"],
             update: &["sagemaker:AddTags", "sagemaker:DeleteTags"],
             delete: &["sagemaker:DeleteModel"],
+            read: &["sagemaker:DescribeModel", "sagemaker:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -81075,6 +85202,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["sagemaker:DeleteModelBiasJobDefinition"],
+            read: &[
+                "sagemaker:DescribeModelBiasJobDefinition",
+                "sagemaker:ListTags",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -81152,6 +85283,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeModelPackageGroup",
                 "sagemaker:ListTags",
             ],
+            read: &[
+                "kms:Decrypt",
+                "sagemaker:DescribeModelCard",
+                "sagemaker:DescribeModelPackage",
+                "sagemaker:DescribeModelPackageGroup",
+                "sagemaker:ListTags",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -81198,6 +85336,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["sagemaker:DeleteModelExplainabilityJobDefinition"],
+            read: &[
+                "sagemaker:DescribeModelExplainabilityJobDefinition",
+                "sagemaker:ListTags",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -81292,6 +85434,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DeleteModelPackage",
                 "sagemaker:DescribeModelPackage",
             ],
+            read: &[
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "sagemaker:DescribeModelPackage",
+                "sagemaker:ListTags",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -81376,6 +85524,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeModelPackageGroup",
                 "sagemaker:GetModelPackageGroupPolicy",
             ],
+            read: &[
+                "sagemaker:DescribeModelPackageGroup",
+                "sagemaker:GetModelPackageGroupPolicy",
+                "sagemaker:ListTags",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -81425,6 +85578,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["sagemaker:DeleteModelQualityJobDefinition"],
+            read: &[
+                "sagemaker:DescribeModelQualityJobDefinition",
+                "sagemaker:ListTags",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -81471,6 +85628,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DeleteMonitoringSchedule",
                 "sagemaker:DescribeMonitoringSchedule",
             ],
+            read: &["sagemaker:DescribeMonitoringSchedule"],
             unlisted: &[],
         },
         limits: &[
@@ -81551,6 +85709,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeNotebookInstance",
                 "sagemaker:StopNotebookInstance",
             ],
+            read: &["sagemaker:DescribeNotebookInstance", "sagemaker:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -81611,6 +85770,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:UpdateNotebookInstanceLifecycleConfig",
             ],
             delete: &["sagemaker:DeleteNotebookInstanceLifecycleConfig"],
+            read: &[
+                "sagemaker:DescribeNotebookInstanceLifecycleConfig",
+                "sagemaker:ListTags",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -81649,6 +85812,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DeleteTags",
                 "sagemaker:DescribePartnerApp",
             ],
+            read: &["sagemaker:DescribePartnerApp", "sagemaker:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -81722,6 +85886,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:UpdatePipeline",
             ],
             delete: &["sagemaker:DeletePipeline"],
+            read: &["sagemaker:DescribePipeline", "sagemaker:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -81812,6 +85977,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:ListTags",
                 "sagemaker:StopProcessingJob",
             ],
+            read: &["sagemaker:DescribeProcessingJob", "sagemaker:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -81902,6 +86068,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:DescribeRecord",
                 "servicecatalog:TerminateProvisionedProduct",
             ],
+            read: &["sagemaker:DescribeProject", "sagemaker:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -81958,6 +86125,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DeleteTags",
                 "sagemaker:DescribeSpace",
             ],
+            read: &["sagemaker:DescribeSpace", "sagemaker:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -82014,6 +86182,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeStudioLifecycleConfig",
                 "sagemaker:ListTags",
             ],
+            read: &[
+                "sagemaker:DescribeStudioLifecycleConfig",
+                "sagemaker:ListTags",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -82067,6 +86239,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeTrialComponent",
                 "sagemaker:ListTags",
             ],
+            read: &["sagemaker:DescribeTrialComponent", "sagemaker:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -82142,6 +86315,14 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:AddTags",
                 "sagemaker:DeleteTags",
                 "sagemaker:DeleteUserProfile",
+                "sagemaker:DescribeUserProfile",
+                "sagemaker:ListTags",
+                "sso:DescribeInstance",
+                "sso:ListInstances",
+            ],
+            read: &[
+                "identitystore:DescribeUser",
+                "identitystore:ListUsers",
                 "sagemaker:DescribeUserProfile",
                 "sagemaker:ListTags",
                 "sso:DescribeInstance",
@@ -82225,6 +86406,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:DescribeWorkforce",
                 "sagemaker:ListTags",
             ],
+            read: &["sagemaker:DescribeWorkforce", "sagemaker:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -82270,6 +86452,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sagemaker:UpdateWorkteam",
             ],
             delete: &["sagemaker:DeleteWorkteam"],
+            read: &["sagemaker:DescribeWorkteam", "sagemaker:ListTags"],
             unlisted: &[],
         },
         limits: &[
@@ -82314,6 +86497,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "scheduler:UpdateSchedule",
             ],
             delete: &["scheduler:DeleteSchedule", "scheduler:GetSchedule"],
+            read: &["scheduler:GetSchedule"],
             unlisted: &[],
         },
         limits: &[
@@ -82383,6 +86567,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "scheduler:DeleteScheduleGroup",
                 "scheduler:GetScheduleGroup",
             ],
+            read: &[
+                "scheduler:GetScheduleGroup",
+                "scheduler:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -82420,6 +86608,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:DeleteResourcePolicy",
                 "secretsmanager:GetResourcePolicy",
             ],
+            read: &["secretsmanager:GetResourcePolicy"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -82466,6 +86655,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:CancelRotateSecret",
                 "secretsmanager:DescribeSecret",
             ],
+            read: &["secretsmanager:DescribeSecret"],
             unlisted: &[],
         },
         limits: &[],
@@ -82498,6 +86688,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:DeleteSecret",
                 "secretsmanager:DescribeSecret",
                 "secretsmanager:RemoveRegionsFromReplication",
+            ],
+            read: &[
+                "secretsmanager:DescribeSecret",
+                "secretsmanager:GetSecretValue",
             ],
             unlisted: &[],
         },
@@ -82561,6 +86755,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "secretsmanager:GetSecretValue",
                 "secretsmanager:PutSecretValue",
             ],
+            read: &["secretsmanager:GetSecretValue"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -82613,6 +86808,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityagent:BatchGetAgentSpaces",
                 "securityagent:DeleteAgentSpace",
             ],
+            read: &[
+                "kms:Decrypt",
+                "securityagent:BatchGetAgentSpaces",
+                "securityagent:ListIntegratedResources",
+                "securityagent:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -82661,6 +86862,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityagent:GetApplication",
                 "sso:DeleteApplication",
             ],
+            read: &[
+                "securityagent:GetApplication",
+                "securityagent:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -82685,6 +86890,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["securityagent:AddArtifact", "securityagent:GetArtifact"],
             update: &[],
             delete: &["securityagent:DeleteArtifact", "securityagent:GetArtifact"],
+            read: &["securityagent:GetArtifact"],
             unlisted: &[],
         },
         limits: &[],
@@ -82732,6 +86938,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityagent:GetIntegration",
                 "securityagent:ListTagsForResource",
             ],
+            read: &[
+                "securityagent:GetIntegration",
+                "securityagent:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -82764,6 +86974,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityagent:BatchDeletePentests",
                 "securityagent:BatchGetPentests",
             ],
+            read: &["kms:Decrypt", "securityagent:BatchGetPentests"],
             unlisted: &[],
         },
         limits: &[],
@@ -82810,6 +87021,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityagent:DeleteSecurityRequirementPack",
                 "securityagent:GetSecurityRequirementPack",
                 "securityagent:ListSecurityRequirements",
+            ],
+            read: &[
+                "kms:Decrypt",
+                "securityagent:BatchGetSecurityRequirements",
+                "securityagent:GetSecurityRequirementPack",
+                "securityagent:ListSecurityRequirements",
+                "securityagent:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -82868,6 +87086,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityagent:BatchGetTargetDomains",
                 "securityagent:DeleteTargetDomain",
             ],
+            read: &[
+                "securityagent:BatchGetTargetDomains",
+                "securityagent:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[],
@@ -82886,6 +87108,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["securityhub:UpdateActionTarget"],
             delete: &["securityhub:DeleteActionTarget"],
+            read: &["securityhub:DescribeActionTargets"],
             unlisted: &[],
         },
         limits: &[
@@ -82928,6 +87151,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityhub:UpdateAggregatorV2",
             ],
             delete: &["securityhub:DeleteAggregatorV2"],
+            read: &[
+                "securityhub:GetAggregatorV2",
+                "securityhub:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -82965,6 +87192,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "securityhub:BatchDeleteAutomationRules",
                 "securityhub:BatchGetAutomationRules",
+            ],
+            read: &[
+                "securityhub:BatchGetAutomationRules",
+                "securityhub:ListAutomationRules",
+                "securityhub:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -83030,6 +87262,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityhub:DeleteAutomationRuleV2",
                 "securityhub:GetAutomationRuleV2",
             ],
+            read: &[
+                "securityhub:GetAutomationRuleV2",
+                "securityhub:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -83094,6 +87330,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityhub:DeleteConfigurationPolicy",
                 "securityhub:GetConfigurationPolicy",
             ],
+            read: &[
+                "securityhub:GetConfigurationPolicy",
+                "securityhub:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -83154,6 +87394,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityhub:UpdateConnector",
             ],
             delete: &["securityhub:DeleteConnector", "securityhub:GetConnector"],
+            read: &[
+                "securityhub:GetConnector",
+                "securityhub:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -83249,6 +87493,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityhub:GetConnectorV2",
                 "securityhub:ListConnectorsV2",
             ],
+            read: &[
+                "securityhub:GetConnectorV2",
+                "securityhub:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -83321,6 +87569,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "organizations:DescribeOrganization",
                 "securityhub:DisableOrganizationAdminAccount",
             ],
+            read: &[
+                "organizations:DescribeOrganization",
+                "securityhub:ListOrganizationAdminAccounts",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -83347,6 +87599,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["securityhub:CreateFindingAggregator"],
             update: &["securityhub:UpdateFindingAggregator"],
             delete: &["securityhub:DeleteFindingAggregator"],
+            read: &["securityhub:GetFindingAggregator"],
             unlisted: &[],
         },
         limits: &[
@@ -83384,6 +87637,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityhub:UpdateSecurityHubConfiguration",
             ],
             delete: &["securityhub:DisableSecurityHub"],
+            read: &["securityhub:DescribeHub", "securityhub:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -83427,6 +87681,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityhub:DescribeSecurityHubV2",
                 "securityhub:DisableSecurityHubV2",
             ],
+            read: &[
+                "securityhub:DescribeSecurityHubV2",
+                "securityhub:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -83457,6 +87715,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["securityhub:CreateInsight"],
             update: &["securityhub:UpdateInsight"],
             delete: &["securityhub:DeleteInsight", "securityhub:GetInsights"],
+            read: &["securityhub:GetInsights"],
             unlisted: &[],
         },
         limits: &[
@@ -83506,6 +87765,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityhub:ListFindingAggregators",
                 "securityhub:UpdateOrganizationConfiguration",
             ],
+            read: &["securityhub:DescribeOrganizationConfiguration"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -83540,6 +87800,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityhub:GetConfigurationPolicyAssociation",
                 "securityhub:StartConfigurationPolicyDisassociation",
             ],
+            read: &["securityhub:GetConfigurationPolicyAssociation"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -83564,6 +87825,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityhub:DisableImportFindingsForProduct",
                 "securityhub:ListEnabledProductsForImport",
             ],
+            read: &["securityhub:ListEnabledProductsForImport"],
             unlisted: &[],
         },
         limits: &[
@@ -83605,6 +87867,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securityhub:UpdateSecurityControl",
                 "securityhub:UpdateStandardsControl",
             ],
+            read: &[
+                "securityhub:BatchGetSecurityControls",
+                "securityhub:DescribeStandardsControls",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -83644,6 +87910,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "securityhub:BatchDisableStandards",
+                "securityhub:GetEnabledStandards",
+            ],
+            read: &[
+                "securityhub:DescribeStandardsControls",
                 "securityhub:GetEnabledStandards",
             ],
             unlisted: &[],
@@ -83696,6 +87966,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securitylake:DeleteAwsLogSource",
                 "securitylake:ListLogSources",
             ],
+            read: &["securitylake:ListLogSources"],
             unlisted: &[],
         },
         limits: &[
@@ -83743,6 +88014,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securitylake:UpdateDataLake",
             ],
             delete: &["securitylake:DeleteDataLake"],
+            read: &[],
             unlisted: &[
                 "events:*",
                 "glue:*",
@@ -83865,6 +88137,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sqs:DeleteQueue",
                 "sqs:GetQueueUrl",
             ],
+            read: &[
+                "securitylake:GetSubscriber",
+                "securitylake:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -83972,6 +88248,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "securitylake:GetSubscriber",
                 "sqs:DeleteQueue",
             ],
+            read: &["securitylake:GetSubscriber"],
             unlisted: &[
                 "events:CreateRule",
                 "s3:GetBucketNotificationConfiguration",
@@ -84015,6 +88292,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "serverlessrepo:DeleteApplication",
                 "serverlessrepo:ListApplications",
             ],
+            read: &["serverlessrepo:GetApplication"],
             unlisted: &[],
         },
         limits: &[
@@ -84052,6 +88330,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:ListAcceptedPortfolioShares",
                 "servicecatalog:RejectPortfolioShare",
             ],
+            read: &["servicecatalog:ListAcceptedPortfolioShares"],
             unlisted: &[],
         },
         limits: &[
@@ -84119,6 +88398,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:UpdateProvisioningArtifact",
             ],
             delete: &["s3:GetObject", "servicecatalog:DeleteProduct"],
+            read: &[
+                "s3:GetObject",
+                "servicecatalog:DescribeProductAsAdmin",
+                "servicecatalog:DescribeProvisioningArtifact",
+                "servicecatalog:ListProvisioningArtifacts",
+                "servicecatalog:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -84198,6 +88484,14 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:describeRecord",
                 "servicecatalog:terminateProvisionedProduct",
             ],
+            read: &[
+                "cloudformation:DescribeStacks",
+                "cloudformation:ListStacks",
+                "servicecatalog:DescribeProduct",
+                "servicecatalog:ListTagsForResource",
+                "servicecatalog:describeProvisionedProduct",
+                "servicecatalog:describeRecord",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -84267,6 +88561,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sns:GetTopicAttributes",
             ],
             delete: &["servicecatalog:DeleteConstraint"],
+            read: &["servicecatalog:DescribeConstraint"],
             unlisted: &[],
         },
         limits: &[
@@ -84313,6 +88608,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:UpdateConstraint",
             ],
             delete: &["servicecatalog:DeleteConstraint"],
+            read: &["servicecatalog:DescribeConstraint"],
             unlisted: &[],
         },
         limits: &[
@@ -84360,6 +88656,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:UpdateConstraint",
             ],
             delete: &["servicecatalog:DeleteConstraint"],
+            read: &["servicecatalog:DescribeConstraint"],
             unlisted: &[],
         },
         limits: &[
@@ -84409,6 +88706,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "servicecatalog:DeletePortfolio",
                 "servicecatalog:DescribePortfolio",
+            ],
+            read: &[
+                "servicecatalog:DescribePortfolio",
+                "servicecatalog:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -84463,6 +88764,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:DisassociatePrincipalFromPortfolio",
                 "servicecatalog:ListPrincipalsForPortfolio",
             ],
+            read: &["servicecatalog:ListPrincipalsForPortfolio"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -84493,6 +88795,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:DisassociateProductFromPortfolio",
                 "servicecatalog:ListPortfoliosForProduct",
             ],
+            read: &["servicecatalog:ListPortfoliosForProduct"],
             unlisted: &[],
         },
         limits: &[],
@@ -84517,6 +88820,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:DeletePortfolioShare",
                 "servicecatalog:DescribePortfolioShares",
             ],
+            read: &["servicecatalog:DescribePortfolioShares"],
             unlisted: &[],
         },
         limits: &[
@@ -84554,6 +88858,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:UpdateConstraint",
             ],
             delete: &["servicecatalog:DeleteConstraint"],
+            read: &["servicecatalog:DescribeConstraint"],
             unlisted: &[],
         },
         limits: &[
@@ -84598,6 +88903,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm:DescribeDocument",
             ],
             delete: &["servicecatalog:DeleteServiceAction"],
+            read: &["servicecatalog:DescribeServiceAction"],
             unlisted: &[],
         },
         limits: &[
@@ -84640,6 +88946,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:DisassociateServiceActionFromProvisioningArtifact",
                 "servicecatalog:ListServiceActionsForProvisioningArtifact",
             ],
+            read: &["servicecatalog:ListServiceActionsForProvisioningArtifact"],
             unlisted: &[],
         },
         limits: &[
@@ -84679,6 +88986,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:UpdateConstraint",
             ],
             delete: &["servicecatalog:DeleteConstraint"],
+            read: &["servicecatalog:DescribeConstraint"],
             unlisted: &[],
         },
         limits: &[
@@ -84718,6 +89026,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:UpdateTagOption",
             ],
             delete: &["servicecatalog:DeleteTagOption"],
+            read: &["servicecatalog:DescribeTagOption"],
             unlisted: &[],
         },
         limits: &[
@@ -84750,6 +89059,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:DisassociateTagOptionFromResource",
                 "servicecatalog:ListResourcesForTagOption",
             ],
+            read: &["servicecatalog:ListResourcesForTagOption"],
             unlisted: &[],
         },
         limits: &[],
@@ -84782,6 +89092,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:UpdateApplication",
             ],
             delete: &["servicecatalog:DeleteApplication"],
+            read: &["servicecatalog:GetApplication"],
             unlisted: &[],
         },
         limits: &[
@@ -84844,6 +89155,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicecatalog:UpdateAttributeGroup",
             ],
             delete: &["servicecatalog:DeleteAttributeGroup"],
+            read: &["servicecatalog:GetAttributeGroup"],
             unlisted: &[],
         },
         limits: &[
@@ -84885,6 +89197,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["servicecatalog:DisassociateAttributeGroup"],
+            read: &["servicecatalog:ListAssociatedAttributeGroups"],
             unlisted: &[],
         },
         limits: &[
@@ -84929,6 +89242,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &[],
             delete: &["servicecatalog:DisassociateResource"],
+            read: &["servicecatalog:ListAssociatedResources"],
             unlisted: &[],
         },
         limits: &[
@@ -84984,6 +89298,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicediscovery:DeleteNamespace",
                 "servicediscovery:GetOperation",
             ],
+            read: &[
+                "servicediscovery:GetNamespace",
+                "servicediscovery:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -85029,6 +89347,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "servicediscovery:GetInstance",
                 "servicediscovery:GetOperation",
             ],
+            read: &["servicediscovery:GetInstance"],
             unlisted: &[],
         },
         limits: &[
@@ -85076,6 +89395,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "servicediscovery:DeleteNamespace",
                 "servicediscovery:GetOperation",
+            ],
+            read: &[
+                "servicediscovery:GetNamespace",
+                "servicediscovery:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -85132,6 +89455,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "servicediscovery:DeleteNamespace",
                 "servicediscovery:GetOperation",
+            ],
+            read: &[
+                "servicediscovery:GetNamespace",
+                "servicediscovery:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -85190,6 +89517,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "servicediscovery:DeleteService",
                 "servicediscovery:GetService",
+            ],
+            read: &[
+                "servicediscovery:GetService",
+                "servicediscovery:GetServiceAttributes",
+                "servicediscovery:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -85262,6 +89594,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "shield:DisassociateDRTLogBucket",
                 "shield:DisassociateDRTRole",
             ],
+            read: &["shield:DescribeDRTAccess"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -85297,6 +89630,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "shield:DescribeSubscription",
                 "shield:DisableProactiveEngagement",
                 "shield:UpdateEmergencyContactSettings",
+            ],
+            read: &[
+                "shield:DescribeEmergencyContactSettings",
+                "shield:DescribeSubscription",
             ],
             unlisted: &[],
         },
@@ -85343,6 +89680,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wafv2:GetWebACLForResource",
             ],
             delete: &["shield:DeleteProtection", "shield:UntagResource"],
+            read: &["shield:DescribeProtection", "shield:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -85374,6 +89712,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "shield:UpdateProtectionGroup",
             ],
             delete: &["shield:DeleteProtectionGroup", "shield:UntagResource"],
+            read: &[
+                "shield:DescribeProtectionGroup",
+                "shield:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -85405,6 +89747,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "signer:ListProfilePermissions",
                 "signer:RemoveProfilePermission",
             ],
+            read: &["signer:ListProfilePermissions"],
             unlisted: &[],
         },
         limits: &[
@@ -85435,6 +89778,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "signer:UntagResource",
             ],
             delete: &["signer:CancelSigningProfile", "signer:GetSigningProfile"],
+            read: &["signer:GetSigningProfile"],
             unlisted: &[],
         },
         limits: &[
@@ -85495,6 +89839,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "simspaceweaver:DescribeSimulation",
                 "simspaceweaver:StopSimulation",
             ],
+            read: &["simspaceweaver:DescribeSimulation"],
             unlisted: &[],
         },
         limits: &[
@@ -85530,6 +89875,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "states:UntagResource",
             ],
             delete: &["states:DeleteActivity", "states:DescribeActivity"],
+            read: &["states:DescribeActivity", "states:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -85579,6 +89925,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "states:UpdateStateMachine",
             ],
             delete: &["states:DeleteStateMachine", "states:DescribeStateMachine"],
+            read: &[
+                "kms:Decrypt",
+                "states:DescribeStateMachine",
+                "states:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -85635,6 +89986,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "states:DeleteStateMachineAlias",
                 "states:DescribeStateMachineAlias",
             ],
+            read: &["states:DescribeStateMachineAlias"],
             unlisted: &[],
         },
         limits: &[
@@ -85678,6 +90030,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "states:DeleteStateMachineVersion",
                 "states:DescribeStateMachine",
             ],
+            read: &["states:DescribeStateMachine"],
             unlisted: &[],
         },
         limits: &[
@@ -85747,6 +90100,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:ListLogDeliveries",
                 "logs:UpdateLogDelivery",
                 "storagegateway:DeleteFileShare",
+                "storagegateway:DescribeNFSFileShares",
+                "storagegateway:ListTagsForResource",
+            ],
+            read: &[
                 "storagegateway:DescribeNFSFileShares",
                 "storagegateway:ListTagsForResource",
             ],
@@ -85879,6 +90236,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "storagegateway:DescribeSMBFileShares",
                 "storagegateway:ListTagsForResource",
             ],
+            read: &[
+                "storagegateway:DescribeSMBFileShares",
+                "storagegateway:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -86004,6 +90365,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "storagegateway:ListTagsForResource",
                 "storagegateway:ListTapes",
             ],
+            read: &[
+                "storagegateway:DescribeTapes",
+                "storagegateway:ListTagsForResource",
+                "storagegateway:ListTapes",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -86066,6 +90432,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "storagegateway:ListTagsForResource",
                 "storagegateway:ListTapePools",
             ],
+            read: &[
+                "storagegateway:ListTagsForResource",
+                "storagegateway:ListTapePools",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -86123,6 +90493,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "storagegateway:DeleteVolume",
+                "storagegateway:DescribeCachediSCSIVolumes",
+                "storagegateway:ListTagsForResource",
+            ],
+            read: &[
                 "storagegateway:DescribeCachediSCSIVolumes",
                 "storagegateway:ListTagsForResource",
             ],
@@ -86204,6 +90578,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "supportapp:DeleteAccountAlias",
                 "supportapp:GetAccountAlias",
             ],
+            read: &["supportapp:GetAccountAlias"],
             unlisted: &[],
         },
         limits: &[
@@ -86239,6 +90614,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "supportapp:DeleteSlackChannelConfiguration",
                 "supportapp:ListSlackChannelConfigurations",
             ],
+            read: &["supportapp:ListSlackChannelConfigurations"],
             unlisted: &[],
         },
         limits: &[
@@ -86284,6 +90660,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "supportapp:DeleteSlackWorkspaceConfiguration",
                 "supportapp:ListSlackWorkspaceConfigurations",
             ],
+            read: &["supportapp:ListSlackWorkspaceConfigurations"],
             unlisted: &[],
         },
         limits: &[
@@ -86330,6 +90707,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "supportauthz:DeleteSupportPermit",
+                "supportauthz:GetSupportPermit",
+                "supportauthz:ListTagsForResource",
+            ],
+            read: &[
                 "supportauthz:GetSupportPermit",
                 "supportauthz:ListTagsForResource",
             ],
@@ -86467,6 +90848,16 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "synthetics:GetCanary",
                 "synthetics:UpdateCanary",
             ],
+            read: &[
+                "iam:ListRoles",
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "s3:GetBucketLocation",
+                "s3:ListAllMyBuckets",
+                "synthetics:DescribeCanaries",
+                "synthetics:GetCanary",
+                "synthetics:ListTagsForResource",
+            ],
             unlisted: &[
                 "lambda:GetLayerVersionByArn",
                 "s3:PutBucketEncryption",
@@ -86526,6 +90917,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "synthetics:UntagResource",
             ],
             delete: &["synthetics:DeleteGroup", "synthetics:GetGroup"],
+            read: &[
+                "synthetics:GetGroup",
+                "synthetics:ListGroupResources",
+                "synthetics:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -86570,6 +90966,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ssm-sap:UntagResource",
             ],
             delete: &["ssm-sap:DeregisterApplication", "ssm-sap:GetApplication"],
+            read: &["ssm-sap:GetApplication", "ssm-sap:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -86620,6 +91017,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "textract:UpdateAdapter",
             ],
             delete: &["textract:DeleteAdapter", "textract:GetAdapter"],
+            read: &["textract:GetAdapter"],
             unlisted: &[],
         },
         limits: &[
@@ -86666,6 +91064,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "timestream:UpdateDatabase",
             ],
             delete: &["timestream:DeleteDatabase", "timestream:DescribeEndpoints"],
+            read: &[
+                "timestream:DescribeDatabase",
+                "timestream:DescribeEndpoints",
+                "timestream:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -86726,6 +91129,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "timestream-influxdb:DeleteDbBackup",
+                "timestream-influxdb:GetDbBackup",
+                "timestream-influxdb:ListTagsForResource",
+            ],
+            read: &[
                 "timestream-influxdb:GetDbBackup",
                 "timestream-influxdb:ListTagsForResource",
             ],
@@ -86841,6 +91248,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "timestream-influxdb:GetDbCluster",
                 "timestream-influxdb:ListDbClusters",
             ],
+            read: &[
+                "timestream-influxdb:GetDbCluster",
+                "timestream-influxdb:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -86954,6 +91365,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "timestream-influxdb:GetDbInstance",
                 "timestream-influxdb:ListDbInstances",
             ],
+            read: &[
+                "timestream-influxdb:GetDbInstance",
+                "timestream-influxdb:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -87054,6 +91469,13 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "timestream:DescribeEndpoints",
                 "timestream:DescribeScheduledQuery",
             ],
+            read: &[
+                "kms:Decrypt",
+                "kms:GenerateDataKey",
+                "timestream:DescribeEndpoints",
+                "timestream:DescribeScheduledQuery",
+                "timestream:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -87127,6 +91549,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "timestream:DescribeEndpoints",
                 "timestream:DescribeTable",
             ],
+            read: &[
+                "timestream:DescribeEndpoints",
+                "timestream:DescribeTable",
+                "timestream:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -87163,6 +91590,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "transcribe:UpdateCallAnalyticsCategory",
             ],
             delete: &["transcribe:DeleteCallAnalyticsCategory"],
+            read: &[
+                "transcribe:GetCallAnalyticsCategory",
+                "transcribe:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -87205,6 +91636,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "transcribe:DeleteMedicalVocabulary",
+                "transcribe:GetMedicalVocabulary",
+                "transcribe:ListTagsForResource",
+            ],
+            read: &[
                 "transcribe:GetMedicalVocabulary",
                 "transcribe:ListTagsForResource",
             ],
@@ -87260,6 +91695,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "transcribe:GetVocabulary",
                 "transcribe:ListTagsForResource",
             ],
+            read: &["transcribe:GetVocabulary", "transcribe:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -87317,6 +91753,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "transcribe:GetVocabularyFilter",
                 "transcribe:ListTagsForResource",
             ],
+            read: &[
+                "transcribe:GetVocabularyFilter",
+                "transcribe:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -87359,6 +91799,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "transfer:UpdateAgreement",
             ],
             delete: &["transfer:DeleteAgreement"],
+            read: &["transfer:DescribeAgreement"],
             unlisted: &[],
         },
         limits: &[
@@ -87427,6 +91868,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "transfer:UpdateCertificate",
             ],
             delete: &["transfer:DeleteCertificate"],
+            read: &["transfer:DescribeCertificate"],
             unlisted: &[],
         },
         limits: &[
@@ -87501,6 +91943,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:GetResourceConfiguration",
             ],
             delete: &["transfer:DeleteConnector"],
+            read: &["transfer:DescribeConnector"],
             unlisted: &[],
         },
         limits: &[
@@ -87586,6 +92029,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "transfer:DescribeHostKey",
                 "transfer:ListTagsForResource",
             ],
+            read: &["transfer:DescribeHostKey", "transfer:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -87641,6 +92085,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "transfer:UpdateProfile",
             ],
             delete: &["transfer:DeleteProfile"],
+            read: &["transfer:DescribeProfile"],
             unlisted: &[],
         },
         limits: &[
@@ -87745,6 +92190,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "logs:ListLogDeliveries",
                 "transfer:DeleteServer",
             ],
+            read: &["ec2:DescribeVpcEndpoints", "transfer:DescribeServer"],
             unlisted: &[],
         },
         limits: &[
@@ -87810,6 +92256,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "transfer:UpdateUser",
             ],
             delete: &["transfer:DeleteUser"],
+            read: &["transfer:DescribeUser"],
             unlisted: &[],
         },
         limits: &[
@@ -87913,6 +92360,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "sso:DescribeApplication",
                 "transfer:DeleteWebApp",
             ],
+            read: &[
+                "transfer:DescribeWebApp",
+                "transfer:DescribeWebAppCustomization",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -87949,6 +92400,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["transfer:CreateWorkflow", "transfer:TagResource"],
             update: &["transfer:TagResource", "transfer:UnTagResource"],
             delete: &["transfer:DeleteWorkflow"],
+            read: &["transfer:DescribeWorkflow"],
             unlisted: &[],
         },
         limits: &[
@@ -88019,6 +92471,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "translate:GetParallelData",
                 "translate:ListTagsForResource",
             ],
+            read: &[
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "translate:GetParallelData",
+                "translate:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -88082,6 +92540,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "translate:UntagResource",
             ],
             delete: &["translate:DeleteTerminology", "translate:GetTerminology"],
+            read: &[
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "translate:GetTerminology",
+                "translate:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -88122,6 +92586,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "uxc:GetAccountCustomizations",
                 "uxc:UpdateAccountCustomizations",
             ],
+            read: &["uxc:GetAccountCustomizations"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -88154,6 +92619,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "cognito-idp:DescribeUserPool",
                 "cognito-idp:ListUserPoolClients",
                 "verifiedpermissions:DeleteIdentitySource",
+                "verifiedpermissions:GetIdentitySource",
+            ],
+            read: &[
+                "cognito-idp:DescribeUserPool",
+                "cognito-idp:ListUserPoolClients",
                 "verifiedpermissions:GetIdentitySource",
             ],
             unlisted: &[],
@@ -88196,6 +92666,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "verifiedpermissions:DeletePolicy",
                 "verifiedpermissions:GetPolicy",
             ],
+            read: &["verifiedpermissions:GetPolicy"],
             unlisted: &[],
         },
         limits: &[
@@ -88249,6 +92720,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "verifiedpermissions:DeletePolicyStore",
                 "verifiedpermissions:GetPolicyStore",
             ],
+            read: &[
+                "verifiedpermissions:GetPolicyStore",
+                "verifiedpermissions:GetSchema",
+                "verifiedpermissions:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -88286,6 +92762,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "verifiedpermissions:DeletePolicyStoreAlias",
                 "verifiedpermissions:GetPolicyStoreAlias",
             ],
+            read: &["verifiedpermissions:GetPolicyStoreAlias"],
             unlisted: &[],
         },
         limits: &[
@@ -88321,6 +92798,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "verifiedpermissions:DeletePolicyTemplate",
                 "verifiedpermissions:GetPolicyTemplate",
             ],
+            read: &["verifiedpermissions:GetPolicyTemplate"],
             unlisted: &[],
         },
         limits: &[
@@ -88382,6 +92860,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:Decrypt",
                 "voiceid:DeleteDomain",
                 "voiceid:DescribeDomain",
+            ],
+            read: &[
+                "kms:Decrypt",
+                "voiceid:DescribeDomain",
+                "voiceid:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -88470,6 +92953,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:DeleteAccessLogSubscription",
                 "vpc-lattice:UntagResource",
             ],
+            read: &[
+                "logs:GetLogDelivery",
+                "vpc-lattice:GetAccessLogSubscription",
+                "vpc-lattice:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -88524,6 +93012,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["vpc-lattice:GetAuthPolicy", "vpc-lattice:PutAuthPolicy"],
             update: &["vpc-lattice:GetAuthPolicy", "vpc-lattice:PutAuthPolicy"],
             delete: &["vpc-lattice:DeleteAuthPolicy", "vpc-lattice:GetAuthPolicy"],
+            read: &["vpc-lattice:GetAuthPolicy"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -88559,6 +93048,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:DeleteDomainVerification",
                 "vpc-lattice:GetDomainVerification",
                 "vpc-lattice:UntagResource",
+            ],
+            read: &[
+                "vpc-lattice:GetDomainVerification",
+                "vpc-lattice:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -88606,6 +93099,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:UpdateListener",
             ],
             delete: &["vpc-lattice:DeleteListener"],
+            read: &["vpc-lattice:GetListener", "vpc-lattice:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -88685,6 +93179,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:DeleteResourceConfiguration",
                 "vpc-lattice:GetResourceConfiguration",
                 "vpc-lattice:UntagResource",
+            ],
+            read: &[
+                "vpc-lattice:GetResourceConfiguration",
+                "vpc-lattice:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -88766,6 +93264,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:GetResourceGateway",
                 "vpc-lattice:UntagResource",
             ],
+            read: &[
+                "vpc-lattice:GetResourceGateway",
+                "vpc-lattice:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -88815,6 +93317,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:DeleteResourcePolicy",
                 "vpc-lattice:GetResourcePolicy",
             ],
+            read: &["vpc-lattice:GetResourcePolicy"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -88847,6 +93350,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:UpdateRule",
             ],
             delete: &["vpc-lattice:DeleteRule", "vpc-lattice:UntagResource"],
+            read: &["vpc-lattice:GetRule", "vpc-lattice:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -88920,6 +93424,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:GetService",
                 "vpc-lattice:UntagResource",
             ],
+            read: &["vpc-lattice:GetService", "vpc-lattice:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -88980,6 +93485,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:DeleteServiceNetwork",
                 "vpc-lattice:UntagResource",
             ],
+            read: &[
+                "vpc-lattice:GetServiceNetwork",
+                "vpc-lattice:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -89030,6 +93539,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:DeleteServiceNetworkResourceAssociation",
                 "vpc-lattice:GetServiceNetworkResourceAssociation",
                 "vpc-lattice:UntagResource",
+            ],
+            read: &[
+                "vpc-lattice:GetServiceNetworkResourceAssociation",
+                "vpc-lattice:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -89097,6 +93610,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:DeleteServiceNetworkServiceAssociation",
                 "vpc-lattice:GetServiceNetworkServiceAssociation",
                 "vpc-lattice:UntagResource",
+            ],
+            read: &[
+                "vpc-lattice:GetServiceNetworkServiceAssociation",
+                "vpc-lattice:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -89201,6 +93718,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:DeleteServiceNetworkVpcAssociation",
                 "vpc-lattice:GetServiceNetworkVpcAssociation",
                 "vpc-lattice:UntagResource",
+            ],
+            read: &[
+                "vpc-lattice:GetServiceNetworkVpcAssociation",
+                "vpc-lattice:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -89308,6 +93829,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "vpc-lattice:GetTargetGroup",
                 "vpc-lattice:ListTargets",
             ],
+            read: &[
+                "vpc-lattice:GetTargetGroup",
+                "vpc-lattice:ListTagsForResource",
+                "vpc-lattice:ListTargets",
+            ],
             unlisted: &["ec2:DescribeAvailabilityZoneMappings", "lambda:Invoke"],
         },
         limits: &[
@@ -89341,6 +93867,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -89356,6 +93883,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -89371,6 +93899,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -89386,6 +93915,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -89401,6 +93931,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -89416,6 +93947,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -89431,6 +93963,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -89446,6 +93979,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -89461,6 +93995,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -89476,6 +94011,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -89491,6 +94027,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -89506,6 +94043,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -89521,6 +94059,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -89536,6 +94075,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -89551,6 +94091,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -89566,6 +94107,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -89581,6 +94123,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -89596,6 +94139,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],
@@ -89623,6 +94167,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wafv2:UpdateIPSet",
             ],
             delete: &["wafv2:DeleteIPSet", "wafv2:GetIPSet"],
+            read: &["wafv2:GetIPSet", "wafv2:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -89682,6 +94227,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wafv2:DeleteLoggingConfiguration",
                 "wafv2:GetLoggingConfiguration",
             ],
+            read: &["wafv2:GetLoggingConfiguration"],
             unlisted: &["iam:DescribeOrganization"],
         },
         limits: &[],
@@ -89709,6 +94255,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wafv2:UpdateRegexPatternSet",
             ],
             delete: &["wafv2:DeleteRegexPatternSet", "wafv2:GetRegexPatternSet"],
+            read: &["wafv2:GetRegexPatternSet", "wafv2:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -89760,6 +94307,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wafv2:UpdateRuleGroup",
             ],
             delete: &["wafv2:DeleteRuleGroup", "wafv2:GetRuleGroup"],
+            read: &["wafv2:GetRuleGroup", "wafv2:ListTagsForResource"],
             unlisted: &["payments:GetConnectedAccount"],
         },
         limits: &[
@@ -89815,6 +94363,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wafv2:UpdateWebACL",
             ],
             delete: &["wafv2:DeleteWebACL", "wafv2:GetWebACL"],
+            read: &["wafv2:GetWebACL", "wafv2:ListTagsForResource"],
             unlisted: &["payments:GetConnectedAccount"],
         },
         limits: &[
@@ -89946,6 +94495,35 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wafv2:GetWebACLForResource",
                 "wafv2:PutPermissionPolicy",
             ],
+            read: &[
+                "amplify:GetWebACLForResource",
+                "apigateway:SetWebACL",
+                "apprunner:AssociateWebAcl",
+                "apprunner:DescribeWebAclForService",
+                "apprunner:DisassociateWebAcl",
+                "appsync:AssociateWebACL",
+                "appsync:DisassociateWebACL",
+                "appsync:GetWebACLForResource",
+                "appsync:SetWebACL",
+                "bedrock-agentcore:GatewayAssociateWebACL",
+                "bedrock-agentcore:GatewayDisassociateWebACL",
+                "bedrock-agentcore:GatewayGetWebACLForResource",
+                "cognito-idp:AssociateWebACL",
+                "cognito-idp:DisassociateWebACL",
+                "cognito-idp:GetWebACLForResource",
+                "ec2:AssociateVerifiedAccessInstanceWebAcl",
+                "ec2:DescribeVerifiedAccessInstanceWebAclAssociations",
+                "ec2:DisassociateVerifiedAccessInstanceWebAcl",
+                "ec2:GetVerifiedAccessInstanceWebAcl",
+                "elasticloadbalancing:CreateWebACLAssociation",
+                "elasticloadbalancing:DeleteWebACLAssociation",
+                "elasticloadbalancing:GetLoadBalancerWebACL",
+                "elasticloadbalancing:SetWebACL",
+                "wafv2:AssociateWebACL",
+                "wafv2:DisassociateWebACL",
+                "wafv2:GetWebACL",
+                "wafv2:GetWebACLForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -89990,6 +94568,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wellarchitected:DeleteAgentContext",
                 "wellarchitected:GetAgentContext",
             ],
+            read: &["wellarchitected:GetAgentContext"],
             unlisted: &[],
         },
         limits: &[
@@ -90066,6 +94645,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wellarchitected:DeleteAgentGoal",
                 "wellarchitected:GetAgentGoal",
             ],
+            read: &["wellarchitected:GetAgentGoal"],
             unlisted: &[],
         },
         limits: &[
@@ -90153,6 +94733,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wellarchitected:DeleteAgentProfile",
                 "wellarchitected:GetAgentProfile",
             ],
+            read: &[
+                "wellarchitected:GetAgentProfile",
+                "wellarchitected:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -90234,6 +94818,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wellarchitected:UntagResource",
             ],
             delete: &["wellarchitected:DeleteLens", "wellarchitected:GetLens"],
+            read: &[
+                "wellarchitected:GetLens",
+                "wellarchitected:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -90290,6 +94878,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wellarchitected:DeleteProfile",
                 "wellarchitected:GetProfile",
             ],
+            read: &[
+                "wellarchitected:GetProfile",
+                "wellarchitected:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -90341,6 +94933,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wellarchitected:DeleteReviewTemplate",
                 "wellarchitected:GetReviewTemplate",
             ],
+            read: &["wellarchitected:GetReviewTemplate"],
             unlisted: &[],
         },
         limits: &[
@@ -90396,6 +94989,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             delete: &[
                 "wellarchitected:DeleteWorkload",
+                "wellarchitected:GetWorkload",
+                "wellarchitected:ListTagsForResource",
+            ],
+            read: &[
                 "wellarchitected:GetWorkload",
                 "wellarchitected:ListTagsForResource",
             ],
@@ -90461,6 +95058,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["wickr:CreateNetwork", "wickr:GetNetwork"],
             update: &["wickr:GetNetwork"],
             delete: &["wickr:DeleteNetwork", "wickr:GetNetwork"],
+            read: &["wickr:GetNetwork"],
             unlisted: &["wickr:UpdateNetwork"],
         },
         limits: &[
@@ -90501,6 +95099,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["wisdom:UpdateAIAgent"],
             delete: &["wisdom:DeleteAIAgent"],
+            read: &["wisdom:GetAIAgent"],
             unlisted: &[],
         },
         limits: &[
@@ -90560,6 +95159,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["wisdom:CreateAIAgentVersion"],
             update: &["wisdom:GetAIAgent"],
             delete: &["wisdom:DeleteAIAgentVersion"],
+            read: &["wisdom:GetAIAgent"],
             unlisted: &["wisdom:GetAIAgentVersion"],
         },
         limits: &[
@@ -90612,6 +95212,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["wisdom:CreateAIGuardrail", "wisdom:TagResource"],
             update: &["wisdom:UpdateAIGuardrail"],
             delete: &["wisdom:DeleteAIGuardrail"],
+            read: &["wisdom:GetAIGuardrail"],
             unlisted: &[],
         },
         limits: &[
@@ -90681,6 +95282,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["wisdom:CreateAIGuardrailVersion"],
             update: &["wisdom:GetAIGuardrail"],
             delete: &["wisdom:DeleteAIGuardrailVersion"],
+            read: &["wisdom:GetAIGuardrail"],
             unlisted: &["wisdom:GetAIGuardrailVersion"],
         },
         limits: &[
@@ -90740,6 +95342,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["wisdom:CreateAIPrompt", "wisdom:TagResource"],
             update: &["wisdom:UpdateAIPrompt"],
             delete: &["wisdom:DeleteAIPrompt"],
+            read: &["wisdom:GetAIPrompt"],
             unlisted: &[],
         },
         limits: &[
@@ -90804,6 +95407,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["wisdom:CreateAIPromptVersion"],
             update: &["wisdom:GetAIPrompt"],
             delete: &["wisdom:DeleteAIPromptVersion"],
+            read: &["wisdom:GetAIPrompt"],
             unlisted: &["wisdom:GetAIPromptVersion"],
         },
         limits: &[
@@ -90862,6 +95466,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["wisdom:GetAssistant"],
             delete: &["wisdom:DeleteAssistant"],
+            read: &["wisdom:GetAssistant"],
             unlisted: &[],
         },
         limits: &[
@@ -90908,6 +95513,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["wisdom:GetAssistantAssociation"],
             delete: &["wisdom:DeleteAssistantAssociation"],
+            read: &["wisdom:GetAssistantAssociation"],
             unlisted: &[],
         },
         limits: &[
@@ -90970,6 +95576,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wisdom:GetContent",
                 "wisdom:ListTagsForResource",
             ],
+            read: &["wisdom:GetContent", "wisdom:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -91053,6 +95660,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wisdom:DeleteContentAssociation",
                 "wisdom:GetContentAssociation",
             ],
+            read: &["wisdom:GetContentAssociation"],
             unlisted: &[],
         },
         limits: &[
@@ -91130,6 +95738,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "appflow:StopFlow",
                 "wisdom:DeleteKnowledgeBase",
             ],
+            read: &["wisdom:GetKnowledgeBase"],
             unlisted: &[],
         },
         limits: &[
@@ -91195,6 +95804,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wisdom:DeleteMessageTemplateAttachment",
                 "wisdom:UntagResource",
             ],
+            read: &["wisdom:GetMessageTemplate"],
             unlisted: &[],
         },
         limits: &[
@@ -91253,6 +95863,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             ],
             update: &["wisdom:CreateMessageTemplateVersion"],
             delete: &["wisdom:DeleteMessageTemplate"],
+            read: &["wisdom:GetMessageTemplate"],
             unlisted: &[],
         },
         limits: &[
@@ -91301,6 +95912,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "wisdom:UpdateQuickResponse",
             ],
             delete: &["wisdom:DeleteQuickResponse", "wisdom:UntagResource"],
+            read: &["wisdom:GetQuickResponse"],
             unlisted: &[],
         },
         limits: &[
@@ -91368,6 +95980,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "workspaces:DeleteConnectionAlias",
                 "workspaces:DeleteTags",
+                "workspaces:DescribeConnectionAliases",
+                "workspaces:DescribeTags",
+            ],
+            read: &[
                 "workspaces:DescribeConnectionAliases",
                 "workspaces:DescribeTags",
             ],
@@ -91471,6 +96087,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces:DescribeTags",
                 "workspaces:DescribeWorkspaceDirectories",
             ],
+            read: &[
+                "workspaces:DescribeTags",
+                "workspaces:DescribeWorkspaceDirectories",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -91547,6 +96167,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces:DescribeWorkspaces",
                 "workspaces:TerminateWorkspaces",
             ],
+            read: &["workspaces:DescribeTags", "workspaces:DescribeWorkspaces"],
             unlisted: &[],
         },
         limits: &[],
@@ -91575,6 +96196,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces:UpdateRulesOfIpGroup",
             ],
             delete: &["workspaces:DeleteIpGroup", "workspaces:DescribeIpGroups"],
+            read: &["workspaces:DescribeIpGroups", "workspaces:DescribeTags"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -91607,6 +96229,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces:DeleteTags",
                 "workspaces:DescribeWorkspacesPools",
                 "workspaces:TerminateWorkspacesPool",
+            ],
+            read: &[
+                "workspaces:DescribeTags",
+                "workspaces:DescribeWorkspacesPools",
             ],
             unlisted: &[],
         },
@@ -91693,6 +96319,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "kms:RetireGrant",
                 "thinclient:DeleteEnvironment",
                 "thinclient:UntagResource",
+            ],
+            read: &[
+                "kms:Decrypt",
+                "thinclient:GetEnvironment",
+                "thinclient:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -91792,6 +96423,15 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces-web:DeleteBrowserSettings",
                 "workspaces-web:GetBrowserSettings",
             ],
+            read: &[
+                "kms:CreateGrant",
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "kms:GenerateDataKey",
+                "workspaces-web:GetBrowserSettings",
+                "workspaces-web:ListBrowserSettings",
+                "workspaces-web:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -91860,6 +96500,14 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces-web:GetDataProtectionSettings",
                 "workspaces-web:ListDataProtectionSettings",
             ],
+            read: &[
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "kms:GenerateDataKey",
+                "workspaces-web:GetDataProtectionSettings",
+                "workspaces-web:ListDataProtectionSettings",
+                "workspaces-web:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -91914,6 +96562,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "workspaces-web:DeleteIdentityProvider",
                 "workspaces-web:GetIdentityProvider",
+            ],
+            read: &[
+                "workspaces-web:GetIdentityProvider",
+                "workspaces-web:ListIdentityProviders",
+                "workspaces-web:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -91985,6 +96638,15 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces-web:GetIpAccessSettings",
                 "workspaces-web:ListIpAccessSettings",
             ],
+            read: &[
+                "kms:CreateGrant",
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "kms:GenerateDataKey",
+                "workspaces-web:GetIpAccessSettings",
+                "workspaces-web:ListIpAccessSettings",
+                "workspaces-web:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -92038,6 +96700,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "workspaces-web:DeleteNetworkSettings",
                 "workspaces-web:GetNetworkSettings",
+            ],
+            read: &[
+                "workspaces-web:GetNetworkSettings",
+                "workspaces-web:ListTagsForResource",
             ],
             unlisted: &["workspaces-web:UpdateResource"],
         },
@@ -92151,6 +96817,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces-web:DisassociateUserAccessLoggingSettings",
                 "workspaces-web:DisassociateUserSettings",
             ],
+            read: &["kms:Decrypt", "kms:DescribeKey"],
             unlisted: &[
                 "kinesis:Describe*",
                 "sso:Describe*",
@@ -92295,6 +96962,11 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces-web:DeleteSessionLogger",
                 "workspaces-web:GetSessionLogger",
             ],
+            read: &[
+                "kms:Decrypt",
+                "workspaces-web:GetSessionLogger",
+                "workspaces-web:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -92349,6 +97021,12 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces-web:GetTrustStore",
                 "workspaces-web:GetTrustStoreCertificate",
             ],
+            read: &[
+                "workspaces-web:GetTrustStore",
+                "workspaces-web:GetTrustStoreCertificate",
+                "workspaces-web:ListTagsForResource",
+                "workspaces-web:ListTrustStoreCertificates",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -92385,6 +97063,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             delete: &[
                 "workspaces-web:DeleteUserAccessLoggingSettings",
                 "workspaces-web:GetUserAccessLoggingSettings",
+            ],
+            read: &[
+                "workspaces-web:GetUserAccessLoggingSettings",
+                "workspaces-web:ListTagsForResource",
             ],
             unlisted: &[],
         },
@@ -92456,6 +97138,14 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces-web:DeleteUserSettings",
                 "workspaces-web:GetUserSettings",
             ],
+            read: &[
+                "kms:CreateGrant",
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "kms:GenerateDataKey",
+                "workspaces-web:GetUserSettings",
+                "workspaces-web:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[
@@ -92504,6 +97194,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeVolumes",
                 "workspaces-instances:DeleteVolume",
             ],
+            read: &["ec2:DescribeVolumes"],
             unlisted: &[],
         },
         limits: &[
@@ -92548,6 +97239,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "ec2:DescribeVolumes",
                 "ec2:DetachVolume",
                 "workspaces-instances:DisassociateVolume",
+                "workspaces-instances:GetWorkspaceInstance",
+            ],
+            read: &[
+                "ec2:DescribeVolumes",
                 "workspaces-instances:GetWorkspaceInstance",
             ],
             unlisted: &[],
@@ -92607,6 +97302,10 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "workspaces-instances:DeleteWorkspaceInstance",
                 "workspaces-instances:GetWorkspaceInstance",
             ],
+            read: &[
+                "workspaces-instances:GetWorkspaceInstance",
+                "workspaces-instances:ListTagsForResource",
+            ],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -92631,6 +97330,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "xray:UpdateGroup",
             ],
             delete: &["xray:DeleteGroup"],
+            read: &["xray:GetGroup", "xray:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[
@@ -92657,6 +97357,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &["xray:ListResourcePolicies", "xray:PutResourcePolicy"],
             update: &["xray:ListResourcePolicies", "xray:PutResourcePolicy"],
             delete: &["xray:DeleteResourcePolicy"],
+            read: &["xray:ListResourcePolicies"],
             unlisted: &[],
         },
         limits: &[
@@ -92692,6 +97393,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "xray:UpdateSamplingRule",
             ],
             delete: &["xray:DeleteSamplingRule"],
+            read: &["xray:GetSamplingRules", "xray:ListTagsForResource"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -92729,6 +97431,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
                 "xray:UpdateIndexingRule",
                 "xray:UpdateTraceSegmentDestination",
             ],
+            read: &["xray:GetIndexingRules", "xray:GetTraceSegmentDestination"],
             unlisted: &[],
         },
         limits: &[Limit {
@@ -92748,6 +97451,7 @@ pub(crate) static TYPES: &[TypeInfo] = &[
             create: &[],
             update: &[],
             delete: &[],
+            read: &[],
             unlisted: &[],
         },
         limits: &[],

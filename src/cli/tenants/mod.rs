@@ -3,6 +3,7 @@
 
 mod cost;
 mod discovery;
+mod drift;
 mod events;
 mod moves;
 mod render;
@@ -69,6 +70,9 @@ pub async fn run(cli: &Cli, api_url: Option<&str>, command: &TenantsCommand) -> 
         }
         TenantsCommand::Info { id } => info(cli, &client, id).await,
         TenantsCommand::Retry { id } => retry(cli, &client, id).await,
+        TenantsCommand::Drift { ids, all, timeout } => {
+            drift::run(cli, &client, ids, *all, Duration::from_secs(*timeout)).await
+        }
         TenantsCommand::Move {
             id,
             deployment_type,

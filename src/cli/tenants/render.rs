@@ -59,6 +59,47 @@ pub(super) fn version_cell(t: &Tenant, published: Option<&Published>) -> (String
     (cell, behind)
 }
 
+/// The DRIFT cell: the last result, `…` while the first detection runs, `-` if never checked.
+pub(super) fn drift_cell(t: &Tenant) -> String {
+    use crate::control_plane::tenant::DriftStatus;
+    match &t.drift {
+        None => "-".to_owned(),
+        Some(d) if d.status == DriftStatus::NotChecked && d.detection.is_some() => {
+            "DETECTING".to_owned()
+        }
+        Some(d) => d.status.to_string(),
+    }
+}
+
+/// A drifted resource's differences on one line: `TenantFunction /MemorySize 128 → 512`.
+pub(super) fn drift_lines(t: &Tenant) -> Vec<String> {
+    let Some(drift) = &t.drift else {
+        return Vec::new();
+    };
+    let mut lines = Vec::new();
+    for r in &drift.resources {
+        if r.differences.is_empty() {
+            lines.push(format!(
+                "{} ({}) {}",
+                r.logical_id, r.resource_type, r.status
+            ));
+        }
+        for d in &r.differences {
+            lines.push(format!(
+                "{} {} {} → {}",
+                r.logical_id,
+                d.path,
+                d.expected.as_deref().unwrap_or("(none)"),
+                d.actual.as_deref().unwrap_or("(none)")
+            ));
+        }
+    }
+    if let Some(reason) = &drift.reason {
+        lines.push(reason.clone());
+    }
+    lines
+}
+
 pub(super) fn tenant_rows(tenants: &[Tenant], published: Option<&Published>) -> String {
     let mut behind = 0;
     let rows: Vec<Vec<String>> = tenants
@@ -73,6 +114,7 @@ pub(super) fn tenant_rows(tenants: &[Tenant], published: Option<&Published>) -> 
                 or_dash(t.cell.as_deref()),
                 t.status.to_string(),
                 version,
+                drift_cell(t),
                 or_dash(t.status_reason.as_deref()),
             ]
         })
@@ -85,6 +127,7 @@ pub(super) fn tenant_rows(tenants: &[Tenant], published: Option<&Published>) -> 
             "CELL",
             "STATUS",
             "VERSION",
+            "DRIFT",
             "REASON",
         ],
         &rows,
@@ -194,8 +237,22 @@ pub(super) fn info(t: &Tenant, resources: &[StackResource]) -> String {
         ),
         ("adminEmail", or_dash(t.admin_email.as_deref())),
         ("adminInvite", or_dash(t.admin_invite_error.as_deref())),
+        ("drift", drift_cell(t)),
+        (
+            "driftCheckedAt",
+            or_dash(
+                t.drift
+                    .as_ref()
+                    .and_then(|d| d.checked_at)
+                    .map(|c| c.to_string())
+                    .as_deref(),
+            ),
+        ),
     ] {
         out.push_str(&format!("{key:<16}{cell}\n"));
+    }
+    for line in drift_lines(t) {
+        out.push_str(&format!("{:<16}{line}\n", ""));
     }
     let rows: Vec<Vec<String>> = resources
         .iter()

@@ -67,6 +67,35 @@ pub struct MovePlanRequest {
 
 pub use crate::blueprint::moves::{Action as MoveAction, MovePlan, PlannedChange};
 
+/// The most tenants one `POST /drift` takes: each costs a paced DetectStackDrift or two, and
+/// API Gateway waits 29 s.
+pub const MAX_DRIFT_TENANTS: usize = 25;
+
+/// `POST /drift`: start drift detection on these tenants' stacks, or collect the detections
+/// in flight.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DriftRequest {
+    pub tenant_ids: Vec<String>,
+}
+
+/// `POST /drift`'s answer: each tenant as it stands (its `drift`: a result, or a detection in
+/// flight), and each that could not be checked, with why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftAnswer {
+    pub tenants: Vec<Tenant>,
+    pub errors: Vec<TenantError>,
+}
+
+/// One tenant's error in an answer about many.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantError {
+    pub tenant_id: String,
+    pub error: ErrorDetail,
+}
+
 /// One published deployment type, as `GET /deployment-types` lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

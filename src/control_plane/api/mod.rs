@@ -17,9 +17,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 
 pub use contract::{
-    DeleteRequest, DriftInformation, ErrorBody, ErrorDetail, MoveAction, MovePlan, MovePlanRequest,
-    OnboardingRequest, PlannedChange, PublishedType, StackResource, TenantRequest, TenantsPage,
-    UpdateRequest,
+    DeleteRequest, DriftAnswer, DriftInformation, DriftRequest, ErrorBody, ErrorDetail,
+    MAX_DRIFT_TENANTS, MoveAction, MovePlan, MovePlanRequest, OnboardingRequest, PlannedChange,
+    PublishedType, StackResource, TenantError, TenantRequest, TenantsPage, UpdateRequest,
 };
 pub use error::ApiError;
 use error::parse;
@@ -86,6 +86,7 @@ pub fn routes() -> Vec<(Route, MethodRouter<ControlPlane>)> {
         (Route::post("/tenant-info"), post(tenant_info)),
         (Route::post("/retry"), post(retry)),
         (Route::post("/move-plan"), post(move_plan)),
+        (Route::post("/drift"), post(drift)),
         (Route::post("/update"), post(update)),
         (Route::get("/deployment-types"), get(deployment_types)),
     ]
@@ -237,6 +238,45 @@ async fn move_plan(State(cp): State<ControlPlane>, body: Result<Bytes, BytesReje
         StatusCode::OK,
         cp.plan_move(&tenant, &req.deployment_type).await?,
     )
+}
+
+/// `POST /drift`: for each tenant, starts drift detection or collects the one in flight.
+/// 400 for a bad or oversize list before anything is done; a tenant that cannot be checked
+/// (unknown, not running) is an error of its own in the answer.
+async fn drift(State(cp): State<ControlPlane>, body: Result<Bytes, BytesRejection>) -> Reply {
+    let req: DriftRequest = parse(body)?;
+    if req.tenant_ids.is_empty() || req.tenant_ids.len() > MAX_DRIFT_TENANTS {
+        return Err(ApiError::bad_request(
+            "InvalidTenantIds",
+            format!(
+                "tenantIds holds {} ids: give 1 to {MAX_DRIFT_TENANTS}",
+                req.tenant_ids.len()
+            ),
+        ));
+    }
+    let ids = req
+        .tenant_ids
+        .iter()
+        .map(|id| tenant_id(id))
+        .collect::<Result<Vec<String>, ApiError>>()?;
+    let mut answer = DriftAnswer {
+        tenants: Vec::new(),
+        errors: Vec::new(),
+    };
+    for id in ids {
+        let checked = match cp.tenant(&id).await {
+            Ok(t) => cp.drift(t).await,
+            Err(e) => Err(e),
+        };
+        match checked {
+            Ok(t) => answer.tenants.push(t),
+            Err(e) => answer.errors.push(TenantError {
+                tenant_id: id,
+                error: ApiError::from(e).body().error,
+            }),
+        }
+    }
+    reply(StatusCode::OK, answer)
 }
 
 /// `POST /update`: 202 with the tenant `updating`, or 200 with it unchanged when it is

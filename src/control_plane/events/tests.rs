@@ -76,6 +76,13 @@ fn every_kind_is_reachable() {
             seen.extend(kind(Some(from), &tenant(to, None)));
         }
     }
+    // The one kind that moves no status.
+    let drifted = drift_image("w1", Some("w1"), Some("IN_SYNC"), "DRIFTED");
+    seen.extend(
+        from_record("MODIFY", &none(), &drifted, DetailTypes::Silos)
+            .unwrap()
+            .map(|e| e.kind),
+    );
     assert_eq!(seen.into_iter().collect::<Vec<_>>(), Kind::ALL.to_vec());
 }
 
@@ -366,4 +373,66 @@ fn a_consumer_reads_back_what_was_published() {
     assert_eq!(back.source, "silos.tenants");
     assert_eq!(back.detail_type, "onboardingSuccess");
     assert_eq!(back.detail, e.detail);
+}
+
+/// A running tenant's image after a drift write: this write's id, the record's `driftWrite`,
+/// and the drift's previous and new status.
+fn drift_image(
+    write: &str,
+    drift_write: Option<&str>,
+    previous: Option<&str>,
+    status: &str,
+) -> serde_dynamo::Item {
+    let mut v: serde_json::Value =
+        serde_json::to_value(image("running", Some("running"), "1700000002.000")).unwrap();
+    v["writeId"] = json!({"S": write});
+    if let Some(d) = drift_write {
+        v["driftWrite"] = json!({"S": d});
+    }
+    let mut drift = json!({
+        "status": {"S": status},
+        "checkedAt": {"S": "1700000100.000"},
+    });
+    if let Some(p) = previous {
+        drift["previous"] = json!({"S": p});
+    }
+    v["drift"] = json!({"M": drift});
+    serde_json::from_value(v).unwrap()
+}
+
+#[test]
+fn a_drift_status_change_publishes_once_and_only_from_its_own_write() {
+    let changed = drift_image("w1", Some("w1"), Some("IN_SYNC"), "DRIFTED");
+    let e = from_record("MODIFY", &none(), &changed, DetailTypes::Silos)
+        .unwrap()
+        .expect("an event");
+    assert_eq!(e.detail_type, "Tenant Drifted");
+    assert_eq!(
+        e.detail.idempotency_key,
+        "6f1c2a3e-0000-4000-8000-000000000001:drift:1700000100.000"
+    );
+    let drift = e.detail.drift.expect("the drift");
+    assert_eq!(
+        drift.status,
+        crate::control_plane::tenant::DriftStatus::Drifted
+    );
+    // Back in sync is a change too; the same status again is not.
+    let back = drift_image("w2", Some("w2"), Some("DRIFTED"), "IN_SYNC");
+    assert_eq!(
+        detail_type("MODIFY", &none(), &back),
+        Some("Tenant Drifted")
+    );
+    let same = drift_image("w3", Some("w3"), Some("DRIFTED"), "DRIFTED");
+    assert_eq!(detail_type("MODIFY", &none(), &same), None);
+    // A later write of the record (another writeId) carries the drift but publishes nothing.
+    let later = drift_image("w9", Some("w1"), Some("IN_SYNC"), "DRIFTED");
+    assert_eq!(detail_type("MODIFY", &none(), &later), None);
+    // A first result publishes only if it drifted.
+    let first = drift_image("w4", Some("w4"), None, "IN_SYNC");
+    assert_eq!(detail_type("MODIFY", &none(), &first), None);
+    let first = drift_image("w5", Some("w5"), None, "DRIFTED");
+    assert_eq!(
+        detail_type("MODIFY", &none(), &first),
+        Some("Tenant Drifted")
+    );
 }

@@ -47,6 +47,8 @@ pub(super) struct TenantItem {
     pub(super) admin_email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) admin_invite_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) drift: Option<super::super::tenant::Drift>,
 }
 
 /// The attributes that hold a [`Timestamp`] as a DynamoDB number whose text is the
@@ -81,6 +83,7 @@ impl From<&Tenant> for TenantItem {
             identity: t.identity,
             admin_email: t.admin_email,
             admin_invite_error: t.admin_invite_error,
+            drift: t.drift,
         }
     }
 }
@@ -110,6 +113,7 @@ impl From<TenantItem> for Tenant {
             identity: t.identity,
             admin_email: t.admin_email,
             admin_invite_error: t.admin_invite_error,
+            drift: t.drift,
         }
     }
 }

@@ -81,6 +81,14 @@ pub mod attribute {
     pub const ENDPOINT: &str = "endpoint";
     /// What lock items, idempotency records and cell counts carry; tenants never do.
     pub const KIND: &str = "kind";
+    pub const WRITE_ID: &str = "writeId";
+    /// The `writeId` of the write that recorded the last drift result: the stream's image of
+    /// that write (and only of it) has the two equal, which is when `Tenant Drifted` can be
+    /// published.
+    pub const DRIFT_WRITE: &str = "driftWrite";
+    /// The id of the drift detection in flight (also in `drift.detection`), which drift
+    /// writes are conditional on.
+    pub const DRIFT_DETECTION: &str = "driftDetection";
 }
 
 pub use token::after as token_after;
@@ -545,6 +553,61 @@ impl Store {
             .send()
             .await;
         updated(result, id, expected, write)
+    }
+
+    /// Records `drift` on tenant `id` while it is `status`, if the detection in flight is
+    /// still `in_flight` (None: none is): of two writers racing on one detection, one wins and
+    /// the other meets `WrongStatus`. Moves no status; a result write (`result`) is marked so
+    /// the event publisher can tell it ([`attribute::DRIFT_WRITE`]).
+    pub async fn set_drift(
+        &self,
+        id: &str,
+        status: Status,
+        drift: &super::tenant::Drift,
+        in_flight: Option<&str>,
+        result: bool,
+    ) -> Result<Tenant, Error> {
+        let names = HashMap::from([
+            ("#status".to_owned(), "status".to_owned()),
+            ("#drift".to_owned(), "drift".to_owned()),
+        ]);
+        let write = Write::new();
+        let value = serde_dynamo::to_attribute_value(drift)
+            .map_err(|e| Error::Unwritable(id.to_owned(), e.to_string()))?;
+        let mut values: Item = HashMap::from([
+            (":drift".to_owned(), value),
+            (":writeId".to_owned(), write.value()),
+        ]);
+        // The detection in flight is also a top-level attribute, so the condition reads no
+        // nested path (which need not exist).
+        let mut condition = condition(status, None, &mut values);
+        match in_flight {
+            Some(detection) => {
+                values.insert(
+                    ":inFlight".to_owned(),
+                    AttributeValue::S(detection.to_owned()),
+                );
+                condition.push_str(&format!(" AND {} = :inFlight", attribute::DRIFT_DETECTION));
+            }
+            None => condition.push_str(&format!(
+                " AND attribute_not_exists({})",
+                attribute::DRIFT_DETECTION
+            )),
+        }
+        let mut expression =
+            "SET #drift = :drift, previousStatus = :expected, writeId = :writeId".to_owned();
+        if result {
+            expression.push_str(&format!(", {} = :writeId", attribute::DRIFT_WRITE));
+        }
+        match drift.detection.as_ref() {
+            Some(d) => {
+                values.insert(":detection".to_owned(), AttributeValue::S(d.id.clone()));
+                expression.push_str(&format!(", {} = :detection", attribute::DRIFT_DETECTION));
+            }
+            None => expression.push_str(&format!(" REMOVE {}", attribute::DRIFT_DETECTION)),
+        }
+        self.update_one(id, expression, condition, names, values, status, &write)
+            .await
     }
 
     /// Sets one string `field` of a tenant still in `expected` (and, if given, still updating

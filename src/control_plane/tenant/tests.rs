@@ -140,7 +140,8 @@ fn the_record_has_the_contract_shape() {
             "endpoint": null,
             "identity": null,
             "adminEmail": null,
-            "adminInviteError": null
+            "adminInviteError": null,
+            "drift": null
         })
     );
     // The name lock is internal: the JSON leaves it out, and the store keeps it.

@@ -271,6 +271,9 @@ pub struct Provisioning {
     pub role: Role,
     pub boundary: PolicyDocument,
     pub notes: Vec<Note>,
+    /// What a caller of DetectStackDrift needs of the tenant stacks' resources
+    /// ([`drift_reads`]).
+    pub reads: Vec<Statement>,
 }
 
 /// How the role holds one handler action.
@@ -494,7 +497,52 @@ pub fn derive(
         role,
         boundary,
         notes,
+        reads: drift_reads(config, tenant_stacks),
     })
+}
+
+/// The statements a caller of DetectStackDrift needs: CloudFormation reads each resource with
+/// the caller's credentials, so its role needs every tenant type's read-handler actions. They
+/// are scoped as the provisioning role's are (by name, by the app's tag, on `*` only where
+/// IAM takes nothing narrower; IAM reads on the tenant roles' path). A read action that
+/// cannot be scoped is left out, and drift detection cannot check that resource.
+pub fn drift_reads(config: &Config, tenant_stacks: &[&Stack]) -> Vec<Statement> {
+    let mut actions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for stack in tenant_stacks {
+        for entry in stack.template.resources.values() {
+            let Some(info) = metadata::type_info(&entry.type_name) else {
+                continue;
+            };
+            for action in info.permissions.read {
+                if held(config, action, &entry.type_name).is_ok() {
+                    actions
+                        .entry((*action).to_owned())
+                        .or_default()
+                        .insert(entry.type_name.clone());
+                }
+            }
+        }
+    }
+    let Sorted {
+        grants,
+        on_star,
+        iam_actions,
+        ..
+    } = Sorted::of(config, &actions);
+    let mut statements = merged(&grants, &tag_condition(config, false));
+    if !on_star.is_empty() {
+        // IAM authorizes these on no resource type: `*` is the only resource they take.
+        statements.push(Statement::allow(&on_star, ["*"]).sid("DriftReadsOnStar"));
+    }
+    let iam_reads: Vec<&str> = iam_actions
+        .iter()
+        .copied()
+        .filter(|a| *a != "iam:PassRole")
+        .collect();
+    if !iam_reads.is_empty() {
+        statements.push(Statement::allow(&iam_reads, [tenant_roles(config)]));
+    }
+    statements
 }
 
 /// The tag conditions of a grant: the app's tag for the provisioning role, the caller's own
