@@ -16,7 +16,11 @@ use silos::control_plane::api::{
     OnboardingRequest, PlannedChange, PublishedType, StackResource, TenantRequest, TenantsPage,
     UpdateRequest,
 };
-use silos::control_plane::tenant::{Status, Tenant, TenantName, Timestamp};
+use silos::control_plane::api::{DriftAnswer, DriftRequest, TenantError};
+use silos::control_plane::tenant::{
+    Detection, Drift, DriftStatus, DriftedResource, PropertyDifference, Status, Tenant, TenantName,
+    Timestamp,
+};
 
 fn tenant() -> Tenant {
     let mut t = Tenant::new(
@@ -162,6 +166,67 @@ fn every_contract_shape_matches_its_snapshot() {
         &TenantsPage {
             tenants: vec![record.clone()],
             next_token: Some("eyJ2IjoxfQ".to_owned()),
+        },
+    );
+    shape(
+        &mut out,
+        "DriftRequest (POST /drift)",
+        &DriftRequest {
+            tenant_ids: vec!["0f8c2d3e-5b1d-4e8a-9c6f-2d4b8a1e3f70".to_owned()],
+        },
+    );
+    // Drift is detected on running tenants.
+    let mut drifted = record.clone();
+    drifted.status = Status::Running;
+    drifted.target_version = None;
+    drifted.drift = Some(Drift {
+        status: DriftStatus::Drifted,
+        checked_at: Some(Timestamp {
+            millis: 1_796_600_000_000,
+        }),
+        resources: vec![DriftedResource {
+            logical_id: "TenantFunction".to_owned(),
+            physical_id: Some("silos-tenant-0f8c2d3e".to_owned()),
+            resource_type: "AWS::Lambda::Function".to_owned(),
+            status: "MODIFIED".to_owned(),
+            differences: vec![PropertyDifference {
+                path: "/MemorySize".to_owned(),
+                expected: Some("128".to_owned()),
+                actual: Some("512".to_owned()),
+                kind: "NOT_EQUAL".to_owned(),
+            }],
+        }],
+        reason: None,
+        detection: None,
+        previous: Some(DriftStatus::InSync),
+    });
+    let mut detecting = record.clone();
+    detecting.tenant_id = "1a8c2d3e-5b1d-4e8a-9c6f-2d4b8a1e3f70".to_owned();
+    detecting.drift = Some(Drift {
+        status: DriftStatus::NotChecked,
+        checked_at: None,
+        resources: Vec::new(),
+        reason: None,
+        detection: Some(Detection {
+            id: "a1b2c3d4-0000-4000-8000-000000000001".to_owned(),
+            started_at: Timestamp {
+                millis: 1_796_600_000_000,
+            },
+        }),
+        previous: None,
+    });
+    shape(
+        &mut out,
+        "DriftAnswer (POST /drift)",
+        &DriftAnswer {
+            tenants: vec![drifted, detecting],
+            errors: vec![TenantError {
+                tenant_id: "2b8c2d3e-5b1d-4e8a-9c6f-2d4b8a1e3f70".to_owned(),
+                error: ErrorDetail {
+                    code: "TenantNotFound".to_owned(),
+                    message: "tenant 2b8c2d3e-5b1d-4e8a-9c6f-2d4b8a1e3f70 not found".to_owned(),
+                },
+            }],
         },
     );
     shape(

@@ -747,6 +747,7 @@ fn remote_cells_are_granted_exactly_their_access_roles() {
         assuming,
         [
             "DeleteRole",
+            "DriftRole",
             "EventPublisherRole",
             "ProvisionerRole",
             "ReconcilerRole",
@@ -911,4 +912,60 @@ fn a_stack_name_holding_the_tenant_s_name_is_checked_at_the_longest_stack_name()
         "{}",
         errors[0]
     );
+}
+
+/// DetectStackDrift reads each resource with its caller's credentials: the drift function's
+/// role (and each cell's access role) holds the tenant types' read-handler actions, scoped to
+/// tenant resources, in statements of their own.
+#[test]
+fn the_drift_role_reads_tenant_resources_and_nothing_else() {
+    let config = Config::new("silos").unwrap();
+    let output = synth::synth(
+        &app(),
+        &config,
+        std::path::Path::new("blueprints"),
+        Format::Json,
+    )
+    .unwrap();
+    let template: Value = serde_json::from_str(file(&output, "control-plane.json")).unwrap();
+    let statements: Vec<&serde_json::Value> =
+        template["Resources"]["DriftRole"]["Properties"]["Policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().unwrap())
+            .filter(|s| {
+                s["Sid"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("DriftRead"))
+            })
+            .collect();
+    assert!(!statements.is_empty());
+    let reads_function = statements.iter().find(|s| {
+        s["Action"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "lambda:GetFunction")
+    });
+    let reads_function = reads_function.expect("lambda:GetFunction is granted");
+    assert_eq!(
+        reads_function["Resource"][0]["Fn::Sub"],
+        "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:silos-tenant-*"
+    );
+    for s in &statements {
+        assert_eq!(s["Effect"], "Allow");
+        for a in s["Action"].as_array().unwrap() {
+            let a = a.as_str().unwrap();
+            // Reads only: nothing that creates, changes or deletes (API Gateway's read is
+            // its HTTP verb, `GET`).
+            let verb = a.split(':').nth(1).unwrap();
+            assert!(
+                ["Get", "Describe", "List", "GET"]
+                    .iter()
+                    .any(|v| verb.starts_with(v)),
+                "{a} in {s}"
+            );
+        }
+    }
 }

@@ -532,7 +532,7 @@ pub fn drift_reads(config: &Config, tenant_stacks: &[&Stack]) -> Vec<Statement> 
     let mut statements = merged(&grants, &tag_condition(config, false));
     if !on_star.is_empty() {
         // IAM authorizes these on no resource type: `*` is the only resource they take.
-        statements.push(Statement::allow(&on_star, ["*"]).sid("DriftReadsOnStar"));
+        statements.push(Statement::allow(&on_star, ["*"]));
     }
     let iam_reads: Vec<&str> = iam_actions
         .iter()
@@ -542,8 +542,17 @@ pub fn drift_reads(config: &Config, tenant_stacks: &[&Stack]) -> Vec<Statement> 
     if !iam_reads.is_empty() {
         statements.push(Statement::allow(&iam_reads, [tenant_roles(config)]));
     }
+    // Named, so a reader (and the permission tests) can tell the grants CloudFormation uses
+    // on the caller's behalf from the caller's own.
     statements
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| s.sid(&format!("{DRIFT_READ_SID}{}", i + 1)))
+        .collect()
 }
+
+/// The Sid prefix of [`drift_reads`]' statements: `DriftRead1`, `DriftRead2`, ….
+pub const DRIFT_READ_SID: &str = "DriftRead";
 
 /// The tag conditions of a grant: the app's tag for the provisioning role, the caller's own
 /// tenant tag for a tenant role (the boundary).
