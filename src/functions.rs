@@ -222,6 +222,8 @@ pub enum Env {
     EventBus,
     /// `SILOS_EVENT_NAMES`: the detail types the app chose.
     EventNames,
+    /// `SILOS_DRIFT_INTERVAL_SECONDS`: how often the drift pass runs (0: never).
+    DriftInterval,
 }
 
 /// What a function's role may do, in the order its statements are written.
@@ -522,12 +524,12 @@ pub const FUNCTIONS: &[Declaration] = &[
     Declaration {
         id: "Reconciler",
         handler: Handler::Reconciler,
-        description: "Repairs tenants stuck in provisioning, deleting or updating, from their stacks",
+        description: "Repairs tenants stuck in provisioning, deleting or updating, from their stacks, and runs the scheduled drift pass",
         trigger: Trigger::Schedule {
             expression: "rate(5 minutes)",
             description: "Runs the reconciler over stuck tenants",
         },
-        env: &[Env::ProvisioningRole],
+        env: &[Env::ProvisioningRole, Env::DriftInterval],
         grants: &[
             Grant::Table(&["dynamodb:GetItem", "dynamodb:UpdateItem"]),
             Grant::TenantStacks(&[
@@ -535,6 +537,9 @@ pub const FUNCTIONS: &[Declaration] = &[
                 "cloudformation:DeleteStack",
                 "cloudformation:DescribeStacks",
             ]),
+            // The drift pass: its place (PutItem), and detection on each running tenant.
+            Grant::Table(&["dynamodb:PutItem"]),
+            Grant::DriftDetection,
             Grant::PassProvisioningRole,
             Grant::Templates,
             Grant::Catalog,

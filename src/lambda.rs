@@ -19,6 +19,8 @@ pub use crate::functions::Handler;
 /// How long a tenant keeps a transitional status before the scheduled reconciler repairs it:
 /// longer than any in-flight provisioning or event delivery takes.
 pub const RECONCILE_SETTLE: std::time::Duration = std::time::Duration::from_secs(600);
+/// How long one reconciler run spends on the drift pass: well inside its 300 s timeout.
+pub const DRIFT_PASS_BUDGET: std::time::Duration = std::time::Duration::from_secs(120);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -33,6 +35,8 @@ pub enum Error {
     EventNames(#[from] crate::control_plane::events::UnknownDetailTypes),
     #[error("the Lambda runtime stopped: {0}")]
     Runtime(String),
+    #[error("SILOS_DRIFT_INTERVAL_SECONDS is {0:?}, not a number of seconds")]
+    BadDriftInterval(String),
 }
 
 /// The handler and settings from `lookup` (the environment). Records every variable it reads,
@@ -60,8 +64,21 @@ pub fn configure(
     };
     if handler == Handler::Events {
         publisher_settings(var)?;
+    } else if handler == Handler::Reconciler {
+        drift_interval(var)?;
     }
     Ok((handler, settings))
+}
+
+/// The drift pass's interval, from `lookup` (checked by [`configure`]).
+fn drift_interval(
+    mut lookup: impl FnMut(&'static str) -> Option<String>,
+) -> Result<std::time::Duration, Error> {
+    const NAME: &str = "SILOS_DRIFT_INTERVAL_SECONDS";
+    let text = lookup(NAME).ok_or(MissingVariable(NAME))?;
+    text.parse()
+        .map(std::time::Duration::from_secs)
+        .map_err(|_| Error::BadDriftInterval(text))
 }
 
 /// The event publisher's bus and names, from `lookup` (checked by [`configure`]).
@@ -196,6 +213,7 @@ pub async fn run() -> Result<(), Error> {
             .await
         }
         Handler::Reconciler => {
+            let drift_interval = drift_interval(|k| std::env::var(k).ok())?;
             lambda_runtime::run(service_fn(
                 |_: LambdaEvent<aws_lambda_events::event::eventbridge::EventBridgeEvent>| {
                     let cp = cp.clone();
@@ -203,6 +221,10 @@ pub async fn run() -> Result<(), Error> {
                         let repairs = cp.reconcile(RECONCILE_SETTLE).await?;
                         for r in &repairs {
                             tracing::info!(?r, "repaired a tenant");
+                        }
+                        let pass = cp.drift_pass(drift_interval, DRIFT_PASS_BUDGET).await?;
+                        if pass.checked > 0 {
+                            tracing::info!(?pass, "drift pass");
                         }
                         Ok::<_, lambda_runtime::Error>(repairs.len())
                     }

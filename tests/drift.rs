@@ -138,3 +138,47 @@ fn a_function_changed_by_hand_drifts_its_tenant_alone() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("is not a UUID"), "{}", stderr(&out));
 }
+
+/// The scheduled pass (the reconciler's schedule) over more running tenants than one page (of two, here):
+/// a run that stops at its budget keeps its place, the next resumes there and ends the
+/// round, and a round that is done waits for its interval.
+#[tokio::test]
+async fn the_drift_pass_resumes_where_it_stopped_and_waits_for_its_interval() {
+    let env = common::env::env().await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(env.running(&format!("Tenant {i}")).await.0);
+    }
+    let day = std::time::Duration::from_secs(86_400);
+    // No budget: one page (of two here), then it stops and keeps its place.
+    let first = env
+        .cp
+        .drift_pass_paged(day, std::time::Duration::ZERO, 2)
+        .await
+        .unwrap();
+    assert_eq!((first.checked, first.round_done), (2, false), "{first:?}");
+    let second = env
+        .cp
+        .drift_pass_paged(day, std::time::Duration::ZERO, 2)
+        .await
+        .unwrap();
+    assert_eq!((second.checked, second.round_done), (1, true), "{second:?}");
+    for id in &ids {
+        let t = env.tenant(id).await;
+        assert_eq!(t["drift"]["status"], "IN_SYNC", "{t}");
+    }
+    // The round is over: nothing until the interval has passed.
+    let third = env
+        .cp
+        .drift_pass(day, std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(third.checked, 0, "{third:?}");
+    // With no interval, no pass at all.
+    let off = env
+        .cp
+        .drift_pass(std::time::Duration::ZERO, std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(off.checked, 0);
+}

@@ -368,6 +368,17 @@ async fn every_role_allows_exactly_the_calls_its_handler_makes() {
     let repairs = env.cp.reconcile(std::time::Duration::ZERO).await.unwrap();
     assert_eq!(repairs.len(), 4, "{repairs:?}");
     record("ReconcilerFunction", &recorder);
+    // The same schedule's drift pass: its place, and detection on the running tenants.
+    let pass = env
+        .cp
+        .drift_pass(
+            std::time::Duration::from_secs(86_400),
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert!(pass.checked > 0 && pass.round_done, "{pass:?}");
+    record("ReconcilerFunction", &recorder);
     assert_eq!(env.tenant(&gone_id).await["status"], "deleted");
 
     // Granted for paths this run does not take, each with the reason.
@@ -392,11 +403,13 @@ async fn every_role_allows_exactly_the_calls_its_handler_makes() {
         ),
         // A retried tenant cut off before CreateStack clears its dead stack first; this run's
         // tenant was cut off on its first attempt.
+        // The drift pass reads drifted resources only for a stack that drifted.
         (
             "ReconcilerFunction",
             &[
                 "cloudformation:DeleteChangeSet",
                 "cloudformation:DeleteStack",
+                "cloudformation:DescribeStackResourceDrifts",
             ][..],
         ),
     ]);

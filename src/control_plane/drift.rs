@@ -299,3 +299,126 @@ fn last_status(tenant: &Tenant) -> Option<DriftStatus> {
         .map(|d| d.status)
         .filter(|s| *s != DriftStatus::NotChecked)
 }
+
+/// What one run of the scheduled drift pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PassRun {
+    /// Tenants whose drift was started or collected.
+    pub checked: usize,
+    /// Of those, the ones whose detection was still running when the run ended (collected by
+    /// the next visit, or by `silos tenants drift`).
+    pub running: usize,
+    /// The run reached the last running tenant: the round is over until the next.
+    pub round_done: bool,
+}
+
+/// How many running tenants the pass reads at a time.
+const PASS_PAGE: usize = 100;
+
+/// Whether `tenant` is due for a check in a pass every `interval`: never checked, a
+/// detection in flight, or a result older than nine tenths of the interval (so one checked
+/// just before last round's visit is not skipped for a whole round).
+fn due(tenant: &Tenant, interval: std::time::Duration, now: Timestamp) -> bool {
+    match &tenant.drift {
+        None => true,
+        Some(d) if d.detection.is_some() => true,
+        Some(d) => d.checked_at.is_none_or(|c| {
+            let age = now.millis.saturating_sub(c.millis);
+            u128::from(age) * 10 >= interval.as_millis() * 9
+        }),
+    }
+}
+
+impl ControlPlane {
+    /// One run of the scheduled drift pass (the reconciler's schedule calls it): once a
+    /// round is due (every `interval`, the app's `Config::drift_interval`), it checks the
+    /// running tenants page by page, for at most `budget`, then collects what it started
+    /// while the budget lasts. Where it stopped is kept, so the next run resumes there.
+    pub async fn drift_pass(
+        &self,
+        interval: std::time::Duration,
+        budget: std::time::Duration,
+    ) -> Result<PassRun, Error> {
+        self.drift_pass_paged(interval, budget, PASS_PAGE).await
+    }
+
+    /// [`drift_pass`](Self::drift_pass), reading `page` running tenants at a time.
+    pub async fn drift_pass_paged(
+        &self,
+        interval: std::time::Duration,
+        budget: std::time::Duration,
+        page: usize,
+    ) -> Result<PassRun, Error> {
+        let page_size = page;
+        let mut run = PassRun::default();
+        if interval.is_zero() {
+            return Ok(run);
+        }
+        let now = Timestamp::now();
+        let mut cursor = match self.store().drift_pass().await? {
+            Some(pass) if pass.cursor.is_none() && pass.next_at > now => return Ok(run),
+            Some(pass) => pass.cursor,
+            None => None,
+        };
+        let deadline = std::time::Instant::now() + budget;
+        let mut running = Vec::new();
+        loop {
+            let page = self
+                .store()
+                .by_status(Status::Running, page_size, cursor.as_deref())
+                .await?;
+            for tenant in page.tenants {
+                if !due(&tenant, interval, now) {
+                    continue;
+                }
+                let id = tenant.tenant_id.clone();
+                match self.drift(tenant).await {
+                    Ok(t) => {
+                        run.checked += 1;
+                        if t.drift.as_ref().is_some_and(|d| d.detection.is_some()) {
+                            running.push(id);
+                        }
+                    }
+                    // One tenant does not stop the pass; the next round tries it again.
+                    Err(e) => tracing::warn!(tenant = %id, error = %e, "drift detection failed"),
+                }
+            }
+            cursor = page.next_token;
+            if cursor.is_none() || std::time::Instant::now() >= deadline {
+                break;
+            }
+        }
+        while !running.is_empty() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            let mut still = Vec::new();
+            for id in running {
+                let collected = match self.tenant(&id).await {
+                    Ok(t) => self.drift(t).await,
+                    Err(e) => Err(e),
+                };
+                if let Ok(t) = collected
+                    && t.drift.as_ref().is_some_and(|d| d.detection.is_some())
+                {
+                    still.push(id);
+                }
+            }
+            running = still;
+        }
+        run.running = running.len();
+        run.round_done = cursor.is_none();
+        let pass = match cursor {
+            None => store::DriftPass {
+                next_at: Timestamp {
+                    millis: now.millis + interval.as_millis() as u64,
+                },
+                cursor: None,
+            },
+            Some(c) => store::DriftPass {
+                next_at: now,
+                cursor: Some(c),
+            },
+        };
+        self.store().set_drift_pass(&pass).await?;
+        Ok(run)
+    }
+}

@@ -331,7 +331,11 @@ pub async fn start(options: Options, reporter: Reporter) -> Result<Running, Erro
         )
         .run(rx.clone()),
     );
-    tasks.spawn(reconciler(cp.clone(), rx.clone()));
+    tasks.spawn(reconciler(
+        cp.clone(),
+        options.config.drift_interval(),
+        rx.clone(),
+    ));
     spawn_cell_watchers(&mut tasks, &cp, &output, &reporter, &in_flight, &rx).await?;
     tasks.spawn(
         watcher::StackWatcher {
@@ -478,7 +482,11 @@ pub const RECONCILE_SETTLE: Duration = Duration::from_secs(30);
 
 /// Repairs stuck tenants: once at startup (anything in flight was cut off by a previous run),
 /// then periodically.
-async fn reconciler(cp: ControlPlane, mut shutdown: watch::Receiver<bool>) {
+async fn reconciler(
+    cp: ControlPlane,
+    drift_interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut settle = Duration::ZERO;
     loop {
         match cp.reconcile(settle).await {
@@ -488,6 +496,11 @@ async fn reconciler(cp: ControlPlane, mut shutdown: watch::Receiver<bool>) {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "the reconciler pass failed; will retry"),
+        }
+        match cp.drift_pass(drift_interval, RECONCILE_EVERY / 2).await {
+            Ok(pass) if pass.checked > 0 => tracing::info!(?pass, "drift pass"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "the drift pass failed; will retry"),
         }
         settle = RECONCILE_SETTLE;
         tokio::select! {

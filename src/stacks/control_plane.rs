@@ -258,6 +258,10 @@ fn function(
             // The ARN (PutEvents takes a name or an ARN): a reference, so the bus comes first.
             Env::EventBus => f.env("EVENT_BUS", state.bus.arn()),
             Env::EventNames => f.env("SILOS_EVENT_NAMES", config.event_names()),
+            Env::DriftInterval => f.env(
+                "SILOS_DRIFT_INTERVAL_SECONDS",
+                config.drift_interval().as_secs().to_string(),
+            ),
         };
     }
     if let Some(mb) = declaration.memory {

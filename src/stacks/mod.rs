@@ -23,7 +23,12 @@ pub use toolkit::toolkit;
 pub struct Config {
     prefix: String,
     sbt_aws_event_names: bool,
+    drift_interval: std::time::Duration,
 }
+
+/// How often the scheduled pass checks every tenant's stack for drift, unless the app says
+/// otherwise ([`Config::with_drift_interval`]): daily.
+pub const DEFAULT_DRIFT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(86_400);
 
 /// Where the control plane runs, which decides what its template holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -142,6 +147,7 @@ impl Config {
             Ok(Config {
                 prefix: prefix.to_owned(),
                 sbt_aws_event_names: false,
+                drift_interval: DEFAULT_DRIFT_INTERVAL,
             })
         } else {
             Err(InvalidPrefix(prefix.to_owned()))
@@ -162,6 +168,18 @@ impl Config {
     pub fn with_sbt_aws_event_names(mut self) -> Config {
         self.sbt_aws_event_names = true;
         self
+    }
+
+    /// How often the reconciler's schedule runs a drift pass over every running tenant
+    /// (zero: never; `silos tenants drift` still checks on demand). At most one round runs
+    /// at a time, each resuming where the last run stopped.
+    pub fn with_drift_interval(mut self, interval: std::time::Duration) -> Config {
+        self.drift_interval = interval;
+        self
+    }
+
+    pub fn drift_interval(&self) -> std::time::Duration {
+        self.drift_interval
     }
 
     /// The event publisher's `SILOS_EVENT_NAMES`: `silos` or `sbt-aws`.

@@ -36,6 +36,7 @@
 mod cells;
 mod claims;
 mod codec;
+mod drift_pass;
 mod listing;
 mod token;
 
@@ -91,6 +92,7 @@ pub mod attribute {
     pub const DRIFT_DETECTION: &str = "driftDetection";
 }
 
+pub use drift_pass::DriftPass;
 pub use token::after as token_after;
 
 /// What `kind` lock items carry. Tenant items have no `kind`, and tenant ids are UUIDs, so they
