@@ -105,6 +105,8 @@ def install_change_set_updates():
     parameters and tags: moto updates its resources and its template only, so a change set
     back to the stack's first parameters (a tier move there and back) reads as one without
     changes, and the stack keeps its first tags."""
+    import datetime
+
     from moto.cloudformation.models import CloudFormationBackend
 
     original = CloudFormationBackend.execute_change_set
@@ -117,11 +119,33 @@ def install_change_set_updates():
         )
         if change_set is not None and change_set.change_set_type == "UPDATE":
             stack = self.stacks[change_set.stack_id]
+            # DescribeStacks' LastUpdatedTime, which moto never sets.
+            stack.last_updated_time = datetime.datetime.now(datetime.timezone.utc)
             stack.parameters = change_set.parameters
             if change_set.tags:
                 stack.tags = change_set.tags
 
     CloudFormationBackend.execute_change_set = execute_change_set
+
+    # DescribeChangeSet of a change set that is gone answers ChangeSetNotFound, as AWS does
+    # (moto answers a ValidationError that says a stack does not exist).
+    from moto.cloudformation.exceptions import CloudFormationError, ValidationError
+
+    class ChangeSetNotFound(CloudFormationError):
+        code = "ChangeSetNotFound"
+
+        def __init__(self, name):
+            super().__init__(f"ChangeSet [{name}] does not exist")
+
+    describe_change_set = CloudFormationBackend.describe_change_set
+
+    def describe_change_set_or_not_found(self, change_set_name):
+        try:
+            return describe_change_set(self, change_set_name)
+        except ValidationError:
+            raise ChangeSetNotFound(change_set_name) from None
+
+    CloudFormationBackend.describe_change_set = describe_change_set_or_not_found
 
     # A stack update of a resource whose model has no update (a DynamoDB table, among
     # others) loses the resource: moto records None for it, and the next reference to it

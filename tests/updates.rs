@@ -287,3 +287,49 @@ async fn the_reconciler_carries_out_an_update_whose_stream_record_was_lost() {
     assert_eq!(after["status"], "running", "{after}");
     assert_eq!(after["version"], v2.as_str());
 }
+
+/// CloudFormation removes a stack's change sets once one is executed (the emulator keeps
+/// them: the test removes it, as AWS would). A redelivered record, or the reconciler after
+/// the outcome's event was lost, then finds the recorded change set gone: the stack's update
+/// since the request says it was carried out, so the update is not abandoned, and the
+/// reconciler settles it from the stack's status.
+#[tokio::test]
+async fn an_executed_update_whose_change_set_aws_removed_is_not_abandoned() {
+    let env = env().await;
+    let (id, stack_id) = env.running("Acme Corp").await;
+    let v2 = env.publish("v2", set_memory("256")).await;
+    let (status, body) = update(&env, json!({"tenantId": id})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let record = env.modify_record(&id).await;
+    env.cp.handle_stream(record.clone()).await;
+    assert_eq!(memory_parameter(&env, &stack_id).await, "256");
+    let staged = env.tenant(&id).await;
+    assert_eq!(staged["status"], "updating", "{staged}");
+    for name in change_sets(&env, &stack_id).await {
+        env.cfn
+            .delete_change_set()
+            .stack_name(&stack_id)
+            .change_set_name(name)
+            .send()
+            .await
+            .unwrap();
+    }
+    // The redelivered record: still updating, no reason.
+    assert!(
+        env.cp
+            .handle_stream(record)
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
+    let after = env.tenant(&id).await;
+    assert_eq!(after["status"], "updating", "{after}");
+    assert_eq!(after["statusReason"], Value::Null);
+    // The outcome's event is lost; the reconciler applies the stack's status.
+    let repairs = env.cp.reconcile(std::time::Duration::ZERO).await.unwrap();
+    assert_eq!(repairs.len(), 1, "{repairs:?}");
+    let after = env.tenant(&id).await;
+    assert_eq!(after["status"], "running", "{after}");
+    assert_eq!(after["version"], v2.as_str());
+    assert_eq!(after["statusReason"], Value::Null);
+}

@@ -628,6 +628,12 @@ impl Template {
         s
     }
 
+    /// Compact JSON: what a TemplateBody carries, and what its size limit is checked against.
+    pub fn to_json_compact(&self) -> String {
+        // Every map in the document has string keys, so this cannot fail.
+        serde_json::to_string(&self.document()).unwrap_or_default()
+    }
+
     /// YAML with ambiguous scalars quoted (`"2010-09-09"`, `"yes"`) and intrinsics in long form.
     pub fn to_yaml(&self) -> Result<String, Error> {
         serde_saphyr::to_string(&self.document()).map_err(|e| Error::Render {

@@ -81,13 +81,18 @@ impl ControlPlane {
     }
 
     /// Whether the change set of `tenant`'s update has been executed (so its stack's status
-    /// is the update's outcome). A change set that is gone counts as not executed.
+    /// is the update's outcome). A change set that is gone counts as executed only if the
+    /// stack shows an update since the request (CloudFormation removes a stack's change sets
+    /// once one is executed).
     async fn executed(&self, tenant: &Tenant) -> Result<bool, Error> {
         let (Some(stack), Some(change_set)) = (&tenant.stack_name, &tenant.change_set) else {
             return Ok(false);
         };
         let reach = self.reach(tenant).await?;
         let status = self.execution_status(stack, change_set, &reach).await?;
+        if status.is_none() {
+            return self.executed_and_removed(tenant, stack, &reach).await;
+        }
         Ok(super::updater::is_executed(status.as_ref()))
     }
 

@@ -208,6 +208,11 @@ impl ControlPlane {
                 match self.execution_status(&stack, recorded, reach).await? {
                     Some(ExecutionStatus::Available) => tenant,
                     Some(_) => return Ok(tenant),
+                    // CloudFormation removes a stack's change sets once one is executed:
+                    // the stack's status is then the update's outcome.
+                    None if self.executed_and_removed(&tenant, &stack, reach).await? => {
+                        return Ok(tenant);
+                    }
                     None => {
                         let reason = format!("its change set {recorded} is gone");
                         return self.abandon(&tenant, &target, &reason).await;
@@ -299,12 +304,47 @@ impl ControlPlane {
                 // A retry whose first attempt was carried out (its answer lost) is refused:
                 // the change set is no longer available. It is executing, which is success.
                 let status = self.execution_status(stack, change_set, reach).await?;
-                if is_executed(status.as_ref()) {
+                if is_executed(status.as_ref())
+                    || (status.is_none()
+                        && self.executed_and_removed(&tenant, stack, reach).await?)
+                {
                     return Ok(tenant);
                 }
                 self.abandon(&tenant, target, &e.to_string()).await
             }
         }
+    }
+
+    /// Whether `tenant`'s update was carried out though its change set is gone: CloudFormation
+    /// removes a stack's change sets once one is executed, and then the stack shows an update
+    /// (in progress, complete or rolled back) that began after the tenant went `updating`.
+    pub(super) async fn executed_and_removed(
+        &self,
+        tenant: &Tenant,
+        stack: &str,
+        reach: &Reach,
+    ) -> Result<bool, Error> {
+        let described = reach
+            .cfn()
+            .await
+            .describe_stacks()
+            .stack_name(stack)
+            .send()
+            .await;
+        let out = reach
+            .paced(described)
+            .map_err(cfn_error("DescribeStacks"))?;
+        let Some(s) = out.stacks().first() else {
+            return Ok(false);
+        };
+        let updated = s
+            .stack_status()
+            .is_some_and(|status| status.as_str().starts_with("UPDATE_"));
+        let since = s
+            .last_updated_time()
+            .and_then(|t| t.to_millis().ok())
+            .is_some_and(|ms| ms >= tenant.status_changed_at.millis as i64);
+        Ok(updated && since)
     }
 
     /// The execution status of change set `name` of stack `stack`, or None if it is gone.

@@ -335,7 +335,7 @@ impl StackSet<'_> {
             let op = cfn
                 .update_stack_set()
                 .stack_set_name(name)
-                .template_body(&template.body)
+                .template_body(super::stack::compact(&template.body))
                 .set_parameters(Some(all))
                 .capabilities(Capability::CapabilityNamedIam)
                 .send()
@@ -349,7 +349,7 @@ impl StackSet<'_> {
             cfn.create_stack_set()
                 .stack_set_name(name)
                 .description("silos cells: one instance per cell")
-                .template_body(&template.body)
+                .template_body(super::stack::compact(&template.body))
                 .set_parameters(Some(all))
                 .permission_model(model.clone())
                 .capabilities(Capability::CapabilityNamedIam)

@@ -189,8 +189,10 @@ impl Stacks {
                 .filter(|(k, v)| deployed.get(*k) != Some(v))
                 .map(|(k, _)| k.clone())
                 .collect();
-            unchanged = body == spec.body && changed.is_empty() && tags == spec.tags;
             old = parse_template(&body);
+            // Compared as templates: a body goes compact (`stack::compact`), a URL's file as
+            // it is.
+            unchanged = old.as_ref() == Some(&new) && changed.is_empty() && tags == spec.tags;
         }
         Ok(Plan {
             stack: spec.name.clone(),

@@ -22,11 +22,22 @@ macro_rules! with_spec {
             .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityNamedIam);
         match &$spec.url {
             Some(url) => call.template_url(url),
-            None => call.template_body(&$spec.body),
+            None => call.template_body($crate::deploy::stack::compact(&$spec.body)),
         }
     }};
 }
 pub(crate) use with_spec;
+
+/// A template as a TemplateBody carries it: compact JSON, which is what CloudFormation's
+/// 51,200-byte limit is checked against at synth (`cfn::check_size`). A body that is not a
+/// template (JSON or YAML) goes as it is, for CloudFormation to refuse with its reason.
+pub(crate) fn compact(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .or_else(|| serde_saphyr::from_str::<serde_json::Value>(body).ok())
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| body.to_owned())
+}
 
 /// A stack to deploy.
 #[derive(Clone, Debug, PartialEq, Eq)]

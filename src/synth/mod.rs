@@ -145,7 +145,12 @@ pub fn render_stack(stack: &Stack, format: Format) -> Result<(File, Vec<Warning>
         Format::Json => stack.template.to_json(),
         Format::Yaml => stack.template.to_yaml()?,
     };
-    cfn::check_size(&stack.id, contents.len(), stack.delivery)?;
+    // A body goes compact (deploy's `stack::compact`); a URL's file as written.
+    let sent = match stack.delivery {
+        Delivery::Body => stack.template.to_json_compact().len(),
+        Delivery::Url => contents.len(),
+    };
+    cfn::check_size(&stack.id, sent, stack.delivery)?;
     Ok((
         File {
             name: format!("{}.{}", stack.id, format.extension()),
