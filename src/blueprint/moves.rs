@@ -14,8 +14,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::catalog::DeploymentType;
-
 /// The resource types that hold a tenant's data: removing or replacing one loses it (or, if
 /// its DeletionPolicy keeps it, detaches it from the tenant's stack). A tier move that would
 /// do either is refused unless the caller allows data loss.
@@ -141,10 +139,11 @@ impl MovePlan {
     }
 }
 
-/// A side of a move: a published deployment type and the parameter values its stack gets for
-/// this tenant (the blueprint's, rendered, and the system parameters').
+/// A side of a move: a published deployment type's resource summaries (its catalog entry's
+/// `resources`) and the parameter values its stack gets for this tenant (the blueprint's,
+/// rendered, and the system parameters').
 pub struct Side<'a> {
-    pub entry: &'a DeploymentType,
+    pub resources: &'a BTreeMap<String, ResourceSummary>,
     pub parameters: &'a BTreeMap<String, String>,
 }
 
@@ -164,13 +163,18 @@ impl Side<'_> {
     }
 }
 
-/// The plan of moving a tenant from `from` to `to`.
-pub fn plan(tenant_id: &str, from: (&str, Side<'_>), to: (&str, Side<'_>)) -> MovePlan {
+/// The plan of moving a tenant from `from` to `to`, whose published version is `version`.
+pub fn plan(
+    tenant_id: &str,
+    from: (&str, Side<'_>),
+    to: (&str, Side<'_>),
+    version: Option<String>,
+) -> MovePlan {
     let (from_name, old) = from;
     let (to_name, new) = to;
     let mut changes = Vec::new();
-    let before = &old.entry.resources;
-    let after = &new.entry.resources;
+    let before = old.resources;
+    let after = new.resources;
     for (id, r) in after {
         let change = |action: Action| PlannedChange {
             logical_id: id.clone(),
@@ -216,7 +220,7 @@ pub fn plan(tenant_id: &str, from: (&str, Side<'_>), to: (&str, Side<'_>)) -> Mo
         tenant_id: tenant_id.to_owned(),
         from: from_name.to_owned(),
         to: to_name.to_owned(),
-        version: new.entry.version.clone(),
+        version,
         changes,
     }
 }

@@ -11,8 +11,7 @@
 //!    new type and version; a rollback leaves the tenant `running` on its old type, with the
 //!    reason.
 
-use super::tenant::{Status, Tenant};
-use super::updater::short;
+use super::tenant::{Status, Tenant, short};
 use super::{ControlPlane, Error};
 use crate::blueprint::moves::{self as plans, MovePlan, Side};
 
@@ -99,17 +98,18 @@ impl ControlPlane {
             (
                 from,
                 Side {
-                    entry: current,
+                    resources: &current.resources,
                     parameters: &old,
                 },
             ),
             (
                 to,
                 Side {
-                    entry: target,
+                    resources: &target.resources,
                     parameters: &new,
                 },
             ),
+            target.version.clone(),
         ))
     }
 

@@ -129,6 +129,11 @@ pub fn apply_stack_status(current: Status, stack_status: &str) -> EventOutcome {
     }
 }
 
+/// The first 12 characters of a version, as shown to people.
+pub fn short(version: &str) -> &str {
+    version.get(..12).unwrap_or(version)
+}
+
 /// Seconds since the epoch with millisecond precision. Stored as a DynamoDB number, rendered
 /// as a string (`"1700000000.123"`), as the reference architecture's API does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -32,10 +32,18 @@ pub enum UpdateRequest {
     Started(Tenant),
 }
 
-/// The first 12 characters of a version, as shown to people.
-pub fn short(version: &str) -> &str {
-    version.get(..12).unwrap_or(version)
+/// Refuses a request planned for another version than the one `published`.
+fn check_expected(expected: Option<&str>, published: &str) -> Result<(), Error> {
+    match expected {
+        Some(expected) if expected != published => Err(Error::VersionMismatch {
+            expected: expected.to_owned(),
+            published: published.to_owned(),
+        }),
+        _ => Ok(()),
+    }
 }
+
+pub use super::tenant::short;
 
 /// `{prefix}-update-{version}-{tenant id}-{attempt}`: one change set per attempt, so a
 /// redelivery finds the one it created. The tenant id keeps names unique across stacks: the
@@ -98,29 +106,11 @@ impl ControlPlane {
             .version
             .clone()
             .ok_or_else(|| Error::Unversioned(tenant.deployment_type.clone()))?;
-        if let Some(expected) = expected
-            && expected != published
-        {
-            return Err(Error::VersionMismatch {
-                expected: expected.to_owned(),
-                published,
-            });
-        }
+        check_expected(expected, &published)?;
         if tenant.version.as_deref() == Some(published.as_str()) {
             return Ok(UpdateRequest::UpToDate(tenant));
         }
-        let changes = Changes {
-            target_version: Some(Some(published)),
-            change_set: Some(None),
-            status_reason: Some(None),
-            new_attempt: true,
-            ..Changes::default()
-        };
-        let tenant = self
-            .store()
-            .transition(&id, Status::Running, Status::Updating, &changes)
-            .await?;
-        Ok(UpdateRequest::Started(tenant))
+        self.start_update(&id, published, None).await
     }
 
     /// A tier move: checked against its plan, then `updating` to the target type.
@@ -135,17 +125,23 @@ impl ControlPlane {
             .version
             .clone()
             .ok_or_else(|| Error::Unversioned(m.to.to_owned()))?;
-        if let Some(expected) = expected
-            && expected != published
-        {
-            return Err(Error::VersionMismatch {
-                expected: expected.to_owned(),
-                published,
-            });
-        }
+        check_expected(expected, &published)?;
+        self.start_update(&tenant.tenant_id, published, Some(m.to))
+            .await
+    }
+
+    /// Moves running tenant `id` to `updating` to version `target` (of deployment type `to`,
+    /// for a tier move), as a new attempt.
+    async fn start_update(
+        &self,
+        id: &str,
+        target: String,
+        to: Option<&str>,
+    ) -> Result<UpdateRequest, Error> {
         let changes = Changes {
-            target_version: Some(Some(published)),
-            target_deployment_type: Some(Some(m.to.to_owned())),
+            target_version: Some(Some(target)),
+            // A plain update clears any: it goes to the tenant's own type.
+            target_deployment_type: Some(to.map(str::to_owned)),
             change_set: Some(None),
             status_reason: Some(None),
             new_attempt: true,
@@ -153,12 +149,7 @@ impl ControlPlane {
         };
         let tenant = self
             .store()
-            .transition(
-                &tenant.tenant_id,
-                Status::Running,
-                Status::Updating,
-                &changes,
-            )
+            .transition(id, Status::Running, Status::Updating, &changes)
             .await?;
         Ok(UpdateRequest::Started(tenant))
     }

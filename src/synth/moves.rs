@@ -114,7 +114,6 @@ fn referenced<'a>(value: &'a Value, out: &mut BTreeSet<&'a str>) {
 mod tests {
     use super::*;
     use crate::blueprint::TenantData;
-    use crate::blueprint::catalog::DeploymentType;
     use crate::blueprint::moves::{Action, Side, plan};
     use crate::stacks::{Config, Silo, Stack, TenantContext};
 
@@ -124,22 +123,8 @@ mod tests {
         silo.finish()
     }
 
-    fn entry(stack: &Stack) -> DeploymentType {
-        DeploymentType {
-            description: String::new(),
-            stack: stack.id.clone(),
-            template: String::new(),
-            template_sha256: String::new(),
-            template_key: String::new(),
-            blueprint: crate::blueprint::Blueprint::parse(
-                std::path::Path::new("x.yaml"),
-                "deploymentType: x\ndescription: x\nstack: x\nstackName: x\nparameters: {}\ntags: {}\n",
-            )
-            .unwrap(),
-            system_parameters: BTreeMap::new(),
-            version: Some("v".to_owned()),
-            resources: summaries(&stack.template),
-        }
+    fn entry(stack: &Stack) -> BTreeMap<String, crate::blueprint::moves::ResourceSummary> {
+        summaries(&stack.template)
     }
 
     #[test]
@@ -188,10 +173,15 @@ mod tests {
         );
         let params = BTreeMap::from([("TenantId".to_owned(), "t-1".to_owned())]);
         let side = |e| Side {
-            entry: e,
+            resources: e,
             parameters: &params,
         };
-        let up = plan("t-1", ("silo", side(&silo)), ("premium", side(&premium)));
+        let up = plan(
+            "t-1",
+            ("silo", side(&silo)),
+            ("premium", side(&premium)),
+            None,
+        );
         assert!(up.data_loss().is_empty(), "{up:?}");
         assert!(
             up.changes
@@ -200,7 +190,12 @@ mod tests {
             "{up:?}"
         );
         assert!(up.changes.iter().all(|c| c.action == Action::Add), "{up:?}");
-        let down = plan("t-1", ("premium", side(&premium)), ("silo", side(&silo)));
+        let down = plan(
+            "t-1",
+            ("premium", side(&premium)),
+            ("silo", side(&silo)),
+            None,
+        );
         let lost: Vec<&str> = down
             .data_loss()
             .iter()
@@ -215,7 +210,7 @@ mod tests {
         );
         // The same type to itself changes nothing.
         assert!(
-            plan("t-1", ("silo", side(&silo)), ("silo", side(&silo)))
+            plan("t-1", ("silo", side(&silo)), ("silo", side(&silo)), None)
                 .changes
                 .is_empty()
         );

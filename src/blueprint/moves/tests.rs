@@ -15,25 +15,11 @@ fn resource(t: &str, create_only: &str, parameters: &[(&str, Option<&str>)]) -> 
     }
 }
 
-fn entry(resources: &[(&str, ResourceSummary)]) -> DeploymentType {
-    DeploymentType {
-        description: String::new(),
-        stack: "s".to_owned(),
-        template: String::new(),
-        template_sha256: String::new(),
-        template_key: String::new(),
-        blueprint: crate::blueprint::Blueprint::parse(
-            std::path::Path::new("x.yaml"),
-            "deploymentType: x\ndescription: x\nstack: x\nstackName: x\nparameters: {}\ntags: {}\n",
-        )
-        .unwrap(),
-        system_parameters: BTreeMap::new(),
-        version: Some("v2".to_owned()),
-        resources: resources
-            .iter()
-            .map(|(id, r)| ((*id).to_owned(), r.clone()))
-            .collect(),
-    }
+fn entry(resources: &[(&str, ResourceSummary)]) -> BTreeMap<String, ResourceSummary> {
+    resources
+        .iter()
+        .map(|(id, r)| ((*id).to_owned(), r.clone()))
+        .collect()
 }
 
 fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -58,17 +44,18 @@ fn a_create_only_property_fed_by_a_parameter_replaces_when_the_value_differs() {
         (
             "a",
             Side {
-                entry: &e,
+                resources: &e,
                 parameters: &standard,
             },
         ),
         (
             "b",
             Side {
-                entry: &e,
+                resources: &e,
                 parameters: &params(&[("TableClass", "STANDARD")]),
             },
         ),
+        Some("v2".to_owned()),
     );
     // The default and an explicit equal value are the same value.
     assert!(same.changes.is_empty(), "{same:?}");
@@ -77,17 +64,18 @@ fn a_create_only_property_fed_by_a_parameter_replaces_when_the_value_differs() {
         (
             "a",
             Side {
-                entry: &e,
+                resources: &e,
                 parameters: &standard,
             },
         ),
         (
             "b",
             Side {
-                entry: &e,
+                resources: &e,
                 parameters: &infrequent,
             },
         ),
+        Some("v2".to_owned()),
     );
     assert_eq!(other.changes.len(), 1, "{other:?}");
     assert_eq!(other.changes[0].action, Action::Replace);
@@ -103,12 +91,12 @@ fn a_create_only_property_fed_by_a_parameter_replaces_when_the_value_differs() {
 fn a_changed_create_only_text_replaces_and_conditional_ones_may() {
     let none = params(&[]);
     let side = |e| Side {
-        entry: e,
+        resources: e,
         parameters: &none,
     };
     let a = entry(&[("Fn", resource("AWS::Lambda::Function", "h1", &[]))]);
     let b = entry(&[("Fn", resource("AWS::Lambda::Function", "h2", &[]))]);
-    let p = plan("t", ("a", side(&a)), ("b", side(&b)));
+    let p = plan("t", ("a", side(&a)), ("b", side(&b)), None);
     assert_eq!(p.changes[0].action, Action::Replace);
     // A function holds no data: replacing it loses none.
     assert!(p.data_loss().is_empty());
@@ -117,7 +105,7 @@ fn a_changed_create_only_text_replaces_and_conditional_ones_may() {
     let c = entry(&[("T", conditional.clone())]);
     conditional.conditional.sha256 = "other".to_owned();
     let d = entry(&[("T", conditional)]);
-    let p = plan("t", ("c", side(&c)), ("d", side(&d)));
+    let p = plan("t", ("c", side(&c)), ("d", side(&d)), None);
     assert_eq!(p.changes[0].action, Action::MayReplace);
     assert!(p.changes[0].loses_data);
 }
@@ -126,7 +114,7 @@ fn a_changed_create_only_text_replaces_and_conditional_ones_may() {
 fn removals_name_what_is_kept_and_a_new_type_under_an_old_id_is_a_replacement() {
     let none = params(&[]);
     let side = |e| Side {
-        entry: e,
+        resources: e,
         parameters: &none,
     };
     let mut bucket = resource("AWS::S3::Bucket", "h", &[]);
@@ -137,7 +125,7 @@ fn removals_name_what_is_kept_and_a_new_type_under_an_old_id_is_a_replacement() 
         ("Topic", resource("AWS::SNS::Topic", "t", &[])),
     ]);
     let b = entry(&[("Jobs", resource("AWS::SNS::Topic", "q", &[]))]);
-    let p = plan("t", ("a", side(&a)), ("b", side(&b)));
+    let p = plan("t", ("a", side(&a)), ("b", side(&b)), None);
     let got: Vec<(&str, Action, bool, bool)> = p
         .changes
         .iter()
