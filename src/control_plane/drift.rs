@@ -342,14 +342,13 @@ impl ControlPlane {
         self.drift_pass_paged(interval, budget, PASS_PAGE).await
     }
 
-    /// [`drift_pass`](Self::drift_pass), reading `page` running tenants at a time.
+    /// [`drift_pass`](Self::drift_pass), reading `page_size` running tenants at a time.
     pub async fn drift_pass_paged(
         &self,
         interval: std::time::Duration,
         budget: std::time::Duration,
-        page: usize,
+        page_size: usize,
     ) -> Result<PassRun, Error> {
-        let page_size = page;
         let mut run = PassRun::default();
         if interval.is_zero() {
             return Ok(run);

@@ -26,7 +26,6 @@ pub struct Request<'a> {
 
 pub async fn run(cli: &Cli, client: &ApiClient, r: &Request<'_>) -> Result<(), Error> {
     let plan = client.move_plan(r.id, r.to).await?;
-    let lost = plan.data_loss();
     if cli.output == OutputFormat::Text {
         print!("{}", render(&plan));
     }
@@ -38,14 +37,6 @@ pub async fn run(cli: &Cli, client: &ApiClient, r: &Request<'_>) -> Result<(), E
             );
         }
         return Ok(());
-    }
-    if !lost.is_empty() && !r.allow_data_loss {
-        return Err(Error::Tenant(format!(
-            "refused: moving tenant {} to {} would lose data: {}; nothing was changed (--allow-data-loss moves anyway)",
-            r.id,
-            r.to,
-            plan.describe_data_loss()
-        )));
     }
     let tenant = client
         .request_move(r.id, r.to, plan.version.as_deref(), r.allow_data_loss)
