@@ -1,6 +1,7 @@
 """CloudFormation resource types moto's CloudFormation does not create, created here in moto's
-own service backends: a tenant stack's user pool and app client in moto's Cognito, and its HTTP
-API (API, authorizer, integration, route, stage) in moto's API Gateway v2.
+own service backends: a tenant stack's user pool and app client in moto's Cognito, its HTTP
+API (API, authorizer, integration, route, stage) in moto's API Gateway v2, and its alarms in
+moto's CloudWatch (where SetAlarmState moves them, and DescribeAlarms shows them).
 
 moto's CloudFormation skips a type it has no model for, with a warning; the stack completes
 without the resource, and a Ref to it resolves to the logical id. With these models the pool,
@@ -318,6 +319,123 @@ class Stage(_Created, CloudFormationModel):
             }
         backend.create_stage(api_id, config)
         return cls(name, {}, lambda: _quietly(backend.delete_stage, api_id, name))
+
+
+def _cloudwatch(account_id, region_name):
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    return cloudwatch_backends[account_id][region_name]
+
+
+def _metric_data_queries(metrics):
+    """A template's `Metrics` as moto's own PutMetricAlarm handler builds them."""
+    from moto.cloudwatch.models import Dimension, Metric, MetricDataQuery, MetricStat
+
+    queries = []
+    for metric in metrics:
+        stat = metric.get("MetricStat")
+        metric_stat = None
+        if stat:
+            m = stat.get("Metric", {})
+            metric_stat = MetricStat(
+                metric=Metric(
+                    metric_name=m.get("MetricName"),
+                    namespace=m.get("Namespace"),
+                    dimensions=[
+                        Dimension(name=d.get("Name"), value=d.get("Value"))
+                        for d in m.get("Dimensions", [])
+                    ],
+                ),
+                period=stat.get("Period"),
+                stat=stat.get("Stat"),
+                unit=stat.get("Unit"),
+            )
+        queries.append(
+            MetricDataQuery(
+                query_id=metric.get("Id"),
+                label=metric.get("Label"),
+                period=metric.get("Period"),
+                return_data=metric.get("ReturnData"),
+                expression=metric.get("Expression"),
+                metric_stat=metric_stat,
+            )
+        )
+    return queries
+
+
+class MetricAlarm(_Created, CloudFormationModel):
+    """A metric alarm, made by moto's own PutMetricAlarm: it starts OK, as moto's alarms do
+    (CloudWatch's start INSUFFICIENT_DATA and, with no data and missing data not breaching,
+    move to OK). Its Ref is its name, as CloudFormation's is."""
+
+    __module__ = "moto.silos_emulator"
+
+    @staticmethod
+    def cloudformation_type():
+        return "AWS::CloudWatch::Alarm"
+
+    @staticmethod
+    def cloudformation_name_type():
+        return "AlarmName"
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
+    ):
+        props = _props(cloudformation_json)
+        name = props.get("AlarmName", resource_name)
+        backend = _cloudwatch(account_id, region_name)
+        number = lambda key: None if props.get(key) is None else float(props[key])  # noqa: E731
+        whole = lambda key: None if props.get(key) is None else int(props[key])  # noqa: E731
+        alarm = backend.put_metric_alarm(
+            name=name,
+            namespace=props.get("Namespace"),
+            metric_name=props.get("MetricName"),
+            metric_data_queries=_metric_data_queries(props.get("Metrics") or []) or None,
+            comparison_operator=props.get("ComparisonOperator"),
+            evaluation_periods=whole("EvaluationPeriods"),
+            datapoints_to_alarm=whole("DatapointsToAlarm"),
+            period=whole("Period"),
+            threshold=number("Threshold"),
+            statistic=props.get("Statistic"),
+            extended_statistic=props.get("ExtendedStatistic"),
+            description=props.get("AlarmDescription"),
+            dimensions=props.get("Dimensions") or [],
+            alarm_actions=props.get("AlarmActions") or [],
+            ok_actions=props.get("OKActions") or [],
+            insufficient_data_actions=props.get("InsufficientDataActions") or [],
+            unit=props.get("Unit"),
+            actions_enabled=props.get("ActionsEnabled", True) in (True, "true"),
+            treat_missing_data=props.get("TreatMissingData"),
+            evaluate_low_sample_count_percentile=props.get("EvaluateLowSampleCountPercentile"),
+            threshold_metric_id=props.get("ThresholdMetricId"),
+            tags=props.get("Tags") or [],
+        )
+        return cls(
+            name,
+            {"Arn": alarm.alarm_arn},
+            lambda: _quietly(backend.delete_alarms, [name]),
+        )
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
+    ):
+        # Same name: PutMetricAlarm updates it in place (and keeps its state, as AWS does).
+        # A new name replaces it.
+        new_name = _props(cloudformation_json).get("AlarmName", new_resource_name)
+        backend = _cloudwatch(account_id, region_name)
+        old = backend.alarms.get(original_resource.physical_resource_id)
+        new = cls.create_from_cloudformation_json(
+            new_resource_name, cloudformation_json, account_id, region_name
+        )
+        if new_name != original_resource.physical_resource_id:
+            original_resource.delete(account_id, region_name)
+        elif old is not None:
+            kept = backend.alarms[new_name]
+            kept.state_value, kept.state_reason = old.state_value, old.state_reason
+            kept.state_updated_timestamp = old.state_updated_timestamp
+        return new
 
 
 def _quietly(delete, *args):

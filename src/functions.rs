@@ -28,15 +28,18 @@ pub enum Handler {
     Reconciler,
     /// The lifecycle event publisher, on the tenants table's stream.
     Events,
+    /// Tenant stack alarm state changes, from EventBridge.
+    Health,
 }
 
 impl Handler {
-    pub const ALL: [Handler; 5] = [
+    pub const ALL: [Handler; 6] = [
         Handler::Api,
         Handler::Provisioner,
         Handler::StackEvents,
         Handler::Reconciler,
         Handler::Events,
+        Handler::Health,
     ];
 
     /// Its `SILOS_HANDLER` value.
@@ -47,6 +50,7 @@ impl Handler {
             Handler::StackEvents => "stack-events",
             Handler::Reconciler => "reconciler",
             Handler::Events => "events",
+            Handler::Health => "health",
         }
     }
 
@@ -206,12 +210,19 @@ pub enum Trigger {
     /// Tenant stack status changes: the rule on the default bus, and the rule for what cells
     /// in other accounts forward.
     StackStatus,
+    /// Tenant stack alarm state changes: the rule on the default bus, and the rule for what
+    /// cells in other accounts forward.
+    AlarmState,
     /// An EventBridge schedule.
     Schedule {
         expression: &'static str,
         description: &'static str,
     },
 }
+
+/// EventBridge's detail type for a CloudWatch alarm state change, which [`Trigger::AlarmState`]
+/// takes.
+pub const ALARM_STATE_CHANGE: &str = "CloudWatch Alarm State Change";
 
 /// An environment variable beyond the common ones (handler, prefix, table, bucket, catalog).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -513,6 +524,18 @@ pub const FUNCTIONS: &[Declaration] = &[
             "dynamodb:GetItem",
             "dynamodb:UpdateItem",
         ])],
+        memory: None,
+        timeout: None,
+    },
+    // An alarm state change sets its tenant's health: a read, then a write conditional on the
+    // health it read.
+    Declaration {
+        id: "Health",
+        handler: Handler::Health,
+        description: "Sets tenants' health from their stacks' alarm state changes",
+        trigger: Trigger::AlarmState,
+        env: &[],
+        grants: &[Grant::Table(&["dynamodb:GetItem", "dynamodb:UpdateItem"])],
         memory: None,
         timeout: None,
     },

@@ -10,6 +10,7 @@ use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
 
 use crate::control_plane::events::{DetailTypes, Publisher};
+use crate::control_plane::health::AlarmStateEvent;
 use crate::control_plane::idempotency::Caller;
 use crate::control_plane::stack_events::StackStatusEvent;
 use crate::control_plane::{ControlPlane, MissingVariable, Settings, api};
@@ -195,6 +196,18 @@ pub async fn run() -> Result<(), Error> {
                     // An error makes EventBridge retry, then the dead-letter queue keeps it.
                     let handled = cp.handle_stack_event(&event.payload).await?;
                     tracing::info!(?handled, "stack event");
+                    Ok::<_, lambda_runtime::Error>(())
+                }
+            }))
+            .await
+        }
+        Handler::Health => {
+            lambda_runtime::run(service_fn(|event: LambdaEvent<AlarmStateEvent>| {
+                let cp = cp.clone();
+                async move {
+                    // An error makes EventBridge retry, then the dead-letter queue keeps it.
+                    let handled = cp.handle_alarm_event(&event.payload).await?;
+                    tracing::info!(?handled, "alarm state change");
                     Ok::<_, lambda_runtime::Error>(())
                 }
             }))

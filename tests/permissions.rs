@@ -288,6 +288,29 @@ async fn every_role_allows_exactly_the_calls_its_handler_makes() {
     assert_eq!(status, StatusCode::OK, "{body}");
     record("MovePlanFunction", &recorder);
 
+    // An alarm fires, then a late report of an older state arrives (read, nothing written),
+    // and a second alarm's report races nothing.
+    let alarm = format!("{}-errors", front["stackName"].as_str().unwrap());
+    recorder.take();
+    let handled = env
+        .alarm_event(&alarm, "ALARM", "2026-12-07T17:04:40.989+0000")
+        .await;
+    assert!(
+        matches!(
+            handled,
+            silos::control_plane::health::Handled::Recorded { changed: true, .. }
+        ),
+        "{handled:?}"
+    );
+    let handled = env
+        .alarm_event(&alarm, "OK", "2026-12-07T17:03:40.985+0000")
+        .await;
+    assert_eq!(
+        handled,
+        silos::control_plane::health::Handled::Stale(id.to_string())
+    );
+    record("HealthFunction", &recorder);
+
     // Drift detection: started, and (the emulator's being quick) collected at once.
     let (status, body) = env
         .call("POST", "/drift", json!({"tenantIds": [id]}).to_string())

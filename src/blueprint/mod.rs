@@ -95,6 +95,9 @@ pub struct StackParameters<'a> {
     pub all: &'a [String],
     /// Parameters the platform injects; a blueprint must not set them.
     pub system: &'a [&'a str],
+    /// Parameters with a default in the template (the alarm thresholds): a blueprint may
+    /// leave them out, and its tenants take the default.
+    pub defaulted: &'a [String],
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -297,7 +300,10 @@ impl Blueprint {
             }
         }
         for name in stack.all {
-            if !stack.system.contains(&name.as_str()) && !self.parameters.contains_key(name) {
+            if !stack.system.contains(&name.as_str())
+                && !stack.defaulted.contains(name)
+                && !self.parameters.contains_key(name)
+            {
                 return Err(self.error(
                     Some(self.lines.parameters),
                     ErrorKind::MissingParameter {

@@ -11,7 +11,13 @@ tags:
   silos:tenant-id: "{{ tenant.id }}"
 "#;
 
-const PARAMS: &[&str] = &["CodeBucket", "CodeKey", "TenantId", "TenantName"];
+const PARAMS: &[&str] = &[
+    "AlarmErrors",
+    "CodeBucket",
+    "CodeKey",
+    "TenantId",
+    "TenantName",
+];
 const SYSTEM: &[&str] = &["CodeBucket", "CodeKey"];
 
 /// Parses `text` as `silo.yaml`, checks it against the tenant-silo parameters, and compares the
@@ -19,9 +25,11 @@ const SYSTEM: &[&str] = &["CodeBucket", "CodeKey"];
 fn check(text: &str, expected: &str) {
     let all: Vec<String> = PARAMS.iter().map(|s| (*s).to_owned()).collect();
     let result = Blueprint::parse(Path::new("blueprints/silo.yaml"), text).and_then(|b| {
+        let defaulted = ["AlarmErrors".to_owned()];
         let stack = (b.stack == "tenant-silo").then_some(StackParameters {
             all: &all,
             system: SYSTEM,
+            defaulted: &defaulted,
         });
         b.check("silos", stack, &["tenant-silo"])
     });
@@ -48,6 +56,16 @@ fn a_good_blueprint_renders_for_the_sample_tenant() {
 }
 
 #[test]
+fn a_parameter_with_a_default_may_be_left_out_or_set() {
+    // GOOD sets no AlarmErrors, which has a default.
+    check(GOOD, "");
+    check(
+        &GOOD.replace("  TenantName:", "  AlarmErrors: \"1\"\n  TenantName:"),
+        "",
+    );
+}
+
+#[test]
 fn errors_name_the_file_the_line_and_the_reason() {
     check(
         &GOOD.replace("stack: tenant-silo", "stack: tenant-pool"),
@@ -55,7 +73,7 @@ fn errors_name_the_file_the_line_and_the_reason() {
     );
     check(
         &GOOD.replace("  TenantName:", "  Colour: x\n  TenantName:"),
-        "blueprints/silo.yaml:7: Colour is not a parameter of stack tenant-silo (its parameters: CodeBucket, CodeKey, TenantId, TenantName)",
+        "blueprints/silo.yaml:7: Colour is not a parameter of stack tenant-silo (its parameters: AlarmErrors, CodeBucket, CodeKey, TenantId, TenantName)",
     );
     check(
         &GOOD.replace("  TenantName: \"{{ tenant.name }}\"\n", ""),

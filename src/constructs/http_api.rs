@@ -135,6 +135,11 @@ impl HttpApi {
         });
     }
 
+    /// The API's id (`Ref`), its metrics' `ApiId` dimension.
+    pub fn api_id(&self) -> Expr {
+        Handle::<apigw::Api>::new(&self.id).r#ref()
+    }
+
     /// The invoke URL. Built with Fn::Sub rather than `GetAtt Api.ApiEndpoint`, which some
     /// emulators cannot resolve.
     pub fn url(&self) -> Expr {

@@ -190,6 +190,9 @@ pub struct Reach {
     /// The cell's Cognito, where its tenants' directories are: None in a control plane built
     /// from bare clients (some tests), which invites no one.
     pub cognito: Option<aws_sdk_cognitoidentityprovider::Client>,
+    /// The cell's CloudWatch, where its tenants' alarms are: only local mode's alarm watcher
+    /// reads it (on AWS, EventBridge forwards their state changes). None as for `cognito`.
+    pub cloudwatch: Option<aws_sdk_cloudwatch::Client>,
 }
 
 impl Reach {
@@ -282,6 +285,7 @@ impl Registry {
                     .sdk
                     .as_ref()
                     .map(aws_sdk_cognitoidentityprovider::Client::new),
+                cloudwatch: self.sdk.as_ref().map(aws_sdk_cloudwatch::Client::new),
             }
         } else {
             let sdk = self
@@ -310,6 +314,10 @@ impl Registry {
                 .build();
             let cognito = aws_sdk_cognitoidentityprovider::config::Builder::from(sdk)
                 .region(aws_config::Region::new(region.clone()))
+                .credentials_provider(credentials.clone())
+                .build();
+            let cloudwatch = aws_sdk_cloudwatch::config::Builder::from(sdk)
+                .region(aws_config::Region::new(region.clone()))
                 .credentials_provider(credentials)
                 .build();
             Reach {
@@ -320,6 +328,7 @@ impl Registry {
                 bucket: cell.bucket_name(prefix).unwrap_or_default(),
                 region,
                 cognito: Some(aws_sdk_cognitoidentityprovider::Client::from_conf(cognito)),
+                cloudwatch: Some(aws_sdk_cloudwatch::Client::from_conf(cloudwatch)),
             }
         };
         self.reached

@@ -57,10 +57,13 @@ pub enum Kind {
     /// No status moved: drift detection found the stack's drift status changed (to
     /// `DRIFTED`, or back), or found it `DRIFTED` at its first check.
     Drifted,
+    /// No status moved: the stack's alarms changed the tenant's health (`ok` ↔ `alarm`, or
+    /// which alarms fire).
+    HealthChanged,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Requested,
         Kind::ProvisioningStarted,
         Kind::Provisioned,
@@ -73,6 +76,7 @@ impl Kind {
         Kind::OffboardingFailed,
         Kind::Offboarded,
         Kind::Drifted,
+        Kind::HealthChanged,
     ];
 
     /// Our detail type.
@@ -90,6 +94,7 @@ impl Kind {
             Kind::OffboardingFailed => "Tenant Offboarding Failed",
             Kind::Offboarded => "Tenant Offboarded",
             Kind::Drifted => "Tenant Drifted",
+            Kind::HealthChanged => "Tenant Health Changed",
         }
     }
 
@@ -108,7 +113,8 @@ impl Kind {
             | Kind::Updated
             | Kind::UpdateRolledBack
             | Kind::UpdateFailed
-            | Kind::Drifted => return None,
+            | Kind::Drifted
+            | Kind::HealthChanged => return None,
         })
     }
 
@@ -223,6 +229,9 @@ pub struct Detail {
     /// A `Tenant Drifted` event's drift: the new status, the one before, the resources.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift: Option<super::tenant::Drift>,
+    /// A `Tenant Health Changed` event's health: the status, the one before, each alarm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::tenant::Health>,
 }
 
 /// A lifecycle event as a consumer receives it from EventBridge (the envelope's fields it
@@ -275,6 +284,7 @@ pub fn event(old: Option<Status>, new: &Tenant, names: DetailTypes) -> Option<Ev
             tenant: tenant_detail(new),
             stack_outputs: None,
             drift: None,
+            health: None,
         },
     })
 }
@@ -325,6 +335,37 @@ fn drift_event(image: &serde_dynamo::Item, new: &Tenant, names: DetailTypes) -> 
             tenant: tenant_detail(new),
             stack_outputs: None,
             drift: Some(drift.clone()),
+            health: None,
+        },
+    })
+}
+
+/// The `Tenant Health Changed` event of a health write that changed the tenant's health:
+/// the write whose `writeId` its record's `healthWrite` names, as for drift. Its key is the
+/// tenant, `health` and the change's time.
+fn health_event(image: &serde_dynamo::Item, new: &Tenant, names: DetailTypes) -> Option<Event> {
+    let text = |name: &str| match image.get(name) {
+        Some(serde_dynamo::AttributeValue::S(s)) => Some(s.as_str()),
+        _ => None,
+    };
+    let this_write = text(store::attribute::WRITE_ID)?;
+    if text(store::attribute::HEALTH_WRITE) != Some(this_write) {
+        return None;
+    }
+    let health = new.health.as_ref()?;
+    Some(Event {
+        kind: Kind::HealthChanged,
+        detail_type: Kind::HealthChanged.detail_type(names),
+        detail: Detail {
+            idempotency_key: format!("{}:health:{}", new.tenant_id, health.changed_at),
+            previous_status: Some(new.status),
+            tenant: tenant_detail(new),
+            stack_outputs: None,
+            drift: None,
+            health: Some(super::tenant::Health {
+                revision: String::new(),
+                ..health.clone()
+            }),
         },
     })
 }
@@ -359,7 +400,9 @@ pub fn from_record(
         // A record written before lifecycle events: its old status is unknown.
         return Ok(None);
     }
-    Ok(event(old, &new, names).or_else(|| drift_event(new_image, &new, names)))
+    Ok(event(old, &new, names)
+        .or_else(|| drift_event(new_image, &new, names))
+        .or_else(|| health_event(new_image, &new, names)))
 }
 
 #[cfg(test)]

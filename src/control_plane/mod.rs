@@ -9,6 +9,7 @@ pub mod cells;
 pub mod drift;
 pub mod events;
 mod front_door;
+pub mod health;
 pub mod idempotency;
 pub mod moves;
 mod offboarding;

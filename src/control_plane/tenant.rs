@@ -248,6 +248,76 @@ pub struct Tenant {
     pub admin_invite_error: Option<String>,
     /// What drift detection last found of its stack ([`Drift`]); None until it first runs.
     pub drift: Option<Drift>,
+    /// What its stack's alarms last said ([`Health`]); None until one reports.
+    pub health: Option<Health>,
+}
+
+/// What a tenant stack's CloudWatch alarms say: `alarm` while any of them is in ALARM, `ok`
+/// otherwise. Alarm state changes reach the health handler through EventBridge (forwarded
+/// from cells), or local mode's alarm watcher.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    pub status: HealthStatus,
+    /// Each alarm of the stack heard from so far, with its last state, by name.
+    pub alarms: Vec<AlarmState>,
+    /// When the status or the set of alarms in ALARM last changed: a change publishes
+    /// `Tenant Health Changed`, keyed by this time.
+    pub changed_at: Timestamp,
+    /// The status before that change; None before the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<HealthStatus>,
+    /// The write that recorded it, which the next health write is conditional on. Internal.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub revision: String,
+}
+
+impl Health {
+    /// The alarms in ALARM, by name.
+    pub fn firing(&self) -> impl Iterator<Item = &AlarmState> {
+        self.alarms.iter().filter(|a| a.state == ALARM)
+    }
+}
+
+/// CloudWatch's state of an alarm that is firing.
+pub const ALARM: &str = "ALARM";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    Ok,
+    Alarm,
+}
+
+impl HealthStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthStatus::Ok => "ok",
+            HealthStatus::Alarm => "alarm",
+        }
+    }
+}
+
+impl std::fmt::Display for HealthStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One alarm's last reported state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlarmState {
+    /// `{stackName}-{what}`: `…-errors`, `…-throttles`, `…-duration`, `…-table-throttles`,
+    /// `…-front-door-5xx`.
+    pub name: String,
+    /// `OK`, `ALARM` or `INSUFFICIENT_DATA`, in CloudWatch's words.
+    pub state: String,
+    /// When CloudWatch moved it there (its event's state timestamp); a report older than the
+    /// recorded one changes nothing, so events may arrive in any order.
+    pub since: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// What drift detection found of a tenant's stack: CloudFormation's DetectStackDrift, started
@@ -390,6 +460,7 @@ impl Tenant {
             admin_email: None,
             admin_invite_error: None,
             drift: None,
+            health: None,
         }
     }
 }

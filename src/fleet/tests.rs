@@ -21,6 +21,7 @@ fn tenant(id: &str, status: Status, version: Option<&str>) -> Tenant {
         target_version: None,
         target_deployment_type: None,
         drift: None,
+        health: None,
         change_set: None,
         attempt: 0,
         name_lock: None,

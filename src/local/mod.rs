@@ -7,6 +7,7 @@
 //!   feeds the provisioner, and the stack watcher feeds the stack-events handler, with the same
 //!   event types the Lambda host gets (DESIGN.md section 6).
 
+pub mod alarms;
 pub mod auth;
 pub mod emulator;
 pub mod front_door;
@@ -338,6 +339,15 @@ pub async fn start(options: Options, reporter: Reporter) -> Result<Running, Erro
     ));
     spawn_cell_watchers(&mut tasks, &cp, &output, &reporter, &in_flight, &rx).await?;
     tasks.spawn(
+        alarms::AlarmWatcher {
+            cp: cp.clone(),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
+            account: crate::aws::EMULATOR_ACCOUNT.to_owned(),
+            region: options.region.clone(),
+        }
+        .run(rx.clone()),
+    );
+    tasks.spawn(
         watcher::StackWatcher {
             cp: cp.clone(),
             cfn: aws_sdk_cloudformation::Client::new(&sdk),
@@ -440,7 +450,7 @@ fn stream_processor(
     }
 }
 
-/// Spawns one stack watcher per remote cell, each through the cell's own reach (its access
+/// Spawns one stack watcher and one alarm watcher per remote cell, each through the cell's own reach (its access
 /// role).
 async fn spawn_cell_watchers(
     tasks: &mut JoinSet<()>,
@@ -466,6 +476,17 @@ async fn spawn_cell_watchers(
             }
             .run(shutdown.clone()),
         );
+        if let Some(cloudwatch) = reach.cloudwatch.clone() {
+            tasks.spawn(
+                alarms::AlarmWatcher {
+                    cp: cp.clone(),
+                    cloudwatch,
+                    account: cell.account.clone().unwrap_or_default(),
+                    region: reach.region.clone(),
+                }
+                .run(shutdown.clone()),
+            );
+        }
     }
     Ok(())
 }

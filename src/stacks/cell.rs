@@ -16,12 +16,11 @@
 //! - **The forwarding rule**: the cell's tenant stack status changes go to the control plane's
 //!   bus, where the stack-events handler takes them as it takes its own account's.
 
-use serde_json::json;
-
 use crate::cfn::iam::{Principal, Statement};
 use crate::cfn::{Delivery, Expr, Output, Parameter, Template, events, sqs};
 use crate::constructs::{self, Bucket, BucketRef, Queue, Role};
 
+use super::control_plane::EventSource;
 use super::provisioning::{self, Provisioning};
 use super::{Config, Kind, Stack};
 use crate::blueprint::cells::names;
@@ -254,13 +253,12 @@ fn access_role(
     access
 }
 
-/// The cell's tenant stack status changes, forwarded to the control plane's bus through a
-/// role, with a dead-letter queue that only the rule may send to.
+/// The cell's tenant stack status changes and its tenant stacks' alarm state changes,
+/// forwarded to the control plane's bus through a role, with a dead-letter queue that only the rule may send to.
 fn forwarding(config: &Config, t: &mut Template, bus_arn: Expr) {
     let prefix = config.prefix();
-    // The cell's tenant stack status changes, forwarded to the control plane's bus.
     let mut forwarder = Role::for_service("ForwarderRole", "events.amazonaws.com").description(
-        "Lets EventBridge put this cell's tenant stack events on the control plane's bus",
+        "Lets EventBridge put this cell's tenant stack and alarm events on the control plane's bus",
     );
     forwarder.allow(&["events:PutEvents"], [bus_arn.clone()]);
     forwarder.add_to(t);
@@ -269,46 +267,58 @@ fn forwarding(config: &Config, t: &mut Template, bus_arn: Expr) {
     let dlq = Queue::new("ForwardDeadLetterQueue")
         .queue_name(Expr::sub(names::forward_dlq(prefix, CELL_NAME)));
     dlq.add_to(t);
-    t.add(
-        "ForwardStackEvents",
-        &events::Rule {
-            description: Some("Tenant stack status changes, forwarded to the control plane".into()),
-            event_pattern: Some(json!({
-                "source": ["aws.cloudformation"],
-                "detail-type": ["CloudFormation Stack Status Change"],
-                "detail": {"stack-id": [{"prefix": constructs::arn(
-                    "cloudformation",
-                    &format!("stack/{}", config.tenant_stack_prefix()),
-                )}]}
-            })),
-            state: Some(events::rule::State::Enabled.into()),
-            targets: Some(vec![events::rule::Target {
-                role_arn: Some(forwarder.arn().into()),
-                dead_letter_config: Some(events::rule::DeadLetterConfig {
-                    arn: Some(dlq.arn().into()),
-                }),
-                retry_policy: Some(events::rule::RetryPolicy {
-                    maximum_retry_attempts: Some(constructs::count(8)),
-                    maximum_event_age_in_seconds: Some(constructs::count(3600)),
-                }),
-                ..events::rule::Target::new(bus_arn, "ControlPlaneBus")
-            }]),
-            ..events::Rule::new()
-        },
-    );
+    let sources = [
+        (
+            EventSource::StackStatus,
+            "ForwardStackEvents",
+            "Tenant stack status changes, forwarded to the control plane",
+        ),
+        (
+            EventSource::AlarmState,
+            "ForwardAlarmStates",
+            "Tenant stacks' alarm state changes, forwarded to the control plane",
+        ),
+    ];
+    for (source, id, description) in sources {
+        t.add(
+            id,
+            &events::Rule {
+                description: Some(description.into()),
+                event_pattern: Some(source.pattern(config, None)),
+                state: Some(events::rule::State::Enabled.into()),
+                targets: Some(vec![events::rule::Target {
+                    role_arn: Some(forwarder.arn().into()),
+                    dead_letter_config: Some(events::rule::DeadLetterConfig {
+                        arn: Some(dlq.arn().into()),
+                    }),
+                    retry_policy: Some(events::rule::RetryPolicy {
+                        maximum_retry_attempts: Some(constructs::count(8)),
+                        maximum_event_age_in_seconds: Some(constructs::count(3600)),
+                    }),
+                    ..events::rule::Target::new(bus_arn.clone(), "ControlPlaneBus")
+                }]),
+                ..events::Rule::new()
+            },
+        );
+    }
     t.add(
         "ForwardDeadLetterQueuePolicy",
         &sqs::QueuePolicy::new(
-            crate::cfn::iam::PolicyDocument::new(vec![
-                Statement::allow(&["sqs:SendMessage"], [dlq.arn()])
-                    .sid("AllowTheForwardRuleOnly")
-                    .principal(Principal::service("events.amazonaws.com"))
-                    .condition(
-                        "ArnEquals",
-                        "aws:SourceArn",
-                        crate::cfn::Handle::<events::Rule>::new("ForwardStackEvents").attr_arn(),
-                    ),
-            ]),
+            crate::cfn::iam::PolicyDocument::new(
+                sources
+                    .iter()
+                    .map(|(_, id, _)| {
+                        Statement::allow(&["sqs:SendMessage"], [dlq.arn()])
+                            .sid(&format!("Allow{id}Only"))
+                            .principal(Principal::service("events.amazonaws.com"))
+                            .condition(
+                                "ArnEquals",
+                                "aws:SourceArn",
+                                crate::cfn::Handle::<events::Rule>::new(id).attr_arn(),
+                            )
+                    })
+                    .collect(),
+            ),
             vec![dlq.url().into()],
         ),
     );

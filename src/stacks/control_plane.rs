@@ -1,4 +1,4 @@
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::blueprint::cells::Cells;
 use crate::cfn::dynamodb::table::{AttributeType, StreamViewType};
@@ -278,7 +278,9 @@ fn function(
         Trigger::Stream { .. } => f.without_dead_letter_queue(
             "Invoked by a stream event source mapping, whose on-failure destination keeps failed records",
         ),
-        Trigger::StackStatus => f.dead_letter_queue(&dead_letter_queue(declaration)),
+        Trigger::StackStatus | Trigger::AlarmState => {
+            f.dead_letter_queue(&dead_letter_queue(declaration))
+        }
         Trigger::Schedule { .. } => f.without_dead_letter_queue(
             "Invoked by a schedule rule whose target has its own dead-letter queue, and the next scheduled pass retries anything missed",
         ),
@@ -357,8 +359,9 @@ enum Made {
     Routes,
     /// The mapping, and what its on-failure queue keeps.
     Stream(StreamSubscription, &'static str),
-    /// The dead-letter queue, the rule and (with cells in other accounts) the forwarded rule.
-    StackStatus(Queue, EventRule, Option<EventRule>),
+    /// An AWS event's: the dead-letter queue, the rule and (with cells in other accounts) the
+    /// forwarded rule.
+    Events(Queue, EventRule, Option<EventRule>),
     Schedule(EventRule),
 }
 
@@ -367,7 +370,7 @@ impl Made {
         match self {
             Made::Routes => {}
             Made::Stream(subscription, _) => subscription.add_to(t),
-            Made::StackStatus(dlq, rule, forwarded) => {
+            Made::Events(dlq, rule, forwarded) => {
                 dlq.add_to(t);
                 rule.add_to(t);
                 if let Some(forwarded) = forwarded {
@@ -404,22 +407,16 @@ fn trigger(
             }
             Made::Stream(subscription, failures)
         }
-        Trigger::StackStatus => {
+        Trigger::StackStatus | Trigger::AlarmState => {
+            let source = EventSource::of(declaration.trigger);
             let rule = EventRule::pattern(
-                "StackStatusRule",
-                "Tenant stack status changes, and no other stack's",
-                json!({
-                    "source": ["aws.cloudformation"],
-                    "detail-type": ["CloudFormation Stack Status Change"],
-                    "detail": {"stack-id": [{"prefix": constructs::arn(
-                        "cloudformation",
-                        &format!("stack/{}", config.tenant_stack_prefix()),
-                    )}]}
-                }),
+                source.rule_id(),
+                source.rule_description(),
+                source.pattern(config, None),
             )
             .target(f);
-            let forwarded = forwarded_rule(config, cells, state.bus).map(|r| r.target(f));
-            Made::StackStatus(dead_letter_queue(declaration), rule, forwarded)
+            let forwarded = forwarded_rule(config, cells, state.bus, source).map(|r| r.target(f));
+            Made::Events(dead_letter_queue(declaration), rule, forwarded)
         }
         Trigger::Schedule {
             expression,
@@ -473,34 +470,117 @@ fn cell_event_policies(t: &mut Template, bus: &EventBus, cells: &Cells) {
     }
 }
 
-/// The rule on the bus for the tenant stack status changes the cells forward, if any cell is
-/// in another account.
-fn forwarded_rule(config: &Config, cells: &Cells, bus: &EventBus) -> Option<EventRule> {
+/// The AWS events about tenant stacks that the control plane takes, at home and from cells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventSource {
+    /// CloudFormation's stack status changes of tenant stacks.
+    StackStatus,
+    /// CloudWatch's alarm state changes of tenant stacks' alarms, which are named after
+    /// their stacks.
+    AlarmState,
+}
+
+impl EventSource {
+    fn of(trigger: Trigger) -> EventSource {
+        match trigger {
+            Trigger::AlarmState => EventSource::AlarmState,
+            _ => EventSource::StackStatus,
+        }
+    }
+
+    fn rule_id(self) -> &'static str {
+        match self {
+            EventSource::StackStatus => "StackStatusRule",
+            EventSource::AlarmState => "AlarmStateRule",
+        }
+    }
+
+    fn rule_description(self) -> &'static str {
+        match self {
+            EventSource::StackStatus => "Tenant stack status changes, and no other stack's",
+            EventSource::AlarmState => "Tenant stacks' alarm state changes, and no other alarm's",
+        }
+    }
+
+    /// The event pattern: at home (`accounts` None), or forwarded from the cells in these
+    /// accounts, whose stacks (or alarms) are under `prefixes`.
+    pub fn pattern(self, config: &Config, forwarded: Option<(&[&str], &[String])>) -> Value {
+        let (source, detail_type, field) = match self {
+            EventSource::StackStatus => (
+                "aws.cloudformation",
+                "CloudFormation Stack Status Change",
+                "stack-id",
+            ),
+            EventSource::AlarmState => {
+                ("aws.cloudwatch", functions::ALARM_STATE_CHANGE, "alarmName")
+            }
+        };
+        let home = self.prefix(config, None);
+        let mut pattern = json!({
+            "source": [source],
+            "detail-type": [detail_type],
+            "detail": {field: [{"prefix": home}]},
+        });
+        if let Some((accounts, prefixes)) = forwarded {
+            pattern["account"] = json!(accounts);
+            pattern["detail"][field] = prefixes.iter().map(|p| json!({"prefix": p})).collect();
+        }
+        pattern
+    }
+
+    /// What the rule's field starts with: a tenant stack's id (in this account, or in the
+    /// cell at `region` and `account`), or a tenant stack's alarm's name.
+    pub fn prefix(self, config: &Config, cell: Option<(&str, &str)>) -> Value {
+        match (self, cell) {
+            (EventSource::StackStatus, None) => json!(constructs::arn(
+                "cloudformation",
+                &format!("stack/{}", config.tenant_stack_prefix()),
+            )),
+            (EventSource::StackStatus, Some((region, account))) => json!(format!(
+                "arn:aws:cloudformation:{region}:{account}:stack/{}",
+                config.tenant_stack_prefix()
+            )),
+            (EventSource::AlarmState, _) => json!(config.tenant_stack_prefix()),
+        }
+    }
+}
+
+/// The rule on the bus for the events of `source` that the cells forward, if any cell is in
+/// another account.
+fn forwarded_rule(
+    config: &Config,
+    cells: &Cells,
+    bus: &EventBus,
+    source: EventSource,
+) -> Option<EventRule> {
     let accounts = cell_accounts(cells);
     if accounts.is_empty() {
         return None;
     }
-    let stacks: Vec<String> = cells
+    let mut prefixes: Vec<String> = cells
         .remote()
         .filter_map(|c| {
-            Some(format!(
-                "arn:aws:cloudformation:{}:{}:stack/{}",
-                c.region.as_deref()?,
-                c.account.as_deref()?,
-                config.tenant_stack_prefix()
-            ))
+            let prefix = source.prefix(config, Some((c.region.as_deref()?, c.account.as_deref()?)));
+            prefix.as_str().map(str::to_owned)
         })
         .collect();
-    Some(
-        EventRule::pattern(
+    prefixes.dedup();
+    let accounts: Vec<&str> = accounts.into_iter().collect();
+    let (id, description) = match source {
+        EventSource::StackStatus => (
             "CellStackStatusRule",
             "Tenant stack status changes the cells forward, and no other stack's",
-            json!({
-                "source": ["aws.cloudformation"],
-                "detail-type": ["CloudFormation Stack Status Change"],
-                "account": accounts.iter().collect::<Vec<_>>(),
-                "detail": {"stack-id": stacks.iter().map(|p| json!({"prefix": p})).collect::<Vec<_>>()}
-            }),
+        ),
+        EventSource::AlarmState => (
+            "CellAlarmStateRule",
+            "Tenant stacks' alarm state changes the cells forward, and no other alarm's",
+        ),
+    };
+    Some(
+        EventRule::pattern(
+            id,
+            description,
+            source.pattern(config, Some((&accounts, &prefixes))),
         )
         .on_bus(bus.name().to_owned()),
     )

@@ -1,3 +1,4 @@
+use crate::cfn::cloudwatch::{self, alarm};
 use crate::cfn::{Delivery, Expr, Output, Parameter, RemovalPolicy, Template, Value};
 use crate::constructs::{Bucket, Code, Function, HttpApi, Method, Queue, Role, Table, UserPool};
 
@@ -23,6 +24,34 @@ pub struct Silo {
     function: Function,
     directory: UserPool,
     api: HttpApi,
+    thresholds: Thresholds,
+}
+
+/// The alarm thresholds, each a stack parameter with a default that a tier's blueprint may
+/// set (`parameters: {AlarmErrors: "1"}`).
+struct Thresholds {
+    errors: Expr,
+    throttles: Expr,
+    duration: Expr,
+    table_throttles: Expr,
+    front_door_5xx: Expr,
+}
+
+/// The tenant function's timeout in seconds (the function construct's default).
+const FUNCTION_TIMEOUT_SECONDS: u32 = 30;
+
+/// The period every alarm of the silo evaluates, in seconds, over this many periods.
+const ALARM_PERIOD: i64 = 60;
+const ALARM_PERIODS: i64 = 1;
+
+/// What each alarm of a tenant stack is named after its stack: `{stackName}-{suffix}`. The
+/// health handler finds the tenant from the name.
+pub mod alarms {
+    pub const ERRORS: &str = "errors";
+    pub const THROTTLES: &str = "throttles";
+    pub const DURATION: &str = "duration";
+    pub const TABLE_THROTTLES: &str = "table-throttles";
+    pub const FRONT_DOOR_5XX: &str = "front-door-5xx";
 }
 
 /// The routes of the tenant function (`crate::tenant_function`), each behind the front door.
@@ -84,6 +113,51 @@ impl Silo {
                 .length(1, 1024),
         );
 
+        let threshold = |t: &mut Template, id: &str, description: &str, default: u32, max: u32| {
+            t.parameter(
+                id,
+                Parameter::number(description)
+                    .range(1, max)
+                    .default(&default.to_string()),
+            )
+        };
+        let thresholds = Thresholds {
+            errors: threshold(
+                &mut t,
+                "AlarmErrors",
+                "The tenant function's errors in a minute that set off its alarm; a tier's blueprint may set it",
+                5,
+                1_000_000,
+            ),
+            throttles: threshold(
+                &mut t,
+                "AlarmThrottles",
+                "The tenant function's throttled invocations in a minute that set off its alarm",
+                1,
+                1_000_000,
+            ),
+            duration: threshold(
+                &mut t,
+                "AlarmDurationMs",
+                "The tenant function's longest run in a minute, in ms, that sets off its alarm: by default 80% of its timeout",
+                FUNCTION_TIMEOUT_SECONDS * 800,
+                FUNCTION_TIMEOUT_SECONDS * 1000,
+            ),
+            table_throttles: threshold(
+                &mut t,
+                "AlarmTableThrottles",
+                "The tenant table's throttled reads and writes in a minute that set off its alarm",
+                1,
+                1_000_000,
+            ),
+            front_door_5xx: threshold(
+                &mut t,
+                "AlarmFrontDoor5xx",
+                "The front door's 5xx answers in a minute that set off its alarm",
+                5,
+                1_000_000,
+            ),
+        };
         let directory = UserPool::new("TenantUserPool", Expr::stack_name());
         let table = Table::new("TenantTable", "pk")
             .sort_key("sk")
@@ -102,6 +176,7 @@ impl Silo {
         .role_path(&config.tenant_role_path())
         .permissions_boundary(provisioning::boundary_arn(config))
         .memory(memory)
+        .timeout(FUNCTION_TIMEOUT_SECONDS)
         .env("TENANT_ID", tenant_id)
         .env("TENANT_NAME", tenant_name)
         .env("TABLE_NAME", table.name())
@@ -133,6 +208,7 @@ impl Silo {
             function,
             directory,
             api,
+            thresholds,
         }
     }
 
@@ -210,6 +286,142 @@ impl Silo {
         self.function.set_env(key, value);
     }
 
+    /// An alarm of the tenant's, named `${AWS::StackName}-{suffix}`: `metric` in `namespace`
+    /// with `dimensions`, summed (or its `statistic`) per minute, at or over `threshold`. Its
+    /// state changes set the tenant's health. Missing data is not breaching: a silo nobody
+    /// calls is healthy.
+    #[allow(clippy::too_many_arguments)]
+    pub fn alarm(
+        &mut self,
+        id: &str,
+        suffix: &str,
+        description: &str,
+        namespace: &str,
+        metric: &str,
+        dimensions: Vec<(&str, Value<String>)>,
+        statistic: alarm::Statistic,
+        threshold: impl Into<Value<f64>>,
+    ) {
+        let alarm = cloudwatch::Alarm {
+            alarm_name: Some(Expr::sub(format!("${{AWS::StackName}}-{suffix}")).into()),
+            alarm_description: Some(description.into()),
+            namespace: Some(namespace.into()),
+            metric_name: Some(metric.into()),
+            dimensions: Some(
+                dimensions
+                    .into_iter()
+                    .map(|(name, value)| alarm::Dimension::new(name, value))
+                    .collect(),
+            ),
+            statistic: Some(Value::Lit(statistic)),
+            period: Some(Value::Lit(ALARM_PERIOD)),
+            evaluation_periods: Some(Value::Lit(ALARM_PERIODS)),
+            threshold: Some(threshold.into()),
+            comparison_operator: Some(Value::Lit(
+                alarm::ComparisonOperator::GreaterThanOrEqualToThreshold,
+            )),
+            treat_missing_data: Some(Value::Lit(alarm::TreatMissingData::NotBreaching)),
+            ..cloudwatch::Alarm::new()
+        };
+        self.template.add(id, &alarm);
+    }
+
+    /// The table's throttled reads and writes: one alarm over the sum of both metrics (the
+    /// table-wide `ThrottledRequests` carries an `Operation` dimension too).
+    fn table_throttles_alarm(&mut self) {
+        let table = self.table.name();
+        let stat = |id: &str, metric: &str| alarm::MetricDataQuery {
+            metric_stat: Some(alarm::MetricStat::new(
+                alarm::Metric {
+                    namespace: Some("AWS/DynamoDB".into()),
+                    metric_name: Some(metric.into()),
+                    dimensions: Some(vec![alarm::Dimension::new("TableName", table.clone())]),
+                },
+                Value::Lit(ALARM_PERIOD),
+                "Sum",
+            )),
+            return_data: Some(Value::Lit(false)),
+            ..alarm::MetricDataQuery::new(id)
+        };
+        let alarm = cloudwatch::Alarm {
+            alarm_name: Some(
+                Expr::sub(format!("${{AWS::StackName}}-{}", alarms::TABLE_THROTTLES)).into(),
+            ),
+            alarm_description: Some("The tenant table's throttled reads and writes".into()),
+            metrics: Some(vec![
+                stat("reads", "ReadThrottleEvents"),
+                stat("writes", "WriteThrottleEvents"),
+                alarm::MetricDataQuery {
+                    expression: Some("reads + writes".into()),
+                    label: Some("Throttled reads and writes".into()),
+                    return_data: Some(Value::Lit(true)),
+                    ..alarm::MetricDataQuery::new("throttled")
+                },
+            ]),
+            evaluation_periods: Some(Value::Lit(ALARM_PERIODS)),
+            threshold: Some(self.thresholds.table_throttles.clone().into()),
+            comparison_operator: Some(Value::Lit(
+                alarm::ComparisonOperator::GreaterThanOrEqualToThreshold,
+            )),
+            treat_missing_data: Some(Value::Lit(alarm::TreatMissingData::NotBreaching)),
+            ..cloudwatch::Alarm::new()
+        };
+        self.template.add("TenantTableThrottlesAlarm", &alarm);
+    }
+
+    /// The silo's alarms: its function's errors, throttles and a run near its timeout, its
+    /// table's throttles and its front door's 5xx answers.
+    fn alarms(&mut self) {
+        let function = || vec![("FunctionName", self.function.name().into())];
+        let t = &self.thresholds;
+        let (errors, throttles, duration) =
+            (t.errors.clone(), t.throttles.clone(), t.duration.clone());
+        let front_door_5xx = t.front_door_5xx.clone();
+        let (f1, f2, f3) = (function(), function(), function());
+        self.alarm(
+            "TenantErrorsAlarm",
+            alarms::ERRORS,
+            "The tenant function's errors",
+            "AWS/Lambda",
+            "Errors",
+            f1,
+            alarm::Statistic::Sum,
+            errors,
+        );
+        self.alarm(
+            "TenantThrottlesAlarm",
+            alarms::THROTTLES,
+            "The tenant function's throttled invocations",
+            "AWS/Lambda",
+            "Throttles",
+            f2,
+            alarm::Statistic::Sum,
+            throttles,
+        );
+        self.alarm(
+            "TenantDurationAlarm",
+            alarms::DURATION,
+            "The tenant function's longest run, near its timeout",
+            "AWS/Lambda",
+            "Duration",
+            f3,
+            alarm::Statistic::Maximum,
+            duration,
+        );
+        self.table_throttles_alarm();
+        let api = self.api.api_id();
+        self.alarm(
+            "TenantFrontDoor5xxAlarm",
+            alarms::FRONT_DOOR_5XX,
+            "The front door's 5xx answers",
+            "AWS/ApiGateway",
+            "5xx",
+            vec![("ApiId", api.into()), ("Stage", "$default".into())],
+            alarm::Statistic::Sum,
+            front_door_5xx,
+        );
+    }
+
     /// A stack output, which `silos tenants tenant-info` shows.
     pub fn output(&mut self, id: &str, description: &str, value: impl Into<Value<String>>) {
         self.template.output(id, Output::new(description, value));
@@ -222,6 +434,7 @@ impl Silo {
         self.function.add_to(&mut self.template);
         self.directory.add_to(&mut self.template);
         self.api.add_to(&mut self.template);
+        self.alarms();
         let (table, function) = (self.table.name(), self.function.name());
         self.output("TenantTableName", "The tenant's table", table);
         self.output("TenantFunctionName", "The tenant's function", function);

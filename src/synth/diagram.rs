@@ -30,6 +30,7 @@ const HIDDEN: &[&str] = &[
 /// Nodes for what is outside the stack.
 const CLOUDFORMATION: &str = "ext_CloudFormation";
 const TENANT_STACKS: &str = "ext_TenantStacks";
+const CLOUDWATCH: &str = "ext_CloudWatch";
 
 pub fn mermaid(template: &Template) -> String {
     let nodes = Nodes::new(template);
@@ -174,21 +175,24 @@ impl<'a> Nodes<'a> {
         }
     }
 
-    /// An EventBridge rule: the stack events it takes from CloudFormation, and its targets,
-    /// labelled with its schedule if it has one.
+    /// An EventBridge rule: the stack events it takes from CloudFormation (or the alarm
+    /// state changes from CloudWatch), and its targets, labelled with its schedule if it has
+    /// one.
     fn rule(&self, graph: &mut Graph, id: &str, props: &Json) {
         let Some(rule) = self.node(id) else { return };
-        if props["EventPattern"]["source"]
-            .as_array()
-            .is_some_and(|s| s.iter().any(|v| v == "aws.cloudformation"))
-        {
-            graph.external.insert(CLOUDFORMATION);
-            graph.edge(
-                CLOUDFORMATION.to_owned(),
-                rule.clone(),
-                "stack events",
-                false,
-            );
+        let from = |source: &str| {
+            props["EventPattern"]["source"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|v| v == source))
+        };
+        for (source, node, label) in [
+            ("aws.cloudformation", CLOUDFORMATION, "stack events"),
+            ("aws.cloudwatch", CLOUDWATCH, "alarm state changes"),
+        ] {
+            if from(source) {
+                graph.external.insert(node);
+                graph.edge(node.to_owned(), rule.clone(), label, false);
+            }
         }
         let label = match props.get("ScheduleExpression") {
             Some(schedule) => schedule.as_str().unwrap_or("schedule"),
@@ -270,10 +274,10 @@ fn boundaries(template: &Template, graph: &mut Graph) {
 /// The nodes outside the stack.
 fn render_external(external: &BTreeSet<&str>, out: &mut String) {
     for e in external {
-        let label = if *e == TENANT_STACKS {
-            "tenant stacks"
-        } else {
-            "CloudFormation"
+        let label = match *e {
+            TENANT_STACKS => "tenant stacks",
+            CLOUDWATCH => "CloudWatch",
+            _ => "CloudFormation",
         };
         out.push_str(&format!("  {e}{{{{\"{label}\"}}}}\n"));
     }

@@ -244,9 +244,21 @@ fn check_blueprints(
             .as_ref()
             .map(Stack::system_parameters)
             .unwrap_or_default();
+        let defaulted: Vec<String> = stack
+            .as_ref()
+            .map(|s| {
+                let parameters = &s.template.parameters;
+                parameters
+                    .iter()
+                    .filter(|(_, p)| p.default.is_some())
+                    .map(|(name, _)| name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
         let params = stack.as_ref().map(|_| StackParameters {
             all: &names,
             system: &system,
+            defaulted: &defaulted,
         });
         let rendered = bp.check(config.prefix(), params, registered)?;
         if let Some(stack) = stack {

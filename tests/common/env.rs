@@ -424,6 +424,23 @@ impl Env {
         self.cp.handle_stack_event(&event).await.unwrap()
     }
 
+    /// The alarm state change fixture for alarm `name` moving to `state` at `timestamp`
+    /// (CloudWatch's format), handled as the health function would.
+    pub async fn alarm_event(
+        &self,
+        name: &str,
+        state: &str,
+        timestamp: &str,
+    ) -> silos::control_plane::health::Handled {
+        let mut event: Value = fixture("eventbridge-alarm-state-change.json");
+        event["detail"]["alarmName"] = json!(name);
+        event["detail"]["state"]["value"] = json!(state);
+        event["detail"]["state"]["timestamp"] = json!(timestamp);
+        let event: silos::control_plane::health::AlarmStateEvent =
+            serde_json::from_value(event).unwrap();
+        self.cp.handle_alarm_event(&event).await.unwrap()
+    }
+
     pub async fn stacks_named(&self, name: &str) -> usize {
         let out = self.cfn.list_stacks().send().await.unwrap();
         out.stack_summaries()

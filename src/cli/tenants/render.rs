@@ -71,6 +71,42 @@ pub(super) fn drift_cell(t: &Tenant) -> String {
     }
 }
 
+/// The HEALTH cell: `ok`, `alarm (errors, duration)` naming the alarms firing by what
+/// follows the stack's name, or `-` until an alarm reports.
+pub(super) fn health_cell(t: &Tenant) -> String {
+    let Some(health) = &t.health else {
+        return "-".to_owned();
+    };
+    let stack = t.stack_name.as_deref().map(|s| format!("{s}-"));
+    let firing: Vec<&str> = health
+        .firing()
+        .map(|a| {
+            stack
+                .as_deref()
+                .and_then(|s| a.name.strip_prefix(s))
+                .unwrap_or(&a.name)
+        })
+        .collect();
+    if firing.is_empty() {
+        return health.status.to_string();
+    }
+    format!("{} ({})", health.status, firing.join(", "))
+}
+
+/// Each alarm firing on one line: `alarm …-errors since 1700000000.000: Threshold Crossed…`.
+pub(super) fn health_lines(t: &Tenant) -> Vec<String> {
+    let Some(health) = &t.health else {
+        return Vec::new();
+    };
+    health
+        .firing()
+        .map(|a| match &a.reason {
+            Some(reason) => format!("{} since {}: {reason}", a.name, a.since),
+            None => format!("{} since {}", a.name, a.since),
+        })
+        .collect()
+}
+
 /// A drifted resource's differences on one line: `TenantFunction /MemorySize 128 → 512`.
 pub(super) fn drift_lines(t: &Tenant) -> Vec<String> {
     let Some(drift) = &t.drift else {
@@ -115,6 +151,7 @@ pub(super) fn tenant_rows(tenants: &[Tenant], published: Option<&Published>) -> 
                 t.status.to_string(),
                 version,
                 drift_cell(t),
+                health_cell(t),
                 or_dash(t.status_reason.as_deref()),
             ]
         })
@@ -128,6 +165,7 @@ pub(super) fn tenant_rows(tenants: &[Tenant], published: Option<&Published>) -> 
             "STATUS",
             "VERSION",
             "DRIFT",
+            "HEALTH",
             "REASON",
         ],
         &rows,
@@ -248,10 +286,25 @@ pub(super) fn info(t: &Tenant, resources: &[StackResource]) -> String {
                     .as_deref(),
             ),
         ),
+        ("health", health_cell(t)),
+        (
+            "healthChangedAt",
+            or_dash(
+                t.health
+                    .as_ref()
+                    .map(|h| h.changed_at.to_string())
+                    .as_deref(),
+            ),
+        ),
     ] {
         out.push_str(&format!("{key:<16}{cell}\n"));
+        if key == "driftCheckedAt" {
+            for line in drift_lines(t) {
+                out.push_str(&format!("{:<16}{line}\n", ""));
+            }
+        }
     }
-    for line in drift_lines(t) {
+    for line in health_lines(t) {
         out.push_str(&format!("{:<16}{line}\n", ""));
     }
     let rows: Vec<Vec<String>> = resources

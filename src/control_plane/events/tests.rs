@@ -83,6 +83,12 @@ fn every_kind_is_reachable() {
             .unwrap()
             .map(|e| e.kind),
     );
+    let health = health_image("w1", Some("w1"));
+    seen.extend(
+        from_record("MODIFY", &none(), &health, DetailTypes::Silos)
+            .unwrap()
+            .map(|e| e.kind),
+    );
     assert_eq!(seen.into_iter().collect::<Vec<_>>(), Kind::ALL.to_vec());
 }
 
@@ -435,4 +441,59 @@ fn a_drift_status_change_publishes_once_and_only_from_its_own_write() {
         detail_type("MODIFY", &none(), &first),
         Some("Tenant Drifted")
     );
+}
+
+/// A running tenant's image after a health write that put one alarm in ALARM: this write's
+/// id and the record's `healthWrite`.
+fn health_image(write: &str, health_write: Option<&str>) -> serde_dynamo::Item {
+    let mut v: serde_json::Value =
+        serde_json::to_value(image("running", Some("running"), "1700000002.000")).unwrap();
+    v["writeId"] = json!({"S": write});
+    if let Some(h) = health_write {
+        v["healthWrite"] = json!({"S": h});
+    }
+    v["health"] = json!({"M": {
+        "status": {"S": "alarm"},
+        "changedAt": {"S": "1700000200.500"},
+        "previous": {"S": "ok"},
+        "revision": {"S": write},
+        "alarms": {"L": [{"M": {
+            "name": {"S": "silos-tenant-6f1c2a3e-0000-4000-8000-000000000001-errors"},
+            "state": {"S": "ALARM"},
+            "since": {"S": "1700000199.000"},
+        }}]},
+    }});
+    serde_json::from_value(v).unwrap()
+}
+
+#[test]
+fn a_health_change_publishes_once_and_only_from_its_own_write() {
+    let changed = health_image("w1", Some("w1"));
+    let e = from_record("MODIFY", &none(), &changed, DetailTypes::Silos)
+        .unwrap()
+        .expect("an event");
+    assert_eq!(e.detail_type, "Tenant Health Changed");
+    assert_eq!(
+        e.detail.idempotency_key,
+        "6f1c2a3e-0000-4000-8000-000000000001:health:1700000200.500"
+    );
+    let health = e.detail.health.expect("the health");
+    assert_eq!(
+        health.status,
+        crate::control_plane::tenant::HealthStatus::Alarm
+    );
+    assert_eq!(health.firing().count(), 1);
+    // The store's revision is not the consumer's business.
+    assert_eq!(health.revision, "");
+    // A later write of the record (a health write that changed nothing, or any other).
+    let later = health_image("w2", Some("w1"));
+    assert_eq!(
+        from_record("MODIFY", &none(), &later, DetailTypes::Silos).unwrap(),
+        None
+    );
+    // sbt-aws has no name for it: ours is kept.
+    let e = from_record("MODIFY", &none(), &changed, DetailTypes::SbtAws)
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.detail_type, "Tenant Health Changed");
 }

@@ -49,6 +49,8 @@ pub(super) struct TenantItem {
     pub(super) admin_invite_error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) drift: Option<super::super::tenant::Drift>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) health: Option<super::super::tenant::Health>,
 }
 
 /// The attributes that hold a [`Timestamp`] as a DynamoDB number whose text is the
@@ -84,6 +86,7 @@ impl From<&Tenant> for TenantItem {
             admin_email: t.admin_email,
             admin_invite_error: t.admin_invite_error,
             drift: t.drift,
+            health: t.health,
         }
     }
 }
@@ -114,6 +117,7 @@ impl From<TenantItem> for Tenant {
             admin_email: t.admin_email,
             admin_invite_error: t.admin_invite_error,
             drift: t.drift,
+            health: t.health,
         }
     }
 }

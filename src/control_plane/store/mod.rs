@@ -90,6 +90,12 @@ pub mod attribute {
     /// The id of the drift detection in flight (also in `drift.detection`), which drift
     /// writes are conditional on.
     pub const DRIFT_DETECTION: &str = "driftDetection";
+    /// The `writeId` of the health write that changed the tenant's health (its status, or
+    /// the alarms firing): as [`DRIFT_WRITE`], for `Tenant Health Changed`.
+    pub const HEALTH_WRITE: &str = "healthWrite";
+    /// The `writeId` of the last health write (also `health.revision`), which the next one
+    /// is conditional on.
+    pub const HEALTH_REVISION: &str = "healthRevision";
 }
 
 pub use drift_pass::DriftPass;
@@ -607,6 +613,59 @@ impl Store {
                 expression.push_str(&format!(", {} = :detection", attribute::DRIFT_DETECTION));
             }
             None => expression.push_str(&format!(" REMOVE {}", attribute::DRIFT_DETECTION)),
+        }
+        self.update_one(id, expression, condition, names, values, status, &write)
+            .await
+    }
+
+    /// Records `health` on tenant `id` while it is `status`, if no health write came between
+    /// (its last one was `revision`, or none was): of two alarm events racing on one tenant,
+    /// one wins and the other meets `WrongStatus` and reads again. Moves no status; a write
+    /// that changed the tenant's health (`changed`) is marked for the event publisher
+    /// ([`attribute::HEALTH_WRITE`]). `health.revision` becomes this write's id.
+    pub async fn set_health(
+        &self,
+        id: &str,
+        status: Status,
+        health: &super::tenant::Health,
+        revision: Option<&str>,
+        changed: bool,
+    ) -> Result<Tenant, Error> {
+        let names = HashMap::from([
+            ("#status".to_owned(), "status".to_owned()),
+            ("#health".to_owned(), "health".to_owned()),
+        ]);
+        let write = Write::new();
+        let health = super::tenant::Health {
+            revision: write.0.clone(),
+            ..health.clone()
+        };
+        let value = serde_dynamo::to_attribute_value(&health)
+            .map_err(|e| Error::Unwritable(id.to_owned(), e.to_string()))?;
+        let mut values: Item = HashMap::from([
+            (":health".to_owned(), value),
+            (":writeId".to_owned(), write.value()),
+        ]);
+        let mut condition = condition(status, None, &mut values);
+        match revision {
+            Some(revision) => {
+                values.insert(
+                    ":revision".to_owned(),
+                    AttributeValue::S(revision.to_owned()),
+                );
+                condition.push_str(&format!(" AND {} = :revision", attribute::HEALTH_REVISION));
+            }
+            None => condition.push_str(&format!(
+                " AND attribute_not_exists({})",
+                attribute::HEALTH_REVISION
+            )),
+        }
+        let mut expression = format!(
+            "SET #health = :health, {} = :writeId, previousStatus = :expected, writeId = :writeId",
+            attribute::HEALTH_REVISION
+        );
+        if changed {
+            expression.push_str(&format!(", {} = :writeId", attribute::HEALTH_WRITE));
         }
         self.update_one(id, expression, condition, names, values, status, &write)
             .await

@@ -141,7 +141,8 @@ fn the_record_has_the_contract_shape() {
             "identity": null,
             "adminEmail": null,
             "adminInviteError": null,
-            "drift": null
+            "drift": null,
+            "health": null
         })
     );
     // The name lock is internal: the JSON leaves it out, and the store keeps it.
