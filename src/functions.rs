@@ -576,6 +576,99 @@ pub const FUNCTIONS: &[Declaration] = &[
     },
 ];
 
+/// The metrics the functions write (`control_plane::metrics` writes them), which the control
+/// plane's dashboard draws. Pure data.
+pub mod metrics {
+    /// One metric the functions write.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Metric {
+        pub name: &'static str,
+        pub unit: &'static str,
+        /// Its one dimension, if it has one.
+        pub dimension: Option<&'static str>,
+        pub description: &'static str,
+    }
+
+    /// Tenants by status, counted through the status index by each reconciler pass.
+    pub const TENANTS: Metric = Metric {
+        name: "Tenants",
+        unit: "Count",
+        dimension: Some("Status"),
+        description: "Tenants by status",
+    };
+
+    /// From onboarding to a running stack, for each tenant provisioned.
+    pub const ONBOARDING_SECONDS: Metric = Metric {
+        name: "OnboardingSeconds",
+        unit: "Seconds",
+        dimension: None,
+        description: "Onboarding time: the request to a running stack",
+    };
+
+    /// From the delete request to a deleted stack, for each tenant offboarded.
+    pub const OFFBOARDING_SECONDS: Metric = Metric {
+        name: "OffboardingSeconds",
+        unit: "Seconds",
+        dimension: None,
+        description: "Offboarding time: the request to a deleted stack",
+    };
+
+    /// Each failure: a create, an update (rolled back or failed) or a delete.
+    pub const FAILURES: Metric = Metric {
+        name: "Failures",
+        unit: "Count",
+        dimension: Some("Operation"),
+        description: "Failures by operation",
+    };
+
+    /// Each tenant-stack alarm that went into ALARM.
+    pub const ALARMS_FIRED: Metric = Metric {
+        name: "AlarmsFired",
+        unit: "Count",
+        dimension: None,
+        description: "Tenant alarms that went into ALARM",
+    };
+
+    /// Each change of a tenant's health, by the health it changed to.
+    pub const HEALTH_CHANGES: Metric = Metric {
+        name: "HealthChanges",
+        unit: "Count",
+        dimension: Some("Health"),
+        description: "Tenant health changes, by the new health",
+    };
+
+    pub const ALL: [Metric; 6] = [
+        TENANTS,
+        ONBOARDING_SECONDS,
+        OFFBOARDING_SECONDS,
+        FAILURES,
+        ALARMS_FIRED,
+        HEALTH_CHANGES,
+    ];
+
+    /// The values each dimension takes, for the dashboard's lines.
+    pub fn dimension_values(metric: Metric) -> &'static [&'static str] {
+        match metric.dimension {
+            Some("Status") => &[
+                "initiated",
+                "provisioning",
+                "running",
+                "updating",
+                "deleting",
+                "failed",
+            ],
+            Some("Operation") => &["create", "update", "delete"],
+            Some("Health") => &["ok", "alarm"],
+            _ => &[],
+        }
+    }
+
+    /// The app's namespace: `Silos/{prefix}`, so two apps in one account keep apart.
+    pub fn namespace(prefix: &str) -> String {
+        format!("Silos/{prefix}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -344,8 +344,57 @@ async fn the_whole_lifecycle_with_redelivery_and_a_late_event() {
         "{late:?}"
     );
     assert_eq!(env.tenant(&id).await["status"], "deleted");
+
+    // The dashboard's metrics: one onboarding time and one offboarding time, each as long as
+    // this test took at most; and the reconciler's count of the fleet by status.
+    let names = |docs: &[Value]| -> Vec<String> {
+        docs.iter()
+            .map(|d| {
+                d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    let written = env.cp.metrics().recorded();
+    assert_eq!(
+        names(&written),
+        ["OnboardingSeconds", "OffboardingSeconds"],
+        "{written:#?}"
+    );
+    for d in &written {
+        let name = d["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"]
+            .as_str()
+            .unwrap();
+        let seconds = d[name].as_f64().unwrap();
+        assert!((0.0..60.0).contains(&seconds), "{d}");
+        assert_eq!(
+            d["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "Silos/silos"
+        );
+    }
+    env.cp.count_fleet().await;
+    let counts: Vec<(String, f64)> = env.cp.metrics().recorded()[2..]
+        .iter()
+        .map(|d| {
+            (
+                d["Status"].as_str().unwrap().to_owned(),
+                d["Tenants"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(counts.len(), 6, "{counts:?}");
+    // The one tenant is deleted, which is not counted.
+    assert!(counts.iter().all(|(_, n)| *n == 0.0), "{counts:?}");
     // Its name is free.
     env.onboard("acme corp").await;
+    env.cp.count_fleet().await;
+    let initiated = env.cp.metrics().recorded()[8..]
+        .iter()
+        .find(|d| d["Status"] == "initiated")
+        .map(|d| d["Tenants"].as_f64().unwrap());
+    assert_eq!(initiated, Some(1.0));
 }
 
 #[tokio::test]

@@ -777,6 +777,21 @@ fn remote_cells_are_granted_exactly_their_access_roles() {
         rule["Targets"][0]["Arn"],
         serde_json::json!({"Fn::GetAtt": ["StackEventsFunction", "Arn"]})
     );
+    // The cells' forwarded alarm state changes go to the health function.
+    let alarms = &resources["CellAlarmStateRule"]["Properties"];
+    assert_eq!(alarms["EventBusName"], "silos-events");
+    assert_eq!(
+        alarms["EventPattern"]["account"],
+        serde_json::json!(["210987654321", "310987654321"])
+    );
+    assert_eq!(
+        alarms["EventPattern"]["detail"]["alarmName"],
+        serde_json::json!([{"prefix": "silos-tenant-"}])
+    );
+    assert_eq!(
+        alarms["Targets"][0]["Arn"],
+        serde_json::json!({"Fn::GetAtt": ["HealthFunction", "Arn"]})
+    );
     let catalog: Value = serde_json::from_str(file(&output, "catalog.json")).unwrap();
     let names: Vec<&str> = catalog["cells"]
         .as_array()
@@ -968,4 +983,35 @@ fn the_drift_role_reads_tenant_resources_and_nothing_else() {
             );
         }
     }
+}
+
+/// The fleet dashboard draws each metric the functions write, and nothing else, in the app's
+/// namespace.
+#[test]
+fn the_dashboard_draws_every_metric_the_functions_write() {
+    use silos::functions::metrics;
+    let output = synth(Format::Json);
+    let template: Value = serde_json::from_str(file(&output, "control-plane.json")).unwrap();
+    let dashboard = &template["Resources"]["FleetDashboard"]["Properties"];
+    assert_eq!(dashboard["DashboardName"], "silos-fleet");
+    let body = dashboard["DashboardBody"]["Fn::Sub"].as_str().unwrap();
+    let body: Value = serde_json::from_str(&body.replace("${AWS::Region}", "us-east-1")).unwrap();
+    let mut drawn = std::collections::BTreeSet::new();
+    for widget in body["widgets"].as_array().unwrap() {
+        assert_eq!(widget["properties"]["region"], "us-east-1");
+        for line in widget["properties"]["metrics"].as_array().unwrap() {
+            assert_eq!(line[0], "Silos/silos", "{line}");
+            let name = line[1].as_str().unwrap().to_owned();
+            let dimension = line[2].as_str().map(str::to_owned);
+            drawn.insert((name, dimension));
+        }
+    }
+    let declared: std::collections::BTreeSet<(String, Option<String>)> = metrics::ALL
+        .iter()
+        .map(|m| (m.name.to_owned(), m.dimension.map(str::to_owned)))
+        .collect();
+    assert_eq!(drawn, declared);
+    // The local variant has no functions, so no dashboard.
+    let local: Value = serde_json::from_str(file(&output, "control-plane-local.json")).unwrap();
+    assert!(local["Resources"].get("FleetDashboard").is_none());
 }

@@ -222,6 +222,14 @@ impl ControlPlane {
                 .await
             {
                 Ok(_) => {
+                    use super::metrics::{ALARMS_FIRED, HEALTH_CHANGES};
+                    if alarm.state == ALARM {
+                        self.metrics().put(ALARMS_FIRED, None, 1.0);
+                    }
+                    if changed {
+                        let status = health.status.as_str();
+                        self.metrics().put(HEALTH_CHANGES, Some(status), 1.0);
+                    }
                     return Ok(Handled::Recorded {
                         tenant: id.to_owned(),
                         health: health.status,

@@ -11,6 +11,7 @@ pub mod events;
 mod front_door;
 pub mod health;
 pub mod idempotency;
+pub mod metrics;
 pub mod moves;
 mod offboarding;
 mod provisioner;
@@ -172,6 +173,8 @@ struct Inner {
     /// The home cell's Cognito for a control plane built from bare clients (tests), which
     /// has no SDK configuration to make one from.
     home_cognito: std::sync::OnceLock<aws_sdk_cognitoidentityprovider::Client>,
+    /// The fleet's metrics, for the control plane's dashboard.
+    metrics: metrics::Metrics,
 }
 
 impl ControlPlane {
@@ -222,9 +225,10 @@ impl ControlPlane {
                 catalog: catalog::Cache::default(),
                 cells: cells::Registry::new(config, cfn),
                 s3,
-                settings,
                 front_doors: std::sync::OnceLock::new(),
                 home_cognito: std::sync::OnceLock::new(),
+                metrics: metrics::Metrics::new(&settings.prefix),
+                settings,
             }),
         }
     }
@@ -243,6 +247,22 @@ impl ControlPlane {
 
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+
+    /// Where the fleet's metrics go.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.inner.metrics
+    }
+
+    /// This control plane, keeping the metrics it writes for a test to read
+    /// (`metrics().recorded()`). Call it before cloning the control plane.
+    pub fn recording_metrics(mut self) -> ControlPlane {
+        let prefix = self.inner.settings.prefix.clone();
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.metrics = metrics::Metrics::recording(&prefix),
+            None => tracing::warn!("recording_metrics after a clone: not recording"),
+        }
+        self
     }
 
     /// The published cells: the catalog's, or the default cell for a catalog from before

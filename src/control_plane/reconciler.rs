@@ -77,7 +77,20 @@ impl ControlPlane {
                 }
             }
         }
+        self.count_fleet().await;
         Ok(repairs)
+    }
+
+    /// Writes the fleet's tenants by status (all but `deleted`, which only grows), for the
+    /// dashboard. A count that cannot be read is left out until the next pass.
+    pub async fn count_fleet(&self) {
+        use super::metrics::TENANTS;
+        for status in Status::ALL.into_iter().filter(|s| *s != Status::Deleted) {
+            match self.store().count_by_status(status).await {
+                Ok(n) => self.metrics().put(TENANTS, Some(status.as_str()), n as f64),
+                Err(e) => tracing::warn!(error = %e, %status, "counting tenants failed"),
+            }
+        }
     }
 
     /// Whether the change set of `tenant`'s update has been executed (so its stack's status

@@ -163,6 +163,40 @@ fn event_write(
 }
 
 impl ControlPlane {
+    /// The fleet metrics of `tenant` moving to `to`: onboarding and offboarding times, and
+    /// failures (`rolled_back`: an update that came back with a reason).
+    fn measure_move(&self, tenant: &Tenant, to: Status, rolled_back: bool) {
+        use super::metrics::{FAILURES, OFFBOARDING_SECONDS, ONBOARDING_SECONDS};
+        let since = |t: super::tenant::Timestamp| {
+            super::tenant::Timestamp::now()
+                .millis
+                .saturating_sub(t.millis) as f64
+                / 1000.0
+        };
+        let from = tenant.status;
+        match (from, to) {
+            (Status::Provisioning | Status::Initiated, Status::Running) => {
+                self.metrics()
+                    .put(ONBOARDING_SECONDS, None, since(tenant.created));
+            }
+            (Status::Deleting, Status::Deleted) => {
+                self.metrics()
+                    .put(OFFBOARDING_SECONDS, None, since(tenant.status_changed_at));
+            }
+            (Status::Provisioning | Status::Initiated, Status::Failed) => {
+                self.metrics().put(FAILURES, Some("create"), 1.0);
+            }
+            (Status::Deleting, Status::Failed) => {
+                self.metrics().put(FAILURES, Some("delete"), 1.0);
+            }
+            (_, Status::Failed) => self.metrics().put(FAILURES, Some("update"), 1.0),
+            (Status::Updating, Status::Running) if rolled_back => {
+                self.metrics().put(FAILURES, Some("update"), 1.0);
+            }
+            _ => {}
+        }
+    }
+
     /// Applies a stack status change event to the tenant whose current stack it is about.
     pub async fn handle_stack_event(&self, event: &StackStatusEvent) -> Result<Handled, Error> {
         let detail = &event.detail;
@@ -232,6 +266,7 @@ impl ControlPlane {
         write: EventWrite,
     ) -> Result<Handled, Error> {
         let from = tenant.status;
+        let rolled_back = write.target.is_some() && write.reason.is_some();
         let result = if to == Status::Deleted {
             self.store().mark_deleted(tenant, from, write.reason).await
         } else {
@@ -241,11 +276,14 @@ impl ControlPlane {
                 .map(|_| ())
         };
         match result {
-            Ok(()) => Ok(Handled::Moved {
-                tenant: id.to_owned(),
-                from,
-                to,
-            }),
+            Ok(()) => {
+                self.measure_move(tenant, to, rolled_back);
+                Ok(Handled::Moved {
+                    tenant: id.to_owned(),
+                    from,
+                    to,
+                })
+            }
             // It moved under us: the event is retried against the new status.
             Err(store::Error::WrongStatus { .. }) => Err(Error::WrongStatus {
                 id: id.to_owned(),

@@ -70,6 +70,7 @@ pub fn control_plane(
             bus: &bus,
         };
         artifacts.push(aws_variant(config, cells, &mut t, state));
+        dashboard(config, &mut t);
     }
 
     Stack {
@@ -425,6 +426,83 @@ fn trigger(
             EventRule::schedule(&format!("{id}Schedule"), description, expression).target(f),
         ),
     }
+}
+
+/// The name of the control plane's CloudWatch dashboard of the fleet.
+pub fn dashboard_name(config: &Config) -> String {
+    format!("{}-fleet", config.prefix())
+}
+
+/// The dashboard's widgets, each drawing one metric the functions write
+/// (`functions::metrics`): a line per dimension value, with the statistics that suit it.
+pub fn dashboard_body(config: &Config) -> Value {
+    use functions::metrics::{self, Metric};
+    let namespace = &metrics::namespace(config.prefix());
+    let lines = |metric: Metric, stats: &[&str]| -> Vec<Value> {
+        let values = metrics::dimension_values(metric);
+        match metric.dimension {
+            Some(dimension) => values
+                .iter()
+                .flat_map(|v| {
+                    stats.iter().map(move |stat| {
+                        json!([namespace, metric.name, dimension, v, {"stat": stat, "label": v}])
+                    })
+                })
+                .collect(),
+            None => stats
+                .iter()
+                .map(|stat| json!([namespace, metric.name, {"stat": stat, "label": stat}]))
+                .collect(),
+        }
+    };
+    let widget = |metric: Metric, stats: &[&str], stacked: bool, at: (u32, u32)| {
+        json!({
+            "type": "metric",
+            "x": at.0,
+            "y": at.1,
+            "width": 12,
+            "height": 6,
+            "properties": {
+                "title": metric.description,
+                "region": "${AWS::Region}",
+                "view": "timeSeries",
+                "stacked": stacked,
+                "period": 300,
+                "metrics": lines(metric, stats),
+            }
+        })
+    };
+    json!({
+        "widgets": [
+            widget(metrics::TENANTS, &["Maximum"], true, (0, 0)),
+            widget(metrics::FAILURES, &["Sum"], true, (12, 0)),
+            widget(metrics::ONBOARDING_SECONDS, &["p50", "p90", "Maximum"], false, (0, 6)),
+            widget(metrics::OFFBOARDING_SECONDS, &["p50", "p90", "Maximum"], false, (12, 6)),
+            widget(metrics::ALARMS_FIRED, &["Sum"], false, (0, 12)),
+            widget(metrics::HEALTH_CHANGES, &["Sum"], true, (12, 12)),
+        ]
+    })
+}
+
+/// The fleet's dashboard: tenants by status, failures, onboarding and offboarding times, and
+/// the tenants' alarms.
+fn dashboard(config: &Config, t: &mut Template) {
+    let body = serde_json::to_string(&dashboard_body(config)).unwrap_or_default();
+    t.add(
+        "FleetDashboard",
+        &crate::cfn::cloudwatch::Dashboard {
+            dashboard_name: Some(dashboard_name(config).into()),
+            // `${AWS::Region}` is the only substitution in the body.
+            ..crate::cfn::cloudwatch::Dashboard::new(Expr::sub(body))
+        },
+    );
+    t.output(
+        "FleetDashboardName",
+        Output::new(
+            "The CloudWatch dashboard of the fleet: tenants by status, onboarding and offboarding times, failures, alarms",
+            Expr::r#ref("FleetDashboard"),
+        ),
+    );
 }
 
 /// The access role of each cell in another account, which the functions that work tenant

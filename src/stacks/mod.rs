@@ -14,7 +14,9 @@ use serde::Serialize;
 use crate::cfn::{Delivery, Template};
 
 pub use app::{App, AppError, TenantContext};
-pub use control_plane::{CATALOG_POINTER_KEY, STATUS_INDEX, control_plane};
+pub use control_plane::{
+    CATALOG_POINTER_KEY, STATUS_INDEX, control_plane, dashboard_body, dashboard_name,
+};
 pub use tenant_silo::{Silo, TENANT_ROUTES, outputs as tenant_outputs, tenant_silo};
 pub use toolkit::toolkit;
 

@@ -189,7 +189,8 @@ async fn build(recorder: Option<Recorder>, faults: Option<u64>) -> Env {
             stack_wait: Duration::from_secs(30),
             catalog_ttl: Duration::ZERO,
         },
-    );
+    )
+    .recording_metrics();
     let mut idp_conf = aws_sdk_cognitoidentityprovider::config::Builder::from(&cp_config);
     with(&mut |r| {
         idp_conf

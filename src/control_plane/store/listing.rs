@@ -142,6 +142,28 @@ impl Store {
 
     /// One Scan (every tenant) or Query (by `status`) of at most `limit` items from `start`:
     /// the tenants it returned and its LastEvaluatedKey.
+    /// How many tenants are `status`, as the status index holds them: a Query that returns
+    /// only the count, page by page (each page reads up to 1 MB of the index).
+    pub async fn count_by_status(&self, status: Status) -> Result<u64, Error> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(STATUS_INDEX)
+            .key_condition_expression("#status = :status")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", AttributeValue::S(status.as_str().to_owned()))
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .into_paginator()
+            .send();
+        let mut count = 0u64;
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| read_error("Query", e))?;
+            count += u64::try_from(page.count()).unwrap_or_default();
+        }
+        Ok(count)
+    }
+
     pub(super) async fn read(
         &self,
         status: Option<Status>,
