@@ -80,6 +80,23 @@ async fn a_silo_and_a_premium_tenant_run_and_offboard_as_their_blueprints_say() 
         "{text}"
     );
 
+    // The tier's alarm threshold: premium sets AlarmErrors, the silo keeps the default.
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk);
+    let threshold = |stack: String| {
+        let cloudwatch = cloudwatch.clone();
+        async move {
+            let out = cloudwatch
+                .describe_alarms()
+                .alarm_names(format!("{stack}-errors"))
+                .send()
+                .await
+                .unwrap();
+            out.metric_alarms().first().and_then(|a| a.threshold())
+        }
+    };
+    assert_eq!(threshold(stack.clone()).await, Some(1.0));
+    assert_eq!(threshold(format!("silos-tenant-{silo}")).await, Some(5.0));
+
     let queues = aws_sdk_sqs_urls(&local).await;
     for q in [format!("{stack}-jobs"), format!("{stack}-jobs-dlq")] {
         assert!(queues.iter().any(|u| u.ends_with(&q)), "{q} in {queues:?}");
