@@ -1049,3 +1049,63 @@ async fn the_reconciler_provisions_a_tenant_its_stream_record_never_reached() {
     assert_eq!(t["status"], "running", "{t}");
     assert_eq!(env.stacks_named(&format!("silos-tenant-{id}")).await, 1);
 }
+
+/// Two alarms of one tenant reported at once: both writes land (the loser reads again), the
+/// tenant is `alarm` with both, a redelivery changes nothing, and an alarm of no tenant, or
+/// of another stack, is left alone.
+#[tokio::test]
+async fn racing_alarm_events_both_land_and_a_redelivery_changes_nothing() {
+    use silos::control_plane::health::Handled as Health;
+    let env = env().await;
+    let (id, _) = env.running("Acme Corp").await;
+    let stack = format!("silos-tenant-{id}");
+    let (errors, duration) = (format!("{stack}-errors"), format!("{stack}-duration"));
+    let (a, b) = tokio::join!(
+        env.alarm_event(&errors, "ALARM", "2026-12-07T17:04:40.100+0000"),
+        env.alarm_event(&duration, "ALARM", "2026-12-07T17:04:40.200+0000"),
+    );
+    for handled in [&a, &b] {
+        assert!(
+            matches!(handled, Health::Recorded { changed: true, .. }),
+            "{handled:?}"
+        );
+    }
+    let tenant = env.tenant(&id).await;
+    assert_eq!(tenant["health"]["status"], "alarm", "{tenant}");
+    let mut firing: Vec<&str> = tenant["health"]["alarms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["state"] == "ALARM")
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    firing.sort();
+    assert_eq!(firing, [duration.as_str(), errors.as_str()]);
+    assert_eq!(
+        env.alarm_event(&errors, "ALARM", "2026-12-07T17:04:40.100+0000")
+            .await,
+        Health::Stale(id.clone())
+    );
+    assert_eq!(env.tenant(&id).await, tenant);
+    assert_eq!(
+        env.alarm_event("other-app-errors", "ALARM", "2026-12-07T17:04:41.000+0000")
+            .await,
+        Health::NotATenantAlarm
+    );
+    // A name under the tenant's id but not its stack's: another app's stack naming scheme.
+    let foreign = format!("silos-tenant-x-{id}-errors");
+    assert_eq!(
+        env.alarm_event(&foreign, "ALARM", "2026-12-07T17:04:41.000+0000")
+            .await,
+        Health::OtherStack(id.clone())
+    );
+    // The dashboard's counts: two alarms fired, and two health changes (to alarm, then a
+    // second alarm firing).
+    let written = env.cp.metrics().recorded();
+    let count = |name: &str| written.iter().filter(|d| d.get(name).is_some()).count();
+    assert_eq!(
+        (count("AlarmsFired"), count("HealthChanges")),
+        (2, 2),
+        "{written:#?}"
+    );
+}

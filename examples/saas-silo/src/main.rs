@@ -8,7 +8,9 @@
 //! - a nightly EventBridge rule that starts a Step Functions state machine, which invokes the
 //!   tenant function;
 //! - a Secrets Manager secret, encrypted with the tenant's key;
-//! - a CloudWatch alarm on the function's errors, notifying the topic;
+//! - a CloudWatch alarm on the function's errors over five minutes, notifying the topic (named
+//!   `{stack}-errors-paged`, beside the silo's own `{stack}-errors`; its state counts for the
+//!   tenant's health too);
 //! - an SSM parameter holding the tenant's settings.
 //!
 //! Every `silos` command runs on it: `cargo run -p silos-example-saas-silo -- synth`.
@@ -249,9 +251,9 @@ fn the_rest(silo: &mut Silo, key: Expr) {
         },
     );
     t.add(
-        "TenantErrors",
+        "TenantErrorsPaged",
         &cloudwatch::Alarm {
-            alarm_name: Some(Expr::sub("${AWS::StackName}-errors").into()),
+            alarm_name: Some(Expr::sub("${AWS::StackName}-errors-paged").into()),
             alarm_description: Some("The tenant function fails".into()),
             namespace: Some("AWS/Lambda".into()),
             metric_name: Some("Errors".into()),
