@@ -872,6 +872,53 @@ async fn every_write_whose_answer_was_lost_is_its_own_success() {
             .is_some()
     );
 
+    // A health write (UpdateItem, conditional on the last health write), its answer lost:
+    // the tenant comes back with the health written, under a new revision.
+    use silos::control_plane::tenant::{AlarmState, Health, HealthStatus};
+    let health = Health {
+        status: HealthStatus::Alarm,
+        alarms: vec![AlarmState {
+            name: "silos-tenant-1-errors".to_owned(),
+            state: "ALARM".to_owned(),
+            since: Timestamp { millis: 1_000 },
+            reason: None,
+        }],
+        changed_at: Timestamp { millis: 2_000 },
+        previous: Some(HealthStatus::Ok),
+        revision: String::new(),
+    };
+    proxy.inject("UpdateItem", LoseResponse, 1);
+    let written = store
+        .set_health(&id, Status::Running, &health, None, true)
+        .await
+        .unwrap();
+    assert_eq!(proxy.pending("UpdateItem"), 0);
+    let recorded = written.health.expect("the health");
+    assert_eq!(recorded.status, HealthStatus::Alarm);
+    assert!(!recorded.revision.is_empty());
+    // The next health write names that revision; one that names an older one is refused.
+    let next = store
+        .set_health(
+            &id,
+            Status::Running,
+            &recorded,
+            Some(&recorded.revision),
+            false,
+        )
+        .await
+        .unwrap();
+    assert_ne!(next.health.unwrap().revision, recorded.revision);
+    let stale = store
+        .set_health(
+            &id,
+            Status::Running,
+            &recorded,
+            Some(&recorded.revision),
+            false,
+        )
+        .await;
+    assert!(matches!(stale, Err(Error::WrongStatus { .. })), "{stale:?}");
+
     // A write whose condition truly fails still says so, lost answer or not: its own first
     // attempt wrote nothing, so the item holds another write's marker.
     proxy.inject("UpdateItem", LoseResponse, 1);
