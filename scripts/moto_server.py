@@ -24,6 +24,7 @@ bound run spends its time (the benches' figures).
 import argparse
 import ctypes
 import io
+import json
 import os
 import signal
 import sys
@@ -52,6 +53,52 @@ class Serialized:
             threading.Thread(target=self.write_profile, daemon=True).start()
 
     def __call__(self, environ, start_response):
+        if environ.get("HTTP_X_AMZ_TARGET", "").endswith(".ReceiveMessage"):
+            return self.long_poll(environ, start_response)
+        return self.one(environ, start_response)
+
+    def long_poll(self, environ, start_response):
+        """SQS's ReceiveMessage with WaitTimeSeconds, outside the lock. moto waits out a long
+        poll inside the request, which behind one lock stalled every other caller for as long
+        as a subscriber waited (`silos tenants events --follow` waits a second at a time, so
+        the emulator stood still most of the time). Here each look is a short poll under the
+        lock, every 50 ms, until a message comes or the wait is over."""
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length)
+        try:
+            request = json.loads(raw or b"{}")
+        except ValueError:
+            request = None
+        wait = request.get("WaitTimeSeconds") if isinstance(request, dict) else None
+        if not isinstance(wait, int) or wait <= 0:
+            environ["wsgi.input"] = io.BytesIO(raw)
+            return self.one(environ, start_response)
+        request["WaitTimeSeconds"] = 0
+        body = json.dumps(request).encode()
+        deadline = time.monotonic() + min(wait, 20)
+        while True:
+            answer = {}
+
+            def capture(status, headers, exc_info=None):
+                answer["status"], answer["headers"] = status, headers
+                return lambda _data: None
+
+            one = dict(environ)
+            one["wsgi.input"] = io.BytesIO(body)
+            one["CONTENT_LENGTH"] = str(len(body))
+            data = b"".join(self.one(one, capture))
+            done = not answer["status"].startswith("200") or time.monotonic() >= deadline
+            if not done:
+                try:
+                    done = bool(json.loads(data or b"{}").get("Messages"))
+                except ValueError:
+                    done = True
+            if done:
+                start_response(answer["status"], answer["headers"])
+                return [data]
+            time.sleep(0.05)
+
+    def one(self, environ, start_response):
         with self.lock:
             started = time.perf_counter()
             if self.profile and "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", ""):
