@@ -5,8 +5,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -37,50 +36,6 @@ fn wait_record(local: &Local, id: &str, done: impl Fn(&Value) -> bool) -> Value 
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// Follows `silos tenants events`, collecting what arrives.
-fn follow_events(local: &Local) -> (std::process::Child, Arc<Mutex<Vec<Value>>>) {
-    let mut follow = local
-        .command(
-            &[
-                "tenants",
-                "events",
-                "--follow",
-                "--output",
-                "json",
-                "--endpoint-url",
-                &local.endpoint,
-            ],
-            Some(("testing", "testing")),
-        )
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(follow.stderr.take().unwrap());
-    let mut first = String::new();
-    err.read_line(&mut first).unwrap();
-    assert!(first.starts_with("listening on silos-events"), "{first}");
-    std::thread::spawn(move || for _ in err.lines() {});
-    let out = BufReader::new(follow.stdout.take().unwrap());
-    let events = Arc::new(Mutex::new(Vec::<Value>::new()));
-    let sink = events.clone();
-    std::thread::spawn(move || {
-        for line in out.lines() {
-            let Ok(line) = line else { break };
-            let mut event: Value = serde_json::from_str(&line).unwrap();
-            // When it reached the subscriber, for the latency figure.
-            event["receivedAtMs"] = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis()
-                .to_string()
-                .into();
-            sink.lock().unwrap().push(event);
-        }
-    });
-    (follow, events)
 }
 
 /// The `Tenant Health Changed` events of `id` so far.
@@ -118,7 +73,7 @@ async fn an_alarm_in_alarm_makes_its_tenant_unhealthy_and_back() {
     for id in &ids {
         local.wait(id, "running");
     }
-    let (mut follow, events) = follow_events(&local);
+    let (mut follow, events) = local.follow_events();
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&local.sdk_config());
 
     // Each stack's five alarms, created by the emulator from the template, start OK.

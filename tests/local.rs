@@ -562,42 +562,8 @@ async fn an_emulator_outage_is_survived_and_work_resumes_when_it_is_back() {
 /// made are gone once it stops.
 #[tokio::test]
 async fn the_whole_lifecycle_is_published_on_the_bus_in_order() {
-    use std::io::{BufRead, BufReader};
     let local = Local::start();
-    let mut follow = local
-        .command(
-            &[
-                "tenants",
-                "events",
-                "--follow",
-                "--output",
-                "json",
-                "--endpoint-url",
-                &local.endpoint,
-            ],
-            Some(("testing", "testing")),
-        )
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Listening before anything happens: only events after that are delivered.
-    let mut err = BufReader::new(follow.stderr.take().unwrap());
-    let mut first = String::new();
-    err.read_line(&mut first).unwrap();
-    assert!(first.starts_with("listening on silos-events"), "{first}");
-    std::thread::spawn(move || for _ in err.lines() {});
-    let out = BufReader::new(follow.stdout.take().unwrap());
-    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
-    let sink = events.clone();
-    std::thread::spawn(move || {
-        for line in out.lines() {
-            let Ok(line) = line else { break };
-            sink.lock()
-                .unwrap()
-                .push(serde_json::from_str(&line).unwrap());
-        }
-    });
+    let (mut follow, events) = local.follow_events();
 
     let id = local.create("Acme Corp");
     let duplicate = local.tenants(&["create", "acme corp"]);

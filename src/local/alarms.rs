@@ -63,12 +63,7 @@ impl AlarmWatcher {
                     tracing::warn!(error = %e, "reading tenant alarms failed; retrying");
                 }
             }
-            let wait = POLL * 2u32.pow(errors.min(4));
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = shutdown.changed() => return,
-            }
-            if *shutdown.borrow() {
+            if !super::poll_again(POLL, errors, &mut shutdown).await {
                 return;
             }
         }

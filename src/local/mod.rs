@@ -491,6 +491,17 @@ async fn spawn_cell_watchers(
     Ok(())
 }
 
+/// A watcher's pause before its next look: `poll`, doubled for each of the last `errors`
+/// failed looks (up to 16 times). False if local mode is stopping.
+async fn poll_again(poll: Duration, errors: u32, shutdown: &mut watch::Receiver<bool>) -> bool {
+    let wait = poll * 2u32.pow(errors.min(4));
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => {}
+        _ = shutdown.changed() => return false,
+    }
+    !*shutdown.borrow()
+}
+
 /// The app's choice of detail types (`Config::with_sbt_aws_event_names`).
 fn event_names(config: &Config) -> DetailTypes {
     config.event_names().parse().unwrap_or_default()

@@ -174,12 +174,7 @@ impl StackWatcher {
                     tracing::warn!(error = %e, "reading tenant stacks failed; retrying");
                 }
             }
-            let wait = POLL * 2u32.pow(errors.min(4));
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = shutdown.changed() => return,
-            }
-            if *shutdown.borrow() {
+            if !super::poll_again(POLL, errors, &mut shutdown).await {
                 return;
             }
         }

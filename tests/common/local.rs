@@ -173,6 +173,51 @@ impl Local {
             .collect()
     }
 
+    /// `silos tenants events --follow --output json`, listening once this returns: the child,
+    /// and the events it has printed so far, each with `receivedAtMs`, when it arrived.
+    pub fn follow_events(&self) -> (Child, Arc<Mutex<Vec<Value>>>) {
+        let mut follow = self
+            .command(
+                &[
+                    "tenants",
+                    "events",
+                    "--follow",
+                    "--output",
+                    "json",
+                    "--endpoint-url",
+                    &self.endpoint,
+                ],
+                Some(("testing", "testing")),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Listening before anything happens: only events after that are delivered.
+        let mut err = BufReader::new(follow.stderr.take().unwrap());
+        let mut first = String::new();
+        err.read_line(&mut first).unwrap();
+        assert!(first.starts_with("listening on silos-events"), "{first}");
+        std::thread::spawn(move || for _ in err.lines() {});
+        let out = BufReader::new(follow.stdout.take().unwrap());
+        let events = Arc::new(Mutex::new(Vec::<Value>::new()));
+        let sink = events.clone();
+        std::thread::spawn(move || {
+            for line in out.lines() {
+                let Ok(line) = line else { break };
+                let mut event: Value = serde_json::from_str(&line).unwrap();
+                event["receivedAtMs"] = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_millis()
+                    .to_string()
+                    .into();
+                sink.lock().unwrap().push(event);
+            }
+        });
+        (follow, events)
+    }
+
     /// `tenants ARGS --output json`, which must succeed.
     pub fn json(&self, args: &[&str]) -> Value {
         let mut all = args.to_vec();

@@ -112,6 +112,83 @@ pub fn add_all(t: &mut Template) {
             vec![Value::<String>::Expr(Expr::r#ref("Text"))],
         ),
     );
+    t.add("CloudwatchAlarm", &silos_cfn::cloudwatch::Alarm::new());
+    t.add(
+        "CloudwatchAlarmMuteRule",
+        &silos_cfn::cloudwatch::AlarmMuteRule::new(
+            silos_cfn::cloudwatch::alarm_mute_rule::Rule::new(
+                silos_cfn::cloudwatch::alarm_mute_rule::Schedule::new(
+                    Value::<String>::Expr(Expr::r#ref("Text")),
+                    Value::<String>::Expr(Expr::r#ref("Text")),
+                ),
+            ),
+        ),
+    );
+    t.add(
+        "CloudwatchAnomalyDetector",
+        &silos_cfn::cloudwatch::AnomalyDetector::new(),
+    );
+    t.add(
+        "CloudwatchCompositeAlarm",
+        &silos_cfn::cloudwatch::CompositeAlarm::new(Value::<String>::Expr(Expr::r#ref("Text"))),
+    );
+    t.add(
+        "CloudwatchDashboard",
+        &silos_cfn::cloudwatch::Dashboard::new(Value::<String>::Expr(Expr::r#ref("Text"))),
+    );
+    t.add(
+        "CloudwatchInsightRule",
+        &silos_cfn::cloudwatch::InsightRule::new(
+            Value::<String>::Expr(Expr::r#ref("Text")),
+            Value::<String>::Expr(Expr::r#ref("Text")),
+            Value::Lit(silos_cfn::cloudwatch::insight_rule::RuleState::Enabled),
+        ),
+    );
+    t.add(
+        "CloudwatchIntegration",
+        &silos_cfn::cloudwatch::Integration::new(
+            Value::Lit(silos_cfn::cloudwatch::integration::IntegrationType::AwsConfigSlrec),
+            Value::<String>::Expr(Expr::r#ref("Text")),
+        ),
+    );
+    t.add(
+        "CloudwatchLogAlarm",
+        &silos_cfn::cloudwatch::LogAlarm::new(
+            Value::Lit(
+                silos_cfn::cloudwatch::log_alarm::ComparisonOperator::GreaterThanOrEqualToThreshold,
+            ),
+            Value::<i64>::Expr(Expr::r#ref("Number")),
+            Value::<i64>::Expr(Expr::r#ref("Number")),
+            silos_cfn::cloudwatch::log_alarm::ScheduledQueryConfiguration::new(
+                Value::<String>::Expr(Expr::r#ref("Text")),
+                Value::<String>::Expr(Expr::r#ref("Text")),
+                silos_cfn::cloudwatch::log_alarm::ScheduleConfiguration::new(
+                    Value::<String>::Expr(Expr::r#ref("Text")),
+                    Value::<i64>::Expr(Expr::r#ref("Number")),
+                ),
+                Value::<String>::Expr(Expr::r#ref("Text")),
+            ),
+            Value::<f64>::Expr(Expr::r#ref("Number")),
+        ),
+    );
+    t.add(
+        "CloudwatchMetricStream",
+        &silos_cfn::cloudwatch::MetricStream::new(),
+    );
+    t.add(
+        "CloudwatchOTelEnrichment",
+        &silos_cfn::cloudwatch::OTelEnrichment::new(),
+    );
+    t.add(
+        "CloudwatchResourceMetricsConfiguration",
+        &silos_cfn::cloudwatch::ResourceMetricsConfiguration::new(Value::<String>::Expr(
+            Expr::r#ref("Text"),
+        )),
+    );
+    t.add(
+        "CloudwatchView",
+        &silos_cfn::cloudwatch::View::new(Value::<String>::Expr(Expr::r#ref("Text"))),
+    );
     t.add(
         "CognitoIdentityPool",
         &silos_cfn::cognito::IdentityPool::new(Value::Lit(true)),

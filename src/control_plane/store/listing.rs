@@ -142,17 +142,25 @@ impl Store {
 
     /// One Scan (every tenant) or Query (by `status`) of at most `limit` items from `start`:
     /// the tenants it returned and its LastEvaluatedKey.
-    /// How many tenants are `status`, as the status index holds them: a Query that returns
-    /// only the count, page by page (each page reads up to 1 MB of the index).
-    pub async fn count_by_status(&self, status: Status) -> Result<u64, Error> {
-        let mut pages = self
-            .client
+    /// A Query of the status index for the tenants in `status`.
+    fn status_query(
+        &self,
+        status: Status,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
             .query()
             .table_name(&self.table)
             .index_name(STATUS_INDEX)
             .key_condition_expression("#status = :status")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", AttributeValue::S(status.as_str().to_owned()))
+    }
+
+    /// How many tenants are `status`, as the status index holds them: a Query that returns
+    /// only the count, page by page (each page reads up to 1 MB of the index).
+    pub async fn count_by_status(&self, status: Status) -> Result<u64, Error> {
+        let mut pages = self
+            .status_query(status)
             .select(aws_sdk_dynamodb::types::Select::Count)
             .into_paginator()
             .send();
@@ -185,13 +193,7 @@ impl Store {
             return Ok((out.items.unwrap_or_default(), out.last_evaluated_key));
         };
         let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(STATUS_INDEX)
-            .key_condition_expression("#status = :status")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":status", AttributeValue::S(status.as_str().to_owned()))
+            .status_query(status)
             .limit(limit)
             .set_exclusive_start_key(start)
             .send()
