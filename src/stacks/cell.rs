@@ -20,7 +20,7 @@ use crate::cfn::iam::{Principal, Statement};
 use crate::cfn::{Delivery, Expr, Output, Parameter, Template, events, sqs};
 use crate::constructs::{self, Bucket, BucketRef, Queue, Role};
 
-use super::control_plane::EventSource;
+use super::event_sources::EventSource;
 use super::provisioning::{self, Provisioning};
 use super::{Config, Kind, Stack};
 use crate::blueprint::cells::names;

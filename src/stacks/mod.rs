@@ -4,6 +4,7 @@
 mod app;
 pub mod cell;
 mod control_plane;
+mod event_sources;
 pub mod names;
 pub mod provisioning;
 mod tenant_silo;
