@@ -112,7 +112,11 @@ pub fn add_all(t: &mut Template) {
             vec![Value::<String>::Expr(Expr::r#ref("Text"))],
         ),
     );
-    t.add("CloudwatchAlarm", &silos_cfn::cloudwatch::Alarm::new());
+    t.add("CloudwatchAlarm", &silos_cfn::cloudwatch::Alarm::new())
+        .override_property("MetricName", serde_json::json!("Errors"))
+        .override_property("Namespace", serde_json::json!("AWS/Lambda"))
+        .override_property("Period", serde_json::json!(60))
+        .override_property("Statistic", serde_json::json!("Sum"));
     t.add(
         "CloudwatchAlarmMuteRule",
         &silos_cfn::cloudwatch::AlarmMuteRule::new(
@@ -174,6 +178,15 @@ pub fn add_all(t: &mut Template) {
     t.add(
         "CloudwatchMetricStream",
         &silos_cfn::cloudwatch::MetricStream::new(),
+    )
+    .override_property(
+        "FirehoseArn",
+        serde_json::json!("arn:aws:firehose:us-east-1:123456789012:deliverystream/metrics"),
+    )
+    .override_property("OutputFormat", serde_json::json!("json"))
+    .override_property(
+        "RoleArn",
+        serde_json::json!("arn:aws:iam::123456789012:role/metric-stream"),
     );
     t.add(
         "CloudwatchOTelEnrichment",
