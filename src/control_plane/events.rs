@@ -304,17 +304,22 @@ fn tenant_detail(new: &Tenant) -> TenantDetail {
     }
 }
 
+/// Whether the write whose image this is is the one the record's `marker` attribute names
+/// (`driftWrite`, `healthWrite`): that write's own image, and no later one.
+fn marked(image: &serde_dynamo::Item, marker: &str) -> bool {
+    let text = |name: &str| match image.get(name) {
+        Some(serde_dynamo::AttributeValue::S(s)) => Some(s.as_str()),
+        _ => None,
+    };
+    text(store::attribute::WRITE_ID).is_some_and(|this| text(marker) == Some(this))
+}
+
 /// The `Tenant Drifted` event of a drift result's write, if its status changed: the write
 /// whose `writeId` its record's `driftWrite` names, so no later write of the record publishes
 /// it again. A first result publishes only if it is `DRIFTED`. Its key is the tenant, `drift`
 /// and the result's time.
 fn drift_event(image: &serde_dynamo::Item, new: &Tenant, names: DetailTypes) -> Option<Event> {
-    let text = |name: &str| match image.get(name) {
-        Some(serde_dynamo::AttributeValue::S(s)) => Some(s.as_str()),
-        _ => None,
-    };
-    let this_write = text(store::attribute::WRITE_ID)?;
-    if text(store::attribute::DRIFT_WRITE) != Some(this_write) {
+    if !marked(image, store::attribute::DRIFT_WRITE) {
         return None;
     }
     let drift = new.drift.as_ref()?;
@@ -344,12 +349,7 @@ fn drift_event(image: &serde_dynamo::Item, new: &Tenant, names: DetailTypes) -> 
 /// the write whose `writeId` its record's `healthWrite` names, as for drift. Its key is the
 /// tenant, `health` and the change's time.
 fn health_event(image: &serde_dynamo::Item, new: &Tenant, names: DetailTypes) -> Option<Event> {
-    let text = |name: &str| match image.get(name) {
-        Some(serde_dynamo::AttributeValue::S(s)) => Some(s.as_str()),
-        _ => None,
-    };
-    let this_write = text(store::attribute::WRITE_ID)?;
-    if text(store::attribute::HEALTH_WRITE) != Some(this_write) {
+    if !marked(image, store::attribute::HEALTH_WRITE) {
         return None;
     }
     let health = new.health.as_ref()?;

@@ -167,10 +167,7 @@ pub fn apply(
 /// stacks, whose first UUID is the tenant id.
 fn alarm_tenant<'a>(prefix: &str, alarm_name: &'a str) -> Option<&'a str> {
     let name = alarm_name.strip_prefix(&format!("{prefix}-tenant-"))?;
-    (0..name.len().saturating_sub(35)).find_map(|i| {
-        let candidate = name.get(i..i + 36)?;
-        uuid::Uuid::parse_str(candidate).ok().map(|_| candidate)
-    })
+    super::stack_events::tenant_id(name)
 }
 
 /// Whether `alarm_name` is one of `tenant`'s stack's alarms.

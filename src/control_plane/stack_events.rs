@@ -58,8 +58,9 @@ fn stack_name(stack_id: &str) -> Option<&str> {
     stack_id.split(":stack/").nth(1)?.split('/').next()
 }
 
-/// The first UUID in a stack name: the tenant id, by the blueprint rules.
-fn tenant_id(name: &str) -> Option<&str> {
+/// The first UUID in a stack name (or an alarm's, which starts with it): the tenant id, by
+/// the blueprint rules.
+pub(super) fn tenant_id(name: &str) -> Option<&str> {
     (0..name.len().saturating_sub(35)).find_map(|i| {
         let candidate = name.get(i..i + 36)?;
         uuid::Uuid::parse_str(candidate).ok().map(|_| candidate)
