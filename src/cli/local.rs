@@ -26,6 +26,12 @@ pub struct Args {
     /// The control-plane Lambda zip to publish instead of the cargo-lambda build.
     #[arg(long)]
     pub lambda_zip: Option<PathBuf>,
+    /// The console's port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub console_port: u16,
+    /// Serve no console.
+    #[arg(long)]
+    pub no_console: bool,
 }
 
 fn report(quiet: bool) -> local::Reporter {
@@ -116,6 +122,20 @@ pub async fn run(cli: &Cli, app: &App, config: Config, args: Args) -> Result<(),
             "unsigned requests accepted"
         }
     ));
+    let console = if args.no_console {
+        None
+    } else {
+        match start_console(cli, &running, &region, args.console_port).await {
+            Ok(console) => {
+                say(format!("console: {}", console.url));
+                Some(console)
+            }
+            Err(e) => {
+                running.stop().await;
+                return Err(e);
+            }
+        }
+    };
     say(format!(
         "ready in {:.1} s; Ctrl-C to stop",
         started.elapsed().as_secs_f64()
@@ -123,9 +143,40 @@ pub async fn run(cli: &Cli, app: &App, config: Config, args: Args) -> Result<(),
 
     signals.wait().await;
     say("stopping".to_owned());
+    if let Some(console) = console {
+        console.stop().await;
+    }
     running.stop().await;
     say("stopped".to_owned());
     Ok(())
+}
+
+/// The console of the local control plane: its API, signed with the emulator's credentials,
+/// and the emulator for the events, the directories and Cost Explorer.
+async fn start_console(
+    cli: &Cli,
+    running: &Running,
+    region: &str,
+    port: u16,
+) -> Result<super::console::Console, Error> {
+    let signing = super::client::Signing {
+        credentials: aws_credential_types::Credentials::new(
+            crate::aws::EMULATOR_ACCESS_KEY,
+            crate::aws::EMULATOR_SECRET_KEY,
+            None,
+            None,
+            "silos-local",
+        ),
+        region: region.to_owned(),
+    };
+    let sources = super::console::Sources {
+        api: super::client::ApiClient::new(&running.api_url, Some(signing))?,
+        sdk: crate::aws::emulator(&running.endpoint_url, region),
+        prefix: cli.prefix.clone(),
+        region: region.to_owned(),
+        local: true,
+    };
+    super::console::start(sources, port).await
 }
 
 /// What starting set up: the emulator, the artifacts, the stacks and the publication.

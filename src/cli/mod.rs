@@ -2,6 +2,7 @@
 //! stderr and a non-zero exit code.
 
 pub mod client;
+mod console;
 mod deploy;
 mod local;
 mod new;
@@ -166,6 +167,8 @@ pub enum Command {
     /// Run the whole control plane on this machine against an emulator (moto), started here
     /// unless --endpoint-url names a running one.
     Local(local::Args),
+    /// Serve the fleet console, a page for operators, on 127.0.0.1 with a token in its URL.
+    Console(console::Args),
     /// The cells tenants are placed in (cells.yaml beside the blueprints).
     Cells {
         #[command(subcommand)]
@@ -497,6 +500,7 @@ pub fn run(cli: &Cli, app: &App) -> Result<(), Error> {
     let config = Config::new(&cli.prefix)?;
     match &cli.command {
         Command::Local(args) => block_on(cli, local::run(cli, app, config, args.clone())),
+        Command::Console(args) => block_on(cli, console::run(cli, args.api_url.as_deref(), args)),
         Command::Deploy(args) => block_on(cli, deploy::deploy(cli, app, &config, args)),
         Command::Cells { command } => cells(cli, app, &config, command),
         Command::Diff { fail, blueprints } => diff(cli, app, &config, *fail, blueprints),

@@ -22,6 +22,7 @@ pub use cost::By as CostBy;
 pub use discovery::client;
 pub(crate) use render::tables;
 use render::{or_dash, print, tenant_rows};
+pub use users::directory_users;
 
 /// The published versions, or None (and a warning) if the API cannot say.
 async fn published(client: &ApiClient) -> Option<Published> {

@@ -87,16 +87,14 @@ fn password(from_stdin: bool) -> Result<String, Error> {
     })
 }
 
-/// `silos tenants users list TENANT`.
-pub async fn list(cli: &Cli, client: &ApiClient, id: &str) -> Result<(), Error> {
-    let (_, identity) = directory(client, id).await?;
-    let cognito = cognito(cli).await?;
+/// Every user of the directory `pool`, page by page: username, email, tenant, status, enabled.
+pub async fn directory_users(cognito: &Cognito, pool: &str) -> Result<Vec<Value>, Error> {
     let mut users = Vec::new();
     let mut token = None;
     loop {
         let page = cognito
             .list_users()
-            .user_pool_id(&identity.user_pool_id)
+            .user_pool_id(pool)
             .set_pagination_token(token)
             .send()
             .await
@@ -119,9 +117,16 @@ pub async fn list(cli: &Cli, client: &ApiClient, id: &str) -> Result<(), Error> 
         }
         token = page.pagination_token().map(str::to_owned);
         if token.is_none() {
-            break;
+            return Ok(users);
         }
     }
+}
+
+/// `silos tenants users list TENANT`.
+pub async fn list(cli: &Cli, client: &ApiClient, id: &str) -> Result<(), Error> {
+    let (_, identity) = directory(client, id).await?;
+    let cognito = cognito(cli).await?;
+    let users = directory_users(&cognito, &identity.user_pool_id).await?;
     let value = json!({"tenantId": id, "userPoolId": identity.user_pool_id, "users": users});
     print(cli, &value, || {
         let rows: Vec<Vec<String>> = users
