@@ -29,7 +29,7 @@ pub fn body(request: &impl serde::Serialize) -> Value {
 
 /// `value` as a query-string value: unreserved characters as they are, the rest
 /// percent-encoded. (A token is base64url, which needs none.)
-fn query_escape(value: &str) -> String {
+pub(crate) fn query_escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for b in value.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::AppState;
-use crate::cli::client::{ClientError, body, decode};
+use crate::cli::client::{ClientError, body, decode, query_escape};
 use crate::control_plane::api::{DeleteRequest, OnboardingRequest, TenantRequest};
 use crate::control_plane::tenant::{Status, Tenant};
 
@@ -212,29 +212,17 @@ impl TableQuery {
             ("sort", &self.sort),
         ] {
             if !v.is_empty() {
-                pairs.push(format!("{k}={}", escape_query(v)));
+                pairs.push(format!("{k}={}", query_escape(v)));
             }
         }
         if let Some(p) = page {
-            pairs.push(format!("page={}", escape_query(p)));
+            pairs.push(format!("page={}", query_escape(p)));
         }
         if let Some(o) = offset {
             pairs.push(format!("offset={o}"));
         }
         format!("/tenants?{}", pairs.join("&"))
     }
-}
-
-fn escape_query(v: &str) -> String {
-    let mut out = String::new();
-    for b in v.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn sort_rows(rows: &mut [Tenant], by: &str) {
@@ -247,6 +235,15 @@ fn sort_rows(rows: &mut [Tenant], by: &str) {
         "-created" => rows.sort_by_key(|b| std::cmp::Reverse(b.created)),
         _ => {}
     }
+}
+
+/// The published deployment types' names, for the forms' choices; none if the API cannot say.
+async fn tiers(s: &AppState) -> Vec<String> {
+    s.api
+        .deployment_types()
+        .await
+        .map(|t| t.into_iter().map(|d| d.deployment_type).collect())
+        .unwrap_or_default()
 }
 
 /// `/tenants`: a page of the table. In the API's order with only a status filter, the pages
@@ -298,12 +295,7 @@ async fn tenants(State(s): State<AppState>, Query(query): Query<TableQuery>) -> 
             Err(e) => return failure(&s, &e),
         }
     };
-    let tiers = s
-        .api
-        .deployment_types()
-        .await
-        .map(|t| t.into_iter().map(|d| d.deployment_type).collect::<Vec<_>>())
-        .unwrap_or_default();
+    let tiers = tiers(&s).await;
     let ctx = context! {
         title => "Tenants",
         rows => rows.iter().map(row).collect::<Vec<_>>(),
@@ -320,7 +312,7 @@ async fn tenants(State(s): State<AppState>, Query(query): Query<TableQuery>) -> 
 
 /// `/tenants/{id}`: the record, its stack, its events, drift, health, users and cost.
 async fn tenant(State(s): State<AppState>, Path(id): Path<String>) -> Response {
-    let value = match s.api.get(&format!("/tenants/{}", escape_query(&id))).await {
+    let value = match s.api.get(&format!("/tenants/{}", query_escape(&id))).await {
         Ok(v) => v,
         Err(e) => return failure(&s, &e),
     };
@@ -338,14 +330,14 @@ async fn tenant(State(s): State<AppState>, Path(id): Path<String>) -> Response {
         format!(
             "https://console.aws.amazon.com/cloudformation/home?region={}#/stacks/stackinfo?stackId={}",
             s.region,
-            escape_query(sid)
+            query_escape(sid)
         )
     });
     let alarms_link = t.stack_name.as_ref().filter(|_| !s.local).map(|name| {
         format!(
             "https://console.aws.amazon.com/cloudwatch/home?region={}#alarmsV2:?search={}",
             s.region,
-            escape_query(name)
+            query_escape(name)
         )
     });
     let dashboard_link = (!s.local).then(|| {
@@ -420,12 +412,7 @@ async fn onboard_page(
     form: &OnboardForm,
     error: Option<(StatusCode, String, String)>,
 ) -> Response {
-    let tiers = s
-        .api
-        .deployment_types()
-        .await
-        .map(|t| t.into_iter().map(|d| d.deployment_type).collect::<Vec<_>>())
-        .unwrap_or_default();
+    let tiers = tiers(s).await;
     let status = error.as_ref().map_or(StatusCode::OK, |e| e.0);
     let ctx = context! {
         title => "Onboard a tenant",
@@ -454,7 +441,7 @@ async fn onboard(State(s): State<AppState>, Form(form): Form<OnboardForm>) -> Re
     match s.api.post_once("/onboarding", body(&request)).await {
         Ok(value) => match decode::<Tenant>(&value, "a tenant") {
             Ok(t) => {
-                Redirect::to(&format!("/tenants/{}", escape_query(&t.tenant_id))).into_response()
+                Redirect::to(&format!("/tenants/{}", query_escape(&t.tenant_id))).into_response()
             }
             Err(e) => failure(&s, &e),
         },
@@ -479,7 +466,7 @@ async fn offboard(
         tenant_name: Some(form.confirm),
     };
     match s.api.post_once("/delete", body(&request)).await {
-        Ok(_) => Redirect::to(&format!("/tenants/{}", escape_query(&id))).into_response(),
+        Ok(_) => Redirect::to(&format!("/tenants/{}", query_escape(&id))).into_response(),
         Err(e) => failure(&s, &e),
     }
 }
@@ -490,7 +477,7 @@ async fn retry(State(s): State<AppState>, Path(id): Path<String>) -> Response {
         tenant_id: id.clone(),
     };
     match s.api.post_once("/retry", body(&request)).await {
-        Ok(_) => Redirect::to(&format!("/tenants/{}", escape_query(&id))).into_response(),
+        Ok(_) => Redirect::to(&format!("/tenants/{}", query_escape(&id))).into_response(),
         Err(e) => failure(&s, &e),
     }
 }
