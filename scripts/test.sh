@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command. Needs only Rust (cargo, cargo-nextest) and Python 3.11 with pip: it
-# installs the pinned Python tools into .venv (cfn-lint, checkov, moto, cargo-lambda, zig), then
+# installs the pinned Python tools into .venv (cfn-lint, checkov, moto, cargo-lambda, zig) and
+# Debian's chromium and chromium-driver when they are missing, then
 # runs formatting and lints, builds the Lambda zip, runs every test (the AWS ones against the
 # project's serialized moto launcher), and cfn-lint and checkov on every synthesized template.
 set -euo pipefail
@@ -13,6 +14,17 @@ if [ ! -f "$stamp" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r requirements-dev.txt
   touch "$stamp"
+fi
+
+# The console's browser tests (tests/console.rs) drive Debian's headless Chromium over
+# WebDriver: installed from Debian's packages when missing.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  echo "==> installing Debian's chromium and chromium-driver for the console's browser tests"
+  as_root=""
+  if [ "$(id -u)" -ne 0 ]; then as_root="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $as_root apt-get install -y -qq chromium chromium-driver >/dev/null ||
+    { $as_root apt-get update -qq && $as_root apt-get install -y -qq chromium chromium-driver >/dev/null; }
 fi
 
 echo "==> cargo fmt --check"

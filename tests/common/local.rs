@@ -13,6 +13,8 @@ use serde_json::Value;
 pub struct Local {
     child: Option<Child>,
     pub api_url: String,
+    /// The console's address with its token, as `silos local` prints it.
+    pub console_url: Option<String>,
     pub endpoint: String,
     /// The emulator local mode started, if it started one.
     pub emulator_pid: Option<u32>,
@@ -81,6 +83,7 @@ impl Local {
             }
         });
         let (mut api_url, mut endpoint, mut pid) = (None, None, None);
+        let mut console_url = None;
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             let line = rx
@@ -101,6 +104,9 @@ impl Local {
             if let Some(rest) = line.strip_prefix("API: ") {
                 api_url = rest.split_whitespace().next().map(str::to_owned);
             }
+            if let Some(rest) = line.strip_prefix("console: ") {
+                console_url = Some(rest.trim().to_owned());
+            }
             if line.starts_with("ready in ") {
                 break;
             }
@@ -108,6 +114,7 @@ impl Local {
         Local {
             child: Some(child),
             api_url: api_url.expect("an API line"),
+            console_url,
             endpoint: endpoint.expect("an emulator line"),
             emulator_pid: pid,
             out,

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod env;
 pub mod faults;
 pub mod lambda_zip;

@@ -14,6 +14,10 @@ use crate::control_plane::events::{Received, Subscription, SubscriptionError};
 /// How many events the console keeps, for the fleet view's latest and the timelines.
 const KEPT: usize = 500;
 
+/// How many idempotency keys it remembers to drop a redelivered event: SQS redelivers within
+/// its visibility timeout, long before this many later events have come.
+const REMEMBERED: usize = 10_000;
+
 /// One lifecycle event as the page shows it.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -26,17 +30,20 @@ pub struct LiveEvent {
     pub status: String,
     pub previous: Option<String>,
     pub reason: Option<String>,
+    /// When the transition was recorded, as the page shows it, and in milliseconds.
     pub at: String,
+    pub at_ms: u64,
     /// A health event's new health (`ok`, `alarm`).
     pub health: Option<String>,
     /// A drift event's new drift status.
     pub drift: Option<String>,
-    #[serde(skip)]
-    key: String,
+    /// Its place in the order the console received events, from 1: a page asks for the events
+    /// after the last it has (the SSE id, which the browser sends back when it reconnects).
+    pub seq: u64,
 }
 
 impl LiveEvent {
-    fn from_received(e: Received) -> LiveEvent {
+    fn from_received(e: Received, seq: u64) -> LiveEvent {
         let t = e.detail.tenant;
         LiveEvent {
             kind: e.detail_type,
@@ -47,13 +54,17 @@ impl LiveEvent {
             status: t.status.to_string(),
             previous: e.detail.previous_status.map(|s| s.to_string()),
             reason: t.status_reason,
-            at: t.status_changed_at.to_string(),
+            at: super::views::when(t.status_changed_at),
+            at_ms: t.status_changed_at.millis,
             health: e.detail.health.map(|h| h.status.to_string()),
             drift: e.detail.drift.map(|d| d.status.to_string()),
-            key: e.detail.idempotency_key,
+            seq,
         }
     }
 }
+
+/// Where a page hears each event after those it was sent.
+pub type Receiver = broadcast::Receiver<Arc<LiveEvent>>;
 
 pub struct Hub {
     subscription: Arc<Subscription>,
@@ -81,8 +92,19 @@ impl Hub {
         })
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveEvent>> {
-        self.sender.subscribe()
+    /// The kept events after `seq`, oldest first, and a receiver of every later one: none
+    /// missed in between and none twice. `None` if some after `seq` are no longer kept (the
+    /// page must reload to catch up).
+    pub fn follow(&self, seq: u64) -> Option<(Vec<Arc<LiveEvent>>, Receiver)> {
+        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let receiver = self.sender.subscribe();
+        let newest = recent.back().map_or(0, |e| e.seq);
+        let oldest = recent.front().map_or(1, |e| e.seq);
+        if seq < newest && seq + 1 < oldest {
+            return None;
+        }
+        let missed = recent.iter().filter(|e| e.seq > seq).cloned().collect();
+        Some((missed, receiver))
     }
 
     /// The latest events, newest first, of one tenant or of all.
@@ -97,6 +119,12 @@ impl Hub {
             .collect()
     }
 
+    /// The last event's `seq` (0 before the first): a page rendered now has seen up to it.
+    pub fn last_seq(&self) -> u64 {
+        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent.back().map_or(0, |e| e.seq)
+    }
+
     /// Stops receiving and removes the subscription's rule and queue.
     pub async fn close(&self) {
         self.task.abort();
@@ -107,13 +135,15 @@ impl Hub {
 }
 
 /// Receives until aborted. An event delivered twice (SQS is at-least-once) is passed on once:
-/// the idempotency keys seen are kept.
+/// the latest [`REMEMBERED`] idempotency keys are kept.
 async fn receive(
     subscription: Arc<Subscription>,
     sender: broadcast::Sender<Arc<LiveEvent>>,
     recent: Arc<Mutex<VecDeque<Arc<LiveEvent>>>>,
 ) {
     let mut seen = HashSet::new();
+    let mut order = VecDeque::new();
+    let mut seq = 0;
     loop {
         match subscription.receive(Duration::from_secs(1)).await {
             Ok(events) => {
@@ -122,19 +152,29 @@ async fn receive(
                         tracing::warn!("not a lifecycle event; skipped");
                         continue;
                     };
-                    let event = Arc::new(LiveEvent::from_received(received));
-                    if !seen.insert(event.key.clone()) {
+                    let key = received.detail.idempotency_key.clone();
+                    if !seen.insert(key.clone()) {
                         continue;
                     }
+                    order.push_back(key);
+                    if order.len() > REMEMBERED
+                        && let Some(old) = order.pop_front()
+                    {
+                        seen.remove(&old);
+                    }
+                    seq += 1;
+                    let event = Arc::new(LiveEvent::from_received(received, seq));
+                    // Kept and sent under one lock: a page that reads what is kept and then
+                    // listens neither misses an event nor is sent one twice.
                     {
                         let mut recent = recent.lock().unwrap_or_else(|e| e.into_inner());
                         if recent.len() == KEPT {
                             recent.pop_front();
                         }
                         recent.push_back(event.clone());
+                        // No page open is not an error.
+                        let _ = sender.send(event);
                     }
-                    // No page open is not an error.
-                    let _ = sender.send(event);
                 }
             }
             Err(e) => {

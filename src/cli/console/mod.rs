@@ -12,6 +12,7 @@
 //! - every answer has a Content-Security-Policy that allows no inline script.
 
 mod live;
+mod upgrade;
 mod views;
 
 use std::net::SocketAddr;
@@ -82,7 +83,15 @@ pub(crate) struct Shared {
     pub port: u16,
     pub templates: minijinja::Environment<'static>,
     pub live: Arc<live::Hub>,
+    /// This month's costs, and when Cost Explorer was asked (see `views::month_cost`).
+    pub cost: tokio::sync::Mutex<Option<CostAnswer>>,
+    pub runs: upgrade::Runs,
 }
+
+pub(crate) type CostAnswer = (
+    std::time::Instant,
+    Result<Arc<super::tenants::cost::MonthToDate>, String>,
+);
 
 pub(crate) type AppState = Arc<Shared>;
 
@@ -116,6 +125,8 @@ pub async fn start(sources: Sources, port: u16) -> Result<Console, Error> {
         port: addr.port(),
         templates: views::templates(),
         live: live.clone(),
+        cost: tokio::sync::Mutex::new(None),
+        runs: upgrade::Runs::default(),
     });
     let router = views::router()
         .layer(axum::middleware::from_fn_with_state(shared.clone(), guard))
@@ -191,7 +202,9 @@ async fn guard(State(s): State<AppState>, request: Request, next: Next) -> Respo
         ),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        // Not `no-referrer`: under it Chromium sends `Origin: null` on a same-origin form
+        // POST, which the Origin check must then refuse. No Referer leaves this origin.
+        (header::REFERRER_POLICY, "same-origin"),
         (header::CACHE_CONTROL, "no-store"),
     ] {
         headers.insert(name, HeaderValue::from_static(value));

@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
@@ -18,14 +19,19 @@ use serde_json::Value;
 
 use super::AppState;
 use crate::cli::client::{ClientError, body, decode, query_escape};
+use crate::cli::tenants::cost::{MonthToDate, month_to_date};
 use crate::control_plane::api::{DeleteRequest, OnboardingRequest, TenantRequest};
-use crate::control_plane::tenant::{Status, Tenant};
+use crate::control_plane::tenant::{Status, Tenant, Timestamp};
 
 /// Rows per page of the tenants table.
 pub const PAGE_SIZE: usize = 50;
 
 pub fn templates() -> Environment<'static> {
     let mut env = Environment::new();
+    // A record's timestamp (`1700000000.120`) as an operator reads it.
+    env.add_filter("when", |v: String| -> String {
+        v.parse::<Timestamp>().map_or(v, when)
+    });
     for (name, source) in [
         ("base.html", include_str!("templates/base.html")),
         ("fleet.html", include_str!("templates/fleet.html")),
@@ -33,6 +39,8 @@ pub fn templates() -> Environment<'static> {
         ("tenant.html", include_str!("templates/tenant.html")),
         ("onboard.html", include_str!("templates/onboard.html")),
         ("error.html", include_str!("templates/error.html")),
+        ("move.html", include_str!("templates/move.html")),
+        ("upgrade.html", include_str!("templates/upgrade.html")),
     ] {
         // The templates are the binary's own; a test renders each.
         env.add_template(name, source)
@@ -48,13 +56,28 @@ pub fn router() -> Router<AppState> {
         .route("/tenants/{id}", get(tenant))
         .route("/tenants/{id}/offboard", post(offboard))
         .route("/tenants/{id}/retry", post(retry))
+        .route("/tenants/{id}/move", get(move_plan).post(move_tenant))
+        .route(
+            "/upgrade",
+            get(super::upgrade::page).post(super::upgrade::start),
+        )
+        .route("/upgrade/events", get(super::upgrade::events))
         .route("/onboard", get(onboard_form).post(onboard))
         .route("/events", get(events))
         .route("/assets/console.css", get(css))
         .route("/assets/console.js", get(js))
 }
 
-fn render(s: &AppState, status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
+/// Renders a page. `seq` is the last live event before the page read what it shows: its script
+/// asks for the events after it, so none that came while the page was read is missed.
+pub(super) fn render(
+    s: &AppState,
+    seq: u64,
+    status: StatusCode,
+    name: &str,
+    ctx: minijinja::Value,
+) -> Response {
+    let ctx = context! { seq, ..ctx };
     match s.templates.get_template(name).and_then(|t| t.render(ctx)) {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
@@ -65,17 +88,18 @@ fn render(s: &AppState, status: StatusCode, name: &str, ctx: minijinja::Value) -
 }
 
 /// An API error as a page: the API's status, code and message.
-fn failure(s: &AppState, e: &ClientError) -> Response {
+pub(super) fn failure(s: &AppState, e: &ClientError) -> Response {
     let (status, code, message) = api_error(e);
     render(
         s,
+        s.live.last_seq(),
         status,
         "error.html",
         context! { title => "Error", code, message },
     )
 }
 
-fn api_error(e: &ClientError) -> (StatusCode, String, String) {
+pub(super) fn api_error(e: &ClientError) -> Refusal {
     match e {
         ClientError::Api {
             status,
@@ -103,6 +127,16 @@ fn counts<'a>(values: impl Iterator<Item = &'a str>) -> Vec<(String, usize)> {
     let mut out: Vec<(String, usize)> = map.into_iter().map(|(k, n)| (k.to_owned(), n)).collect();
     out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     out
+}
+
+/// A timestamp as an operator reads it: `2026-12-07 23:20:01 UTC`.
+pub(super) fn when(t: Timestamp) -> String {
+    use aws_sdk_cloudformation::primitives::{DateTime, DateTimeFormat};
+    let millis = i64::try_from(t.millis).unwrap_or(i64::MAX);
+    match DateTime::from_millis(millis).fmt(DateTimeFormat::DateTime) {
+        Ok(text) if text.len() >= 19 => format!("{} UTC", text[..19].replace('T', " ")),
+        _ => t.to_string(),
+    }
 }
 
 fn health_of(t: &Tenant) -> &'static str {
@@ -137,13 +171,14 @@ fn row(t: &Tenant) -> Row {
         status: t.status.to_string(),
         health: health_of(t),
         drift: drift_of(t),
-        created: t.created.to_string(),
+        created: when(t.created),
         version: crate::fleet::short(t.version.as_deref()).to_owned(),
     }
 }
 
 /// `/`: the fleet's counts by status, tier, cell, health and drift, and the latest events.
 async fn fleet(State(s): State<AppState>) -> Response {
+    let seq = s.live.last_seq();
     let all = match s.api.tenants().await {
         Ok(all) => all,
         Err(e) => return failure(&s, &e),
@@ -163,7 +198,7 @@ async fn fleet(State(s): State<AppState>) -> Response {
         events => s.live.recent(None, 20),
         prefix => s.prefix,
     };
-    render(&s, StatusCode::OK, "fleet.html", ctx)
+    render(&s, seq, StatusCode::OK, "fleet.html", ctx)
 }
 
 /// The tenants table's query: filters, sort, and where the page starts.
@@ -250,6 +285,7 @@ async fn tiers(s: &AppState) -> Vec<String> {
 /// are the API's own (`nextToken`); a search, another filter or another order reads the
 /// listing and pages it here.
 async fn tenants(State(s): State<AppState>, Query(query): Query<TableQuery>) -> Response {
+    let seq = s.live.last_seq();
     let status = if query.status.is_empty() {
         None
     } else {
@@ -258,6 +294,7 @@ async fn tenants(State(s): State<AppState>, Query(query): Query<TableQuery>) -> 
             None => {
                 return render(
                     &s,
+                    seq,
                     StatusCode::BAD_REQUEST,
                     "error.html",
                     context! { title => "Error", code => "InvalidStatus", message => format!("no status {:?}", query.status) },
@@ -307,25 +344,33 @@ async fn tenants(State(s): State<AppState>, Query(query): Query<TableQuery>) -> 
         statuses => Status::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
         tiers,
     };
-    render(&s, StatusCode::OK, "tenants.html", ctx)
+    render(&s, seq, StatusCode::OK, "tenants.html", ctx)
 }
 
 /// `/tenants/{id}`: the record, its stack, its events, drift, health, users and cost.
 async fn tenant(State(s): State<AppState>, Path(id): Path<String>) -> Response {
-    let value = match s.api.get(&format!("/tenants/{}", query_escape(&id))).await {
+    tenant_page(&s, &id, None).await
+}
+
+/// An API error: its status, code and message.
+pub(super) type Refusal = (StatusCode, String, String);
+
+/// The tenant's page; with `refused`, the action the API refused, shown above the actions
+/// (and the page answered with the API's status).
+async fn tenant_page(s: &AppState, id: &str, refused: Option<Refusal>) -> Response {
+    let seq = s.live.last_seq();
+    let value = match s.api.get(&format!("/tenants/{}", query_escape(id))).await {
         Ok(v) => v,
-        Err(e) => return failure(&s, &e),
+        Err(e) => return failure(s, &e),
     };
     let t: Tenant = match decode(&value, "a tenant") {
         Ok(t) => t,
-        Err(e) => return failure(&s, &e),
+        Err(e) => return failure(s, &e),
     };
-    let resources = match s.api.tenant_info(&id).await {
-        Ok(r) => Ok(r),
-        Err(e) => Err(e.to_string()),
-    };
-    let outputs = stack_outputs(&s, &t).await;
-    let users = users(&s, &t).await;
+    let resources = s.api.tenant_info(id).await.map_err(|e| e.to_string());
+    let outputs = stack_outputs(s, &t).await;
+    let users = users(s, &t).await;
+    let cost = month_cost(s).await;
     let stack_link = t.stack_id.as_ref().filter(|_| !s.local).map(|sid| {
         format!(
             "https://console.aws.amazon.com/cloudformation/home?region={}#/stacks/stackinfo?stackId={}",
@@ -346,6 +391,17 @@ async fn tenant(State(s): State<AppState>, Path(id): Path<String>) -> Response {
             s.region, s.prefix
         )
     });
+    let movable = t.status == Status::Running;
+    let other_tiers: Vec<String> = if movable {
+        tiers(s)
+            .await
+            .into_iter()
+            .filter(|d| *d != t.deployment_type)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let status = refused.as_ref().map_or(StatusCode::OK, |r| r.0);
     let ctx = context! {
         title => t.tenant_name.clone(),
         row => row(&t),
@@ -357,14 +413,52 @@ async fn tenant(State(s): State<AppState>, Path(id): Path<String>) -> Response {
         outputs_error => outputs.as_ref().err(),
         users => users.as_ref().ok(),
         users_error => users.as_ref().err(),
-        events => s.live.recent(Some(&id), 100),
+        cost => cost.as_ref().ok().map(|c| context! {
+            month => c.month,
+            amount => c.by_tenant.get(&t.tenant_id),
+            unit => c.unit,
+            estimated => c.estimated,
+        }),
+        cost_error => cost.as_ref().err(),
+        events => s.live.recent(Some(id), 100),
         stack_link,
         alarms_link,
         dashboard_link,
         retryable => t.status == Status::Failed,
         deletable => !matches!(t.status, Status::Deleted | Status::Deleting),
+        other_tiers,
+        refused_status => refused.as_ref().map(|r| r.0.as_u16()),
+        refused_code => refused.as_ref().map(|r| r.1.clone()),
+        refused_message => refused.as_ref().map(|r| r.2.clone()),
     };
-    render(&s, StatusCode::OK, "tenant.html", ctx)
+    render(s, seq, status, "tenant.html", ctx)
+}
+
+/// How long the console keeps Cost Explorer's answer: Cost Explorer updates about daily,
+/// and each request costs $0.01. An error is kept a minute.
+const COST_KEPT: Duration = Duration::from_secs(3600);
+const COST_ERROR_KEPT: Duration = Duration::from_secs(60);
+
+/// This month's costs so far, by tenant: asked at most once per [`COST_KEPT`].
+async fn month_cost(s: &AppState) -> Result<Arc<MonthToDate>, String> {
+    let mut kept = s.cost.lock().await;
+    if let Some((at, cost)) = kept.as_ref() {
+        let keep = if cost.is_ok() {
+            COST_KEPT
+        } else {
+            COST_ERROR_KEPT
+        };
+        if at.elapsed() < keep {
+            return cost.clone();
+        }
+    }
+    let ce = aws_sdk_costexplorer::Client::new(&s.sdk);
+    let cost = month_to_date(&ce, &s.prefix)
+        .await
+        .map(Arc::new)
+        .map_err(|e| e.to_string());
+    *kept = Some((Instant::now(), cost.clone()));
+    cost
 }
 
 /// The tenant stack's outputs, from CloudFormation.
@@ -407,21 +501,19 @@ struct OnboardForm {
     admin_email: String,
 }
 
-async fn onboard_page(
-    s: &AppState,
-    form: &OnboardForm,
-    error: Option<(StatusCode, String, String)>,
-) -> Response {
+async fn onboard_page(s: &AppState, form: &OnboardForm, error: Option<Refusal>) -> Response {
+    let seq = s.live.last_seq();
     let tiers = tiers(s).await;
     let status = error.as_ref().map_or(StatusCode::OK, |e| e.0);
     let ctx = context! {
         title => "Onboard a tenant",
         form,
         tiers,
+        error_status => error.as_ref().map(|e| e.0.as_u16()),
         error_code => error.as_ref().map(|e| e.1.clone()),
         error_message => error.as_ref().map(|e| e.2.clone()),
     };
-    render(s, status, "onboard.html", ctx)
+    render(s, seq, status, "onboard.html", ctx)
 }
 
 async fn onboard_form(State(s): State<AppState>) -> Response {
@@ -467,7 +559,7 @@ async fn offboard(
     };
     match s.api.post_once("/delete", body(&request)).await {
         Ok(_) => Redirect::to(&format!("/tenants/{}", query_escape(&id))).into_response(),
-        Err(e) => failure(&s, &e),
+        Err(e) => tenant_page(&s, &id, Some(api_error(&e))).await,
     }
 }
 
@@ -478,29 +570,116 @@ async fn retry(State(s): State<AppState>, Path(id): Path<String>) -> Response {
     };
     match s.api.post_once("/retry", body(&request)).await {
         Ok(_) => Redirect::to(&format!("/tenants/{}", query_escape(&id))).into_response(),
-        Err(e) => failure(&s, &e),
+        Err(e) => tenant_page(&s, &id, Some(api_error(&e))).await,
     }
 }
 
-/// `/events`: the lifecycle events as they arrive, as server-sent events (`lifecycle`, the
-/// event as JSON). A page too slow to keep up is told to reload (`lagged`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct MoveQuery {
+    to: String,
+}
+
+/// `/tenants/{id}/move?to=TYPE`: the move's plan (the API's, from the change set's
+/// replacement metadata), and the form that makes it, which must accept any data loss.
+async fn move_plan(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<MoveQuery>,
+) -> Response {
+    let seq = s.live.last_seq();
+    let plan = match s.api.move_plan(&id, &query.to).await {
+        Ok(plan) => plan,
+        Err(e) => return tenant_page(&s, &id, Some(api_error(&e))).await,
+    };
+    let tenant = match s.api.tenant(&id).await {
+        Ok(t) => t,
+        Err(e) => return failure(&s, &e),
+    };
+    let ctx = context! {
+        title => format!("Move {} to {}", tenant.tenant_name, plan.to),
+        row => row(&tenant),
+        data_loss => plan.describe_data_loss(),
+        loses_data => !plan.data_loss().is_empty(),
+        plan,
+    };
+    render(&s, seq, StatusCode::OK, "move.html", ctx)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct MoveForm {
+    to: String,
+    /// The version the plan was made for.
+    version: String,
+    /// Present when the operator ticked the box that accepts the data loss.
+    allow_data_loss: Option<String>,
+}
+
+/// `POST /tenants/{id}/move`: the move, once (its idempotency key), at the plan's version.
+async fn move_tenant(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<MoveForm>,
+) -> Response {
+    let version = (!form.version.is_empty()).then_some(form.version.as_str());
+    match s
+        .api
+        .request_move(&id, &form.to, version, form.allow_data_loss.is_some())
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/tenants/{}", query_escape(&id))).into_response(),
+        Err(e) => tenant_page(&s, &id, Some(api_error(&e))).await,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct EventsQuery {
+    /// The last event the page has (its `data-seq` when it was rendered).
+    after: u64,
+}
+
+/// `/events`: the lifecycle events after the page's last, then each as it arrives, as
+/// server-sent events (`lifecycle`, the event as JSON, its `seq` the SSE id). A browser that
+/// reconnects sends the last id it had (`Last-Event-ID`) and misses nothing. A page too far
+/// behind, or too slow to keep up, is told to reload (`lagged`).
 async fn events(
     State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Query(query): Query<EventsQuery>,
 ) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
-    let receiver = s.live.subscribe();
-    let stream = futures_util::stream::unfold(receiver, |mut rx| async move {
+    let after = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(query.after);
+    let lagged = || Event::default().event("lagged").data("reload");
+    let (first, receiver): (Vec<Event>, _) = match s.live.follow(after) {
+        Some((missed, rx)) => (missed.iter().map(|e| lifecycle(e)).collect(), Some(rx)),
+        None => (vec![lagged()], None),
+    };
+    let backlog = futures_util::stream::iter(first.into_iter().map(Ok));
+    let live = futures_util::stream::unfold(receiver, move |rx| async move {
+        let mut rx = rx?;
         let event = match rx.recv().await {
-            Ok(e) => Event::default()
-                .event("lifecycle")
-                .data(serde_json::to_string(&*e).unwrap_or_default()),
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                Event::default().event("lagged").data(n.to_string())
+            Ok(e) => lifecycle(&e),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                return Some((Ok(lagged()), None));
             }
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
         };
-        Some((Ok(event), rx))
+        Some((Ok(event), Some(rx)))
     });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Sse::new(futures_util::StreamExt::chain(backlog, live))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+fn lifecycle(e: &super::live::LiveEvent) -> Event {
+    Event::default()
+        .event("lifecycle")
+        .id(e.seq.to_string())
+        .data(serde_json::to_string(e).unwrap_or_default())
 }
 
 async fn css() -> Response {

@@ -404,6 +404,41 @@ pub async fn run(
     Ok(())
 }
 
+/// This month's cost so far, per tenant: what the console's tenant pages show.
+#[derive(Clone, Debug, Serialize)]
+pub struct MonthToDate {
+    pub month: String,
+    /// Tenant id → its amount, to the cent.
+    pub by_tenant: BTreeMap<String, String>,
+    pub unit: String,
+    pub estimated: bool,
+    /// The GetCostAndUsage requests it took ($0.01 each).
+    pub requests: u32,
+}
+
+/// Asks Cost Explorer for this month so far, grouped by tenant, for `prefix`'s stacks.
+pub async fn month_to_date(ce: &Client, prefix: &str) -> Result<MonthToDate, Error> {
+    let today = today();
+    let month: Month = today
+        .get(..7)
+        .unwrap_or_default()
+        .parse()
+        .map_err(Error::Usage)?;
+    let (start, end) = period(month, &today)?;
+    let pages = query(ce, prefix, By::Tenant, (&start, &end)).await?;
+    let (sums, unit, estimated) = sum(&pages, By::Tenant.tag())?;
+    Ok(MonthToDate {
+        month: month.to_string(),
+        by_tenant: sums
+            .into_iter()
+            .map(|(k, units)| (k, format_amount(units, 2)))
+            .collect(),
+        unit,
+        estimated,
+        requests: pages.len() as u32,
+    })
+}
+
 async fn tenants(api: &ApiClient) -> Result<BTreeMap<String, (String, String)>, Error> {
     Ok(api
         .tenants()

@@ -1,7 +1,7 @@
 //! `silos tenants`: the tenant API from the command line, as a table or as JSON. Finding the
 //! API and its credentials is [`discovery`]'s job, and showing the answers [`render`]'s.
 
-mod cost;
+pub(crate) mod cost;
 mod discovery;
 mod drift;
 mod events;

@@ -5,7 +5,9 @@
 (function () {
   var state = document.getElementById("live-state");
   if (!window.EventSource || !state) { return; }
-  var source = new EventSource("/events");
+  // The events after the last one the page was rendered with: none is missed in between.
+  // On a reconnect the browser sends the last id it had (Last-Event-ID), which wins.
+  var source = new EventSource("/events?after=" + encodeURIComponent(document.body.dataset.seq || "0"));
   source.addEventListener("open", function () {
     state.textContent = "live";
     state.className = "live on";
@@ -26,6 +28,7 @@
     var li = document.createElement("li");
     var time = document.createElement("time");
     time.textContent = e.at;
+    time.dataset.ms = e.atMs;
     var kind = document.createElement("span");
     kind.className = "kind";
     kind.textContent = e.kind;
@@ -56,4 +59,22 @@
     document.body.dataset.lastEvent = e.tenantId + ":" + e.status;
   });
   source.addEventListener("lagged", function () { window.location.reload(); });
+
+  // A fleet upgrade's page: each change of the run sets the elements that show it.
+  if (document.getElementById("run") || document.getElementById("upgrade")) {
+    var upgrade = new EventSource("/upgrade/events");
+    var shown = document.getElementById("run-state");
+    upgrade.addEventListener("upgrade", function (message) {
+      var fields;
+      try { fields = JSON.parse(message.data); } catch (err) { return; }
+      // A run the page does not show (started elsewhere): the page must be read again.
+      if (!shown && fields.state) { window.location.reload(); return; }
+      Object.keys(fields).forEach(function (key) {
+        document.querySelectorAll('[data-upgrade="' + CSS.escape(key) + '"]').forEach(function (el) {
+          el.textContent = fields[key];
+        });
+      });
+      document.body.dataset.upgrade = fields.state || "";
+    });
+  }
 })();

@@ -1,0 +1,570 @@
+//! The console in a real browser: `silos local`'s console, driven in headless Chromium over
+//! WebDriver as an operator would use it (onboard, watch it run without a reload, the API's
+//! refusals inline, offboard with the name typed, page through 2,500 tenants), its hostile
+//! cases (a tenant name that is markup, a cross-origin POST, no token, a foreign Host), and
+//! the README's screenshots, retaken when the pages change.
+
+mod common;
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use serde_json::{Value, json};
+
+use common::browser::{Browser, http};
+use common::local::Local;
+
+const HOSTILE: &str = "<img src=x onerror=alert(1)>";
+
+/// The console's origin (`http://127.0.0.1:PORT`), its port and its token.
+fn console(local: &Local) -> (String, u16, String) {
+    let url = local
+        .console_url
+        .clone()
+        .expect("silos local prints a console: line");
+    let (origin, token) = url.split_once("/?token=").expect("a token in the URL");
+    let port = origin.rsplit(':').next().unwrap().parse().unwrap();
+    (origin.to_owned(), port, token.to_owned())
+}
+
+fn tenants_table(local: &Local) -> String {
+    let outputs: Value =
+        serde_json::from_slice(&std::fs::read(local.out.path().join("outputs.json")).unwrap())
+            .unwrap();
+    outputs["tenantsTable"].as_str().unwrap().to_owned()
+}
+
+/// A tenant's item as the store wrote it.
+async fn item(local: &Local, id: &str) -> HashMap<String, AttributeValue> {
+    let ddb = aws_sdk_dynamodb::Client::new(&local.sdk_config());
+    ddb.get_item()
+        .table_name(tenants_table(local))
+        .key("tenantId", AttributeValue::S(id.to_owned()))
+        .send()
+        .await
+        .unwrap()
+        .item()
+        .cloned()
+        .expect("the tenant's item")
+}
+
+/// Writes records of tenants the API never onboarded: `template`'s item with another id, name,
+/// status and creation time, no stack and no name lock (a record as an older release, a
+/// restore or a hand edit could leave). The reconciler leaves `running` and `failed` alone.
+async fn seed(
+    local: &Local,
+    template: &HashMap<String, AttributeValue>,
+    records: &[(String, String, &str, u64)],
+) {
+    let ddb = aws_sdk_dynamodb::Client::new(&local.sdk_config());
+    let table = tenants_table(local);
+    for chunk in records.chunks(25) {
+        let writes = chunk
+            .iter()
+            .map(|(id, name, status, created)| {
+                let mut item = template.clone();
+                for gone in [
+                    "stackName",
+                    "stackId",
+                    "nameLock",
+                    "changeSet",
+                    "previousStatus",
+                    "statusReason",
+                    "writeId",
+                ] {
+                    item.remove(gone);
+                }
+                item.insert("tenantId".into(), AttributeValue::S(id.clone()));
+                item.insert("tenantName".into(), AttributeValue::S(name.clone()));
+                item.insert("tenantSafeName".into(), AttributeValue::S("seeded".into()));
+                item.insert("status".into(), AttributeValue::S((*status).to_owned()));
+                let at = format!("{}.{:03}", created / 1000, created % 1000);
+                item.insert("created".into(), AttributeValue::N(at.clone()));
+                item.insert("statusChangedAt".into(), AttributeValue::N(at));
+                WriteRequest::builder()
+                    .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
+                    .build()
+            })
+            .collect::<Vec<_>>();
+        let mut pending = Some(HashMap::from([(table.clone(), writes)]));
+        while let Some(items) = pending.take().filter(|p| p.values().any(|w| !w.is_empty())) {
+            let out = ddb
+                .batch_write_item()
+                .set_request_items(Some(items))
+                .send()
+                .await
+                .unwrap();
+            pending = out.unprocessed_items().cloned();
+        }
+    }
+}
+
+/// The page's navigation and paint timings, in ms from the start of navigation.
+fn timing(browser: &Browser) -> Value {
+    browser.run(
+        "const n = performance.getEntriesByType('navigation')[0];
+         const p = performance.getEntriesByName('first-contentful-paint')[0];
+         return { responseEnd: n.responseEnd, domContentLoaded: n.domContentLoadedEventEnd,
+                  firstContentfulPaint: p ? p.startTime : null };",
+        json!([]),
+    )
+}
+
+/// Marks the page: the mark survives until the page is loaded again.
+fn mark(browser: &Browser) {
+    browser.run("window.__sameDocument = true; return true;", json!([]));
+}
+
+fn still_marked(browser: &Browser) -> bool {
+    browser.run("return window.__sameDocument === true;", json!([])) == json!(true)
+}
+
+/// Waits until `#tenant-status` reads `status` on this page, set by a lifecycle event that
+/// came live (the script marks the body with the last), and returns how long after the
+/// transition it appeared (the event's recorded time to the DOM change, in ms), when the
+/// change came after this was called.
+fn watch_status(browser: &Browser, status: &str) -> Option<f64> {
+    browser.run(
+        "const want = arguments[0];
+         const el = document.getElementById('tenant-status');
+         window.__seenAt = null;
+         new MutationObserver(() => {
+           if (el.textContent === want && window.__seenAt === null) { window.__seenAt = Date.now(); }
+         }).observe(el, { childList: true, characterData: true, subtree: true });
+         return true;",
+        json!([status]),
+    );
+    browser.wait_for(
+        &format!("the status to become {status} by a live event"),
+        Duration::from_secs(90),
+        &format!(
+            "return document.getElementById('tenant-status').textContent === '{status}'
+               && (document.body.dataset.lastEvent || '').endsWith(':{status}');"
+        ),
+    );
+    let latency = browser.run(
+        "const want = arguments[0];
+         const item = [...document.querySelectorAll('#events li')].find(li =>
+           li.querySelector('.status') && li.querySelector('.status').textContent === want);
+         const ms = item && item.querySelector('time').dataset.ms;
+         return ms && window.__seenAt ? window.__seenAt - Number(ms) : null;",
+        json!([status]),
+    );
+    latency.as_f64()
+}
+
+/// The screenshots the README shows, and the outline of each page (its headings, labels,
+/// column headings and buttons, without the data) they were taken of.
+fn docs() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/console")
+}
+
+/// The page's outline: what a screenshot of it shows, apart from the data.
+fn outline(browser: &Browser) -> String {
+    browser
+        .run(
+            "return [...document.querySelectorAll('main h1, main h2, main label, main th[scope=col], main button, main summary, nav a')]
+               .map(e => e.tagName.toLowerCase() + ': ' + (e.tagName === 'H1' ? '' : e.textContent.replace(/\\s+/g, ' ').replace(/[0-9]+/g, 'N').trim()))
+               .join('\\n');",
+            json!([]),
+        )
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Keeps the README's screenshot `name` current: with SILOS_UPDATE_SCREENSHOTS=1 it is
+/// retaken, else the page's outline must be the one it was taken of.
+fn screenshot(browser: &Browser, name: &str) {
+    let png = browser.screenshot();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG");
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("console-{name}.png"));
+    std::fs::write(&shot, &png).unwrap();
+    let outline = outline(browser);
+    let (png_file, outline_file) = (
+        docs().join(format!("{name}.png")),
+        docs().join(format!("{name}.outline")),
+    );
+    if std::env::var_os("SILOS_UPDATE_SCREENSHOTS").is_some() {
+        std::fs::create_dir_all(docs()).unwrap();
+        std::fs::write(&png_file, &png).unwrap();
+        std::fs::write(&outline_file, &outline).unwrap();
+    }
+    let kept = std::fs::read_to_string(&outline_file).unwrap_or_default();
+    assert_eq!(
+        kept,
+        outline,
+        "docs/console/{name}.png shows another page than the console serves now (this run's is {}): retake it with SILOS_UPDATE_SCREENSHOTS=1 cargo nextest run --test console",
+        shot.display()
+    );
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("docs/console/{name}.png")),
+        "the README shows docs/console/{name}.png"
+    );
+}
+
+#[tokio::test]
+async fn an_operator_onboards_watches_and_offboards_a_tenant_in_a_browser() {
+    let local = Local::start();
+    let (origin, port, _) = console(&local);
+    let browser = Browser::start();
+
+    // The printed URL: its token becomes a cookie, and the address loses it.
+    browser.goto(local.console_url.as_deref().unwrap());
+    assert_eq!(browser.url(), format!("{origin}/"));
+    browser.element("#fleet-total");
+    let first = timing(&browser);
+    eprintln!("figure: the fleet page's timing (ms): {first}");
+    assert!(
+        first["firstContentfulPaint"].as_f64().is_some(),
+        "the page painted: {first}"
+    );
+    browser.wait_for(
+        "live updates",
+        Duration::from_secs(10),
+        "return document.body.dataset.live === 'on';",
+    );
+
+    // Onboard through the form; the tenant page follows it to running without a reload.
+    browser.goto(&format!("{origin}/onboard"));
+    browser.type_into("#name", "Browser Co");
+    browser.click("#onboard button[type=submit]");
+    browser.wait_for(
+        "the tenant's page",
+        Duration::from_secs(20),
+        "return location.pathname.startsWith('/tenants/');",
+    );
+    let id = browser.url().rsplit('/').next().unwrap().to_owned();
+    assert_eq!(browser.text("#tenant-name"), "Browser Co");
+    let shown = browser.text("#tenant-status");
+    assert_ne!(
+        shown, "running",
+        "the page was read before the stack was up"
+    );
+    mark(&browser);
+    let latency = watch_status(&browser, "running");
+    assert!(
+        still_marked(&browser),
+        "the status changed without a reload"
+    );
+    if let Some(ms) = latency {
+        eprintln!(
+            "figure: a lifecycle event (running) appeared on the page {ms:.0} ms after the transition"
+        );
+    }
+    assert!(
+        browser.text("#events").contains("Tenant Provisioned"),
+        "{}",
+        browser.text("#events")
+    );
+    browser.goto(&format!("{origin}/tenants/{id}"));
+    browser.element("#move-tier, #offboard");
+    assert!(
+        browser.text("#h-resources + *").contains("AWS::"),
+        "{}",
+        browser.text("main")
+    );
+
+    // A taken name: the API's 409 on the form, with what was typed kept.
+    browser.goto(&format!("{origin}/onboard"));
+    browser.type_into("#name", "browser co");
+    browser.click("#onboard button[type=submit]");
+    browser.wait_for(
+        "the refusal",
+        Duration::from_secs(20),
+        "return !!document.getElementById('form-error');",
+    );
+    assert!(browser.url().ends_with("/onboard"), "{}", browser.url());
+    let refusal = browser.text("#form-error");
+    assert!(refusal.starts_with("409 "), "{refusal}");
+    assert_eq!(
+        browser.run("return document.getElementById('name').value;", json!([])),
+        "browser co"
+    );
+
+    // A name that is markup: refused by the API, shown back as text, and no script runs.
+    browser.type_into("#name", HOSTILE);
+    browser.click("#onboard button[type=submit]");
+    browser.wait_for(
+        "the refusal",
+        Duration::from_secs(20),
+        "return document.getElementById('form-error').textContent.includes('400');",
+    );
+    assert_eq!(
+        browser.run("return document.getElementById('name').value;", json!([])),
+        HOSTILE
+    );
+    assert_eq!(
+        browser.run("return document.querySelectorAll('img').length;", json!([])),
+        0
+    );
+    assert_eq!(browser.alert(), None);
+
+    // A record that holds such a name anyway (written by hand, or by an older release): it
+    // is text in the table and on its page.
+    let template = item(&local, &id).await;
+    let hostile_id = "00000000-0000-4000-8000-00000000beef".to_owned();
+    seed(
+        &local,
+        &template,
+        &[(
+            hostile_id.clone(),
+            HOSTILE.to_owned(),
+            "running",
+            1_700_000_000_000,
+        )],
+    )
+    .await;
+    browser.goto(&format!("{origin}/tenants?sort=-created"));
+    assert!(
+        browser.text("table.tenants").contains(HOSTILE),
+        "{}",
+        browser.text("table.tenants")
+    );
+    assert_eq!(
+        browser.run("return document.querySelectorAll('img').length;", json!([])),
+        0
+    );
+    browser.goto(&format!("{origin}/tenants/{hostile_id}"));
+    assert_eq!(browser.text("#tenant-name"), HOSTILE);
+    assert_eq!(
+        browser.run("return document.querySelectorAll('img').length;", json!([])),
+        0
+    );
+    assert_eq!(browser.alert(), None);
+    browser.goto(&format!("{origin}/"));
+    assert_eq!(browser.alert(), None);
+
+    // A form on another origin that posts to the console: the browser sends no cookie with it
+    // (SameSite=Strict), and the console refuses it. Nothing is onboarded.
+    let page = format!(
+        "data:text/html,<form id=f method=post action='{origin}/onboard'><input name=name value=Forged></form><script>document.getElementById('f').submit()</script>"
+    );
+    browser.goto(&page);
+    browser.wait_for(
+        "the forged post's answer",
+        Duration::from_secs(10),
+        "return location.href.startsWith('http://127.0.0.1');",
+    );
+    let answer = browser.text("body");
+    assert!(
+        answer.contains("token") || answer.contains("Origin"),
+        "{answer}"
+    );
+    let listed = local.json(&["list"]);
+    assert!(
+        !listed.to_string().contains("Forged"),
+        "a cross-origin post onboarded a tenant: {listed}"
+    );
+
+    // The screenshots: the fleet, and a tenant.
+    browser.goto(&format!("{origin}/"));
+    screenshot(&browser, "fleet");
+    browser.goto(&format!("{origin}/tenants/{id}"));
+    screenshot(&browser, "tenant");
+
+    // Offboard: a wrong name is the API's 409, inline; the name typed offboards it, and the
+    // page follows it to deleted.
+    browser.type_into("#confirm", "Someone Else");
+    browser.click("#offboard button[type=submit]");
+    browser.wait_for(
+        "the refusal",
+        Duration::from_secs(20),
+        "return !!document.getElementById('form-error');",
+    );
+    assert!(
+        browser.text("#form-error").starts_with("409 "),
+        "{}",
+        browser.text("#form-error")
+    );
+    assert_eq!(local.json(&["info", &id])["tenant"]["status"], "running");
+    browser.type_into("#confirm", "Browser Co");
+    browser.click("#offboard button[type=submit]");
+    browser.wait_for("the tenant's page", Duration::from_secs(20), "return !document.getElementById('form-error') && !!document.getElementById('tenant-status');");
+    mark(&browser);
+    watch_status(&browser, "deleted");
+    assert!(still_marked(&browser));
+    assert_eq!(local.wait(&id, "deleted")["status"], "deleted");
+    let _ = port;
+}
+
+#[tokio::test]
+async fn an_operator_pages_through_a_fleet_of_2500_tenants() {
+    let local = Local::start();
+    let (origin, _, _) = console(&local);
+    let id = local.create("Template Tenant");
+    local.wait(&id, "running");
+    let template = item(&local, &id).await;
+    let records: Vec<(String, String, &str, u64)> = (0..2500u64)
+        .map(|n| {
+            (
+                format!("00000000-0000-4000-8000-{n:012}"),
+                format!("Tenant {n:04}"),
+                if n % 25 == 0 { "failed" } else { "running" },
+                1_600_000_000_000 + n * 1000,
+            )
+        })
+        .collect();
+    seed(&local, &template, &records).await;
+    let mut expected: BTreeSet<String> = records.iter().map(|r| r.0.clone()).collect();
+    expected.insert(id.clone());
+
+    let browser = Browser::start();
+    browser.goto(local.console_url.as_deref().unwrap());
+    assert!(
+        browser.text("#fleet-total").starts_with("2501 "),
+        "{}",
+        browser.text("#fleet-total")
+    );
+    assert_eq!(browser.text("[data-count='status:failed']"), "100");
+    eprintln!(
+        "figure: the fleet page of 2,501 tenants, timing (ms): {}",
+        timing(&browser)
+    );
+
+    // Every page of the API's listing, by its Next link.
+    browser.goto(&format!("{origin}/tenants"));
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        pages += 1;
+        let ids = browser.run(
+            "return [...document.querySelectorAll('table.tenants tr[data-tenant]')].map(r => r.dataset.tenant);",
+            json!([]),
+        );
+        let ids: Vec<String> = serde_json::from_value(ids).unwrap();
+        assert!(ids.len() <= 50, "page {pages} has {} rows", ids.len());
+        seen.extend(ids);
+        if browser.find("#next-page").is_none() {
+            break;
+        }
+        browser.click("#next-page");
+        browser.wait_for("the next page", Duration::from_secs(30), "return document.readyState === 'complete' && !!document.querySelector('table.tenants');");
+    }
+    let unique: BTreeSet<String> = seen.iter().cloned().collect();
+    assert_eq!(unique.len(), seen.len(), "a tenant on two pages");
+    assert_eq!(unique, expected);
+    assert!(pages >= 51, "{pages} pages");
+
+    // A status filter pages through the API's index; a search reads the listing.
+    browser.goto(&format!("{origin}/tenants?status=failed"));
+    let mut failed = 0;
+    loop {
+        failed += browser
+            .run(
+                "return document.querySelectorAll('table.tenants tr[data-tenant]').length;",
+                json!([]),
+            )
+            .as_u64()
+            .unwrap();
+        if browser.find("#next-page").is_none() {
+            break;
+        }
+        browser.click("#next-page");
+        browser.wait_for(
+            "the next page",
+            Duration::from_secs(30),
+            "return document.readyState === 'complete';",
+        );
+    }
+    assert_eq!(failed, 100);
+    browser.goto(&format!("{origin}/tenants?q=tenant+0042"));
+    assert_eq!(browser.text("#matched"), "1 tenant matches");
+    assert!(browser.text("table.tenants").contains("Tenant 0042"));
+}
+
+/// The guard's refusals, with requests no browser would send: no token, a wrong one, a
+/// foreign Host (DNS rebinding), and POSTs without this server's Origin. None writes a tenant.
+#[tokio::test]
+async fn the_console_refuses_requests_without_its_token_host_or_origin() {
+    let local = Local::start();
+    let (origin, port, token) = console(&local);
+
+    let (status, head, _) = http(port, "GET", "/", &[], "");
+    assert_eq!(status, 401, "{head}");
+    let (status, _, _) = http(port, "GET", "/?token=0000", &[], "");
+    assert_eq!(status, 403);
+    let host = format!("rebound.example:{port}");
+    let (status, _, _) = http(
+        port,
+        "GET",
+        &format!("/?token={token}"),
+        &[("Host", &host)],
+        "",
+    );
+    assert_eq!(status, 421);
+
+    let (status, head, _) = http(port, "GET", &format!("/?token={token}"), &[], "");
+    assert_eq!(status, 303, "{head}");
+    let cookie = head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or_else(|| l.strip_prefix("Set-Cookie: "))
+        })
+        .expect("a cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        head.to_ascii_lowercase().contains("samesite=strict"),
+        "{head}"
+    );
+    assert!(head.to_ascii_lowercase().contains("httponly"), "{head}");
+
+    let (status, head, body) = http(port, "GET", "/", &[("Cookie", &cookie)], "");
+    assert_eq!(status, 200, "{head}");
+    assert!(body.contains("id=\"fleet-total\""));
+    let csp = head
+        .lines()
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("content-security-policy:")
+        })
+        .expect("a CSP");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    // The cookie of this console, on another Host: still refused.
+    let (status, _, _) = http(
+        port,
+        "GET",
+        "/",
+        &[("Cookie", &cookie), ("Host", &host)],
+        "",
+    );
+    assert_eq!(status, 421);
+
+    let form = "name=Forged+Co&tier=silo";
+    let form_type = ("Content-Type", "application/x-www-form-urlencoded");
+    for origin_header in [
+        None,
+        Some("http://evil.example"),
+        Some("null"),
+        Some(&format!("http://localhost:{}", port + 1)[..]),
+    ] {
+        let mut headers = vec![("Cookie", cookie.as_str()), form_type];
+        if let Some(o) = origin_header {
+            headers.push(("Origin", o));
+        }
+        let (status, head, _) = http(port, "POST", "/onboard", &headers, form);
+        assert_eq!(status, 403, "Origin {origin_header:?}: {head}");
+    }
+    assert!(!local.json(&["list"]).to_string().contains("Forged"));
+    // The same form from this console's own origin is taken: the check is not a blanket no.
+    let (status, head, _) = http(
+        port,
+        "POST",
+        "/onboard",
+        &[("Cookie", &cookie), form_type, ("Origin", &origin)],
+        form,
+    );
+    assert_eq!(status, 303, "{head}");
+    assert!(local.json(&["list"]).to_string().contains("Forged Co"));
+}
