@@ -568,3 +568,209 @@ async fn the_console_refuses_requests_without_its_token_host_or_origin() {
     assert_eq!(status, 303, "{head}");
     assert!(local.json(&["list"]).to_string().contains("Forged Co"));
 }
+
+/// Queues a Cost Explorer answer in the emulator (moto's API): the next GetCostAndUsage
+/// gets it.
+fn queue_cost(local: &Local, tenant: &str, amount: &str) {
+    let results = json!({ "results": [{
+        "ResultsByTime": [{
+            "TimePeriod": {"Start": "2026-12-01", "End": "2026-12-31"},
+            "Total": {},
+            "Groups": [{
+                "Keys": [format!("silos:tenant-id${tenant}")],
+                "Metrics": {"UnblendedCost": {"Amount": amount, "Unit": "USD"}}
+            }],
+            "Estimated": true
+        }],
+        "DimensionValueAttributes": []
+    }]});
+    let out = std::process::Command::new(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"),
+    )
+    .args([
+        "-c",
+        "import sys, urllib.request; r = urllib.request.urlopen(urllib.request.Request(sys.argv[1] + '/moto-api/static/ce/cost-and-usage-results', data=sys.argv[2].encode(), headers={'Content-Type': 'application/json'})); sys.exit(0 if r.status == 201 else 1)",
+        &local.endpoint,
+        &results.to_string(),
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The premium example's app: a tenant's cost on its page, then moves from the page, each
+/// after its plan: silo → premium adds resources; premium → silo removes the Files bucket,
+/// so the form will not go without the box that accepts the loss ticked.
+#[tokio::test]
+async fn an_operator_moves_a_tenant_between_tiers_after_reading_the_plan() {
+    let binary = Path::new(env!("CARGO_BIN_EXE_silos")).with_file_name("premium");
+    let blueprints = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/premium/blueprints");
+    let local = Local::start_app(&binary, None, Some(&blueprints));
+    let (origin, _, _) = console(&local);
+    let id = local.create_typed("Initech", "silo");
+    local.wait(&id, "running");
+    queue_cost(&local, &id, "12.3456789");
+
+    let browser = Browser::start();
+    browser.goto(local.console_url.as_deref().unwrap());
+    browser.goto(&format!("{origin}/tenants/{id}"));
+    let cost = browser.text("#tenant-cost");
+    assert!(
+        cost.starts_with("12.35 USD in 2026-") || cost.contains("12.35 USD"),
+        "{cost}"
+    );
+    assert!(cost.contains("estimated"), "{cost}");
+
+    // silo → premium: the plan adds resources and loses nothing.
+    browser.run(
+        "document.getElementById('to').value = 'premium'; return true;",
+        json!([]),
+    );
+    browser.click("#move-tier button[type=submit]");
+    browser.wait_for(
+        "the plan",
+        Duration::from_secs(30),
+        "return !!document.getElementById('move');",
+    );
+    let plan = browser.text("#plan");
+    assert!(plan.contains("Files") && plan.contains("add"), "{plan}");
+    assert!(browser.find("#data-loss").is_none());
+    browser.click("#move button[type=submit]");
+    browser.wait_for(
+        "the tenant's page",
+        Duration::from_secs(30),
+        "return !!document.getElementById('tenant-status');",
+    );
+    assert!(
+        browser.find("#form-error").is_none(),
+        "{}",
+        browser.text("main")
+    );
+    mark(&browser);
+    watch_status(&browser, "running");
+    assert!(still_marked(&browser));
+    assert_eq!(
+        local.json(&["info", &id])["tenant"]["deploymentType"],
+        "premium"
+    );
+
+    // premium → silo: the plan names the bucket it would lose; the form needs the box.
+    browser.goto(&format!("{origin}/tenants/{id}/move?to=silo"));
+    let loss = browser.text("#data-loss");
+    assert!(loss.contains("Files"), "{loss}");
+    browser.click("#move button[type=submit]");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        browser.url().contains("/move?to=silo"),
+        "went without the box: {}",
+        browser.url()
+    );
+    assert_eq!(
+        local.json(&["info", &id])["tenant"]["deploymentType"],
+        "premium"
+    );
+    browser.click("#allow_data_loss");
+    browser.click("#move button[type=submit]");
+    browser.wait_for(
+        "the tenant's page",
+        Duration::from_secs(30),
+        "return !!document.getElementById('tenant-status');",
+    );
+    mark(&browser);
+    watch_status(&browser, "running");
+    assert!(still_marked(&browser));
+    assert_eq!(
+        local.json(&["info", &id])["tenant"]["deploymentType"],
+        "silo"
+    );
+}
+
+/// A fleet upgrade from the page: the plan, then a run in waves (a canary of one, then the
+/// wave size asked for) whose progress the page follows without a reload.
+#[tokio::test]
+async fn an_operator_runs_a_fleet_upgrade_and_watches_its_waves() {
+    let moto = common::Moto::start();
+    let mut first = Local::start_at(Some(&moto.endpoint));
+    let ids: Vec<String> = (0..3)
+        .map(|i| first.create(&format!("Wave Tenant {i}")))
+        .collect();
+    for id in &ids {
+        first.wait(id, "running");
+    }
+    assert!(first.interrupt().success());
+    // The silo blueprint with more memory, published by restarting local mode.
+    let changed = tempfile::tempdir().unwrap();
+    for entry in
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("blueprints")).unwrap()
+    {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(
+            changed.path().join(path.file_name().unwrap()),
+            text.replace("MemorySize: \"128\"", "MemorySize: \"256\""),
+        )
+        .unwrap();
+    }
+    let local = Local::start_with(Some(&moto.endpoint), Some(changed.path()));
+    let (origin, _, _) = console(&local);
+
+    let browser = Browser::start();
+    browser.goto(local.console_url.as_deref().unwrap());
+    browser.goto(&format!("{origin}/upgrade"));
+    let plan = browser.text("#upgrade-plan");
+    assert!(plan.starts_with("3 tenants to upgrade"), "{plan}");
+    browser.type_into("#wave_size", "2");
+    browser.click("#upgrade button[type=submit]");
+    browser.wait_for(
+        "the run",
+        Duration::from_secs(30),
+        "return !!document.getElementById('run-state');",
+    );
+    mark(&browser);
+    browser.wait_for(
+        "the run to end",
+        Duration::from_secs(180),
+        "return document.getElementById('run-state').textContent !== 'running';",
+    );
+    assert!(
+        still_marked(&browser),
+        "the page followed the run without a reload"
+    );
+    assert_eq!(
+        browser.text("#run-state"),
+        "done",
+        "{}",
+        browser.text("#run")
+    );
+    assert_eq!(browser.text("[data-upgrade='wave-0-upgraded']"), "1");
+    assert_eq!(browser.text("[data-upgrade='wave-1-upgraded']"), "2");
+    for id in &ids {
+        let text = browser.run(
+            "return document.querySelector(`[data-upgrade=\"step-${arguments[0]}-state\"]`).textContent;",
+            json!([id]),
+        );
+        assert_eq!(text, "upgraded", "{id}");
+    }
+    let listed = local.json(&["list"]);
+    let version = listed[0]["version"].clone();
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["version"] == version && t["status"] == "running"),
+        "{listed}"
+    );
+    // Nothing is left to do: the page says so and offers no run.
+    browser.goto(&format!("{origin}/upgrade"));
+    assert!(
+        browser
+            .text("#upgrade-plan")
+            .starts_with("0 tenants to upgrade")
+    );
+    assert!(browser.find("#upgrade").is_none());
+}
