@@ -98,13 +98,7 @@ impl Hub {
     pub fn follow(&self, seq: u64) -> Option<(Vec<Arc<LiveEvent>>, Receiver)> {
         let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         let receiver = self.sender.subscribe();
-        let newest = recent.back().map_or(0, |e| e.seq);
-        let oldest = recent.front().map_or(1, |e| e.seq);
-        if seq < newest && seq + 1 < oldest {
-            return None;
-        }
-        let missed = recent.iter().filter(|e| e.seq > seq).cloned().collect();
-        Some((missed, receiver))
+        Some((after(&recent, seq)?, receiver))
     }
 
     /// The latest events, newest first, of one tenant or of all.
@@ -132,6 +126,16 @@ impl Hub {
             tracing::warn!(error = %e, "cannot remove the console's events subscription");
         }
     }
+}
+
+/// The kept events after `seq`, oldest first; None if some after it are no longer kept.
+fn after(recent: &VecDeque<Arc<LiveEvent>>, seq: u64) -> Option<Vec<Arc<LiveEvent>>> {
+    let newest = recent.back().map_or(0, |e| e.seq);
+    let oldest = recent.front().map_or(1, |e| e.seq);
+    if seq < newest && seq + 1 < oldest {
+        return None;
+    }
+    Some(recent.iter().filter(|e| e.seq > seq).cloned().collect())
 }
 
 /// Receives until aborted. An event delivered twice (SQS is at-least-once) is passed on once:
@@ -182,5 +186,45 @@ async fn receive(
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: u64) -> Arc<LiveEvent> {
+        Arc::new(LiveEvent {
+            kind: "Tenant Provisioned".into(),
+            tenant_id: "t".into(),
+            tenant_name: "T".into(),
+            deployment_type: "silo".into(),
+            cell: None,
+            status: "running".into(),
+            previous: None,
+            reason: None,
+            at: String::new(),
+            at_ms: 0,
+            health: None,
+            drift: None,
+            seq,
+        })
+    }
+
+    #[test]
+    fn a_page_gets_the_events_after_its_own_or_is_told_to_reload() {
+        let seqs =
+            |v: Option<Vec<Arc<LiveEvent>>>| v.map(|v| v.iter().map(|e| e.seq).collect::<Vec<_>>());
+        let none = VecDeque::new();
+        assert_eq!(seqs(after(&none, 0)), Some(vec![]));
+        // Events 5 to 8 are kept (1 to 4 have been dropped).
+        let kept: VecDeque<_> = (5..=8).map(event).collect();
+        assert_eq!(seqs(after(&kept, 8)), Some(vec![]));
+        assert_eq!(seqs(after(&kept, 6)), Some(vec![7, 8]));
+        assert_eq!(seqs(after(&kept, 4)), Some(vec![5, 6, 7, 8]));
+        // A page rendered before event 4: 4 is gone, so it must reload.
+        assert_eq!(seqs(after(&kept, 3)), None);
+        // A page from a console that had seen more (it restarted): nothing to send.
+        assert_eq!(seqs(after(&kept, 20)), Some(vec![]));
     }
 }

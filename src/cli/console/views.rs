@@ -728,11 +728,51 @@ mod tests {
             "{html}"
         );
         assert!(!html.contains("<script>"), "no inline script: {html}");
-        for name in ["fleet.html", "onboard.html", "error.html"] {
-            env.get_template(name)
+        // Every other page, with a tenant's strings (its name, a reason, a resource's id)
+        // hostile wherever the page shows them.
+        let tenant = serde_json::json!({
+            "tenantId": "t-1", "tenantName": hostile, "statusReason": hostile,
+            "drift": {"status": "DRIFTED", "reason": hostile, "resources": [{"logicalResourceId": hostile}]},
+            "health": {"status": "alarm", "alarms": [{"name": hostile, "state": "ALARM", "since": "1.000", "reason": hostile}]},
+        });
+        let event = serde_json::json!({"kind": "Tenant Failed", "tenantId": "t-1", "tenantName": hostile, "status": "failed", "reason": hostile, "at": "now", "atMs": 1});
+        let plan = serde_json::json!({"tenantId": "t-1", "from": "silo", "to": "premium", "version": "abc", "changes": [{"logicalId": hostile, "type": "AWS::S3::Bucket", "action": "remove", "losesData": true}]});
+        let run = serde_json::json!({"state": "running", "summary": hostile, "waveSize": 1, "maxFailures": 0, "inFlight": 0, "error": hostile,
+            "waves": [{"state": "running", "upgraded": 0, "failed": 1, "took": "", "steps": [{"tenantId": "t-1", "tenantName": hostile, "deploymentType": "silo", "from": "a", "to": "b", "state": "failed", "detail": hostile}]}]});
+        let ctx = context! {
+            title => hostile, code => hostile, message => hostile,
+            form => OnboardForm { name: hostile.into(), ..Default::default() },
+            error_status => 409, error_code => hostile, error_message => hostile,
+            refused_status => 409, refused_code => hostile, refused_message => hostile,
+            row => &row, tenant, record => hostile, events => vec![event],
+            resources => vec![serde_json::json!({"LogicalResourceId": hostile, "ResourceType": hostile})],
+            outputs => BTreeMap::from([(hostile, hostile)]),
+            users => vec![serde_json::json!({"email": hostile})],
+            cost => context! { month => "2026-12", amount => hostile, unit => hostile },
+            other_tiers => vec![hostile], deletable => true, retryable => true,
+            plan, loses_data => true, data_loss => hostile,
+            run, running => true, targets => vec![(hostile, hostile)],
+            by_status => vec![(hostile, 1)], total => 1, prefix => hostile,
+        };
+        for name in [
+            "fleet.html",
+            "onboard.html",
+            "error.html",
+            "tenant.html",
+            "move.html",
+            "upgrade.html",
+        ] {
+            let html = env
+                .get_template(name)
                 .unwrap()
-                .render(context! { title => hostile, message => hostile, form => OnboardForm { name: hostile.into(), ..Default::default() } })
+                .render(&ctx)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(!html.contains(hostile), "{name}: {html}");
+            assert!(
+                html.contains("&lt;img src=x onerror=alert(1)&gt;"),
+                "{name}: {html}"
+            );
+            assert!(!html.contains("<script>"), "{name}: no inline script");
         }
     }
 
