@@ -66,10 +66,58 @@ impl LiveEvent {
 /// Where a page hears each event after those it was sent.
 pub type Receiver = broadcast::Receiver<Arc<LiveEvent>>;
 
+/// A tenant as the fleet view counts it.
+#[derive(Clone, Debug)]
+pub struct Counted {
+    pub status: String,
+    pub deployment_type: String,
+    pub cell: String,
+    pub health: String,
+    pub drift: String,
+}
+
+impl Counted {
+    /// Applies a live event to the tenant as counted: its new status, tier, cell, health
+    /// or drift.
+    fn apply(&mut self, e: &LiveEvent) {
+        self.status.clone_from(&e.status);
+        self.deployment_type.clone_from(&e.deployment_type);
+        if let Some(cell) = &e.cell {
+            self.cell.clone_from(cell);
+        }
+        if let Some(h) = &e.health {
+            self.health.clone_from(h);
+        }
+        if let Some(d) = &e.drift {
+            self.drift.clone_from(d);
+        }
+    }
+
+    fn from_event(e: &LiveEvent) -> Counted {
+        let mut c = Counted {
+            status: String::new(),
+            deployment_type: String::new(),
+            cell: "-".to_owned(),
+            health: "-".to_owned(),
+            drift: "-".to_owned(),
+        };
+        c.apply(e);
+        c
+    }
+}
+
+/// The fleet as last read from the API, kept current by the live events since: the fleet
+/// view counts it without reading every tenant on each load.
+pub struct Snapshot {
+    pub read_at: std::time::Instant,
+    pub tenants: std::collections::HashMap<String, Counted>,
+}
+
 pub struct Hub {
     subscription: Arc<Subscription>,
     sender: broadcast::Sender<Arc<LiveEvent>>,
     recent: Arc<Mutex<VecDeque<Arc<LiveEvent>>>>,
+    fleet: Arc<Mutex<Option<Snapshot>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -79,15 +127,18 @@ impl Hub {
         let subscription = Arc::new(Subscription::create(sdk, bus).await?);
         let (sender, _) = broadcast::channel(1024);
         let recent = Arc::new(Mutex::new(VecDeque::new()));
+        let fleet = Arc::new(Mutex::new(None));
         let task = tokio::spawn(receive(
             subscription.clone(),
             sender.clone(),
             recent.clone(),
+            fleet.clone(),
         ));
         Ok(Hub {
             subscription,
             sender,
             recent,
+            fleet,
             task,
         })
     }
@@ -99,6 +150,31 @@ impl Hub {
         let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         let receiver = self.sender.subscribe();
         Some((after(&recent, seq)?, receiver))
+    }
+
+    /// The fleet's counted tenants, if it was read less than `kept` ago.
+    pub fn fleet(&self, kept: Duration) -> Option<(Duration, Vec<Counted>)> {
+        let fleet = self.fleet.lock().unwrap_or_else(|e| e.into_inner());
+        let snapshot = fleet.as_ref().filter(|f| f.read_at.elapsed() < kept)?;
+        Some((
+            snapshot.read_at.elapsed(),
+            snapshot.tenants.values().cloned().collect(),
+        ))
+    }
+
+    /// Keeps `tenants`, read from the API after event `seq`: the events kept since are
+    /// applied to it, as they will be to it from now on.
+    pub fn set_fleet(&self, tenants: std::collections::HashMap<String, Counted>, seq: u64) {
+        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let mut fleet = self.fleet.lock().unwrap_or_else(|e| e.into_inner());
+        let mut snapshot = Snapshot {
+            read_at: std::time::Instant::now(),
+            tenants,
+        };
+        for e in after(&recent, seq).unwrap_or_default() {
+            snapshot.apply(&e);
+        }
+        *fleet = Some(snapshot);
     }
 
     /// The latest events, newest first, of one tenant or of all.
@@ -128,6 +204,18 @@ impl Hub {
     }
 }
 
+impl Snapshot {
+    fn apply(&mut self, e: &LiveEvent) {
+        match self.tenants.get_mut(&e.tenant_id) {
+            Some(c) => c.apply(e),
+            None => {
+                self.tenants
+                    .insert(e.tenant_id.clone(), Counted::from_event(e));
+            }
+        }
+    }
+}
+
 /// The kept events after `seq`, oldest first; None if some after it are no longer kept.
 fn after(recent: &VecDeque<Arc<LiveEvent>>, seq: u64) -> Option<Vec<Arc<LiveEvent>>> {
     let newest = recent.back().map_or(0, |e| e.seq);
@@ -144,6 +232,7 @@ async fn receive(
     subscription: Arc<Subscription>,
     sender: broadcast::Sender<Arc<LiveEvent>>,
     recent: Arc<Mutex<VecDeque<Arc<LiveEvent>>>>,
+    fleet: Arc<Mutex<Option<Snapshot>>>,
 ) {
     let mut seen = HashSet::new();
     let mut order = VecDeque::new();
@@ -176,6 +265,9 @@ async fn receive(
                             recent.pop_front();
                         }
                         recent.push_back(event.clone());
+                        if let Some(f) = fleet.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                            f.apply(&event);
+                        }
                         // No page open is not an error.
                         let _ = sender.send(event);
                     }

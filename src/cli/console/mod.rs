@@ -56,6 +56,7 @@ pub struct Console {
     pub url: String,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    counts: tokio::task::JoinHandle<()>,
     live: Arc<live::Hub>,
 }
 
@@ -64,6 +65,7 @@ impl Console {
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
+        self.counts.abort();
         self.live.close().await;
     }
 }
@@ -86,6 +88,8 @@ pub(crate) struct Shared {
     /// This month's costs, and when Cost Explorer was asked (see `views::month_cost`).
     pub cost: tokio::sync::Mutex<Option<CostAnswer>>,
     pub runs: upgrade::Runs,
+    /// Held while the fleet's listing is read for its counts.
+    pub fleet_read: tokio::sync::Mutex<()>,
 }
 
 pub(crate) type CostAnswer = (
@@ -127,7 +131,9 @@ pub async fn start(sources: Sources, port: u16) -> Result<Console, Error> {
         live: live.clone(),
         cost: tokio::sync::Mutex::new(None),
         runs: upgrade::Runs::default(),
+        fleet_read: tokio::sync::Mutex::new(()),
     });
+    let counts = tokio::spawn(views::keep_fleet(shared.clone()));
     let router = views::router()
         .layer(axum::middleware::from_fn_with_state(shared.clone(), guard))
         .with_state(shared);
@@ -147,6 +153,7 @@ pub async fn start(sources: Sources, port: u16) -> Result<Console, Error> {
         url: format!("http://127.0.0.1:{}/?token={token}", addr.port()),
         shutdown,
         task,
+        counts,
         live,
     })
 }

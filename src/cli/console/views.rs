@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::AppState;
+use super::live::Counted;
 use crate::cli::client::{ClientError, body, decode, query_escape};
 use crate::cli::tenants::cost::{MonthToDate, month_to_date};
 use crate::control_plane::api::{DeleteRequest, OnboardingRequest, TenantRequest};
@@ -176,26 +177,86 @@ fn row(t: &Tenant) -> Row {
     }
 }
 
-/// `/`: the fleet's counts by status, tier, cell, health and drift, and the latest events.
-async fn fleet(State(s): State<AppState>) -> Response {
+/// How long the fleet view counts from one read of the listing: the live events keep it
+/// current in between, and the read is what catches anything they missed.
+const FLEET_KEPT: Duration = Duration::from_secs(300);
+
+/// The fleet's counted tenants: those kept, or a fresh read of the listing. One read at a
+/// time: a page that comes during one waits for it.
+async fn fleet_counts(s: &AppState, fresh: bool) -> Result<(Duration, Vec<Counted>), ClientError> {
+    let started = Instant::now();
+    let _reading = s.fleet_read.lock().await;
+    // A fresh read asked for: one that began after this asked is fresh enough.
+    let kept = if fresh {
+        s.live.fleet(started.elapsed())
+    } else {
+        s.live.fleet(FLEET_KEPT)
+    };
+    if let Some(kept) = kept {
+        return Ok(kept);
+    }
     let seq = s.live.last_seq();
-    let all = match s.api.tenants().await {
-        Ok(all) => all,
+    let all = s.api.tenants().await?;
+    let tenants = all
+        .iter()
+        .map(|t| {
+            let r = row(t);
+            let counted = Counted {
+                status: r.status,
+                deployment_type: r.deployment_type,
+                cell: r.cell,
+                health: r.health.to_owned(),
+                drift: r.drift.to_owned(),
+            };
+            (r.tenant_id, counted)
+        })
+        .collect();
+    s.live.set_fleet(tenants, seq);
+    Ok(s.live.fleet(FLEET_KEPT).unwrap_or_default())
+}
+
+/// Reads the fleet when the console starts, and again before the counts are too old, so
+/// the fleet view never waits for the listing. Runs until the console stops.
+pub(super) async fn keep_fleet(s: AppState) {
+    loop {
+        if let Err(e) = fleet_counts(&s, false).await {
+            tracing::warn!(error = %e, "cannot read the fleet for its counts; the page will try");
+        }
+        // The next call finds the counts just old enough to read again.
+        tokio::time::sleep(FLEET_KEPT).await;
+    }
+}
+
+/// `/`: the fleet's counts by status, tier, cell, health and drift, and the latest events.
+/// The counts come from the listing as last read (at most [`FLEET_KEPT`] ago), with every
+/// live event since applied: a fleet of thousands is not read on every load.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct FleetQuery {
+    /// Read the listing again now.
+    fresh: Option<String>,
+}
+
+async fn fleet(State(s): State<AppState>, Query(query): Query<FleetQuery>) -> Response {
+    let seq = s.live.last_seq();
+    let (age, counted) = match fleet_counts(&s, query.fresh.is_some()).await {
+        Ok(kept) => kept,
         Err(e) => return failure(&s, &e),
     };
-    let live: Vec<Tenant> = all
+    let live: Vec<Counted> = counted
         .into_iter()
-        .filter(|t| t.status != Status::Deleted)
+        .filter(|t| t.status != Status::Deleted.as_str())
         .collect();
     let ctx = context! {
         title => "Fleet",
         total => live.len(),
         by_status => counts(live.iter().map(|t| t.status.as_str())),
         by_tier => counts(live.iter().map(|t| t.deployment_type.as_str())),
-        by_cell => counts(live.iter().map(|t| t.cell.as_deref().unwrap_or("-"))),
-        by_health => counts(live.iter().map(health_of)),
-        by_drift => counts(live.iter().map(drift_of)),
+        by_cell => counts(live.iter().map(|t| t.cell.as_str())),
+        by_health => counts(live.iter().map(|t| t.health.as_str())),
+        by_drift => counts(live.iter().map(|t| t.drift.as_str())),
         events => s.live.recent(None, 20),
+        read_ago => age.as_secs(),
         prefix => s.prefix,
     };
     render(&s, seq, StatusCode::OK, "fleet.html", ctx)
