@@ -17,8 +17,9 @@
 //!   `POST /onboarding` route of `api::router`, with an Idempotency-Key, as the CLI sends
 //!   them; each is one invocation of the Onboarding function;
 //! - the table's stream has `SILOS_BENCH_SHARDS` shards; on each, the provisioner's event
-//!   source mapping (parallelization 1) polls 4 times a second, batches what passes its filter,
-//!   and hands each batch to `ControlPlane::handle_stream` as one invocation, retrying from the
+//!   source mapping polls 4 times a second, sends what passes its filter to one of its
+//!   parallelization factor's lanes by partition key (one tenant's records stay in order),
+//!   and each lane hands each batch to `ControlPlane::handle_stream` as one invocation, retrying from the
 //!   first reported failure with backoff, giving a record up after the template's retries, and
 //!   dropping records older than its maximum age; the event publisher's mapping likewise hands
 //!   its batches to `events::Publisher::handle_stream` (PutEvents, and DescribeStacks for the
@@ -171,6 +172,23 @@ impl Knobs {
                 create_min: Duration::from_secs(15),
                 delete_median: Duration::from_secs(30),
                 seed: env_number("SILOS_BENCH_SEED", 17.0) as u64,
+                // SILOS_BENCH_OUTAGE=CELL:FROM:FOR (seconds): cell CELL's CloudFormation
+                // throttles every call from FROM for FOR simulated seconds.
+                outage: std::env::var("SILOS_BENCH_OUTAGE").ok().map(|v| {
+                    let parts: Vec<f64> = v
+                        .split(':')
+                        .map(|p| p.parse().expect("SILOS_BENCH_OUTAGE=CELL:FROM:FOR"))
+                        .collect();
+                    let [cell, from, length] = parts[..] else {
+                        panic!("SILOS_BENCH_OUTAGE=CELL:FROM:FOR, as 3:100:600");
+                    };
+                    let from = Duration::from_secs_f64(from);
+                    (
+                        account(cell as usize),
+                        from,
+                        from + Duration::from_secs_f64(length),
+                    )
+                }),
             },
         }
     }
@@ -795,19 +813,61 @@ enum Mapping {
 /// A mapping on one shard: batches of what passes its filters, in order, each one invocation
 /// of its function, retried from the first failure the function reports (a timeout fails
 /// the whole batch), a record given up after the mapping's retries.
+/// One shard of a stream subscription, as Lambda's event source mapping runs it: the shard
+/// is polled 4 times a second, and with a parallelization factor of N its records go to N
+/// lanes by a hash of their partition key, so one key's records stay in order while N
+/// batches run at once. Each lane batches, invokes, and retries from its first reported
+/// failure on its own.
 async fn mapping_shard(world: Arc<World>, shard: usize, spec: MappingSpec, which: Mapping) {
-    let (reader, function) = match which {
-        Mapping::Provisioner => (PROVISIONER, &world.provisioner),
-        Mapping::Publisher => (PUBLISHER, &world.publisher),
+    let reader = match which {
+        Mapping::Provisioner => PROVISIONER,
+        Mapping::Publisher => PUBLISHER,
     };
-    let mut pending: VecDeque<(Instant, Arc<dynamodb::StreamRecord>)> = VecDeque::new();
-    let mut attempt = 0u32;
+    let lanes = spec.parallelization.clamp(1, 10);
+    let mut senders = Vec::with_capacity(lanes);
+    for _ in 0..lanes {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        senders.push(tx);
+        tokio::spawn(mapping_lane(world.clone(), spec.clone(), which, rx));
+    }
     loop {
         let read = world.fake.lock().table.stream.read(shard, reader);
         for r in read {
-            if passes(&spec, r.lambda.get_or_init(|| lambda_record(&r))) {
-                pending.push_back((Instant::now(), r));
+            let record = r.lambda.get_or_init(|| lambda_record(&r));
+            if passes(&spec, record) {
+                let lane = lane_of(&record["dynamodb"]["Keys"], lanes);
+                let _ = senders[lane].send((Instant::now(), r));
             }
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The lane of a record's partition key: a fixed hash, so a run is repeatable.
+fn lane_of(keys: &Value, lanes: usize) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    keys.to_string().hash(&mut hasher);
+    (hasher.finish() % lanes as u64) as usize
+}
+
+type Routed = (Instant, Arc<dynamodb::StreamRecord>);
+
+async fn mapping_lane(
+    world: Arc<World>,
+    spec: MappingSpec,
+    which: Mapping,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Routed>,
+) {
+    let function = match which {
+        Mapping::Provisioner => &world.provisioner,
+        Mapping::Publisher => &world.publisher,
+    };
+    let mut pending: VecDeque<Routed> = VecDeque::new();
+    let mut attempt = 0u32;
+    loop {
+        while let Ok(r) = rx.try_recv() {
+            pending.push_back(r);
         }
         // Records past the mapping's maximum age are dropped (to its on-failure queue).
         while pending
@@ -818,11 +878,14 @@ async fn mapping_shard(world: Arc<World>, shard: usize, spec: MappingSpec, which
             world.counters().mapping(which).expired += 1;
         }
         if pending.is_empty() {
-            tokio::time::sleep(POLL).await;
+            match rx.recv().await {
+                Some(r) => pending.push_back(r),
+                None => return,
+            }
             continue;
         }
         let n = pending.len().min(spec.batch_size);
-        let batch: Vec<(Instant, Arc<dynamodb::StreamRecord>)> = pending.drain(..n).collect();
+        let batch: Vec<Routed> = pending.drain(..n).collect();
         let records: Vec<EventRecord> = batch
             .iter()
             .map(|(_, r)| {
@@ -1440,10 +1503,6 @@ async fn run(knobs: Knobs) -> Value {
     tasks.spawn(eventbridge(world.clone(), events));
     tasks.spawn(reconciler(world.clone()));
     let shards = world.knobs.shards;
-    assert_eq!(
-        provisioner_mapping.parallelization, 1,
-        "a parallelization factor above 1 is not simulated"
-    );
     for shard in 0..shards {
         tasks.spawn(mapping_shard(
             world.clone(),
@@ -1513,6 +1572,10 @@ async fn run(knobs: Knobs) -> Value {
         .await
         .expect("cell counts");
 
+    let cell_of: HashMap<String, String> = tenants
+        .iter()
+        .map(|t| (t.tenant_id.clone(), t.cell.clone().unwrap_or_default()))
+        .collect();
     report(
         &world,
         &knobs,
@@ -1520,6 +1583,7 @@ async fn run(knobs: Knobs) -> Value {
         elapsed,
         &statuses,
         &per_cell,
+        &cell_of,
         &counts,
         &capacity,
         &cells,
@@ -1546,6 +1610,7 @@ fn report(
     elapsed: Duration,
     statuses: &BTreeMap<String, u64>,
     per_cell: &BTreeMap<String, u64>,
+    cell_of: &HashMap<String, String>,
     counts: &HashMap<String, u32>,
     capacity: &BTreeMap<String, u32>,
     cells: &[silos::blueprint::cells::Cell],
@@ -1593,6 +1658,17 @@ fn report(
     let unsupported = s.unsupported.clone();
     let sessions: u64 = s.sessions.values().sum();
     let events_put = s.events_put.clone();
+    let mut lags = s.publish_lags.clone();
+    lags.sort_by(f64::total_cmp);
+    let publisher = json!({
+        "lagSeconds": {
+            "p50": percentile(&lags, 0.5), "p99": percentile(&lags, 0.99),
+            "max": lags.last().copied().unwrap_or(0.0),
+        },
+        "eventsMeasured": lags.len(),
+        "keysPublished": s.published_keys.len(),
+        "keysPutTwice": s.published_twice,
+    });
     let requests = s.requests.clone();
     drop(s);
     let cp_throttles: u64 = world
@@ -1664,6 +1740,50 @@ fn report(
         })
         .collect();
     waits.sort_by(f64::total_cmp);
+    // With an outage: the waits of the tenants that arrived while it lasted, in its cell and
+    // in the others (each against the same run's, and a run without the outage).
+    let outage = knobs.params.outage.as_ref().map(|(account_id, from, until)| {
+        let cell = cells
+            .iter()
+            .find(|c| c.account.as_deref() == Some(account_id.as_str()))
+            .map(|c| c.name.clone())
+            .unwrap_or_default();
+        let first = onboarded.values().min().copied();
+        let mut in_cell = Vec::new();
+        let mut others = Vec::new();
+        let mut last_in_cell: f64 = 0.0;
+        for (id, at) in &onboarded {
+            let Some(first) = first else { break };
+            let arrived = at.saturating_duration_since(first);
+            let Some(ran) = running_at.get(id) else { continue };
+            let wait = ran.saturating_duration_since(*at).as_secs_f64();
+            if cell_of.get(id) == Some(&cell) {
+                last_in_cell = last_in_cell.max(ran.saturating_duration_since(first).as_secs_f64());
+            }
+            if arrived < *from || arrived >= *until {
+                continue;
+            }
+            if cell_of.get(id) == Some(&cell) {
+                in_cell.push(wait);
+            } else {
+                others.push(wait);
+            }
+        }
+        in_cell.sort_by(f64::total_cmp);
+        others.sort_by(f64::total_cmp);
+        let summary = |w: &[f64]| json!({
+            "tenants": w.len(),
+            "p50": percentile(w, 0.5), "p99": percentile(w, 0.99),
+            "max": w.last().copied().unwrap_or(0.0),
+        });
+        json!({
+            "cell": cell,
+            "fromSeconds": from.as_secs_f64(),
+            "untilSeconds": until.as_secs_f64(),
+            "arrivedDuringOutage": {"outageCell": summary(&in_cell), "otherCells": summary(&others)},
+            "outageCellLastRunningSeconds": last_in_cell,
+        })
+    });
     let c = world.counters();
     let failed = statuses.get("failed").copied().unwrap_or(0);
     let running = statuses.get("running").copied().unwrap_or(0);
@@ -1689,6 +1809,10 @@ fn report(
                 "maxRecordAgeSeconds": world.template.mappings["ProvisionerFunction"].max_age.as_secs(),
                 "parallelization": world.template.mappings["ProvisionerFunction"].parallelization,
                 "pollEveryMs": POLL.as_millis() as u64,
+            },
+            "publisherMapping": {
+                "batchSize": world.template.mappings["EventPublisherFunction"].batch_size,
+                "parallelization": world.template.mappings["EventPublisherFunction"].parallelization,
             },
             "cloudFormation": {
                 "stackQuotaPerAccount": STACK_QUOTA,
@@ -1722,6 +1846,7 @@ fn report(
             "p50": percentile(&waits, 0.5), "p95": percentile(&waits, 0.95),
             "p99": percentile(&waits, 0.99), "max": waits.last().copied().unwrap_or(0.0),
         },
+        "outage": outage,
         "cellRows": cell_rows,
         "throttling": {
             "cloudFormationThrottlingAnswers": fake_throttles,
@@ -1732,6 +1857,7 @@ fn report(
         "cloudFormationCalls": cfn_calls,
         "stsSessions": sessions,
         "eventsPut": events_put,
+        "publisher": publisher,
         "counters": &*c,
         "dynamodb": {
             "requests": ddb_requests, "wru": wru, "rru": rru, "indexWru": index_wru,
@@ -1824,6 +1950,43 @@ fn print_table(r: &Value) {
             f(&w["p99"]),
             f(&w["max"])
         )
+    );
+    if let Some(o) = r["outage"].as_object() {
+        let during = &o["arrivedDuringOutage"];
+        for (label, key) in [("outage cell", "outageCell"), ("other cells", "otherCells")] {
+            let w = &during[key];
+            println!(
+                "{:<52} {:>14}",
+                format!("  arrived in the outage, {label}: p50/p99/max (s)"),
+                format!(
+                    "{:.1}/{:.1}/{:.1}",
+                    f(&w["p50"]),
+                    f(&w["p99"]),
+                    f(&w["max"])
+                )
+            );
+        }
+        println!(
+            "{:<52} {:>14.0}",
+            "  the outage cell's last tenant running at (s)",
+            f(&o["outageCellLastRunningSeconds"])
+        );
+    }
+    let lag = &r["publisher"]["lagSeconds"];
+    println!(
+        "{:<52} {:>14}",
+        "publisher's lag behind the stream p50/p99/max (s)",
+        format!(
+            "{:.1}/{:.1}/{:.1}",
+            f(&lag["p50"]),
+            f(&lag["p99"]),
+            f(&lag["max"])
+        )
+    );
+    println!(
+        "{:<52} {:>14}",
+        "  lifecycle events put twice under one key",
+        r["publisher"]["keysPutTwice"].as_u64().unwrap_or(0)
     );
     println!("{:<52} {:>14}", "statuses", r["statuses"].to_string());
     println!(

@@ -206,6 +206,9 @@ pub enum Trigger {
         filters: &'static [StreamFilter],
         /// What the on-failure queue keeps, for its output's description.
         failures: &'static str,
+        /// The batches each shard runs at once (Lambda's ParallelizationFactor, 1 to 10).
+        /// Lambda keeps one partition key's records in order, so one tenant's are.
+        parallelization: u32,
     },
     /// Tenant stack status changes: the rule on the default bus, and the rule for what cells
     /// in other accounts forward.
@@ -472,6 +475,9 @@ pub const FUNCTIONS: &[Declaration] = &[
         trigger: Trigger::Stream {
             filters: &[PROVISION, UPDATE, READY],
             failures: "Stream records the provisioner could not process",
+            // Four shards at one batch each moved ~75 tenants a second against 100 arriving
+            // (docs/SCALING.md); ten lanes a shard keep up, one tenant's records in order.
+            parallelization: 10,
         },
         env: &[Env::ProvisioningRole],
         grants: &[
@@ -500,6 +506,8 @@ pub const FUNCTIONS: &[Declaration] = &[
         trigger: Trigger::Stream {
             filters: &[LIFECYCLE],
             failures: "Stream records whose lifecycle events could not be published",
+            // One lane a shard trailed the stream by thousands of events (docs/SCALING.md).
+            parallelization: 10,
         },
         env: &[Env::EventBus, Env::EventNames],
         grants: &[

@@ -112,6 +112,31 @@ fn timing(browser: &Browser) -> Value {
     )
 }
 
+/// What every page must be for a keyboard and a screen reader: a language, one h1, every
+/// form control labelled, every button named, no positive tabindex, and a visible focus
+/// style. Returns what is wrong, if anything.
+fn accessibility(browser: &Browser) -> Vec<String> {
+    let problems = browser.run(
+        "const out = [];
+         if (!document.documentElement.lang) out.push('no lang');
+         if (document.querySelectorAll('h1').length !== 1) out.push('not one h1');
+         for (const c of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+           if (!(c.labels && c.labels.length) && !c.getAttribute('aria-label')) out.push('unlabelled ' + (c.name || c.id));
+         }
+         for (const b of document.querySelectorAll('button, a')) {
+           if (!b.textContent.trim() && !b.getAttribute('aria-label')) out.push('unnamed ' + b.outerHTML);
+         }
+         for (const e of document.querySelectorAll('[tabindex]')) {
+           if (Number(e.getAttribute('tabindex')) > 0) out.push('positive tabindex ' + e.outerHTML);
+         }
+         const focus = [...document.styleSheets].flatMap(s => [...s.cssRules]).some(r => (r.selectorText || '').includes(':focus-visible'));
+         if (!focus) out.push('no focus style');
+         return out;",
+        json!([]),
+    );
+    serde_json::from_value(problems).unwrap()
+}
+
 /// Marks the page: the mark survives until the page is loaded again.
 fn mark(browser: &Browser) {
     browser.run("window.__sameDocument = true; return true;", json!([]));
@@ -231,8 +256,22 @@ async fn an_operator_onboards_watches_and_offboards_a_tenant_in_a_browser() {
 
     // Onboard through the form; the tenant page follows it to running without a reload.
     browser.goto(&format!("{origin}/onboard"));
+    assert_eq!(accessibility(&browser), Vec::<String>::new(), "/onboard");
+    // By keyboard: the first Tab reaches the skip link, which moves the focus to the page's
+    // content; the form goes with Enter.
+    browser.run("document.activeElement.blur(); return true;", json!([]));
+    browser.keys("\u{E004}");
+    assert_eq!(
+        browser.run("return document.activeElement.className;", json!([])),
+        "skip"
+    );
+    browser.keys("\u{E007}");
+    assert_eq!(
+        browser.run("return document.activeElement.id;", json!([])),
+        "main"
+    );
     browser.type_into("#name", "Browser Co");
-    browser.click("#onboard button[type=submit]");
+    browser.keys("\u{E007}");
     browser.wait_for(
         "the tenant's page",
         Duration::from_secs(20),
@@ -360,6 +399,17 @@ async fn an_operator_onboards_watches_and_offboards_a_tenant_in_a_browser() {
         !listed.to_string().contains("Forged"),
         "a cross-origin post onboarded a tenant: {listed}"
     );
+
+    // Every page reads by keyboard and screen reader.
+    for path in [
+        "/".to_owned(),
+        "/tenants".to_owned(),
+        format!("/tenants/{id}"),
+        "/upgrade".to_owned(),
+    ] {
+        browser.goto(&format!("{origin}{path}"));
+        assert_eq!(accessibility(&browser), Vec::<String>::new(), "{path}");
+    }
 
     // The screenshots: the fleet, and a tenant.
     browser.goto(&format!("{origin}/"));
@@ -696,6 +746,11 @@ async fn an_operator_moves_a_tenant_between_tiers_after_reading_the_plan() {
 
     // premium → silo: the plan names the bucket it would lose; the form needs the box.
     browser.goto(&format!("{origin}/tenants/{id}/move?to=silo"));
+    assert_eq!(
+        accessibility(&browser),
+        Vec::<String>::new(),
+        "the move's plan"
+    );
     let loss = browser.text("#data-loss");
     assert!(loss.contains("Files"), "{loss}");
     browser.click("#move button[type=submit]");
@@ -775,6 +830,11 @@ async fn an_operator_runs_a_fleet_upgrade_and_watches_its_waves() {
     assert!(
         still_marked(&browser),
         "the page followed the run without a reload"
+    );
+    assert_eq!(
+        accessibility(&browser),
+        Vec::<String>::new(),
+        "a run's page"
     );
     assert_eq!(
         browser.text("#run-state"),

@@ -31,6 +31,25 @@ struct Deployer {
 }
 
 impl Deployer {
+    /// Runs a boto3 script (from the test command's `.venv`) against the emulator, its
+    /// endpoint as `sys.argv[1]`, and reads what it prints as JSON.
+    fn boto3(&self, script: &str) -> Value {
+        let out = std::process::Command::new(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"),
+        )
+        .args(["-c", script, &self.moto.endpoint])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .expect("run .venv/bin/python");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
     fn new() -> Deployer {
         let dir = tempfile::tempdir().unwrap();
         // The real cargo-lambda builds: deploy never publishes the placeholder.
@@ -165,6 +184,23 @@ async fn deploy_from_nothing_then_again_with_nothing_changed() {
     );
     assert!(outputs["stacks"]["silos-control-plane"]["TenantsTableName"].is_string());
     let bucket = outputs["artifactsBucket"].as_str().unwrap().to_owned();
+
+    // The table stream's two subscriptions as Lambda holds them, read with boto3: ten
+    // batches of a shard at once each (docs/SCALING.md), in batches of ten.
+    let mappings = d.boto3(
+        "import boto3, json, sys\n\
+         c = boto3.client('lambda', endpoint_url=sys.argv[1], region_name='us-east-1')\n\
+         m = c.list_event_source_mappings()['EventSourceMappings']\n\
+         print(json.dumps([{'source': x['EventSourceArn'], 'function': x['FunctionArn'], \
+           'parallelization': x.get('ParallelizationFactor'), 'batch': x.get('BatchSize')} for x in m]))",
+    );
+    let mappings = mappings.as_array().unwrap();
+    assert_eq!(mappings.len(), 2, "{mappings:?}");
+    for m in mappings {
+        assert!(m["source"].as_str().unwrap().contains("/stream/"), "{m}");
+        assert_eq!(m["parallelization"], 10, "{m}");
+        assert_eq!(m["batch"], 10, "{m}");
+    }
 
     // Everything under content-hash keys, computed here from the bytes deploy had.
     let keys: Vec<String> = d.keys(&bucket).await.into_iter().map(|(k, _)| k).collect();

@@ -438,6 +438,9 @@ pub struct Table {
     /// simulation's report, not DynamoDB features).
     pub by_status: BTreeMap<String, u64>,
     pub first_running: HashMap<String, Instant>,
+    /// When each transition (`tenantId:status:statusChangedAt`, a lifecycle event's
+    /// idempotency key) was written to the stream: the publisher's lag is measured from it.
+    pub written: HashMap<String, Instant>,
     /// The virtual and wall-clock instants the simulation started at.
     epoch: (Instant, std::time::SystemTime),
 }
@@ -507,6 +510,7 @@ impl Table {
             units: BTreeMap::new(),
             by_status: BTreeMap::new(),
             first_running: HashMap::new(),
+            written: HashMap::new(),
             epoch: (Instant::now(), std::time::SystemTime::now()),
         }
     }
@@ -756,6 +760,21 @@ impl Table {
     }
 
     fn push_record(&mut self, key: &str, record: StreamRecord) {
+        if let Some(image) = &record.new_image {
+            let text = |k: &str| {
+                image[k]["S"]
+                    .as_str()
+                    .or_else(|| image[k]["N"].as_str())
+                    .map(str::to_owned)
+            };
+            if let (Some(id), Some(status), Some(at)) =
+                (text("tenantId"), text("status"), text("statusChangedAt"))
+            {
+                self.written
+                    .entry(format!("{id}:{status}:{at}"))
+                    .or_insert_with(Instant::now);
+            }
+        }
         let shard = (hash(key) % self.stream.shards() as u64) as usize;
         self.stream.push(shard, record);
     }

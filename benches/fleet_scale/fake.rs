@@ -50,6 +50,9 @@ pub struct Params {
     pub delete_median: Duration,
     /// The seed of every draw.
     pub seed: u64,
+    /// One account whose CloudFormation throttles every call for a while: (account, from,
+    /// until), in simulated time since the fake was made.
+    pub outage: Option<(String, Duration, Duration)>,
 }
 
 /// A request's latency, drawn per call: a log-normal with this median and sigma.
@@ -169,11 +172,17 @@ pub struct State {
     pub unsupported: BTreeMap<String, u64>,
     /// Entries put on EventBridge buses, by bus.
     pub events_put: BTreeMap<String, u64>,
+    /// Each lifecycle event's lag behind its stream record, in seconds, and the keys put
+    /// more than once.
+    pub publish_lags: Vec<f64>,
+    pub published_keys: std::collections::HashSet<String>,
+    pub published_twice: u64,
 }
 
 pub struct Fake {
     pub state: Mutex<State>,
     params: Params,
+    started: Instant,
     events: mpsc::UnboundedSender<StackEvent>,
 }
 
@@ -313,8 +322,12 @@ impl Fake {
                 sessions: BTreeMap::new(),
                 unsupported: BTreeMap::new(),
                 events_put: BTreeMap::new(),
+                publish_lags: Vec::new(),
+                published_keys: std::collections::HashSet::new(),
+                published_twice: 0,
             }),
             params,
+            started: Instant::now(),
             events: tx,
         };
         (Arc::new(fake), rx)
@@ -471,7 +484,11 @@ impl Fake {
         let key = (r.account.clone(), r.region.clone());
         let mut account = s.accounts.remove(&key).unwrap_or_default();
         *account.calls.entry(action.clone()).or_default() += 1;
-        let answer = if self.admit(&mut account, &action) {
+        let out = self.params.outage.as_ref().is_some_and(|(a, from, until)| {
+            let t = self.started.elapsed();
+            *a == r.account && t >= *from && t < *until
+        });
+        let answer = if !out && self.admit(&mut account, &action) {
             match action.as_str() {
                 "CreateStack" => self.create_stack(s, &mut account, r, &f),
                 "DescribeStacks" => describe_stacks(s, r, &f),
@@ -855,6 +872,17 @@ fn put_events(s: &mut State, r: &Parsed) -> Answer {
             return json_error("ValidationException", &format!("bad entry on {bus}"));
         }
         *s.events_put.entry(bus).or_default() += 1;
+        let detail: serde_json::Value =
+            serde_json::from_str(e["Detail"].as_str().unwrap_or("{}")).unwrap_or_default();
+        if let Some(key) = detail["idempotencyKey"].as_str() {
+            if let Some(at) = s.table.written.get(key) {
+                let lag = Instant::now().saturating_duration_since(*at).as_secs_f64();
+                s.publish_lags.push(lag);
+            }
+            if !s.published_keys.insert(key.to_owned()) {
+                s.published_twice += 1;
+            }
+        }
         let n: u64 = s.events_put.values().sum();
         out.push(json!({"EventId": format!("fake-{n}")}));
     }

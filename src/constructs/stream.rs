@@ -13,6 +13,7 @@ pub struct StreamSubscription {
     filters: Vec<String>,
     batch_size: u32,
     max_retries: u32,
+    parallelization: u32,
     dlq: Queue,
 }
 
@@ -30,6 +31,7 @@ impl StreamSubscription {
             filters: Vec::new(),
             batch_size: 10,
             max_retries: 5,
+            parallelization: 1,
             dlq,
         }
     }
@@ -42,6 +44,13 @@ impl StreamSubscription {
 
     pub fn batch_size(mut self, n: u32) -> StreamSubscription {
         self.batch_size = n;
+        self
+    }
+
+    /// How many batches of each shard run at once (1 to 10); one partition key's records stay
+    /// in order.
+    pub fn parallelization(mut self, n: u32) -> StreamSubscription {
+        self.parallelization = n.clamp(1, 10);
         self
     }
 
@@ -59,6 +68,8 @@ impl StreamSubscription {
                 batch_size: Some(count(self.batch_size)),
                 maximum_retry_attempts: Some(count(self.max_retries)),
                 maximum_record_age_in_seconds: Some(count(3600)),
+                parallelization_factor: (self.parallelization > 1)
+                    .then(|| count(self.parallelization)),
                 bisect_batch_on_function_error: Some(true.into()),
                 filter_criteria: (!self.filters.is_empty()).then(|| esm::FilterCriteria {
                     filters: Some(

@@ -401,9 +401,14 @@ fn trigger(
     let id = declaration.id;
     match declaration.trigger {
         Trigger::Routes(_) => Made::Routes,
-        Trigger::Stream { filters, failures } => {
+        Trigger::Stream {
+            filters,
+            failures,
+            parallelization,
+        } => {
             let mut subscription =
-                StreamSubscription::new(&format!("{id}Subscription"), state.tenants, f);
+                StreamSubscription::new(&format!("{id}Subscription"), state.tenants, f)
+                    .parallelization(parallelization);
             for filter in filters {
                 subscription = subscription.filter(filter.pattern());
             }

@@ -290,6 +290,22 @@ impl Browser {
         );
     }
 
+    /// Presses keys on whatever has the focus, as a keyboard would: WebDriver's key codes
+    /// (`\u{E004}` Tab, `\u{E007}` Enter) or characters.
+    pub fn keys(&self, keys: &str) {
+        let mut actions = Vec::new();
+        for k in keys.chars() {
+            actions.push(json!({ "type": "keyDown", "value": k.to_string() }));
+            actions.push(json!({ "type": "keyUp", "value": k.to_string() }));
+        }
+        self.must(
+            "POST",
+            "/actions",
+            json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": actions }] }),
+        );
+        self.must("DELETE", "/actions", Value::Null);
+    }
+
     /// Runs `script` (a function body) in the page with `args`, and returns what it returns.
     pub fn run(&self, script: &str, args: Value) -> Value {
         self.must(

@@ -99,7 +99,8 @@ pub(crate) type CostAnswer = (
 
 pub(crate) type AppState = Arc<Shared>;
 
-/// A fresh token: 256 bits from the system's random source (two v4 UUIDs' random bits).
+/// A fresh token: 244 bits from the system's random source (the random bits of two v4
+/// UUIDs), as 64 hex digits.
 fn new_token() -> String {
     format!(
         "{}{}",
