@@ -670,21 +670,9 @@ fn queue_cost(local: &Local, tenant: &str, amount: &str) {
         }],
         "DimensionValueAttributes": []
     }]});
-    let out = std::process::Command::new(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"),
-    )
-    .args([
-        "-c",
-        "import sys, urllib.request; r = urllib.request.urlopen(urllib.request.Request(sys.argv[1] + '/moto-api/static/ce/cost-and-usage-results', data=sys.argv[2].encode(), headers={'Content-Type': 'application/json'})); sys.exit(0 if r.status == 201 else 1)",
-        &local.endpoint,
-        &results.to_string(),
-    ])
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::python(
+        common::QUEUE_COSTS,
+        &[&local.endpoint, &results.to_string()],
     );
 }
 

@@ -598,11 +598,10 @@ async fn an_unreachable_cloudformation_leaves_the_tenant_provisioning_for_the_re
     let acme = env.onboard("Cut Off").await;
     let id = acme["tenantId"].as_str().unwrap().to_owned();
     let response = cut_off.handle_stream(env.insert_record(&acme).await).await;
-    // Not retried: the tenant is left in flight for the reconciler, and the stream's later
-    // records (other tenants, other cells) are not held up behind it.
-    assert!(
-        response.batch_item_failures.is_empty(),
-        "the record is left to the reconciler: {response:?}"
+    assert_eq!(
+        response.batch_item_failures.len(),
+        1,
+        "the record is retried"
     );
     let stuck = env.tenant(&id).await;
     assert_eq!(stuck["status"], "provisioning", "not failed: {stuck}");
@@ -978,9 +977,10 @@ async fn a_throttled_cloudformation_pauses_the_cell_and_fails_no_tenant() {
     let id = tenant["tenantId"].as_str().unwrap().to_owned();
     let record = env.insert_record(&tenant).await;
     let response = cp.handle_stream(record.clone()).await;
-    assert!(
-        response.batch_item_failures.is_empty(),
-        "the record is left to the reconciler, not retried: {response:?}"
+    assert_eq!(
+        response.batch_item_failures.len(),
+        1,
+        "the record is retried"
     );
     let attempts = answered.load(Ordering::SeqCst);
     assert!(
@@ -997,8 +997,8 @@ async fn a_throttled_cloudformation_pauses_the_cell_and_fails_no_tenant() {
         .expect("the cell's calls are paused");
     let throttled_calls = sent.lock().unwrap().len();
 
-    // CloudFormation answers again; the next try (a redelivery, or the reconciler's) waits
-    // out the cell's pause, then provisions the tenant.
+    // CloudFormation answers again; the redelivery waits out the cell's pause, then
+    // provisions the tenant.
     left.store(0, Ordering::SeqCst);
     let response = cp.handle_stream(record).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");

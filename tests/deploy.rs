@@ -34,20 +34,7 @@ impl Deployer {
     /// Runs a boto3 script (from the test command's `.venv`) against the emulator, its
     /// endpoint as `sys.argv[1]`, and reads what it prints as JSON.
     fn boto3(&self, script: &str) -> Value {
-        let out = std::process::Command::new(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"),
-        )
-        .args(["-c", script, &self.moto.endpoint])
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .output()
-        .expect("run .venv/bin/python");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        serde_json::from_str(&common::python(script, &[&self.moto.endpoint])).unwrap()
     }
 
     fn new() -> Deployer {

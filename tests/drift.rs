@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use serde_json::Value;
 
 use common::local::{Local, stderr};
@@ -25,22 +23,9 @@ fn function_name(local: &Local, id: &str) -> String {
 
 /// Changes a function's memory with boto3, as an operator's console click would.
 fn set_memory_out_of_band(local: &Local, function: &str, mb: u32) {
-    let out = std::process::Command::new(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"),
-    )
-    .args([
-        "-c",
+    common::python(
         "import boto3, sys; boto3.client('lambda', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing').update_function_configuration(FunctionName=sys.argv[2], MemorySize=int(sys.argv[3]))",
-        &local.endpoint,
-        function,
-        &mb.to_string(),
-    ])
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        &[&local.endpoint, function, &mb.to_string()],
     );
 }
 

@@ -161,17 +161,7 @@ sys.stdout.write(private.private_bytes(
     serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption(),
 ).hex())
 "#;
-    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    let out = std::process::Command::new(python)
-        .args(["-c", SCRIPT])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let hex = String::from_utf8(out.stdout).unwrap();
+    let hex = common::python(SCRIPT, &[]);
     let der: Vec<u8> = (0..hex.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())

@@ -177,6 +177,8 @@ pub struct State {
     pub publish_lags: Vec<f64>,
     pub published_keys: std::collections::HashSet<String>,
     pub published_twice: u64,
+    /// How long each stack took to create, by stack name: AWS's part of a tenant's wait.
+    pub create_took: HashMap<String, Duration>,
 }
 
 pub struct Fake {
@@ -325,6 +327,7 @@ impl Fake {
                 publish_lags: Vec::new(),
                 published_keys: std::collections::HashSet::new(),
                 published_twice: 0,
+                create_took: HashMap::new(),
             }),
             params,
             started: Instant::now(),
@@ -683,6 +686,7 @@ impl Fake {
             self.params.create_sigma,
         ))
         .max(self.params.create_min);
+        s.create_took.insert(name.clone(), took);
         self.emit(&s.stacks[index], r);
         let fake = self.clone();
         let (region, acct) = (r.region.clone(), r.account.clone());

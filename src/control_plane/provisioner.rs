@@ -389,20 +389,6 @@ impl ControlPlane {
                     error = %e,
                     "recording the tenant's front door failed; not retried"
                 ),
-                // The tenant's cell did not answer, or throttled it after every retry and the
-                // cell's bucket paused: the tenant stays in flight (`provisioning` with no
-                // stack, or `updating` with its change set not run), which the reconciler
-                // resumes. Retrying the record would hold up every later record of its lane,
-                // whatever their cells: one cell's trouble must not delay another's tenants.
-                Err(e) if e.is_transient() => {
-                    tracing::warn!(
-                        tenant = %id,
-                        %sequence,
-                        error = %e,
-                        "the tenant's cell is throttling or unreachable; left to the reconciler"
-                    );
-                    return None;
-                }
                 Err(e) => {
                     tracing::error!(tenant = %id, %sequence, error = %e, "provisioning failed; the record will be retried");
                     // This tenant's later records wait for this one.

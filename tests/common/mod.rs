@@ -13,6 +13,30 @@ pub mod recorder;
 pub mod runtime;
 
 use std::sync::mpsc;
+
+/// Queues Cost Explorer answers through moto's API: `sys.argv[1]` the endpoint, `[2]` the body.
+pub const QUEUE_COSTS: &str = "import sys, urllib.request; r = urllib.request.urlopen(urllib.request.Request(sys.argv[1] + '/moto-api/static/ce/cost-and-usage-results', data=sys.argv[2].encode(), headers={'Content-Type': 'application/json'})); sys.exit(0 if r.status == 201 else 1)";
+
+/// Runs `.venv/bin/python -c SCRIPT ARGS…` (the test command's pinned tools: boto3, the
+/// emulator's own API) and returns what it printed; it must succeed.
+pub fn python(script: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"),
+    )
+    .arg("-c")
+    .arg(script)
+    .args(args)
+    .env("AWS_ACCESS_KEY_ID", "testing")
+    .env("AWS_SECRET_ACCESS_KEY", "testing")
+    .output()
+    .expect("run .venv/bin/python (scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
 use std::thread::JoinHandle;
 
 /// `silos::local::Emulator` (the launcher `silos local` runs) for a test. It runs on a thread
