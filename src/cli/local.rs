@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::signals::Signals;
 use super::{BlueprintsArg, Cli, Error};
 use crate::local::{self, Report, Running};
 use crate::stacks::{App, Config};
@@ -226,28 +227,5 @@ fn local_outputs(running: &Running, region: &str, require_auth: bool) -> super::
             .iter()
             .map(|s| (s.name.clone(), s.outputs.clone()))
             .collect(),
-    }
-}
-
-/// SIGINT and SIGTERM, registered when installed.
-pub(super) struct Signals {
-    interrupt: tokio::signal::unix::Signal,
-    terminate: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    pub(super) fn install() -> Result<Signals, Error> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Signals {
-            interrupt: signal(SignalKind::interrupt()).map_err(Error::Signals)?,
-            terminate: signal(SignalKind::terminate()).map_err(Error::Signals)?,
-        })
-    }
-
-    pub(super) async fn wait(&mut self) {
-        tokio::select! {
-            _ = self.interrupt.recv() => {}
-            _ = self.terminate.recv() => {}
-        }
     }
 }

@@ -7,6 +7,7 @@ mod deploy;
 mod local;
 mod new;
 pub mod outputs;
+mod signals;
 pub mod tenants;
 mod upgrade;
 

@@ -10,6 +10,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::control_plane::events::{Received, Subscription, SubscriptionError};
+use crate::control_plane::tenant::Timestamp;
 
 /// How many events the console keeps, for the fleet view's latest and the timelines.
 const KEPT: usize = 500;
@@ -17,6 +18,16 @@ const KEPT: usize = 500;
 /// How many idempotency keys it remembers to drop a redelivered event: SQS redelivers within
 /// its visibility timeout, long before this many later events have come.
 const REMEMBERED: usize = 10_000;
+
+/// A timestamp as an operator reads it: `2026-12-07 23:20:01 UTC`.
+pub(super) fn when(t: Timestamp) -> String {
+    use aws_sdk_cloudformation::primitives::{DateTime, DateTimeFormat};
+    let millis = i64::try_from(t.millis).unwrap_or(i64::MAX);
+    match DateTime::from_millis(millis).fmt(DateTimeFormat::DateTime) {
+        Ok(text) if text.len() >= 19 => format!("{} UTC", text[..19].replace('T', " ")),
+        _ => t.to_string(),
+    }
+}
 
 /// One lifecycle event as the page shows it.
 #[derive(Clone, Debug, Serialize)]
@@ -54,7 +65,7 @@ impl LiveEvent {
             status: t.status.to_string(),
             previous: e.detail.previous_status.map(|s| s.to_string()),
             reason: t.status_reason,
-            at: super::views::when(t.status_changed_at),
+            at: when(t.status_changed_at),
             at_ms: t.status_changed_at.millis,
             health: e.detail.health.map(|h| h.status.to_string()),
             drift: e.detail.drift.map(|d| d.status.to_string()),

@@ -136,6 +136,7 @@ pub async fn start(sources: Sources, port: u16) -> Result<Console, Error> {
     });
     let counts = tokio::spawn(views::keep_fleet(shared.clone()));
     let router = views::router()
+        .merge(upgrade::router())
         .layer(axum::middleware::from_fn_with_state(shared.clone(), guard))
         .with_state(shared);
     let (shutdown, mut stop) = watch::channel(false);
@@ -275,7 +276,7 @@ async fn check(s: &Shared, request: Request, next: Next) -> Response {
 /// `silos console`: serves the console for the API found as `silos tenants` finds it, until
 /// a signal.
 pub async fn run(cli: &super::Cli, api_url: Option<&str>, args: &Args) -> Result<(), Error> {
-    let mut signals = super::local::Signals::install()?;
+    let mut signals = super::signals::Signals::install()?;
     let api = super::tenants::client(cli, api_url).await?;
     let mut options = cli.aws_options();
     let outputs =

@@ -20,6 +20,14 @@ use super::AppState;
 use super::views::{Refusal, api_error, render};
 use crate::fleet::{self, Candidate, Limits, short};
 
+/// The upgrade's pages: the plan and the run, its start, and its progress as it goes.
+pub fn router() -> axum::Router<AppState> {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/upgrade", get(page).post(start))
+        .route("/upgrade/events", get(events))
+}
+
 /// The wave size and failure limit the form starts with: `silos tenants upgrade`'s defaults.
 const WAVE_SIZE: usize = 10;
 const MAX_FAILURES: usize = 0;

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::AppState;
-use super::live::Counted;
+use super::live::{Counted, when};
 use crate::cli::client::{ClientError, body, decode, query_escape};
 use crate::cli::tenants::cost::{MonthToDate, month_to_date};
 use crate::control_plane::api::{DeleteRequest, OnboardingRequest, TenantRequest};
@@ -58,11 +58,6 @@ pub fn router() -> Router<AppState> {
         .route("/tenants/{id}/offboard", post(offboard))
         .route("/tenants/{id}/retry", post(retry))
         .route("/tenants/{id}/move", get(move_plan).post(move_tenant))
-        .route(
-            "/upgrade",
-            get(super::upgrade::page).post(super::upgrade::start),
-        )
-        .route("/upgrade/events", get(super::upgrade::events))
         .route("/onboard", get(onboard_form).post(onboard))
         .route("/events", get(events))
         .route("/assets/console.css", get(css))
@@ -128,16 +123,6 @@ fn counts<'a>(values: impl Iterator<Item = &'a str>) -> Vec<(String, usize)> {
     let mut out: Vec<(String, usize)> = map.into_iter().map(|(k, n)| (k.to_owned(), n)).collect();
     out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     out
-}
-
-/// A timestamp as an operator reads it: `2026-12-07 23:20:01 UTC`.
-pub(super) fn when(t: Timestamp) -> String {
-    use aws_sdk_cloudformation::primitives::{DateTime, DateTimeFormat};
-    let millis = i64::try_from(t.millis).unwrap_or(i64::MAX);
-    match DateTime::from_millis(millis).fmt(DateTimeFormat::DateTime) {
-        Ok(text) if text.len() >= 19 => format!("{} UTC", text[..19].replace('T', " ")),
-        _ => t.to_string(),
-    }
 }
 
 fn health_of(t: &Tenant) -> &'static str {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::cli::local::Signals;
+use crate::cli::signals::Signals;
 use crate::cli::{Cli, Error, OutputFormat};
 use crate::control_plane::events::{Received, Subscription};
 
