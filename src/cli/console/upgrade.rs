@@ -56,8 +56,6 @@ pub struct Step {
 pub struct Wave {
     /// `waiting`, `running` or `done`.
     pub state: &'static str,
-    pub upgraded: usize,
-    pub failed: usize,
     pub took: String,
     pub steps: Vec<Step>,
 }
@@ -98,8 +96,6 @@ impl Run {
                 .iter()
                 .map(|w| Wave {
                     state: "waiting",
-                    upgraded: 0,
-                    failed: 0,
                     took: String::new(),
                     steps: w.iter().map(step).collect(),
                 })
@@ -145,17 +141,10 @@ impl Run {
                     s.detail = reason.to_owned();
                 }
             }
-            fleet::Event::WaveDone {
-                index,
-                took,
-                upgraded,
-                failed,
-                ..
-            } => {
+            // A wave's counts are its steps' states: the page and the script count those.
+            fleet::Event::WaveDone { index, took, .. } => {
                 if let Some(wave) = self.waves.get_mut(index) {
                     wave.state = "done";
-                    wave.upgraded = upgraded;
-                    wave.failed = failed;
                     wave.took = format!("{:.1} s", took.as_secs_f64());
                 }
             }
